@@ -1,0 +1,20 @@
+/* Running helper programs (LXC tools, rsync, ip) without a shell. */
+#pragma once
+#include "util.h"
+
+typedef struct fm_spawn_opts {
+        const char *const *env_add; /* extra "K=V" entries, NULL-terminated, may be NULL */
+        char *output;               /* out: captured stdout+stderr (malloc'd), may be NULL */
+        size_t output_max;          /* cap on captured bytes (default 64 KiB) */
+        int timeout_ms;             /* 0 = none; the child is killed when it expires */
+        bool detach_stdio;          /* child gets /dev/null for all of stdio, nothing captured */
+} fm_spawn_opts;
+
+/* Runs argv[0] (looked up in PATH) and waits. Returns the exit status (0..255),
+ * 128+signal when killed, or a negative errno when it could not run at all.
+ * The child's output is drained before waiting, so a chatty child cannot block. */
+int fm_spawn(char *const argv[], fm_spawn_opts *o);
+
+/* Same, failing with a message that quotes the command and its last output line
+ * when the exit status is not 0. */
+int fm_spawn_check(char *const argv[], fm_spawn_opts *o, fm_error *e);

@@ -1,0 +1,66 @@
+/* Small shared helpers: error object, cleanup attributes, time, strings. */
+#pragma once
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define FM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An error with a message that carries context; wrapped on the way up. */
+typedef struct fm_error {
+        int code;       /* positive errno-style value, 0 when no error */
+        char msg[1024];
+} fm_error;
+
+/* Sets *e (if not NULL) and returns -code (code is made positive first). */
+int fm_err(fm_error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Prepends context to an existing message, keeps the code, returns -code. */
+int fm_err_wrap(fm_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fm_err_clear(fm_error *e);
+
+static inline void fm_freep(void *p) { free(*(void **)p); }
+void fm_closep(int *fd);
+void fm_fclosep(FILE **f);
+#define _cleanup_free_ __attribute__((cleanup(fm_freep)))
+#define _cleanup_close_ __attribute__((cleanup(fm_closep)))
+#define _cleanup_fclose_ __attribute__((cleanup(fm_fclosep)))
+
+/* close() that never retries on EINTR; returns -1 so callers can reset fds. */
+int fm_close(int fd);
+
+/* Monotonic time. */
+uint64_t fm_now_ns(void);
+static inline double fm_now_ms(void) { return (double)fm_now_ns() / 1e6; }
+
+/* A growable NULL-terminated string vector (argument vectors, lists). */
+typedef struct fm_strv {
+        char **v;
+        size_t n, cap;
+} fm_strv;
+int fm_strv_push(fm_strv *s, const char *str);
+int fm_strv_pushf(fm_strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fm_strv_free(fm_strv *s);
+
+char *fm_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Files. */
+int fm_write_file(const char *path, const void *data, size_t len, int mode);
+int fm_read_file(const char *path, char **out, size_t max);
+int fm_mkdir_p(const char *path, int mode);
+int fm_rm_rf(const char *path);
+bool fm_path_exists(const char *path);
+/* A relative path with no "..", no empty or absolute component. */
+bool fm_path_is_safe_relative(const char *p);
+int fm_write_all(int fd, const void *buf, size_t len);
+int fm_read_all(int fd, void *buf, size_t len); /* -EPIPE on early EOF */
+
+/* Parse helpers that reject junk; return 0 or -EINVAL. */
+int fm_parse_u32(const char *s, uint32_t *out);
+int fm_parse_double(const char *s, double *out);
+/* A valid container or host name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62} */
+bool fm_name_is_valid(const char *s);
