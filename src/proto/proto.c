@@ -1,4 +1,5 @@
 #include "proto.h"
+#include "util/netns.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -285,14 +286,19 @@ int fm_tcp_listen(const char *addr, uint16_t port, fm_error *e)
         return fd;
 }
 
+static const char *client_netns;
+
+void fm_tcp_client_netns(const char *netns) { client_netns = netns; }
+
 int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
 {
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
         if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
                 return fm_err(e, EINVAL, "bad IPv4 address `%s'", addr);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int fd = client_netns ? fm_netns_socket(client_netns, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0, e)
+                              : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
-                return fm_err(e, errno, "socket: %s", strerror(errno));
+                return client_netns ? fd : fm_err(e, errno, "socket: %s", strerror(errno));
         int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
         if (r < 0 && errno != EINPROGRESS) {
                 int err = errno;

@@ -51,7 +51,11 @@ json_object *fm_reply_error(const fm_error *e);
 /* Turns an error reply into a fm_error; returns 0 when the reply says ok. */
 int fm_reply_check(json_object *reply, fm_error *e);
 
-/* TCP helpers (all descriptors CLOEXEC). */
+/* TCP helpers (all descriptors CLOEXEC). Outgoing connections are made from
+ * the network namespace named here (NULL: the caller's own); the CLI sets the
+ * testbed's core router, from where every agent is reachable. Set it once at
+ * start-up, before any thread runs. */
+void fm_tcp_client_netns(const char *netns);
 int fm_tcp_listen(const char *addr, uint16_t port, fm_error *e);
 int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e);
 int fm_sock_set_timeout(int fd, int ms);

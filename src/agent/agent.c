@@ -1,0 +1,382 @@
+#include "agent.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "lxc/container.h"
+#include "proto/proto.h"
+#include "workload/blank.h"
+
+/* Containers with a migration under way on this agent (source or target). */
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static char busy[64][64];
+
+static bool busy_take(const char *name)
+{
+        pthread_mutex_lock(&busy_lock);
+        int free_slot = -1;
+        bool taken = false;
+        for (int i = 0; i < 64; i++) {
+                if (!strcmp(busy[i], name))
+                        taken = true;
+                else if (!busy[i][0] && free_slot < 0)
+                        free_slot = i;
+        }
+        bool ok = !taken && free_slot >= 0;
+        if (ok)
+                snprintf(busy[free_slot], sizeof(busy[0]), "%s", name);
+        pthread_mutex_unlock(&busy_lock);
+        return ok;
+}
+
+static void busy_release(const char *name)
+{
+        pthread_mutex_lock(&busy_lock);
+        for (int i = 0; i < 64; i++)
+                if (!strcmp(busy[i], name))
+                        busy[i][0] = '\0';
+        pthread_mutex_unlock(&busy_lock);
+}
+
+typedef struct req_ctx {
+        fm_agent *a;
+        int fd;
+        json_object *req;
+        json_object *reply; /* handlers add fields to it on success */
+        fm_error err;
+} req_ctx;
+
+static int need_name(req_ctx *c, const char **name)
+{
+        int r = fm_json_str(c->req, "name", true, 63, name, &c->err);
+        if (r == 0 && !fm_name_is_valid(*name))
+                r = fm_err(&c->err, EINVAL, "bad container name `%s'", *name);
+        return r;
+}
+
+static json_object *info_json(const fm_agent *a, const char *name, const fm_ct_info *i)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "host", json_object_new_string(a->paths.host));
+        json_object_object_add(o, "state", json_object_new_string(i->state));
+        json_object_object_add(o, "ipv4", json_object_new_string(i->ipv4));
+        return o;
+}
+
+static int op_ping(req_ctx *c)
+{
+        json_object_object_add(c->reply, "host", json_object_new_string(c->a->paths.host));
+        json_object_object_add(c->reply, "lxcpath", json_object_new_string(c->a->paths.lxcpath));
+        return 0;
+}
+
+static int op_list(req_ctx *c)
+{
+        json_object *arr = json_object_new_array();
+        DIR *d = opendir(c->a->paths.lxcpath);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        fm_ct_info i;
+                        if (de->d_name[0] == '.' || !fm_name_is_valid(de->d_name))
+                                continue;
+                        if (fm_ct_info_get(c->a->paths.lxcpath, de->d_name, &i, NULL) == 0 && i.defined)
+                                json_object_array_add(arr, info_json(c->a, de->d_name, &i));
+                }
+                closedir(d);
+        }
+        json_object_object_add(c->reply, "containers", arr);
+        return 0;
+}
+
+static int op_info(req_ctx *c)
+{
+        const char *name;
+        fm_ct_info i;
+        int r = need_name(c, &name);
+        if (r == 0)
+                r = fm_ct_info_get(c->a->paths.lxcpath, name, &i, &c->err);
+        if (r < 0)
+                return r;
+        if (!i.defined)
+                return fm_err(&c->err, ENOENT, "no container %s on %s", name, c->a->paths.host);
+        json_object_object_add(c->reply, "container", info_json(c->a, name, &i));
+        fm_error ce = {0};
+        bool ok = fm_ct_check_migratable(c->a->paths.lxcpath, name, &ce) == 0;
+        json_object_object_add(c->reply, "migratable", json_object_new_boolean(ok));
+        if (!ok)
+                json_object_object_add(c->reply, "why_not", json_object_new_string(ce.msg));
+        return 0;
+}
+
+static int op_create_blank(req_ctx *c)
+{
+        const char *name, *ip;
+        int r = need_name(c, &name);
+        if (r == 0)
+                r = fm_json_str(c->req, "ipv4", true, 15, &ip, &c->err);
+        if (r < 0)
+                return r;
+        if ((r = fm_blank_create(c->a->paths.lxcpath, name, ip, c->a->seqecho_path, &c->err)) < 0)
+                return r;
+        if ((r = fm_ct_start(c->a->paths.lxcpath, name, &c->err)) < 0) {
+                fm_ct_destroy(c->a->paths.lxcpath, name, NULL);
+                return r;
+        }
+        return 0;
+}
+
+static int op_start(req_ctx *c)
+{
+        const char *name;
+        int r = need_name(c, &name);
+        return r < 0 ? r : fm_ct_start(c->a->paths.lxcpath, name, &c->err);
+}
+
+static int op_destroy(req_ctx *c)
+{
+        const char *name;
+        int r = need_name(c, &name);
+        if (r < 0)
+                return r;
+        if (!busy_take(name))
+                return fm_err(&c->err, EBUSY, "container %s is being migrated", name);
+        r = fm_ct_destroy(c->a->paths.lxcpath, name, &c->err);
+        busy_release(name);
+        return r;
+}
+
+/* ---- source side of a migration ---- */
+
+typedef struct mig_link {
+        req_ctx *c;
+        bool broken;
+} mig_link;
+
+static void mig_event(void *data, json_object *ev)
+{
+        mig_link *l = data;
+        if (!l->broken && fm_msg_send(l->c->fd, FM_FRAME_EVENT, ev) < 0)
+                l->broken = true;
+}
+
+/* The orchestrator steers traffic: we announce "restored" and wait for its
+ * {"op":"commit"} (or anything else: rollback). */
+static int mig_steer(void *data, fm_error *e)
+{
+        mig_link *l = data;
+        json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "event", json_object_new_string("restored"));
+        int r = l->broken ? -EPIPE : fm_msg_send(l->c->fd, FM_FRAME_EVENT, ev);
+        json_object_put(ev);
+        if (r < 0)
+                return fm_err(e, -r, "lost the orchestrator before the commit");
+        uint8_t t = 0;
+        json_object *m = NULL;
+        if ((r = fm_msg_recv(l->c->fd, &t, &m, e)) < 0)
+                return fm_err_wrap(e, "waiting for the commit");
+        const char *op = NULL;
+        const char *why = NULL;
+        fm_json_str(m, "op", false, 32, &op, NULL);
+        fm_json_str(m, "error", false, 1000, &why, NULL);
+        r = (t == FM_FRAME_REQUEST && op && !strcmp(op, "commit"))
+                    ? 0
+                    : fm_err(e, ECANCELED, "the orchestrator did not commit: %s", why ? why : "no reason given");
+        json_object_put(m);
+        return r;
+}
+
+static int op_migrate(req_ctx *c)
+{
+        const char *name, *to, *to_host = NULL, *inject = NULL;
+        int r = need_name(c, &name);
+        if (r == 0)
+                r = fm_json_str(c->req, "to", true, 64, &to, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "to_host", false, 31, &to_host, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "inject", false, 31, &inject, &c->err);
+        if (r < 0)
+                return r;
+        fm_migration *m = calloc(1, sizeof(*m));
+        if (!m)
+                return fm_err(&c->err, ENOMEM, "out of memory");
+        m->src = &c->a->paths;
+        snprintf(m->name, sizeof(m->name), "%s", name);
+        snprintf(m->to_host, sizeof(m->to_host), "%s", to_host ? to_host : to);
+        snprintf(m->inject, sizeof(m->inject), "%s", inject ? inject : "");
+        if ((r = fm_parse_endpoint(to, m->to_addr, sizeof(m->to_addr), &m->to_port, &c->err)) < 0)
+                goto out;
+        if (!strcmp(m->to_addr, c->a->addr) && m->to_port == c->a->port) {
+                r = fm_err(&c->err, EINVAL, "the target is this host (%s)", c->a->paths.host);
+                goto out;
+        }
+        if (!busy_take(name)) {
+                r = fm_err(&c->err, EBUSY, "container %s is already being migrated", name);
+                goto out;
+        }
+        mig_link link = {.c = c};
+        fm_mig_hooks hooks = {.data = &link, .event = mig_event, .steer = mig_steer};
+        r = fm_migrate_run(m, &hooks);
+        busy_release(name);
+        json_object *rep = fm_migration_report(m);
+        json_object_object_add(c->reply, "report", rep);
+        if (r < 0)
+                c->err = m->err;
+out:
+        free(m);
+        return r;
+}
+
+/* ---- target side ---- */
+
+static int op_prepare(req_ctx *c)
+{
+        const char *name, *config, *src_lxcpath;
+        int r = need_name(c, &name);
+        if (r == 0)
+                r = fm_json_str(c->req, "config", true, FM_JSON_MAX, &config, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "src_lxcpath", true, 255, &src_lxcpath, &c->err);
+        if (r < 0)
+                return r;
+        if ((r = fm_target_prepare(&c->a->paths, name, config, src_lxcpath, &c->err)) < 0)
+                return r;
+        json_object_object_add(c->reply, "rsync_port", json_object_new_int(c->a->rsync_port));
+        return 0;
+}
+
+static int op_put_images(req_ctx *c)
+{
+        const char *name;
+        uint64_t bytes = 0;
+        int r = need_name(c, &name);
+        if (r == 0)
+                r = fm_target_receive_images(&c->a->paths, name, c->fd, &bytes, &c->err);
+        if (r == 0)
+                json_object_object_add(c->reply, "bytes", json_object_new_int64((int64_t)bytes));
+        return r;
+}
+
+static int op_restore(req_ctx *c)
+{
+        const char *name, *inject = NULL;
+        int r = need_name(c, &name);
+        if (r == 0)
+                r = fm_json_str(c->req, "inject", false, 31, &inject, &c->err);
+        if (r < 0)
+                return r;
+        double t = fm_now_ms();
+        r = fm_target_restore(&c->a->paths, name, inject, &c->err);
+        json_object_object_add(c->reply, "restore_ms", json_object_new_double(fm_now_ms() - t));
+        return r;
+}
+
+static int op_abort(req_ctx *c)
+{
+        const char *name;
+        int r = need_name(c, &name);
+        return r < 0 ? r : fm_target_abort(&c->a->paths, name, &c->err);
+}
+
+static int op_finish(req_ctx *c)
+{
+        const char *name;
+        int r = need_name(c, &name);
+        return r < 0 ? r : fm_target_finish(&c->a->paths, name, &c->err);
+}
+
+static const struct {
+        const char *op;
+        int (*fn)(req_ctx *c);
+} ops[] = {
+        {"ping", op_ping},         {"list", op_list},       {"info", op_info},
+        {"create_blank", op_create_blank}, {"start", op_start}, {"destroy", op_destroy},
+        {"migrate", op_migrate},   {"prepare", op_prepare}, {"put_images", op_put_images},
+        {"restore", op_restore},   {"abort", op_abort},     {"finish", op_finish},
+};
+
+void fm_agent_serve(fm_agent *a, int fd)
+{
+        req_ctx c = {.a = a, .fd = fd};
+        uint8_t t = 0;
+        fm_sock_set_timeout(fd, 600000);
+        int r = fm_msg_recv(fd, &t, &c.req, &c.err);
+        if (r == 0 && t != FM_FRAME_REQUEST)
+                r = fm_err(&c.err, EPROTO, "expected a request frame, got type %u", t);
+        const char *op = NULL;
+        if (r == 0)
+                r = fm_json_str(c.req, "op", true, 32, &op, &c.err);
+        if (r == 0) {
+                size_t i;
+                for (i = 0; i < FM_ARRAY_SIZE(ops); i++)
+                        if (!strcmp(ops[i].op, op))
+                                break;
+                if (i == FM_ARRAY_SIZE(ops)) {
+                        r = fm_err(&c.err, EOPNOTSUPP, "unknown request `%s'", op);
+                } else {
+                        c.reply = fm_reply_ok();
+                        r = ops[i].fn(&c);
+                }
+        }
+        json_object *reply = c.reply ? c.reply : fm_reply_ok();
+        if (r < 0) {
+                json_object *er = fm_reply_error(&c.err);
+                json_object_object_foreach(reply, k, v)
+                {
+                        if (strcmp(k, "ok"))
+                                json_object_object_add(er, k, json_object_get(v));
+                }
+                json_object_put(reply);
+                reply = er;
+                fprintf(stderr, "fastmigd[%s]: %s: %s\n", a->paths.host, op ? op : "request", c.err.msg);
+        }
+        fm_msg_send(fd, FM_FRAME_REPLY, reply);
+        json_object_put(reply);
+        json_object_put(c.req);
+}
+
+typedef struct conn {
+        fm_agent *a;
+        int fd;
+} conn;
+
+static void *conn_thread(void *p)
+{
+        conn *cn = p;
+        fm_agent_serve(cn->a, cn->fd);
+        fm_close(cn->fd);
+        free(cn);
+        return NULL;
+}
+
+int fm_agent_run(fm_agent *a, fm_error *e)
+{
+        for (;;) {
+                int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        return fm_err(e, errno, "accept: %s", strerror(errno));
+                }
+                conn *cn = malloc(sizeof(*cn));
+                pthread_t th;
+                pthread_attr_t at;
+                pthread_attr_init(&at);
+                pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+                if (!cn) {
+                        fm_close(fd);
+                        continue;
+                }
+                cn->a = a;
+                cn->fd = fd;
+                if (pthread_create(&th, &at, conn_thread, cn) != 0) {
+                        fm_close(fd);
+                        free(cn);
+                }
+                pthread_attr_destroy(&at);
+        }
+}

@@ -1,0 +1,131 @@
+/* fastmigd: the host agent. One per edge host, inside that host's namespaces.
+ *   fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR [--test-hooks] */
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "agent/agent.h"
+#include "proto/proto.h"
+#include "transfer/files.h"
+
+static pid_t rsyncd_pid;
+
+static void on_term(int sig)
+{
+        if (rsyncd_pid > 0)
+                kill(rsyncd_pid, SIGTERM);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static int start_rsyncd(const fm_agent *a, const char *state, fm_error *e)
+{
+        char conf[600];
+        snprintf(conf, sizeof(conf), "%s/rsyncd.conf", state);
+        int r = fm_rsyncd_config(conf, a->paths.lxcpath, a->addr, a->rsync_port, e);
+        if (r < 0)
+                return r;
+        pid_t pid = fork();
+        if (pid < 0)
+                return fm_err(e, errno, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                char cfg[700];
+                snprintf(cfg, sizeof(cfg), "--config=%s", conf);
+                execlp("rsync", "rsync", "--daemon", "--no-detach", cfg, (char *)NULL);
+                _exit(127);
+        }
+        rsyncd_pid = pid;
+        return 0;
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR "
+                   "[--rsync-port N] [--test-hooks]\n");
+}
+
+int main(int argc, char **argv)
+{
+        fm_agent a = {.rsync_port = 8730, .listen_fd = -1};
+        const char *listen = NULL, *state = NULL;
+        static const struct option lo[] = {
+                {"host", required_argument, 0, 'h'},    {"listen", required_argument, 0, 'l'},
+                {"lxcpath", required_argument, 0, 'P'}, {"images", required_argument, 0, 'i'},
+                {"state", required_argument, 0, 's'},   {"rsync-port", required_argument, 0, 'r'},
+                {"test-hooks", no_argument, 0, 'T'},    {"help", no_argument, 0, 'H'},
+                {0, 0, 0, 0},
+        };
+        int ch;
+        while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                uint32_t v;
+                switch (ch) {
+                case 'h': snprintf(a.paths.host, sizeof(a.paths.host), "%s", optarg); break;
+                case 'l': listen = optarg; break;
+                case 'P': snprintf(a.paths.lxcpath, sizeof(a.paths.lxcpath), "%s", optarg); break;
+                case 'i': snprintf(a.paths.images, sizeof(a.paths.images), "%s", optarg); break;
+                case 's': state = optarg; break;
+                case 'r':
+                        if (fm_parse_u32(optarg, &v) < 0 || v == 0 || v > 65535) {
+                                fprintf(stderr, "fastmigd: bad --rsync-port `%s'\n", optarg);
+                                return 2;
+                        }
+                        a.rsync_port = (uint16_t)v;
+                        break;
+                case 'T': a.paths.test_hooks = true; break;
+                case 'H': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (!a.paths.host[0] || !listen || !a.paths.lxcpath[0] || !a.paths.images[0] || !state) {
+                usage(stderr);
+                return 2;
+        }
+        fm_error e = {0};
+        if (fm_parse_endpoint(listen, a.addr, sizeof(a.addr), &a.port, &e) < 0) {
+                fprintf(stderr, "fastmigd: %s\n", e.msg);
+                return 2;
+        }
+        /* fm-seqecho lives next to this binary */
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                snprintf(a.seqecho_path, sizeof(a.seqecho_path), "%s/fm-seqecho", dirname(self));
+        }
+        /* One CRIU config per direction (CRIU_CONFIG_FILE). Restore of an LXC
+         * container needs the old mount engine; dump rejects that option. */
+        snprintf(a.paths.criu_dump_conf, sizeof(a.paths.criu_dump_conf), "%s/criu-dump.conf", state);
+        snprintf(a.paths.criu_restore_conf, sizeof(a.paths.criu_restore_conf), "%s/criu-restore.conf", state);
+        static const char dump_conf[] = "# written by fastmigd\n";
+        static const char restore_conf[] = "# written by fastmigd\nmntns-compat-mode\n";
+        if (fm_mkdir_p(state, 0755) < 0 ||
+            fm_write_file(a.paths.criu_dump_conf, dump_conf, sizeof(dump_conf) - 1, 0644) < 0 ||
+            fm_write_file(a.paths.criu_restore_conf, restore_conf, sizeof(restore_conf) - 1, 0644) < 0) {
+                fprintf(stderr, "fastmigd: cannot write CRIU configs in %s\n", state);
+                return 1;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGTERM, on_term);
+        signal(SIGINT, on_term);
+        if (start_rsyncd(&a, state, &e) < 0) {
+                fprintf(stderr, "fastmigd: %s\n", e.msg);
+                return 1;
+        }
+        a.listen_fd = fm_tcp_listen(a.addr, a.port, &e);
+        if (a.listen_fd < 0) {
+                fprintf(stderr, "fastmigd: %s\n", e.msg);
+                kill(rsyncd_pid, SIGTERM);
+                return 1;
+        }
+        fprintf(stderr, "fastmigd[%s]: serving on %s:%u (lxcpath %s)%s\n", a.paths.host, a.addr, a.port,
+                a.paths.lxcpath, a.paths.test_hooks ? " with test hooks" : "");
+        fm_agent_run(&a, &e);
+        fprintf(stderr, "fastmigd: %s\n", e.msg);
+        kill(rsyncd_pid, SIGTERM);
+        return 1;
+}

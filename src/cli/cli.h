@@ -1,0 +1,23 @@
+/* fastmig front end: one function per verb, arguments in, text or JSON out. */
+#pragma once
+#include <json-c/json.h>
+#include "testbed/testbed.h"
+#include "util/util.h"
+
+int cmd_testbed(int argc, char **argv);
+int cmd_workload(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+/* shared by the verbs */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* prints, returns 1 */
+int cli_usage(const char *usage);                                           /* prints, returns 2 */
+int cli_load_testbed(fm_testbed *tb);
+void cli_print_json(json_object *o);
+const char *cli_self_dir(void);
+/* the table row printed for one migration report */
+void cli_print_migration_header(void);
+void cli_print_migration_row(json_object *rep);

@@ -1,0 +1,126 @@
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+#include "plane/plane.h"
+#include "proto/proto.h"
+
+static const char USAGE[] = "fastmig testbed up [--hosts N] [--link-mbit M] [--test-hooks]\n"
+                            "       fastmig testbed down | status | env HOST | exec HOST -- CMD [ARGS]";
+
+static void progress(const char *what, void *data)
+{
+        fprintf(stderr, "fastmig: %s %s\n", (const char *)data, what);
+}
+
+static int up(int argc, char **argv)
+{
+        uint32_t hosts = 2, mbit = 1000;
+        bool hooks = false;
+        static const struct option lo[] = {{"hosts", required_argument, 0, 'n'},
+                                           {"link-mbit", required_argument, 0, 'm'},
+                                           {"test-hooks", no_argument, 0, 'T'},
+                                           {0, 0, 0, 0}};
+        int ch;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (ch == 'n' && fm_parse_u32(optarg, &hosts) < 0)
+                        return cli_fail("--hosts takes a number, not `%s'", optarg);
+                if (ch == 'm' && fm_parse_u32(optarg, &mbit) < 0)
+                        return cli_fail("--link-mbit takes a number, not `%s'", optarg);
+                if (ch == 'T')
+                        hooks = true;
+                if (ch == '?')
+                        return cli_usage(USAGE);
+        }
+        if (optind != argc)
+                return cli_usage(USAGE);
+        char agent[4200];
+        snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
+        fm_error e = {0};
+        if (fm_testbed_up((int)hosts, (int)mbit, agent, hooks, progress, "up:", &e) < 0)
+                return cli_fail("%s", e.msg);
+        printf("testbed up: %u edge hosts (mec1..mec%u), core, ue; links %u Mbit/s\n", hosts, hosts, mbit);
+        return 0;
+}
+
+static int status(void)
+{
+        fm_testbed tb;
+        if (cli_load_testbed(&tb))
+                return 1;
+        printf("testbed: %d edge hosts, links %d Mbit/s\n", tb.hosts, tb.link_mbit);
+        int bad = 0;
+        for (int i = 0; i < tb.hosts; i++) {
+                const fm_host *h = &tb.host[i];
+                json_object *req = json_object_new_object(), *rep = NULL, *arr = NULL;
+                json_object_object_add(req, "op", json_object_new_string("list"));
+                fm_error e = {0};
+                int r = fm_plane_call(h, req, &rep, 3000, &e);
+                json_object_put(req);
+                printf("  %-6s %s:%u  agent %s", h->name, h->addr, h->port, r == 0 ? "up" : "DOWN");
+                if (r < 0)
+                        bad++;
+                if (r == 0 && json_object_object_get_ex(rep, "containers", &arr)) {
+                        printf("  containers:");
+                        for (size_t k = 0; k < json_object_array_length(arr); k++) {
+                                json_object *c = json_object_array_get_idx(arr, k);
+                                const char *n = NULL, *st = NULL, *ip = NULL;
+                                fm_json_str(c, "name", false, 64, &n, NULL);
+                                fm_json_str(c, "state", false, 32, &st, NULL);
+                                fm_json_str(c, "ipv4", false, 15, &ip, NULL);
+                                printf(" %s(%s %s)", n, st, ip);
+                        }
+                        if (json_object_array_length(arr) == 0)
+                                printf(" none");
+                }
+                printf("\n");
+                json_object_put(rep);
+        }
+        return bad ? 1 : 0;
+}
+
+int cmd_testbed(int argc, char **argv)
+{
+        if (argc < 2)
+                return cli_usage(USAGE);
+        const char *sub = argv[1];
+        if (!strcmp(sub, "up"))
+                return up(argc - 1, argv + 1);
+        if (!strcmp(sub, "down")) {
+                fm_error e = {0};
+                if (fm_testbed_down(progress, "down:", &e) < 0)
+                        return cli_fail("%s", e.msg);
+                printf("testbed down: nothing left behind\n");
+                return 0;
+        }
+        if (!strcmp(sub, "status"))
+                return status();
+        if (!strcmp(sub, "env") || !strcmp(sub, "exec")) {
+                if (argc < 3)
+                        return cli_usage(USAGE);
+                fm_testbed tb;
+                if (cli_load_testbed(&tb))
+                        return 1;
+                const fm_host *h = fm_testbed_host(&tb, argv[2]);
+                if (!h)
+                        return cli_fail("no host `%s' in the testbed (it has mec1..mec%d)", argv[2], tb.hosts);
+                if (!strcmp(sub, "env")) {
+                        printf("FASTMIG_HOST=%s\nFASTMIG_NETNS=%s\nLXC_PATH=%s\nFASTMIG_AGENT=%s:%u\n"
+                               "FASTMIG_BRIDGE=%s\nFASTMIG_GATEWAY=%s\nFASTMIG_SUBNET=" FM_TESTBED_SUBNET_PREFIX "0/24\n",
+                               h->name, h->netns, h->lxcpath, h->addr, h->port, FM_TESTBED_BRIDGE, FM_TESTBED_GATEWAY);
+                        return 0;
+                }
+                int first = 3;
+                if (first < argc && !strcmp(argv[first], "--"))
+                        first++;
+                if (first >= argc)
+                        return cli_usage(USAGE);
+                fm_error e = {0};
+                int r = fm_testbed_exec(h, argv + first, false, &e);
+                if (r < 0)
+                        return cli_fail("%s", e.msg);
+                return r;
+        }
+        return cli_usage(USAGE);
+}

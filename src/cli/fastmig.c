@@ -1,0 +1,129 @@
+/* fastmig: live migration of LXC containers between edge hosts. */
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+#include "proto/proto.h"
+
+static const struct {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+        const char *help;
+} verbs[] = {
+        {"testbed", cmd_testbed, "up|down|status|env|exec: the local multi-host testbed"},
+        {"workload", cmd_workload, "start|write: built-in workloads"},
+        {"migrate", cmd_migrate, "NAME --to HOST: live-migrate a container"},
+        {"list", cmd_list, "containers on every host"},
+        {"probe", cmd_probe, "ADDR: measure a service's availability from the user's side"},
+        {"bench", cmd_bench, "fastmig against the plain lxc-checkpoint + rsync way"},
+        {"demo", cmd_demo, "the guided tour on a fresh testbed"},
+};
+
+int cli_fail(const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("fastmig: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        return 1;
+}
+
+int cli_usage(const char *usage)
+{
+        fprintf(stderr, "usage: %s\n", usage);
+        return 2;
+}
+
+int cli_load_testbed(fm_testbed *tb)
+{
+        fm_error e = {0};
+        if (fm_testbed_load(tb, &e) < 0)
+                return cli_fail("%s", e.msg);
+        return 0;
+}
+
+void cli_print_json(json_object *o)
+{
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        fflush(stdout);
+}
+
+const char *cli_self_dir(void)
+{
+        static char dir[PATH_MAX];
+        if (!dir[0]) {
+                char self[PATH_MAX];
+                ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+                if (n <= 0)
+                        return ".";
+                self[n] = '\0';
+                snprintf(dir, sizeof(dir), "%s", dirname(self));
+        }
+        return dir;
+}
+
+static double jd(json_object *o, const char *k)
+{
+        json_object *v = NULL;
+        return json_object_object_get_ex(o, k, &v) && v ? json_object_get_double(v) : -1;
+}
+
+void cli_print_migration_header(void)
+{
+        printf("%-10s %-5s %-5s %-4s %11s %10s %10s %9s %10s %10s  %s\n", "container", "from", "to", "ok", "downtime_ms",
+               "frozen_ms", "total_ms", "state", "disk_kB", "memory_kB", "note");
+}
+
+void cli_print_migration_row(json_object *rep)
+{
+        const char *c = NULL, *f = NULL, *t = NULL, *err = NULL;
+        fm_json_str(rep, "container", false, 64, &c, NULL);
+        fm_json_str(rep, "from", false, 32, &f, NULL);
+        fm_json_str(rep, "to", false, 32, &t, NULL);
+        fm_json_str(rep, "error", false, 1024, &err, NULL);
+        json_object *sc = NULL;
+        json_object_object_get_ex(rep, "state_continuous", &sc);
+        const char *state = !sc ? "-" : json_object_get_boolean(sc) ? "kept" : "LOST";
+        bool ok = fm_json_bool(rep, "ok", false), rb = fm_json_bool(rep, "rolled_back", false);
+        char dt[32] = "-";
+        if (jd(rep, "downtime_ms") >= 0)
+                snprintf(dt, sizeof(dt), "%.1f", jd(rep, "downtime_ms"));
+        printf("%-10s %-5s %-5s %-4s %11s %10.1f %10.1f %9s %10.1f %10.1f  %s%s\n", c ? c : "?", f ? f : "?",
+               t ? t : "?", ok ? "yes" : "NO", dt, jd(rep, "frozen_ms"), jd(rep, "total_ms"), state,
+               jd(rep, "bytes_disk") / 1000.0, jd(rep, "bytes_memory") / 1000.0, rb ? "rolled back: " : "",
+               err && !ok ? err : "");
+        fflush(stdout);
+}
+
+static void usage_all(FILE *f)
+{
+        fprintf(f, "usage: fastmig VERB [ARGS]\n\nverbs:\n");
+        for (size_t i = 0; i < FM_ARRAY_SIZE(verbs); i++)
+                fprintf(f, "  %-9s %s\n", verbs[i].name, verbs[i].help);
+        fprintf(f, "\nfastmig VERB --help shows each verb's options. Runs as root.\n");
+}
+
+int main(int argc, char **argv)
+{
+        signal(SIGPIPE, SIG_IGN);
+        if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+                usage_all(argc < 2 ? stderr : stdout);
+                return argc < 2 ? 2 : 0;
+        }
+        for (size_t i = 0; i < FM_ARRAY_SIZE(verbs); i++)
+                if (!strcmp(argv[1], verbs[i].name)) {
+                        if (geteuid() != 0 && strcmp(argv[1], "probe"))
+                                return cli_fail("%s needs root (network namespaces, LXC, CRIU)", argv[1]);
+                        /* agents of the testbed are reached through its core router */
+                        fm_tcp_client_netns(FM_TESTBED_CORE_NS);
+                        return verbs[i].fn(argc - 1, argv + 1);
+                }
+        fprintf(stderr, "fastmig: unknown verb `%s'\n\n", argv[1]);
+        usage_all(stderr);
+        return 2;
+}

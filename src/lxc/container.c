@@ -1,0 +1,312 @@
+#include "container.h"
+
+#include <fcntl.h>
+#include <lxc/lxccontainer.h>
+#include <string.h>
+
+#include "util/spawn.h"
+
+static struct lxc_container *ct_open(const char *lxcpath, const char *name, fm_error *e)
+{
+        if (!fm_name_is_valid(name)) {
+                fm_err(e, EINVAL, "bad container name `%s'", name ? name : "");
+                return NULL;
+        }
+        struct lxc_container *c = lxc_container_new(name, lxcpath);
+        if (!c)
+                fm_err(e, ENOMEM, "liblxc could not open container %s in %s", name, lxcpath);
+        return c;
+}
+
+static char *config_item(struct lxc_container *c, const char *key)
+{
+        int len = c->get_config_item(c, key, NULL, 0);
+        if (len <= 0)
+                return NULL;
+        char *v = calloc(1, (size_t)len + 1);
+        if (v && c->get_config_item(c, key, v, len + 1) < 0) {
+                free(v);
+                return NULL;
+        }
+        return v;
+}
+
+int fm_ct_info_get(const char *lxcpath, const char *name, fm_ct_info *out, fm_error *e)
+{
+        struct lxc_container *c = ct_open(lxcpath, name, e);
+        if (!c)
+                return -e->code;
+        fm_ct_info i = {0};
+        i.defined = c->is_defined(c);
+        if (i.defined) {
+                const char *st = c->state(c);
+                snprintf(i.state, sizeof(i.state), "%s", st ? st : "UNKNOWN");
+                i.running = c->is_running(c);
+                i.frozen = !strcmp(i.state, "FROZEN");
+                _cleanup_free_ char *ip = config_item(c, "lxc.net.0.ipv4.address");
+                if (ip) {
+                        char *sl = strchr(ip, '/');
+                        if (sl)
+                                *sl = '\0';
+                        char *nl = strchr(ip, '\n');
+                        if (nl)
+                                *nl = '\0';
+                        snprintf(i.ipv4, sizeof(i.ipv4), "%s", ip);
+                }
+                _cleanup_free_ char *rootfs = config_item(c, "lxc.rootfs.path");
+                if (rootfs) {
+                        const char *p = strncmp(rootfs, "dir:", 4) ? rootfs : rootfs + 4;
+                        snprintf(i.rootfs, sizeof(i.rootfs), "%s", p);
+                }
+        } else {
+                snprintf(i.state, sizeof(i.state), "UNDEFINED");
+        }
+        lxc_container_put(c);
+        *out = i;
+        return 0;
+}
+
+int fm_ct_check_migratable(const char *lxcpath, const char *name, fm_error *e)
+{
+        struct lxc_container *c = ct_open(lxcpath, name, e);
+        if (!c)
+                return -e->code;
+        int r = 0;
+        _cleanup_free_ char *ip = NULL;
+        _cleanup_free_ char *tty = NULL;
+        _cleanup_free_ char *console = NULL;
+        _cleanup_free_ char *aa = NULL;
+        _cleanup_free_ char *rootfs = NULL;
+        _cleanup_free_ char *nettype = NULL;
+        if (!c->is_defined(c)) {
+                r = fm_err(e, ENOENT, "container %s does not exist in %s", name, lxcpath);
+                goto out;
+        }
+        if (!c->is_running(c)) {
+                r = fm_err(e, ESRCH, "container %s is not running (state %s)", name, c->state(c));
+                goto out;
+        }
+        ip = config_item(c, "lxc.net.0.ipv4.address");
+        nettype = config_item(c, "lxc.net.0.type");
+        tty = config_item(c, "lxc.tty.max");
+        console = config_item(c, "lxc.console.path");
+        aa = config_item(c, "lxc.apparmor.profile");
+        rootfs = config_item(c, "lxc.rootfs.path");
+        if (!nettype || strncmp(nettype, "veth", 4))
+                r = fm_err(e, EINVAL, "container %s: lxc.net.0.type must be veth (on a bridge) to keep its service IP", name);
+        else if (!ip || !*ip)
+                r = fm_err(e, EINVAL,
+                           "container %s has no static IPv4 (set lxc.net.0.ipv4.address; a DHCP client's packet "
+                           "socket cannot be checkpointed)", name);
+        else if (!tty || strcmp(tty, "0"))
+                r = fm_err(e, EINVAL, "container %s: lxc.tty.max must be 0 (is %s); CRIU cannot restore LXC ttys "
+                           "(`tty: Unable to find a master')", name, tty ? tty : "unset");
+        else if (!console || strcmp(console, "none"))
+                r = fm_err(e, EINVAL, "container %s: lxc.console.path must be `none' (is `%s')", name,
+                           console ? console : "unset");
+        else if (aa && *aa)
+                r = fm_err(e, EINVAL, "container %s: remove the lxc.apparmor.profile line (`%s'); restore fails "
+                           "on a kernel without AppArmor", name, aa);
+        else if (!rootfs || (strncmp(rootfs, "dir:", 4) && rootfs[0] != '/'))
+                r = fm_err(e, EINVAL, "container %s: only directory rootfs are supported (lxc.rootfs.path = `%s')",
+                           name, rootfs ? rootfs : "unset");
+out:
+        lxc_container_put(c);
+        return r;
+}
+
+/* The container's v1 freezer directory, found through its init process.
+ * Why not c->freeze()/unfreeze(): on this cgroup layout (v1 controllers plus
+ * a v2 tree) liblxc reports a restored, still frozen container as RUNNING and
+ * its unfreeze leaves the v1 freezer FROZEN; and CRIU's own freeze polls the
+ * freezer every 100 ms. Writing the freezer and polling it finely avoids both. */
+static int freezer_dir(const char *lxcpath, const char *name, char *buf, size_t n, fm_error *e)
+{
+        struct lxc_container *c = ct_open(lxcpath, name, e);
+        if (!c)
+                return -e->code;
+        pid_t pid = c->is_running(c) ? c->init_pid(c) : -1;
+        lxc_container_put(c);
+        if (pid <= 0)
+                return fm_err(e, ESRCH, "container %s is not running", name);
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+        _cleanup_free_ char *cg = NULL;
+        int r = fm_read_file(path, &cg, 1 << 16);
+        if (r < 0)
+                return fm_err(e, -r, "reading %s: %s", path, strerror(-r));
+        char *line = strstr(cg, ":freezer:");
+        if (!line)
+                return fm_err(e, ENOENT, "container %s has no v1 freezer cgroup", name);
+        line += strlen(":freezer:");
+        char *nl = strchr(line, '\n');
+        if (nl)
+                *nl = '\0';
+        snprintf(buf, n, "/sys/fs/cgroup/freezer%s", line);
+        return 0;
+}
+
+static int freezer_set(const char *lxcpath, const char *name, bool freeze, fm_error *e)
+{
+        char dir[600], state[700];
+        int r = freezer_dir(lxcpath, name, dir, sizeof(dir), e);
+        if (r < 0)
+                return r;
+        snprintf(state, sizeof(state), "%s/freezer.state", dir);
+        const char *want = freeze ? "FROZEN" : "THAWED";
+        _cleanup_close_ int fd = open(state, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return fm_err(e, errno, "opening %s: %s", state, strerror(errno));
+        uint64_t deadline = fm_now_ns() + 10000000000ull;
+        for (unsigned i = 0;; i++) {
+                /* rewrite now and then: a freeze can stall on a task in the kernel */
+                if (i % 1000 == 0 && pwrite(fd, want, strlen(want), 0) < 0)
+                        return fm_err(e, errno, "writing %s to %s: %s", want, state, strerror(errno));
+                char cur[16] = "";
+                ssize_t n = pread(fd, cur, sizeof(cur) - 1, 0);
+                if (n > 0 && !strncmp(cur, want, strlen(want)))
+                        return 0;
+                if (fm_now_ns() > deadline)
+                        return fm_err(e, ETIMEDOUT, "container %s did not reach %s in 10 s", name, want);
+                usleep(50);
+        }
+}
+
+int fm_ct_freeze(const char *lxcpath, const char *name, fm_error *e) { return freezer_set(lxcpath, name, true, e); }
+int fm_ct_unfreeze(const char *lxcpath, const char *name, fm_error *e) { return freezer_set(lxcpath, name, false, e); }
+
+int fm_ct_start(const char *lxcpath, const char *name, fm_error *e)
+{
+        /* lxc-start rather than c->start(): the monitor must not be a fork of a
+         * multi-threaded agent that holds sockets. */
+        char *argv[] = {"lxc-start", "-P", (char *)lxcpath, "-n", (char *)name, NULL};
+        fm_spawn_opts o = {.detach_stdio = true, .timeout_ms = 30000};
+        int r = fm_spawn(argv, &o);
+        if (r != 0)
+                return fm_err(e, EIO, "lxc-start of %s failed (status %d)", name, r);
+        return 0;
+}
+
+int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e)
+{
+        if (!fm_name_is_valid(name))
+                return fm_err(e, EINVAL, "bad container name `%s'", name ? name : "");
+        fm_ct_info i;
+        if (fm_ct_info_get(lxcpath, name, &i, e) < 0)
+                return -e->code;
+        if (i.running) {
+                char *argv[] = {"lxc-stop", "-k", "-P", (char *)lxcpath, "-n", (char *)name, NULL};
+                fm_spawn_opts o = {.detach_stdio = true, .timeout_ms = 30000};
+                fm_spawn(argv, &o);
+        }
+        char dir[600];
+        snprintf(dir, sizeof(dir), "%s/%s", lxcpath, name);
+        int r = fm_rm_rf(dir);
+        if (r < 0)
+                return fm_err(e, -r, "removing %s: %s", dir, strerror(-r));
+        return 0;
+}
+
+static void log_tail(const char *path, char *buf, size_t n)
+{
+        _cleanup_free_ char *s = NULL;
+        buf[0] = '\0';
+        int len = fm_read_file(path, &s, 8 << 20);
+        if (len <= 0)
+                return;
+        /* the last line that says Error, else the last line */
+        char *best = NULL;
+        for (char *p = s; (p = strstr(p, "Error")); p++)
+                best = p;
+        if (!best) {
+                best = s + len - 1;
+                while (best > s && *best == '\n')
+                        *best-- = '\0';
+                while (best > s && best[-1] != '\n')
+                        best--;
+        }
+        char *nl = strchr(best, '\n');
+        if (nl)
+                *nl = '\0';
+        snprintf(buf, n, "%s", best);
+}
+
+static int checkpoint_tool(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
+                           bool restore, fm_error *e)
+{
+        char env[600];
+        snprintf(env, sizeof(env), "CRIU_CONFIG_FILE=%s", criu_conf ? criu_conf : "/dev/null");
+        const char *envv[] = {env, NULL};
+        fm_strv argv = {0};
+        fm_strv_push(&argv, "lxc-checkpoint");
+        if (restore)
+                fm_strv_push(&argv, "-r");
+        fm_strv_push(&argv, "-P");
+        fm_strv_push(&argv, lxcpath);
+        fm_strv_push(&argv, "-n");
+        fm_strv_push(&argv, name);
+        fm_strv_push(&argv, "-D");
+        fm_strv_push(&argv, dir);
+        /* lxc-checkpoint -r hands its stdout to the restored container: never capture it */
+        fm_spawn_opts o = {.env_add = envv, .detach_stdio = true, .timeout_ms = 120000};
+        int r = fm_spawn(argv.v, &o);
+        fm_strv_free(&argv);
+        if (r != 0) {
+                char logp[700], tail[400];
+                snprintf(logp, sizeof(logp), "%s/%s.log", dir, restore ? "restore" : "dump");
+                log_tail(logp, tail, sizeof(tail));
+                return fm_err(e, EIO, "lxc-checkpoint %s of %s failed (status %d)%s%s", restore ? "restore" : "dump",
+                              name, r, tail[0] ? ": " : "", tail);
+        }
+        return 0;
+}
+
+int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e)
+{
+        return checkpoint_tool(lxcpath, name, dir, criu_conf, false, e);
+}
+
+int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e)
+{
+        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, true, e);
+        if (r < 0)
+                return r;
+        fm_ct_info i;
+        if (fm_ct_info_get(lxcpath, name, &i, e) < 0)
+                return -e->code;
+        if (!i.running)
+                return fm_err(e, EIO, "container %s is %s right after restore", name, i.state);
+        /* A container frozen before its dump comes back frozen. */
+        if (fm_ct_unfreeze(lxcpath, name, e) < 0)
+                return fm_err_wrap(e, "after restore");
+        return 0;
+}
+
+char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const char *new_lxcpath)
+{
+        size_t ol = strlen(old_lxcpath), nl = strlen(new_lxcpath);
+        size_t cap = strlen(config) + 1, n = 0;
+        for (const char *p = config; (p = strstr(p, old_lxcpath)); p += ol)
+                n++;
+        if (nl > ol)
+                cap += n * (nl - ol);
+        char *out = malloc(cap);
+        if (!out)
+                return NULL;
+        char *w = out;
+        const char *p = config;
+        for (const char *q; (q = strstr(p, old_lxcpath)); p = q + ol) {
+                bool boundary = q[ol] == '/' || q[ol] == '\0' || q[ol] == '\n';
+                memcpy(w, p, (size_t)(q - p));
+                w += q - p;
+                if (boundary) {
+                        memcpy(w, new_lxcpath, nl);
+                        w += nl;
+                } else {
+                        memcpy(w, q, ol);
+                        w += ol;
+                }
+        }
+        strcpy(w, p);
+        return out;
+}

@@ -1,0 +1,34 @@
+/* Driving LXC: state, constraints that CRIU needs, checkpoint and restore.
+ * All calls must run inside the host's namespaces (the agent does). */
+#pragma once
+#include "util/util.h"
+
+typedef struct fm_ct_info {
+        bool defined, running, frozen;
+        char state[16];
+        char ipv4[16];        /* service IP without prefix, "" if none */
+        char rootfs[512];     /* rootfs directory ("dir:" stripped) */
+} fm_ct_info;
+
+int fm_ct_info_get(const char *lxcpath, const char *name, fm_ct_info *out, fm_error *e);
+
+/* Checks the constraints under which LXC + CRIU can checkpoint and restore a
+ * container on this platform; the error names the first one violated and how
+ * to fix it. */
+int fm_ct_check_migratable(const char *lxcpath, const char *name, fm_error *e);
+
+int fm_ct_freeze(const char *lxcpath, const char *name, fm_error *e);
+int fm_ct_unfreeze(const char *lxcpath, const char *name, fm_error *e);
+int fm_ct_start(const char *lxcpath, const char *name, fm_error *e);
+/* Kills and removes the container (config, rootfs); missing is not an error. */
+int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e);
+
+/* Dumps a (frozen or running) container into dir, leaving its processes in
+ * place (they stay frozen when they were). criu_conf: CRIU_CONFIG_FILE. */
+int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e);
+/* Restores from dir; the container is running (thawed) on success. */
+int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e);
+
+/* Rewrites a container config for another LXC path: every occurrence of
+ * old_lxcpath/NAME becomes new_lxcpath/NAME. Returns a malloc'd string. */
+char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const char *new_lxcpath);

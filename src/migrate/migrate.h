@@ -1,0 +1,73 @@
+/* A live migration, as a pipeline of phases with undo (docs/ARCHITECTURE.md).
+ * The source agent runs fm_migrate_run(); the target agent serves the
+ * fm_target_* steps it calls remotely. All state of one migration is in one
+ * struct, so an agent can run several at once. */
+#pragma once
+#include <json-c/json.h>
+#include "util/util.h"
+
+/* Where a host keeps things. */
+typedef struct fm_host_paths {
+        char host[32];
+        char lxcpath[256];
+        char images[256];          /* tmpfs */
+        char criu_dump_conf[300];  /* CRIU_CONFIG_FILE for dumps */
+        char criu_restore_conf[300];
+        bool test_hooks;           /* honour "inject" in requests (tests only) */
+} fm_host_paths;
+
+enum fm_phase {
+        FM_PHASE_PLAN,       /* constraints, target prepared */
+        FM_PHASE_DISK_LIVE,  /* rootfs rsync while the service runs */
+        FM_PHASE_FREEZE,     /* cgroup freezer */
+        FM_PHASE_DUMP,       /* CRIU dump into the source's tmpfs */
+        FM_PHASE_TRANSFER,   /* images to the target's tmpfs */
+        FM_PHASE_DISK_FINAL, /* rootfs rsync of what changed, while frozen */
+        FM_PHASE_RESTORE,    /* CRIU restore through LXC at the target */
+        FM_PHASE_STEER,      /* the service route moves to the target */
+        FM_PHASE_CLEANUP,    /* the source copy is destroyed */
+        FM_PHASE_COUNT
+};
+const char *fm_phase_name(enum fm_phase p);
+
+typedef struct fm_mig_hooks {
+        void *data;
+        /* progress events, may be NULL */
+        void (*event)(void *data, json_object *ev);
+        /* called once the target runs the service; returns 0 when traffic now
+         * goes to the target (commit) or an error (rollback). */
+        int (*steer)(void *data, fm_error *e);
+} fm_mig_hooks;
+
+typedef struct fm_migration {
+        /* inputs */
+        const fm_host_paths *src;
+        char name[64];
+        char to_host[32];
+        char to_addr[16];
+        uint16_t to_port;
+        uint16_t to_rsync_port;
+        char inject[32];     /* test hook: a phase name that must fail */
+        /* progress, for undo */
+        bool prepared, frozen, restored, committed;
+        /* results */
+        double phase_ms[FM_PHASE_COUNT];
+        double frozen_ms, total_ms;
+        uint64_t bytes_disk, bytes_memory;
+        bool ok, rolled_back;
+        char service_ip[16];
+        fm_error err;
+} fm_migration;
+
+int fm_migrate_run(fm_migration *m, const fm_mig_hooks *hooks);
+/* {"container","from","to","ok","rolled_back","error","frozen_ms","total_ms",
+ *  "phases":{name:ms},"bytes_disk","bytes_memory"} */
+json_object *fm_migration_report(const fm_migration *m);
+
+/* Target side, one call per request. */
+int fm_target_prepare(const fm_host_paths *p, const char *name, const char *config, const char *src_lxcpath,
+                      fm_error *e);
+int fm_target_receive_images(const fm_host_paths *p, const char *name, int fd, uint64_t *bytes, fm_error *e);
+int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, fm_error *e);
+int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e);
+int fm_target_finish(const fm_host_paths *p, const char *name, fm_error *e);

@@ -1,0 +1,275 @@
+#include <dirent.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lxc/container.h"
+#include "migrate.h"
+#include "proto/proto.h"
+#include "transfer/files.h"
+
+static const char *const phase_names[FM_PHASE_COUNT] = {
+        [FM_PHASE_PLAN] = "plan",       [FM_PHASE_DISK_LIVE] = "disk_live", [FM_PHASE_FREEZE] = "freeze",
+        [FM_PHASE_DUMP] = "dump",       [FM_PHASE_TRANSFER] = "transfer",   [FM_PHASE_DISK_FINAL] = "disk_final",
+        [FM_PHASE_RESTORE] = "restore", [FM_PHASE_STEER] = "steer",         [FM_PHASE_CLEANUP] = "cleanup",
+};
+
+const char *fm_phase_name(enum fm_phase p) { return p < FM_PHASE_COUNT ? phase_names[p] : "?"; }
+
+static bool injected(const fm_migration *m, enum fm_phase p)
+{
+        return m->src->test_hooks && !strcmp(m->inject, fm_phase_name(p));
+}
+
+static int target_call(fm_migration *m, json_object *req, json_object **reply_out, int timeout_ms)
+{
+        json_object *reply = NULL;
+        int r = fm_call(m->to_addr, m->to_port, req, &reply, timeout_ms, &m->err);
+        json_object_put(req);
+        if (r < 0)
+                return r;
+        r = fm_reply_check(reply, &m->err);
+        if (r < 0 || !reply_out)
+                json_object_put(reply);
+        else
+                *reply_out = reply;
+        return r;
+}
+
+static json_object *req_new(const char *op, const char *name)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "op", json_object_new_string(op));
+        json_object_object_add(o, "name", json_object_new_string(name));
+        return o;
+}
+
+static void emit(fm_migration *m, const fm_mig_hooks *h, enum fm_phase p)
+{
+        if (!h || !h->event)
+                return;
+        json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "event", json_object_new_string("phase"));
+        json_object_object_add(ev, "phase", json_object_new_string(fm_phase_name(p)));
+        json_object_object_add(ev, "ms", json_object_new_double(m->phase_ms[p]));
+        h->event(h->data, ev);
+        json_object_put(ev);
+}
+
+static void src_images(const fm_migration *m, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/%s", m->src->images, m->name);
+}
+
+static uint64_t dir_bytes(const char *dir)
+{
+        uint64_t total = 0;
+        DIR *d = opendir(dir);
+        if (!d)
+                return 0;
+        struct dirent *de;
+        struct stat st;
+        while ((de = readdir(d)))
+                if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+                        total += (uint64_t)st.st_size;
+        closedir(d);
+        return total;
+}
+
+/* ---- phases: each returns 0 or a negative errno with m->err set ---- */
+
+static int phase_plan(fm_migration *m)
+{
+        const fm_host_paths *s = m->src;
+        int r = fm_ct_check_migratable(s->lxcpath, m->name, &m->err);
+        if (r < 0)
+                return r;
+        fm_ct_info info;
+        if ((r = fm_ct_info_get(s->lxcpath, m->name, &info, &m->err)) < 0)
+                return r;
+        snprintf(m->service_ip, sizeof(m->service_ip), "%s", info.ipv4);
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s/config", s->lxcpath, m->name);
+        _cleanup_free_ char *config = NULL;
+        if ((r = fm_read_file(path, &config, FM_JSON_MAX / 2)) < 0)
+                return fm_err(&m->err, -r, "reading %s: %s", path, strerror(-r));
+        json_object *req = req_new("prepare", m->name);
+        json_object_object_add(req, "config", json_object_new_string(config));
+        json_object_object_add(req, "src_lxcpath", json_object_new_string(s->lxcpath));
+        json_object *reply = NULL;
+        if ((r = target_call(m, req, &reply, 30000)) < 0)
+                return fm_err_wrap(&m->err, "preparing %s", m->to_host);
+        int64_t rport = 0;
+        fm_json_int(reply, "rsync_port", false, 1, 65535, &rport, NULL);
+        json_object_put(reply);
+        m->to_rsync_port = (uint16_t)(rport ? rport : 8730);
+        m->prepared = true;
+        return 0;
+}
+
+static int sync_rootfs(fm_migration *m)
+{
+        char src[600], rel[128];
+        snprintf(src, sizeof(src), "%s/%s/rootfs", m->src->lxcpath, m->name);
+        snprintf(rel, sizeof(rel), "%s/rootfs", m->name);
+        uint64_t bytes = 0;
+        int r = fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, &bytes, &m->err);
+        m->bytes_disk += bytes;
+        return r;
+}
+
+static int phase_freeze(fm_migration *m)
+{
+        int r = fm_ct_freeze(m->src->lxcpath, m->name, &m->err);
+        if (r == 0)
+                m->frozen = true;
+        return r;
+}
+
+static int phase_dump(fm_migration *m)
+{
+        char img[600];
+        src_images(m, img, sizeof(img));
+        fm_rm_rf(img);
+        int r = fm_mkdir_p(img, 0700);
+        if (r < 0)
+                return fm_err(&m->err, -r, "creating %s: %s", img, strerror(-r));
+        if (injected(m, FM_PHASE_DUMP))
+                return fm_err(&m->err, EIO, "dump failed (injected by the test hook)");
+        r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, &m->err);
+        m->bytes_memory = dir_bytes(img);
+        return r;
+}
+
+static int phase_transfer(fm_migration *m)
+{
+        char img[600];
+        src_images(m, img, sizeof(img));
+        if (injected(m, FM_PHASE_TRANSFER))
+                return fm_err(&m->err, EPIPE, "image transfer failed (injected by the test hook)");
+        _cleanup_close_ int fd = fm_tcp_connect(m->to_addr, m->to_port, 30000, &m->err);
+        if (fd < 0)
+                return fd;
+        json_object *req = req_new("put_images", m->name);
+        int r = fm_msg_send(fd, FM_FRAME_REQUEST, req);
+        json_object_put(req);
+        if (r < 0)
+                return fm_err(&m->err, -r, "sending images to %s: %s", m->to_host, strerror(-r));
+        uint64_t bytes = 0;
+        if ((r = fm_files_send(fd, img, &bytes, &m->err)) < 0)
+                return fm_err_wrap(&m->err, "sending images to %s", m->to_host);
+        uint8_t t = 0;
+        json_object *reply = NULL;
+        if ((r = fm_msg_recv(fd, &t, &reply, &m->err)) < 0)
+                return fm_err_wrap(&m->err, "sending images to %s", m->to_host);
+        r = fm_reply_check(reply, &m->err);
+        json_object_put(reply);
+        return r;
+}
+
+static int phase_restore(fm_migration *m)
+{
+        json_object *req = req_new("restore", m->name);
+        if (m->inject[0])
+                json_object_object_add(req, "inject", json_object_new_string(m->inject));
+        m->restored = true; /* from here on the target may hold a container to remove */
+        int r = target_call(m, req, NULL, 120000);
+        return r < 0 ? fm_err_wrap(&m->err, "restore on %s", m->to_host) : 0;
+}
+
+static int phase_steer(fm_migration *m, const fm_mig_hooks *h)
+{
+        int r = 0;
+        if (h && h->steer)
+                r = h->steer(h->data, &m->err);
+        if (r == 0)
+                m->committed = true;
+        return r < 0 ? fm_err_wrap(&m->err, "steering traffic to %s", m->to_host) : 0;
+}
+
+static void phase_cleanup(fm_migration *m)
+{
+        char img[600];
+        fm_error ignore = {0};
+        fm_ct_destroy(m->src->lxcpath, m->name, &ignore);
+        src_images(m, img, sizeof(img));
+        fm_rm_rf(img);
+        target_call(m, req_new("finish", m->name), NULL, 30000);
+        fm_err_clear(&m->err);
+}
+
+static void rollback(fm_migration *m)
+{
+        fm_error keep = m->err;
+        fm_error ignore = {0};
+        if (m->prepared || m->restored) {
+                json_object *reply = NULL;
+                json_object *req = req_new("abort", m->name);
+                if (fm_call(m->to_addr, m->to_port, req, &reply, 60000, &ignore) == 0)
+                        json_object_put(reply);
+                json_object_put(req);
+        }
+        if (m->frozen)
+                fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore);
+        char img[600];
+        src_images(m, img, sizeof(img));
+        fm_rm_rf(img);
+        m->rolled_back = true;
+        m->err = keep;
+}
+
+int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
+{
+        double t0 = fm_now_ms(), t_freeze = 0, t;
+        int r;
+#define PHASE(p, call)                                        \
+        do {                                                  \
+                t = fm_now_ms();                              \
+                r = (call);                                   \
+                m->phase_ms[p] = fm_now_ms() - t;             \
+                if (r < 0)                                    \
+                        goto fail;                            \
+                emit(m, h, p);                                \
+        } while (0)
+        PHASE(FM_PHASE_PLAN, phase_plan(m));
+        PHASE(FM_PHASE_DISK_LIVE, sync_rootfs(m));
+        t_freeze = fm_now_ms();
+        PHASE(FM_PHASE_FREEZE, phase_freeze(m));
+        PHASE(FM_PHASE_DUMP, phase_dump(m));
+        PHASE(FM_PHASE_TRANSFER, phase_transfer(m));
+        PHASE(FM_PHASE_DISK_FINAL, sync_rootfs(m));
+        PHASE(FM_PHASE_RESTORE, phase_restore(m));
+        m->frozen_ms = fm_now_ms() - t_freeze;
+        PHASE(FM_PHASE_STEER, phase_steer(m, h));
+        PHASE(FM_PHASE_CLEANUP, (phase_cleanup(m), 0));
+#undef PHASE
+        m->ok = true;
+        m->total_ms = fm_now_ms() - t0;
+        return 0;
+fail:
+        if (t_freeze > 0)
+                m->frozen_ms = fm_now_ms() - t_freeze;
+        rollback(m);
+        m->total_ms = fm_now_ms() - t0;
+        return r;
+}
+
+json_object *fm_migration_report(const fm_migration *m)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "container", json_object_new_string(m->name));
+        json_object_object_add(o, "from", json_object_new_string(m->src->host));
+        json_object_object_add(o, "to", json_object_new_string(m->to_host));
+        json_object_object_add(o, "service_ip", json_object_new_string(m->service_ip));
+        json_object_object_add(o, "ok", json_object_new_boolean(m->ok));
+        json_object_object_add(o, "rolled_back", json_object_new_boolean(m->rolled_back));
+        json_object_object_add(o, "error", m->ok ? NULL : json_object_new_string(m->err.msg));
+        json_object_object_add(o, "frozen_ms", json_object_new_double(m->frozen_ms));
+        json_object_object_add(o, "total_ms", json_object_new_double(m->total_ms));
+        json_object *ph = json_object_new_object();
+        for (int p = 0; p < FM_PHASE_COUNT; p++)
+                json_object_object_add(ph, fm_phase_name(p), json_object_new_double(m->phase_ms[p]));
+        json_object_object_add(o, "phases", ph);
+        json_object_object_add(o, "bytes_disk", json_object_new_int64((int64_t)m->bytes_disk));
+        json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));
+        return o;
+}

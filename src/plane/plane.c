@@ -1,0 +1,324 @@
+#include "plane.h"
+
+#include <string.h>
+
+#include "probe/probe.h"
+#include "proto/proto.h"
+#include "testbed/route.h"
+#include "workload/blank.h"
+
+int fm_plane_call(const fm_host *h, json_object *req, json_object **reply, int timeout_ms, fm_error *e)
+{
+        json_object *rep = NULL;
+        int r = fm_call(h->addr, h->port, req, &rep, timeout_ms, e);
+        if (r < 0)
+                return fm_err_wrap(e, "%s", h->name);
+        if ((r = fm_reply_check(rep, e)) < 0) {
+                json_object_put(rep);
+                return fm_err_wrap(e, "%s", h->name);
+        }
+        if (reply)
+                *reply = rep;
+        else
+                json_object_put(rep);
+        return 0;
+}
+
+static json_object *req_name(const char *op, const char *name)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "op", json_object_new_string(op));
+        if (name)
+                json_object_object_add(o, "name", json_object_new_string(name));
+        return o;
+}
+
+int fm_plane_locate(const fm_testbed *tb, const char *name, const fm_host **host, char ip[16], fm_error *e)
+{
+        json_object *req = req_name("info", name);
+        int r = fm_err(e, ENOENT, "no host runs a container named %s", name);
+        for (int i = 0; i < tb->hosts; i++) {
+                json_object *rep = NULL;
+                fm_error ce = {0};
+                if (fm_plane_call(&tb->host[i], req, &rep, 5000, &ce) < 0)
+                        continue;
+                json_object *ct = NULL;
+                const char *st = NULL, *addr = NULL;
+                if (json_object_object_get_ex(rep, "container", &ct)) {
+                        fm_json_str(ct, "state", false, 32, &st, NULL);
+                        fm_json_str(ct, "ipv4", false, 15, &addr, NULL);
+                }
+                bool running = st && (!strcmp(st, "RUNNING") || !strcmp(st, "FROZEN"));
+                if (running) {
+                        *host = &tb->host[i];
+                        snprintf(ip, 16, "%s", addr ? addr : "");
+                        fm_err_clear(e);
+                        r = 0;
+                }
+                json_object_put(rep);
+                if (r == 0)
+                        break;
+        }
+        json_object_put(req);
+        return r;
+}
+
+int fm_plane_route(const fm_testbed *tb, const char *ip, const fm_host *h, fm_error *e)
+{
+        (void)tb;
+        fm_router rt = {.fd = -1};
+        int r = fm_router_open(&rt, FM_TESTBED_CORE_NS, e);
+        if (r == 0)
+                r = fm_router_set(&rt, ip, h->addr, e);
+        fm_router_close(&rt);
+        return r;
+}
+
+static bool ip_in_use(const fm_testbed *tb, const char *ip)
+{
+        json_object *req = req_name("list", NULL);
+        bool used = false;
+        for (int i = 0; i < tb->hosts && !used; i++) {
+                json_object *rep = NULL, *arr = NULL;
+                if (fm_plane_call(&tb->host[i], req, &rep, 5000, NULL) < 0)
+                        continue;
+                if (json_object_object_get_ex(rep, "containers", &arr))
+                        for (size_t k = 0; k < json_object_array_length(arr); k++) {
+                                const char *a = NULL;
+                                fm_json_str(json_object_array_get_idx(arr, k), "ipv4", false, 15, &a, NULL);
+                                if (a && !strcmp(a, ip))
+                                        used = true;
+                        }
+                json_object_put(rep);
+        }
+        json_object_put(req);
+        return used;
+}
+
+int fm_plane_start_blank(const fm_testbed *tb, const char *host, const char *name, char ip_out[16], fm_error *e)
+{
+        const fm_host *h = fm_testbed_host(tb, host);
+        if (!h)
+                return fm_err(e, ENOENT, "no host `%s' in the testbed (it has mec1..mec%d)", host, tb->hosts);
+        if (!fm_name_is_valid(name))
+                return fm_err(e, EINVAL, "bad container name `%s'", name);
+        const fm_host *where = NULL;
+        char other[16];
+        if (fm_plane_locate(tb, name, &where, other, NULL) == 0)
+                return fm_err(e, EEXIST, "a container named %s already runs on %s", name, where->name);
+        char ip[16] = "";
+        for (int x = 10; x < 250; x++) {
+                snprintf(ip, sizeof(ip), FM_TESTBED_SUBNET_PREFIX "%d", x);
+                if (!ip_in_use(tb, ip))
+                        break;
+                ip[0] = '\0';
+        }
+        if (!ip[0])
+                return fm_err(e, ENOSPC, "no free service address left in " FM_TESTBED_SUBNET_PREFIX "0/24");
+        json_object *req = req_name("create_blank", name);
+        json_object_object_add(req, "ipv4", json_object_new_string(ip));
+        int r = fm_plane_call(h, req, NULL, 60000, e);
+        json_object_put(req);
+        if (r < 0)
+                return r;
+        if ((r = fm_plane_route(tb, ip, h, e)) < 0)
+                return r;
+        /* ready when it answers */
+        uint64_t boot;
+        for (int i = 0; i < 50; i++)
+                if (fm_probe_once(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &boot, NULL) >= 0) {
+                        snprintf(ip_out, 16, "%s", ip);
+                        return 0;
+                }
+        return fm_err(e, ETIMEDOUT, "container %s started on %s but its service at %s does not answer", name,
+                      h->name, ip);
+}
+
+/* ---- one migration ---- */
+
+typedef struct steer_ctx {
+        fm_router rt;
+        const char *ip;
+        const fm_host *to, *from;
+        const char *inject;
+        double ms;
+} steer_ctx;
+
+int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object **report, fm_error *e)
+{
+        const fm_host *to = fm_testbed_host(tb, o->to);
+        const fm_host *from = NULL;
+        char ip[16] = "";
+        int r;
+        if (!to)
+                return fm_err(e, ENOENT, "no host `%s' in the testbed (it has mec1..mec%d)", o->to, tb->hosts);
+        if (o->from) {
+                from = fm_testbed_host(tb, o->from);
+                if (!from)
+                        return fm_err(e, ENOENT, "no host `%s' in the testbed", o->from);
+                json_object *req = req_name("info", o->name), *rep = NULL, *ct = NULL;
+                r = fm_plane_call(from, req, &rep, 5000, e);
+                json_object_put(req);
+                if (r < 0)
+                        return r;
+                const char *a = NULL;
+                if (json_object_object_get_ex(rep, "container", &ct))
+                        fm_json_str(ct, "ipv4", false, 15, &a, NULL);
+                snprintf(ip, sizeof(ip), "%s", a ? a : "");
+                json_object_put(rep);
+        } else if ((r = fm_plane_locate(tb, o->name, &from, ip, e)) < 0) {
+                return r;
+        }
+        if (from == to)
+                return fm_err(e, EINVAL, "%s already runs on %s", o->name, to->name);
+        if (!ip[0])
+                return fm_err(e, EINVAL, "container %s has no static IPv4 address in its LXC config", o->name);
+
+        steer_ctx sc = {.rt = {.fd = -1}, .ip = ip, .to = to, .from = from, .inject = o->inject};
+        if ((r = fm_router_open(&sc.rt, FM_TESTBED_CORE_NS, e)) < 0)
+                return r;
+        /* the service route must point at the source before we start */
+        if ((r = fm_router_set(&sc.rt, ip, from->addr, e)) < 0)
+                goto out_router;
+
+        fm_probe probe;
+        bool probing = false;
+        if (o->probe) {
+                if ((r = fm_probe_start(&probe, FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT,
+                                        o->probe_interval_us ? o->probe_interval_us : 1000, e)) < 0)
+                        goto out_router;
+                probing = true;
+                if (fm_probe_wait_reply(&probe, 0, 2000) < 0) {
+                        fm_probe_result pr;
+                        fm_probe_stop(&probe, &pr);
+                        r = fm_err(e, EHOSTUNREACH,
+                                   "the probe gets no answer from %s:%d (is %s a fm-seqecho service? use --no-probe "
+                                   "for other containers)",
+                                   ip, FM_SEQECHO_PORT, o->name);
+                        goto out_router;
+                }
+        }
+
+        double t0 = fm_now_ms();
+        json_object *req = req_name("migrate", o->name);
+        char to_ep[40];
+        snprintf(to_ep, sizeof(to_ep), "%s:%u", to->addr, to->port);
+        json_object_object_add(req, "to", json_object_new_string(to_ep));
+        json_object_object_add(req, "to_host", json_object_new_string(to->name));
+        if (o->inject)
+                json_object_object_add(req, "inject", json_object_new_string(o->inject));
+        _cleanup_close_ int fd = fm_tcp_connect(from->addr, from->port, 10000, e);
+        json_object *rep = NULL;
+        if (fd < 0) {
+                r = fd;
+        } else {
+                fm_sock_set_timeout(fd, 600000);
+                r = fm_msg_send(fd, FM_FRAME_REQUEST, req);
+                if (r < 0)
+                        r = fm_err(e, -r, "sending the migration request to %s: %s", from->name, strerror(-r));
+        }
+        json_object_put(req);
+        while (r == 0) {
+                uint8_t t = 0;
+                json_object *m = NULL;
+                if ((r = fm_msg_recv(fd, &t, &m, e)) < 0) {
+                        fm_err_wrap(e, "agent of %s", from->name);
+                        break;
+                }
+                if (t == FM_FRAME_REPLY) {
+                        rep = m;
+                        break;
+                }
+                const char *ev = NULL, *ph = NULL;
+                fm_json_str(m, "event", false, 32, &ev, NULL);
+                if (ev && !strcmp(ev, "phase")) {
+                        fm_json_str(m, "phase", false, 32, &ph, NULL);
+                        json_object *ms = NULL;
+                        json_object_object_get_ex(m, "ms", &ms);
+                        if (o->progress && ph)
+                                o->progress(ph, json_object_get_double(ms), o->pdata);
+                } else if (ev && !strcmp(ev, "restored")) {
+                        /* The target runs the service: move the route, then commit. */
+                        double ts = fm_now_ms();
+                        fm_error se = {0};
+                        int q = o->inject && !strcmp(o->inject, "steer")
+                                        ? fm_err(&se, EIO, "route switch failed (injected by the test hook)")
+                                        : fm_router_set(&sc.rt, ip, to->addr, &se);
+                        sc.ms = fm_now_ms() - ts;
+                        json_object *c = json_object_new_object();
+                        json_object_object_add(c, "op", json_object_new_string(q == 0 ? "commit" : "abort"));
+                        if (q < 0)
+                                json_object_object_add(c, "error", json_object_new_string(se.msg));
+                        r = fm_msg_send(fd, FM_FRAME_REQUEST, c);
+                        json_object_put(c);
+                        if (r < 0)
+                                r = fm_err(e, -r, "sending the commit to %s: %s", from->name, strerror(-r));
+                        if (o->progress)
+                                o->progress("steer", sc.ms, o->pdata);
+                }
+                json_object_put(m);
+        }
+        double total = fm_now_ms() - t0;
+
+        json_object *inner = NULL;
+        bool ok = false;
+        if (rep) {
+                ok = fm_json_bool(rep, "ok", false);
+                if (json_object_object_get_ex(rep, "report", &inner))
+                        json_object_get(inner);
+                if (!ok && r == 0) {
+                        fm_reply_check(rep, e);
+                        r = -e->code;
+                }
+        }
+        if (!ok) {
+                /* whatever happened, the service answers from the source again */
+                fm_error ignore = {0};
+                fm_router_set(&sc.rt, ip, from->addr, &ignore);
+        }
+        fm_probe_result pr = {0};
+        if (probing) {
+                /* let the user's view settle: a reply after the end, then a little more */
+                uint64_t seen = atomic_load(&probe.received);
+                fm_probe_wait_reply(&probe, seen, 3000);
+                usleep(50000);
+                fm_probe_stop(&probe, &pr);
+        }
+        json_object *out = inner ? inner : json_object_new_object();
+        json_object_object_add(out, "container", json_object_new_string(o->name));
+        json_object_object_add(out, "from", json_object_new_string(from->name));
+        json_object_object_add(out, "to", json_object_new_string(to->name));
+        json_object_object_add(out, "strategy", json_object_new_string("full"));
+        json_object_object_add(out, "mode", json_object_new_string("stopcopy"));
+        json_object_object_add(out, "ok", json_object_new_boolean(ok));
+        if (!ok)
+                json_object_object_add(out, "error", json_object_new_string(e->msg[0] ? e->msg : "failed"));
+        if (!json_object_object_get_ex(out, "rolled_back", NULL))
+                json_object_object_add(out, "rolled_back", json_object_new_boolean(false));
+        json_object_object_add(out, "total_ms", json_object_new_double(total));
+        json_object *phases = NULL;
+        if (json_object_object_get_ex(out, "phases", &phases))
+                json_object_object_add(phases, "steer", json_object_new_double(sc.ms));
+        if (probing) {
+                json_object_object_add(out, "downtime_ms", json_object_new_double(pr.max_gap_ms));
+                bool cont = pr.received > 0 && !pr.boot_changed && !pr.counter_regressed;
+                json_object_object_add(out, "state_continuous", json_object_new_boolean(cont));
+                json_object *pj = json_object_new_object();
+                json_object_object_add(pj, "sent", json_object_new_int64((int64_t)pr.sent));
+                json_object_object_add(pj, "received", json_object_new_int64((int64_t)pr.received));
+                json_object_object_add(pj, "interval_ms",
+                                       json_object_new_double((o->probe_interval_us ? o->probe_interval_us : 1000) / 1000.0));
+                json_object_object_add(pj, "first_counter", json_object_new_int64((int64_t)pr.first_counter));
+                json_object_object_add(pj, "last_counter", json_object_new_int64((int64_t)pr.last_counter));
+                json_object_object_add(pj, "restarted", json_object_new_boolean(pr.boot_changed));
+                json_object_object_add(out, "probe", pj);
+        } else {
+                json_object_object_add(out, "downtime_ms", NULL);
+                json_object_object_add(out, "state_continuous", NULL);
+        }
+        *report = out;
+        json_object_put(rep);
+out_router:
+        fm_router_close(&sc.rt);
+        return r;
+}

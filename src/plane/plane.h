@@ -1,0 +1,37 @@
+/* The management plane (the paper's NFVO module): finds containers, starts
+ * workloads, orders a migration from the source agent, steers the service
+ * route when the target runs it, and measures what the user saw. */
+#pragma once
+#include <json-c/json.h>
+#include "testbed/testbed.h"
+
+typedef struct fm_migrate_opts {
+        const char *name;
+        const char *to;          /* host name */
+        const char *from;        /* host name, NULL: find it */
+        bool probe;              /* run the probe from the ue (default true) */
+        int probe_interval_us;   /* default 1000 */
+        const char *inject;      /* test hook: phase that must fail */
+        /* progress lines, may be NULL */
+        void (*progress)(const char *phase, double ms, void *data);
+        void *pdata;
+} fm_migrate_opts;
+
+/* Runs one migration. Returns 0 when it succeeded; on failure the report (if
+ * any) says what failed and whether it was rolled back. The report holds:
+ * container, from, to, strategy, mode, ok, rolled_back, error, downtime_ms,
+ * frozen_ms, total_ms, phases, bytes_disk, bytes_memory, state_continuous,
+ * probe {sent, received, interval_ms}. */
+int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object **report, fm_error *e);
+
+/* Finds the host that runs (or holds) a container; -ENOENT if none. */
+int fm_plane_locate(const fm_testbed *tb, const char *name, const fm_host **host, char ip[16], fm_error *e);
+
+/* Starts the blank workload on a host with a free service IP and routes it. */
+int fm_plane_start_blank(const fm_testbed *tb, const char *host, const char *name, char ip_out[16], fm_error *e);
+
+/* Points the service IP at a host in the core router. */
+int fm_plane_route(const fm_testbed *tb, const char *ip, const fm_host *h, fm_error *e);
+
+/* Calls one agent. */
+int fm_plane_call(const fm_host *h, json_object *req, json_object **reply, int timeout_ms, fm_error *e);

@@ -1,0 +1,182 @@
+#include "probe.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "util/netns.h"
+
+static uint64_t get64(const unsigned char *p)
+{
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+        for (int i = 7; i >= 0; i--, v >>= 8)
+                p[i] = (unsigned char)v;
+}
+
+static int udp_socket(const char *netns, const char *ip, uint16_t port, fm_error *e)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+        if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
+                return fm_err(e, EINVAL, "bad IPv4 address `%s'", ip);
+        int fd = netns ? fm_netns_socket(netns, AF_INET, SOCK_DGRAM, 0, e) : socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return netns ? fd : fm_err(e, errno, "socket: %s", strerror(errno));
+        /* connect() so that ICMP errors and stray datagrams are filtered out */
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int err = errno;
+                fm_close(fd);
+                return fm_err(e, err, "connect %s:%u: %s", ip, port, strerror(err));
+        }
+        return fd;
+}
+
+static void handle_reply(fm_probe *p, const unsigned char *b, ssize_t n)
+{
+        if (n < 28 || memcmp(b, "FMR1", 4))
+                return;
+        double now = fm_now_ms() - p->t0;
+        uint64_t counter = get64(b + 12), boot = get64(b + 20);
+        fm_probe_result *r = &p->res;
+        if (r->received == 0) {
+                r->first_counter = counter;
+                p->boot = boot;
+        } else {
+                double gap = now - p->last_reply;
+                if (gap > r->max_gap_ms) {
+                        r->max_gap_ms = gap;
+                        r->max_gap_start_ms = p->last_reply;
+                }
+                if (boot != p->boot)
+                        r->boot_changed = true;
+                if (counter <= r->last_counter)
+                        r->counter_regressed = true;
+        }
+        r->last_counter = counter;
+        p->last_reply = now;
+        r->received++;
+        atomic_store(&p->received, r->received);
+}
+
+static void *probe_thread(void *arg)
+{
+        fm_probe *p = arg;
+        unsigned char req[12], buf[64];
+        memcpy(req, "FMQ1", 4);
+        uint64_t next = fm_now_ns();
+        while (!atomic_load(&p->stop)) {
+                uint64_t now = fm_now_ns();
+                if (now >= next) {
+                        put64(req + 4, p->res.sent);
+                        if (send(p->fd, req, sizeof(req), MSG_DONTWAIT) >= 0 || errno != EINTR)
+                                p->res.sent++;
+                        next += (uint64_t)p->interval_us * 1000ull;
+                        if (next < now) /* we fell behind (e.g. descheduled): do not burst */
+                                next = now + (uint64_t)p->interval_us * 1000ull;
+                        continue;
+                }
+                uint64_t wait = next - now;
+                struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000ull), .tv_nsec = (long)(wait % 1000000000ull)};
+                struct pollfd pf = {.fd = p->fd, .events = POLLIN};
+                if (ppoll(&pf, 1, &ts, NULL) > 0) {
+                        ssize_t n;
+                        while ((n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0 || (n < 0 && errno == ECONNREFUSED))
+                                if (n > 0)
+                                        handle_reply(p, buf, n);
+                }
+        }
+        return NULL;
+}
+
+int fm_probe_start(fm_probe *p, const char *netns, const char *ip, uint16_t port, int interval_us, fm_error *e)
+{
+        memset(p, 0, sizeof(*p));
+        if (interval_us < 100)
+                return fm_err(e, EINVAL, "probe interval must be at least 0.1 ms");
+        p->fd = udp_socket(netns, ip, port, e);
+        if (p->fd < 0)
+                return p->fd;
+        p->interval_us = interval_us;
+        p->t0 = fm_now_ms();
+        if (pthread_create(&p->thread, NULL, probe_thread, p) != 0) {
+                p->fd = fm_close(p->fd);
+                return fm_err(e, EAGAIN, "cannot start the probe thread");
+        }
+        return 0;
+}
+
+int fm_probe_wait_reply(fm_probe *p, uint64_t after, int timeout_ms)
+{
+        uint64_t deadline = fm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+        while (atomic_load(&p->received) <= after) {
+                if (fm_now_ns() >= deadline)
+                        return -ETIMEDOUT;
+                usleep(1000);
+        }
+        return 0;
+}
+
+void fm_probe_stop(fm_probe *p, fm_probe_result *out)
+{
+        atomic_store(&p->stop, true);
+        pthread_join(p->thread, NULL);
+        p->fd = fm_close(p->fd);
+        p->res.duration_ms = fm_now_ms() - p->t0;
+        /* a service that never answered again: the gap runs to the end */
+        if (p->res.received > 0 && p->res.duration_ms - p->last_reply > p->res.max_gap_ms) {
+                p->res.max_gap_ms = p->res.duration_ms - p->last_reply;
+                p->res.max_gap_start_ms = p->last_reply;
+        }
+        *out = p->res;
+}
+
+static int64_t request(const char *netns, const char *ip, uint16_t port, const char *name, uint64_t *boot,
+                       fm_error *e)
+{
+        _cleanup_close_ int fd = udp_socket(netns, ip, port, e);
+        if (fd < 0)
+                return fd;
+        unsigned char req[12 + 128], buf[64];
+        size_t len = 12;
+        memcpy(req, name ? "FMW1" : "FMQ1", 4);
+        put64(req + 4, 0xfa57);
+        if (name) {
+                size_t nl = strlen(name);
+                if (nl == 0 || nl > 100 || strchr(name, '/'))
+                        return fm_err(e, EINVAL, "bad file name `%s'", name);
+                memcpy(req + 12, name, nl);
+                len += nl;
+        }
+        for (int attempt = 0; attempt < 20; attempt++) {
+                send(fd, req, len, 0);
+                struct pollfd pf = {.fd = fd, .events = POLLIN};
+                if (poll(&pf, 1, 100) > 0) {
+                        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                        if (n >= 28 && !memcmp(buf, "FMR1", 4)) {
+                                if (boot)
+                                        *boot = get64(buf + 20);
+                                return (int64_t)get64(buf + 12);
+                        }
+                }
+        }
+        return fm_err(e, ETIMEDOUT, "the service at %s:%u does not answer", ip, port);
+}
+
+int64_t fm_probe_write(const char *netns, const char *ip, uint16_t port, const char *name, fm_error *e)
+{
+        return request(netns, ip, port, name, NULL, e);
+}
+
+int64_t fm_probe_once(const char *netns, const char *ip, uint16_t port, uint64_t *boot, fm_error *e)
+{
+        return request(netns, ip, port, NULL, boot, e);
+}

@@ -1,0 +1,41 @@
+/* The user's view of the service: a UDP request every interval, the longest
+ * gap between replies is the observed downtime. Speaks fm-seqecho's protocol
+ * (src/workload/seqecho.c): each reply carries the service's counter and boot
+ * id, so the probe also tells whether the state survived. */
+#pragma once
+#include <pthread.h>
+#include <stdatomic.h>
+#include "util/util.h"
+
+typedef struct fm_probe_result {
+        uint64_t sent, received;
+        double duration_ms;
+        double max_gap_ms;     /* longest time without a reply (observed downtime) */
+        double max_gap_start_ms;
+        uint64_t first_counter, last_counter;
+        bool counter_regressed; /* a reply with a counter lower than an earlier one */
+        bool boot_changed;      /* the service restarted */
+} fm_probe_result;
+
+typedef struct fm_probe {
+        int fd;
+        int interval_us;
+        pthread_t thread;
+        atomic_bool stop;
+        atomic_ullong received;
+        fm_probe_result res;
+        uint64_t boot;
+        double t0, last_reply;
+} fm_probe;
+
+/* Starts probing ip:port from inside netns (NULL: the current one). */
+int fm_probe_start(fm_probe *p, const char *netns, const char *ip, uint16_t port, int interval_us, fm_error *e);
+/* Waits up to timeout_ms for the reply count to pass `after`; 0 or -ETIMEDOUT. */
+int fm_probe_wait_reply(fm_probe *p, uint64_t after, int timeout_ms);
+void fm_probe_stop(fm_probe *p, fm_probe_result *out);
+
+/* Asks the service to write /data/NAME (inside the container); returns the
+ * counter it wrote, or a negative errno. */
+int64_t fm_probe_write(const char *netns, const char *ip, uint16_t port, const char *name, fm_error *e);
+/* One plain request; returns the counter or a negative errno. */
+int64_t fm_probe_once(const char *netns, const char *ip, uint16_t port, uint64_t *boot, fm_error *e);

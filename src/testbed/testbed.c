@@ -1,0 +1,432 @@
+#include "testbed.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "util/netns.h"
+#include "proto/proto.h"
+#include "util/spawn.h"
+
+void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit)
+{
+        memset(tb, 0, sizeof(*tb));
+        tb->hosts = hosts;
+        tb->link_mbit = link_mbit;
+        for (int i = 0; i < hosts && i < FM_TESTBED_MAX_HOSTS; i++) {
+                fm_host *h = &tb->host[i];
+                snprintf(h->name, sizeof(h->name), "mec%d", i + 1);
+                snprintf(h->netns, sizeof(h->netns), "fm-mec%d", i + 1);
+                snprintf(h->addr, sizeof(h->addr), "10.77.%d.2", i + 1);
+                h->port = FM_DEFAULT_PORT;
+                snprintf(h->lxcpath, sizeof(h->lxcpath), FM_TESTBED_ROOT "/mec%d/lxc", i + 1);
+                snprintf(h->images, sizeof(h->images), FM_TESTBED_ROOT "/mec%d/images", i + 1);
+                snprintf(h->state, sizeof(h->state), FM_TESTBED_ROOT "/mec%d/state", i + 1);
+        }
+}
+
+/* ip/tc/sysctl runs; each a short-lived command. */
+static int run(fm_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run(fm_error *e, const char *fmt, ...)
+{
+        char line[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        fm_strv argv = {0};
+        char *save = NULL;
+        for (char *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+                fm_strv_push(&argv, tok);
+        fm_spawn_opts o = {.timeout_ms = 20000};
+        int r = fm_spawn_check(argv.v, &o, e);
+        free(o.output);
+        fm_strv_free(&argv);
+        return r;
+}
+
+static bool netns_exists(const char *ns)
+{
+        char p[128];
+        snprintf(p, sizeof(p), "/run/netns/%s", ns);
+        return fm_path_exists(p);
+}
+
+static int list_fm_netns(fm_strv *out)
+{
+        DIR *d = opendir("/run/netns");
+        if (!d)
+                return 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (!strncmp(de->d_name, "fm-", 3))
+                        fm_strv_push(out, de->d_name);
+        closedir(d);
+        return 0;
+}
+
+static bool is_mountpoint(const char *path)
+{
+        _cleanup_free_ char *mi = NULL;
+        if (fm_read_file("/proc/self/mountinfo", &mi, 16 << 20) < 0)
+                return false;
+        char needle[300];
+        snprintf(needle, sizeof(needle), " %s ", path);
+        return strstr(mi, needle) != NULL;
+}
+
+bool fm_testbed_any_left(char *what, size_t len)
+{
+        fm_strv ns = {0};
+        list_fm_netns(&ns);
+        bool left = false;
+        if (ns.n) {
+                snprintf(what, len, "network namespace %s", ns.v[0]);
+                left = true;
+        } else if (fm_path_exists(FM_TESTBED_STATE)) {
+                snprintf(what, len, "state file %s", FM_TESTBED_STATE);
+                left = true;
+        } else {
+                _cleanup_free_ char *mi = NULL;
+                if (fm_read_file("/proc/self/mountinfo", &mi, 16 << 20) >= 0 && strstr(mi, " " FM_TESTBED_ROOT "/")) {
+                        snprintf(what, len, "a mount below %s", FM_TESTBED_ROOT);
+                        left = true;
+                }
+        }
+        fm_strv_free(&ns);
+        return left;
+}
+
+static int save_state(const fm_testbed *tb, const pid_t *agents, fm_error *e)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "hosts", json_object_new_int(tb->hosts));
+        json_object_object_add(o, "link_mbit", json_object_new_int(tb->link_mbit));
+        json_object *pids = json_object_new_array();
+        for (int i = 0; i < tb->hosts; i++)
+                json_object_array_add(pids, json_object_new_int(agents ? agents[i] : 0));
+        json_object_object_add(o, "agent_pids", pids);
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+        fm_mkdir_p("/run/fastmig", 0755);
+        int r = fm_write_file(FM_TESTBED_STATE, s, strlen(s), 0644);
+        json_object_put(o);
+        return r < 0 ? fm_err(e, -r, "writing %s: %s", FM_TESTBED_STATE, strerror(-r)) : 0;
+}
+
+static int load_raw(int *hosts, int *link, pid_t *pids, fm_error *e)
+{
+        _cleanup_free_ char *s = NULL;
+        int r = fm_read_file(FM_TESTBED_STATE, &s, 1 << 20);
+        if (r < 0)
+                return fm_err(e, -r, r == -ENOENT ? "no testbed is up (run `fastmig testbed up')" : "reading %s: %s",
+                              FM_TESTBED_STATE, strerror(-r));
+        json_object *o = NULL;
+        if (fm_msg_parse(s, (size_t)r, &o, e) < 0)
+                return fm_err_wrap(e, "%s", FM_TESTBED_STATE);
+        int64_t h = 0, l = 0;
+        r = fm_json_int(o, "hosts", true, 1, FM_TESTBED_MAX_HOSTS, &h, e);
+        if (r == 0)
+                r = fm_json_int(o, "link_mbit", true, 1, 1000000, &l, e);
+        json_object *arr = NULL;
+        if (r == 0 && pids && json_object_object_get_ex(o, "agent_pids", &arr))
+                for (size_t i = 0; i < json_object_array_length(arr) && i < FM_TESTBED_MAX_HOSTS; i++)
+                        pids[i] = json_object_get_int(json_object_array_get_idx(arr, i));
+        json_object_put(o);
+        if (r < 0)
+                return fm_err_wrap(e, "%s", FM_TESTBED_STATE);
+        *hosts = (int)h;
+        *link = (int)l;
+        return 0;
+}
+
+int fm_testbed_load(fm_testbed *tb, fm_error *e)
+{
+        int hosts = 0, link = 0;
+        int r = load_raw(&hosts, &link, NULL, e);
+        if (r < 0)
+                return r;
+        fm_testbed_layout(tb, hosts, link);
+        return 0;
+}
+
+const fm_host *fm_testbed_host(const fm_testbed *tb, const char *name)
+{
+        for (int i = 0; i < tb->hosts; i++)
+                if (!strcmp(tb->host[i].name, name))
+                        return &tb->host[i];
+        return NULL;
+}
+
+static int shape(const char *ns, const char *dev, int mbit, fm_error *e)
+{
+        /* 256 kB burst and 10 ms latency: the same tbf the measurements in
+         * docs/PLATFORM-NOTES.md used; carries ~957 Mbit/s of TCP at 1 Gbit. */
+        return run(e, "ip netns exec %s tc qdisc replace dev %s root tbf rate %dmbit burst 256kb latency 10ms",
+                   ns, dev, mbit);
+}
+
+static int link_pair(const char *ns_a, const char *dev_a, const char *ns_b, const char *dev_b, fm_error *e)
+{
+        return run(e, "ip link add %s netns %s type veth peer name %s netns %s", dev_a, ns_a, dev_b, ns_b);
+}
+
+static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool test_hooks, pid_t *pid_out,
+                       fm_error *e)
+{
+        const fm_host *h = &tb->host[i];
+        char log[300];
+        snprintf(log, sizeof(log), "%s/agent.log", h->state);
+        int errpipe[2];
+        if (pipe2(errpipe, O_CLOEXEC) < 0)
+                return fm_err(e, errno, "pipe: %s", strerror(errno));
+        pid_t pid = fork();
+        if (pid < 0)
+                return fm_err(e, errno, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                fm_close(errpipe[0]);
+                setsid();
+                fm_error ce = {0};
+                if (fm_netns_enter_host(h->netns, &ce) < 0) {
+                        dprintf(errpipe[1], "%s", ce.msg);
+                        _exit(1);
+                }
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || nul < 0)
+                        _exit(1);
+                dup2(nul, 0);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                char listen[40];
+                snprintf(listen, sizeof(listen), "%s:%u", h->addr, h->port);
+                char *argv[] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
+                                "--lxcpath",        (char *)h->lxcpath, "--images", (char *)h->images,
+                                "--state",          (char *)h->state,   test_hooks ? "--test-hooks" : NULL, NULL};
+                execv(agent_path, argv);
+                dprintf(errpipe[1], "exec %s: %s", agent_path, strerror(errno));
+                _exit(127);
+        }
+        fm_close(errpipe[1]);
+        char msg[512] = "";
+        ssize_t n = read(errpipe[0], msg, sizeof(msg) - 1);
+        fm_close(errpipe[0]);
+        if (n > 0) {
+                msg[n] = '\0';
+                waitpid(pid, NULL, 0);
+                return fm_err(e, EIO, "starting the agent of %s: %s", h->name, msg);
+        }
+        /* Wait until it answers. */
+        json_object *req = json_object_new_object();
+        json_object_object_add(req, "op", json_object_new_string("ping"));
+        int r = -ETIMEDOUT;
+        for (int tries = 0; tries < 500; tries++) {
+                json_object *rep = NULL;
+                if (fm_call(h->addr, h->port, req, &rep, 1000, NULL) == 0) {
+                        json_object_put(rep);
+                        r = 0;
+                        break;
+                }
+                if (waitpid(pid, NULL, WNOHANG) == pid) {
+                        r = -ECHILD;
+                        break;
+                }
+                usleep(10000);
+        }
+        json_object_put(req);
+        if (r < 0) {
+                _cleanup_free_ char *text = NULL;
+                int n = fm_read_file(log, &text, 1 << 20);
+                const char *last = "";
+                if (n > 0) {
+                        while (n > 0 && text[n - 1] == '\n')
+                                text[--n] = '\0';
+                        last = strrchr(text, '\n') ? strrchr(text, '\n') + 1 : text;
+                }
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                return fm_err(e, -r, "the agent of %s did not come up: %s", h->name, last[0] ? last : "no output");
+        }
+        *pid_out = pid;
+        return 0;
+}
+
+int fm_testbed_up(int hosts, int link_mbit, const char *agent_path, bool test_hooks, fm_progress_fn progress,
+                  void *pdata, fm_error *e)
+{
+        if (hosts < 2 || hosts > FM_TESTBED_MAX_HOSTS)
+                return fm_err(e, EINVAL, "--hosts must be between 2 and %d, not %d", FM_TESTBED_MAX_HOSTS, hosts);
+        if (link_mbit < 1 || link_mbit > 100000)
+                return fm_err(e, EINVAL, "--link-mbit must be between 1 and 100000, not %d", link_mbit);
+        char what[300];
+        if (fm_testbed_any_left(what, sizeof(what)))
+                return fm_err(e, EEXIST,
+                              "a testbed (or part of one: %s) is already here; run `fastmig testbed down' first",
+                              what);
+        fm_testbed tb;
+        fm_testbed_layout(&tb, hosts, link_mbit);
+        pid_t agents[FM_TESTBED_MAX_HOSTS] = {0};
+        int r;
+#define STEP(x)                                                                                 \
+        do {                                                                                    \
+                if ((r = (x)) < 0)                                                              \
+                        goto fail;                                                              \
+        } while (0)
+        if (progress)
+                progress("namespaces and links", pdata);
+        STEP(save_state(&tb, agents, e)); /* so that `down' can clean a half-built testbed */
+        STEP(run(e, "ip netns add %s", FM_TESTBED_CORE_NS));
+        STEP(run(e, "ip netns add %s", FM_TESTBED_UE_NS));
+        STEP(run(e, "ip -n %s link set lo up", FM_TESTBED_CORE_NS));
+        STEP(run(e, "ip -n %s link set lo up", FM_TESTBED_UE_NS));
+        STEP(run(e, "ip netns exec %s sysctl -qw net.ipv4.ip_forward=1", FM_TESTBED_CORE_NS));
+        STEP(link_pair(FM_TESTBED_UE_NS, "eth0", FM_TESTBED_CORE_NS, "ue", e));
+        STEP(run(e, "ip -n %s addr add %s/24 dev eth0", FM_TESTBED_UE_NS, FM_TESTBED_UE_ADDR));
+        STEP(run(e, "ip -n %s addr add 10.77.0.1/24 dev ue", FM_TESTBED_CORE_NS));
+        STEP(run(e, "ip -n %s link set eth0 up", FM_TESTBED_UE_NS));
+        STEP(run(e, "ip -n %s link set ue up", FM_TESTBED_CORE_NS));
+        STEP(run(e, "ip -n %s route add default via 10.77.0.1", FM_TESTBED_UE_NS));
+        for (int i = 0; i < hosts; i++) {
+                fm_host *h = &tb.host[i];
+                STEP(run(e, "ip netns add %s", h->netns));
+                STEP(run(e, "ip -n %s link set lo up", h->netns));
+                STEP(run(e, "ip netns exec %s sysctl -qw net.ipv4.ip_forward=1", h->netns));
+                STEP(link_pair(h->netns, "eth0", FM_TESTBED_CORE_NS, h->name, e));
+                STEP(run(e, "ip -n %s addr add %s/24 dev eth0", h->netns, h->addr));
+                STEP(run(e, "ip -n %s addr add 10.77.%d.1/24 dev %s", FM_TESTBED_CORE_NS, i + 1, h->name));
+                STEP(run(e, "ip -n %s link set eth0 up", h->netns));
+                STEP(run(e, "ip -n %s link set %s up", FM_TESTBED_CORE_NS, h->name));
+                STEP(run(e, "ip -n %s route add default via 10.77.%d.1", h->netns, i + 1));
+                STEP(shape(h->netns, "eth0", link_mbit, e));
+                STEP(shape(FM_TESTBED_CORE_NS, h->name, link_mbit, e));
+                STEP(run(e, "ip -n %s link add %s address %s type bridge", h->netns, FM_TESTBED_BRIDGE,
+                         FM_TESTBED_GATEWAY_MAC));
+                STEP(run(e, "ip -n %s addr add %s/24 dev %s", h->netns, FM_TESTBED_GATEWAY, FM_TESTBED_BRIDGE));
+                STEP(run(e, "ip -n %s link set %s up", h->netns, FM_TESTBED_BRIDGE));
+                /* dirs and the image tmpfs */
+                if ((r = fm_mkdir_p(h->lxcpath, 0755)) < 0 || (r = fm_mkdir_p(h->images, 0700)) < 0 ||
+                    (r = fm_mkdir_p(h->state, 0755)) < 0) {
+                        r = fm_err(e, -r, "creating the directories of %s: %s", h->name, strerror(-r));
+                        goto fail;
+                }
+                if (mount("fastmig-images", h->images, "tmpfs", MS_NOSUID | MS_NODEV, "size=50%,mode=0700") < 0) {
+                        r = fm_err(e, errno, "mounting tmpfs on %s: %s", h->images, strerror(errno));
+                        goto fail;
+                }
+        }
+        for (int i = 0; i < hosts; i++) {
+                if (progress)
+                        progress(tb.host[i].name, pdata);
+                STEP(start_agent(&tb, i, agent_path, test_hooks, &agents[i], e));
+                STEP(save_state(&tb, agents, e));
+        }
+        return 0;
+fail:
+        fm_err_wrap(e, "testbed up");
+        fm_testbed_down(NULL, NULL, NULL);
+        return r;
+#undef STEP
+}
+
+/* Stops every container on a host (inside its namespaces), so that no LXC
+ * monitor or container process outlives the testbed. */
+static void stop_containers(const fm_host *h)
+{
+        DIR *d = opendir(h->lxcpath);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                char *argv[] = {"lxc-stop", "-k", "-P", (char *)h->lxcpath, "-n", de->d_name, NULL};
+                fm_testbed_exec(h, argv, true, NULL);
+        }
+        closedir(d);
+}
+
+static void kill_netns_pids(const char *ns)
+{
+        fm_spawn_opts o = {.timeout_ms = 5000};
+        char *argv[] = {"ip", "netns", "pids", (char *)ns, NULL};
+        if (fm_spawn(argv, &o) == 0 && o.output) {
+                char *save = NULL;
+                for (char *t = strtok_r(o.output, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+                        uint32_t pid = 0;
+                        if (fm_parse_u32(t, &pid) == 0 && pid > 1)
+                                kill((pid_t)pid, SIGKILL);
+                }
+        }
+        free(o.output);
+}
+
+int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
+{
+        int hosts = 0, link = 0;
+        pid_t pids[FM_TESTBED_MAX_HOSTS] = {0};
+        if (load_raw(&hosts, &link, pids, NULL) < 0)
+                hosts = FM_TESTBED_MAX_HOSTS; /* unknown: look for everything */
+        fm_testbed tb;
+        fm_testbed_layout(&tb, hosts, link);
+        for (int i = 0; i < hosts; i++) {
+                const fm_host *h = &tb.host[i];
+                if (!netns_exists(h->netns) && !fm_path_exists(h->lxcpath))
+                        continue;
+                if (progress)
+                        progress(h->name, pdata);
+                if (netns_exists(h->netns))
+                        stop_containers(h);
+                if (pids[i] > 0)
+                        kill(pids[i], SIGTERM);
+        }
+        usleep(100000);
+        fm_strv ns = {0};
+        list_fm_netns(&ns);
+        for (size_t i = 0; i < ns.n; i++) {
+                kill_netns_pids(ns.v[i]);
+                run(NULL, "ip netns del %s", ns.v[i]);
+        }
+        fm_strv_free(&ns);
+        for (int i = 0; i < hosts; i++)
+                if (is_mountpoint(tb.host[i].images))
+                        umount2(tb.host[i].images, MNT_DETACH);
+        int r = fm_rm_rf(FM_TESTBED_ROOT);
+        unlink(FM_TESTBED_STATE);
+        char what[300];
+        if (fm_testbed_any_left(what, sizeof(what)))
+                return fm_err(e, EBUSY, "testbed down left %s behind", what);
+        if (r < 0)
+                return fm_err(e, -r, "removing %s: %s", FM_TESTBED_ROOT, strerror(-r));
+        return 0;
+}
+
+int fm_testbed_exec(const fm_host *h, char *const argv[], bool quiet, fm_error *e)
+{
+        pid_t pid = fork();
+        if (pid < 0)
+                return fm_err(e, errno, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                fm_error ce = {0};
+                if (fm_netns_enter_host(h->netns, &ce) < 0) {
+                        fprintf(stderr, "fastmig: %s\n", ce.msg);
+                        _exit(125);
+                }
+                if (quiet) {
+                        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+                        dup2(nul, 0);
+                        dup2(nul, 1);
+                        dup2(nul, 2);
+                }
+                execvp(argv[0], argv);
+                fprintf(stderr, "fastmig: cannot run %s: %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

@@ -1,0 +1,57 @@
+/* The local testbed: edge hosts, a core router and the user, each a network
+ * namespace, linked by tbf-shaped veth pairs.
+ *
+ *            ue (10.77.0.2)
+ *             |
+ *           core (10.77.0.1, 10.77.N.1)  -- routes service /32s to hosts
+ *          /    \            (each link shaped to --link-mbit)
+ *   mec1 (10.77.1.2)   mec2 (10.77.2.2) ...
+ *     fmbr0 10.78.0.1/24   fmbr0 10.78.0.1/24   (same gateway IP and MAC)
+ *      |                    |
+ *   containers 10.78.0.X (one service IP, wherever the container runs)
+ */
+#pragma once
+#include "util/util.h"
+
+#define FM_TESTBED_MAX_HOSTS 16
+#define FM_TESTBED_STATE "/run/fastmig/testbed.json"
+#define FM_TESTBED_ROOT "/var/lib/fastmig/testbed"
+#define FM_TESTBED_CORE_NS "fm-core"
+#define FM_TESTBED_UE_NS "fm-ue"
+#define FM_TESTBED_BRIDGE "fmbr0"
+#define FM_TESTBED_GATEWAY "10.78.0.1"
+#define FM_TESTBED_GATEWAY_MAC "02:fa:57:00:00:01"
+#define FM_TESTBED_SUBNET_PREFIX "10.78.0."
+#define FM_TESTBED_UE_ADDR "10.77.0.2"
+#define FM_RSYNC_PORT 8730
+
+typedef struct fm_host {
+        char name[32];   /* mec1 */
+        char netns[40];  /* fm-mec1 */
+        char addr[16];   /* the agent's address */
+        uint16_t port;
+        char lxcpath[256];
+        char images[256]; /* tmpfs for checkpoint images */
+        char state[256];
+} fm_host;
+
+typedef struct fm_testbed {
+        int hosts;
+        int link_mbit;
+        fm_host host[FM_TESTBED_MAX_HOSTS];
+} fm_testbed;
+
+typedef void (*fm_progress_fn)(const char *what, void *data);
+
+/* Fills the host table for N hosts (no side effects). */
+void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit);
+int fm_testbed_up(int hosts, int link_mbit, const char *agent_path, bool test_hooks,
+                  fm_progress_fn progress, void *pdata, fm_error *e);
+int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e);
+/* Loads the state of a running testbed; -ENOENT when none is up. */
+int fm_testbed_load(fm_testbed *tb, fm_error *e);
+const fm_host *fm_testbed_host(const fm_testbed *tb, const char *name);
+/* Runs argv inside HOST's namespaces (see netns.h); returns its exit status. */
+int fm_testbed_exec(const fm_host *h, char *const argv[], bool quiet, fm_error *e);
+/* True when anything a testbed creates is present (namespaces, mounts, state). */
+bool fm_testbed_any_left(char *what, size_t len);

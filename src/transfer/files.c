@@ -1,0 +1,205 @@
+#include "files.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "proto/proto.h"
+#include "util/spawn.h"
+
+static int send_one(int fd, int dfd, const char *name, uint64_t *bytes, fm_error *e)
+{
+        _cleanup_close_ int f = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (f < 0 || fstat(f, &st) < 0)
+                return fm_err(e, errno, "opening %s: %s", name, strerror(errno));
+        json_object *h = json_object_new_object();
+        json_object_object_add(h, "path", json_object_new_string(name));
+        json_object_object_add(h, "size", json_object_new_int64(st.st_size));
+        json_object_object_add(h, "mode", json_object_new_int((int)(st.st_mode & 07777)));
+        int r = fm_msg_send(fd, FM_FRAME_FILE, h);
+        json_object_put(h);
+        if (r < 0)
+                return fm_err(e, -r, "sending header of %s: %s", name, strerror(-r));
+        XXH64_state_t *xs = XXH64_createState();
+        XXH64_reset(xs, 0);
+        static __thread char buf[FM_DATA_MAX];
+        uint64_t left = (uint64_t)st.st_size;
+        while (left > 0) {
+                ssize_t n = read(f, buf, left < sizeof(buf) ? left : sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        XXH64_freeState(xs);
+                        return fm_err(e, n < 0 ? errno : EIO, "reading %s: %s", name, n < 0 ? strerror(errno) : "file shrank");
+                }
+                XXH64_update(xs, buf, (size_t)n);
+                if ((r = fm_frame_send(fd, FM_FRAME_DATA, buf, (uint32_t)n)) < 0) {
+                        XXH64_freeState(xs);
+                        return fm_err(e, -r, "sending %s: %s", name, strerror(-r));
+                }
+                left -= (uint64_t)n;
+                *bytes += (uint64_t)n;
+        }
+        uint64_t hv = XXH64_digest(xs);
+        XXH64_freeState(xs);
+        unsigned char hb[8];
+        for (int i = 7; i >= 0; i--, hv >>= 8)
+                hb[i] = (unsigned char)hv;
+        r = fm_frame_send(fd, FM_FRAME_FILE_END, hb, 8);
+        return r < 0 ? fm_err(e, -r, "sending %s: %s", name, strerror(-r)) : 0;
+}
+
+int fm_files_send(int fd, const char *dir, uint64_t *bytes, fm_error *e)
+{
+        DIR *d = opendir(dir);
+        if (!d)
+                return fm_err(e, errno, "opening %s: %s", dir, strerror(errno));
+        uint64_t total = 0;
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                struct stat st;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                if ((r = send_one(fd, dirfd(d), de->d_name, &total, e)) < 0)
+                        break;
+        }
+        closedir(d);
+        if (r == 0 && (r = fm_frame_send(fd, FM_FRAME_END, NULL, 0)) < 0)
+                r = fm_err(e, -r, "sending end of stream: %s", strerror(-r));
+        if (bytes)
+                *bytes = total;
+        return r;
+}
+
+int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, fm_error *e)
+{
+        int r = fm_mkdir_p(dir, 0700);
+        if (r < 0)
+                return fm_err(e, -r, "creating %s: %s", dir, strerror(-r));
+        uint64_t total = 0;
+        int out = -1;
+        char cur[300] = "";
+        char curpath[1024] = "";
+        uint64_t declared = 0, got = 0;
+        XXH64_state_t *xs = XXH64_createState();
+        for (;;) {
+                uint8_t t = 0;
+                char *p = NULL;
+                uint32_t len = 0;
+                if ((r = fm_frame_recv(fd, &t, &p, &len, e)) < 0)
+                        break;
+                if (t == FM_FRAME_END && out < 0) {
+                        free(p);
+                        break;
+                }
+                if (t == FM_FRAME_FILE && out < 0) {
+                        json_object *h = NULL;
+                        const char *path = NULL;
+                        int64_t size = 0, mode = 0600;
+                        r = fm_msg_parse(p, len, &h, e);
+                        if (r == 0)
+                                r = fm_json_str(h, "path", true, 255, &path, e);
+                        if (r == 0)
+                                r = fm_json_int(h, "size", true, 0, (int64_t)FM_FILE_MAX, &size, e);
+                        if (r == 0)
+                                r = fm_json_int(h, "mode", false, 0, 07777, &mode, e);
+                        if (r == 0 && (!fm_path_is_safe_relative(path) || strchr(path, '/')))
+                                r = fm_err(e, EINVAL, "unsafe file name `%s' in stream", path);
+                        if (r == 0 && total + (uint64_t)size > max_total)
+                                r = fm_err(e, ENOSPC, "stream needs more than the %llu bytes allowed",
+                                           (unsigned long long)max_total);
+                        if (r == 0) {
+                                snprintf(cur, sizeof(cur), "%s", path);
+                                snprintf(curpath, sizeof(curpath), "%s/%s", dir, path);
+                                out = open(curpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+                                if (out < 0)
+                                        r = fm_err(e, errno, "creating %s: %s", curpath, strerror(errno));
+                                declared = (uint64_t)size;
+                                got = 0;
+                                XXH64_reset(xs, 0);
+                        }
+                        json_object_put(h);
+                } else if (t == FM_FRAME_DATA && out >= 0) {
+                        if (got + len > declared)
+                                r = fm_err(e, EPROTO, "file %s is longer than its declared %llu bytes", cur,
+                                           (unsigned long long)declared);
+                        else if ((r = fm_write_all(out, p, len)) < 0)
+                                r = fm_err(e, -r, "writing %s: %s", curpath, strerror(-r));
+                        got += len;
+                        total += len;
+                        XXH64_update(xs, p, len);
+                } else if (t == FM_FRAME_FILE_END && out >= 0) {
+                        uint64_t want = 0;
+                        for (int i = 0; i < 8; i++)
+                                want = want << 8 | (unsigned char)p[i];
+                        if (got != declared)
+                                r = fm_err(e, EPROTO, "file %s ended after %llu of %llu bytes", cur,
+                                           (unsigned long long)got, (unsigned long long)declared);
+                        else if (XXH64_digest(xs) != want)
+                                r = fm_err(e, EBADMSG, "file %s does not match its checksum", cur);
+                        out = fm_close(out);
+                        if (r < 0)
+                                unlink(curpath);
+                } else {
+                        r = fm_err(e, EPROTO, "unexpected frame type %u in a file stream", t);
+                }
+                free(p);
+                if (r < 0)
+                        break;
+        }
+        XXH64_freeState(xs);
+        if (out >= 0) {
+                fm_close(out);
+                unlink(curpath);
+        }
+        if (bytes)
+                *bytes = total;
+        return r;
+}
+
+int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, uint64_t *bytes,
+                  fm_error *e)
+{
+        char src[1100], url[1100], portarg[32];
+        snprintf(src, sizeof(src), "%s/", src_dir);
+        snprintf(url, sizeof(url), "rsync://%s/lxc/%s/", addr, dest_rel);
+        snprintf(portarg, sizeof(portarg), "--port=%u", port);
+        char *argv[] = {"rsync", "-aHAX", "--numeric-ids", "--delete", "--stats", portarg, src, url, NULL};
+        fm_spawn_opts o = {.timeout_ms = 3600 * 1000};
+        int r = fm_spawn_check(argv, &o, e);
+        if (r == 0 && bytes) {
+                *bytes = 0;
+                const char *p = o.output ? strstr(o.output, "Total bytes sent: ") : NULL;
+                if (p) {
+                        p += strlen("Total bytes sent: ");
+                        uint64_t v = 0;
+                        for (; *p; p++) {
+                                if (*p >= '0' && *p <= '9')
+                                        v = v * 10 + (uint64_t)(*p - '0');
+                                else if (*p != ',')
+                                        break;
+                        }
+                        *bytes = v;
+                }
+        }
+        free(o.output);
+        return r < 0 ? fm_err_wrap(e, "rsync to %s", url) : 0;
+}
+
+int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *addr, uint16_t port, fm_error *e)
+{
+        /* reverse lookup = no: otherwise every connection waits ~5 s on DNS in a namespace. */
+        _cleanup_free_ char *conf = fm_strdupf("port = %u\naddress = %s\nreverse lookup = no\nuse chroot = no\n"
+                                               "numeric ids = yes\n\n[lxc]\n  path = %s\n  read only = no\n"
+                                               "  uid = root\n  gid = root\n",
+                                               port, addr, lxcpath);
+        int r = fm_write_file(conf_path, conf, strlen(conf), 0600);
+        return r < 0 ? fm_err(e, -r, "writing %s: %s", conf_path, strerror(-r)) : 0;
+}

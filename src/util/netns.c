@@ -1,0 +1,73 @@
+#include "netns.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+static int open_netns(const char *netns, fm_error *e)
+{
+        char path[256];
+        if (!fm_name_is_valid(netns))
+                return fm_err(e, EINVAL, "bad network namespace name `%s'", netns);
+        snprintf(path, sizeof(path), "/run/netns/%s", netns);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return fm_err(e, errno, "opening network namespace %s: %s", path, strerror(errno));
+        return fd;
+}
+
+int fm_netns_enter_net(const char *netns, fm_error *e)
+{
+        _cleanup_close_ int fd = open_netns(netns, e);
+        if (fd < 0)
+                return fd;
+        if (setns(fd, CLONE_NEWNET) < 0)
+                return fm_err(e, errno, "entering network namespace %s: %s", netns, strerror(errno));
+        return 0;
+}
+
+int fm_netns_enter_host(const char *netns, fm_error *e)
+{
+        if (unshare(CLONE_NEWNS) < 0)
+                return fm_err(e, errno, "unshare(CLONE_NEWNS): %s", strerror(errno));
+        /* Mounts of the host still reach us (images tmpfs made later), ours never leak out. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+                return fm_err(e, errno, "making / a slave mount: %s", strerror(errno));
+        int r = fm_netns_enter_net(netns, e);
+        if (r < 0)
+                return r;
+        char aside[] = "/tmp/fastmig-cgroup.XXXXXX";
+        if (!mkdtemp(aside))
+                return fm_err(e, errno, "mkdtemp: %s", strerror(errno));
+        r = 0;
+        if (mount("/sys/fs/cgroup", aside, NULL, MS_BIND | MS_REC, NULL) < 0)
+                r = fm_err(e, errno, "binding /sys/fs/cgroup aside: %s", strerror(errno));
+        else if (umount2("/sys", MNT_DETACH) < 0)
+                r = fm_err(e, errno, "detaching /sys: %s", strerror(errno));
+        else if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                r = fm_err(e, errno, "mounting sysfs for %s: %s", netns, strerror(errno));
+        else if (mount(aside, "/sys/fs/cgroup", NULL, MS_MOVE, NULL) < 0)
+                r = fm_err(e, errno, "moving cgroup mounts back: %s", strerror(errno));
+        rmdir(aside);
+        return r;
+}
+
+int fm_netns_socket(const char *netns, int domain, int type, int proto, fm_error *e)
+{
+        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (self < 0)
+                return fm_err(e, errno, "opening own network namespace: %s", strerror(errno));
+        int r = fm_netns_enter_net(netns, e);
+        if (r < 0)
+                return r;
+        int fd = socket(domain, type | SOCK_CLOEXEC, proto);
+        int err = errno;
+        if (setns(self, CLONE_NEWNET) < 0)
+                abort(); /* cannot continue in the wrong namespace */
+        if (fd < 0)
+                return fm_err(e, err, "socket in %s: %s", netns, strerror(err));
+        return fd;
+}

@@ -1,0 +1,18 @@
+/* Entering an edge host's network namespace in a way LXC and CRIU accept. */
+#pragma once
+#include "util/util.h"
+
+/* Moves the calling process (it must be single-threaded) into a private mount
+ * namespace and the named network namespace (/run/netns/NAME), with a fresh
+ * sysfs that still has the cgroup mounts under /sys/fs/cgroup.
+ * Why: `ip netns exec` remounts /sys and hides the cgroup tree (LXC then starts
+ * containers without cgroups and checkpoint fails with "Failed getting freezer
+ * path"); plain setns keeps the old sysfs (LXC cannot find the bridge). */
+int fm_netns_enter_host(const char *netns, fm_error *e);
+
+/* Only the network namespace (enough for sockets, routes, the probe). */
+int fm_netns_enter_net(const char *netns, fm_error *e);
+
+/* Opens a socket of the given kind inside a network namespace without moving
+ * the calling thread for longer than the call. */
+int fm_netns_socket(const char *netns, int domain, int type, int proto, fm_error *e);

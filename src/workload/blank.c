@@ -1,0 +1,82 @@
+#include "blank.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include "testbed/testbed.h"
+#include "util/spawn.h"
+
+static int copy_file(const char *from, const char *to, int mode, fm_error *e)
+{
+        _cleanup_free_ char *buf = NULL;
+        int n = fm_read_file(from, &buf, 64 << 20);
+        if (n < 0)
+                return fm_err(e, -n, "reading %s: %s", from, strerror(-n));
+        int r = fm_write_file(to, buf, (size_t)n, mode);
+        if (r < 0)
+                return fm_err(e, -r, "writing %s: %s", to, strerror(-r));
+        return 0;
+}
+
+int fm_blank_create(const char *lxcpath, const char *name, const char *ip, const char *seqecho_path, fm_error *e)
+{
+        char dir[512], rootfs[600], path[700];
+        if (!fm_name_is_valid(name))
+                return fm_err(e, EINVAL, "bad container name `%s'", name);
+        snprintf(dir, sizeof(dir), "%s/%s", lxcpath, name);
+        if (fm_path_exists(dir))
+                return fm_err(e, EEXIST, "container %s already exists on this host", name);
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
+        static const char *dirs[] = {"bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "data", "root",
+                                     "var/log", "usr/bin", "usr/sbin", "run"};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(dirs); i++) {
+                snprintf(path, sizeof(path), "%s/%s", rootfs, dirs[i]);
+                int r = fm_mkdir_p(path, 0755);
+                if (r < 0)
+                        return fm_err(e, -r, "creating %s: %s", path, strerror(-r));
+        }
+        snprintf(path, sizeof(path), "%s/bin/busybox", rootfs);
+        int r = copy_file("/bin/busybox", path, 0755, e);
+        if (r < 0)
+                return fm_err_wrap(e, "the blank workload needs Debian's busybox-static");
+        snprintf(path, sizeof(path), "%s/sbin/fm-seqecho", rootfs);
+        if ((r = copy_file(seqecho_path, path, 0755, e)) < 0)
+                return r;
+        static const char *applets[] = {"sh", "ls", "cat", "ps", "sleep", "echo", "mount", "ip", "ifconfig",
+                                        "sync", "df", "du", "head", "tail"};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(applets); i++) {
+                snprintf(path, sizeof(path), "%s/bin/%s", rootfs, applets[i]);
+                if (symlink("busybox", path) < 0 && errno != EEXIST)
+                        return fm_err(e, errno, "symlink %s: %s", path, strerror(errno));
+        }
+        snprintf(path, sizeof(path), "%s/etc/hostname", rootfs);
+        fm_write_file(path, name, strlen(name), 0644);
+        snprintf(path, sizeof(path), "%s/etc/passwd", rootfs);
+        fm_write_file(path, "root:x:0:0:root:/root:/bin/sh\n", 30, 0644);
+
+        /* A locally administered MAC derived from the IP: stays with the container. */
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        sscanf(ip, "%u.%u.%u.%u", &a, &b, &c, &d);
+        _cleanup_free_ char *conf = fm_strdupf(
+                "# fastmig blank workload\n"
+                "lxc.uts.name = %s\n"
+                "lxc.rootfs.path = dir:%s\n"
+                "lxc.init.cmd = /sbin/fm-seqecho\n"
+                "lxc.net.0.type = veth\n"
+                "lxc.net.0.link = %s\n"
+                "lxc.net.0.flags = up\n"
+                "lxc.net.0.hwaddr = 02:fa:%02x:%02x:%02x:%02x\n"
+                "lxc.net.0.ipv4.address = %s/24\n"
+                "lxc.net.0.ipv4.gateway = %s\n"
+                "lxc.tty.max = 0\n"
+                "lxc.console.path = none\n"
+                "lxc.pty.max = 16\n"
+                "lxc.autodev = 1\n"
+                "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed\n"
+                "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n",
+                name, rootfs, FM_TESTBED_BRIDGE, a & 0xff, b & 0xff, c & 0xff, d & 0xff, ip, FM_TESTBED_GATEWAY);
+        snprintf(path, sizeof(path), "%s/config", dir);
+        if ((r = fm_write_file(path, conf, strlen(conf), 0644)) < 0)
+                return fm_err(e, -r, "writing %s: %s", path, strerror(-r));
+        return 0;
+}
