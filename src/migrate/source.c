@@ -213,7 +213,8 @@ static void rollback(fm_migration *m)
         char img[600];
         src_images(m, img, sizeof(img));
         fm_rm_rf(img);
-        m->rolled_back = true;
+        /* a refusal before anything was touched is not a rollback */
+        m->rolled_back = m->prepared || m->frozen || m->restored;
         m->err = keep;
 }
 

@@ -253,8 +253,6 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                         json_object_put(c);
                         if (r < 0)
                                 r = fm_err(e, -r, "sending the commit to %s: %s", from->name, strerror(-r));
-                        if (o->progress)
-                                o->progress("steer", sc.ms, o->pdata);
                 }
                 json_object_put(m);
         }
@@ -311,6 +309,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(pj, "first_counter", json_object_new_int64((int64_t)pr.first_counter));
                 json_object_object_add(pj, "last_counter", json_object_new_int64((int64_t)pr.last_counter));
                 json_object_object_add(pj, "restarted", json_object_new_boolean(pr.boot_changed));
+                json_object_object_add(pj, "counter_went_back", json_object_new_boolean(pr.counter_regressed));
+                json_object_object_add(pj, "reordered", json_object_new_int64((int64_t)pr.reordered));
                 json_object_object_add(out, "probe", pj);
         } else {
                 json_object_object_add(out, "downtime_ms", NULL);

@@ -58,10 +58,20 @@ static void handle_reply(fm_probe *p, const unsigned char *b, ssize_t n)
                 }
                 if (boot != p->boot)
                         r->boot_changed = true;
-                if (counter <= r->last_counter)
+                /* Replies may be reordered in the network (a datagram the
+                 * service sent just before the freeze can come out late), so
+                 * only a counter answered twice, or far below the highest
+                 * seen, means the service's state went back. */
+                if (counter + FM_PROBE_WINDOW <= r->max_counter ||
+                    p->seen[counter % FM_PROBE_WINDOW] == counter)
                         r->counter_regressed = true;
+                else if (counter < r->max_counter)
+                        r->reordered++;
         }
         r->last_counter = counter;
+        if (counter > r->max_counter)
+                r->max_counter = counter;
+        p->seen[counter % FM_PROBE_WINDOW] = counter;
         p->last_reply = now;
         r->received++;
         atomic_store(&p->received, r->received);

@@ -12,12 +12,16 @@ typedef struct fm_probe_result {
         double duration_ms;
         double max_gap_ms;     /* longest time without a reply (observed downtime) */
         double max_gap_start_ms;
-        uint64_t first_counter, last_counter;
-        bool counter_regressed; /* a reply with a counter lower than an earlier one */
+        uint64_t first_counter, last_counter, max_counter;
+        uint64_t reordered;     /* replies that arrived after a later one */
+        bool counter_regressed; /* a counter answered twice, or far below the highest: state went back */
         bool boot_changed;      /* the service restarted */
 } fm_probe_result;
 
+#define FM_PROBE_WINDOW 4096
+
 typedef struct fm_probe {
+        uint64_t seen[FM_PROBE_WINDOW]; /* counter % window -> counter */
         int fd;
         int interval_us;
         pthread_t thread;

@@ -195,9 +195,11 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
 
 int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *addr, uint16_t port, fm_error *e)
 {
-        /* reverse lookup = no: otherwise every connection waits ~5 s on DNS in a namespace. */
+        /* reverse lookup = no: otherwise every connection waits ~5 s on DNS in a
+         * namespace. munge symlinks = no: without chroot rsyncd rewrites every
+         * symlink to /rsyncd-munged/..., which breaks any rootfs. */
         _cleanup_free_ char *conf = fm_strdupf("port = %u\naddress = %s\nreverse lookup = no\nuse chroot = no\n"
-                                               "numeric ids = yes\n\n[lxc]\n  path = %s\n  read only = no\n"
+                                               "numeric ids = yes\n\n[lxc]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
                                                "  uid = root\n  gid = root\n",
                                                port, addr, lxcpath);
         int r = fm_write_file(conf_path, conf, strlen(conf), 0600);

@@ -1,0 +1,20 @@
+# Shared helpers for integration tests (sourced). They run as root on a real
+# testbed: network namespaces, LXC, CRIU, rsync.
+set -euo pipefail
+: "${FASTMIG_BUILD:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}"
+FASTMIG="$FASTMIG_BUILD/fastmig"
+[ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 77; }
+[ -x "$FASTMIG" ] || { echo "fastmig not built at $FASTMIG"; exit 1; }
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "-- $*"; }
+# jq is not assumed: read JSON fields with python3's json module.
+jget() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); v=d
+for k in sys.argv[2].split("."):
+    v = v[int(k)] if isinstance(v, list) else v.get(k)
+print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1" "$2"; }
+
+testbed_clean() { "$FASTMIG" testbed down >/dev/null 2>&1 || true; }
+testbed_up() { testbed_clean; trap testbed_clean EXIT; "$FASTMIG" testbed up "$@"; }
+# counter now answered by the service NAME (via one probe request from ue)
+counter_of() { "$FASTMIG" workload write "$1" "probe-$RANDOM"; }

@@ -1,0 +1,43 @@
+# A live migration mec1 -> mec2 -> mec1 of the blank workload: the service's
+# counter goes on, files it wrote before the freeze are there after it, the
+# container is an ordinary LXC container on the target, and gone from the source.
+. "$(dirname "$0")/lib.sh"
+testbed_up
+"$FASTMIG" workload start blank --host mec1 --name svc
+c0=$("$FASTMIG" workload write svc before-first)
+note "counter before: $c0"
+
+out=$("$FASTMIG" migrate svc --to mec2 --json)
+echo "$out"
+[ "$(jget "$out" ok)" = true ] || fail "migration 1 not ok"
+[ "$(jget "$out" from)" = mec1 ] && [ "$(jget "$out" to)" = mec2 ] || fail "from/to wrong"
+[ "$(jget "$out" state_continuous)" = true ] || fail "state not continuous"
+[ "$(jget "$out" rolled_back)" = false ] || fail "rolled back"
+for k in downtime_ms frozen_ms total_ms bytes_disk bytes_memory phases.dump phases.restore strategy mode; do
+  [ "$(jget "$out" $k)" != None ] || fail "report lacks $k"
+done
+python3 -c "import sys; d=float(sys.argv[1]); f=float(sys.argv[2]); t=float(sys.argv[3]); assert 0 < d < t and 0 < f < t, (d,f,t)" \
+  "$(jget "$out" downtime_ms)" "$(jget "$out" frozen_ms)" "$(jget "$out" total_ms)" || fail "implausible times"
+c1=$("$FASTMIG" workload write svc before-second)
+note "counter after first migration: $c1"
+[ "$c1" -gt "$c0" ] || fail "counter restarted: $c0 -> $c1"
+
+eval "$("$FASTMIG" testbed env mec2)"
+[ "$(cat "$LXC_PATH/svc/rootfs/data/before-first")" = "$c0" ] || fail "file written before the freeze missing on mec2"
+"$FASTMIG" testbed exec mec2 -- lxc-info -P "$LXC_PATH" -n svc -s | grep -q RUNNING || fail "lxc-info on mec2"
+"$FASTMIG" testbed exec mec2 -- lxc-attach -P "$LXC_PATH" -n svc -- /bin/cat /data/before-first | grep -qx "$c0" \
+  || fail "lxc-attach on mec2"
+eval "$("$FASTMIG" testbed env mec1)"
+[ ! -e "$LXC_PATH/svc" ] || fail "source copy not destroyed"
+
+out=$("$FASTMIG" migrate svc --to mec1 --json)
+echo "$out"
+[ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" state_continuous)" = true ] || fail "migration 2"
+c2=$("$FASTMIG" workload write svc after-second)
+[ "$c2" -gt "$c1" ] || fail "counter restarted: $c1 -> $c2"
+eval "$("$FASTMIG" testbed env mec1)"
+[ "$(cat "$LXC_PATH/svc/rootfs/data/before-first")" = "$c0" ] || fail "first file lost on the way back"
+[ "$(cat "$LXC_PATH/svc/rootfs/data/before-second")" = "$c1" ] || fail "second file lost"
+"$FASTMIG" list | grep -q "svc *mec1 *RUNNING" || fail "list does not show svc on mec1"
+ip netns exec fm-core ip route get 10.78.0.10 | grep -q "via 10.77.1.2" || fail "route not back on mec1"
+echo ok
