@@ -26,7 +26,7 @@ static int start_rsyncd(const fm_agent *a, const char *state, fm_error *e)
 {
         char conf[600];
         snprintf(conf, sizeof(conf), "%s/rsyncd.conf", state);
-        int r = fm_rsyncd_config(conf, a->paths.lxcpath, a->addr, a->rsync_port, e);
+        int r = fm_rsyncd_config(conf, a->paths.lxcpath, a->paths.images, a->addr, a->rsync_port, e);
         if (r < 0)
                 return r;
         pid_t pid = fork();

@@ -1,15 +1,204 @@
+#include <getopt.h>
+#include <string.h>
+
 #include "cli.h"
+#include "plane/plane.h"
+#include "proto/proto.h"
+#include "stats/stats.h"
+
+static const char USAGE[] = "fastmig bench [--runs N] [--link-mbit M] [--json]";
+static const char *const metrics[] = {"downtime_ms", "frozen_ms", "total_ms"};
+#define NMETRICS 3
+
+typedef struct series {
+        double *v[NMETRICS];
+        size_t n;
+        int failed;
+} series;
+
+static void series_add(series *s, json_object *rep)
+{
+        for (int m = 0; m < NMETRICS; m++) {
+                json_object *x = NULL;
+                json_object_object_get_ex(rep, metrics[m], &x);
+                s->v[m] = realloc(s->v[m], (s->n + 1) * sizeof(double));
+                s->v[m][s->n] = x ? json_object_get_double(x) : 0;
+        }
+        s->n++;
+}
+
+static json_object *summary_json(const fm_summary *s)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "mean", json_object_new_double(s->mean));
+        json_object_object_add(o, "median", json_object_new_double(s->median));
+        json_object_object_add(o, "sd", json_object_new_double(s->sd));
+        json_object_object_add(o, "ci95", json_object_new_double(s->ci95));
+        json_object_object_add(o, "cv", json_object_new_double(s->cv));
+        json_object_object_add(o, "min", json_object_new_double(s->min));
+        json_object_object_add(o, "max", json_object_new_double(s->max));
+        json_object_object_add(o, "n", json_object_new_int((int)s->n));
+        return o;
+}
+
+/* Finds bench/baseline.sh next to the build directory (or $FASTMIG_BASELINE). */
+static const char *baseline_script(void)
+{
+        static char path[4200];
+        const char *env = getenv("FASTMIG_BASELINE");
+        if (env)
+                return env;
+        snprintf(path, sizeof(path), "%s/../bench/baseline.sh", cli_self_dir());
+        return path;
+}
 
 int cmd_bench(int argc, char **argv)
 {
-        (void)argc;
-        (void)argv;
-        return cli_fail("bench: not built yet");
-}
+        uint32_t runs = 10, mbit = 1000;
+        bool json = false;
+        static const struct option lo[] = {{"runs", required_argument, 0, 'r'},
+                                           {"link-mbit", required_argument, 0, 'm'},
+                                           {"json", no_argument, 0, 'j'},
+                                           {0, 0, 0, 0}};
+        int ch;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (ch == 'r' && (fm_parse_u32(optarg, &runs) < 0 || runs < 1 || runs > 1000))
+                        return cli_fail("--runs takes 1 to 1000, not `%s'", optarg);
+                if (ch == 'm' && (fm_parse_u32(optarg, &mbit) < 0 || mbit < 1))
+                        return cli_fail("--link-mbit takes a number, not `%s'", optarg);
+                if (ch == 'j')
+                        json = true;
+                if (ch == '?')
+                        return cli_usage(USAGE);
+        }
+        if (optind != argc)
+                return cli_usage(USAGE);
+        const char *script = baseline_script();
+        if (!fm_path_exists(script))
+                return cli_fail("baseline script %s not found (set FASTMIG_BASELINE)", script);
 
-int cmd_demo(int argc, char **argv)
-{
-        (void)argc;
-        (void)argv;
-        return cli_fail("demo: not built yet");
+        fm_testbed tb;
+        fm_error e = {0};
+        bool own = false;
+        if (fm_testbed_load(&tb, NULL) < 0) {
+                char agent[4200];
+                snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
+                fprintf(stderr, "bench: building a 2-host testbed (%u Mbit/s links)\n", mbit);
+                if (fm_testbed_up(2, (int)mbit, agent, false, NULL, NULL, &e) < 0)
+                        return cli_fail("%s", e.msg);
+                own = true;
+                fm_testbed_load(&tb, NULL);
+        }
+        const char *name = "benchsvc";
+        const fm_host *where = NULL;
+        char ip[16];
+        int rc = 0;
+        if (fm_plane_locate(&tb, name, &where, ip, NULL) == 0) {
+                json_object *req = json_object_new_object();
+                json_object_object_add(req, "op", json_object_new_string("destroy"));
+                json_object_object_add(req, "name", json_object_new_string(name));
+                fm_plane_call(where, req, NULL, 30000, NULL);
+                json_object_put(req);
+        }
+        if (fm_plane_start_blank(&tb, tb.host[0].name, name, ip, &e) < 0) {
+                rc = cli_fail("%s", e.msg);
+                goto out;
+        }
+        fprintf(stderr, "bench: %u runs each of fastmig and the baseline (lxc-checkpoint + rsync), alternating, "
+                        "blank container, %d Mbit/s links\n", runs, tb.link_mbit);
+        series fm = {0}, base = {0};
+        const char *here = tb.host[0].name, *there = tb.host[1].name;
+        char fastmig_path[4200];
+        snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", cli_self_dir());
+        for (uint32_t i = 0; i < runs; i++) {
+                json_object *rep = NULL;
+                fm_migrate_opts o = {.name = name, .to = there, .probe = true, .probe_interval_us = 1000};
+                fm_error me = {0};
+                int r = fm_plane_migrate(&tb, &o, &rep, &me);
+                double d1 = -1, d2 = -1;
+                if (r == 0 && fm_json_bool(rep, "state_continuous", false)) {
+                        series_add(&fm, rep);
+                        d1 = fm.v[0][fm.n - 1];
+                        const char *t = here;
+                        here = there;
+                        there = t;
+                } else {
+                        fm.failed++;
+                        fprintf(stderr, "bench: fastmig run %u failed: %s\n", i + 1, me.msg);
+                }
+                json_object_put(rep);
+                rep = NULL;
+                r = fm_plane_baseline(&tb, script, fastmig_path, name, there, &rep, &me);
+                if (r == 0 && fm_json_bool(rep, "state_continuous", false)) {
+                        series_add(&base, rep);
+                        d2 = base.v[0][base.n - 1];
+                        const char *t = here;
+                        here = there;
+                        there = t;
+                } else {
+                        base.failed++;
+                        fprintf(stderr, "bench: baseline run %u failed: %s\n", i + 1, r < 0 ? me.msg : "state lost");
+                }
+                json_object_put(rep);
+                fprintf(stderr, "bench: run %u/%u  downtime fastmig %.1f ms, baseline %.1f ms\n", i + 1, runs, d1, d2);
+                if (r < 0 && fm_plane_locate(&tb, name, &where, ip, NULL) < 0) {
+                        rc = cli_fail("the baseline lost the container; stopping");
+                        break;
+                }
+        }
+        fm_summary sf[NMETRICS], sb[NMETRICS];
+        for (int m = 0; m < NMETRICS; m++) {
+                fm_summarize(fm.v[m], fm.n, &sf[m]);
+                fm_summarize(base.v[m], base.n, &sb[m]);
+        }
+        double ratio = sb[0].median > 0 ? sf[0].median / sb[0].median : 0;
+        if (json) {
+                json_object *o = json_object_new_object(), *jf = json_object_new_object(), *jb = json_object_new_object();
+                for (int m = 0; m < NMETRICS; m++) {
+                        json_object_object_add(jf, metrics[m], summary_json(&sf[m]));
+                        json_object_object_add(jb, metrics[m], summary_json(&sb[m]));
+                }
+                json_object_object_add(jf, "failed", json_object_new_int(fm.failed));
+                json_object_object_add(jb, "failed", json_object_new_int(base.failed));
+                json_object_object_add(o, "workload", json_object_new_string("blank"));
+                json_object_object_add(o, "link_mbit", json_object_new_int(tb.link_mbit));
+                json_object_object_add(o, "runs", json_object_new_int((int)runs));
+                json_object_object_add(o, "fastmig", jf);
+                json_object_object_add(o, "baseline", jb);
+                json_object_object_add(o, "ratio_downtime_median", json_object_new_double(ratio));
+                json_object_object_add(o, "ratio_frozen_median",
+                                       json_object_new_double(sb[1].median > 0 ? sf[1].median / sb[1].median : 0));
+                json_object_object_add(o, "ratio_total_median",
+                                       json_object_new_double(sb[2].median > 0 ? sf[2].median / sb[2].median : 0));
+                cli_print_json(o);
+                json_object_put(o);
+        } else {
+                printf("\nblank container, %d Mbit/s link, %zu fastmig and %zu baseline runs (ms)\n", tb.link_mbit, fm.n,
+                       base.n);
+                printf("%-9s %-12s %9s %9s %8s %8s %6s %9s %9s\n", "who", "metric", "mean", "median", "sd", "ci95",
+                       "cv", "min", "max");
+                for (int w = 0; w < 2; w++)
+                        for (int m = 0; m < NMETRICS; m++) {
+                                const fm_summary *s = w ? &sb[m] : &sf[m];
+                                printf("%-9s %-12s %9.1f %9.1f %8.1f %8.1f %6.3f %9.1f %9.1f\n",
+                                       w ? "baseline" : "fastmig", metrics[m], s->mean, s->median, s->sd, s->ci95,
+                                       s->cv, s->min, s->max);
+                        }
+                printf("\nmedian ratio fastmig/baseline: downtime %.2f, frozen %.2f, total %.2f\n", ratio,
+                       sb[1].median > 0 ? sf[1].median / sb[1].median : 0,
+                       sb[2].median > 0 ? sf[2].median / sb[2].median : 0);
+                if (fm.failed || base.failed)
+                        printf("failed runs: fastmig %d, baseline %d\n", fm.failed, base.failed);
+        }
+        for (int m = 0; m < NMETRICS; m++) {
+                free(fm.v[m]);
+                free(base.v[m]);
+        }
+        if (fm.failed || base.failed)
+                rc = rc ? rc : 1;
+out:
+        if (own && fm_testbed_down(NULL, NULL, &e) < 0)
+                fprintf(stderr, "fastmig: %s\n", e.msg);
+        return rc;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "probe/probe.h"
+#include "util/spawn.h"
 #include "proto/proto.h"
 #include "testbed/route.h"
 #include "workload/blank.h"
@@ -134,6 +135,49 @@ int fm_plane_start_blank(const fm_testbed *tb, const char *host, const char *nam
                       h->name, ip);
 }
 
+static void add_probe_result(json_object *out, const fm_probe_result *pr, int interval_us)
+{
+        json_object_object_add(out, "downtime_ms", json_object_new_double(pr->max_gap_ms));
+        bool cont = pr->received > 0 && !pr->boot_changed && !pr->counter_regressed;
+        json_object_object_add(out, "state_continuous", json_object_new_boolean(cont));
+        json_object *pj = json_object_new_object();
+        json_object_object_add(pj, "sent", json_object_new_int64((int64_t)pr->sent));
+        json_object_object_add(pj, "received", json_object_new_int64((int64_t)pr->received));
+        json_object_object_add(pj, "interval_ms", json_object_new_double(interval_us / 1000.0));
+        json_object_object_add(pj, "first_counter", json_object_new_int64((int64_t)pr->first_counter));
+        json_object_object_add(pj, "last_counter", json_object_new_int64((int64_t)pr->last_counter));
+        json_object_object_add(pj, "restarted", json_object_new_boolean(pr->boot_changed));
+        json_object_object_add(pj, "counter_went_back", json_object_new_boolean(pr->counter_regressed));
+        json_object_object_add(pj, "reordered", json_object_new_int64((int64_t)pr->reordered));
+        json_object_object_add(out, "probe", pj);
+}
+
+/* Starts the probe and waits for the service to answer. */
+static int probe_begin(fm_probe *p, const char *ip, int interval_us, const char *name, fm_error *e)
+{
+        int r = fm_probe_start(p, FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, interval_us, e);
+        if (r < 0)
+                return r;
+        if (fm_probe_wait_reply(p, 0, 2000) < 0) {
+                fm_probe_result pr;
+                fm_probe_stop(p, &pr);
+                return fm_err(e, EHOSTUNREACH,
+                              "the probe gets no answer from %s:%d (is %s a fm-seqecho service? use --no-probe "
+                              "for other containers)",
+                              ip, FM_SEQECHO_PORT, name);
+        }
+        return 0;
+}
+
+/* Lets the user's view settle (a reply after the end, then a little more). */
+static void probe_end(fm_probe *p, fm_probe_result *pr)
+{
+        uint64_t seen = atomic_load(&p->received);
+        fm_probe_wait_reply(p, seen, 3000);
+        usleep(50000);
+        fm_probe_stop(p, pr);
+}
+
 /* ---- one migration ---- */
 
 typedef struct steer_ctx {
@@ -183,20 +227,11 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
 
         fm_probe probe;
         bool probing = false;
+        int interval_us = o->probe_interval_us ? o->probe_interval_us : 1000;
         if (o->probe) {
-                if ((r = fm_probe_start(&probe, FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT,
-                                        o->probe_interval_us ? o->probe_interval_us : 1000, e)) < 0)
+                if ((r = probe_begin(&probe, ip, interval_us, o->name, e)) < 0)
                         goto out_router;
                 probing = true;
-                if (fm_probe_wait_reply(&probe, 0, 2000) < 0) {
-                        fm_probe_result pr;
-                        fm_probe_stop(&probe, &pr);
-                        r = fm_err(e, EHOSTUNREACH,
-                                   "the probe gets no answer from %s:%d (is %s a fm-seqecho service? use --no-probe "
-                                   "for other containers)",
-                                   ip, FM_SEQECHO_PORT, o->name);
-                        goto out_router;
-                }
         }
 
         double t0 = fm_now_ms();
@@ -275,13 +310,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 fm_router_set(&sc.rt, ip, from->addr, &ignore);
         }
         fm_probe_result pr = {0};
-        if (probing) {
-                /* let the user's view settle: a reply after the end, then a little more */
-                uint64_t seen = atomic_load(&probe.received);
-                fm_probe_wait_reply(&probe, seen, 3000);
-                usleep(50000);
-                fm_probe_stop(&probe, &pr);
-        }
+        if (probing)
+                probe_end(&probe, &pr);
         json_object *out = inner ? inner : json_object_new_object();
         json_object_object_add(out, "container", json_object_new_string(o->name));
         json_object_object_add(out, "from", json_object_new_string(from->name));
@@ -298,20 +328,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         if (json_object_object_get_ex(out, "phases", &phases))
                 json_object_object_add(phases, "steer", json_object_new_double(sc.ms));
         if (probing) {
-                json_object_object_add(out, "downtime_ms", json_object_new_double(pr.max_gap_ms));
-                bool cont = pr.received > 0 && !pr.boot_changed && !pr.counter_regressed;
-                json_object_object_add(out, "state_continuous", json_object_new_boolean(cont));
-                json_object *pj = json_object_new_object();
-                json_object_object_add(pj, "sent", json_object_new_int64((int64_t)pr.sent));
-                json_object_object_add(pj, "received", json_object_new_int64((int64_t)pr.received));
-                json_object_object_add(pj, "interval_ms",
-                                       json_object_new_double((o->probe_interval_us ? o->probe_interval_us : 1000) / 1000.0));
-                json_object_object_add(pj, "first_counter", json_object_new_int64((int64_t)pr.first_counter));
-                json_object_object_add(pj, "last_counter", json_object_new_int64((int64_t)pr.last_counter));
-                json_object_object_add(pj, "restarted", json_object_new_boolean(pr.boot_changed));
-                json_object_object_add(pj, "counter_went_back", json_object_new_boolean(pr.counter_regressed));
-                json_object_object_add(pj, "reordered", json_object_new_int64((int64_t)pr.reordered));
-                json_object_object_add(out, "probe", pj);
+                add_probe_result(out, &pr, interval_us);
         } else {
                 json_object_object_add(out, "downtime_ms", NULL);
                 json_object_object_add(out, "state_continuous", NULL);
@@ -321,4 +338,49 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
 out_router:
         fm_router_close(&sc.rt);
         return r;
+}
+
+int fm_plane_baseline(const fm_testbed *tb, const char *script, const char *fastmig, const char *name,
+                      const char *to, json_object **report, fm_error *e)
+{
+        const fm_host *from = NULL, *dst = fm_testbed_host(tb, to);
+        char ip[16];
+        if (!dst)
+                return fm_err(e, ENOENT, "no host `%s' in the testbed", to);
+        int r = fm_plane_locate(tb, name, &from, ip, e);
+        if (r < 0)
+                return r;
+        if ((r = fm_plane_route(tb, ip, from, e)) < 0)
+                return r;
+        fm_probe probe;
+        if ((r = probe_begin(&probe, ip, 1000, name, e)) < 0)
+                return r;
+        char *argv[] = {"bash", (char *)script, (char *)fastmig, (char *)name, (char *)from->name, (char *)to, NULL};
+        fm_spawn_opts so = {.timeout_ms = 300000};
+        double t0 = fm_now_ms();
+        r = fm_spawn_check(argv, &so, e);
+        double total = fm_now_ms() - t0;
+        fm_probe_result pr;
+        probe_end(&probe, &pr);
+        json_object *out = NULL;
+        if (r == 0) {
+                /* the script's last line is its JSON */
+                char *last = so.output ? strrchr(so.output, '{') : NULL;
+                if (!last || fm_msg_parse(last, strlen(last) - (last[strlen(last) - 1] == '\n'), &out, e) < 0)
+                        r = fm_err(e, EPROTO, "baseline script printed no report: %s", so.output ? so.output : "");
+        } else {
+                fm_err_wrap(e, "baseline");
+        }
+        free(so.output);
+        if (r < 0)
+                return r;
+        json_object_object_add(out, "container", json_object_new_string(name));
+        json_object_object_add(out, "from", json_object_new_string(from->name));
+        json_object_object_add(out, "to", json_object_new_string(to));
+        json_object_object_add(out, "strategy", json_object_new_string("baseline"));
+        json_object_object_add(out, "ok", json_object_new_boolean(1));
+        json_object_object_add(out, "total_ms", json_object_new_double(total));
+        add_probe_result(out, &pr, 1000);
+        *report = out;
+        return 0;
 }

@@ -35,3 +35,9 @@ int fm_plane_route(const fm_testbed *tb, const char *ip, const fm_host *h, fm_er
 
 /* Calls one agent. */
 int fm_plane_call(const fm_host *h, json_object *req, json_object **reply, int timeout_ms, fm_error *e);
+
+/* Runs the plain-way baseline script (bench/baseline.sh) for one migration,
+ * measured by the same probe. The report has the same keys as a migration's
+ * where they apply (downtime_ms, frozen_ms, total_ms, state_continuous). */
+int fm_plane_baseline(const fm_testbed *tb, const char *script, const char *fastmig, const char *name,
+                      const char *to, json_object **report, fm_error *e);

@@ -193,15 +193,18 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
         return r < 0 ? fm_err_wrap(e, "rsync to %s", url) : 0;
 }
 
-int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *addr, uint16_t port, fm_error *e)
+int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *images, const char *addr, uint16_t port,
+                     fm_error *e)
 {
         /* reverse lookup = no: otherwise every connection waits ~5 s on DNS in a
          * namespace. munge symlinks = no: without chroot rsyncd rewrites every
          * symlink to /rsyncd-munged/..., which breaks any rootfs. */
         _cleanup_free_ char *conf = fm_strdupf("port = %u\naddress = %s\nreverse lookup = no\nuse chroot = no\n"
                                                "numeric ids = yes\n\n[lxc]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
+                                               "  uid = root\n  gid = root\n\n"
+                                               "[images]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
                                                "  uid = root\n  gid = root\n",
-                                               port, addr, lxcpath);
+                                               port, addr, lxcpath, images);
         int r = fm_write_file(conf_path, conf, strlen(conf), 0600);
         return r < 0 ? fm_err(e, -r, "writing %s: %s", conf_path, strerror(-r)) : 0;
 }

@@ -16,5 +16,7 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, 
 int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, uint64_t *bytes,
                   fm_error *e);
 
-/* Writes the daemon config for a host and returns the argv to run it. */
-int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *addr, uint16_t port, fm_error *e);
+/* Writes the config of a host's rsync daemon: module "lxc" is the LXC path,
+ * module "images" the checkpoint tmpfs (used by the plain-way baseline). */
+int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *images, const char *addr, uint16_t port,
+                     fm_error *e);
