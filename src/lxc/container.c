@@ -1,6 +1,13 @@
 #include "container.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <lxc/lxccontainer.h>
 #include <string.h>
 
@@ -279,6 +286,11 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
         /* A container frozen before its dump comes back frozen. */
         if (fm_ct_unfreeze(lxcpath, name, e) < 0)
                 return fm_err_wrap(e, "after restore");
+        /* Tell the segment where the service IP is now, at once: a neighbour
+         * whose entry went stale during the freeze otherwise waits for its
+         * 1 s ARP retry (seen as an occasional 1.3 s downtime). */
+        fm_error ignore = {0};
+        fm_ct_announce(lxcpath, name, &ignore);
         return 0;
 }
 
@@ -309,4 +321,67 @@ char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const c
         }
         strcpy(w, p);
         return out;
+}
+
+/* Gratuitous ARP from inside the container's network namespace. */
+int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e)
+{
+        struct lxc_container *c = ct_open(lxcpath, name, e);
+        if (!c)
+                return -e->code;
+        pid_t pid = c->is_running(c) ? c->init_pid(c) : -1;
+        _cleanup_free_ char *ip = config_item(c, "lxc.net.0.ipv4.address");
+        _cleanup_free_ char *ifname = config_item(c, "lxc.net.0.name");
+        lxc_container_put(c);
+        if (pid <= 0 || !ip)
+                return fm_err(e, ESRCH, "container %s: no running init or no IPv4 to announce", name);
+        char *sl = strchr(ip, '/');
+        if (sl)
+                *sl = '\0';
+        struct in_addr addr;
+        if (inet_pton(AF_INET, ip, &addr) != 1)
+                return fm_err(e, EINVAL, "container %s: bad IPv4 `%s'", name, ip);
+        char nspath[64];
+        snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", pid);
+        _cleanup_close_ int ns = open(nspath, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (ns < 0 || self < 0)
+                return fm_err(e, errno, "opening %s: %s", nspath, strerror(errno));
+        if (setns(ns, CLONE_NEWNET) < 0)
+                return fm_err(e, errno, "entering the network namespace of %s: %s", name, strerror(errno));
+        int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+        int err = errno;
+        if (setns(self, CLONE_NEWNET) < 0)
+                abort(); /* this thread cannot go on in the container's namespace */
+        if (fd < 0)
+                return fm_err(e, err, "packet socket in %s: %s", name, strerror(err));
+        _cleanup_close_ int sock = fd;
+        struct ifreq ifr = {0};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname && *ifname ? ifname : "eth0");
+        if (ioctl(sock, SIOCGIFINDEX, &ifr) < 0)
+                return fm_err(e, errno, "container %s has no interface %s", name, ifr.ifr_name);
+        int ifindex = ifr.ifr_ifindex;
+        if (ioctl(sock, SIOCGIFHWADDR, &ifr) < 0)
+                return fm_err(e, errno, "reading the MAC of %s in %s: %s", ifr.ifr_name, name, strerror(errno));
+        struct __attribute__((packed)) {
+                uint16_t htype, ptype;
+                uint8_t hlen, plen;
+                uint16_t op;
+                uint8_t sha[6];
+                uint32_t spa;
+                uint8_t tha[6];
+                uint32_t tpa;
+        } arp = {.htype = htons(1), .ptype = htons(ETH_P_IP), .hlen = 6, .plen = 4, .spa = addr.s_addr,
+                 .tpa = addr.s_addr};
+        memcpy(arp.sha, ifr.ifr_hwaddr.sa_data, 6);
+        struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP), .sll_ifindex = ifindex,
+                                 .sll_halen = 6};
+        memset(to.sll_addr, 0xff, 6);
+        /* a request and a reply: neighbours differ in which one they learn from */
+        for (uint16_t op = 1; op <= 2; op++) {
+                arp.op = htons(op);
+                if (sendto(sock, &arp, sizeof(arp), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+                        return fm_err(e, errno, "sending gratuitous ARP for %s: %s", ip, strerror(errno));
+        }
+        return 0;
 }

@@ -29,6 +29,9 @@ int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, con
 /* Restores from dir; the container is running (thawed) on success. */
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e);
 
+/* Sends a gratuitous ARP for the container's IPv4 from its own interface. */
+int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e);
+
 /* Rewrites a container config for another LXC path: every occurrence of
  * old_lxcpath/NAME becomes new_lxcpath/NAME. Returns a malloc'd string. */
 char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const char *new_lxcpath);

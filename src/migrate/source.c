@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -140,6 +141,48 @@ static int phase_dump(fm_migration *m)
         return r;
 }
 
+/* The final rootfs sync runs beside the dump: both only read what the frozen
+ * container cannot change any more. */
+typedef struct disk_job {
+        fm_migration *m;
+        pthread_t thread;
+        int r;
+        double ms;
+        uint64_t bytes;
+        fm_error err;
+} disk_job;
+
+static void *disk_final_thread(void *arg)
+{
+        disk_job *j = arg;
+        double t = fm_now_ms();
+        char src[600], rel[128];
+        snprintf(src, sizeof(src), "%s/%s/rootfs", j->m->src->lxcpath, j->m->name);
+        snprintf(rel, sizeof(rel), "%s/rootfs", j->m->name);
+        j->r = fm_rsync_push(src, j->m->to_addr, j->m->to_rsync_port, rel, &j->bytes, &j->err);
+        j->ms = fm_now_ms() - t;
+        return NULL;
+}
+
+static int disk_final_start(fm_migration *m, disk_job *j)
+{
+        memset(j, 0, sizeof(*j));
+        j->m = m;
+        if (pthread_create(&j->thread, NULL, disk_final_thread, j) != 0)
+                return fm_err(&m->err, EAGAIN, "cannot start the final rootfs sync");
+        return 0;
+}
+
+static int disk_final_join(fm_migration *m, disk_job *j)
+{
+        pthread_join(j->thread, NULL);
+        m->bytes_disk += j->bytes;
+        m->phase_ms[FM_PHASE_DISK_FINAL] = j->ms;
+        if (j->r < 0 && m->err.code == 0)
+                m->err = j->err;
+        return j->r;
+}
+
 static int phase_transfer(fm_migration *m)
 {
         char img[600];
@@ -235,9 +278,20 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         PHASE(FM_PHASE_DISK_LIVE, sync_rootfs(m));
         t_freeze = fm_now_ms();
         PHASE(FM_PHASE_FREEZE, phase_freeze(m));
-        PHASE(FM_PHASE_DUMP, phase_dump(m));
+        disk_job dj;
+        if ((r = disk_final_start(m, &dj)) < 0)
+                goto fail;
+        t = fm_now_ms();
+        r = phase_dump(m);
+        m->phase_ms[FM_PHASE_DUMP] = fm_now_ms() - t;
+        int rd = disk_final_join(m, &dj);
+        if (r < 0 || rd < 0) {
+                r = r < 0 ? r : rd;
+                goto fail;
+        }
+        emit(m, h, FM_PHASE_DUMP);
+        emit(m, h, FM_PHASE_DISK_FINAL);
         PHASE(FM_PHASE_TRANSFER, phase_transfer(m));
-        PHASE(FM_PHASE_DISK_FINAL, sync_rootfs(m));
         PHASE(FM_PHASE_RESTORE, phase_restore(m));
         m->frozen_ms = fm_now_ms() - t_freeze;
         PHASE(FM_PHASE_STEER, phase_steer(m, h));

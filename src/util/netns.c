@@ -1,5 +1,6 @@
 #include "netns.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>
@@ -70,4 +71,54 @@ int fm_netns_socket(const char *netns, int domain, int type, int proto, fm_error
         if (fd < 0)
                 return fm_err(e, err, "socket in %s: %s", netns, strerror(err));
         return fd;
+}
+
+int fm_netns_private_run(fm_error *e)
+{
+        char aside[] = "/tmp/fastmig-run.XXXXXX";
+        if (!mkdtemp(aside))
+                return fm_err(e, errno, "mkdtemp: %s", strerror(errno));
+        int r = 0;
+        if (mount("/run", aside, NULL, MS_BIND | MS_REC, NULL) < 0) {
+                r = fm_err(e, errno, "binding /run aside: %s", strerror(errno));
+                goto out;
+        }
+        if (mount("fastmig-run", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m") < 0) {
+                r = fm_err(e, errno, "mounting a tmpfs on /run: %s", strerror(errno));
+                umount2(aside, MNT_DETACH);
+                goto out;
+        }
+        DIR *d = opendir(aside);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strncmp(de->d_name, "criu.kdat", 9))
+                        continue;
+                char from[512], to[512];
+                snprintf(from, sizeof(from), "%s/%s", aside, de->d_name);
+                snprintf(to, sizeof(to), "/run/%s", de->d_name);
+                struct stat st;
+                if (lstat(from, &st) < 0)
+                        continue;
+                if (S_ISLNK(st.st_mode)) {
+                        char target[512];
+                        ssize_t n = readlink(from, target, sizeof(target) - 1);
+                        if (n > 0) {
+                                target[n] = '\0';
+                                if (symlink(target, to) < 0) {}
+                        }
+                        continue;
+                }
+                if (S_ISDIR(st.st_mode))
+                        mkdir(to, st.st_mode & 07777);
+                else
+                        close(open(to, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+                if (mount(from, to, NULL, MS_BIND | MS_REC, NULL) < 0 && r == 0)
+                        r = fm_err(e, errno, "binding %s back: %s", to, strerror(errno));
+        }
+        if (d)
+                closedir(d);
+        umount2(aside, MNT_DETACH);
+out:
+        rmdir(aside);
+        return r;
 }
