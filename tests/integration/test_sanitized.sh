@@ -1,0 +1,21 @@
+# The migration, rollback and agent-request tests again with the ASan+UBSan
+# build of fastmig and fastmigd; any sanitizer report fails the test.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+san=$(cd "$here/../.." && pwd)/build-san
+[ -x "$san/fastmig" ] || { echo "sanitizer build missing at $san"; exit 1; }
+logs=$(mktemp -d /tmp/fastmig-san.XXXXXX)
+export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:abort_on_error=0"
+export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1"
+export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
+for t in test_migrate test_rollback test_agent_requests; do
+  echo "== $t (sanitized)"
+  FASTMIG_BUILD=$san bash "$here/$t.sh"
+done
+if ls "$logs"/* >/dev/null 2>&1; then
+  cat "$logs"/* | head -n 80
+  echo "FAIL: sanitizer reports in $logs"
+  exit 1
+fi
+rm -rf "$logs"
+echo ok
