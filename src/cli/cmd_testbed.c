@@ -53,29 +53,20 @@ static int status(void)
         int bad = 0;
         for (int i = 0; i < tb.hosts; i++) {
                 const fm_host *h = &tb.host[i];
-                json_object *req = json_object_new_object(), *rep = NULL, *arr = NULL;
-                json_object_object_add(req, "op", json_object_new_string("list"));
+                fm_ct_entry *v = NULL;
+                size_t n = 0;
                 fm_error e = {0};
-                int r = fm_plane_call(h, req, &rep, 3000, &e);
-                json_object_put(req);
+                int r = fm_plane_list(h, &v, &n, &e);
                 printf("  %-6s %s:%u  agent %s", h->name, h->addr, h->port, r == 0 ? "up" : "DOWN");
-                if (r < 0)
+                if (r < 0) {
                         bad++;
-                if (r == 0 && json_object_object_get_ex(rep, "containers", &arr)) {
-                        printf("  containers:");
-                        for (size_t k = 0; k < json_object_array_length(arr); k++) {
-                                json_object *c = json_object_array_get_idx(arr, k);
-                                const char *n = NULL, *st = NULL, *ip = NULL;
-                                fm_json_str(c, "name", false, 64, &n, NULL);
-                                fm_json_str(c, "state", false, 32, &st, NULL);
-                                fm_json_str(c, "ipv4", false, 15, &ip, NULL);
-                                printf(" %s(%s %s)", n, st, ip);
-                        }
-                        if (json_object_array_length(arr) == 0)
-                                printf(" none");
+                } else {
+                        printf("  containers:%s", n ? "" : " none");
+                        for (size_t k = 0; k < n; k++)
+                                printf(" %s(%s %s)", v[k].name, v[k].state, v[k].ipv4);
                 }
                 printf("\n");
-                json_object_put(rep);
+                free(v);
         }
         return bad ? 1 : 0;
 }

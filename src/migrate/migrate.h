@@ -4,6 +4,7 @@
  * struct, so an agent can run several at once. */
 #pragma once
 #include <json-c/json.h>
+#include <time.h>
 #include "util/util.h"
 
 /* Where a host keeps things. */
@@ -48,6 +49,7 @@ typedef struct fm_migration {
         uint16_t to_port;
         uint16_t to_rsync_port;
         char inject[32];     /* test hook: a phase name that must fail */
+        struct timespec disk_live_start; /* wall clock, for change detection */
         /* progress, for undo */
         bool prepared, frozen, restored, committed;
         /* results */

@@ -75,25 +75,50 @@ int fm_plane_route(const fm_testbed *tb, const char *ip, const fm_host *h, fm_er
         return r;
 }
 
+int fm_plane_list(const fm_host *h, fm_ct_entry **out, size_t *n, fm_error *e)
+{
+        json_object *req = req_name("list", NULL), *rep = NULL, *arr = NULL;
+        int r = fm_plane_call(h, req, &rep, 5000, e);
+        json_object_put(req);
+        if (r < 0)
+                return r;
+        size_t len = json_object_object_get_ex(rep, "containers", &arr) ? json_object_array_length(arr) : 0;
+        fm_ct_entry *v = calloc(len ? len : 1, sizeof(*v));
+        if (!v) {
+                json_object_put(rep);
+                return fm_err(e, ENOMEM, "out of memory");
+        }
+        for (size_t k = 0; k < len; k++) {
+                json_object *c = json_object_array_get_idx(arr, k);
+                const char *name = NULL, *st = NULL, *ip = NULL;
+                fm_json_str(c, "name", false, 63, &name, NULL);
+                fm_json_str(c, "state", false, 15, &st, NULL);
+                fm_json_str(c, "ipv4", false, 15, &ip, NULL);
+                snprintf(v[k].name, sizeof(v[k].name), "%s", name ? name : "?");
+                snprintf(v[k].state, sizeof(v[k].state), "%s", st ? st : "?");
+                snprintf(v[k].ipv4, sizeof(v[k].ipv4), "%s", ip ? ip : "");
+        }
+        json_object_put(rep);
+        *out = v;
+        *n = len;
+        return 0;
+}
+
 static bool ip_in_use(const fm_testbed *tb, const char *ip)
 {
-        json_object *req = req_name("list", NULL);
-        bool used = false;
-        for (int i = 0; i < tb->hosts && !used; i++) {
-                json_object *rep = NULL, *arr = NULL;
-                if (fm_plane_call(&tb->host[i], req, &rep, 5000, NULL) < 0)
+        for (int i = 0; i < tb->hosts; i++) {
+                fm_ct_entry *v = NULL;
+                size_t n = 0;
+                if (fm_plane_list(&tb->host[i], &v, &n, NULL) < 0)
                         continue;
-                if (json_object_object_get_ex(rep, "containers", &arr))
-                        for (size_t k = 0; k < json_object_array_length(arr); k++) {
-                                const char *a = NULL;
-                                fm_json_str(json_object_array_get_idx(arr, k), "ipv4", false, 15, &a, NULL);
-                                if (a && !strcmp(a, ip))
-                                        used = true;
-                        }
-                json_object_put(rep);
+                bool used = false;
+                for (size_t k = 0; k < n; k++)
+                        used = used || !strcmp(v[k].ipv4, ip);
+                free(v);
+                if (used)
+                        return true;
         }
-        json_object_put(req);
-        return used;
+        return false;
 }
 
 int fm_plane_start_blank(const fm_testbed *tb, const char *host, const char *name, char ip_out[16], fm_error *e)

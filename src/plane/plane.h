@@ -33,6 +33,14 @@ int fm_plane_start_blank(const fm_testbed *tb, const char *host, const char *nam
 /* Points the service IP at a host in the core router. */
 int fm_plane_route(const fm_testbed *tb, const char *ip, const fm_host *h, fm_error *e);
 
+/* The containers one agent holds. *out is malloc'd (free it), *n entries. */
+typedef struct fm_ct_entry {
+        char name[64];
+        char state[16];
+        char ipv4[16];
+} fm_ct_entry;
+int fm_plane_list(const fm_host *h, fm_ct_entry **out, size_t *n, fm_error *e);
+
 /* Calls one agent. */
 int fm_plane_call(const fm_host *h, json_object *req, json_object **reply, int timeout_ms, fm_error *e);
 

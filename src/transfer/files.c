@@ -164,15 +164,17 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, 
         return r;
 }
 
-int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, uint64_t *bytes,
-                  fm_error *e)
+int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice,
+                  uint64_t *bytes, fm_error *e)
 {
         char src[1100], url[1100], portarg[32];
         snprintf(src, sizeof(src), "%s/", src_dir);
         snprintf(url, sizeof(url), "rsync://%s/lxc/%s/", addr, dest_rel);
         snprintf(portarg, sizeof(portarg), "--port=%u", port);
-        char *argv[] = {"rsync", "-aHAX", "--numeric-ids", "--delete", "--stats", "--sockopts=TCP_NODELAY",
-                        portarg, src, url, NULL};
+        char niceval[16];
+        snprintf(niceval, sizeof(niceval), "%d", nice);
+        char *argv[] = {"nice", "-n", niceval, "rsync", "-aHAX", "--numeric-ids", "--delete", "--stats",
+                        "--sockopts=TCP_NODELAY", portarg, src, url, NULL};
         fm_spawn_opts o = {.timeout_ms = 3600 * 1000};
         int r = fm_spawn_check(argv, &o, e);
         if (r == 0 && bytes) {

@@ -12,9 +12,10 @@ int fm_files_send(int fd, const char *dir, uint64_t *bytes, fm_error *e);
 int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, fm_error *e);
 
 /* rsync of a directory tree to an agent's rsync daemon (module "lxc", the
- * host's LXC path), deleting extraneous files; *bytes = bytes rsync sent. */
-int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, uint64_t *bytes,
-                  fm_error *e);
+ * host's LXC path), deleting extraneous files; *bytes = bytes rsync sent.
+ * nice: the client's niceness (a sync beside the dump must not slow it). */
+int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice,
+                  uint64_t *bytes, fm_error *e);
 
 /* Writes the config of a host's rsync daemon: module "lxc" is the LXC path,
  * module "images" the checkpoint tmpfs (used by the plain-way baseline). */

@@ -1,0 +1,12 @@
+/* Cheap change detection on a directory tree, to skip a sync that would find
+ * nothing to do. */
+#pragma once
+#include <time.h>
+#include "util/util.h"
+
+/* Sets *changed when any entry below dir (directories included, so creations,
+ * deletions and renames count) has a ctime at or after `since` (wall clock).
+ * The kernel sets ctime on every data, metadata or name change and user space
+ * cannot set it back, so "no such entry" means the tree is as it was then.
+ * Does not cross mount points. */
+int fm_tree_changed_since(const char *dir, struct timespec since, bool *changed, fm_error *e);
