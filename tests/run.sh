@@ -27,7 +27,7 @@ for b in build build-san; do
     run_one "unit/$(basename "$t")${b#build}" "$t"
   done
 done
-[ -x "$ROOT/build/tests/fuzz_proto" ] && run_one "unit/fuzz_proto(smoke)" "$ROOT/build/tests/fuzz_proto" -runs=20000
+run_one "unit/fuzz_proto" bash "$ROOT/tests/unit/test_fuzz_proto.sh"
 
 only=${FASTMIG_TESTS:-}
 for t in "$ROOT"/tests/integration/test_*.sh; do
