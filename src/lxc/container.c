@@ -1,6 +1,7 @@
 #include "container.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -192,6 +193,80 @@ int fm_ct_start(const char *lxcpath, const char *name, fm_error *e)
         if (r != 0)
                 return fm_err(e, EIO, "lxc-start of %s failed (status %d)", name, r);
         return 0;
+}
+
+static bool cgroup_name_matches(const char *entry, const char *name)
+{
+        static const char *const prefixes[] = {"lxc.payload.", "lxc.monitor."};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(prefixes); i++) {
+                size_t pl = strlen(prefixes[i]), nl = strlen(name);
+                if (strncmp(entry, prefixes[i], pl) || strncmp(entry + pl, name, nl))
+                        continue;
+                const char *rest = entry + pl + nl;
+                if (!*rest)
+                        return true;
+                if (*rest++ != '-' || !*rest)
+                        continue;
+                while (*rest >= '0' && *rest <= '9')
+                        rest++;
+                if (!*rest)
+                        return true;
+        }
+        return false;
+}
+
+/* rmdir of a cgroup tree, children first; the kernel refuses (EBUSY) any
+ * cgroup that still has tasks, so only empty ones go. */
+static void cgroup_rmdir_tree(const char *path)
+{
+        DIR *d = opendir(path);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                                continue;
+                        char sub[1024];
+                        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+                        cgroup_rmdir_tree(sub);
+                }
+                closedir(d);
+        }
+        rmdir(path);
+}
+
+void fm_ct_cgroup_sweep(const char *name)
+{
+        /* Why: a restored container gets a new cgroup name from LXC (NAME-1,
+         * NAME-2...) while CRIU puts it back into the v2 path it was dumped
+         * from; LXC removes only its own on stop, so empty ones pile up and
+         * each restore on the machine picks a longer suffix. Only safe when
+         * no container of that name runs on this machine: an empty LXC
+         * cgroup may still be the one lxc-attach uses for a restored
+         * container (its tasks sit in the path CRIU restored). */
+        if (!fm_name_is_valid(name))
+                return;
+        DIR *root = opendir("/sys/fs/cgroup");
+        if (!root)
+                return;
+        struct dirent *h;
+        while ((h = readdir(root))) {
+                if (h->d_name[0] == '.')
+                        continue;
+                char hier[512];
+                snprintf(hier, sizeof(hier), "/sys/fs/cgroup/%s", h->d_name);
+                DIR *d = opendir(hier);
+                if (!d)
+                        continue;
+                struct dirent *de;
+                while ((de = readdir(d)))
+                        if (de->d_type == DT_DIR && cgroup_name_matches(de->d_name, name)) {
+                                char p[1024];
+                                snprintf(p, sizeof(p), "%s/%s", hier, de->d_name);
+                                cgroup_rmdir_tree(p);
+                        }
+                closedir(d);
+        }
+        closedir(root);
 }
 
 int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e)

@@ -29,6 +29,11 @@ int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, con
 /* Restores from dir; the container is running (thawed) on success. */
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e);
 
+/* Removes the empty cgroups LXC and CRIU left for a container of that name
+ * (lxc.payload.NAME[-N], lxc.monitor.NAME[-N]) in every hierarchy. Call it
+ * only when no container of that name runs anywhere on the machine. */
+void fm_ct_cgroup_sweep(const char *name);
+
 /* Sends a gratuitous ARP for the container's IPv4 from its own interface. */
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e);
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "lxc/container.h"
 #include "util/netns.h"
 #include "proto/proto.h"
 #include "util/spawn.h"
@@ -349,6 +350,19 @@ static void stop_containers(const fm_host *h)
         closedir(d);
 }
 
+/* Empty cgroups left by the containers of a host (their processes are gone). */
+static void sweep_cgroups(const fm_host *h)
+{
+        DIR *d = opendir(h->lxcpath);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        fm_ct_cgroup_sweep(de->d_name);
+        closedir(d);
+}
+
 static void kill_netns_pids(const char *ns)
 {
         fm_spawn_opts o = {.timeout_ms = 5000};
@@ -391,9 +405,11 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
                 run(NULL, "ip netns del %s", ns.v[i]);
         }
         fm_strv_free(&ns);
-        for (int i = 0; i < hosts; i++)
+        for (int i = 0; i < hosts; i++) {
                 if (is_mountpoint(tb.host[i].images))
                         umount2(tb.host[i].images, MNT_DETACH);
+                sweep_cgroups(&tb.host[i]);
+        }
         int r = fm_rm_rf(FM_TESTBED_ROOT);
         unlink(FM_TESTBED_STATE);
         char what[300];

@@ -15,8 +15,10 @@ grep -q " /var/lib/fastmig/testbed/mec1/images tmpfs" /proc/mounts || fail "no i
 # a second up refuses
 if "$FASTMIG" testbed up 2>/tmp/fm-err.$$; then fail "second up succeeded"; fi
 grep -q "already here" /tmp/fm-err.$$ || fail "unclear refusal: $(cat /tmp/fm-err.$$)"
-# a container, so that down has something to stop
+# a container, so that down has something to stop, migrated once so that
+# LXC and CRIU leave cgroups of two names behind
 "$FASTMIG" workload start blank --host mec1 --name tb1
+"$FASTMIG" migrate tb1 --to mec2 >/dev/null
 
 check_nothing_left() {
   ! ls /run/netns 2>/dev/null | grep -q '^fm-' || fail "namespaces left: $(ls /run/netns)"
@@ -29,6 +31,7 @@ check_nothing_left() {
     [ "$st" = Z ] || fail "process left: $(cat /proc/$p/cmdline | tr '\0' ' ')"
   done
   ! ip link | grep -q ' fm-' || fail "links left in the root namespace"
+  ! ls /sys/fs/cgroup/*/ 2>/dev/null | grep -q '^lxc\.payload\.tb1' || fail "cgroups of tb1 left"
 }
 "$FASTMIG" testbed down
 check_nothing_left
