@@ -45,6 +45,42 @@ static int start_rsyncd(const fm_agent *a, const char *state, fm_error *e)
         return 0;
 }
 
+/* Finds the real criu on PATH. */
+static bool find_criu(char *out, size_t n)
+{
+        const char *path = getenv("PATH");
+        _cleanup_free_ char *copy = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        char *save = NULL;
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                snprintf(out, n, "%s/criu", d);
+                if (access(out, X_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_dir)
+{
+        char real[280], wrap[PATH_MAX], bindir[600], link[700];
+        snprintf(wrap, sizeof(wrap), "%s/fm-criu-wrap", self_dir);
+        if (!find_criu(real, sizeof(real)) || access(wrap, X_OK) < 0) {
+                fprintf(stderr, "fastmigd[%s]: no fm-criu-wrap or criu; freezing before lxc-checkpoint\n", a->paths.host);
+                return;
+        }
+        snprintf(bindir, sizeof(bindir), "%s/bin", state);
+        snprintf(link, sizeof(link), "%s/criu", bindir);
+        fm_mkdir_p(bindir, 0755);
+        unlink(link);
+        if (symlink(wrap, link) < 0) {
+                fprintf(stderr, "fastmigd[%s]: symlink %s: %s\n", a->paths.host, link, strerror(errno));
+                return;
+        }
+        const char *path = getenv("PATH");
+        snprintf(a->paths.criu_path_env, sizeof(a->paths.criu_path_env), "PATH=%s:%s", bindir,
+                 path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        snprintf(a->paths.criu_real_env, sizeof(a->paths.criu_real_env), "FASTMIG_REAL_CRIU=%s", real);
+}
+
 static void usage(FILE *f)
 {
         fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR "
@@ -93,12 +129,15 @@ int main(int argc, char **argv)
                 return 2;
         }
         /* fm-seqecho lives next to this binary */
-        char self[PATH_MAX];
+        char self[PATH_MAX], self_dir[PATH_MAX] = ".";
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
         if (n > 0) {
                 self[n] = '\0';
-                snprintf(a.seqecho_path, sizeof(a.seqecho_path), "%s/fm-seqecho", dirname(self));
+                snprintf(self_dir, sizeof(self_dir), "%s", dirname(self));
         }
+        snprintf(a.seqecho_path, sizeof(a.seqecho_path), "%s/fm-seqecho", self_dir);
+        /* fm-criu-wrap as `criu` for lxc-checkpoint (see src/lxc/criu_wrap.c) */
+        setup_criu_wrapper(&a, state, self_dir);
         /* One CRIU config per direction (CRIU_CONFIG_FILE). Restore of an LXC
          * container needs the old mount engine; dump rejects that option. */
         snprintf(a.paths.criu_dump_conf, sizeof(a.paths.criu_dump_conf), "%s/criu-dump.conf", state);

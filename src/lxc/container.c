@@ -181,6 +181,28 @@ static int freezer_set(const char *lxcpath, const char *name, bool freeze, fm_er
 }
 
 int fm_ct_freeze(const char *lxcpath, const char *name, fm_error *e) { return freezer_set(lxcpath, name, true, e); }
+
+int fm_ct_wait_frozen(const char *lxcpath, const char *name, const volatile bool *stop, int timeout_ms,
+                      fm_error *e)
+{
+        char dir[600], state[700];
+        int r = freezer_dir(lxcpath, name, dir, sizeof(dir), e);
+        if (r < 0)
+                return r;
+        snprintf(state, sizeof(state), "%s/freezer.state", dir);
+        _cleanup_close_ int fd = open(state, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return fm_err(e, errno, "opening %s: %s", state, strerror(errno));
+        uint64_t deadline = fm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+        for (;;) {
+                char cur[16] = "";
+                if (pread(fd, cur, sizeof(cur) - 1, 0) > 0 && !strncmp(cur, "FROZEN", 6))
+                        return 0;
+                if ((stop && *stop) || fm_now_ns() > deadline)
+                        return fm_err(e, ETIMEDOUT, "container %s was not frozen", name);
+                usleep(100);
+        }
+}
 int fm_ct_unfreeze(const char *lxcpath, const char *name, fm_error *e) { return freezer_set(lxcpath, name, false, e); }
 
 int fm_ct_start(const char *lxcpath, const char *name, fm_error *e)
@@ -314,11 +336,13 @@ static void log_tail(const char *path, char *buf, size_t n)
 }
 
 static int checkpoint_tool(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                           bool restore, fm_error *e)
+                           const char *const *extra, bool restore, fm_error *e)
 {
         char env[600];
         snprintf(env, sizeof(env), "CRIU_CONFIG_FILE=%s", criu_conf ? criu_conf : "/dev/null");
-        const char *envv[] = {env, NULL};
+        const char *envv[8] = {env};
+        for (size_t i = 0; extra && extra[i] && i + 2 < FM_ARRAY_SIZE(envv); i++)
+                envv[i + 1] = extra[i];
         fm_strv argv = {0};
         fm_strv_push(&argv, "lxc-checkpoint");
         if (restore)
@@ -343,14 +367,16 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
         return 0;
 }
 
-int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e)
+int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
+                     const char *const *env, fm_error *e)
 {
-        return checkpoint_tool(lxcpath, name, dir, criu_conf, false, e);
+        return checkpoint_tool(lxcpath, name, dir, criu_conf, env, false, e);
 }
 
-int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e)
+int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
+                  const char *const *env, fm_error *e)
 {
-        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, true, e);
+        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, e);
         if (r < 0)
                 return r;
         fm_ct_info i;

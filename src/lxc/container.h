@@ -24,10 +24,18 @@ int fm_ct_start(const char *lxcpath, const char *name, fm_error *e);
 int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e);
 
 /* Dumps a (frozen or running) container into dir, leaving its processes in
- * place (they stay frozen when they were). criu_conf: CRIU_CONFIG_FILE. */
-int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e);
+ * place (they stay frozen when they were). criu_conf: CRIU_CONFIG_FILE;
+ * env: more "K=V" for lxc-checkpoint (NULL-terminated, may be NULL). */
+int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
+                     const char *const *env, fm_error *e);
 /* Restores from dir; the container is running (thawed) on success. */
-int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf, fm_error *e);
+int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
+                  const char *const *env, fm_error *e);
+
+/* Waits until the container's freezer says FROZEN, or *stop becomes true,
+ * or timeout_ms passes. 0 when frozen. Only reads the freezer. */
+int fm_ct_wait_frozen(const char *lxcpath, const char *name, const volatile bool *stop, int timeout_ms,
+                      fm_error *e);
 
 /* Removes the empty cgroups LXC and CRIU left for a container of that name
  * (lxc.payload.NAME[-N], lxc.monitor.NAME[-N]) in every hierarchy. Call it

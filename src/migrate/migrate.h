@@ -14,6 +14,11 @@ typedef struct fm_host_paths {
         char images[256];          /* tmpfs */
         char criu_dump_conf[300];  /* CRIU_CONFIG_FILE for dumps */
         char criu_restore_conf[300];
+        /* Environment of lxc-checkpoint runs: "PATH=<dir with fm-criu-wrap as
+         * criu>:..." and "FASTMIG_REAL_CRIU=<path>"; empty: plain criu, and
+         * the agent freezes the container before it starts lxc-checkpoint. */
+        char criu_path_env[1400];
+        char criu_real_env[320];
         bool test_hooks;           /* honour "inject" in requests (tests only) */
 } fm_host_paths;
 

@@ -137,7 +137,8 @@ static int phase_dump(fm_migration *m)
                 return fm_err(&m->err, -r, "creating %s: %s", img, strerror(-r));
         if (injected(m, FM_PHASE_DUMP))
                 return fm_err(&m->err, EIO, "dump failed (injected by the test hook)");
-        r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, &m->err);
+        const char *env[] = {m->src->criu_path_env[0] ? m->src->criu_path_env : NULL, m->src->criu_real_env, NULL};
+        r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env[0] ? env : NULL, &m->err);
         m->bytes_memory = dir_bytes(img);
         return r;
 }
@@ -147,6 +148,8 @@ static int phase_dump(fm_migration *m)
 typedef struct disk_job {
         fm_migration *m;
         pthread_t thread;
+        volatile bool dump_done; /* stop waiting for the freeze */
+        double frozen_at;        /* fm_now_ms() when the freeze was seen, 0 if never */
         int r;
         double ms;
         uint64_t bytes;
@@ -156,7 +159,14 @@ typedef struct disk_job {
 static void *disk_final_thread(void *arg)
 {
         disk_job *j = arg;
-        double t = fm_now_ms();
+        /* the tree is final only once the container is frozen (by fm-criu-wrap
+         * inside the dump, or by us before it) */
+        if (fm_ct_wait_frozen(j->m->src->lxcpath, j->m->name, &j->dump_done, 30000, &j->err) < 0) {
+                j->r = -j->err.code;
+                return NULL;
+        }
+        j->frozen_at = fm_now_ms();
+        double t = j->frozen_at;
         char src[600], rel[128];
         snprintf(src, sizeof(src), "%s/%s/rootfs", j->m->src->lxcpath, j->m->name);
         snprintf(rel, sizeof(rel), "%s/rootfs", j->m->name);
@@ -290,18 +300,31 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         PHASE(FM_PHASE_DISK_LIVE, sync_rootfs(m));
         t_freeze = fm_now_ms();
-        PHASE(FM_PHASE_FREEZE, phase_freeze(m));
+        /* With fm-criu-wrap the freeze happens inside the dump, once
+         * lxc-checkpoint has started; without it, here. */
+        if (!m->src->criu_path_env[0])
+                PHASE(FM_PHASE_FREEZE, phase_freeze(m));
+        m->frozen = true; /* from here a rollback thaws (harmless if never frozen) */
         disk_job dj;
         if ((r = disk_final_start(m, &dj)) < 0)
                 goto fail;
-        t = fm_now_ms();
+        double t_dump = fm_now_ms();
         r = phase_dump(m);
-        m->phase_ms[FM_PHASE_DUMP] = fm_now_ms() - t;
+        double t_dumped = fm_now_ms();
+        dj.dump_done = true;
         int rd = disk_final_join(m, &dj);
+        if (m->src->criu_path_env[0] && dj.frozen_at > 0) {
+                t_freeze = dj.frozen_at;
+                m->phase_ms[FM_PHASE_FREEZE] = dj.frozen_at - t_dump;
+                m->phase_ms[FM_PHASE_DUMP] = t_dumped - dj.frozen_at;
+        } else {
+                m->phase_ms[FM_PHASE_DUMP] = t_dumped - t_dump;
+        }
         if (r < 0 || rd < 0) {
                 r = r < 0 ? r : rd;
                 goto fail;
         }
+        emit(m, h, FM_PHASE_FREEZE);
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
         PHASE(FM_PHASE_TRANSFER, phase_transfer(m));

@@ -69,7 +69,8 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
                 return fm_err(e, EIO, "restore failed on %s (injected by the test hook)", p->host);
         if (!fm_path_exists(img))
                 return fm_err(e, ENOENT, "no images of %s on %s", name, p->host);
-        return fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, e);
+        const char *env[] = {p->criu_path_env[0] ? p->criu_path_env : NULL, p->criu_real_env, NULL};
+        return fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, env[0] ? env : NULL, e);
 }
 
 int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e)
