@@ -246,6 +246,7 @@ static int op_prepare(req_ctx *c)
         if ((r = fm_target_prepare(&c->a->paths, name, config, src_lxcpath, &c->err)) < 0)
                 return r;
         json_object_object_add(c->reply, "rsync_port", json_object_new_int(c->a->rsync_port));
+        json_object_object_add(c->reply, "early_restore", json_object_new_boolean(c->a->paths.criu_path_env[0] != 0));
         return 0;
 }
 
@@ -270,7 +271,7 @@ static int op_restore(req_ctx *c)
         if (r < 0)
                 return r;
         double t = fm_now_ms();
-        r = fm_target_restore(&c->a->paths, name, inject, &c->err);
+        r = fm_target_restore(&c->a->paths, name, inject, fm_json_bool(c->req, "early", false), &c->err);
         json_object_object_add(c->reply, "restore_ms", json_object_new_double(fm_now_ms() - t));
         return r;
 }

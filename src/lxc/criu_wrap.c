@@ -5,7 +5,9 @@
  * before it runs `criu dump`; freezing here, and not before lxc-checkpoint
  * starts, keeps that out of the service's downtime, and CRIU itself would
  * poll the freezer only every 100 ms. CRIU leaves a cgroup that was frozen
- * before it started frozen after the dump (--leave-running). */
+ * before it started frozen after the dump (--leave-running).
+ * For a restore started early (FASTMIG_WAIT_COMPLETE set) it waits until the
+ * images are complete, so LXC's start-up overlaps the dump and the transfer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -43,6 +45,31 @@ static int freeze(const char *cg)
         return 0;
 }
 
+/* An early restore: lxc-checkpoint -r started while the images were still
+ * travelling; hold `criu restore' until the agent marks them complete. */
+static int wait_images(void)
+{
+        const char *done = getenv("FASTMIG_WAIT_COMPLETE"), *abort_m = getenv("FASTMIG_WAIT_ABORT");
+        if (!done)
+                return 0;
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+                if (access(done, F_OK) == 0)
+                        return 0;
+                if (abort_m && access(abort_m, F_OK) == 0) {
+                        fprintf(stderr, "fm-criu-wrap: restore aborted before the images were complete\n");
+                        return -ECANCELED;
+                }
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec - t0.tv_sec > 120) {
+                        fprintf(stderr, "fm-criu-wrap: images not complete after 120 s\n");
+                        return -ETIMEDOUT;
+                }
+                usleep(100);
+        }
+}
+
 int main(int argc, char **argv)
 {
         const char *real = getenv("FASTMIG_REAL_CRIU");
@@ -58,6 +85,8 @@ int main(int argc, char **argv)
                                         fprintf(stderr, "fm-criu-wrap: freezing %s: %s\n", argv[i + 1], strerror(-r));
                                 break;
                         }
+        if (argc > 1 && !strcmp(argv[1], "restore") && wait_images() < 0)
+                return 1;
         argv[0] = (char *)real;
         execv(real, argv);
         fprintf(stderr, "fm-criu-wrap: exec %s: %s\n", real, strerror(errno));

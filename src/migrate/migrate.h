@@ -55,6 +55,8 @@ typedef struct fm_migration {
         uint16_t to_rsync_port;
         char inject[32];     /* test hook: a phase name that must fail */
         struct timespec disk_live_start; /* wall clock, for change detection */
+        bool target_early_restore; /* the target can hold CRIU until images are complete */
+        bool early_restore;        /* ... and we use it */
         /* progress, for undo */
         bool prepared, frozen, restored, committed;
         /* results */
@@ -75,6 +77,8 @@ json_object *fm_migration_report(const fm_migration *m);
 int fm_target_prepare(const fm_host_paths *p, const char *name, const char *config, const char *src_lxcpath,
                       fm_error *e);
 int fm_target_receive_images(const fm_host_paths *p, const char *name, int fd, uint64_t *bytes, fm_error *e);
-int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, fm_error *e);
+/* early: start LXC's restore now and hold CRIU until the images are complete
+ * (or an abort); otherwise the images must be there already. */
+int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, fm_error *e);
 int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e);
 int fm_target_finish(const fm_host_paths *p, const char *name, fm_error *e);

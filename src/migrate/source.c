@@ -102,6 +102,7 @@ static int phase_plan(fm_migration *m)
                 return fm_err_wrap(&m->err, "preparing %s", m->to_host);
         int64_t rport = 0;
         fm_json_int(reply, "rsync_port", false, 1, 65535, &rport, NULL);
+        m->target_early_restore = fm_json_bool(reply, "early_restore", false);
         json_object_put(reply);
         m->to_rsync_port = (uint16_t)(rport ? rport : 8730);
         m->prepared = true;
@@ -231,6 +232,63 @@ static int phase_transfer(fm_migration *m)
         return r;
 }
 
+/* The restore is asked for as the dump starts (when the target has
+ * fm-criu-wrap): LXC's start-up on the target then overlaps the dump and the
+ * transfer, and CRIU starts the moment the images are complete. */
+typedef struct restore_job {
+        fm_migration *m;
+        pthread_t thread;
+        bool started;
+        int r;
+        double done_at;
+        fm_error err;
+} restore_job;
+
+static void *restore_thread(void *arg)
+{
+        restore_job *j = arg;
+        json_object *req = req_new("restore", j->m->name);
+        json_object_object_add(req, "early", json_object_new_boolean(1));
+        if (j->m->inject[0])
+                json_object_object_add(req, "inject", json_object_new_string(j->m->inject));
+        json_object *reply = NULL;
+        j->r = fm_call(j->m->to_addr, j->m->to_port, req, &reply, 180000, &j->err);
+        json_object_put(req);
+        if (j->r == 0)
+                j->r = fm_reply_check(reply, &j->err);
+        json_object_put(reply);
+        j->done_at = fm_now_ms();
+        return NULL;
+}
+
+static int restore_start(fm_migration *m, restore_job *j)
+{
+        memset(j, 0, sizeof(*j));
+        j->m = m;
+        m->restored = true; /* from here on the target may hold a container to remove */
+        if (pthread_create(&j->thread, NULL, restore_thread, j) != 0)
+                return fm_err(&m->err, EAGAIN, "cannot start the restore request");
+        j->started = true;
+        return 0;
+}
+
+/* On failure before the images are complete the target is told to abort
+ * first, which releases the waiting restore. */
+static int restore_join(fm_migration *m, restore_job *j, bool abort_first)
+{
+        if (!j->started)
+                return 0;
+        if (abort_first)
+                target_call(m, req_new("abort", m->name), NULL, 60000);
+        pthread_join(j->thread, NULL);
+        j->started = false;
+        if (j->r < 0 && !abort_first) {
+                m->err = j->err;
+                return fm_err_wrap(&m->err, "restore on %s", m->to_host);
+        }
+        return j->r;
+}
+
 static int phase_restore(fm_migration *m)
 {
         json_object *req = req_new("restore", m->name);
@@ -297,6 +355,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 emit(m, h, p);                                \
         } while (0)
         PHASE(FM_PHASE_PLAN, phase_plan(m));
+        m->early_restore = m->src->criu_path_env[0] && m->target_early_restore;
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         PHASE(FM_PHASE_DISK_LIVE, sync_rootfs(m));
         t_freeze = fm_now_ms();
@@ -306,8 +365,15 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 PHASE(FM_PHASE_FREEZE, phase_freeze(m));
         m->frozen = true; /* from here a rollback thaws (harmless if never frozen) */
         disk_job dj;
+        restore_job rj = {0};
+        bool early = m->early_restore;
         if ((r = disk_final_start(m, &dj)) < 0)
                 goto fail;
+        if (early && (r = restore_start(m, &rj)) < 0) {
+                dj.dump_done = true;
+                disk_final_join(m, &dj);
+                goto fail;
+        }
         double t_dump = fm_now_ms();
         r = phase_dump(m);
         double t_dumped = fm_now_ms();
@@ -322,13 +388,31 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         }
         if (r < 0 || rd < 0) {
                 r = r < 0 ? r : rd;
+                restore_join(m, &rj, true);
                 goto fail;
         }
         emit(m, h, FM_PHASE_FREEZE);
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
-        PHASE(FM_PHASE_TRANSFER, phase_transfer(m));
-        PHASE(FM_PHASE_RESTORE, phase_restore(m));
+        t = fm_now_ms();
+        r = phase_transfer(m);
+        m->phase_ms[FM_PHASE_TRANSFER] = fm_now_ms() - t;
+        if (r < 0) {
+                restore_join(m, &rj, true);
+                goto fail;
+        }
+        emit(m, h, FM_PHASE_TRANSFER);
+        if (early) {
+                /* restore = from the images being complete to the target running */
+                t = fm_now_ms();
+                r = restore_join(m, &rj, false);
+                m->phase_ms[FM_PHASE_RESTORE] = (rj.done_at > t ? rj.done_at : t) - t;
+                if (r < 0)
+                        goto fail;
+                emit(m, h, FM_PHASE_RESTORE);
+        } else {
+                PHASE(FM_PHASE_RESTORE, phase_restore(m));
+        }
         m->frozen_ms = fm_now_ms() - t_freeze;
         PHASE(FM_PHASE_STEER, phase_steer(m, h));
         PHASE(FM_PHASE_CLEANUP, (phase_cleanup(m), 0));

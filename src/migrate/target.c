@@ -10,6 +10,31 @@ static void images_dir(const fm_host_paths *p, const char *name, char *buf, size
         snprintf(buf, n, "%s/%s", p->images, name);
 }
 
+/* Markers beside the images directory (which is replaced as images arrive):
+ * .NAME.complete (all images verified), .NAME.abort (give up), .NAME.restoring
+ * (an early restore is waiting or running). */
+static void marker(const fm_host_paths *p, const char *name, const char *what, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/.%s.%s", p->images, name, what);
+}
+
+static void touch(const char *path)
+{
+        fm_write_file(path, "", 0, 0600);
+}
+
+static void drop_images(const fm_host_paths *p, const char *name)
+{
+        char path[700];
+        static const char *const kinds[] = {"complete", "abort"};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(kinds); i++) {
+                marker(p, name, kinds[i], path, sizeof(path));
+                unlink(path);
+        }
+        images_dir(p, name, path, sizeof(path));
+        fm_rm_rf(path);
+}
+
 int fm_target_prepare(const fm_host_paths *p, const char *name, const char *config, const char *src_lxcpath,
                       fm_error *e)
 {
@@ -56,39 +81,70 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, int fd, u
                 fm_rm_rf(img);
                 return fm_err_wrap(e, "receiving images of %s", name);
         }
+        char done[700];
+        marker(p, name, "complete", done, sizeof(done));
+        touch(done); /* releases an early restore waiting in fm-criu-wrap */
         return 0;
 }
 
-int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, fm_error *e)
+int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, fm_error *e)
 {
-        char img[600];
+        char img[600], done[700], abort_m[700], busy[700];
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
         images_dir(p, name, img, sizeof(img));
+        marker(p, name, "complete", done, sizeof(done));
+        marker(p, name, "abort", abort_m, sizeof(abort_m));
+        marker(p, name, "restoring", busy, sizeof(busy));
         if (p->test_hooks && inject && !strcmp(inject, "restore"))
                 return fm_err(e, EIO, "restore failed on %s (injected by the test hook)", p->host);
-        if (!fm_path_exists(img))
+        if (early && !p->criu_path_env[0])
+                return fm_err(e, EOPNOTSUPP, "early restore needs fm-criu-wrap on %s", p->host);
+        if (!early && !fm_path_exists(img))
                 return fm_err(e, ENOENT, "no images of %s on %s", name, p->host);
-        const char *env[] = {p->criu_path_env[0] ? p->criu_path_env : NULL, p->criu_real_env, NULL};
-        return fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, env[0] ? env : NULL, e);
+        char wait_done[760], wait_abort[760];
+        snprintf(wait_done, sizeof(wait_done), "FASTMIG_WAIT_COMPLETE=%s", done);
+        snprintf(wait_abort, sizeof(wait_abort), "FASTMIG_WAIT_ABORT=%s", abort_m);
+        const char *env[] = {p->criu_path_env, p->criu_real_env, early ? wait_done : NULL, wait_abort, NULL};
+        if (early) {
+                /* LXC starts up while the images are still on their way;
+                 * fm-criu-wrap holds `criu restore' until they are complete */
+                unlink(done);
+                unlink(abort_m);
+                fm_mkdir_p(img, 0700);
+                touch(busy);
+        }
+        int r = fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, p->criu_path_env[0] ? env : NULL, e);
+        if (early) {
+                unlink(busy);
+                unlink(done);
+                unlink(abort_m);
+        }
+        return r;
 }
 
 int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e)
 {
-        char img[600];
+        char img[600], abort_m[700], busy[700];
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
         images_dir(p, name, img, sizeof(img));
-        fm_rm_rf(img);
+        marker(p, name, "abort", abort_m, sizeof(abort_m));
+        marker(p, name, "restoring", busy, sizeof(busy));
+        if (fm_path_exists(busy)) {
+                /* release an early restore that waits for images, and let it end */
+                touch(abort_m);
+                for (int i = 0; i < 3000 && fm_path_exists(busy); i++)
+                        usleep(10000);
+        }
+        drop_images(p, name);
         return fm_ct_destroy(p->lxcpath, name, e);
 }
 
 int fm_target_finish(const fm_host_paths *p, const char *name, fm_error *e)
 {
-        char img[600];
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
-        images_dir(p, name, img, sizeof(img));
-        fm_rm_rf(img);
+        drop_images(p, name);
         return 0;
 }

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 testbed_up --test-hooks
 "$FASTMIG" workload start blank --host mec1 --name rb
-for phase in restore steer transfer; do
+for phase in restore steer transfer dump; do
   c0=$("$FASTMIG" workload write rb before-$phase)
   set +e
   out=$("$FASTMIG" migrate rb --to mec2 --json --inject-failure $phase 2>/tmp/fm-rb.$$)
@@ -18,7 +18,7 @@ for phase in restore steer transfer; do
   [ "$c1" -gt "$c0" ] || fail "$phase: the service restarted or lost its state ($c0 -> $c1)"
   "$FASTMIG" list | grep -q "rb *mec1 *RUNNING" || fail "$phase: not running on mec1"
   ! "$FASTMIG" list | grep -q "mec2" || fail "$phase: something left on mec2"
-  [ -z "$(ls /var/lib/fastmig/testbed/mec2/images/)" ] || fail "$phase: images left on mec2"
+  [ -z "$(ls -A /var/lib/fastmig/testbed/mec2/images/)" ] || fail "$phase: images left on mec2"
   ip netns exec fm-core ip route get 10.78.0.10 | grep -q "via 10.77.1.2" || fail "$phase: route not on mec1"
   [ "$(cat /var/lib/fastmig/testbed/mec1/lxc/rb/rootfs/data/before-$phase)" = "$c0" ] || fail "$phase: file lost"
 done
