@@ -59,9 +59,7 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const char *conf
         snprintf(path, sizeof(path), "%s/config", dir);
         if ((r = fm_write_file(path, conf, strlen(conf), 0644)) < 0)
                 return fm_err(e, -r, "writing %s: %s", path, strerror(-r));
-        char img[600];
-        images_dir(p, name, img, sizeof(img));
-        fm_rm_rf(img);
+        drop_images(p, name); /* a new migration: no stale markers */
         return 0;
 }
 
@@ -108,18 +106,21 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
         const char *env[] = {p->criu_path_env, p->criu_real_env, early ? wait_done : NULL, wait_abort, NULL};
         if (early) {
                 /* LXC starts up while the images are still on their way;
-                 * fm-criu-wrap holds `criu restore' until they are complete */
-                unlink(done);
-                unlink(abort_m);
-                fm_mkdir_p(img, 0700);
+                 * fm-criu-wrap holds `criu restore' until they are complete.
+                 * "restoring" is marked before "abort" is looked at, and abort
+                 * does the reverse: one of the two always sees the other. */
                 touch(busy);
+                char conf[700];
+                snprintf(conf, sizeof(conf), "%s/%s/config", p->lxcpath, name);
+                if (fm_path_exists(abort_m) || !fm_path_exists(conf)) {
+                        unlink(busy);
+                        return fm_err(e, ECANCELED, "the migration of %s was aborted", name);
+                }
+                fm_mkdir_p(img, 0700);
         }
         int r = fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, p->criu_path_env[0] ? env : NULL, e);
-        if (early) {
+        if (early)
                 unlink(busy);
-                unlink(done);
-                unlink(abort_m);
-        }
         return r;
 }
 
@@ -131,14 +132,14 @@ int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e)
         images_dir(p, name, img, sizeof(img));
         marker(p, name, "abort", abort_m, sizeof(abort_m));
         marker(p, name, "restoring", busy, sizeof(busy));
-        if (fm_path_exists(busy)) {
-                /* release an early restore that waits for images, and let it end */
-                touch(abort_m);
-                for (int i = 0; i < 3000 && fm_path_exists(busy); i++)
-                        usleep(10000);
-        }
-        drop_images(p, name);
-        return fm_ct_destroy(p->lxcpath, name, e);
+        /* release an early restore that waits for images (or keep a late one
+         * from starting), and let it end before the container goes */
+        touch(abort_m);
+        for (int i = 0; i < 3000 && fm_path_exists(busy); i++)
+                usleep(10000);
+        int r = fm_ct_destroy(p->lxcpath, name, e);
+        drop_images(p, name); /* a restore asked for after this finds no container */
+        return r;
 }
 
 int fm_target_finish(const fm_host_paths *p, const char *name, fm_error *e)
