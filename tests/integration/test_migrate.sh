@@ -40,4 +40,7 @@ eval "$("$FASTMIG" testbed env mec1)"
 [ "$(cat "$LXC_PATH/svc/rootfs/data/before-second")" = "$c1" ] || fail "second file lost"
 "$FASTMIG" list | grep -q "svc *mec1 *RUNNING" || fail "list does not show svc on mec1"
 ip netns exec fm-core ip route get 10.78.0.10 | grep -q "via 10.77.1.2" || fail "route not back on mec1"
+# an ordinary LXC container after two restores: the plain tools stop it
+"$FASTMIG" testbed exec mec1 -- lxc-stop -k -P "$LXC_PATH" -n svc
+"$FASTMIG" testbed exec mec1 -- lxc-info -P "$LXC_PATH" -n svc -s | grep -q STOPPED || fail "lxc-stop on mec1"
 echo ok
