@@ -41,6 +41,31 @@ static json_object *summary_json(const fm_summary *s)
         return o;
 }
 
+/* Adds one run to its series; returns its downtime, or -1 for a failed run
+ * (a migration that did not succeed or did not keep the service's state). */
+static double record(series *s, const char *who, unsigned run, int r, json_object *rep, const fm_error *e)
+{
+        if (r == 0 && fm_json_bool(rep, "state_continuous", false)) {
+                series_add(s, rep);
+                return s->v[0][s->n - 1];
+        }
+        s->failed++;
+        fprintf(stderr, "bench: %s run %u failed: %s\n", who, run, r < 0 ? e->msg : "service state lost");
+        return -1;
+}
+
+/* Where the container runs now, and the other host of the two. */
+static int locate(const fm_testbed *tb, const char *name, const char **here, const char **there)
+{
+        const fm_host *h = NULL;
+        char ip[16];
+        if (fm_plane_locate(tb, name, &h, ip, NULL) < 0)
+                return -ENOENT;
+        *here = h->name;
+        *there = h == &tb->host[0] ? tb->host[1].name : tb->host[0].name;
+        return 0;
+}
+
 /* Finds bench/baseline.sh next to the build directory (or $FASTMIG_BASELINE). */
 static const char *baseline_script(void)
 {
@@ -112,37 +137,22 @@ int cmd_bench(int argc, char **argv)
         char fastmig_path[4200];
         snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", cli_self_dir());
         for (uint32_t i = 0; i < runs; i++) {
+                fm_error me = {0};
                 json_object *rep = NULL;
                 fm_migrate_opts o = {.name = name, .to = there, .probe = true, .probe_interval_us = 1000};
-                fm_error me = {0};
                 int r = fm_plane_migrate(&tb, &o, &rep, &me);
-                double d1 = -1, d2 = -1;
-                if (r == 0 && fm_json_bool(rep, "state_continuous", false)) {
-                        series_add(&fm, rep);
-                        d1 = fm.v[0][fm.n - 1];
-                        const char *t = here;
-                        here = there;
-                        there = t;
-                } else {
-                        fm.failed++;
-                        fprintf(stderr, "bench: fastmig run %u failed: %s\n", i + 1, me.msg);
-                }
+                double d1 = record(&fm, "fastmig", i + 1, r, rep, &me);
                 json_object_put(rep);
                 rep = NULL;
-                r = fm_plane_baseline(&tb, script, fastmig_path, name, there, &rep, &me);
-                if (r == 0 && fm_json_bool(rep, "state_continuous", false)) {
-                        series_add(&base, rep);
-                        d2 = base.v[0][base.n - 1];
-                        const char *t = here;
-                        here = there;
-                        there = t;
-                } else {
-                        base.failed++;
-                        fprintf(stderr, "bench: baseline run %u failed: %s\n", i + 1, r < 0 ? me.msg : "state lost");
+                if (locate(&tb, name, &here, &there) < 0) {
+                        rc = cli_fail("fastmig lost the container; stopping");
+                        break;
                 }
+                r = fm_plane_baseline(&tb, script, fastmig_path, name, there, &rep, &me);
+                double d2 = record(&base, "baseline", i + 1, r, rep, &me);
                 json_object_put(rep);
                 fprintf(stderr, "bench: run %u/%u  downtime fastmig %.1f ms, baseline %.1f ms\n", i + 1, runs, d1, d2);
-                if (r < 0 && fm_plane_locate(&tb, name, &where, ip, NULL) < 0) {
+                if (locate(&tb, name, &here, &there) < 0) {
                         rc = cli_fail("the baseline lost the container; stopping");
                         break;
                 }
