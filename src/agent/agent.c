@@ -112,15 +112,28 @@ static int op_info(req_ctx *c)
         return 0;
 }
 
-static int op_create_blank(req_ctx *c)
+static double json_num(json_object *o, const char *key)
 {
-        const char *name, *ip;
+        json_object *v = NULL;
+        if (!json_object_object_get_ex(o, key, &v) ||
+            !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+                return -1;
+        return json_object_get_double(v);
+}
+
+static int op_create_workload(req_ctx *c)
+{
+        const char *name, *ip, *kind;
         int r = need_name(c, &name);
         if (r == 0)
                 r = fm_json_str(c->req, "ipv4", true, 15, &ip, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "kind", true, 16, &kind, &c->err);
         if (r < 0)
                 return r;
-        if ((r = fm_blank_create(c->a->paths.lxcpath, name, ip, c->a->seqecho_path, &c->err)) < 0)
+        fm_workload_spec w = {.kind = kind, .mem_mib = json_num(c->req, "mem_mib"),
+                              .dirty_mib_s = json_num(c->req, "dirty_mib_s")};
+        if ((r = fm_workload_create(c->a->paths.lxcpath, name, ip, c->a->seqecho_path, &w, &c->err)) < 0)
                 return r;
         if ((r = fm_ct_start(c->a->paths.lxcpath, name, &c->err)) < 0) {
                 fm_ct_destroy(c->a->paths.lxcpath, name, NULL);
@@ -295,7 +308,7 @@ static const struct {
         int (*fn)(req_ctx *c);
 } ops[] = {
         {"ping", op_ping},         {"list", op_list},       {"info", op_info},
-        {"create_blank", op_create_blank}, {"start", op_start}, {"destroy", op_destroy},
+        {"create_workload", op_create_workload}, {"start", op_start}, {"destroy", op_destroy},
         {"migrate", op_migrate},   {"prepare", op_prepare}, {"put_images", op_put_images},
         {"restore", op_restore},   {"abort", op_abort},     {"finish", op_finish},
 };

@@ -126,7 +126,7 @@ int cmd_bench(int argc, char **argv)
                 fm_plane_call(where, req, NULL, 30000, NULL);
                 json_object_put(req);
         }
-        if (fm_plane_start_blank(&tb, tb.host[0].name, name, ip, &e) < 0) {
+        if (fm_plane_start_workload(&tb, tb.host[0].name, name, &(fm_workload_spec){.kind = "blank"}, ip, &e) < 0) {
                 rc = cli_fail("%s", e.msg);
                 goto out;
         }

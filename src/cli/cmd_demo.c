@@ -35,7 +35,7 @@ int cmd_demo(int argc, char **argv)
         if (!json)
                 printf("2. The blank workload on mec1: a busybox LXC container whose service answers every\n"
                        "   UDP request with a counter kept in its memory.\n");
-        if (fm_plane_start_blank(&tb, "mec1", "demo", ip, &e) < 0) {
+        if (fm_plane_start_workload(&tb, "mec1", "demo", &(fm_workload_spec){.kind = "blank"}, ip, &e) < 0) {
                 rc = cli_fail("%s", e.msg);
                 goto out;
         }

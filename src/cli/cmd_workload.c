@@ -7,13 +7,31 @@
 #include "workload/blank.h"
 
 static const char USAGE[] = "fastmig workload start blank --host HOST --name NAME\n"
-                            "       fastmig workload write NAME FILE   (the service writes /data/FILE)";
+                            "       fastmig workload start memory --host HOST --name NAME --size-mib S [--dirty-mib-s R]\n"
+                            "       fastmig workload write NAME FILE   (the service writes /data/FILE)\n"
+                            "       fastmig workload verify NAME       (the memory workload checks its pages)";
 
 int cmd_workload(int argc, char **argv)
 {
         if (argc < 2)
                 return cli_usage(USAGE);
         fm_testbed tb;
+        if (!strcmp(argv[1], "verify")) {
+                if (argc != 3)
+                        return cli_usage(USAGE);
+                if (cli_load_testbed(&tb))
+                        return 1;
+                const fm_host *h = NULL;
+                char ip[16];
+                fm_error e = {0};
+                uint64_t pages = 0, bad = 0, sum = 0;
+                if (fm_plane_locate(&tb, argv[2], &h, ip, &e) < 0 ||
+                    fm_probe_verify(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &pages, &bad, &sum, &e) < 0)
+                        return cli_fail("%s", e.msg);
+                printf("%s on %s: %llu pages, %llu bad, checksum %016llx\n", argv[2], h->name,
+                       (unsigned long long)pages, (unsigned long long)bad, (unsigned long long)sum);
+                return bad ? 1 : 0;
+        }
         if (!strcmp(argv[1], "write")) {
                 if (argc != 4)
                         return cli_usage(USAGE);
@@ -32,8 +50,13 @@ int cmd_workload(int argc, char **argv)
         }
         if (strcmp(argv[1], "start") || argc < 3)
                 return cli_usage(USAGE);
-        const char *kind = argv[2], *host = NULL, *name = NULL;
-        static const struct option lo[] = {{"host", required_argument, 0, 'h'}, {"name", required_argument, 0, 'n'}, {0, 0, 0, 0}};
+        const char *host = NULL, *name = NULL;
+        fm_workload_spec w = {.kind = argv[2], .mem_mib = -1, .dirty_mib_s = 0};
+        static const struct option lo[] = {{"host", required_argument, 0, 'h'},
+                                           {"name", required_argument, 0, 'n'},
+                                           {"size-mib", required_argument, 0, 's'},
+                                           {"dirty-mib-s", required_argument, 0, 'd'},
+                                           {0, 0, 0, 0}};
         int ch;
         optind = 1;
         while ((ch = getopt_long(argc - 2, argv + 2, "", lo, NULL)) != -1) {
@@ -41,19 +64,27 @@ int cmd_workload(int argc, char **argv)
                         host = optarg;
                 else if (ch == 'n')
                         name = optarg;
-                else
+                else if (ch == 's' && fm_parse_double(optarg, &w.mem_mib) < 0)
+                        return cli_fail("--size-mib takes a number, not `%s'", optarg);
+                else if (ch == 'd' && fm_parse_double(optarg, &w.dirty_mib_s) < 0)
+                        return cli_fail("--dirty-mib-s takes a number, not `%s'", optarg);
+                else if (ch == '?')
                         return cli_usage(USAGE);
         }
         if (!host || !name || optind != argc - 2)
                 return cli_usage(USAGE);
-        if (strcmp(kind, "blank"))
-                return cli_fail("unknown workload `%s' (this version has: blank)", kind);
+        if (!strcmp(w.kind, "blank") && (w.mem_mib >= 0 || w.dirty_mib_s != 0))
+                return cli_fail("--size-mib and --dirty-mib-s are for the memory workload");
+        if (!strcmp(w.kind, "memory") && w.mem_mib < 0)
+                return cli_fail("the memory workload needs --size-mib");
+        fm_error e = {0};
+        if (fm_workload_check(&w, &e) < 0)
+                return cli_fail("%s", e.msg);
         if (cli_load_testbed(&tb))
                 return 1;
         char ip[16];
-        fm_error e = {0};
-        if (fm_plane_start_blank(&tb, host, name, ip, &e) < 0)
+        if (fm_plane_start_workload(&tb, host, name, &w, ip, &e) < 0)
                 return cli_fail("%s", e.msg);
-        printf("%s runs on %s, service %s udp/%d\n", name, host, ip, FM_SEQECHO_PORT);
+        printf("%s (%s) runs on %s, service %s udp/%d\n", name, w.kind, host, ip, FM_SEQECHO_PORT);
         return 0;
 }

@@ -121,13 +121,17 @@ static bool ip_in_use(const fm_testbed *tb, const char *ip)
         return false;
 }
 
-int fm_plane_start_blank(const fm_testbed *tb, const char *host, const char *name, char ip_out[16], fm_error *e)
+int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *name, const fm_workload_spec *w,
+                            char ip_out[16], fm_error *e)
 {
         const fm_host *h = fm_testbed_host(tb, host);
         if (!h)
                 return fm_err(e, ENOENT, "no host `%s' in the testbed (it has mec1..mec%d)", host, tb->hosts);
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
+        int r = fm_workload_check(w, e);
+        if (r < 0)
+                return r;
         const fm_host *where = NULL;
         char other[16];
         if (fm_plane_locate(tb, name, &where, other, NULL) == 0)
@@ -141,17 +145,22 @@ int fm_plane_start_blank(const fm_testbed *tb, const char *host, const char *nam
         }
         if (!ip[0])
                 return fm_err(e, ENOSPC, "no free service address left in " FM_TESTBED_SUBNET_PREFIX "0/24");
-        json_object *req = req_name("create_blank", name);
+        json_object *req = req_name("create_workload", name);
         json_object_object_add(req, "ipv4", json_object_new_string(ip));
-        int r = fm_plane_call(h, req, NULL, 60000, e);
+        json_object_object_add(req, "kind", json_object_new_string(w->kind));
+        if (!strcmp(w->kind, "memory")) {
+                json_object_object_add(req, "mem_mib", json_object_new_double(w->mem_mib));
+                json_object_object_add(req, "dirty_mib_s", json_object_new_double(w->dirty_mib_s));
+        }
+        r = fm_plane_call(h, req, NULL, 120000, e);
         json_object_put(req);
         if (r < 0)
                 return r;
         if ((r = fm_plane_route(tb, ip, h, e)) < 0)
                 return r;
-        /* ready when it answers */
+        /* ready when it answers (a large memory workload fills its pages first) */
         uint64_t boot;
-        for (int i = 0; i < 50; i++)
+        for (int i = 0; i < 300; i++)
                 if (fm_probe_once(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &boot, NULL) >= 0) {
                         snprintf(ip_out, 16, "%s", ip);
                         return 0;
@@ -175,6 +184,21 @@ static void add_probe_result(json_object *out, const fm_probe_result *pr, int in
         json_object_object_add(pj, "counter_went_back", json_object_new_boolean(pr->counter_regressed));
         json_object_object_add(pj, "reordered", json_object_new_int64((int64_t)pr->reordered));
         json_object_object_add(out, "probe", pj);
+}
+
+/* The memory workload checks its own pages after the migration (wherever it
+ * runs now); other services: null. */
+static void add_memory_check(json_object *out, const char *ip)
+{
+        uint64_t pages = 0, bad = 0, sum = 0;
+        fm_error e = {0};
+        json_object *v = NULL;
+        if (fm_probe_verify(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &pages, &bad, &sum, &e) == 0 && pages > 0) {
+                v = json_object_new_boolean(bad == 0);
+                json_object_object_add(out, "memory_pages", json_object_new_int64((int64_t)pages));
+                json_object_object_add(out, "memory_bad_pages", json_object_new_int64((int64_t)bad));
+        }
+        json_object_object_add(out, "memory_verified", v);
 }
 
 /* Starts the probe and waits for the service to answer. */
@@ -354,9 +378,11 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(phases, "steer", json_object_new_double(sc.ms));
         if (probing) {
                 add_probe_result(out, &pr, interval_us);
+                add_memory_check(out, ip);
         } else {
                 json_object_object_add(out, "downtime_ms", NULL);
                 json_object_object_add(out, "state_continuous", NULL);
+                json_object_object_add(out, "memory_verified", NULL);
         }
         *report = out;
         json_object_put(rep);

@@ -4,6 +4,7 @@
 #pragma once
 #include <json-c/json.h>
 #include "testbed/testbed.h"
+#include "workload/blank.h"
 
 typedef struct fm_migrate_opts {
         const char *name;
@@ -21,14 +22,16 @@ typedef struct fm_migrate_opts {
  * any) says what failed and whether it was rolled back. The report holds:
  * container, from, to, strategy, mode, ok, rolled_back, error, downtime_ms,
  * frozen_ms, total_ms, phases, bytes_disk, bytes_memory, state_continuous,
- * probe {sent, received, interval_ms}. */
+ * memory_verified (the memory workload's own check after the migration, null
+ * for other services), probe {sent, received, interval_ms, ...}. */
 int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object **report, fm_error *e);
 
 /* Finds the host that runs (or holds) a container; -ENOENT if none. */
 int fm_plane_locate(const fm_testbed *tb, const char *name, const fm_host **host, char ip[16], fm_error *e);
 
-/* Starts the blank workload on a host with a free service IP and routes it. */
-int fm_plane_start_blank(const fm_testbed *tb, const char *host, const char *name, char ip_out[16], fm_error *e);
+/* Starts a built-in workload on a host with a free service IP and routes it. */
+int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *name, const fm_workload_spec *w,
+                            char ip_out[16], fm_error *e);
 
 /* Points the service IP at a host in the core router. */
 int fm_plane_route(const fm_testbed *tb, const char *ip, const fm_host *h, fm_error *e);

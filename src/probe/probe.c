@@ -149,15 +149,17 @@ void fm_probe_stop(fm_probe *p, fm_probe_result *out)
         *out = p->res;
 }
 
-static int64_t request(const char *netns, const char *ip, uint16_t port, const char *name, uint64_t *boot,
-                       fm_error *e)
+/* One request with retries; kind "FMQ1", "FMW1" (name) or "FMV1"; the
+ * reply (at least 28 bytes) goes to out. Returns its length. */
+static int request_raw(const char *netns, const char *ip, uint16_t port, const char *kind, const char *name,
+                       unsigned char *out, size_t outlen, int wait_ms, fm_error *e)
 {
         _cleanup_close_ int fd = udp_socket(netns, ip, port, e);
         if (fd < 0)
                 return fd;
-        unsigned char req[12 + 128], buf[64];
+        unsigned char req[12 + 128];
         size_t len = 12;
-        memcpy(req, name ? "FMW1" : "FMQ1", 4);
+        memcpy(req, kind, 4);
         put64(req + 4, 0xfa57);
         if (name) {
                 size_t nl = strlen(name);
@@ -169,16 +171,41 @@ static int64_t request(const char *netns, const char *ip, uint16_t port, const c
         for (int attempt = 0; attempt < 20; attempt++) {
                 send(fd, req, len, 0);
                 struct pollfd pf = {.fd = fd, .events = POLLIN};
-                if (poll(&pf, 1, 100) > 0) {
-                        ssize_t n = recv(fd, buf, sizeof(buf), 0);
-                        if (n >= 28 && !memcmp(buf, "FMR1", 4)) {
-                                if (boot)
-                                        *boot = get64(buf + 20);
-                                return (int64_t)get64(buf + 12);
-                        }
+                if (poll(&pf, 1, wait_ms) > 0) {
+                        ssize_t n = recv(fd, out, outlen, 0);
+                        if (n >= 28 && !memcmp(out, "FMR1", 4))
+                                return (int)n;
                 }
         }
         return fm_err(e, ETIMEDOUT, "the service at %s:%u does not answer", ip, port);
+}
+
+int fm_probe_verify(const char *netns, const char *ip, uint16_t port, uint64_t *pages, uint64_t *bad,
+                    uint64_t *checksum, fm_error *e)
+{
+        unsigned char buf[64];
+        /* checking a large memory takes the service a while */
+        int n = request_raw(netns, ip, port, "FMV1", NULL, buf, sizeof(buf), 5000, e);
+        if (n < 0)
+                return n;
+        if (n < 52)
+                return fm_err(e, EPROTO, "the service at %s does not support memory checks", ip);
+        *pages = get64(buf + 28);
+        *bad = get64(buf + 36);
+        *checksum = get64(buf + 44);
+        return 0;
+}
+
+static int64_t request(const char *netns, const char *ip, uint16_t port, const char *name, uint64_t *boot,
+                       fm_error *e)
+{
+        unsigned char buf[64];
+        int n = request_raw(netns, ip, port, name ? "FMW1" : "FMQ1", name, buf, sizeof(buf), 100, e);
+        if (n < 0)
+                return n;
+        if (boot)
+                *boot = get64(buf + 20);
+        return (int64_t)get64(buf + 12);
 }
 
 int64_t fm_probe_write(const char *netns, const char *ip, uint16_t port, const char *name, fm_error *e)

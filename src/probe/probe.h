@@ -41,5 +41,9 @@ void fm_probe_stop(fm_probe *p, fm_probe_result *out);
 /* Asks the service to write /data/NAME (inside the container); returns the
  * counter it wrote, or a negative errno. */
 int64_t fm_probe_write(const char *netns, const char *ip, uint16_t port, const char *name, fm_error *e);
+/* Asks the service to check its memory (memory workload): *pages it holds,
+ * *bad pages that do not match their pattern. 0 or a negative errno. */
+int fm_probe_verify(const char *netns, const char *ip, uint16_t port, uint64_t *pages, uint64_t *bad,
+                    uint64_t *checksum, fm_error *e);
 /* One plain request; returns the counter or a negative errno. */
 int64_t fm_probe_once(const char *netns, const char *ip, uint16_t port, uint64_t *boot, fm_error *e);

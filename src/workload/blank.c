@@ -18,11 +18,31 @@ static int copy_file(const char *from, const char *to, int mode, fm_error *e)
         return 0;
 }
 
-int fm_blank_create(const char *lxcpath, const char *name, const char *ip, const char *seqecho_path, fm_error *e)
+int fm_workload_check(const fm_workload_spec *w, fm_error *e)
 {
-        char dir[512], rootfs[600], path[700];
+        if (!w->kind || (strcmp(w->kind, "blank") && strcmp(w->kind, "memory")))
+                return fm_err(e, EINVAL, "unknown workload `%s' (there are: blank, memory)", w->kind ? w->kind : "");
+        if (!strcmp(w->kind, "memory")) {
+                if (!(w->mem_mib >= 1 && w->mem_mib <= 65536))
+                        return fm_err(e, EINVAL, "memory workload size must be 1 to 65536 MiB, not %g", w->mem_mib);
+                if (!(w->dirty_mib_s >= 0 && w->dirty_mib_s <= 65536))
+                        return fm_err(e, EINVAL, "dirty rate must be 0 to 65536 MiB/s, not %g", w->dirty_mib_s);
+        }
+        return 0;
+}
+
+int fm_workload_create(const char *lxcpath, const char *name, const char *ip, const char *seqecho_path,
+                       const fm_workload_spec *w, fm_error *e)
+{
+        char dir[512], rootfs[600], path[700], init[160] = "/sbin/fm-seqecho";
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
+        int r = fm_workload_check(w, e);
+        if (r < 0)
+                return r;
+        if (!strcmp(w->kind, "memory"))
+                snprintf(init, sizeof(init), "/sbin/fm-seqecho --mem-mib %g --dirty-mib-s %g", w->mem_mib,
+                         w->dirty_mib_s);
         snprintf(dir, sizeof(dir), "%s/%s", lxcpath, name);
         if (fm_path_exists(dir))
                 return fm_err(e, EEXIST, "container %s already exists on this host", name);
@@ -36,7 +56,7 @@ int fm_blank_create(const char *lxcpath, const char *name, const char *ip, const
                         return fm_err(e, -r, "creating %s: %s", path, strerror(-r));
         }
         snprintf(path, sizeof(path), "%s/bin/busybox", rootfs);
-        int r = copy_file("/bin/busybox", path, 0755, e);
+        r = copy_file("/bin/busybox", path, 0755, e);
         if (r < 0)
                 return fm_err_wrap(e, "the blank workload needs Debian's busybox-static");
         snprintf(path, sizeof(path), "%s/sbin/fm-seqecho", rootfs);
@@ -58,10 +78,10 @@ int fm_blank_create(const char *lxcpath, const char *name, const char *ip, const
         unsigned a = 0, b = 0, c = 0, d = 0;
         sscanf(ip, "%u.%u.%u.%u", &a, &b, &c, &d);
         _cleanup_free_ char *conf = fm_strdupf(
-                "# fastmig blank workload\n"
+                "# fastmig %s workload\n"
                 "lxc.uts.name = %s\n"
                 "lxc.rootfs.path = dir:%s\n"
-                "lxc.init.cmd = /sbin/fm-seqecho\n"
+                "lxc.init.cmd = %s\n"
                 "lxc.net.0.type = veth\n"
                 "lxc.net.0.link = %s\n"
                 "lxc.net.0.flags = up\n"
@@ -74,7 +94,7 @@ int fm_blank_create(const char *lxcpath, const char *name, const char *ip, const
                 "lxc.autodev = 1\n"
                 "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed\n"
                 "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n",
-                name, rootfs, FM_TESTBED_BRIDGE, a & 0xff, b & 0xff, c & 0xff, d & 0xff, ip, FM_TESTBED_GATEWAY);
+                w->kind, name, rootfs, init, FM_TESTBED_BRIDGE, a & 0xff, b & 0xff, c & 0xff, d & 0xff, ip, FM_TESTBED_GATEWAY);
         snprintf(path, sizeof(path), "%s/config", dir);
         if ((r = fm_write_file(path, conf, strlen(conf), 0644)) < 0)
                 return fm_err(e, -r, "writing %s: %s", path, strerror(-r));
