@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "memory/pagestream.h"
 #include "proto/proto.h"
 #include "transfer/files.h"
 
@@ -22,6 +23,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fm_json_int(o, "size", false, 0, 1 << 30, &n, &e);
                 fm_reply_check(o, &e);
                 json_object_put(o);
+        }
+        /* the same bytes as page records */
+        {
+                static uint8_t key[FM_HASH_KEY_SIZE];
+                static fm_pagestore store;
+                static int devnull = -1;
+                if (devnull < 0) {
+                        devnull = open("/dev/null", O_WRONLY);
+                        fm_pagestore_open(&store, "/dev/shm/fastmig-fuzz-store", 64, &e);
+                }
+                fm_pagestream_stats st = {0};
+                fm_pagestream_decode(data, size, key, &store, devnull, &st, &e);
         }
         /* the same bytes as an image stream */
         int p[2];

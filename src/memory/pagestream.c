@@ -1,0 +1,163 @@
+#include "pagestream.h"
+
+#include <string.h>
+
+static void put64(uint8_t *p, uint64_t v)
+{
+        for (int i = 7; i >= 0; i--, v >>= 8)
+                p[i] = (uint8_t)v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
+int fm_hashset_init(fm_hashset *s, uint64_t expect)
+{
+        memset(s, 0, sizeof(*s));
+        s->nslots = 64;
+        while (s->nslots < expect * 2)
+                s->nslots <<= 1;
+        s->slots = calloc(s->nslots, sizeof(*s->slots));
+        return s->slots ? 0 : -ENOMEM;
+}
+
+void fm_hashset_free(fm_hashset *s)
+{
+        free(s->slots);
+        memset(s, 0, sizeof(*s));
+}
+
+static uint64_t slot_of(const fm_page_hash *slots, uint64_t nslots, fm_page_hash h)
+{
+        uint64_t mask = nslots - 1, i = h.lo & mask;
+        while ((slots[i].lo || slots[i].hi) && (slots[i].lo != h.lo || slots[i].hi != h.hi))
+                i = (i + 1) & mask;
+        return i;
+}
+
+bool fm_hashset_has(const fm_hashset *s, fm_page_hash h)
+{
+        uint64_t i = slot_of(s->slots, s->nslots, h);
+        return s->slots[i].lo || s->slots[i].hi;
+}
+
+int fm_hashset_add(fm_hashset *s, fm_page_hash h)
+{
+        if ((s->n + 1) * 2 > s->nslots) {
+                uint64_t nn = s->nslots * 2;
+                fm_page_hash *ns = calloc(nn, sizeof(*ns));
+                if (!ns)
+                        return -ENOMEM;
+                for (uint64_t i = 0; i < s->nslots; i++)
+                        if (s->slots[i].lo || s->slots[i].hi)
+                                ns[slot_of(ns, nn, s->slots[i])] = s->slots[i];
+                free(s->slots);
+                s->slots = ns;
+                s->nslots = nn;
+        }
+        uint64_t i = slot_of(s->slots, s->nslots, h);
+        if (!s->slots[i].lo && !s->slots[i].hi) {
+                s->slots[i] = h;
+                s->n++;
+        }
+        return 0;
+}
+
+int fm_pagestream_put_page(const uint8_t *page, const uint8_t *key, fm_hashset *held, uint8_t *out,
+                           fm_pagestream_stats *st)
+{
+        if (fm_page_is_zero(page)) {
+                out[0] = 'Z';
+                st->zero++;
+                return 1;
+        }
+        fm_page_hash h = fm_page_hash_of(page, key);
+        if (fm_hashset_has(held, h)) {
+                out[0] = 'R';
+                put64(out + 1, h.hi);
+                put64(out + 9, h.lo);
+                st->ref++;
+                return 17;
+        }
+        if (fm_hashset_add(held, h) < 0)
+                return -ENOMEM;
+        out[0] = 'L';
+        memcpy(out + 1, page, FM_PAGE_SIZE);
+        st->literal++;
+        return 1 + FM_PAGE_SIZE;
+}
+
+int fm_pagestream_put_tail(const uint8_t *bytes, size_t len, uint8_t *out, fm_pagestream_stats *st)
+{
+        if (len == 0 || len >= FM_PAGE_SIZE)
+                return -EINVAL;
+        out[0] = 'T';
+        out[1] = (uint8_t)(len >> 8);
+        out[2] = (uint8_t)len;
+        memcpy(out + 3, bytes, len);
+        st->tail_bytes += len;
+        return (int)(3 + len);
+}
+
+int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_pagestore *store, int out_fd,
+                         fm_pagestream_stats *st, fm_error *e)
+{
+        static const uint8_t zero[FM_PAGE_SIZE];
+        uint8_t page[FM_PAGE_SIZE];
+        size_t i = 0;
+        while (i < len) {
+                uint8_t tag = buf[i++];
+                const uint8_t *data = NULL;
+                size_t n = FM_PAGE_SIZE;
+                int r = 0;
+                switch (tag) {
+                case 'L':
+                        if (len - i < FM_PAGE_SIZE)
+                                return fm_err(e, EPROTO, "page record cut short at byte %zu", i - 1);
+                        data = buf + i;
+                        i += FM_PAGE_SIZE;
+                        r = fm_pagestore_put(store, fm_page_hash_of(data, key), data, e);
+                        st->literal++;
+                        break;
+                case 'R': {
+                        if (len - i < 16)
+                                return fm_err(e, EPROTO, "reference record cut short at byte %zu", i - 1);
+                        fm_page_hash h = {get64(buf + i + 8), get64(buf + i)};
+                        i += 16;
+                        r = fm_pagestore_get(store, h, page, e);
+                        if (r < 0)
+                                return fm_err_wrap(e, "reference to a page the target lacks");
+                        data = page;
+                        st->ref++;
+                        break;
+                }
+                case 'Z':
+                        data = zero;
+                        st->zero++;
+                        break;
+                case 'T':
+                        if (len - i < 2)
+                                return fm_err(e, EPROTO, "tail record cut short at byte %zu", i - 1);
+                        n = (size_t)buf[i] << 8 | buf[i + 1];
+                        i += 2;
+                        if (n == 0 || n >= FM_PAGE_SIZE || len - i < n)
+                                return fm_err(e, EPROTO, "bad tail record of %zu bytes", n);
+                        data = buf + i;
+                        i += n;
+                        st->tail_bytes += n;
+                        break;
+                default:
+                        return fm_err(e, EPROTO, "unknown page record tag 0x%02x at byte %zu", tag, i - 1);
+                }
+                if (r < 0)
+                        return r;
+                if ((r = fm_write_all(out_fd, data, n)) < 0)
+                        return fm_err(e, -r, "writing a rebuilt page: %s", strerror(-r));
+        }
+        return 0;
+}
