@@ -2,6 +2,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "memory/memscan.h"
 #include "memory/pagestore.h"
 #include "memory/pagestream.h"
 #include "memory/rounds.h"
@@ -33,8 +38,61 @@ static int roundtrip(const uint8_t *file, size_t len, fm_hashset *held, fm_pages
         return r;
 }
 
+struct scan_ctx {
+        uint64_t pattern_pages, untouched_seen;
+        uint64_t untouched_lo, untouched_hi;
+};
+
+static int count_page(void *c, pid_t pid, uint64_t addr, const uint8_t *page)
+{
+        (void)pid;
+        struct scan_ctx *x = c;
+        if (addr >= x->untouched_lo && addr < x->untouched_hi)
+                x->untouched_seen++;
+        /* the child's pattern: "FMPG" + page number, repeated */
+        if (!memcmp(page, "FMPG", 4) && !memcmp(page + 2048, "FMPG", 4))
+                x->pattern_pages++;
+        return 0;
+}
+
+static void test_memscan(void)
+{
+        int ready[2];
+        pipe(ready);
+        uint8_t *untouched = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+                uint8_t *m = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                for (int i = 0; i < 1024; i++)
+                        for (int k = 0; k < FM_PAGE_SIZE; k += 8) {
+                                memcpy(m + (size_t)i * FM_PAGE_SIZE + k, "FMPG", 4);
+                                memcpy(m + (size_t)i * FM_PAGE_SIZE + k + 4, &i, 4);
+                        }
+                write(ready[1], "r", 1);
+                pause();
+                _exit(0);
+        }
+        char c;
+        read(ready[0], &c, 1);
+        struct scan_ctx x = {.untouched_lo = (uint64_t)(uintptr_t)untouched,
+                             .untouched_hi = (uint64_t)(uintptr_t)untouched + (4 << 20)};
+        uint64_t scanned = 0;
+        fm_error e = {0};
+        int r = fm_memscan_process(pid, count_page, &x, &scanned, &e);
+        ok(r == 0, "scan of a running process: %s", e.msg);
+        ok(x.pattern_pages == 1024, "every written page of the child was read (%llu)", (unsigned long long)x.pattern_pages);
+        ok(x.untouched_seen == 0, "pages never touched are not read (pagemap present bit)");
+        ok(scanned >= 1024 && scanned < 1024 + 2048, "scanned %llu pages in all", (unsigned long long)scanned);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        uint64_t none = 0;
+        ok(fm_memscan_process(pid, count_page, &x, &none, &e) == 0 && none == 0, "a process that is gone scans as empty");
+        munmap(untouched, 4 << 20);
+}
+
 int main(void)
 {
+        test_memscan();
         for (size_t i = 0; i < sizeof(key); i++)
                 key[i] = (uint8_t)(i * 13 + 5);
         char dir[] = "/tmp/fm-mem.XXXXXX";
