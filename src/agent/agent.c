@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "lxc/container.h"
+#include "memory/pagestore.h"
 #include "proto/proto.h"
 #include "workload/blank.h"
 
@@ -221,6 +222,20 @@ static int op_migrate(req_ctx *c)
         snprintf(m->name, sizeof(m->name), "%s", name);
         snprintf(m->to_host, sizeof(m->to_host), "%s", to_host ? to_host : to);
         snprintf(m->inject, sizeof(m->inject), "%s", inject ? inject : "");
+        const char *mode = NULL;
+        int64_t max_rounds = 8, threshold = 256;
+        if ((r = fm_json_str(c->req, "mode", false, 16, &mode, &c->err)) < 0 ||
+            (r = fm_json_int(c->req, "max_rounds", false, 1, FM_MAX_ROUNDS, &max_rounds, &c->err)) < 0 ||
+            (r = fm_json_int(c->req, "dirty_threshold", false, 0, 1ll << 40, &threshold, &c->err)) < 0)
+                goto out;
+        if (mode && strcmp(mode, "precopy") && strcmp(mode, "stopcopy")) {
+                r = fm_err(&c->err, EINVAL, "unknown mode `%s' (stopcopy, precopy)", mode);
+                goto out;
+        }
+        m->precopy = mode && !strcmp(mode, "precopy");
+        m->max_rounds = (int)max_rounds;
+        m->dirty_threshold = (uint64_t)threshold;
+        m->min_shrink = 0.9;
         if ((r = fm_parse_endpoint(to, m->to_addr, sizeof(m->to_addr), &m->to_port, &c->err)) < 0)
                 goto out;
         if (!strcmp(m->to_addr, c->a->addr) && m->to_port == c->a->port) {
@@ -289,6 +304,26 @@ static int op_restore(req_ctx *c)
         return r;
 }
 
+static int op_precopy_begin(req_ctx *c)
+{
+        const char *name, *key;
+        int r = need_name(c, &name);
+        if (r == 0)
+                r = fm_json_str(c->req, "key", true, 2 * FM_HASH_KEY_SIZE, &key, &c->err);
+        return r < 0 ? r : fm_target_precopy_begin(&c->a->paths, name, key, &c->err);
+}
+
+static int op_precopy_round(req_ctx *c)
+{
+        const char *name;
+        uint64_t stored = 0;
+        int r = need_name(c, &name);
+        if (r == 0)
+                r = fm_target_precopy_round(&c->a->paths, name, c->fd, &stored, &c->err);
+        json_object_object_add(c->reply, "stored_pages", json_object_new_int64((int64_t)stored));
+        return r;
+}
+
 static int op_abort(req_ctx *c)
 {
         const char *name;
@@ -311,6 +346,7 @@ static const struct {
         {"create_workload", op_create_workload}, {"start", op_start}, {"destroy", op_destroy},
         {"migrate", op_migrate},   {"prepare", op_prepare}, {"put_images", op_put_images},
         {"restore", op_restore},   {"abort", op_abort},     {"finish", op_finish},
+        {"precopy_begin", op_precopy_begin}, {"precopy_round", op_precopy_round},
 };
 
 void fm_agent_serve(fm_agent *a, int fd)

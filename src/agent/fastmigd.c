@@ -136,6 +136,7 @@ int main(int argc, char **argv)
                 snprintf(self_dir, sizeof(self_dir), "%s", dirname(self));
         }
         snprintf(a.seqecho_path, sizeof(a.seqecho_path), "%s/fm-seqecho", self_dir);
+        a.paths.precopy = fm_precopy_registry_new();
         /* fm-criu-wrap as `criu` for lxc-checkpoint (see src/lxc/criu_wrap.c) */
         setup_criu_wrapper(&a, state, self_dir);
         /* One CRIU config per direction (CRIU_CONFIG_FILE). Restore of an LXC

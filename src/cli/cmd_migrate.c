@@ -4,7 +4,8 @@
 #include "cli.h"
 #include "plane/plane.h"
 
-static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]";
+static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
+                            "       [--mode stopcopy|precopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]";
 
 static void progress(const char *phase, double ms, void *data)
 {
@@ -12,10 +13,29 @@ static void progress(const char *phase, double ms, void *data)
         fprintf(stderr, "  %-10s %8.1f ms\n", phase, ms);
 }
 
+static void round_progress(json_object *ev, double stall_ms, void *data)
+{
+        (void)data;
+        json_object *v = NULL;
+        int64_t round = 0, scanned = 0, sent = 0;
+        double ms = 0;
+        if (json_object_object_get_ex(ev, "round", &v))
+                round = json_object_get_int64(v);
+        if (json_object_object_get_ex(ev, "pages_scanned", &v))
+                scanned = json_object_get_int64(v);
+        if (json_object_object_get_ex(ev, "pages_sent", &v))
+                sent = json_object_get_int64(v);
+        if (json_object_object_get_ex(ev, "ms", &v))
+                ms = json_object_get_double(v);
+        fprintf(stderr, "  round %-4lld scanned %8lld pages, sent %8lld (%.1f MiB) in %7.1f ms, stall %.1f ms\n",
+                (long long)round, (long long)scanned, (long long)sent, sent / 256.0, ms, stall_ms);
+}
+
 int cmd_migrate(int argc, char **argv)
 {
         fm_migrate_opts o = {.probe = true, .probe_interval_us = 1000};
         bool json = false;
+        const char *tracker = NULL;
         double ivl = 1;
         static const struct option lo[] = {
                 {"to", required_argument, 0, 't'},    {"from", required_argument, 0, 'f'},
@@ -23,6 +43,10 @@ int cmd_migrate(int argc, char **argv)
                 {"probe-interval-ms", required_argument, 0, 'i'},
                 /* test-only: make a phase fail (the agents must run with --test-hooks) */
                 {"inject-failure", required_argument, 0, 'X'},
+                {"mode", required_argument, 0, 'm'},
+                {"tracker", required_argument, 0, 'k'},
+                {"max-rounds", required_argument, 0, 'r'},
+                {"dirty-threshold", required_argument, 0, 'd'},
                 {0, 0, 0, 0},
         };
         int ch;
@@ -34,6 +58,31 @@ int cmd_migrate(int argc, char **argv)
                 case 'j': json = true; break;
                 case 'P': o.probe = false; break;
                 case 'X': o.inject = optarg; break;
+                case 'm':
+                        if (strcmp(optarg, "stopcopy") && strcmp(optarg, "precopy"))
+                                return cli_fail("--mode is stopcopy or precopy, not `%s'", optarg);
+                        o.mode = optarg;
+                        break;
+                case 'k':
+                        if (strcmp(optarg, "hash") && strcmp(optarg, "none"))
+                                return cli_fail("--tracker is hash or none, not `%s' (no soft-dirty tracker on this "
+                                                "kernel)", optarg);
+                        tracker = optarg;
+                        break;
+                case 'r': {
+                        uint32_t v = 0;
+                        if (fm_parse_u32(optarg, &v) < 0 || v < 1 || v > 64)
+                                return cli_fail("--max-rounds takes 1 to 64, not `%s'", optarg);
+                        o.max_rounds = (int)v;
+                        break;
+                }
+                case 'd': {
+                        uint32_t v = 0;
+                        if (fm_parse_u32(optarg, &v) < 0 || v < 1)
+                                return cli_fail("--dirty-threshold takes a number of pages (1 or more), not `%s'", optarg);
+                        o.dirty_threshold = v;
+                        break;
+                }
                 case 'i':
                         if (fm_parse_double(optarg, &ivl) < 0 || ivl < 0.1 || ivl > 1000)
                                 return cli_fail("--probe-interval-ms takes 0.1 to 1000, not `%s'", optarg);
@@ -44,9 +93,15 @@ int cmd_migrate(int argc, char **argv)
         }
         if (optind != argc - 1 || !o.to)
                 return cli_usage(USAGE);
+        /* the tracker follows the mode unless given: hash for precopy */
+        if (tracker && !strcmp(tracker, "none") && o.mode && !strcmp(o.mode, "precopy"))
+                return cli_fail("--mode precopy needs a tracker (--tracker hash)");
+        if (tracker && !strcmp(tracker, "hash") && !o.mode)
+                o.mode = "precopy";
         o.name = argv[optind];
         if (!json) {
                 o.progress = progress;
+                o.round_progress = round_progress;
                 fprintf(stderr, "migrating %s to %s\n", o.name, o.to);
         }
         fm_testbed tb;

@@ -182,6 +182,57 @@ static int freezer_set(const char *lxcpath, const char *name, bool freeze, fm_er
 
 int fm_ct_freeze(const char *lxcpath, const char *name, fm_error *e) { return freezer_set(lxcpath, name, true, e); }
 
+static int collect_pids(const char *dir, pid_t **v, size_t *n, size_t *cap)
+{
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        long pid;
+        while (fscanf(f, "%ld", &pid) == 1) {
+                if (*n == *cap) {
+                        size_t nc = *cap ? *cap * 2 : 64;
+                        pid_t *nv = realloc(*v, nc * sizeof(*nv));
+                        if (!nv)
+                                return -ENOMEM;
+                        *v = nv;
+                        *cap = nc;
+                }
+                (*v)[(*n)++] = (pid_t)pid;
+        }
+        DIR *d = opendir(dir);
+        if (!d)
+                return 0;
+        struct dirent *de;
+        int r = 0;
+        while (r == 0 && (de = readdir(d)))
+                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                        char sub[1200];
+                        snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+                        r = collect_pids(sub, v, n, cap);
+                }
+        closedir(d);
+        return r;
+}
+
+int fm_ct_pids(const char *lxcpath, const char *name, pid_t **pids, size_t *n, fm_error *e)
+{
+        char dir[600];
+        int r = freezer_dir(lxcpath, name, dir, sizeof(dir), e);
+        if (r < 0)
+                return r;
+        pid_t *v = NULL;
+        size_t cnt = 0, cap = 0;
+        if ((r = collect_pids(dir, &v, &cnt, &cap)) < 0) {
+                free(v);
+                return fm_err(e, -r, "listing the processes of %s: %s", name, strerror(-r));
+        }
+        *pids = v;
+        *n = cnt;
+        return 0;
+}
+
 int fm_ct_wait_frozen(const char *lxcpath, const char *name, const volatile bool *stop, int timeout_ms,
                       fm_error *e)
 {

@@ -1,6 +1,7 @@
 /* Driving LXC: state, constraints that CRIU needs, checkpoint and restore.
  * All calls must run inside the host's namespaces (the agent does). */
 #pragma once
+#include <sys/types.h>
 #include "util/util.h"
 
 typedef struct fm_ct_info {
@@ -41,6 +42,10 @@ int fm_ct_wait_frozen(const char *lxcpath, const char *name, const volatile bool
  * (lxc.payload.NAME[-N], lxc.monitor.NAME[-N]) in every hierarchy. Call it
  * only when no container of that name runs anywhere on the machine. */
 void fm_ct_cgroup_sweep(const char *name);
+
+/* The pids of every process of a running container (from its freezer
+ * cgroup, nested cgroups included). *pids is malloc'd. */
+int fm_ct_pids(const char *lxcpath, const char *name, pid_t **pids, size_t *n, fm_error *e);
 
 /* Sends a gratuitous ARP for the container's IPv4 from its own interface. */
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e);

@@ -1,6 +1,7 @@
 #include "pagestore.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -55,6 +56,10 @@ void fm_pagestore_close(fm_pagestore *s)
         free(s->offsets);
         s->slots = NULL;
         s->offsets = NULL;
+        if (s->map)
+                munmap(s->map, s->map_len);
+        s->map = NULL;
+        s->map_len = 0;
         if (s->fd >= 0)
                 s->fd = fm_close(s->fd);
 }
@@ -94,14 +99,27 @@ int fm_pagestore_put(fm_pagestore *s, fm_page_hash h, const void *page, fm_error
         return 0;
 }
 
-int fm_pagestore_get(const fm_pagestore *s, fm_page_hash h, void *out, fm_error *e)
+int fm_pagestore_get(fm_pagestore *s, fm_page_hash h, void *out, fm_error *e)
 {
         uint64_t i = find_slot(s, h);
         if (!s->slots[i].lo && !s->slots[i].hi)
                 return fm_err(e, ENOENT, "page %016llx%016llx is not in the store", (unsigned long long)h.hi,
                               (unsigned long long)h.lo);
-        ssize_t r = pread(s->fd, out, FM_PAGE_SIZE, (off_t)(s->offsets[i] * FM_PAGE_SIZE));
-        if (r != FM_PAGE_SIZE)
-                return fm_err(e, r < 0 ? errno : EIO, "reading the page store");
+        size_t off = (size_t)(s->offsets[i] * FM_PAGE_SIZE);
+        /* a mapping instead of a pread per page: the final images of a large
+         * container are hundreds of thousands of references */
+        if (off + FM_PAGE_SIZE > s->map_len) {
+                if (s->map)
+                        munmap(s->map, s->map_len);
+                s->map_len = (size_t)(s->npages * FM_PAGE_SIZE);
+                s->map = mmap(NULL, s->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, s->fd, 0);
+                if (s->map == MAP_FAILED) {
+                        s->map = NULL;
+                        s->map_len = 0;
+                        ssize_t r = pread(s->fd, out, FM_PAGE_SIZE, (off_t)off);
+                        return r == FM_PAGE_SIZE ? 0 : fm_err(e, r < 0 ? errno : EIO, "reading the page store");
+                }
+        }
+        memcpy(out, s->map + off, FM_PAGE_SIZE);
         return 0;
 }

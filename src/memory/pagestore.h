@@ -21,6 +21,8 @@ typedef struct fm_pagestore {
         fm_page_hash *slots; /* open addressing; {0,0} is empty */
         uint64_t *offsets;   /* page index in the file for each slot */
         uint64_t nslots;
+        uint8_t *map;        /* read-only view of the file for gets, remapped as it grows */
+        size_t map_len;
 } fm_pagestore;
 
 /* Creates (truncates) the store at path for at most max_pages pages. */
@@ -31,4 +33,4 @@ bool fm_pagestore_has(const fm_pagestore *s, fm_page_hash h);
  * file system is. */
 int fm_pagestore_put(fm_pagestore *s, fm_page_hash h, const void *page, fm_error *e);
 /* Copies the page with hash h to out; -ENOENT when absent. */
-int fm_pagestore_get(const fm_pagestore *s, fm_page_hash h, void *out, fm_error *e);
+int fm_pagestore_get(fm_pagestore *s, fm_page_hash h, void *out, fm_error *e);

@@ -1,6 +1,9 @@
 #include "pagestream.h"
 
 #include <string.h>
+#include <xxhash.h>
+
+#define OUTBUF (1 << 20)
 
 static void put64(uint8_t *p, uint64_t v)
 {
@@ -104,12 +107,27 @@ int fm_pagestream_put_tail(const uint8_t *bytes, size_t len, uint8_t *out, fm_pa
         return (int)(3 + len);
 }
 
+static int flush_out(int fd, const uint8_t *out, size_t *used, void *xxh64, fm_error *e)
+{
+        if (!*used)
+                return 0;
+        if (xxh64)
+                XXH64_update(xxh64, out, *used);
+        int r = fm_write_all(fd, out, *used);
+        *used = 0;
+        return r < 0 ? fm_err(e, -r, "writing rebuilt pages: %s", strerror(-r)) : 0;
+}
+
 int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_pagestore *store, int out_fd,
-                         fm_pagestream_stats *st, fm_error *e)
+                         void *xxh64, fm_pagestream_stats *st, fm_error *e)
 {
         static const uint8_t zero[FM_PAGE_SIZE];
         uint8_t page[FM_PAGE_SIZE];
+        _cleanup_free_ uint8_t *out = malloc(OUTBUF);
+        size_t used = 0;
         size_t i = 0;
+        if (!out)
+                return fm_err(e, ENOMEM, "out of memory");
         while (i < len) {
                 uint8_t tag = buf[i++];
                 const uint8_t *data = NULL;
@@ -156,8 +174,10 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
                 }
                 if (r < 0)
                         return r;
-                if ((r = fm_write_all(out_fd, data, n)) < 0)
-                        return fm_err(e, -r, "writing a rebuilt page: %s", strerror(-r));
+                if (used + n > OUTBUF && (r = flush_out(out_fd, out, &used, xxh64, e)) < 0)
+                        return r;
+                memcpy(out + used, data, n);
+                used += n;
         }
-        return 0;
+        return flush_out(out_fd, out, &used, xxh64, e);
 }

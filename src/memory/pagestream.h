@@ -37,6 +37,7 @@ int fm_pagestream_put_page(const uint8_t *page, const uint8_t *key, fm_hashset *
 int fm_pagestream_put_tail(const uint8_t *bytes, size_t len, uint8_t *out, fm_pagestream_stats *st);
 
 /* Decodes a buffer of whole records, appending the rebuilt bytes to out_fd
- * and storing literal pages in store. */
+ * and storing literal pages in store. xxh64 (an XXH64_state_t *, may be
+ * NULL) is updated with the rebuilt bytes. */
 int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_pagestore *store, int out_fd,
-                         fm_pagestream_stats *st, fm_error *e);
+                         void *xxh64, fm_pagestream_stats *st, fm_error *e);

@@ -7,6 +7,8 @@
 #include <time.h>
 #include "util/util.h"
 
+struct fm_precopy_registry; /* target side: page stores of migrations under way */
+
 /* Where a host keeps things. */
 typedef struct fm_host_paths {
         char host[32];
@@ -19,12 +21,14 @@ typedef struct fm_host_paths {
          * the agent freezes the container before it starts lxc-checkpoint. */
         char criu_path_env[1400];
         char criu_real_env[320];
+        struct fm_precopy_registry *precopy; /* NULL: this host takes no pre-copy */
         bool test_hooks;           /* honour "inject" in requests (tests only) */
 } fm_host_paths;
 
 enum fm_phase {
         FM_PHASE_PLAN,       /* constraints, target prepared */
         FM_PHASE_DISK_LIVE,  /* rootfs rsync while the service runs */
+        FM_PHASE_PRECOPY,    /* memory rounds while the service runs */
         FM_PHASE_FREEZE,     /* cgroup freezer */
         FM_PHASE_DUMP,       /* CRIU dump into the source's tmpfs */
         FM_PHASE_TRANSFER,   /* images to the target's tmpfs */
@@ -45,6 +49,13 @@ typedef struct fm_mig_hooks {
         int (*steer)(void *data, fm_error *e);
 } fm_mig_hooks;
 
+#define FM_MAX_ROUNDS 64
+
+typedef struct fm_round {
+        uint64_t pages_scanned, pages_sent, bytes;
+        double ms;
+} fm_round;
+
 typedef struct fm_migration {
         /* inputs */
         const fm_host_paths *src;
@@ -54,6 +65,10 @@ typedef struct fm_migration {
         uint16_t to_port;
         uint16_t to_rsync_port;
         char inject[32];     /* test hook: a phase name that must fail */
+        bool precopy;        /* memory rounds before the final dump */
+        int max_rounds;
+        uint64_t dirty_threshold;
+        double min_shrink;
         struct timespec disk_live_start; /* wall clock, for change detection */
         bool target_early_restore; /* the target can hold CRIU until images are complete */
         bool early_restore;        /* ... and we use it */
@@ -65,6 +80,11 @@ typedef struct fm_migration {
         uint64_t bytes_disk, bytes_memory;
         bool ok, rolled_back;
         char service_ip[16];
+        fm_round rounds[FM_MAX_ROUNDS];
+        int nrounds;
+        const char *stop_rule;
+        uint64_t final_pages, final_bytes; /* pages sent whole in the final stream, its bytes */
+        uint8_t key[192];                  /* FM_HASH_KEY_SIZE, fresh per migration */
         fm_error err;
 } fm_migration;
 
@@ -81,4 +101,11 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, int fd, u
  * (or an abort); otherwise the images must be there already. */
 int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, fm_error *e);
 int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e);
+
+/* Pre-copy, target side: a page store for NAME keyed with key (hex of
+ * FM_HASH_KEY_SIZE bytes); then rounds of page records into it; the final
+ * images of NAME then resolve references against it. */
+struct fm_precopy_registry *fm_precopy_registry_new(void);
+int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char *key_hex, fm_error *e);
+int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, uint64_t *stored, fm_error *e);
 int fm_target_finish(const fm_host_paths *p, const char *name, fm_error *e);

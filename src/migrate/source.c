@@ -8,9 +8,14 @@
 #include "proto/proto.h"
 #include "transfer/files.h"
 #include "transfer/tree.h"
+#include "memory/memscan.h"
+#include "memory/pagestream.h"
+#include "memory/rounds.h"
+#include <sys/random.h>
 
 static const char *const phase_names[FM_PHASE_COUNT] = {
-        [FM_PHASE_PLAN] = "plan",       [FM_PHASE_DISK_LIVE] = "disk_live", [FM_PHASE_FREEZE] = "freeze",
+        [FM_PHASE_PLAN] = "plan",       [FM_PHASE_DISK_LIVE] = "disk_live", [FM_PHASE_PRECOPY] = "precopy",
+        [FM_PHASE_FREEZE] = "freeze",
         [FM_PHASE_DUMP] = "dump",       [FM_PHASE_TRANSFER] = "transfer",   [FM_PHASE_DISK_FINAL] = "disk_final",
         [FM_PHASE_RESTORE] = "restore", [FM_PHASE_STEER] = "steer",         [FM_PHASE_CLEANUP] = "cleanup",
 };
@@ -120,6 +125,127 @@ static int sync_rootfs(fm_migration *m)
         return r;
 }
 
+/* ---- pre-copy rounds ---- */
+
+typedef struct round_ctx {
+        fm_migration *m;
+        fm_hashset *held;
+        int fd;
+        uint8_t *buf;
+        size_t used;
+        fm_round *rd;
+} round_ctx;
+
+static int round_flush(round_ctx *c)
+{
+        if (!c->used)
+                return 0;
+        int r = fm_frame_send(c->fd, FM_FRAME_DATA, c->buf, (uint32_t)c->used);
+        if (r < 0)
+                return fm_err(&c->m->err, -r, "sending a pre-copy round: %s", strerror(-r));
+        c->rd->bytes += c->used;
+        c->used = 0;
+        return 0;
+}
+
+static int round_page(void *ctx, pid_t pid, uint64_t addr, const uint8_t *page)
+{
+        (void)pid;
+        (void)addr;
+        round_ctx *c = ctx;
+        /* zero pages travel as a tag in the final stream anyway */
+        if (fm_page_is_zero(page))
+                return 0;
+        fm_page_hash h = fm_page_hash_of(page, c->m->key);
+        if (fm_hashset_has(c->held, h))
+                return 0;
+        if (c->used + FM_PAGEREC_MAX > FM_DATA_MAX && round_flush(c) < 0)
+                return -c->m->err.code;
+        fm_pagestream_stats st = {0};
+        int r = fm_pagestream_put_page(page, c->m->key, c->held, c->buf + c->used, &st);
+        if (r < 0)
+                return fm_err(&c->m->err, -r, "out of memory for the page index");
+        c->used += (size_t)r;
+        c->rd->pages_sent++;
+        return 0;
+}
+
+static int precopy_round(fm_migration *m, fm_hashset *held, fm_round *rd)
+{
+        double t0 = fm_now_ms();
+        _cleanup_close_ int fd = fm_tcp_connect(m->to_addr, m->to_port, 30000, &m->err);
+        if (fd < 0)
+                return fd;
+        json_object *req = req_new("precopy_round", m->name);
+        int r = fm_msg_send(fd, FM_FRAME_REQUEST, req);
+        json_object_put(req);
+        if (r < 0)
+                return fm_err(&m->err, -r, "starting a pre-copy round: %s", strerror(-r));
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t npids = 0;
+        if ((r = fm_ct_pids(m->src->lxcpath, m->name, &pids, &npids, &m->err)) < 0)
+                return r;
+        _cleanup_free_ uint8_t *buf = malloc(FM_DATA_MAX);
+        if (!buf)
+                return fm_err(&m->err, ENOMEM, "out of memory");
+        round_ctx c = {.m = m, .held = held, .fd = fd, .buf = buf, .rd = rd};
+        for (size_t i = 0; i < npids && r == 0; i++)
+                r = fm_memscan_process(pids[i], round_page, &c, &rd->pages_scanned, &m->err);
+        if (r == 0)
+                r = round_flush(&c);
+        if (r == 0 && (r = fm_frame_send(fd, FM_FRAME_END, NULL, 0)) < 0)
+                r = fm_err(&m->err, -r, "ending a pre-copy round: %s", strerror(-r));
+        uint8_t t = 0;
+        json_object *reply = NULL;
+        if (r == 0 && (r = fm_msg_recv(fd, &t, &reply, &m->err)) == 0) {
+                r = fm_reply_check(reply, &m->err);
+                json_object_put(reply);
+        }
+        rd->ms = fm_now_ms() - t0;
+        return r;
+}
+
+static void emit_round(fm_migration *m, const fm_mig_hooks *h, int i)
+{
+        if (!h || !h->event)
+                return;
+        json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "event", json_object_new_string("round"));
+        json_object_object_add(ev, "round", json_object_new_int(i + 1));
+        json_object_object_add(ev, "pages_scanned", json_object_new_int64((int64_t)m->rounds[i].pages_scanned));
+        json_object_object_add(ev, "pages_sent", json_object_new_int64((int64_t)m->rounds[i].pages_sent));
+        json_object_object_add(ev, "bytes", json_object_new_int64((int64_t)m->rounds[i].bytes));
+        json_object_object_add(ev, "ms", json_object_new_double(m->rounds[i].ms));
+        h->event(h->data, ev);
+        json_object_put(ev);
+}
+
+static int phase_precopy(fm_migration *m, fm_hashset *held, const fm_mig_hooks *h)
+{
+        if (getrandom(m->key, sizeof(m->key), 0) != (ssize_t)sizeof(m->key))
+                return fm_err(&m->err, errno, "no random key: %s", strerror(errno));
+        char hex[2 * sizeof(m->key) + 1];
+        for (size_t i = 0; i < sizeof(m->key); i++)
+                snprintf(hex + 2 * i, 3, "%02x", m->key[i]);
+        json_object *req = req_new("precopy_begin", m->name);
+        json_object_object_add(req, "key", json_object_new_string(hex));
+        int r = target_call(m, req, NULL, 30000);
+        if (r < 0)
+                return fm_err_wrap(&m->err, "starting pre-copy on %s", m->to_host);
+        fm_rounds_cfg cfg = {.max_rounds = m->max_rounds, .dirty_threshold = m->dirty_threshold,
+                             .min_shrink = m->min_shrink};
+        enum fm_stop_rule rule = FM_ROUNDS_GO_ON;
+        for (int i = 0; i < FM_MAX_ROUNDS && rule == FM_ROUNDS_GO_ON; i++) {
+                if ((r = precopy_round(m, held, &m->rounds[i])) < 0)
+                        return r;
+                m->nrounds = i + 1;
+                emit_round(m, h, i);
+                rule = fm_rounds_next(&cfg, i + 1, m->rounds[i].pages_sent, i ? m->rounds[i - 1].pages_sent : 0);
+        }
+        m->stop_rule = fm_stop_rule_name(rule == FM_ROUNDS_GO_ON ? FM_STOP_MAX_ROUNDS : rule);
+        return 0;
+}
+
 static int phase_freeze(fm_migration *m)
 {
         int r = fm_ct_freeze(m->src->lxcpath, m->name, &m->err);
@@ -206,7 +332,7 @@ static int disk_final_join(fm_migration *m, disk_job *j)
         return j->r;
 }
 
-static int phase_transfer(fm_migration *m)
+static int phase_transfer(fm_migration *m, fm_hashset *held)
 {
         char img[600];
         src_images(m, img, sizeof(img));
@@ -221,8 +347,13 @@ static int phase_transfer(fm_migration *m)
         if (r < 0)
                 return fm_err(&m->err, -r, "sending images to %s: %s", m->to_host, strerror(-r));
         uint64_t bytes = 0;
-        if ((r = fm_files_send(fd, img, &bytes, &m->err)) < 0)
+        fm_page_codec codec = {.key = m->key, .held = held};
+        if ((r = fm_files_send(fd, img, m->precopy ? &codec : NULL, &bytes, &m->err)) < 0)
                 return fm_err_wrap(&m->err, "sending images to %s", m->to_host);
+        if (m->precopy) {
+                m->final_pages = codec.st.literal;
+                m->final_bytes = (codec.st.literal) * (1 + 4096ull) + codec.st.ref * 17 + codec.st.zero;
+        }
         uint8_t t = 0;
         json_object *reply = NULL;
         if ((r = fm_msg_recv(fd, &t, &reply, &m->err)) < 0)
@@ -344,6 +475,7 @@ static void rollback(fm_migration *m)
 int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
 {
         double t0 = fm_now_ms(), t_freeze = 0, t;
+        fm_hashset held = {0};
         int r;
 #define PHASE(p, call)                                        \
         do {                                                  \
@@ -358,6 +490,13 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->early_restore = m->src->criu_path_env[0] && m->target_early_restore;
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         PHASE(FM_PHASE_DISK_LIVE, sync_rootfs(m));
+        if (m->precopy) {
+                if (fm_hashset_init(&held, 1024) < 0) {
+                        r = fm_err(&m->err, ENOMEM, "out of memory");
+                        goto fail;
+                }
+                PHASE(FM_PHASE_PRECOPY, phase_precopy(m, &held, h));
+        }
         t_freeze = fm_now_ms();
         /* With fm-criu-wrap the freeze happens inside the dump, once
          * lxc-checkpoint has started; without it, here. */
@@ -395,7 +534,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
         t = fm_now_ms();
-        r = phase_transfer(m);
+        r = phase_transfer(m, &held);
         m->phase_ms[FM_PHASE_TRANSFER] = fm_now_ms() - t;
         if (r < 0) {
                 restore_join(m, &rj, true);
@@ -419,8 +558,10 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
 #undef PHASE
         m->ok = true;
         m->total_ms = fm_now_ms() - t0;
+        fm_hashset_free(&held);
         return 0;
 fail:
+        fm_hashset_free(&held);
         if (t_freeze > 0)
                 m->frozen_ms = fm_now_ms() - t_freeze;
         rollback(m);
@@ -446,5 +587,20 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(o, "phases", ph);
         json_object_object_add(o, "bytes_disk", json_object_new_int64((int64_t)m->bytes_disk));
         json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));
+        json_object_object_add(o, "mode", json_object_new_string(m->precopy ? "precopy" : "stopcopy"));
+        json_object_object_add(o, "tracker", json_object_new_string(m->precopy ? "hash" : "none"));
+        json_object_object_add(o, "stop_rule", m->stop_rule ? json_object_new_string(m->stop_rule) : NULL);
+        json_object *rounds = json_object_new_array();
+        for (int i = 0; i < m->nrounds; i++) {
+                json_object *r = json_object_new_object();
+                json_object_object_add(r, "pages_scanned", json_object_new_int64((int64_t)m->rounds[i].pages_scanned));
+                json_object_object_add(r, "pages_sent", json_object_new_int64((int64_t)m->rounds[i].pages_sent));
+                json_object_object_add(r, "bytes", json_object_new_int64((int64_t)m->rounds[i].bytes));
+                json_object_object_add(r, "ms", json_object_new_double(m->rounds[i].ms));
+                json_object_array_add(rounds, r);
+        }
+        json_object_object_add(o, "rounds", rounds);
+        json_object_object_add(o, "final_pages", m->precopy ? json_object_new_int64((int64_t)m->final_pages) : NULL);
+        json_object_object_add(o, "final_bytes", m->precopy ? json_object_new_int64((int64_t)m->final_bytes) : NULL);
         return o;
 }

@@ -1,7 +1,12 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include <fcntl.h>
+#include <pthread.h>
+
 #include "lxc/container.h"
+#include "memory/pagestream.h"
+#include "proto/proto.h"
 #include "migrate.h"
 #include "transfer/files.h"
 
@@ -23,8 +28,176 @@ static void touch(const char *path)
         fm_write_file(path, "", 0, 0600);
 }
 
+/* ---- pre-copy page stores, one per container being migrated here ---- */
+
+#define PRECOPY_MAX 16
+
+typedef struct precopy_slot {
+        char name[64];
+        uint8_t key[FM_HASH_KEY_SIZE];
+        fm_pagestore store;
+        bool used;
+        bool busy; /* a round or the final images are using it */
+} precopy_slot;
+
+struct fm_precopy_registry {
+        pthread_mutex_t lock;
+        precopy_slot slot[PRECOPY_MAX];
+};
+
+struct fm_precopy_registry *fm_precopy_registry_new(void)
+{
+        struct fm_precopy_registry *r = calloc(1, sizeof(*r));
+        if (r)
+                pthread_mutex_init(&r->lock, NULL);
+        return r;
+}
+
+/* Takes the slot of name for exclusive use (NULL when none or busy). */
+static precopy_slot *slot_take(const fm_host_paths *p, const char *name)
+{
+        if (!p->precopy)
+                return NULL;
+        precopy_slot *found = NULL;
+        pthread_mutex_lock(&p->precopy->lock);
+        for (int i = 0; i < PRECOPY_MAX; i++) {
+                precopy_slot *s = &p->precopy->slot[i];
+                if (s->used && !s->busy && !strcmp(s->name, name)) {
+                        s->busy = true;
+                        found = s;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&p->precopy->lock);
+        return found;
+}
+
+static void slot_give(const fm_host_paths *p, precopy_slot *s)
+{
+        pthread_mutex_lock(&p->precopy->lock);
+        s->busy = false;
+        pthread_mutex_unlock(&p->precopy->lock);
+}
+
+static void store_path(const fm_host_paths *p, const char *name, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/.%s.pagestore", p->images, name);
+}
+
+/* Drops the page store of name (waits for a user of it to finish). */
+static void slot_drop(const fm_host_paths *p, const char *name)
+{
+        if (!p->precopy)
+                return;
+        for (int tries = 0; tries < 3000; tries++) {
+                bool again = false;
+                pthread_mutex_lock(&p->precopy->lock);
+                for (int i = 0; i < PRECOPY_MAX; i++) {
+                        precopy_slot *s = &p->precopy->slot[i];
+                        if (!s->used || strcmp(s->name, name))
+                                continue;
+                        if (s->busy) {
+                                again = true;
+                                continue;
+                        }
+                        fm_pagestore_close(&s->store);
+                        memset(s, 0, sizeof(*s));
+                }
+                pthread_mutex_unlock(&p->precopy->lock);
+                if (!again)
+                        break;
+                usleep(10000);
+        }
+        char path[700];
+        store_path(p, name, path, sizeof(path));
+        unlink(path);
+}
+
+static int hex_key(const char *hex, uint8_t *key, fm_error *e)
+{
+        if (!hex || strlen(hex) != 2 * FM_HASH_KEY_SIZE)
+                return fm_err(e, EINVAL, "pre-copy key must be %d hex digits", 2 * FM_HASH_KEY_SIZE);
+        for (int i = 0; i < FM_HASH_KEY_SIZE; i++) {
+                unsigned v = 0;
+                if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+                        return fm_err(e, EINVAL, "pre-copy key is not hex at digit %d", 2 * i);
+                key[i] = (uint8_t)v;
+        }
+        return 0;
+}
+
+int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char *key_hex, fm_error *e)
+{
+        if (!p->precopy)
+                return fm_err(e, EOPNOTSUPP, "%s takes no pre-copy", p->host);
+        if (!fm_name_is_valid(name))
+                return fm_err(e, EINVAL, "bad container name `%s'", name);
+        uint8_t key[FM_HASH_KEY_SIZE];
+        int r = hex_key(key_hex, key, e);
+        if (r < 0)
+                return r;
+        slot_drop(p, name);
+        struct statvfs sv;
+        uint64_t room = statvfs(p->images, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+        /* half for the store: the final images need as much again */
+        uint64_t max_pages = room / 2 / FM_PAGE_SIZE;
+        if (max_pages < 256)
+                return fm_err(e, ENOSPC, "no room for a page store in %s", p->images);
+        pthread_mutex_lock(&p->precopy->lock);
+        precopy_slot *s = NULL;
+        for (int i = 0; i < PRECOPY_MAX && !s; i++)
+                if (!p->precopy->slot[i].used)
+                        s = &p->precopy->slot[i];
+        if (s) {
+                char path[700];
+                store_path(p, name, path, sizeof(path));
+                r = fm_pagestore_open(&s->store, path, max_pages, e);
+                if (r == 0) {
+                        snprintf(s->name, sizeof(s->name), "%s", name);
+                        memcpy(s->key, key, sizeof(key));
+                        s->used = true;
+                }
+        } else {
+                r = fm_err(e, EBUSY, "too many pre-copy migrations under way on %s", p->host);
+        }
+        pthread_mutex_unlock(&p->precopy->lock);
+        return r;
+}
+
+int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, uint64_t *stored, fm_error *e)
+{
+        precopy_slot *s = slot_take(p, name);
+        if (!s)
+                return fm_err(e, ENOENT, "no pre-copy of %s under way on %s", name, p->host);
+        _cleanup_close_ int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        fm_pagestream_stats st = {0};
+        int r = 0;
+        for (;;) {
+                uint8_t t = 0;
+                char *buf = NULL;
+                uint32_t len = 0;
+                if ((r = fm_frame_recv(fd, &t, &buf, &len, e)) < 0)
+                        break;
+                if (t == FM_FRAME_END) {
+                        free(buf);
+                        break;
+                }
+                if (t != FM_FRAME_DATA)
+                        r = fm_err(e, EPROTO, "unexpected frame type %u in a pre-copy round", t);
+                else
+                        r = fm_pagestream_decode((const uint8_t *)buf, len, s->key, &s->store, devnull, NULL, &st, e);
+                free(buf);
+                if (r < 0)
+                        break;
+        }
+        *stored = s->store.npages;
+        slot_give(p, s);
+        return r < 0 ? fm_err_wrap(e, "pre-copy round of %s", name) : 0;
+}
+
 static void drop_images(const fm_host_paths *p, const char *name)
 {
+        slot_drop(p, name);
         char path[700];
         static const char *const kinds[] = {"complete", "abort"};
         for (size_t i = 0; i < FM_ARRAY_SIZE(kinds); i++) {
@@ -74,7 +247,11 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, int fd, u
         uint64_t room = 1ull << 40;
         if (statvfs(p->images, &sv) == 0)
                 room = (uint64_t)sv.f_bavail * sv.f_frsize;
-        int r = fm_files_recv(fd, img, room, bytes, e);
+        precopy_slot *s = slot_take(p, name);
+        fm_page_decoder dec = {.key = s ? s->key : NULL, .store = s ? &s->store : NULL};
+        int r = fm_files_recv(fd, img, room, s ? &dec : NULL, bytes, e);
+        if (s)
+                slot_give(p, s);
         if (r < 0) {
                 fm_rm_rf(img);
                 return fm_err_wrap(e, "receiving images of %s", name);

@@ -291,6 +291,15 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         json_object_object_add(req, "to_host", json_object_new_string(to->name));
         if (o->inject)
                 json_object_object_add(req, "inject", json_object_new_string(o->inject));
+        if (o->mode)
+                json_object_object_add(req, "mode", json_object_new_string(o->mode));
+        if (o->max_rounds > 0)
+                json_object_object_add(req, "max_rounds", json_object_new_int(o->max_rounds));
+        if (o->dirty_threshold > 0)
+                json_object_object_add(req, "dirty_threshold", json_object_new_int64(o->dirty_threshold));
+        json_object *stalls = json_object_new_array();
+        if (probing)
+                fm_probe_window_gap(&probe);
         _cleanup_close_ int fd = fm_tcp_connect(from->addr, from->port, 10000, e);
         json_object *rep = NULL;
         if (fd < 0) {
@@ -315,6 +324,15 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 }
                 const char *ev = NULL, *ph = NULL;
                 fm_json_str(m, "event", false, 32, &ev, NULL);
+                if (ev && !strcmp(ev, "round")) {
+                        /* the user's view while this round ran */
+                        double stall = probing ? fm_probe_window_gap(&probe) : 0;
+                        json_object_array_add(stalls, probing ? json_object_new_double(stall) : NULL);
+                        if (o->round_progress)
+                                o->round_progress(m, stall, o->pdata);
+                } else if (ev && !strcmp(ev, "phase") && probing) {
+                        fm_probe_window_gap(&probe);
+                }
                 if (ev && !strcmp(ev, "phase")) {
                         fm_json_str(m, "phase", false, 32, &ph, NULL);
                         json_object *ms = NULL;
@@ -366,7 +384,13 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         json_object_object_add(out, "from", json_object_new_string(from->name));
         json_object_object_add(out, "to", json_object_new_string(to->name));
         json_object_object_add(out, "strategy", json_object_new_string("full"));
-        json_object_object_add(out, "mode", json_object_new_string("stopcopy"));
+        if (!json_object_object_get_ex(out, "mode", NULL))
+                json_object_object_add(out, "mode", json_object_new_string(o->mode ? o->mode : "stopcopy"));
+        json_object *rounds = NULL;
+        if (json_object_object_get_ex(out, "rounds", &rounds))
+                for (size_t i = 0; i < json_object_array_length(rounds) && i < json_object_array_length(stalls); i++)
+                        json_object_object_add(json_object_array_get_idx(rounds, i), "stall_ms",
+                                               json_object_get(json_object_array_get_idx(stalls, i)));
         json_object_object_add(out, "ok", json_object_new_boolean(ok));
         if (!ok)
                 json_object_object_add(out, "error", json_object_new_string(e->msg[0] ? e->msg : "failed"));
@@ -386,6 +410,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         }
         *report = out;
         json_object_put(rep);
+        json_object_put(stalls);
 out_router:
         fm_router_close(&sc.rt);
         return r;

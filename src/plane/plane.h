@@ -3,6 +3,7 @@
  * route when the target runs it, and measures what the user saw. */
 #pragma once
 #include <json-c/json.h>
+#include <stdint.h>
 #include "testbed/testbed.h"
 #include "workload/blank.h"
 
@@ -13,8 +14,13 @@ typedef struct fm_migrate_opts {
         bool probe;              /* run the probe from the ue (default true) */
         int probe_interval_us;   /* default 1000 */
         const char *inject;      /* test hook: phase that must fail */
+        const char *mode;        /* "stopcopy" (default) or "precopy" */
+        int max_rounds;          /* precopy: 0 = the agent's default (8) */
+        int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (256) */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);
+        /* a pre-copy round ended: the agent's event and the probe's stall */
+        void (*round_progress)(json_object *round, double stall_ms, void *data);
         void *pdata;
 } fm_migrate_opts;
 

@@ -52,6 +52,8 @@ static void handle_reply(fm_probe *p, const unsigned char *b, ssize_t n)
                 p->boot = boot;
         } else {
                 double gap = now - p->last_reply;
+                if (gap > atomic_load(&p->window_gap))
+                        atomic_store(&p->window_gap, gap);
                 if (gap > r->max_gap_ms) {
                         r->max_gap_ms = gap;
                         r->max_gap_start_ms = p->last_reply;
@@ -133,6 +135,14 @@ int fm_probe_wait_reply(fm_probe *p, uint64_t after, int timeout_ms)
                 usleep(1000);
         }
         return 0;
+}
+
+double fm_probe_window_gap(fm_probe *p)
+{
+        /* a stall still under way counts up to now */
+        double open = fm_now_ms() - p->t0 - p->last_reply;
+        double g = atomic_exchange(&p->window_gap, 0.0);
+        return open > g ? open : g;
 }
 
 void fm_probe_stop(fm_probe *p, fm_probe_result *out)

@@ -30,6 +30,7 @@ typedef struct fm_probe {
         fm_probe_result res;
         uint64_t boot;
         double t0, last_reply;
+        _Atomic double window_gap; /* longest gap since fm_probe_window_gap() last ran */
 } fm_probe;
 
 /* Starts probing ip:port from inside netns (NULL: the current one). */
@@ -37,6 +38,9 @@ int fm_probe_start(fm_probe *p, const char *netns, const char *ip, uint16_t port
 /* Waits up to timeout_ms for the reply count to pass `after`; 0 or -ETIMEDOUT. */
 int fm_probe_wait_reply(fm_probe *p, uint64_t after, int timeout_ms);
 void fm_probe_stop(fm_probe *p, fm_probe_result *out);
+/* The longest gap between replies since the last call (or the start), and
+ * starts a new window: the stall one stretch of work caused. */
+double fm_probe_window_gap(fm_probe *p);
 
 /* Asks the service to write /data/NAME (inside the container); returns the
  * counter it wrote, or a negative errno. */

@@ -10,7 +10,55 @@
 #include "proto/proto.h"
 #include "util/spawn.h"
 
-static int send_one(int fd, int dfd, const char *name, uint64_t *bytes, fm_error *e)
+static bool is_pages_file(const char *name)
+{
+        size_t n = strlen(name);
+        return !strncmp(name, "pages-", 6) && n > 10 && !strcmp(name + n - 4, ".img");
+}
+
+/* Sends a file of pages as records; whole records per frame. */
+static int send_pages(int fd, int f, const char *name, uint64_t size, fm_page_codec *c, XXH64_state_t *xs,
+                      uint64_t *bytes, fm_error *e)
+{
+        enum { IN = 256 * FM_PAGE_SIZE };
+        _cleanup_free_ uint8_t *out = malloc(FM_DATA_MAX);
+        _cleanup_free_ uint8_t *in = malloc(IN);
+        size_t used = 0;
+        uint64_t left = size;
+        if (!out || !in)
+                return fm_err(e, ENOMEM, "out of memory");
+        while (left > 0) {
+                size_t chunk = left < IN ? (size_t)left : IN;
+                int r = fm_read_all(f, in, chunk);
+                if (r < 0)
+                        return fm_err(e, -r, "reading %s: %s", name, strerror(-r));
+                XXH64_update(xs, in, chunk);
+                for (size_t off = 0; off < chunk; off += FM_PAGE_SIZE) {
+                        size_t want = chunk - off < FM_PAGE_SIZE ? chunk - off : FM_PAGE_SIZE;
+                        if (used + FM_PAGEREC_MAX + 3 > FM_DATA_MAX) {
+                                if ((r = fm_frame_send(fd, FM_FRAME_DATA, out, (uint32_t)used)) < 0)
+                                        return fm_err(e, -r, "sending %s: %s", name, strerror(-r));
+                                *bytes += used;
+                                used = 0;
+                        }
+                        r = want == FM_PAGE_SIZE ? fm_pagestream_put_page(in + off, c->key, c->held, out + used, &c->st)
+                                                 : fm_pagestream_put_tail(in + off, want, out + used, &c->st);
+                        if (r < 0)
+                                return fm_err(e, -r, "encoding %s: %s", name, strerror(-r));
+                        used += (size_t)r;
+                }
+                left -= chunk;
+        }
+        if (used) {
+                int r = fm_frame_send(fd, FM_FRAME_DATA, out, (uint32_t)used);
+                if (r < 0)
+                        return fm_err(e, -r, "sending %s: %s", name, strerror(-r));
+                *bytes += used;
+        }
+        return 0;
+}
+
+static int send_one(int fd, int dfd, const char *name, fm_page_codec *codec, uint64_t *bytes, fm_error *e)
 {
         _cleanup_close_ int f = openat(dfd, name, O_RDONLY | O_CLOEXEC);
         struct stat st;
@@ -20,6 +68,9 @@ static int send_one(int fd, int dfd, const char *name, uint64_t *bytes, fm_error
         json_object_object_add(h, "path", json_object_new_string(name));
         json_object_object_add(h, "size", json_object_new_int64(st.st_size));
         json_object_object_add(h, "mode", json_object_new_int((int)(st.st_mode & 07777)));
+        bool paged = codec && is_pages_file(name);
+        if (paged)
+                json_object_object_add(h, "encoding", json_object_new_string("pages"));
         int r = fm_msg_send(fd, FM_FRAME_FILE, h);
         json_object_put(h);
         if (r < 0)
@@ -27,7 +78,11 @@ static int send_one(int fd, int dfd, const char *name, uint64_t *bytes, fm_error
         XXH64_state_t *xs = XXH64_createState();
         XXH64_reset(xs, 0);
         static __thread char buf[FM_DATA_MAX];
-        uint64_t left = (uint64_t)st.st_size;
+        uint64_t left = paged ? 0 : (uint64_t)st.st_size;
+        if (paged && (r = send_pages(fd, f, name, (uint64_t)st.st_size, codec, xs, bytes, e)) < 0) {
+                XXH64_freeState(xs);
+                return r;
+        }
         while (left > 0) {
                 ssize_t n = read(f, buf, left < sizeof(buf) ? left : sizeof(buf));
                 if (n < 0 && errno == EINTR)
@@ -53,7 +108,7 @@ static int send_one(int fd, int dfd, const char *name, uint64_t *bytes, fm_error
         return r < 0 ? fm_err(e, -r, "sending %s: %s", name, strerror(-r)) : 0;
 }
 
-int fm_files_send(int fd, const char *dir, uint64_t *bytes, fm_error *e)
+int fm_files_send(int fd, const char *dir, fm_page_codec *codec, uint64_t *bytes, fm_error *e)
 {
         DIR *d = opendir(dir);
         if (!d)
@@ -67,7 +122,7 @@ int fm_files_send(int fd, const char *dir, uint64_t *bytes, fm_error *e)
                 struct stat st;
                 if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                         continue;
-                if ((r = send_one(fd, dirfd(d), de->d_name, &total, e)) < 0)
+                if ((r = send_one(fd, dirfd(d), de->d_name, codec, &total, e)) < 0)
                         break;
         }
         closedir(d);
@@ -78,7 +133,7 @@ int fm_files_send(int fd, const char *dir, uint64_t *bytes, fm_error *e)
         return r;
 }
 
-int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, fm_error *e)
+int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *dec, uint64_t *bytes, fm_error *e)
 {
         int r = fm_mkdir_p(dir, 0700);
         if (r < 0)
@@ -88,6 +143,7 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, 
         char cur[300] = "";
         char curpath[1024] = "";
         uint64_t declared = 0, got = 0;
+        bool paged = false;
         XXH64_state_t *xs = XXH64_createState();
         for (;;) {
                 uint8_t t = 0;
@@ -101,7 +157,7 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, 
                 }
                 if (t == FM_FRAME_FILE && out < 0) {
                         json_object *h = NULL;
-                        const char *path = NULL;
+                        const char *path = NULL, *enc = NULL;
                         int64_t size = 0, mode = 0600;
                         r = fm_msg_parse(p, len, &h, e);
                         if (r == 0)
@@ -110,6 +166,13 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, 
                                 r = fm_json_int(h, "size", true, 0, (int64_t)FM_FILE_MAX, &size, e);
                         if (r == 0)
                                 r = fm_json_int(h, "mode", false, 0, 07777, &mode, e);
+                        if (r == 0)
+                                r = fm_json_str(h, "encoding", false, 16, &enc, e);
+                        paged = enc && !strcmp(enc, "pages");
+                        if (r == 0 && enc && !paged)
+                                r = fm_err(e, EPROTO, "unknown file encoding `%s'", enc);
+                        if (r == 0 && paged && !dec)
+                                r = fm_err(e, EPROTO, "page-encoded file `%s' without a page store", path);
                         if (r == 0 && (!fm_path_is_safe_relative(path) || strchr(path, '/')))
                                 r = fm_err(e, EINVAL, "unsafe file name `%s' in stream", path);
                         if (r == 0 && total + (uint64_t)size > max_total)
@@ -126,6 +189,20 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, 
                                 XXH64_reset(xs, 0);
                         }
                         json_object_put(h);
+                } else if (t == FM_FRAME_DATA && out >= 0 && paged) {
+                        off_t before = lseek(out, 0, SEEK_END);
+                        r = fm_pagestream_decode((const uint8_t *)p, len, dec->key, dec->store, out, xs, &dec->st, e);
+                        off_t after = lseek(out, 0, SEEK_END);
+                        if (r == 0 && (uint64_t)after > declared)
+                                r = fm_err(e, EPROTO, "file %s is longer than its declared %llu bytes", cur,
+                                           (unsigned long long)declared);
+                        got = (uint64_t)after;
+                        total += (uint64_t)(after - before);
+                        if (r == 0 && total > max_total)
+                                r = fm_err(e, ENOSPC, "stream needs more than the %llu bytes allowed",
+                                           (unsigned long long)max_total);
+                        if (r < 0)
+                                fm_err_wrap(e, "file %s", cur);
                 } else if (t == FM_FRAME_DATA && out >= 0) {
                         if (got + len > declared)
                                 r = fm_err(e, EPROTO, "file %s is longer than its declared %llu bytes", cur,
@@ -142,8 +219,12 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, 
                         if (got != declared)
                                 r = fm_err(e, EPROTO, "file %s ended after %llu of %llu bytes", cur,
                                            (unsigned long long)got, (unsigned long long)declared);
-                        else if (XXH64_digest(xs) != want)
-                                r = fm_err(e, EBADMSG, "file %s does not match its checksum", cur);
+                        else {
+                                uint64_t have = XXH64_digest(xs);
+                                if (have != want)
+                                        r = fm_err(e, EBADMSG, "file %s does not match its checksum%s", cur,
+                                                   paged ? " after rebuilding it" : "");
+                        }
                         out = fm_close(out);
                         if (r < 0)
                                 unlink(curpath);

@@ -2,14 +2,34 @@
 #pragma once
 #include "util/util.h"
 
+#include "memory/pagestream.h"
+
+/* Page encoding of CRIU's pages-*.img files (pre-copy): the sender's key and
+ * the set of pages the receiver holds; counters of what was sent. */
+typedef struct fm_page_codec {
+        const uint8_t *key;
+        fm_hashset *held;
+        fm_pagestream_stats st;
+} fm_page_codec;
+
+/* The receiver's side: its page store (pages from the rounds) and the key. */
+typedef struct fm_page_decoder {
+        const uint8_t *key;
+        fm_pagestore *store;
+        fm_pagestream_stats st;
+} fm_page_decoder;
+
 /* Sends every regular file directly in dir as FILE/DATA/FILE_END frames,
- * then END. *bytes gets the payload bytes sent. */
-int fm_files_send(int fd, const char *dir, uint64_t *bytes, fm_error *e);
+ * then END. *bytes gets the payload bytes sent. With a codec, pages-*.img
+ * files travel as page records ("encoding": "pages"). */
+int fm_files_send(int fd, const char *dir, fm_page_codec *codec, uint64_t *bytes, fm_error *e);
 
 /* Receives a stream written by fm_files_send into dir (created if needed).
  * Rejects unsafe names, files larger than declared, more than max_total bytes
- * in all, and any file whose XXH64 does not match. Partial files are removed. */
-int fm_files_recv(int fd, const char *dir, uint64_t max_total, uint64_t *bytes, fm_error *e);
+ * in all, and any file whose XXH64 does not match (for page-encoded files,
+ * the rebuilt file's). Partial files are removed. dec may be NULL (then a
+ * page-encoded file is refused). */
+int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *dec, uint64_t *bytes, fm_error *e);
 
 /* rsync of a directory tree to an agent's rsync daemon (module "lxc", the
  * host's LXC path), deleting extraneous files; *bytes = bytes rsync sent.

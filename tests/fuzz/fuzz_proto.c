@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         fm_pagestore_open(&store, "/dev/shm/fastmig-fuzz-store", 64, &e);
                 }
                 fm_pagestream_stats st = {0};
-                fm_pagestream_decode(data, size, key, &store, devnull, &st, &e);
+                fm_pagestream_decode(data, size, key, &store, devnull, NULL, &st, &e);
         }
         /* the same bytes as an image stream */
         int p[2];
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (write(p[1], data, size) == (ssize_t)size) {
                         close(p[1]);
                         uint64_t bytes = 0;
-                        fm_files_recv(p[0], "/dev/shm/fastmig-fuzz", 1 << 20, &bytes, &e);
+                        fm_files_recv(p[0], "/dev/shm/fastmig-fuzz", 1 << 20, NULL, &bytes, &e);
                 } else {
                         close(p[1]);
                 }

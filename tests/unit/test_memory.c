@@ -32,7 +32,7 @@ static int roundtrip(const uint8_t *file, size_t len, fm_hashset *held, fm_pages
                 n += (size_t)fm_pagestream_put_tail(file + off, len - off, buf + n, enc);
         *wire = n;
         int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int r = fm_pagestream_decode(buf, n, key, store, fd, dec, e);
+        int r = fm_pagestream_decode(buf, n, key, store, fd, NULL, dec, e);
         close(fd);
         free(buf);
         return r;
@@ -173,15 +173,15 @@ int main(void)
         }
         int fd = open(out, O_WRONLY | O_TRUNC);
         fm_pagestream_stats d3 = {0};
-        r = fm_pagestream_decode(ref, sizeof(ref), key, &empty, fd, &d3, &e);
+        r = fm_pagestream_decode(ref, sizeof(ref), key, &empty, fd, NULL, &d3, &e);
         ok(r == -ENOENT && strstr(e.msg, "lacks"), "unresolvable reference refused: %s", e.msg);
         uint8_t cut[10] = {'L', 1, 2, 3};
-        ok(fm_pagestream_decode(cut, sizeof(cut), key, &empty, fd, &d3, &e) == -EPROTO, "cut literal refused");
+        ok(fm_pagestream_decode(cut, sizeof(cut), key, &empty, fd, NULL, &d3, &e) == -EPROTO, "cut literal refused");
         uint8_t junk[1] = {'Q'};
-        ok(fm_pagestream_decode(junk, 1, key, &empty, fd, &d3, &e) == -EPROTO && strstr(e.msg, "0x51"),
+        ok(fm_pagestream_decode(junk, 1, key, &empty, fd, NULL, &d3, &e) == -EPROTO && strstr(e.msg, "0x51"),
            "unknown tag refused and quoted");
         uint8_t badtail[5] = {'T', 0x10, 0x00, 1, 2};
-        ok(fm_pagestream_decode(badtail, sizeof(badtail), key, &empty, fd, &d3, &e) == -EPROTO, "oversized tail refused");
+        ok(fm_pagestream_decode(badtail, sizeof(badtail), key, &empty, fd, NULL, &d3, &e) == -EPROTO, "oversized tail refused");
         close(fd);
         fm_pagestore_close(&empty);
         fm_pagestore_close(&st);
