@@ -282,9 +282,12 @@ static int op_put_images(req_ctx *c)
 {
         const char *name;
         uint64_t bytes = 0;
+        const char *inject = NULL;
         int r = need_name(c, &name);
         if (r == 0)
-                r = fm_target_receive_images(&c->a->paths, name, c->fd, &bytes, &c->err);
+                r = fm_json_str(c->req, "inject", false, 31, &inject, &c->err);
+        if (r == 0)
+                r = fm_target_receive_images(&c->a->paths, name, inject, c->fd, &bytes, &c->err);
         if (r == 0)
                 json_object_object_add(c->reply, "bytes", json_object_new_int64((int64_t)bytes));
         return r;

@@ -96,7 +96,9 @@ json_object *fm_migration_report(const fm_migration *m);
 /* Target side, one call per request. */
 int fm_target_prepare(const fm_host_paths *p, const char *name, const char *config, const char *src_lxcpath,
                       fm_error *e);
-int fm_target_receive_images(const fm_host_paths *p, const char *name, int fd, uint64_t *bytes, fm_error *e);
+/* inject (test hook): "lose_pages" empties the page store first. */
+int fm_target_receive_images(const fm_host_paths *p, const char *name, const char *inject, int fd, uint64_t *bytes,
+                             fm_error *e);
 /* early: start LXC's restore now and hold CRIU until the images are complete
  * (or an abort); otherwise the images must be there already. */
 int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, fm_error *e);

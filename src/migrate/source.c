@@ -342,12 +342,15 @@ static int phase_transfer(fm_migration *m, fm_hashset *held)
         if (fd < 0)
                 return fd;
         json_object *req = req_new("put_images", m->name);
+        if (m->inject[0])
+                json_object_object_add(req, "inject", json_object_new_string(m->inject));
         int r = fm_msg_send(fd, FM_FRAME_REQUEST, req);
         json_object_put(req);
         if (r < 0)
                 return fm_err(&m->err, -r, "sending images to %s: %s", m->to_host, strerror(-r));
         uint64_t bytes = 0;
-        fm_page_codec codec = {.key = m->key, .held = held};
+        fm_page_codec codec = {.key = m->key, .held = held,
+                               .corrupt_one = m->src->test_hooks && !strcmp(m->inject, "corrupt_pages")};
         if ((r = fm_files_send(fd, img, m->precopy ? &codec : NULL, &bytes, &m->err)) < 0)
                 return fm_err_wrap(&m->err, "sending images to %s", m->to_host);
         if (m->precopy) {

@@ -172,6 +172,9 @@ int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, ui
         _cleanup_close_ int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
         fm_pagestream_stats st = {0};
         int r = 0;
+        fm_error first = {0};
+        /* after an error keep reading to the end of the round, so that the
+         * sender gets our reply and not a reset connection */
         for (;;) {
                 uint8_t t = 0;
                 char *buf = NULL;
@@ -182,13 +185,18 @@ int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, ui
                         free(buf);
                         break;
                 }
-                if (t != FM_FRAME_DATA)
-                        r = fm_err(e, EPROTO, "unexpected frame type %u in a pre-copy round", t);
-                else
-                        r = fm_pagestream_decode((const uint8_t *)buf, len, s->key, &s->store, devnull, NULL, &st, e);
+                if (!first.code) {
+                        if (t != FM_FRAME_DATA)
+                                fm_err(&first, EPROTO, "unexpected frame type %u in a pre-copy round", t);
+                        else
+                                fm_pagestream_decode((const uint8_t *)buf, len, s->key, &s->store, devnull, NULL, &st,
+                                                     &first);
+                }
                 free(buf);
-                if (r < 0)
-                        break;
+        }
+        if (first.code) {
+                *e = first;
+                r = -first.code;
         }
         *stored = s->store.npages;
         slot_give(p, s);
@@ -236,7 +244,8 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const char *conf
         return 0;
 }
 
-int fm_target_receive_images(const fm_host_paths *p, const char *name, int fd, uint64_t *bytes, fm_error *e)
+int fm_target_receive_images(const fm_host_paths *p, const char *name, const char *inject, int fd, uint64_t *bytes,
+                             fm_error *e)
 {
         char img[600];
         if (!fm_name_is_valid(name))
@@ -248,6 +257,14 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, int fd, u
         if (statvfs(p->images, &sv) == 0)
                 room = (uint64_t)sv.f_bavail * sv.f_frsize;
         precopy_slot *s = slot_take(p, name);
+        if (s && p->test_hooks && inject && !strcmp(inject, "lose_pages")) {
+                /* test hook: the target forgets every page of the rounds */
+                char path[700];
+                store_path(p, name, path, sizeof(path));
+                uint64_t max = s->store.max_pages;
+                fm_pagestore_close(&s->store);
+                fm_pagestore_open(&s->store, path, max, NULL);
+        }
         fm_page_decoder dec = {.key = s ? s->key : NULL, .store = s ? &s->store : NULL};
         int r = fm_files_recv(fd, img, room, s ? &dec : NULL, bytes, e);
         if (s)

@@ -45,6 +45,10 @@ static int send_pages(int fd, int f, const char *name, uint64_t size, fm_page_co
                                                  : fm_pagestream_put_tail(in + off, want, out + used, &c->st);
                         if (r < 0)
                                 return fm_err(e, -r, "encoding %s: %s", name, strerror(-r));
+                        if (c->corrupt_one && out[used] == 'L') {
+                                out[used + 1 + 100] ^= 0xff;
+                                c->corrupt_one = false;
+                        }
                         used += (size_t)r;
                 }
                 left -= chunk;

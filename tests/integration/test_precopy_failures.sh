@@ -1,0 +1,52 @@
+# Pre-copy failures abort cleanly: a corrupted final stream (one byte of a page
+# flipped in flight), a target that lost the pages of the rounds (references
+# it cannot resolve), and a target whose tmpfs is full. Each time the
+# migration exits non-zero and says why, the service answers from the source
+# with its memory intact, and the target keeps nothing.
+. "$(dirname "$0")/lib.sh"
+testbed_up --test-hooks
+"$FASTMIG" workload start memory --host mec1 --name pf --size-mib 32 --dirty-mib-s 1
+imgs=/var/lib/fastmig/testbed/mec2/images
+
+check_source_ok() { # what
+  c=$("$FASTMIG" workload write pf "after-$1")
+  [ "$c" -gt "$2" ] || fail "$1: service restarted ($2 -> $c)"
+  "$FASTMIG" list | grep -q "pf *mec1 *RUNNING" || fail "$1: not running on mec1"
+  "$FASTMIG" workload verify pf >/dev/null || fail "$1: memory damaged on the source"
+  ! "$FASTMIG" list | grep -q mec2 || fail "$1: container left on mec2"
+  [ -z "$(ls -A "$imgs")" ] || fail "$1: left on mec2: $(ls -A "$imgs")"
+}
+
+for inject in corrupt_pages lose_pages; do
+  c0=$("$FASTMIG" workload write pf "before-$inject")
+  set +e
+  out=$("$FASTMIG" migrate pf --to mec2 --mode precopy --json --inject-failure $inject 2>/tmp/fm-pf.$$)
+  rc=$?
+  set -e
+  echo "$out"
+  [ $rc -ne 0 ] || fail "$inject: exit 0"
+  [ "$(jget "$out" rolled_back)" = true ] || fail "$inject: not rolled back"
+  case $inject in
+    corrupt_pages) grep -q "does not match its checksum" /tmp/fm-pf.$$ || fail "corrupt: $(cat /tmp/fm-pf.$$)" ;;
+    lose_pages) grep -q "page the target lacks" /tmp/fm-pf.$$ || fail "lose: $(cat /tmp/fm-pf.$$)" ;;
+  esac
+  check_source_ok $inject "$c0"
+done
+
+# a full tmpfs on the target: no room for the rounds' pages
+avail=$(df -B1 --output=avail "$imgs" | tail -n1)
+fallocate -l $((avail - (8 << 20))) "$imgs/.filler"
+c0=$("$FASTMIG" workload write pf before-full)
+set +e
+"$FASTMIG" migrate pf --to mec2 --mode precopy 2>/tmp/fm-pf.$$
+rc=$?
+set -e
+rm -f "$imgs/.filler"
+[ $rc -ne 0 ] || fail "full tmpfs: exit 0"
+grep -qi "no room\|full\|space" /tmp/fm-pf.$$ || fail "full tmpfs: unclear: $(cat /tmp/fm-pf.$$)"
+check_source_ok full "$c0"
+rm -f /tmp/fm-pf.$$
+# and a clean pre-copy still works afterwards
+out=$("$FASTMIG" migrate pf --to mec2 --mode precopy --json)
+[ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" memory_verified)" = true ] || fail "clean pre-copy afterwards"
+echo ok
