@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 ARGS ?=
 
-.PHONY: all setup build build-san demo test unit bench clean
+.PHONY: all setup build build-san demo test unit bench bench-memory clean
 
 all: build
 
@@ -30,6 +30,9 @@ test: build build-san
 
 bench: build
 	@$(BUILD)/fastmig bench $(ARGS)
+
+bench-memory: build
+	@$(BUILD)/fastmig bench-memory $(ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

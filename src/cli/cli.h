@@ -10,6 +10,7 @@ int cmd_migrate(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_bench_memory(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 
 /* shared by the verbs */

@@ -5,66 +5,11 @@
 #include "plane/plane.h"
 #include "proto/proto.h"
 #include "stats/stats.h"
+#include "cli/bench.h"
 
 static const char USAGE[] = "fastmig bench [--runs N] [--link-mbit M] [--json]";
 static const char *const metrics[] = {"downtime_ms", "frozen_ms", "total_ms"};
 #define NMETRICS 3
-
-typedef struct series {
-        double *v[NMETRICS];
-        size_t n;
-        int failed;
-} series;
-
-static void series_add(series *s, json_object *rep)
-{
-        for (int m = 0; m < NMETRICS; m++) {
-                json_object *x = NULL;
-                json_object_object_get_ex(rep, metrics[m], &x);
-                s->v[m] = realloc(s->v[m], (s->n + 1) * sizeof(double));
-                s->v[m][s->n] = x ? json_object_get_double(x) : 0;
-        }
-        s->n++;
-}
-
-static json_object *summary_json(const fm_summary *s)
-{
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "mean", json_object_new_double(s->mean));
-        json_object_object_add(o, "median", json_object_new_double(s->median));
-        json_object_object_add(o, "sd", json_object_new_double(s->sd));
-        json_object_object_add(o, "ci95", json_object_new_double(s->ci95));
-        json_object_object_add(o, "cv", json_object_new_double(s->cv));
-        json_object_object_add(o, "min", json_object_new_double(s->min));
-        json_object_object_add(o, "max", json_object_new_double(s->max));
-        json_object_object_add(o, "n", json_object_new_int((int)s->n));
-        return o;
-}
-
-/* Adds one run to its series; returns its downtime, or -1 for a failed run
- * (a migration that did not succeed or did not keep the service's state). */
-static double record(series *s, const char *who, unsigned run, int r, json_object *rep, const fm_error *e)
-{
-        if (r == 0 && fm_json_bool(rep, "state_continuous", false)) {
-                series_add(s, rep);
-                return s->v[0][s->n - 1];
-        }
-        s->failed++;
-        fprintf(stderr, "bench: %s run %u failed: %s\n", who, run, r < 0 ? e->msg : "service state lost");
-        return -1;
-}
-
-/* Where the container runs now, and the other host of the two. */
-static int locate(const fm_testbed *tb, const char *name, const char **here, const char **there)
-{
-        const fm_host *h = NULL;
-        char ip[16];
-        if (fm_plane_locate(tb, name, &h, ip, NULL) < 0)
-                return -ENOENT;
-        *here = h->name;
-        *there = h == &tb->host[0] ? tb->host[1].name : tb->host[0].name;
-        return 0;
-}
 
 /* Finds bench/baseline.sh next to the build directory (or $FASTMIG_BASELINE). */
 static const char *baseline_script(void)
@@ -132,7 +77,7 @@ int cmd_bench(int argc, char **argv)
         }
         fprintf(stderr, "bench: %u runs each of fastmig and the baseline (lxc-checkpoint + rsync), alternating, "
                         "blank container, %d Mbit/s links\n", runs, tb.link_mbit);
-        series fm = {0}, base = {0};
+        series fm = {.metrics = metrics, .nmetrics = NMETRICS}, base = {.metrics = metrics, .nmetrics = NMETRICS};
         const char *here = tb.host[0].name, *there = tb.host[1].name;
         char fastmig_path[4200];
         snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", cli_self_dir());
@@ -201,10 +146,8 @@ int cmd_bench(int argc, char **argv)
                 if (fm.failed || base.failed)
                         printf("failed runs: fastmig %d, baseline %d\n", fm.failed, base.failed);
         }
-        for (int m = 0; m < NMETRICS; m++) {
-                free(fm.v[m]);
-                free(base.v[m]);
-        }
+        series_free(&fm);
+        series_free(&base);
         if (fm.failed || base.failed)
                 rc = rc ? rc : 1;
 out:

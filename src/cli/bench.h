@@ -1,0 +1,24 @@
+/* Shared by the benchmarks: series of measurements and their summaries. */
+#pragma once
+#include <json-c/json.h>
+#include "stats/stats.h"
+#include "testbed/testbed.h"
+
+#define SERIES_MAX_METRICS 8
+
+typedef struct series {
+        const char *const *metrics; /* report keys; "a|b" takes b when a is null */
+        int nmetrics;
+        double *v[SERIES_MAX_METRICS];
+        size_t n;
+        int failed;
+} series;
+
+void series_add(series *s, json_object *rep);
+void series_free(series *s);
+json_object *summary_json(const fm_summary *s);
+/* Adds one run; returns its first metric, or -1 for a failed run (not ok, or
+ * the service's state not kept). */
+double record(series *s, const char *who, unsigned run, int r, json_object *rep, const fm_error *e);
+/* Where the container runs now, and the other host of the first two. */
+int locate(const fm_testbed *tb, const char *name, const char **here, const char **there);

@@ -1,0 +1,74 @@
+#include <string.h>
+
+#include "cli/bench.h"
+#include "plane/plane.h"
+#include "proto/proto.h"
+
+static double metric(json_object *rep, const char *spec)
+{
+        char key[64];
+        const char *alt = strchr(spec, '|');
+        size_t n = alt ? (size_t)(alt - spec) : strlen(spec);
+        snprintf(key, sizeof(key), "%.*s", (int)n, spec);
+        json_object *x = NULL;
+        if ((!json_object_object_get_ex(rep, key, &x) || !x) && alt)
+                json_object_object_get_ex(rep, alt + 1, &x);
+        return x ? json_object_get_double(x) : 0;
+}
+
+void series_add(series *s, json_object *rep)
+{
+        for (int m = 0; m < s->nmetrics; m++) {
+                double *nv = realloc(s->v[m], (s->n + 1) * sizeof(double));
+                if (!nv)
+                        return;
+                s->v[m] = nv;
+                s->v[m][s->n] = metric(rep, s->metrics[m]);
+        }
+        s->n++;
+}
+
+void series_free(series *s)
+{
+        for (int m = 0; m < s->nmetrics; m++) {
+                free(s->v[m]);
+                s->v[m] = NULL;
+        }
+        s->n = 0;
+}
+
+json_object *summary_json(const fm_summary *s)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "mean", json_object_new_double(s->mean));
+        json_object_object_add(o, "median", json_object_new_double(s->median));
+        json_object_object_add(o, "sd", json_object_new_double(s->sd));
+        json_object_object_add(o, "ci95", json_object_new_double(s->ci95));
+        json_object_object_add(o, "cv", json_object_new_double(s->cv));
+        json_object_object_add(o, "min", json_object_new_double(s->min));
+        json_object_object_add(o, "max", json_object_new_double(s->max));
+        json_object_object_add(o, "n", json_object_new_int((int)s->n));
+        return o;
+}
+
+double record(series *s, const char *who, unsigned run, int r, json_object *rep, const fm_error *e)
+{
+        if (r == 0 && fm_json_bool(rep, "state_continuous", false)) {
+                series_add(s, rep);
+                return s->v[0][s->n - 1];
+        }
+        s->failed++;
+        fprintf(stderr, "bench: %s run %u failed: %s\n", who, run, r < 0 ? e->msg : "service state lost");
+        return -1;
+}
+
+int locate(const fm_testbed *tb, const char *name, const char **here, const char **there)
+{
+        const fm_host *h = NULL;
+        char ip[16];
+        if (fm_plane_locate(tb, name, &h, ip, NULL) < 0)
+                return -ENOENT;
+        *here = h->name;
+        *there = h == &tb->host[0] ? tb->host[1].name : tb->host[0].name;
+        return 0;
+}

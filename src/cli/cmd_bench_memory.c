@@ -1,0 +1,170 @@
+/* fastmig bench-memory: pre-copy against stop-and-copy on the memory
+ * workload, for several sizes and dirty rates, in one invocation. */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli/bench.h"
+#include "plane/plane.h"
+#include "proto/proto.h"
+
+static const char USAGE[] =
+        "fastmig bench-memory [--runs N] [--sizes MIB,...] [--rates MIBS,...] [--link-mbit M] [--json]";
+static const char *const metrics[] = {"downtime_ms", "frozen_ms", "total_ms", "final_bytes|bytes_memory"};
+static const char *const metric_names[] = {"downtime_ms", "frozen_ms", "total_ms", "final_bytes"};
+#define NMETRICS 4
+
+static int parse_list(const char *s, double *out, int max)
+{
+        int n = 0;
+        char buf[256];
+        snprintf(buf, sizeof(buf), "%s", s);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (n == max || fm_parse_double(t, &out[n]) < 0 || out[n] < 0)
+                        return -1;
+                n++;
+        }
+        return n;
+}
+
+static void destroy(const fm_testbed *tb, const char *name)
+{
+        const char *here, *there;
+        if (locate(tb, name, &here, &there) < 0)
+                return;
+        json_object *req = json_object_new_object();
+        json_object_object_add(req, "op", json_object_new_string("destroy"));
+        json_object_object_add(req, "name", json_object_new_string(name));
+        fm_plane_call(fm_testbed_host(tb, here), req, NULL, 60000, NULL);
+        json_object_put(req);
+}
+
+int cmd_bench_memory(int argc, char **argv)
+{
+        uint32_t runs = 5, mbit = 1000;
+        double sizes[8] = {64, 256, 1024}, rates[8] = {0, 1, 10};
+        int nsizes = 3, nrates = 3;
+        bool json = false;
+        static const struct option lo[] = {{"runs", required_argument, 0, 'r'},  {"sizes", required_argument, 0, 's'},
+                                           {"rates", required_argument, 0, 'd'}, {"link-mbit", required_argument, 0, 'm'},
+                                           {"json", no_argument, 0, 'j'},        {0, 0, 0, 0}};
+        int ch;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (ch == 'r' && (fm_parse_u32(optarg, &runs) < 0 || runs < 1 || runs > 100))
+                        return cli_fail("--runs takes 1 to 100, not `%s'", optarg);
+                if (ch == 's' && (nsizes = parse_list(optarg, sizes, 8)) <= 0)
+                        return cli_fail("--sizes takes MiB values separated by commas, not `%s'", optarg);
+                if (ch == 'd' && (nrates = parse_list(optarg, rates, 8)) <= 0)
+                        return cli_fail("--rates takes MiB/s values separated by commas, not `%s'", optarg);
+                if (ch == 'm' && (fm_parse_u32(optarg, &mbit) < 0 || mbit < 1))
+                        return cli_fail("--link-mbit takes a number, not `%s'", optarg);
+                if (ch == 'j')
+                        json = true;
+                if (ch == '?')
+                        return cli_usage(USAGE);
+        }
+        if (optind != argc)
+                return cli_usage(USAGE);
+        fm_testbed tb;
+        fm_error e = {0};
+        bool own = false;
+        if (fm_testbed_load(&tb, NULL) < 0) {
+                char agent[4200];
+                snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
+                fprintf(stderr, "bench-memory: building a 2-host testbed (%u Mbit/s links)\n", mbit);
+                if (fm_testbed_up(2, (int)mbit, agent, false, NULL, NULL, &e) < 0)
+                        return cli_fail("%s", e.msg);
+                own = true;
+                fm_testbed_load(&tb, NULL);
+        }
+        const char *name = "benchmem";
+        int rc = 0;
+        json_object *cases = json_object_new_array();
+        if (!json)
+                printf("memory workload, %d Mbit/s link, %u runs each, pre-copy (hash tracker) against stop-and-copy\n"
+                       "%6s %6s %-9s %11s %9s %10s %9s %10s %12s\n",
+                       tb.link_mbit, runs, "MiB", "MiB/s", "mode", "downtime", "sd", "ci95", "frozen", "total",
+                       "final_bytes");
+        for (int si = 0; si < nsizes && rc == 0; si++)
+                for (int ri = 0; ri < nrates && rc == 0; ri++) {
+                        destroy(&tb, name);
+                        fm_workload_spec w = {.kind = "memory", .mem_mib = sizes[si], .dirty_mib_s = rates[ri]};
+                        char ip[16];
+                        if (fm_plane_start_workload(&tb, tb.host[0].name, name, &w, ip, &e) < 0) {
+                                rc = cli_fail("%s", e.msg);
+                                break;
+                        }
+                        series pre = {.metrics = metrics, .nmetrics = NMETRICS};
+                        series stop = {.metrics = metrics, .nmetrics = NMETRICS};
+                        for (uint32_t i = 0; i < runs && rc == 0; i++)
+                                for (int k = 0; k < 2; k++) {
+                                        const char *here, *there;
+                                        if (locate(&tb, name, &here, &there) < 0) {
+                                                rc = cli_fail("the container is gone; stopping");
+                                                break;
+                                        }
+                                        fm_migrate_opts o = {.name = name, .to = there, .probe = true,
+                                                             .probe_interval_us = 1000,
+                                                             .mode = k == 0 ? "precopy" : "stopcopy"};
+                                        json_object *rep = NULL;
+                                        fm_error me = {0};
+                                        int r = fm_plane_migrate(&tb, &o, &rep, &me);
+                                        if (r == 0 && !fm_json_bool(rep, "memory_verified", false))
+                                                r = fm_err(&me, EIO, "memory not verified after the migration");
+                                        double d = record(k == 0 ? &pre : &stop, o.mode, i + 1, r, rep, &me);
+                                        fprintf(stderr, "bench-memory: %g MiB %g MiB/s run %u %s: downtime %.1f ms\n",
+                                                sizes[si], rates[ri], i + 1, o.mode, d);
+                                        json_object_put(rep);
+                                }
+                        json_object *jc = json_object_new_object();
+                        json_object_object_add(jc, "size_mib", json_object_new_double(sizes[si]));
+                        json_object_object_add(jc, "dirty_mib_s", json_object_new_double(rates[ri]));
+                        for (int k = 0; k < 2; k++) {
+                                series *sr = k == 0 ? &pre : &stop;
+                                json_object *jm = json_object_new_object();
+                                fm_summary sum[NMETRICS];
+                                for (int m = 0; m < NMETRICS; m++) {
+                                        fm_summarize(sr->v[m], sr->n, &sum[m]);
+                                        json_object_object_add(jm, metric_names[m], summary_json(&sum[m]));
+                                }
+                                json_object_object_add(jm, "failed", json_object_new_int(sr->failed));
+                                json_object_object_add(jc, k == 0 ? "precopy" : "stopcopy", jm);
+                                if (!json)
+                                        printf("%6g %6g %-9s %11.1f %9.1f %10.1f %9.1f %10.1f %12.0f\n", sizes[si], rates[ri],
+                                               k == 0 ? "precopy" : "stopcopy", sum[0].median, sum[0].sd, sum[0].ci95,
+                                               sum[1].median, sum[2].median, sum[3].median);
+                                if (sr->failed)
+                                        rc = 1;
+                        }
+                        fm_summary a, b, fa, fb;
+                        fm_summarize(pre.v[0], pre.n, &a);
+                        fm_summarize(stop.v[0], stop.n, &b);
+                        fm_summarize(pre.v[3], pre.n, &fa);
+                        fm_summarize(stop.v[3], stop.n, &fb);
+                        double rd = b.median > 0 ? a.median / b.median : 0, rf = fb.median > 0 ? fa.median / fb.median : 0;
+                        json_object_object_add(jc, "ratio_downtime_median", json_object_new_double(rd));
+                        json_object_object_add(jc, "ratio_final_bytes_median", json_object_new_double(rf));
+                        if (!json)
+                                printf("%6s %6s %-9s median ratio pre/stop: downtime %.2f, final bytes %.3f\n", "", "", "", rd,
+                                       rf);
+                        fflush(stdout);
+                        json_object_array_add(cases, jc);
+                        series_free(&pre);
+                        series_free(&stop);
+                }
+        destroy(&tb, name);
+        if (json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "link_mbit", json_object_new_int(tb.link_mbit));
+                json_object_object_add(o, "runs", json_object_new_int((int)runs));
+                json_object_object_add(o, "cases", json_object_get(cases));
+                cli_print_json(o);
+                json_object_put(o);
+        }
+        json_object_put(cases);
+        if (own && fm_testbed_down(NULL, NULL, &e) < 0)
+                fprintf(stderr, "fastmig: %s\n", e.msg);
+        return rc;
+}
