@@ -123,7 +123,12 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
 {
         static const uint8_t zero[FM_PAGE_SIZE];
         uint8_t page[FM_PAGE_SIZE];
-        _cleanup_free_ uint8_t *out = malloc(OUTBUF);
+        /* output is flushed whenever the buffer fills: a small input needs a
+         * small one (the fuzzer feeds millions of small inputs) */
+        size_t cap = len < OUTBUF / 16 ? (len + 1) * 16 : OUTBUF;
+        if (cap < FM_PAGE_SIZE)
+                cap = FM_PAGE_SIZE;
+        _cleanup_free_ uint8_t *out = malloc(cap);
         size_t used = 0;
         size_t i = 0;
         if (!out)
@@ -174,7 +179,7 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
                 }
                 if (r < 0)
                         return r;
-                if (used + n > OUTBUF && (r = flush_out(out_fd, out, &used, xxh64, e)) < 0)
+                if (used + n > cap && (r = flush_out(out_fd, out, &used, xxh64, e)) < 0)
                         return r;
                 memcpy(out + used, data, n);
                 used += n;
