@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "cli/bench.h"
+#include "cli/cli.h"
 #include "plane/plane.h"
 #include "proto/proto.h"
 
@@ -71,4 +72,31 @@ int locate(const fm_testbed *tb, const char *name, const char **here, const char
         *here = h->name;
         *there = h == &tb->host[0] ? tb->host[1].name : tb->host[0].name;
         return 0;
+}
+
+int bench_testbed(fm_testbed *tb, uint32_t link_mbit, const char *who, bool *own, fm_error *e)
+{
+        *own = false;
+        if (fm_testbed_load(tb, NULL) == 0)
+                return 0;
+        char agent[4200];
+        snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
+        fprintf(stderr, "%s: building a 2-host testbed (%u Mbit/s links)\n", who, link_mbit);
+        int r = fm_testbed_up(2, (int)link_mbit, agent, false, NULL, NULL, e);
+        if (r < 0)
+                return r;
+        *own = true;
+        return fm_testbed_load(tb, e);
+}
+
+void bench_destroy(const fm_testbed *tb, const char *name)
+{
+        const char *here, *there;
+        if (locate(tb, name, &here, &there) < 0)
+                return;
+        json_object *req = json_object_new_object();
+        json_object_object_add(req, "op", json_object_new_string("destroy"));
+        json_object_object_add(req, "name", json_object_new_string(name));
+        fm_plane_call(fm_testbed_host(tb, here), req, NULL, 60000, NULL);
+        json_object_put(req);
 }

@@ -51,26 +51,12 @@ int cmd_bench(int argc, char **argv)
         fm_testbed tb;
         fm_error e = {0};
         bool own = false;
-        if (fm_testbed_load(&tb, NULL) < 0) {
-                char agent[4200];
-                snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
-                fprintf(stderr, "bench: building a 2-host testbed (%u Mbit/s links)\n", mbit);
-                if (fm_testbed_up(2, (int)mbit, agent, false, NULL, NULL, &e) < 0)
-                        return cli_fail("%s", e.msg);
-                own = true;
-                fm_testbed_load(&tb, NULL);
-        }
+        if (bench_testbed(&tb, mbit, "bench", &own, &e) < 0)
+                return cli_fail("%s", e.msg);
         const char *name = "benchsvc";
-        const fm_host *where = NULL;
         char ip[16];
         int rc = 0;
-        if (fm_plane_locate(&tb, name, &where, ip, NULL) == 0) {
-                json_object *req = json_object_new_object();
-                json_object_object_add(req, "op", json_object_new_string("destroy"));
-                json_object_object_add(req, "name", json_object_new_string(name));
-                fm_plane_call(where, req, NULL, 30000, NULL);
-                json_object_put(req);
-        }
+        bench_destroy(&tb, name);
         if (fm_plane_start_workload(&tb, tb.host[0].name, name, &(fm_workload_spec){.kind = "blank"}, ip, &e) < 0) {
                 rc = cli_fail("%s", e.msg);
                 goto out;

@@ -28,18 +28,6 @@ static int parse_list(const char *s, double *out, int max)
         return n;
 }
 
-static void destroy(const fm_testbed *tb, const char *name)
-{
-        const char *here, *there;
-        if (locate(tb, name, &here, &there) < 0)
-                return;
-        json_object *req = json_object_new_object();
-        json_object_object_add(req, "op", json_object_new_string("destroy"));
-        json_object_object_add(req, "name", json_object_new_string(name));
-        fm_plane_call(fm_testbed_host(tb, here), req, NULL, 60000, NULL);
-        json_object_put(req);
-}
-
 int cmd_bench_memory(int argc, char **argv)
 {
         uint32_t runs = 5, mbit = 1000;
@@ -70,15 +58,8 @@ int cmd_bench_memory(int argc, char **argv)
         fm_testbed tb;
         fm_error e = {0};
         bool own = false;
-        if (fm_testbed_load(&tb, NULL) < 0) {
-                char agent[4200];
-                snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
-                fprintf(stderr, "bench-memory: building a 2-host testbed (%u Mbit/s links)\n", mbit);
-                if (fm_testbed_up(2, (int)mbit, agent, false, NULL, NULL, &e) < 0)
-                        return cli_fail("%s", e.msg);
-                own = true;
-                fm_testbed_load(&tb, NULL);
-        }
+        if (bench_testbed(&tb, mbit, "bench-memory", &own, &e) < 0)
+                return cli_fail("%s", e.msg);
         const char *name = "benchmem";
         int rc = 0;
         json_object *cases = json_object_new_array();
@@ -89,7 +70,7 @@ int cmd_bench_memory(int argc, char **argv)
                        "final_bytes");
         for (int si = 0; si < nsizes && rc == 0; si++)
                 for (int ri = 0; ri < nrates && rc == 0; ri++) {
-                        destroy(&tb, name);
+                        bench_destroy(&tb, name);
                         fm_workload_spec w = {.kind = "memory", .mem_mib = sizes[si], .dirty_mib_s = rates[ri]};
                         char ip[16];
                         if (fm_plane_start_workload(&tb, tb.host[0].name, name, &w, ip, &e) < 0) {
@@ -154,7 +135,7 @@ int cmd_bench_memory(int argc, char **argv)
                         series_free(&pre);
                         series_free(&stop);
                 }
-        destroy(&tb, name);
+        bench_destroy(&tb, name);
         if (json) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "link_mbit", json_object_new_int(tb.link_mbit));

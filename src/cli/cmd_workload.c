@@ -16,25 +16,7 @@ int cmd_workload(int argc, char **argv)
         if (argc < 2)
                 return cli_usage(USAGE);
         fm_testbed tb;
-        if (!strcmp(argv[1], "verify")) {
-                if (argc != 3)
-                        return cli_usage(USAGE);
-                if (cli_load_testbed(&tb))
-                        return 1;
-                const fm_host *h = NULL;
-                char ip[16];
-                fm_error e = {0};
-                uint64_t pages = 0, bad = 0, sum = 0;
-                if (fm_plane_locate(&tb, argv[2], &h, ip, &e) < 0 ||
-                    fm_probe_verify(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &pages, &bad, &sum, &e) < 0)
-                        return cli_fail("%s", e.msg);
-                printf("%s on %s: %llu pages, %llu bad, checksum %016llx\n", argv[2], h->name,
-                       (unsigned long long)pages, (unsigned long long)bad, (unsigned long long)sum);
-                return bad ? 1 : 0;
-        }
-        if (!strcmp(argv[1], "write")) {
-                if (argc != 4)
-                        return cli_usage(USAGE);
+        if ((!strcmp(argv[1], "verify") && argc == 3) || (!strcmp(argv[1], "write") && argc == 4)) {
                 if (cli_load_testbed(&tb))
                         return 1;
                 const fm_host *h = NULL;
@@ -42,11 +24,19 @@ int cmd_workload(int argc, char **argv)
                 fm_error e = {0};
                 if (fm_plane_locate(&tb, argv[2], &h, ip, &e) < 0)
                         return cli_fail("%s", e.msg);
-                int64_t c = fm_probe_write(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, argv[3], &e);
-                if (c < 0)
+                if (!strcmp(argv[1], "write")) {
+                        int64_t c = fm_probe_write(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, argv[3], &e);
+                        if (c < 0)
+                                return cli_fail("%s", e.msg);
+                        printf("%lld\n", (long long)c);
+                        return 0;
+                }
+                uint64_t pages = 0, bad = 0, sum = 0;
+                if (fm_probe_verify(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &pages, &bad, &sum, &e) < 0)
                         return cli_fail("%s", e.msg);
-                printf("%lld\n", (long long)c);
-                return 0;
+                printf("%s on %s: %llu pages, %llu bad, checksum %016llx\n", argv[2], h->name,
+                       (unsigned long long)pages, (unsigned long long)bad, (unsigned long long)sum);
+                return bad ? 1 : 0;
         }
         if (strcmp(argv[1], "start") || argc < 3)
                 return cli_usage(USAGE);

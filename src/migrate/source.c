@@ -114,13 +114,24 @@ static int phase_plan(fm_migration *m)
         return 0;
 }
 
-static int sync_rootfs(fm_migration *m)
+static void rootfs_dir(const fm_migration *m, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/%s/rootfs", m->src->lxcpath, m->name);
+}
+
+/* rsync of the container's rootfs to the same place on the target. */
+static int rootfs_push(const fm_migration *m, int nice, uint64_t *bytes, fm_error *e)
 {
         char src[600], rel[128];
-        snprintf(src, sizeof(src), "%s/%s/rootfs", m->src->lxcpath, m->name);
+        rootfs_dir(m, src, sizeof(src));
         snprintf(rel, sizeof(rel), "%s/rootfs", m->name);
+        return fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, nice, bytes, e);
+}
+
+static int sync_rootfs(fm_migration *m)
+{
         uint64_t bytes = 0;
-        int r = fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, 0, &bytes, &m->err);
+        int r = rootfs_push(m, 0, &bytes, &m->err);
         m->bytes_disk += bytes;
         return r;
 }
@@ -294,9 +305,8 @@ static void *disk_final_thread(void *arg)
         }
         j->frozen_at = fm_now_ms();
         double t = j->frozen_at;
-        char src[600], rel[128];
-        snprintf(src, sizeof(src), "%s/%s/rootfs", j->m->src->lxcpath, j->m->name);
-        snprintf(rel, sizeof(rel), "%s/rootfs", j->m->name);
+        char src[600];
+        rootfs_dir(j->m, src, sizeof(src));
         /* Nothing changed since (shortly before) the live sync began: the
          * target already has this tree, skip rsync's start-up and its CPU. */
         bool changed = true;
@@ -308,7 +318,7 @@ static void *disk_final_thread(void *arg)
         }
         if (fm_tree_changed_since(src, since, &changed, NULL) < 0)
                 changed = true;
-        j->r = changed ? fm_rsync_push(src, j->m->to_addr, j->m->to_rsync_port, rel, 10, &j->bytes, &j->err) : 0;
+        j->r = changed ? rootfs_push(j->m, 10, &j->bytes, &j->err) : 0;
         j->ms = fm_now_ms() - t;
         return NULL;
 }
