@@ -222,9 +222,10 @@ static int op_migrate(req_ctx *c)
         snprintf(m->name, sizeof(m->name), "%s", name);
         snprintf(m->to_host, sizeof(m->to_host), "%s", to_host ? to_host : to);
         snprintf(m->inject, sizeof(m->inject), "%s", inject ? inject : "");
-        const char *mode = NULL;
+        const char *mode = NULL, *restore = NULL;
         int64_t max_rounds = 8, threshold = 256;
-        if ((r = fm_json_str(c->req, "mode", false, 16, &mode, &c->err)) < 0 ||
+        if ((r = fm_json_str(c->req, "restore", false, 16, &restore, &c->err)) < 0 ||
+            (r = fm_json_str(c->req, "mode", false, 16, &mode, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "max_rounds", false, 1, FM_MAX_ROUNDS, &max_rounds, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "dirty_threshold", false, 0, 1ll << 40, &threshold, &c->err)) < 0)
                 goto out;
@@ -232,6 +233,11 @@ static int op_migrate(req_ctx *c)
                 r = fm_err(&c->err, EINVAL, "unknown mode `%s' (stopcopy, precopy)", mode);
                 goto out;
         }
+        if (restore && strcmp(restore, "lazy") && strcmp(restore, "eager")) {
+                r = fm_err(&c->err, EINVAL, "unknown restore `%s' (lazy, eager)", restore);
+                goto out;
+        }
+        m->want_lazy = !restore || !strcmp(restore, "lazy");
         m->precopy = mode && !strcmp(mode, "precopy");
         m->max_rounds = (int)max_rounds;
         m->dirty_threshold = (uint64_t)threshold;
@@ -275,6 +281,7 @@ static int op_prepare(req_ctx *c)
                 return r;
         json_object_object_add(c->reply, "rsync_port", json_object_new_int(c->a->rsync_port));
         json_object_object_add(c->reply, "early_restore", json_object_new_boolean(c->a->paths.criu_path_env[0] != 0));
+        json_object_object_add(c->reply, "lazy_restore", json_object_new_boolean(c->a->paths.lazy_restore));
         return 0;
 }
 
@@ -302,8 +309,23 @@ static int op_restore(req_ctx *c)
         if (r < 0)
                 return r;
         double t = fm_now_ms();
-        r = fm_target_restore(&c->a->paths, name, inject, fm_json_bool(c->req, "early", false), &c->err);
+        r = fm_target_restore(&c->a->paths, name, inject, fm_json_bool(c->req, "early", false),
+                              fm_json_bool(c->req, "lazy", false), &c->err);
         json_object_object_add(c->reply, "restore_ms", json_object_new_double(fm_now_ms() - t));
+        return r;
+}
+
+static int op_settle(req_ctx *c)
+{
+        const char *name, *inject = NULL;
+        int r = need_name(c, &name);
+        if (r == 0)
+                r = fm_json_str(c->req, "inject", false, 31, &inject, &c->err);
+        if (r < 0)
+                return r;
+        double t = fm_now_ms();
+        r = fm_target_settle(&c->a->paths, name, inject, &c->err);
+        json_object_object_add(c->reply, "settle_ms", json_object_new_double(fm_now_ms() - t));
         return r;
 }
 
@@ -348,7 +370,7 @@ static const struct {
         {"ping", op_ping},         {"list", op_list},       {"info", op_info},
         {"create_workload", op_create_workload}, {"start", op_start}, {"destroy", op_destroy},
         {"migrate", op_migrate},   {"prepare", op_prepare}, {"put_images", op_put_images},
-        {"restore", op_restore},   {"abort", op_abort},     {"finish", op_finish},
+        {"restore", op_restore},   {"settle", op_settle},   {"abort", op_abort},     {"finish", op_finish},
         {"precopy_begin", op_precopy_begin}, {"precopy_round", op_precopy_round},
 };
 

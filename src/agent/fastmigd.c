@@ -79,6 +79,15 @@ static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_
         snprintf(a->paths.criu_path_env, sizeof(a->paths.criu_path_env), "PATH=%s:%s", bindir,
                  path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         snprintf(a->paths.criu_real_env, sizeof(a->paths.criu_real_env), "FASTMIG_REAL_CRIU=%s", real);
+        /* lazy restore: CRIU's lazy-pages daemon needs userfaultfd for
+         * processes it did not create */
+        char *check[] = {real, "check", "--feature", "uffd-noncoop", NULL};
+        const char *noconf[] = {"CRIU_CONFIG_FILE=/dev/null", NULL};
+        fm_spawn_opts o = {.env_add = noconf, .timeout_ms = 10000};
+        a->paths.lazy_restore = fm_spawn(check, &o) == 0;
+        free(o.output);
+        if (!a->paths.lazy_restore)
+                fprintf(stderr, "fastmigd[%s]: CRIU has no userfaultfd here; restores are eager\n", a->paths.host);
 }
 
 static void usage(FILE *f)

@@ -5,7 +5,8 @@
 #include "plane/plane.h"
 
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
-                            "       [--mode stopcopy|precopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]";
+                            "       [--mode stopcopy|precopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
+                            "       [--restore lazy|eager]";
 
 static void progress(const char *phase, double ms, void *data)
 {
@@ -47,6 +48,7 @@ int cmd_migrate(int argc, char **argv)
                 {"tracker", required_argument, 0, 'k'},
                 {"max-rounds", required_argument, 0, 'r'},
                 {"dirty-threshold", required_argument, 0, 'd'},
+                {"restore", required_argument, 0, 'R'},
                 {0, 0, 0, 0},
         };
         int ch;
@@ -62,6 +64,11 @@ int cmd_migrate(int argc, char **argv)
                         if (strcmp(optarg, "stopcopy") && strcmp(optarg, "precopy"))
                                 return cli_fail("--mode is stopcopy or precopy, not `%s'", optarg);
                         o.mode = optarg;
+                        break;
+                case 'R':
+                        if (strcmp(optarg, "lazy") && strcmp(optarg, "eager"))
+                                return cli_fail("--restore is lazy or eager, not `%s'", optarg);
+                        o.restore = optarg;
                         break;
                 case 'k':
                         if (strcmp(optarg, "hash") && strcmp(optarg, "none"))

@@ -7,8 +7,19 @@
  * poll the freezer only every 100 ms. CRIU leaves a cgroup that was frozen
  * before it started frozen after the dump (--leave-running).
  * For a restore started early (FASTMIG_WAIT_COMPLETE set) it waits until the
- * images are complete, so LXC's start-up overlaps the dump and the transfer. */
+ * images are complete, so LXC's start-up overlaps the dump and the transfer.
+ * For a lazy restore (FASTMIG_LAZY_STATUS set) it starts CRIU's lazy-pages
+ * daemon on the local images and adds --lazy-pages: the service resumes
+ * before its anonymous memory is filled, and the daemon fills it from the
+ * images (on fault, and all of it in the background). A keeper process waits
+ * for the daemon and writes "DAEMON_PID EXIT_STATUS" to FASTMIG_LAZY_STATUS
+ * ("DAEMON_PID -SIGNAL" if it was killed); the agent commits only after that
+ * says 0. */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <linux/close_range.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +81,101 @@ static int wait_images(void)
         }
 }
 
+static const char *arg_of(int argc, char **argv, const char *shortopt, const char *longopt)
+{
+        size_t ll = strlen(longopt);
+        for (int i = 1; i < argc; i++) {
+                if ((!strcmp(argv[i], shortopt) || !strcmp(argv[i], longopt)) && i + 1 < argc)
+                        return argv[i + 1];
+                if (!strncmp(argv[i], longopt, ll) && argv[i][ll] == '=')
+                        return argv[i] + ll + 1;
+        }
+        return NULL;
+}
+
+static void write_status(const char *path, pid_t daemon, int status)
+{
+        char tmp[4200], line[64];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        int n = snprintf(line, sizeof(line), "%d %d\n", (int)daemon, code);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        if (write(fd, line, (size_t)n) == n && close(fd) == 0)
+                rename(tmp, path); /* whole or nothing */
+        else
+                unlink(tmp);
+}
+
+/* Starts `criu lazy-pages' for the images of this restore, in its own
+ * session under a keeper that reports how it ended; returns once the daemon
+ * listens. Neither is left a child of `criu restore', which fails a restore
+ * when any child of its own exits. */
+static int start_lazy_daemon(const char *real, const char *status_path, int argc, char **argv)
+{
+        const char *dir = arg_of(argc, argv, "-D", "--images-dir");
+        const char *work = arg_of(argc, argv, "-W", "--work-dir");
+        if (!dir) {
+                fprintf(stderr, "fm-criu-wrap: lazy restore without an images directory\n");
+                return -EINVAL;
+        }
+        unlink(status_path);
+        int ready[2];
+        if (pipe2(ready, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t mid = fork();
+        if (mid < 0)
+                return -errno;
+        if (mid == 0) {
+                /* keep nothing of LXC's: stdio on /dev/null, fd 3 the ready pipe */
+                setsid();
+                int nul = open("/dev/null", O_RDWR);
+                if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0 || dup2(ready[1], 3) < 0 ||
+                    fcntl(3, F_SETFD, 0) < 0) /* dup2 onto itself keeps O_CLOEXEC */
+                        _exit(1);
+                close_range(4, ~0U, 0);
+                pid_t keeper = fork();
+                if (keeper != 0)
+                        _exit(keeper < 0);
+                pid_t d = fork();
+                if (d == 0) {
+                        char fdarg[] = "3";
+                        /* the restore's own config has restore-only options */
+                        setenv("CRIU_CONFIG_FILE", "/dev/null", 1);
+                        const char *av[16] = {real, "lazy-pages", "-D", dir, "-o", "lazy-pages.log", "--status-fd", fdarg};
+                        int n = 8;
+                        if (work) {
+                                av[n++] = "-W";
+                                av[n++] = work;
+                        }
+                        av[n] = NULL;
+                        execv(real, (char **)av);
+                        _exit(127);
+                }
+                close(3);
+                int st = 0;
+                if (d < 0)
+                        st = 127 << 8;
+                else
+                        while (waitpid(d, &st, 0) < 0 && errno == EINTR)
+                                ;
+                write_status(status_path, d, st);
+                _exit(0);
+        }
+        close(ready[1]);
+        int st;
+        waitpid(mid, &st, 0);
+        /* CRIU writes one byte on its status fd once its socket listens */
+        struct pollfd p = {.fd = ready[0], .events = POLLIN};
+        char b;
+        int r = poll(&p, 1, 10000) == 1 && read(ready[0], &b, 1) == 1 ? 0 : -EIO;
+        close(ready[0]);
+        if (r < 0)
+                fprintf(stderr, "fm-criu-wrap: criu lazy-pages did not start (see lazy-pages.log)\n");
+        return r;
+}
+
 int main(int argc, char **argv)
 {
         const char *real = getenv("FASTMIG_REAL_CRIU");
@@ -87,8 +193,19 @@ int main(int argc, char **argv)
                         }
         if (argc > 1 && !strcmp(argv[1], "restore") && wait_images() < 0)
                 return 1;
-        argv[0] = (char *)real;
-        execv(real, argv);
+        const char *lazy = getenv("FASTMIG_LAZY_STATUS");
+        char **av = argv;
+        if (argc > 1 && !strcmp(argv[1], "restore") && lazy && *lazy) {
+                if (start_lazy_daemon(real, lazy, argc, argv) < 0)
+                        return 1;
+                av = calloc((size_t)argc + 2, sizeof(*av));
+                if (!av)
+                        return 1;
+                memcpy(av, argv, (size_t)argc * sizeof(*av));
+                av[argc] = "--lazy-pages";
+        }
+        av[0] = (char *)real;
+        execv(real, av);
         fprintf(stderr, "fm-criu-wrap: exec %s: %s\n", real, strerror(errno));
         return 127;
 }

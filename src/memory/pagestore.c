@@ -99,12 +99,14 @@ int fm_pagestore_put(fm_pagestore *s, fm_page_hash h, const void *page, fm_error
         return 0;
 }
 
-int fm_pagestore_get(fm_pagestore *s, fm_page_hash h, void *out, fm_error *e)
+const uint8_t *fm_pagestore_ref(fm_pagestore *s, fm_page_hash h, fm_error *e)
 {
         uint64_t i = find_slot(s, h);
-        if (!s->slots[i].lo && !s->slots[i].hi)
-                return fm_err(e, ENOENT, "page %016llx%016llx is not in the store", (unsigned long long)h.hi,
-                              (unsigned long long)h.lo);
+        if (!s->slots[i].lo && !s->slots[i].hi) {
+                fm_err(e, ENOENT, "page %016llx%016llx is not in the store", (unsigned long long)h.hi,
+                       (unsigned long long)h.lo);
+                return NULL;
+        }
         size_t off = (size_t)(s->offsets[i] * FM_PAGE_SIZE);
         /* a mapping instead of a pread per page: the final images of a large
          * container are hundreds of thousands of references */
@@ -116,10 +118,21 @@ int fm_pagestore_get(fm_pagestore *s, fm_page_hash h, void *out, fm_error *e)
                 if (s->map == MAP_FAILED) {
                         s->map = NULL;
                         s->map_len = 0;
-                        ssize_t r = pread(s->fd, out, FM_PAGE_SIZE, (off_t)off);
-                        return r == FM_PAGE_SIZE ? 0 : fm_err(e, r < 0 ? errno : EIO, "reading the page store");
+                        ssize_t r = pread(s->fd, s->page, FM_PAGE_SIZE, (off_t)off);
+                        if (r == FM_PAGE_SIZE)
+                                return s->page;
+                        fm_err(e, r < 0 ? errno : EIO, "reading the page store");
+                        return NULL;
                 }
         }
-        memcpy(out, s->map + off, FM_PAGE_SIZE);
+        return s->map + off;
+}
+
+int fm_pagestore_get(fm_pagestore *s, fm_page_hash h, void *out, fm_error *e)
+{
+        const uint8_t *p = fm_pagestore_ref(s, h, e);
+        if (!p)
+                return -e->code;
+        memcpy(out, p, FM_PAGE_SIZE);
         return 0;
 }

@@ -23,6 +23,7 @@ typedef struct fm_pagestore {
         uint64_t nslots;
         uint8_t *map;        /* read-only view of the file for gets, remapped as it grows */
         size_t map_len;
+        uint8_t page[FM_PAGE_SIZE]; /* a page read when the file cannot be mapped */
 } fm_pagestore;
 
 /* Creates (truncates) the store at path for at most max_pages pages. */
@@ -34,3 +35,6 @@ bool fm_pagestore_has(const fm_pagestore *s, fm_page_hash h);
 int fm_pagestore_put(fm_pagestore *s, fm_page_hash h, const void *page, fm_error *e);
 /* Copies the page with hash h to out; -ENOENT when absent. */
 int fm_pagestore_get(fm_pagestore *s, fm_page_hash h, void *out, fm_error *e);
+/* The page with hash h in place (valid until the next call), NULL with e set
+ * (ENOENT) when absent. */
+const uint8_t *fm_pagestore_ref(fm_pagestore *s, fm_page_hash h, fm_error *e);

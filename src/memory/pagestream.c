@@ -122,7 +122,6 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
                          void *xxh64, fm_pagestream_stats *st, fm_error *e)
 {
         static const uint8_t zero[FM_PAGE_SIZE];
-        uint8_t page[FM_PAGE_SIZE];
         /* output is flushed whenever the buffer fills: a small input needs a
          * small one (the fuzzer feeds millions of small inputs) */
         size_t cap = len < OUTBUF / 16 ? (len + 1) * 16 : OUTBUF;
@@ -152,10 +151,8 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
                                 return fm_err(e, EPROTO, "reference record cut short at byte %zu", i - 1);
                         fm_page_hash h = {get64(buf + i + 8), get64(buf + i)};
                         i += 16;
-                        r = fm_pagestore_get(store, h, page, e);
-                        if (r < 0)
+                        if (!(data = fm_pagestore_ref(store, h, e)))
                                 return fm_err_wrap(e, "reference to a page the target lacks");
-                        data = page;
                         st->ref++;
                         break;
                 }

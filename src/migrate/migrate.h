@@ -22,6 +22,7 @@ typedef struct fm_host_paths {
         char criu_path_env[1400];
         char criu_real_env[320];
         struct fm_precopy_registry *precopy; /* NULL: this host takes no pre-copy */
+        bool lazy_restore;         /* CRIU can restore lazily here (userfaultfd, fm-criu-wrap) */
         bool test_hooks;           /* honour "inject" in requests (tests only) */
 } fm_host_paths;
 
@@ -35,6 +36,7 @@ enum fm_phase {
         FM_PHASE_DISK_FINAL, /* rootfs rsync of what changed, while frozen */
         FM_PHASE_RESTORE,    /* CRIU restore through LXC at the target */
         FM_PHASE_STEER,      /* the service route moves to the target */
+        FM_PHASE_SETTLE,     /* lazy restore: the target's memory is complete */
         FM_PHASE_CLEANUP,    /* the source copy is destroyed */
         FM_PHASE_COUNT
 };
@@ -72,6 +74,9 @@ typedef struct fm_migration {
         struct timespec disk_live_start; /* wall clock, for change detection */
         bool target_early_restore; /* the target can hold CRIU until images are complete */
         bool early_restore;        /* ... and we use it */
+        bool want_lazy;            /* lazy restore asked for (when the target can) */
+        bool target_lazy;          /* the target can restore lazily */
+        bool lazy;                 /* ... and we do */
         /* progress, for undo */
         bool prepared, frozen, restored, committed;
         /* results */
@@ -101,7 +106,12 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
                              fm_error *e);
 /* early: start LXC's restore now and hold CRIU until the images are complete
  * (or an abort); otherwise the images must be there already. */
-int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, fm_error *e);
+int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
+                      fm_error *e);
+/* After a lazy restore: waits until CRIU's lazy-pages daemon has filled all
+ * memory and ended well (error if it failed). inject (test hook): "settle"
+ * kills the daemon first. */
+int fm_target_settle(const fm_host_paths *p, const char *name, const char *inject, fm_error *e);
 int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e);
 
 /* Pre-copy, target side: a page store for NAME keyed with key (hex of

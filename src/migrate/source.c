@@ -17,7 +17,8 @@ static const char *const phase_names[FM_PHASE_COUNT] = {
         [FM_PHASE_PLAN] = "plan",       [FM_PHASE_DISK_LIVE] = "disk_live", [FM_PHASE_PRECOPY] = "precopy",
         [FM_PHASE_FREEZE] = "freeze",
         [FM_PHASE_DUMP] = "dump",       [FM_PHASE_TRANSFER] = "transfer",   [FM_PHASE_DISK_FINAL] = "disk_final",
-        [FM_PHASE_RESTORE] = "restore", [FM_PHASE_STEER] = "steer",         [FM_PHASE_CLEANUP] = "cleanup",
+        [FM_PHASE_RESTORE] = "restore", [FM_PHASE_STEER] = "steer",         [FM_PHASE_SETTLE] = "settle",
+        [FM_PHASE_CLEANUP] = "cleanup",
 };
 
 const char *fm_phase_name(enum fm_phase p) { return p < FM_PHASE_COUNT ? phase_names[p] : "?"; }
@@ -108,6 +109,7 @@ static int phase_plan(fm_migration *m)
         int64_t rport = 0;
         fm_json_int(reply, "rsync_port", false, 1, 65535, &rport, NULL);
         m->target_early_restore = fm_json_bool(reply, "early_restore", false);
+        m->target_lazy = fm_json_bool(reply, "lazy_restore", false);
         json_object_put(reply);
         m->to_rsync_port = (uint16_t)(rport ? rport : 8730);
         m->prepared = true;
@@ -265,18 +267,23 @@ static int phase_freeze(fm_migration *m)
         return r;
 }
 
-static int phase_dump(fm_migration *m)
+static int images_fresh(fm_migration *m)
 {
         char img[600];
         src_images(m, img, sizeof(img));
         fm_rm_rf(img);
         int r = fm_mkdir_p(img, 0700);
-        if (r < 0)
-                return fm_err(&m->err, -r, "creating %s: %s", img, strerror(-r));
+        return r < 0 ? fm_err(&m->err, -r, "creating %s: %s", img, strerror(-r)) : 0;
+}
+
+static int phase_dump(fm_migration *m)
+{
+        char img[600];
+        src_images(m, img, sizeof(img));
         if (injected(m, FM_PHASE_DUMP))
                 return fm_err(&m->err, EIO, "dump failed (injected by the test hook)");
         const char *env[] = {m->src->criu_path_env[0] ? m->src->criu_path_env : NULL, m->src->criu_real_env, NULL};
-        r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env[0] ? env : NULL, &m->err);
+        int r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env[0] ? env : NULL, &m->err);
         m->bytes_memory = dir_bytes(img);
         return r;
 }
@@ -342,13 +349,28 @@ static int disk_final_join(fm_migration *m, disk_job *j)
         return j->r;
 }
 
-static int phase_transfer(fm_migration *m, fm_hashset *held)
+/* The images travel while CRIU writes them: the pages files as they grow,
+ * the rest once the dump has ended (fm_files_send's live mode). */
+typedef struct transfer_job {
+        fm_migration *m;
+        fm_hashset *held;
+        fm_files_live live;
+        pthread_t thread;
+        bool started;
+        int r;
+        double done_at;
+        fm_error err;
+} transfer_job;
+
+static int transfer_images(transfer_job *j)
 {
+        fm_migration *m = j->m;
+        fm_error *e = &j->err;
         char img[600];
         src_images(m, img, sizeof(img));
         if (injected(m, FM_PHASE_TRANSFER))
-                return fm_err(&m->err, EPIPE, "image transfer failed (injected by the test hook)");
-        _cleanup_close_ int fd = fm_tcp_connect(m->to_addr, m->to_port, 30000, &m->err);
+                return fm_err(e, EPIPE, "image transfer failed (injected by the test hook)");
+        _cleanup_close_ int fd = fm_tcp_connect(m->to_addr, m->to_port, 30000, e);
         if (fd < 0)
                 return fd;
         json_object *req = req_new("put_images", m->name);
@@ -357,23 +379,64 @@ static int phase_transfer(fm_migration *m, fm_hashset *held)
         int r = fm_msg_send(fd, FM_FRAME_REQUEST, req);
         json_object_put(req);
         if (r < 0)
-                return fm_err(&m->err, -r, "sending images to %s: %s", m->to_host, strerror(-r));
+                return fm_err(e, -r, "sending images to %s: %s", m->to_host, strerror(-r));
         uint64_t bytes = 0;
-        fm_page_codec codec = {.key = m->key, .held = held,
+        fm_page_codec codec = {.key = m->key, .held = j->held,
                                .corrupt_one = m->src->test_hooks && !strcmp(m->inject, "corrupt_pages")};
-        if ((r = fm_files_send(fd, img, m->precopy ? &codec : NULL, &bytes, &m->err)) < 0)
-                return fm_err_wrap(&m->err, "sending images to %s", m->to_host);
+        if ((r = fm_files_send(fd, img, m->precopy ? &codec : NULL, &j->live, &bytes, e)) < 0)
+                return fm_err_wrap(e, "sending images to %s", m->to_host);
         if (m->precopy) {
                 m->final_pages = codec.st.literal;
                 m->final_bytes = (codec.st.literal) * (1 + 4096ull) + codec.st.ref * 17 + codec.st.zero;
         }
         uint8_t t = 0;
         json_object *reply = NULL;
-        if ((r = fm_msg_recv(fd, &t, &reply, &m->err)) < 0)
-                return fm_err_wrap(&m->err, "sending images to %s", m->to_host);
-        r = fm_reply_check(reply, &m->err);
+        if ((r = fm_msg_recv(fd, &t, &reply, e)) < 0)
+                return fm_err_wrap(e, "sending images to %s", m->to_host);
+        r = fm_reply_check(reply, e);
         json_object_put(reply);
         return r;
+}
+
+static void *transfer_thread(void *arg)
+{
+        transfer_job *j = arg;
+        j->r = transfer_images(j);
+        j->done_at = fm_now_ms();
+        return NULL;
+}
+
+/* Call once the images directory exists and before the dump starts. */
+static int transfer_start(fm_migration *m, fm_hashset *held, transfer_job *j)
+{
+        memset(j, 0, sizeof(*j));
+        j->m = m;
+        j->held = held;
+        j->live.inotify_fd = -1;
+        char img[600];
+        src_images(m, img, sizeof(img));
+        if (fm_files_live_watch(&j->live, img, &m->err) < 0)
+                return -m->err.code;
+        if (pthread_create(&j->thread, NULL, transfer_thread, j) != 0) {
+                fm_files_live_close(&j->live);
+                return fm_err(&m->err, EAGAIN, "cannot start the image transfer");
+        }
+        j->started = true;
+        return 0;
+}
+
+/* dump_r: how the dump ended (a failed dump ends the stream unfinished). */
+static int transfer_join(fm_migration *m, transfer_job *j, int dump_r)
+{
+        if (!j->started)
+                return 0;
+        atomic_store(&j->live.writer, dump_r < 0 ? -1 : 1);
+        pthread_join(j->thread, NULL);
+        j->started = false;
+        fm_files_live_close(&j->live);
+        if (j->r < 0 && dump_r == 0)
+                m->err = j->err;
+        return j->r;
 }
 
 /* The restore is asked for as the dump starts (when the target has
@@ -393,6 +456,7 @@ static void *restore_thread(void *arg)
         restore_job *j = arg;
         json_object *req = req_new("restore", j->m->name);
         json_object_object_add(req, "early", json_object_new_boolean(1));
+        json_object_object_add(req, "lazy", json_object_new_boolean(j->m->lazy));
         if (j->m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(j->m->inject));
         json_object *reply = NULL;
@@ -453,6 +517,17 @@ static int phase_steer(fm_migration *m, const fm_mig_hooks *h)
         return r < 0 ? fm_err_wrap(&m->err, "steering traffic to %s", m->to_host) : 0;
 }
 
+/* A lazy restore: the source copy stays until the target's memory is all
+ * in place, so a daemon that fails still leaves the service somewhere. */
+static int phase_settle(fm_migration *m)
+{
+        json_object *req = req_new("settle", m->name);
+        if (m->inject[0])
+                json_object_object_add(req, "inject", json_object_new_string(m->inject));
+        int r = target_call(m, req, NULL, 660000);
+        return r < 0 ? fm_err_wrap(&m->err, "completing the lazy restore on %s", m->to_host) : 0;
+}
+
 static void phase_cleanup(fm_migration *m)
 {
         char img[600];
@@ -501,6 +576,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         } while (0)
         PHASE(FM_PHASE_PLAN, phase_plan(m));
         m->early_restore = m->src->criu_path_env[0] && m->target_early_restore;
+        m->lazy = m->early_restore && m->target_lazy && m->want_lazy;
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         PHASE(FM_PHASE_DISK_LIVE, sync_rootfs(m));
         if (m->precopy) {
@@ -518,12 +594,18 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->frozen = true; /* from here a rollback thaws (harmless if never frozen) */
         disk_job dj;
         restore_job rj = {0};
+        transfer_job tj = {0};
         bool early = m->early_restore;
-        if ((r = disk_final_start(m, &dj)) < 0)
+        if ((r = images_fresh(m)) < 0 || (r = transfer_start(m, &held, &tj)) < 0)
                 goto fail;
+        if ((r = disk_final_start(m, &dj)) < 0) {
+                transfer_join(m, &tj, r);
+                goto fail;
+        }
         if (early && (r = restore_start(m, &rj)) < 0) {
                 dj.dump_done = true;
                 disk_final_join(m, &dj);
+                transfer_join(m, &tj, r);
                 goto fail;
         }
         double t_dump = fm_now_ms();
@@ -531,6 +613,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         double t_dumped = fm_now_ms();
         dj.dump_done = true;
         int rd = disk_final_join(m, &dj);
+        int rt = transfer_join(m, &tj, r < 0 || rd < 0 ? -1 : 0);
+        m->phase_ms[FM_PHASE_TRANSFER] = tj.done_at > t_dumped ? tj.done_at - t_dumped : 0;
         if (m->src->criu_path_env[0] && dj.frozen_at > 0) {
                 t_freeze = dj.frozen_at;
                 m->phase_ms[FM_PHASE_FREEZE] = dj.frozen_at - t_dump;
@@ -538,21 +622,14 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         } else {
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - t_dump;
         }
-        if (r < 0 || rd < 0) {
-                r = r < 0 ? r : rd;
+        if (r < 0 || rd < 0 || rt < 0) {
+                r = r < 0 ? r : rd < 0 ? rd : rt;
                 restore_join(m, &rj, true);
                 goto fail;
         }
         emit(m, h, FM_PHASE_FREEZE);
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
-        t = fm_now_ms();
-        r = phase_transfer(m, &held);
-        m->phase_ms[FM_PHASE_TRANSFER] = fm_now_ms() - t;
-        if (r < 0) {
-                restore_join(m, &rj, true);
-                goto fail;
-        }
         emit(m, h, FM_PHASE_TRANSFER);
         if (early) {
                 /* restore = from the images being complete to the target running */
@@ -567,6 +644,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         }
         m->frozen_ms = fm_now_ms() - t_freeze;
         PHASE(FM_PHASE_STEER, phase_steer(m, h));
+        if (m->lazy)
+                PHASE(FM_PHASE_SETTLE, phase_settle(m));
         PHASE(FM_PHASE_CLEANUP, (phase_cleanup(m), 0));
 #undef PHASE
         m->ok = true;
@@ -601,6 +680,7 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(o, "bytes_disk", json_object_new_int64((int64_t)m->bytes_disk));
         json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));
         json_object_object_add(o, "mode", json_object_new_string(m->precopy ? "precopy" : "stopcopy"));
+        json_object_object_add(o, "restore", json_object_new_string(m->lazy ? "lazy" : "eager"));
         json_object_object_add(o, "tracker", json_object_new_string(m->precopy ? "hash" : "none"));
         json_object_object_add(o, "stop_rule", m->stop_rule ? json_object_new_string(m->stop_rule) : NULL);
         json_object *rounds = json_object_new_array();

@@ -1,8 +1,11 @@
+#include <dirent.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include "lxc/container.h"
 #include "memory/pagestream.h"
@@ -17,7 +20,8 @@ static void images_dir(const fm_host_paths *p, const char *name, char *buf, size
 
 /* Markers beside the images directory (which is replaced as images arrive):
  * .NAME.complete (all images verified), .NAME.abort (give up), .NAME.restoring
- * (an early restore is waiting or running). */
+ * (an early restore is waiting or running), .NAME.lazy (how the lazy-pages
+ * daemon of a lazy restore ended, written by fm-criu-wrap's keeper). */
 static void marker(const fm_host_paths *p, const char *name, const char *what, char *buf, size_t n)
 {
         snprintf(buf, n, "%s/.%s.%s", p->images, name, what);
@@ -84,6 +88,34 @@ static void store_path(const fm_host_paths *p, const char *name, char *buf, size
         snprintf(buf, n, "%s/.%s.pagestore", p->images, name);
 }
 
+/* The page images of the final dump will be about as large as the store;
+ * the space for them is allocated now, while the service runs, and not while
+ * it is frozen (fresh memory costs more than writing into allocated memory:
+ * 4x on this project's VMs). */
+static void spare_path(const fm_host_paths *p, const char *name, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/.%s.spare", p->images, name);
+}
+
+static void spare_grow(const fm_host_paths *p, const char *name, uint64_t bytes)
+{
+        char path[700];
+        spare_path(p, name, path, sizeof(path));
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size < bytes &&
+            fallocate(fd, 0, 0, (off_t)bytes) < 0)
+                ftruncate(fd, st.st_size); /* no room: keep what it had */
+}
+
+static uint64_t spare_size(const fm_host_paths *p, const char *name)
+{
+        char path[700];
+        struct stat st;
+        spare_path(p, name, path, sizeof(path));
+        return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
 /* Drops the page store of name (waits for a user of it to finish). */
 static void slot_drop(const fm_host_paths *p, const char *name)
 {
@@ -110,6 +142,8 @@ static void slot_drop(const fm_host_paths *p, const char *name)
         }
         char path[700];
         store_path(p, name, path, sizeof(path));
+        unlink(path);
+        spare_path(p, name, path, sizeof(path));
         unlink(path);
 }
 
@@ -200,6 +234,8 @@ int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, ui
         }
         *stored = s->store.npages;
         slot_give(p, s);
+        if (r >= 0)
+                spare_grow(p, name, *stored * FM_PAGE_SIZE);
         return r < 0 ? fm_err_wrap(e, "pre-copy round of %s", name) : 0;
 }
 
@@ -207,7 +243,7 @@ static void drop_images(const fm_host_paths *p, const char *name)
 {
         slot_drop(p, name);
         char path[700];
-        static const char *const kinds[] = {"complete", "abort"};
+        static const char *const kinds[] = {"complete", "abort", "lazy"};
         for (size_t i = 0; i < FM_ARRAY_SIZE(kinds); i++) {
                 marker(p, name, kinds[i], path, sizeof(path));
                 unlink(path);
@@ -265,11 +301,31 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
                 fm_pagestore_close(&s->store);
                 fm_pagestore_open(&s->store, path, max, NULL);
         }
-        fm_page_decoder dec = {.key = s ? s->key : NULL, .store = s ? &s->store : NULL};
+        char spare[700];
+        spare_path(p, name, spare, sizeof(spare));
+        room += spare_size(p, name); /* it becomes part of the images */
+        fm_page_decoder dec = {.key = s ? s->key : NULL, .store = s ? &s->store : NULL,
+                               .spare = s && fm_path_exists(spare) ? spare : NULL};
         int r = fm_files_recv(fd, img, room, s ? &dec : NULL, bytes, e);
         if (s)
                 slot_give(p, s);
         if (r < 0) {
+                /* a well-formed stream whose content we refuse (checksum,
+                 * unknown page, no room) is read to its end, so that the
+                 * sender, still sending while its dump runs, gets our reply
+                 * and not a reset connection; a malformed one is not */
+                fm_error ignore = {0};
+                bool drain = e->code != EPROTO && e->code != EINVAL && e->code != EMSGSIZE;
+                for (int i = 0; drain && i < 1 << 24; i++) {
+                        uint8_t t = 0;
+                        char *buf = NULL;
+                        uint32_t len = 0;
+                        if (fm_frame_recv(fd, &t, &buf, &len, &ignore) < 0)
+                                break;
+                        free(buf);
+                        if (t == FM_FRAME_END)
+                                break;
+                }
                 fm_rm_rf(img);
                 return fm_err_wrap(e, "receiving images of %s", name);
         }
@@ -279,9 +335,10 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
         return 0;
 }
 
-int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, fm_error *e)
+int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
+                      fm_error *e)
 {
-        char img[600], done[700], abort_m[700], busy[700];
+        char img[600], done[700], abort_m[700], busy[700], lazy_m[700];
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
         images_dir(p, name, img, sizeof(img));
@@ -292,12 +349,17 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
                 return fm_err(e, EIO, "restore failed on %s (injected by the test hook)", p->host);
         if (early && !p->criu_path_env[0])
                 return fm_err(e, EOPNOTSUPP, "early restore needs fm-criu-wrap on %s", p->host);
+        if (lazy && !p->lazy_restore)
+                return fm_err(e, EOPNOTSUPP, "%s cannot restore lazily (no userfaultfd or no fm-criu-wrap)", p->host);
+        marker(p, name, "lazy", lazy_m, sizeof(lazy_m));
+        unlink(lazy_m);
         if (!early && !fm_path_exists(img))
                 return fm_err(e, ENOENT, "no images of %s on %s", name, p->host);
-        char wait_done[760], wait_abort[760];
+        char wait_done[760], wait_abort[760], lazy_env[760];
         snprintf(wait_done, sizeof(wait_done), "FASTMIG_WAIT_COMPLETE=%s", done);
         snprintf(wait_abort, sizeof(wait_abort), "FASTMIG_WAIT_ABORT=%s", abort_m);
-        const char *env[] = {p->criu_path_env, p->criu_real_env, early ? wait_done : NULL, wait_abort, NULL};
+        snprintf(lazy_env, sizeof(lazy_env), "FASTMIG_LAZY_STATUS=%s", lazy ? lazy_m : "");
+        const char *env[] = {p->criu_path_env, p->criu_real_env, wait_abort, lazy_env, early ? wait_done : NULL, NULL};
         if (early) {
                 /* LXC starts up while the images are still on their way;
                  * fm-criu-wrap holds `criu restore' until they are complete.
@@ -316,6 +378,60 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
         if (early)
                 unlink(busy);
         return r;
+}
+
+/* The lazy-pages daemon serving the images in img (test hook only). */
+static pid_t find_lazy_daemon(const char *img)
+{
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        pid_t found = -1;
+        while (d && found < 0 && (de = readdir(d))) {
+                char path[300], cmd[4096];
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                ssize_t n = fd < 0 ? -1 : read(fd, cmd, sizeof(cmd) - 1);
+                if (n <= 0)
+                        continue;
+                bool lazy = false, ours = false;
+                for (char *a = cmd; a < cmd + n; a += strlen(a) + 1) {
+                        cmd[n] = 0;
+                        lazy |= !strcmp(a, "lazy-pages");
+                        ours |= !strcmp(a, img);
+                }
+                if (lazy && ours)
+                        found = (pid_t)atoi(de->d_name);
+        }
+        if (d)
+                closedir(d);
+        return found;
+}
+
+int fm_target_settle(const fm_host_paths *p, const char *name, const char *inject, fm_error *e)
+{
+        char img[600], lazy_m[700];
+        if (!fm_name_is_valid(name))
+                return fm_err(e, EINVAL, "bad container name `%s'", name);
+        images_dir(p, name, img, sizeof(img));
+        marker(p, name, "lazy", lazy_m, sizeof(lazy_m));
+        if (p->test_hooks && inject && !strcmp(inject, "settle")) {
+                pid_t d = find_lazy_daemon(img);
+                if (d > 0)
+                        kill(d, SIGKILL);
+        }
+        /* the daemon copies at memory speed; a minute per 10 GiB is generous */
+        _cleanup_free_ char *st = NULL;
+        for (int i = 0; i < 600000 && fm_read_file(lazy_m, &st, 256) < 0; i++)
+                usleep(1000);
+        int pid = 0, code = -1;
+        if (!st || sscanf(st, "%d %d", &pid, &code) != 2)
+                return fm_err(e, ETIMEDOUT, "the lazy restore of %s did not end", name);
+        if (code != 0)
+                return fm_err(e, EIO, "the lazy-pages daemon of %s %s %d before all memory was in place (see %s/lazy-pages.log)",
+                              name, code < 0 ? "was killed by signal" : "failed with status", code < 0 ? -code : code, img);
+        return 0;
 }
 
 int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e)

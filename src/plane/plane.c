@@ -293,6 +293,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(req, "inject", json_object_new_string(o->inject));
         if (o->mode)
                 json_object_object_add(req, "mode", json_object_new_string(o->mode));
+        if (o->restore)
+                json_object_object_add(req, "restore", json_object_new_string(o->restore));
         if (o->max_rounds > 0)
                 json_object_object_add(req, "max_rounds", json_object_new_int(o->max_rounds));
         if (o->dirty_threshold > 0)

@@ -16,6 +16,7 @@ typedef struct fm_migrate_opts {
         const char *inject;      /* test hook: phase that must fail */
         const char *mode;        /* "stopcopy" (default) or "precopy" */
         int max_rounds;          /* precopy: 0 = the agent's default (8) */
+        const char *restore;     /* "lazy" (default where the target can) or "eager" */
         int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (256) */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);

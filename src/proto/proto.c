@@ -20,7 +20,7 @@ static uint32_t type_limit(uint8_t type)
         case FM_FRAME_DATA:
                 return FM_DATA_MAX;
         case FM_FRAME_FILE_END:
-                return 8;
+                return 16;
         case FM_FRAME_END:
                 return 0;
         default:
@@ -43,8 +43,8 @@ int fm_frame_header_parse(const uint8_t hdr[FM_FRAME_HEADER_LEN], uint8_t *type,
         uint32_t lim = type_limit(t);
         if (l > lim)
                 return fm_err(e, EMSGSIZE, "frame of type %u has %u bytes, limit is %u", t, l, lim);
-        if (t == FM_FRAME_FILE_END && l != 8)
-                return fm_err(e, EPROTO, "file-end frame must carry 8 bytes, has %u", l);
+        if (t == FM_FRAME_FILE_END && l != 8 && l != 16)
+                return fm_err(e, EPROTO, "file-end frame must carry 8 or 16 bytes, has %u", l);
         *type = t;
         *len = l;
         return 0;

@@ -17,9 +17,9 @@ enum fm_frame_type {
         FM_FRAME_REQUEST = 1,  /* JSON {"op": ...} */
         FM_FRAME_REPLY = 2,    /* JSON {"ok": bool, "error": str?, ...} */
         FM_FRAME_EVENT = 3,    /* JSON progress report inside a long request */
-        FM_FRAME_FILE = 4,     /* JSON {"path","size","mode"}: a file of a stream starts */
+        FM_FRAME_FILE = 4,     /* JSON {"path","size"|"growing","mode"}: a file of a stream starts */
         FM_FRAME_DATA = 5,     /* raw bytes of the current file */
-        FM_FRAME_FILE_END = 6, /* 8 bytes: XXH64 of the file, big-endian */
+        FM_FRAME_FILE_END = 6, /* XXH64 of the file (8 bytes, big-endian), then its size (8) if growing */
         FM_FRAME_END = 7,      /* empty: the stream is complete */
 };
 

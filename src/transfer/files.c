@@ -1,6 +1,8 @@
 #include "files.h"
 
 #include <dirent.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <string.h>
@@ -16,120 +18,324 @@ static bool is_pages_file(const char *name)
         return !strncmp(name, "pages-", 6) && n > 10 && !strcmp(name + n - 4, ".img");
 }
 
-/* Sends a file of pages as records; whole records per frame. */
-static int send_pages(int fd, int f, const char *name, uint64_t size, fm_page_codec *c, XXH64_state_t *xs,
-                      uint64_t *bytes, fm_error *e)
+/* One file on its way: page records (codec) or raw bytes, and the running
+ * checksum of the file's own bytes. */
+typedef struct file_tx {
+        int fd;
+        const char *name;
+        fm_page_codec *codec; /* NULL: raw bytes */
+        XXH64_state_t *xs;
+        uint8_t *out; /* records waiting for a frame (codec only) */
+        size_t used;
+        uint8_t *in;
+        uint64_t done; /* bytes of the file consumed */
+        uint64_t *bytes;
+        fm_error *e;
+} file_tx;
+
+enum { TX_IN = 256 * FM_PAGE_SIZE }; /* a multiple of the page, at most a frame */
+
+static int tx_flush(file_tx *t)
 {
-        enum { IN = 256 * FM_PAGE_SIZE };
-        _cleanup_free_ uint8_t *out = malloc(FM_DATA_MAX);
-        _cleanup_free_ uint8_t *in = malloc(IN);
-        size_t used = 0;
-        uint64_t left = size;
-        if (!out || !in)
-                return fm_err(e, ENOMEM, "out of memory");
-        while (left > 0) {
-                size_t chunk = left < IN ? (size_t)left : IN;
-                int r = fm_read_all(f, in, chunk);
+        if (!t->used)
+                return 0;
+        int r = fm_frame_send(t->fd, FM_FRAME_DATA, t->out, (uint32_t)t->used);
+        if (r < 0)
+                return fm_err(t->e, -r, "sending %s: %s", t->name, strerror(-r));
+        *t->bytes += t->used;
+        t->used = 0;
+        return 0;
+}
+
+/* n bytes of the file: raw, or whole pages as records (a partial page only
+ * as the file's last bytes). */
+static int tx_put(file_tx *t, const uint8_t *in, size_t n)
+{
+        XXH64_update(t->xs, in, n);
+        t->done += n;
+        if (!t->codec) {
+                int r = fm_frame_send(t->fd, FM_FRAME_DATA, in, (uint32_t)n);
                 if (r < 0)
-                        return fm_err(e, -r, "reading %s: %s", name, strerror(-r));
-                XXH64_update(xs, in, chunk);
-                for (size_t off = 0; off < chunk; off += FM_PAGE_SIZE) {
-                        size_t want = chunk - off < FM_PAGE_SIZE ? chunk - off : FM_PAGE_SIZE;
-                        if (used + FM_PAGEREC_MAX + 3 > FM_DATA_MAX) {
-                                if ((r = fm_frame_send(fd, FM_FRAME_DATA, out, (uint32_t)used)) < 0)
-                                        return fm_err(e, -r, "sending %s: %s", name, strerror(-r));
-                                *bytes += used;
-                                used = 0;
-                        }
-                        r = want == FM_PAGE_SIZE ? fm_pagestream_put_page(in + off, c->key, c->held, out + used, &c->st)
-                                                 : fm_pagestream_put_tail(in + off, want, out + used, &c->st);
-                        if (r < 0)
-                                return fm_err(e, -r, "encoding %s: %s", name, strerror(-r));
-                        if (c->corrupt_one && out[used] == 'L') {
-                                out[used + 1 + 100] ^= 0xff;
-                                c->corrupt_one = false;
-                        }
-                        used += (size_t)r;
-                }
-                left -= chunk;
+                        return fm_err(t->e, -r, "sending %s: %s", t->name, strerror(-r));
+                *t->bytes += n;
+                return 0;
         }
-        if (used) {
-                int r = fm_frame_send(fd, FM_FRAME_DATA, out, (uint32_t)used);
+        for (size_t off = 0; off < n; off += FM_PAGE_SIZE) {
+                size_t want = n - off < FM_PAGE_SIZE ? n - off : FM_PAGE_SIZE;
+                if (t->used + FM_PAGEREC_MAX + 3 > FM_DATA_MAX && tx_flush(t) < 0)
+                        return -t->e->code;
+                int r = want == FM_PAGE_SIZE
+                                ? fm_pagestream_put_page(in + off, t->codec->key, t->codec->held, t->out + t->used,
+                                                         &t->codec->st)
+                                : fm_pagestream_put_tail(in + off, want, t->out + t->used, &t->codec->st);
                 if (r < 0)
-                        return fm_err(e, -r, "sending %s: %s", name, strerror(-r));
-                *bytes += used;
+                        return fm_err(t->e, -r, "encoding %s: %s", t->name, strerror(-r));
+                if (t->codec->corrupt_one && t->out[t->used] == 'L') {
+                        t->out[t->used + 1 + 100] ^= 0xff;
+                        t->codec->corrupt_one = false;
+                }
+                t->used += (size_t)r;
         }
         return 0;
 }
 
-static int send_one(int fd, int dfd, const char *name, fm_page_codec *codec, uint64_t *bytes, fm_error *e)
+/* The next n bytes of f. */
+static int tx_span(file_tx *t, int f, uint64_t n)
 {
-        _cleanup_close_ int f = openat(dfd, name, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (f < 0 || fstat(f, &st) < 0)
-                return fm_err(e, errno, "opening %s: %s", name, strerror(errno));
-        json_object *h = json_object_new_object();
-        json_object_object_add(h, "path", json_object_new_string(name));
-        json_object_object_add(h, "size", json_object_new_int64(st.st_size));
-        json_object_object_add(h, "mode", json_object_new_int((int)(st.st_mode & 07777)));
-        bool paged = codec && is_pages_file(name);
-        if (paged)
-                json_object_object_add(h, "encoding", json_object_new_string("pages"));
-        int r = fm_msg_send(fd, FM_FRAME_FILE, h);
-        json_object_put(h);
-        if (r < 0)
-                return fm_err(e, -r, "sending header of %s: %s", name, strerror(-r));
-        XXH64_state_t *xs = XXH64_createState();
-        XXH64_reset(xs, 0);
-        static __thread char buf[FM_DATA_MAX];
-        uint64_t left = paged ? 0 : (uint64_t)st.st_size;
-        if (paged && (r = send_pages(fd, f, name, (uint64_t)st.st_size, codec, xs, bytes, e)) < 0) {
-                XXH64_freeState(xs);
-                return r;
+        while (n > 0) {
+                size_t chunk = n < TX_IN ? (size_t)n : TX_IN;
+                int r = fm_read_all(f, t->in, chunk);
+                if (r < 0)
+                        return fm_err(t->e, -r, "reading %s: %s", t->name, r == -EPIPE ? "file shrank" : strerror(-r));
+                if ((r = tx_put(t, t->in, chunk)) < 0)
+                        return r;
+                n -= chunk;
         }
-        while (left > 0) {
-                ssize_t n = read(f, buf, left < sizeof(buf) ? left : sizeof(buf));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        XXH64_freeState(xs);
-                        return fm_err(e, n < 0 ? errno : EIO, "reading %s: %s", name, n < 0 ? strerror(errno) : "file shrank");
-                }
-                XXH64_update(xs, buf, (size_t)n);
-                if ((r = fm_frame_send(fd, FM_FRAME_DATA, buf, (uint32_t)n)) < 0) {
-                        XXH64_freeState(xs);
-                        return fm_err(e, -r, "sending %s: %s", name, strerror(-r));
-                }
-                left -= (uint64_t)n;
-                *bytes += (uint64_t)n;
-        }
-        uint64_t hv = XXH64_digest(xs);
-        XXH64_freeState(xs);
-        unsigned char hb[8];
-        for (int i = 7; i >= 0; i--, hv >>= 8)
-                hb[i] = (unsigned char)hv;
-        r = fm_frame_send(fd, FM_FRAME_FILE_END, hb, 8);
-        return r < 0 ? fm_err(e, -r, "sending %s: %s", name, strerror(-r)) : 0;
+        return 0;
 }
 
-int fm_files_send(int fd, const char *dir, fm_page_codec *codec, uint64_t *bytes, fm_error *e)
+static int tx_header(file_tx *t, const struct stat *st, bool growing)
 {
-        DIR *d = opendir(dir);
-        if (!d)
+        json_object *h = json_object_new_object();
+        json_object_object_add(h, "path", json_object_new_string(t->name));
+        if (growing)
+                json_object_object_add(h, "growing", json_object_new_boolean(1));
+        else
+                json_object_object_add(h, "size", json_object_new_int64(st->st_size));
+        json_object_object_add(h, "mode", json_object_new_int((int)(st->st_mode & 07777)));
+        if (t->codec)
+                json_object_object_add(h, "encoding", json_object_new_string("pages"));
+        int r = fm_msg_send(t->fd, FM_FRAME_FILE, h);
+        json_object_put(h);
+        return r < 0 ? fm_err(t->e, -r, "sending header of %s: %s", t->name, strerror(-r)) : 0;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+        for (int i = 7; i >= 0; i--, v >>= 8)
+                p[i] = (unsigned char)v;
+}
+
+static int tx_end(file_tx *t, bool growing)
+{
+        int r = tx_flush(t);
+        if (r < 0)
+                return r;
+        unsigned char end[16];
+        put_be64(end, XXH64_digest(t->xs));
+        put_be64(end + 8, t->done);
+        r = fm_frame_send(t->fd, FM_FRAME_FILE_END, end, growing ? 16 : 8);
+        return r < 0 ? fm_err(t->e, -r, "sending %s: %s", t->name, strerror(-r)) : 0;
+}
+
+/* ---- a directory still being written (CRIU dumping into it) ---- */
+
+enum { LIVE_MAX_NAMES = 4096 };
+
+typedef struct live_names {
+        char **name;
+        bool *closed;
+        size_t n;
+} live_names;
+
+static ssize_t names_find(const live_names *l, const char *name)
+{
+        for (size_t i = 0; i < l->n; i++)
+                if (!strcmp(l->name[i], name))
+                        return (ssize_t)i;
+        return -1;
+}
+
+static int names_add(live_names *l, const char *name)
+{
+        if (names_find(l, name) >= 0)
+                return 0;
+        if (l->n == LIVE_MAX_NAMES)
+                return -E2BIG;
+        if (!l->name && (!(l->name = calloc(LIVE_MAX_NAMES, sizeof(*l->name))) ||
+                         !(l->closed = calloc(LIVE_MAX_NAMES, sizeof(*l->closed)))))
+                return -ENOMEM;
+        if (!(l->name[l->n] = strdup(name)))
+                return -ENOMEM;
+        l->closed[l->n++] = false;
+        return 0;
+}
+
+static void names_free(live_names *l)
+{
+        for (size_t i = 0; i < l->n; i++)
+                free(l->name[i]);
+        free(l->name);
+        free(l->closed);
+}
+
+/* Reads the inotify events that are there (waits up to wait_ms for one):
+ * pages files in order of creation, and which of them the writer closed. */
+static int live_events(fm_files_live *live, live_names *l, int wait_ms, fm_error *e)
+{
+        struct pollfd p = {.fd = live->inotify_fd, .events = POLLIN};
+        if (poll(&p, 1, wait_ms) <= 0)
+                return 0;
+        _Alignas(struct inotify_event) char buf[16384];
+        for (;;) {
+                ssize_t n = read(live->inotify_fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return 0; /* EAGAIN: all read */
+                for (char *q = buf; q < buf + n;) {
+                        const struct inotify_event *ev = (const struct inotify_event *)q;
+                        q += sizeof(*ev) + ev->len;
+                        if (!ev->len || !is_pages_file(ev->name))
+                                continue;
+                        int r = names_add(l, ev->name);
+                        if (r < 0)
+                                return fm_err(e, -r, "following the dump: %s", strerror(-r));
+                        if (ev->mask & IN_CLOSE_WRITE)
+                                l->closed[names_find(l, ev->name)] = true;
+                }
+        }
+}
+
+static int writer_state(const fm_files_live *live)
+{
+        return atomic_load(&live->writer);
+}
+
+/* Sends a pages file while the writer still appends to it: page-aligned spans
+ * as they appear, the rest once the writer closed it or ended. */
+static int send_growing(file_tx *t, int dfd, fm_files_live *live, live_names *l, size_t idx)
+{
+        _cleanup_close_ int f = openat(dfd, t->name, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (f < 0 || fstat(f, &st) < 0)
+                return fm_err(t->e, errno, "opening %s: %s", t->name, strerror(errno));
+        int r = tx_header(t, &st, true);
+        for (; r == 0;) {
+                int w = writer_state(live);
+                if (w < 0)
+                        return fm_err(t->e, ECANCELED, "the dump failed while %s was on its way", t->name);
+                /* look at "closed" before the size: a size read after it is final */
+                bool final = w > 0 || l->closed[idx];
+                if (fstat(f, &st) < 0)
+                        return fm_err(t->e, errno, "reading %s: %s", t->name, strerror(errno));
+                uint64_t avail = (uint64_t)st.st_size > t->done ? (uint64_t)st.st_size - t->done : 0;
+                if (!final)
+                        avail -= avail % FM_PAGE_SIZE;
+                if (avail && (r = tx_span(t, f, avail)) < 0)
+                        return r;
+                if (final)
+                        break;
+                if (!avail)
+                        r = live_events(live, l, 1, t->e);
+        }
+        return r < 0 ? r : tx_end(t, true);
+}
+
+int fm_files_live_watch(fm_files_live *live, const char *dir, fm_error *e)
+{
+        atomic_store(&live->writer, 0);
+        live->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (live->inotify_fd < 0)
+                return fm_err(e, errno, "inotify: %s", strerror(errno));
+        if (inotify_add_watch(live->inotify_fd, dir, IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+                int err = errno;
+                live->inotify_fd = fm_close(live->inotify_fd);
+                return fm_err(e, err, "watching %s: %s", dir, strerror(err));
+        }
+        return 0;
+}
+
+void fm_files_live_close(fm_files_live *live)
+{
+        if (live->inotify_fd >= 0)
+                live->inotify_fd = fm_close(live->inotify_fd);
+}
+
+/* ---- the stream ---- */
+
+static int send_static(file_tx *t, int dfd)
+{
+        _cleanup_close_ int f = openat(dfd, t->name, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (f < 0 || fstat(f, &st) < 0)
+                return fm_err(t->e, errno, "opening %s: %s", t->name, strerror(errno));
+        int r = tx_header(t, &st, false);
+        if (r == 0)
+                r = tx_span(t, f, (uint64_t)st.st_size);
+        return r < 0 ? r : tx_end(t, false);
+}
+
+static int send_file(int fd, int dfd, const char *name, fm_page_codec *codec, fm_files_live *live, live_names *l,
+                     ssize_t live_idx, uint64_t *bytes, fm_error *e)
+{
+        file_tx t = {.fd = fd, .name = name, .codec = codec && is_pages_file(name) ? codec : NULL,
+                     .xs = XXH64_createState(), .out = malloc(FM_DATA_MAX), .in = malloc(TX_IN), .bytes = bytes,
+                     .e = e};
+        int r;
+        if (!t.xs || !t.out || !t.in)
+                r = fm_err(e, ENOMEM, "out of memory");
+        else {
+                XXH64_reset(t.xs, 0);
+                r = live_idx >= 0 ? send_growing(&t, dfd, live, l, (size_t)live_idx) : send_static(&t, dfd);
+        }
+        XXH64_freeState(t.xs);
+        free(t.out);
+        free(t.in);
+        return r;
+}
+
+int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *live, uint64_t *bytes, fm_error *e)
+{
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
                 return fm_err(e, errno, "opening %s: %s", dir, strerror(errno));
         uint64_t total = 0;
+        live_names sent = {0}, seen = {0};
         int r = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                struct stat st;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-                        continue;
-                if ((r = send_one(fd, dirfd(d), de->d_name, codec, &total, e)) < 0)
-                        break;
+        if (live) { /* pages files created before the watch began */
+                DIR *d0 = fdopendir(dup(dfd));
+                struct dirent *de0;
+                if (d0)
+                        rewinddir(d0);
+                while (d0 && r == 0 && (de0 = readdir(d0)))
+                        if (is_pages_file(de0->d_name) && names_add(&seen, de0->d_name) < 0)
+                                r = fm_err(e, ENOMEM, "out of memory");
+                if (d0)
+                        closedir(d0);
         }
-        closedir(d);
+        /* while the writer runs: its pages files, each as it grows, in the
+         * order they were created */
+        for (size_t next = 0; live && r == 0 && writer_state(live) == 0;) {
+                if (next < seen.n) {
+                        if ((r = send_file(fd, dfd, seen.name[next], codec, live, &seen, (ssize_t)next, &total, e)) == 0)
+                                r = names_add(&sent, seen.name[next]) < 0 ? fm_err(e, ENOMEM, "out of memory") : 0;
+                        next++;
+                } else {
+                        r = live_events(live, &seen, 5, e);
+                }
+        }
+        if (live && r == 0 && writer_state(live) < 0)
+                r = fm_err(e, ECANCELED, "the dump failed");
+        /* then every file, but those already sent, as it is now */
+        DIR *d = r == 0 ? fdopendir(dup(dfd)) : NULL;
+        if (r == 0 && !d)
+                r = fm_err(e, errno, "opening %s: %s", dir, strerror(errno));
+        if (d) /* the dup shares its offset with the first scan */
+                rewinddir(d);
+        struct dirent *de;
+        while (r == 0 && (de = readdir(d))) {
+                struct stat st;
+                if (de->d_name[0] == '.' || names_find(&sent, de->d_name) >= 0)
+                        continue;
+                if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                r = send_file(fd, dfd, de->d_name, codec, NULL, NULL, -1, &total, e);
+        }
+        if (d)
+                closedir(d);
+        names_free(&sent);
+        names_free(&seen);
         if (r == 0 && (r = fm_frame_send(fd, FM_FRAME_END, NULL, 0)) < 0)
                 r = fm_err(e, -r, "sending end of stream: %s", strerror(-r));
         if (bytes)
@@ -147,7 +353,7 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
         char cur[300] = "";
         char curpath[1024] = "";
         uint64_t declared = 0, got = 0;
-        bool paged = false;
+        bool paged = false, growing = false, spare = false;
         XXH64_state_t *xs = XXH64_createState();
         for (;;) {
                 uint8_t t = 0;
@@ -164,10 +370,13 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
                         const char *path = NULL, *enc = NULL;
                         int64_t size = 0, mode = 0600;
                         r = fm_msg_parse(p, len, &h, e);
+                        growing = r == 0 && fm_json_bool(h, "growing", false);
                         if (r == 0)
                                 r = fm_json_str(h, "path", true, 255, &path, e);
                         if (r == 0)
-                                r = fm_json_int(h, "size", true, 0, (int64_t)FM_FILE_MAX, &size, e);
+                                r = fm_json_int(h, "size", !growing, 0, (int64_t)FM_FILE_MAX, &size, e);
+                        if (r == 0 && growing && json_object_object_get_ex(h, "size", NULL))
+                                r = fm_err(e, EPROTO, "a growing file has no size in its header");
                         if (r == 0)
                                 r = fm_json_int(h, "mode", false, 0, 07777, &mode, e);
                         if (r == 0)
@@ -185,18 +394,26 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
                         if (r == 0) {
                                 snprintf(cur, sizeof(cur), "%s", path);
                                 snprintf(curpath, sizeof(curpath), "%s/%s", dir, path);
-                                out = open(curpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+                                spare = paged && dec->spare && rename(dec->spare, curpath) == 0;
+                                if (spare) {
+                                        dec->spare = NULL;
+                                        out = open(curpath, O_WRONLY | O_CLOEXEC);
+                                        if (out >= 0)
+                                                fchmod(out, (mode_t)mode);
+                                } else {
+                                        out = open(curpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+                                }
                                 if (out < 0)
                                         r = fm_err(e, errno, "creating %s: %s", curpath, strerror(errno));
-                                declared = (uint64_t)size;
+                                declared = growing ? FM_FILE_MAX : (uint64_t)size;
                                 got = 0;
                                 XXH64_reset(xs, 0);
                         }
                         json_object_put(h);
                 } else if (t == FM_FRAME_DATA && out >= 0 && paged) {
-                        off_t before = lseek(out, 0, SEEK_END);
+                        off_t before = lseek(out, 0, SEEK_CUR);
                         r = fm_pagestream_decode((const uint8_t *)p, len, dec->key, dec->store, out, xs, &dec->st, e);
-                        off_t after = lseek(out, 0, SEEK_END);
+                        off_t after = lseek(out, 0, SEEK_CUR);
                         if (r == 0 && (uint64_t)after > declared)
                                 r = fm_err(e, EPROTO, "file %s is longer than its declared %llu bytes", cur,
                                            (unsigned long long)declared);
@@ -211,16 +428,26 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
                         if (got + len > declared)
                                 r = fm_err(e, EPROTO, "file %s is longer than its declared %llu bytes", cur,
                                            (unsigned long long)declared);
+                        else if (growing && total + len > max_total)
+                                r = fm_err(e, ENOSPC, "stream needs more than the %llu bytes allowed",
+                                           (unsigned long long)max_total);
                         else if ((r = fm_write_all(out, p, len)) < 0)
                                 r = fm_err(e, -r, "writing %s: %s", curpath, strerror(-r));
                         got += len;
                         total += len;
                         XXH64_update(xs, p, len);
                 } else if (t == FM_FRAME_FILE_END && out >= 0) {
-                        uint64_t want = 0;
+                        uint64_t want = 0, final = 0;
                         for (int i = 0; i < 8; i++)
                                 want = want << 8 | (unsigned char)p[i];
-                        if (got != declared)
+                        for (int i = 8; i < 16 && growing && len == 16; i++)
+                                final = final << 8 | (unsigned char)p[i];
+                        if (growing)
+                                declared = final;
+                        if (len != (growing ? 16u : 8u))
+                                r = fm_err(e, EPROTO, "file-end of %s has %u bytes, want %u", cur, len,
+                                           growing ? 16u : 8u);
+                        else if (got != declared)
                                 r = fm_err(e, EPROTO, "file %s ended after %llu of %llu bytes", cur,
                                            (unsigned long long)got, (unsigned long long)declared);
                         else {
@@ -229,6 +456,8 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
                                         r = fm_err(e, EBADMSG, "file %s does not match its checksum%s", cur,
                                                    paged ? " after rebuilding it" : "");
                         }
+                        if (r == 0 && spare && ftruncate(out, (off_t)got) < 0)
+                                r = fm_err(e, errno, "truncating %s: %s", curpath, strerror(errno));
                         out = fm_close(out);
                         if (r < 0)
                                 unlink(curpath);

@@ -1,5 +1,7 @@
 /* Moving checkpoint images and file trees between hosts. */
 #pragma once
+#include <stdatomic.h>
+
 #include "util/util.h"
 
 #include "memory/pagestream.h"
@@ -17,13 +19,31 @@ typedef struct fm_page_codec {
 typedef struct fm_page_decoder {
         const uint8_t *key;
         fm_pagestore *store;
+        /* a file allocated ahead (before the freeze) that the first
+         * page-encoded file takes over, so that rebuilding it writes into
+         * memory the file system already holds; NULL: none */
+        const char *spare;
         fm_pagestream_stats st;
 } fm_page_decoder;
 
+/* A directory another process is still writing into (CRIU dumping): its
+ * pages files can travel while they grow. writer: 0 while the writer runs, 1
+ * once it ended well, -1 if it failed (set by the caller). */
+typedef struct fm_files_live {
+        atomic_int writer;
+        int inotify_fd;
+} fm_files_live;
+/* Starts watching dir; call it before the writer starts. */
+int fm_files_live_watch(fm_files_live *live, const char *dir, fm_error *e);
+void fm_files_live_close(fm_files_live *live);
+
 /* Sends every regular file directly in dir as FILE/DATA/FILE_END frames,
  * then END. *bytes gets the payload bytes sent. With a codec, pages-*.img
- * files travel as page records ("encoding": "pages"). */
-int fm_files_send(int fd, const char *dir, fm_page_codec *codec, uint64_t *bytes, fm_error *e);
+ * files travel as page records ("encoding": "pages"). With live, the pages
+ * files travel while the writer appends to them (in the order they were
+ * created, each as "growing" until the writer closed it), the other files
+ * once the writer has ended; a writer that failed ends the stream unfinished. */
+int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *live, uint64_t *bytes, fm_error *e);
 
 /* Receives a stream written by fm_files_send into dir (created if needed).
  * Rejects unsafe names, files larger than declared, more than max_total bytes

@@ -10,6 +10,8 @@ out=$("$FASTMIG" migrate pc --to mec2 --mode precopy --json)
 echo "$out"
 [ "$(jget "$out" ok)" = true ] || fail "pre-copy migration failed"
 [ "$(jget "$out" mode)" = precopy ] && [ "$(jget "$out" tracker)" = hash ] || fail "mode/tracker not reported"
+[ "$(jget "$out" restore)" = lazy ] || fail "restore is not lazy by default: $(jget "$out" restore)"
+[ ! -e /var/lib/fastmig/testbed/mec2/images/.pc.lazy ] || fail "lazy marker left on the target"
 [ "$(jget "$out" memory_verified)" = true ] || fail "memory not verified"
 [ "$(jget "$out" state_continuous)" = true ] || fail "state lost"
 python3 - "$out" <<'PY' || fail "rounds or final round implausible"
@@ -23,9 +25,11 @@ assert d["stop_rule"] in ("dirty_threshold", "max_rounds", "no_progress"), d["st
 assert d["final_pages"] < 16384 * 0.05, d["final_pages"]   # the final round: under 5% of the pages whole
 assert d["final_bytes"] < 0.05 * (64 << 20), d["final_bytes"]
 PY
-# back again, pre-copy once more
-out=$("$FASTMIG" migrate pc --to mec1 --mode precopy --json)
+# back again, pre-copy once more, with the eager restore (all memory in
+# place before the service resumes)
+out=$("$FASTMIG" migrate pc --to mec1 --mode precopy --restore eager --json)
 [ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" memory_verified)" = true ] || fail "second pre-copy"
+[ "$(jget "$out" restore)" = eager ] || fail "--restore eager not honoured"
 
 # faster than the link: 32 MiB rewritten at 400 MiB/s over 1000 Mbit/s
 "$FASTMIG" workload start memory --host mec1 --name hot --size-mib 32 --dirty-mib-s 400

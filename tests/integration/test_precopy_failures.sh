@@ -1,6 +1,8 @@
 # Pre-copy failures abort cleanly: a corrupted final stream (one byte of a page
 # flipped in flight), a target that lost the pages of the rounds (references
-# it cannot resolve), and a target whose tmpfs is full. Each time the
+# it cannot resolve), a lazy restore whose lazy-pages daemon dies while it
+# fills the restored memory (after the service already ran on the target and
+# traffic moved there), and a target whose tmpfs is full. Each time the
 # migration exits non-zero and says why, the service answers from the source
 # with its memory intact, and the target keeps nothing.
 . "$(dirname "$0")/lib.sh"
@@ -17,7 +19,7 @@ check_source_ok() { # what
   [ -z "$(ls -A "$imgs")" ] || fail "$1: left on mec2: $(ls -A "$imgs")"
 }
 
-for inject in corrupt_pages lose_pages; do
+for inject in corrupt_pages lose_pages settle; do
   c0=$("$FASTMIG" workload write pf "before-$inject")
   set +e
   out=$("$FASTMIG" migrate pf --to mec2 --mode precopy --json --inject-failure $inject 2>/tmp/fm-pf.$$)
@@ -29,6 +31,9 @@ for inject in corrupt_pages lose_pages; do
   case $inject in
     corrupt_pages) grep -q "does not match its checksum" /tmp/fm-pf.$$ || fail "corrupt: $(cat /tmp/fm-pf.$$)" ;;
     lose_pages) grep -q "page the target lacks" /tmp/fm-pf.$$ || fail "lose: $(cat /tmp/fm-pf.$$)" ;;
+    settle) grep -q "lazy-pages daemon of pf was killed" /tmp/fm-pf.$$ || fail "settle: $(cat /tmp/fm-pf.$$)"
+            [ "$(jget "$out" restore)" = lazy ] || fail "settle: the restore was not lazy"
+            [ "$("$FASTMIG" list | awk '$1=="pf"{print $2}')" = mec1 ] || fail "settle: pf not on mec1" ;;
   esac
   check_source_ok $inject "$c0"
 done
