@@ -134,6 +134,8 @@ static int op_create_workload(req_ctx *c)
                 return r;
         fm_workload_spec w = {.kind = kind, .mem_mib = json_num(c->req, "mem_mib"),
                               .dirty_mib_s = json_num(c->req, "dirty_mib_s")};
+        if ((r = fm_json_str(c->req, "fill", false, 16, &w.fill, &c->err)) < 0)
+                return r;
         if ((r = fm_workload_create(c->a->paths.lxcpath, name, ip, c->a->seqecho_path, &w, &c->err)) < 0)
                 return r;
         if ((r = fm_ct_start(c->a->paths.lxcpath, name, &c->err)) < 0) {
@@ -222,9 +224,10 @@ static int op_migrate(req_ctx *c)
         snprintf(m->name, sizeof(m->name), "%s", name);
         snprintf(m->to_host, sizeof(m->to_host), "%s", to_host ? to_host : to);
         snprintf(m->inject, sizeof(m->inject), "%s", inject ? inject : "");
-        const char *mode = NULL, *restore = NULL;
+        const char *mode = NULL, *restore = NULL, *compress = NULL;
         int64_t max_rounds = 8, threshold = 256;
-        if ((r = fm_json_str(c->req, "restore", false, 16, &restore, &c->err)) < 0 ||
+        if ((r = fm_json_str(c->req, "compress", false, 16, &compress, &c->err)) < 0 ||
+            (r = fm_json_str(c->req, "restore", false, 16, &restore, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "mode", false, 16, &mode, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "max_rounds", false, 1, FM_MAX_ROUNDS, &max_rounds, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "dirty_threshold", false, 0, 1ll << 40, &threshold, &c->err)) < 0)
@@ -238,7 +241,12 @@ static int op_migrate(req_ctx *c)
                 goto out;
         }
         m->want_lazy = !restore || !strcmp(restore, "lazy");
-        m->precopy = mode && !strcmp(mode, "precopy");
+        if (compress && strcmp(compress, "lz4") && strcmp(compress, "none")) {
+                r = fm_err(&c->err, EINVAL, "unknown compress `%s' (lz4, none)", compress);
+                goto out;
+        }
+        m->compress = !compress || !strcmp(compress, "lz4"); /* default: docs/PRECOPY.md */
+        m->precopy = !mode || !strcmp(mode, "precopy");
         m->max_rounds = (int)max_rounds;
         m->dirty_threshold = (uint64_t)threshold;
         m->min_shrink = 0.9;

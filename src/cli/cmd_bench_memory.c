@@ -9,10 +9,12 @@
 #include "proto/proto.h"
 
 static const char USAGE[] =
-        "fastmig bench-memory [--runs N] [--sizes MIB,...] [--rates MIBS,...] [--link-mbit M] [--json]";
-static const char *const metrics[] = {"downtime_ms", "frozen_ms", "total_ms", "final_bytes|bytes_memory"};
-static const char *const metric_names[] = {"downtime_ms", "frozen_ms", "total_ms", "final_bytes"};
-#define NMETRICS 4
+        "fastmig bench-memory [--runs N] [--sizes MIB,...] [--rates MIBS,...] [--fill random|half]\n"
+        "                     [--compress none|lz4|none,lz4] [--link-mbit M] [--json]";
+static const char *const metrics[] = {"downtime_ms", "frozen_ms", "total_ms", "final_bytes|bytes_memory", "bytes_wire"};
+static const char *const metric_names[] = {"downtime_ms", "frozen_ms", "total_ms", "final_bytes", "bytes_wire"};
+#define NMETRICS 5
+static const char *const modes[2] = {"precopy", "stopcopy"};
 
 static int parse_list(const char *s, double *out, int max)
 {
@@ -34,8 +36,11 @@ int cmd_bench_memory(int argc, char **argv)
         double sizes[8] = {64, 256, 1024}, rates[8] = {0, 1, 10};
         int nsizes = 3, nrates = 3;
         bool json = false;
+        const char *fill = "random", *compress[2] = {"lz4"};
+        int ncompress = 1;
         static const struct option lo[] = {{"runs", required_argument, 0, 'r'},  {"sizes", required_argument, 0, 's'},
                                            {"rates", required_argument, 0, 'd'}, {"link-mbit", required_argument, 0, 'm'},
+                                           {"fill", required_argument, 0, 'f'},  {"compress", required_argument, 0, 'c'},
                                            {"json", no_argument, 0, 'j'},        {0, 0, 0, 0}};
         int ch;
         optind = 1;
@@ -48,6 +53,22 @@ int cmd_bench_memory(int argc, char **argv)
                         return cli_fail("--rates takes MiB/s values separated by commas, not `%s'", optarg);
                 if (ch == 'm' && (fm_parse_u32(optarg, &mbit) < 0 || mbit < 1))
                         return cli_fail("--link-mbit takes a number, not `%s'", optarg);
+                if (ch == 'f' && strcmp(optarg, "random") && strcmp(optarg, "half"))
+                        return cli_fail("--fill is random or half, not `%s'", optarg);
+                if (ch == 'f')
+                        fill = optarg;
+                if (ch == 'c') {
+                        if (!strcmp(optarg, "none") || !strcmp(optarg, "lz4")) {
+                                compress[0] = optarg;
+                                ncompress = 1;
+                        } else if (!strcmp(optarg, "none,lz4")) {
+                                compress[0] = "none";
+                                compress[1] = "lz4";
+                                ncompress = 2;
+                        } else {
+                                return cli_fail("--compress is none, lz4 or none,lz4, not `%s'", optarg);
+                        }
+                }
                 if (ch == 'j')
                         json = true;
                 if (ch == '?')
@@ -64,76 +85,82 @@ int cmd_bench_memory(int argc, char **argv)
         int rc = 0;
         json_object *cases = json_object_new_array();
         if (!json)
-                printf("memory workload, %d Mbit/s link, %u runs each, pre-copy (hash tracker) against stop-and-copy\n"
-                       "%6s %6s %-9s %11s %9s %10s %9s %10s %12s\n",
-                       tb.link_mbit, runs, "MiB", "MiB/s", "mode", "downtime", "sd", "ci95", "frozen", "total",
-                       "final_bytes");
+                printf("memory workload (%s fill), %d Mbit/s link, %u runs each, pre-copy (hash tracker) against "
+                       "stop-and-copy\n%6s %6s %-9s %-5s %11s %9s %10s %9s %10s %12s %10s\n",
+                       fill, tb.link_mbit, runs, "MiB", "MiB/s", "mode", "lz4", "downtime", "sd", "ci95", "frozen", "total",
+                       "final_bytes", "wire_MB");
         for (int si = 0; si < nsizes && rc == 0; si++)
                 for (int ri = 0; ri < nrates && rc == 0; ri++) {
                         bench_destroy(&tb, name);
-                        fm_workload_spec w = {.kind = "memory", .mem_mib = sizes[si], .dirty_mib_s = rates[ri]};
+                        fm_workload_spec w = {.kind = "memory", .mem_mib = sizes[si], .dirty_mib_s = rates[ri], .fill = fill};
                         char ip[16];
                         if (fm_plane_start_workload(&tb, tb.host[0].name, name, &w, ip, &e) < 0) {
                                 rc = cli_fail("%s", e.msg);
                                 break;
                         }
-                        series pre = {.metrics = metrics, .nmetrics = NMETRICS};
-                        series stop = {.metrics = metrics, .nmetrics = NMETRICS};
+                        /* [compress][mode], runs interleaved so drift hits all alike */
+                        series sr[2][2];
+                        for (int c = 0; c < 2; c++)
+                                for (int k = 0; k < 2; k++)
+                                        sr[c][k] = (series){.metrics = metrics, .nmetrics = NMETRICS};
                         for (uint32_t i = 0; i < runs && rc == 0; i++)
-                                for (int k = 0; k < 2; k++) {
-                                        const char *here, *there;
-                                        if (locate(&tb, name, &here, &there) < 0) {
-                                                rc = cli_fail("the container is gone; stopping");
-                                                break;
+                                for (int c = 0; c < ncompress && rc == 0; c++)
+                                        for (int k = 0; k < 2; k++) {
+                                                const char *here, *there;
+                                                if (locate(&tb, name, &here, &there) < 0) {
+                                                        rc = cli_fail("the container is gone; stopping");
+                                                        break;
+                                                }
+                                                fm_migrate_opts o = {.name = name, .to = there, .probe = true,
+                                                                     .probe_interval_us = 1000, .mode = modes[k],
+                                                                     .compress = compress[c]};
+                                                json_object *rep = NULL;
+                                                fm_error me = {0};
+                                                int r = fm_plane_migrate(&tb, &o, &rep, &me);
+                                                if (r == 0 && !fm_json_bool(rep, "memory_verified", false))
+                                                        r = fm_err(&me, EIO, "memory not verified after the migration");
+                                                double d = record(&sr[c][k], o.mode, i + 1, r, rep, &me);
+                                                fprintf(stderr,
+                                                        "bench-memory: %g MiB %g MiB/s run %u %s compress %s: downtime %.1f ms\n",
+                                                        sizes[si], rates[ri], i + 1, o.mode, compress[c], d);
+                                                json_object_put(rep);
                                         }
-                                        fm_migrate_opts o = {.name = name, .to = there, .probe = true,
-                                                             .probe_interval_us = 1000,
-                                                             .mode = k == 0 ? "precopy" : "stopcopy"};
-                                        json_object *rep = NULL;
-                                        fm_error me = {0};
-                                        int r = fm_plane_migrate(&tb, &o, &rep, &me);
-                                        if (r == 0 && !fm_json_bool(rep, "memory_verified", false))
-                                                r = fm_err(&me, EIO, "memory not verified after the migration");
-                                        double d = record(k == 0 ? &pre : &stop, o.mode, i + 1, r, rep, &me);
-                                        fprintf(stderr, "bench-memory: %g MiB %g MiB/s run %u %s: downtime %.1f ms\n",
-                                                sizes[si], rates[ri], i + 1, o.mode, d);
-                                        json_object_put(rep);
+                        for (int c = 0; c < ncompress; c++) {
+                                json_object *jc = json_object_new_object();
+                                json_object_object_add(jc, "size_mib", json_object_new_double(sizes[si]));
+                                json_object_object_add(jc, "dirty_mib_s", json_object_new_double(rates[ri]));
+                                json_object_object_add(jc, "fill", json_object_new_string(fill));
+                                json_object_object_add(jc, "compress", json_object_new_string(compress[c]));
+                                fm_summary sum[2][NMETRICS];
+                                for (int k = 0; k < 2; k++) {
+                                        json_object *jm = json_object_new_object();
+                                        for (int m = 0; m < NMETRICS; m++) {
+                                                fm_summarize(sr[c][k].v[m], sr[c][k].n, &sum[k][m]);
+                                                json_object_object_add(jm, metric_names[m], summary_json(&sum[k][m]));
+                                        }
+                                        json_object_object_add(jm, "failed", json_object_new_int(sr[c][k].failed));
+                                        json_object_object_add(jc, modes[k], jm);
+                                        if (!json)
+                                                printf("%6g %6g %-9s %-5s %11.1f %9.1f %10.1f %9.1f %10.1f %12.0f %10.1f\n",
+                                                       sizes[si], rates[ri], modes[k], strcmp(compress[c], "lz4") ? "no" : "yes",
+                                                       sum[k][0].median, sum[k][0].sd, sum[k][0].ci95, sum[k][1].median,
+                                                       sum[k][2].median, sum[k][3].median, sum[k][4].median / 1e6);
+                                        if (sr[c][k].failed)
+                                                rc = 1;
                                 }
-                        json_object *jc = json_object_new_object();
-                        json_object_object_add(jc, "size_mib", json_object_new_double(sizes[si]));
-                        json_object_object_add(jc, "dirty_mib_s", json_object_new_double(rates[ri]));
-                        for (int k = 0; k < 2; k++) {
-                                series *sr = k == 0 ? &pre : &stop;
-                                json_object *jm = json_object_new_object();
-                                fm_summary sum[NMETRICS];
-                                for (int m = 0; m < NMETRICS; m++) {
-                                        fm_summarize(sr->v[m], sr->n, &sum[m]);
-                                        json_object_object_add(jm, metric_names[m], summary_json(&sum[m]));
-                                }
-                                json_object_object_add(jm, "failed", json_object_new_int(sr->failed));
-                                json_object_object_add(jc, k == 0 ? "precopy" : "stopcopy", jm);
+                                double rd = sum[1][0].median > 0 ? sum[0][0].median / sum[1][0].median : 0;
+                                double rf = sum[1][3].median > 0 ? sum[0][3].median / sum[1][3].median : 0;
+                                json_object_object_add(jc, "ratio_downtime_median", json_object_new_double(rd));
+                                json_object_object_add(jc, "ratio_final_bytes_median", json_object_new_double(rf));
                                 if (!json)
-                                        printf("%6g %6g %-9s %11.1f %9.1f %10.1f %9.1f %10.1f %12.0f\n", sizes[si], rates[ri],
-                                               k == 0 ? "precopy" : "stopcopy", sum[0].median, sum[0].sd, sum[0].ci95,
-                                               sum[1].median, sum[2].median, sum[3].median);
-                                if (sr->failed)
-                                        rc = 1;
+                                        printf("%6s %6s %-9s %-5s median ratio pre/stop: downtime %.2f, final bytes %.3f\n",
+                                               "", "", "", "", rd, rf);
+                                fflush(stdout);
+                                json_object_array_add(cases, jc);
                         }
-                        fm_summary a, b, fa, fb;
-                        fm_summarize(pre.v[0], pre.n, &a);
-                        fm_summarize(stop.v[0], stop.n, &b);
-                        fm_summarize(pre.v[3], pre.n, &fa);
-                        fm_summarize(stop.v[3], stop.n, &fb);
-                        double rd = b.median > 0 ? a.median / b.median : 0, rf = fb.median > 0 ? fa.median / fb.median : 0;
-                        json_object_object_add(jc, "ratio_downtime_median", json_object_new_double(rd));
-                        json_object_object_add(jc, "ratio_final_bytes_median", json_object_new_double(rf));
-                        if (!json)
-                                printf("%6s %6s %-9s median ratio pre/stop: downtime %.2f, final bytes %.3f\n", "", "", "", rd,
-                                       rf);
-                        fflush(stdout);
-                        json_object_array_add(cases, jc);
-                        series_free(&pre);
-                        series_free(&stop);
+                        for (int c = 0; c < 2; c++)
+                                for (int k = 0; k < 2; k++)
+                                        series_free(&sr[c][k]);
                 }
         bench_destroy(&tb, name);
         if (json) {

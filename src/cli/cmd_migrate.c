@@ -5,8 +5,8 @@
 #include "plane/plane.h"
 
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
-                            "       [--mode stopcopy|precopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
-                            "       [--restore lazy|eager]";
+                            "       [--mode precopy|stopcopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
+                            "       [--restore lazy|eager] [--compress lz4|none]";
 
 static void progress(const char *phase, double ms, void *data)
 {
@@ -49,6 +49,7 @@ int cmd_migrate(int argc, char **argv)
                 {"max-rounds", required_argument, 0, 'r'},
                 {"dirty-threshold", required_argument, 0, 'd'},
                 {"restore", required_argument, 0, 'R'},
+                {"compress", required_argument, 0, 'C'},
                 {0, 0, 0, 0},
         };
         int ch;
@@ -64,6 +65,11 @@ int cmd_migrate(int argc, char **argv)
                         if (strcmp(optarg, "stopcopy") && strcmp(optarg, "precopy"))
                                 return cli_fail("--mode is stopcopy or precopy, not `%s'", optarg);
                         o.mode = optarg;
+                        break;
+                case 'C':
+                        if (strcmp(optarg, "lz4") && strcmp(optarg, "none"))
+                                return cli_fail("--compress is lz4 or none, not `%s'", optarg);
+                        o.compress = optarg;
                         break;
                 case 'R':
                         if (strcmp(optarg, "lazy") && strcmp(optarg, "eager"))
@@ -100,11 +106,13 @@ int cmd_migrate(int argc, char **argv)
         }
         if (optind != argc - 1 || !o.to)
                 return cli_usage(USAGE);
-        /* the tracker follows the mode unless given: hash for precopy */
+        /* mode and tracker go together: precopy (the default) tracks with hashes */
         if (tracker && !strcmp(tracker, "none") && o.mode && !strcmp(o.mode, "precopy"))
                 return cli_fail("--mode precopy needs a tracker (--tracker hash)");
         if (tracker && !strcmp(tracker, "hash") && !o.mode)
                 o.mode = "precopy";
+        if (tracker && !strcmp(tracker, "none") && !o.mode)
+                o.mode = "stopcopy";
         o.name = argv[optind];
         if (!json) {
                 o.progress = progress;

@@ -8,6 +8,7 @@
 
 static const char USAGE[] = "fastmig workload start blank --host HOST --name NAME\n"
                             "       fastmig workload start memory --host HOST --name NAME --size-mib S [--dirty-mib-s R]\n"
+                            "                                     [--fill random|half]\n"
                             "       fastmig workload write NAME FILE   (the service writes /data/FILE)\n"
                             "       fastmig workload verify NAME       (the memory workload checks its pages)";
 
@@ -46,6 +47,7 @@ int cmd_workload(int argc, char **argv)
                                            {"name", required_argument, 0, 'n'},
                                            {"size-mib", required_argument, 0, 's'},
                                            {"dirty-mib-s", required_argument, 0, 'd'},
+                                           {"fill", required_argument, 0, 'f'},
                                            {0, 0, 0, 0}};
         int ch;
         optind = 1;
@@ -58,13 +60,15 @@ int cmd_workload(int argc, char **argv)
                         return cli_fail("--size-mib takes a number, not `%s'", optarg);
                 else if (ch == 'd' && fm_parse_double(optarg, &w.dirty_mib_s) < 0)
                         return cli_fail("--dirty-mib-s takes a number, not `%s'", optarg);
+                else if (ch == 'f')
+                        w.fill = optarg;
                 else if (ch == '?')
                         return cli_usage(USAGE);
         }
         if (!host || !name || optind != argc - 2)
                 return cli_usage(USAGE);
-        if (!strcmp(w.kind, "blank") && (w.mem_mib >= 0 || w.dirty_mib_s != 0))
-                return cli_fail("--size-mib and --dirty-mib-s are for the memory workload");
+        if (!strcmp(w.kind, "blank") && (w.mem_mib >= 0 || w.dirty_mib_s != 0 || w.fill))
+                return cli_fail("--size-mib, --dirty-mib-s and --fill are for the memory workload");
         if (!strcmp(w.kind, "memory") && w.mem_mib < 0)
                 return cli_fail("the memory workload needs --size-mib");
         fm_error e = {0};

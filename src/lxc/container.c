@@ -425,11 +425,13 @@ int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, con
 }
 
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                  const char *const *env, fm_error *e)
+                  const char *const *env, void (*before_thaw)(void *), void *data, fm_error *e)
 {
         int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, e);
         if (r < 0)
                 return r;
+        if (before_thaw)
+                before_thaw(data);
         fm_ct_info i;
         if (fm_ct_info_get(lxcpath, name, &i, e) < 0)
                 return -e->code;

@@ -29,9 +29,10 @@ int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e);
  * env: more "K=V" for lxc-checkpoint (NULL-terminated, may be NULL). */
 int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
                      const char *const *env, fm_error *e);
-/* Restores from dir; the container is running (thawed) on success. */
+/* Restores from dir; the container is running (thawed) on success.
+ * before_thaw (may be NULL) runs between CRIU's restore and the thaw. */
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                  const char *const *env, fm_error *e);
+                  const char *const *env, void (*before_thaw)(void *), void *data, fm_error *e);
 
 /* Waits until the container's freezer says FROZEN, or *stop becomes true,
  * or timeout_ms passes. 0 when frozen. Only reads the freezer. */

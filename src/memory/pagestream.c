@@ -1,6 +1,7 @@
 #include "pagestream.h"
 
 #include <string.h>
+#include <lz4.h>
 #include <xxhash.h>
 
 #define OUTBUF (1 << 20)
@@ -71,12 +72,13 @@ int fm_hashset_add(fm_hashset *s, fm_page_hash h)
         return 0;
 }
 
-int fm_pagestream_put_page(const uint8_t *page, const uint8_t *key, fm_hashset *held, uint8_t *out,
+int fm_pagestream_put_page(const uint8_t *page, const uint8_t *key, fm_hashset *held, bool compress, uint8_t *out,
                            fm_pagestream_stats *st)
 {
         if (fm_page_is_zero(page)) {
                 out[0] = 'Z';
                 st->zero++;
+                st->bytes += 1;
                 return 1;
         }
         fm_page_hash h = fm_page_hash_of(page, key);
@@ -85,13 +87,24 @@ int fm_pagestream_put_page(const uint8_t *page, const uint8_t *key, fm_hashset *
                 put64(out + 1, h.hi);
                 put64(out + 9, h.lo);
                 st->ref++;
+                st->bytes += 17;
                 return 17;
         }
         if (fm_hashset_add(held, h) < 0)
                 return -ENOMEM;
+        st->literal++;
+        int n = compress ? LZ4_compress_default((const char *)page, (char *)out + 3, FM_PAGE_SIZE, FM_PAGE_LZ4_MAX) : 0;
+        if (n > 0) {
+                out[0] = 'C';
+                out[1] = (uint8_t)(n >> 8);
+                out[2] = (uint8_t)n;
+                st->compressed++;
+                st->bytes += 3 + (uint64_t)n;
+                return 3 + n;
+        }
         out[0] = 'L';
         memcpy(out + 1, page, FM_PAGE_SIZE);
-        st->literal++;
+        st->bytes += 1 + FM_PAGE_SIZE;
         return 1 + FM_PAGE_SIZE;
 }
 
@@ -104,6 +117,7 @@ int fm_pagestream_put_tail(const uint8_t *bytes, size_t len, uint8_t *out, fm_pa
         out[2] = (uint8_t)len;
         memcpy(out + 3, bytes, len);
         st->tail_bytes += len;
+        st->bytes += 3 + len;
         return (int)(3 + len);
 }
 
@@ -122,6 +136,7 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
                          void *xxh64, fm_pagestream_stats *st, fm_error *e)
 {
         static const uint8_t zero[FM_PAGE_SIZE];
+        uint8_t page[FM_PAGE_SIZE];
         /* output is flushed whenever the buffer fills: a small input needs a
          * small one (the fuzzer feeds millions of small inputs) */
         size_t cap = len < OUTBUF / 16 ? (len + 1) * 16 : OUTBUF;
@@ -146,6 +161,24 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
                         r = fm_pagestore_put(store, fm_page_hash_of(data, key), data, e);
                         st->literal++;
                         break;
+                case 'C': {
+                        if (len - i < 2)
+                                return fm_err(e, EPROTO, "compressed record cut short at byte %zu", i - 1);
+                        size_t clen = (size_t)buf[i] << 8 | buf[i + 1];
+                        i += 2;
+                        if (clen == 0 || clen > FM_PAGE_LZ4_MAX || len - i < clen)
+                                return fm_err(e, EPROTO, "bad compressed record of %zu bytes", clen);
+                        if (LZ4_decompress_safe((const char *)buf + i, (char *)page, (int)clen, FM_PAGE_SIZE) !=
+                            FM_PAGE_SIZE)
+                                return fm_err(e, EPROTO, "compressed page at byte %zu does not decompress to a page",
+                                              i - 3);
+                        i += clen;
+                        data = page;
+                        r = fm_pagestore_put(store, fm_page_hash_of(data, key), data, e);
+                        st->literal++;
+                        st->compressed++;
+                        break;
+                }
                 case 'R': {
                         if (len - i < 16)
                                 return fm_err(e, EPROTO, "reference record cut short at byte %zu", i - 1);

@@ -6,6 +6,8 @@
  *   'R' hi:u64 lo:u64    a page the receiver holds (big-endian keyed hash)
  *   'Z'                  a page of zeros
  *   'T' len:u16 bytes    the file's last, partial page (len < 4096)
+ *   'C' len:u16 lz4[len] a literal page compressed with LZ4 (len <= 3840: sent
+ *                        only when it saves at least 256 bytes)
  *
  * The receiver rebuilds the exact file; a reference it cannot resolve, an
  * unknown tag or a cut record is an error. Byte layout: docs/PROTOCOL.md. */
@@ -26,12 +28,16 @@ int fm_hashset_add(fm_hashset *s, fm_page_hash h); /* grows as needed */
 
 typedef struct fm_pagestream_stats {
         uint64_t literal, ref, zero, tail_bytes;
+        uint64_t compressed; /* literals that travelled as 'C' */
+        uint64_t bytes;      /* encoder: record bytes produced */
 } fm_pagestream_stats;
 
+#define FM_PAGE_LZ4_MAX (FM_PAGE_SIZE - 256)
+
 /* Encodes one full page into out (FM_PAGEREC_MAX bytes of room); held: the
- * pages the receiver has, updated with every literal sent. Returns the
- * record's length, or -ENOMEM. */
-int fm_pagestream_put_page(const uint8_t *page, const uint8_t *key, fm_hashset *held, uint8_t *out,
+ * pages the receiver has, updated with every literal sent; compress: try LZ4
+ * on literals. Returns the record's length, or -ENOMEM. */
+int fm_pagestream_put_page(const uint8_t *page, const uint8_t *key, fm_hashset *held, bool compress, uint8_t *out,
                            fm_pagestream_stats *st);
 /* Encodes a partial last page (len < 4096). */
 int fm_pagestream_put_tail(const uint8_t *bytes, size_t len, uint8_t *out, fm_pagestream_stats *st);

@@ -68,6 +68,7 @@ typedef struct fm_migration {
         uint16_t to_rsync_port;
         char inject[32];     /* test hook: a phase name that must fail */
         bool precopy;        /* memory rounds before the final dump */
+        bool compress;       /* LZ4 on the pages that travel whole */
         int max_rounds;
         uint64_t dirty_threshold;
         double min_shrink;

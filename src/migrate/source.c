@@ -175,7 +175,7 @@ static int round_page(void *ctx, pid_t pid, uint64_t addr, const uint8_t *page)
         if (c->used + FM_PAGEREC_MAX > FM_DATA_MAX && round_flush(c) < 0)
                 return -c->m->err.code;
         fm_pagestream_stats st = {0};
-        int r = fm_pagestream_put_page(page, c->m->key, c->held, c->buf + c->used, &st);
+        int r = fm_pagestream_put_page(page, c->m->key, c->held, c->m->compress, c->buf + c->used, &st);
         if (r < 0)
                 return fm_err(&c->m->err, -r, "out of memory for the page index");
         c->used += (size_t)r;
@@ -245,6 +245,8 @@ static int phase_precopy(fm_migration *m, fm_hashset *held, const fm_mig_hooks *
         int r = target_call(m, req, NULL, 30000);
         if (r < 0)
                 return fm_err_wrap(&m->err, "starting pre-copy on %s", m->to_host);
+        if (!m->precopy)
+                return 0; /* stop-and-copy with compression: the final stream only */
         fm_rounds_cfg cfg = {.max_rounds = m->max_rounds, .dirty_threshold = m->dirty_threshold,
                              .min_shrink = m->min_shrink};
         enum fm_stop_rule rule = FM_ROUNDS_GO_ON;
@@ -381,13 +383,14 @@ static int transfer_images(transfer_job *j)
         if (r < 0)
                 return fm_err(e, -r, "sending images to %s: %s", m->to_host, strerror(-r));
         uint64_t bytes = 0;
-        fm_page_codec codec = {.key = m->key, .held = j->held,
+        fm_page_codec codec = {.key = m->key, .held = j->held, .compress = m->compress,
                                .corrupt_one = m->src->test_hooks && !strcmp(m->inject, "corrupt_pages")};
-        if ((r = fm_files_send(fd, img, m->precopy ? &codec : NULL, &j->live, &bytes, e)) < 0)
+        bool paged = m->precopy || m->compress;
+        if ((r = fm_files_send(fd, img, paged ? &codec : NULL, &j->live, &bytes, e)) < 0)
                 return fm_err_wrap(e, "sending images to %s", m->to_host);
-        if (m->precopy) {
+        if (paged) {
                 m->final_pages = codec.st.literal;
-                m->final_bytes = (codec.st.literal) * (1 + 4096ull) + codec.st.ref * 17 + codec.st.zero;
+                m->final_bytes = codec.st.bytes;
         }
         uint8_t t = 0;
         json_object *reply = NULL;
@@ -579,7 +582,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->lazy = m->early_restore && m->target_lazy && m->want_lazy;
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         PHASE(FM_PHASE_DISK_LIVE, sync_rootfs(m));
-        if (m->precopy) {
+        if (m->precopy || m->compress) {
                 if (fm_hashset_init(&held, 1024) < 0) {
                         r = fm_err(&m->err, ENOMEM, "out of memory");
                         goto fail;
@@ -693,7 +696,13 @@ json_object *fm_migration_report(const fm_migration *m)
                 json_object_array_add(rounds, r);
         }
         json_object_object_add(o, "rounds", rounds);
-        json_object_object_add(o, "final_pages", m->precopy ? json_object_new_int64((int64_t)m->final_pages) : NULL);
-        json_object_object_add(o, "final_bytes", m->precopy ? json_object_new_int64((int64_t)m->final_bytes) : NULL);
+        bool paged = m->precopy || m->compress;
+        uint64_t wire = paged ? m->final_bytes : m->bytes_memory;
+        for (int i = 0; i < m->nrounds; i++)
+                wire += m->rounds[i].bytes;
+        json_object_object_add(o, "bytes_wire", json_object_new_int64((int64_t)wire));
+        json_object_object_add(o, "compress", json_object_new_string(m->compress ? "lz4" : "none"));
+        json_object_object_add(o, "final_pages", paged ? json_object_new_int64((int64_t)m->final_pages) : NULL);
+        json_object_object_add(o, "final_bytes", paged ? json_object_new_int64((int64_t)m->final_bytes) : NULL);
         return o;
 }

@@ -335,51 +335,6 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
         return 0;
 }
 
-int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
-                      fm_error *e)
-{
-        char img[600], done[700], abort_m[700], busy[700], lazy_m[700];
-        if (!fm_name_is_valid(name))
-                return fm_err(e, EINVAL, "bad container name `%s'", name);
-        images_dir(p, name, img, sizeof(img));
-        marker(p, name, "complete", done, sizeof(done));
-        marker(p, name, "abort", abort_m, sizeof(abort_m));
-        marker(p, name, "restoring", busy, sizeof(busy));
-        if (p->test_hooks && inject && !strcmp(inject, "restore"))
-                return fm_err(e, EIO, "restore failed on %s (injected by the test hook)", p->host);
-        if (early && !p->criu_path_env[0])
-                return fm_err(e, EOPNOTSUPP, "early restore needs fm-criu-wrap on %s", p->host);
-        if (lazy && !p->lazy_restore)
-                return fm_err(e, EOPNOTSUPP, "%s cannot restore lazily (no userfaultfd or no fm-criu-wrap)", p->host);
-        marker(p, name, "lazy", lazy_m, sizeof(lazy_m));
-        unlink(lazy_m);
-        if (!early && !fm_path_exists(img))
-                return fm_err(e, ENOENT, "no images of %s on %s", name, p->host);
-        char wait_done[760], wait_abort[760], lazy_env[760];
-        snprintf(wait_done, sizeof(wait_done), "FASTMIG_WAIT_COMPLETE=%s", done);
-        snprintf(wait_abort, sizeof(wait_abort), "FASTMIG_WAIT_ABORT=%s", abort_m);
-        snprintf(lazy_env, sizeof(lazy_env), "FASTMIG_LAZY_STATUS=%s", lazy ? lazy_m : "");
-        const char *env[] = {p->criu_path_env, p->criu_real_env, wait_abort, lazy_env, early ? wait_done : NULL, NULL};
-        if (early) {
-                /* LXC starts up while the images are still on their way;
-                 * fm-criu-wrap holds `criu restore' until they are complete.
-                 * "restoring" is marked before "abort" is looked at, and abort
-                 * does the reverse: one of the two always sees the other. */
-                touch(busy);
-                char conf[700];
-                snprintf(conf, sizeof(conf), "%s/%s/config", p->lxcpath, name);
-                if (fm_path_exists(abort_m) || !fm_path_exists(conf)) {
-                        unlink(busy);
-                        return fm_err(e, ECANCELED, "the migration of %s was aborted", name);
-                }
-                fm_mkdir_p(img, 0700);
-        }
-        int r = fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, p->criu_path_env[0] ? env : NULL, e);
-        if (early)
-                unlink(busy);
-        return r;
-}
-
 /* The lazy-pages daemon serving the images in img (test hook only). */
 static pid_t find_lazy_daemon(const char *img)
 {
@@ -409,6 +364,67 @@ static pid_t find_lazy_daemon(const char *img)
         return found;
 }
 
+/* Test hook, between the restore and the thaw: the daemon stops serving
+ * before it has filled the memory (the test kills it later). */
+static void stop_lazy_daemon(void *img)
+{
+        pid_t d = find_lazy_daemon(img);
+        if (d > 0)
+                kill(d, SIGSTOP);
+        fprintf(stderr, "fastmigd: test hook: lazy-pages daemon %d stopped\n", (int)d);
+}
+
+int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
+                      fm_error *e)
+{
+        char img[600], done[700], abort_m[700], busy[700], lazy_m[700];
+        if (!fm_name_is_valid(name))
+                return fm_err(e, EINVAL, "bad container name `%s'", name);
+        images_dir(p, name, img, sizeof(img));
+        marker(p, name, "complete", done, sizeof(done));
+        marker(p, name, "abort", abort_m, sizeof(abort_m));
+        marker(p, name, "restoring", busy, sizeof(busy));
+        if (p->test_hooks && inject && !strcmp(inject, "restore"))
+                return fm_err(e, EIO, "restore failed on %s (injected by the test hook)", p->host);
+        if (early && !p->criu_path_env[0])
+                return fm_err(e, EOPNOTSUPP, "early restore needs fm-criu-wrap on %s", p->host);
+        if (lazy && !p->lazy_restore)
+                return fm_err(e, EOPNOTSUPP, "%s cannot restore lazily (no userfaultfd or no fm-criu-wrap)", p->host);
+        marker(p, name, "lazy", lazy_m, sizeof(lazy_m));
+        unlink(lazy_m);
+        if (!early && !fm_path_exists(img))
+                return fm_err(e, ENOENT, "no images of %s on %s", name, p->host);
+        char wait_done[760], wait_abort[760], lazy_env[760];
+        snprintf(wait_done, sizeof(wait_done), "FASTMIG_WAIT_COMPLETE=%s", done);
+        snprintf(wait_abort, sizeof(wait_abort), "FASTMIG_WAIT_ABORT=%s", abort_m);
+        snprintf(lazy_env, sizeof(lazy_env), "FASTMIG_LAZY_STATUS=%s", lazy ? lazy_m : "");
+        const char *env[7] = {p->criu_path_env, p->criu_real_env, wait_abort, lazy_env};
+        int n = 4;
+        if (early)
+                env[n++] = wait_done;
+
+        if (early) {
+                /* LXC starts up while the images are still on their way;
+                 * fm-criu-wrap holds `criu restore' until they are complete.
+                 * "restoring" is marked before "abort" is looked at, and abort
+                 * does the reverse: one of the two always sees the other. */
+                touch(busy);
+                char conf[700];
+                snprintf(conf, sizeof(conf), "%s/%s/config", p->lxcpath, name);
+                if (fm_path_exists(abort_m) || !fm_path_exists(conf)) {
+                        unlink(busy);
+                        return fm_err(e, ECANCELED, "the migration of %s was aborted", name);
+                }
+                fm_mkdir_p(img, 0700);
+        }
+        bool stop = p->test_hooks && lazy && inject && !strcmp(inject, "settle");
+        int r = fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, p->criu_path_env[0] ? env : NULL,
+                              stop ? stop_lazy_daemon : NULL, stop ? img : NULL, e);
+        if (early)
+                unlink(busy);
+        return r;
+}
+
 int fm_target_settle(const fm_host_paths *p, const char *name, const char *inject, fm_error *e)
 {
         char img[600], lazy_m[700];
@@ -428,9 +444,22 @@ int fm_target_settle(const fm_host_paths *p, const char *name, const char *injec
         int pid = 0, code = -1;
         if (!st || sscanf(st, "%d %d", &pid, &code) != 2)
                 return fm_err(e, ETIMEDOUT, "the lazy restore of %s did not end", name);
-        if (code != 0)
-                return fm_err(e, EIO, "the lazy-pages daemon of %s %s %d before all memory was in place (see %s/lazy-pages.log)",
-                              name, code < 0 ? "was killed by signal" : "failed with status", code < 0 ? -code : code, img);
+        if (code != 0) {
+                /* its log goes with the images: quote its last line */
+                char logp[700];
+                _cleanup_free_ char *log = NULL;
+                snprintf(logp, sizeof(logp), "%s/lazy-pages.log", img);
+                const char *last = "";
+                if (fm_read_file(logp, &log, 1 << 20) > 0) {
+                        size_t n = strlen(log);
+                        while (n && log[n - 1] == '\n')
+                                log[--n] = 0;
+                        last = strrchr(log, '\n') ? strrchr(log, '\n') + 1 : log;
+                }
+                return fm_err(e, EIO, "the lazy-pages daemon of %s %s %d before all memory was in place%s%s", name,
+                              code < 0 ? "was killed by signal" : "failed with status", code < 0 ? -code : code,
+                              *last ? "; its log ends: " : "", last);
+        }
         return 0;
 }
 

@@ -151,6 +151,8 @@ int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *
         if (!strcmp(w->kind, "memory")) {
                 json_object_object_add(req, "mem_mib", json_object_new_double(w->mem_mib));
                 json_object_object_add(req, "dirty_mib_s", json_object_new_double(w->dirty_mib_s));
+                if (w->fill)
+                        json_object_object_add(req, "fill", json_object_new_string(w->fill));
         }
         r = fm_plane_call(h, req, NULL, 120000, e);
         json_object_put(req);
@@ -295,6 +297,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(req, "mode", json_object_new_string(o->mode));
         if (o->restore)
                 json_object_object_add(req, "restore", json_object_new_string(o->restore));
+        if (o->compress)
+                json_object_object_add(req, "compress", json_object_new_string(o->compress));
         if (o->max_rounds > 0)
                 json_object_object_add(req, "max_rounds", json_object_new_int(o->max_rounds));
         if (o->dirty_threshold > 0)
@@ -387,7 +391,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         json_object_object_add(out, "to", json_object_new_string(to->name));
         json_object_object_add(out, "strategy", json_object_new_string("full"));
         if (!json_object_object_get_ex(out, "mode", NULL))
-                json_object_object_add(out, "mode", json_object_new_string(o->mode ? o->mode : "stopcopy"));
+                json_object_object_add(out, "mode", json_object_new_string(o->mode ? o->mode : "precopy"));
         json_object *rounds = NULL;
         if (json_object_object_get_ex(out, "rounds", &rounds))
                 for (size_t i = 0; i < json_object_array_length(rounds) && i < json_object_array_length(stalls); i++)

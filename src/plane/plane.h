@@ -14,9 +14,10 @@ typedef struct fm_migrate_opts {
         bool probe;              /* run the probe from the ue (default true) */
         int probe_interval_us;   /* default 1000 */
         const char *inject;      /* test hook: phase that must fail */
-        const char *mode;        /* "stopcopy" (default) or "precopy" */
+        const char *mode;        /* "precopy" (default) or "stopcopy" */
         int max_rounds;          /* precopy: 0 = the agent's default (8) */
         const char *restore;     /* "lazy" (default where the target can) or "eager" */
+        const char *compress;    /* "lz4" or "none"; NULL: the agent's default */
         int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (256) */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);

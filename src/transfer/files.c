@@ -65,8 +65,8 @@ static int tx_put(file_tx *t, const uint8_t *in, size_t n)
                 if (t->used + FM_PAGEREC_MAX + 3 > FM_DATA_MAX && tx_flush(t) < 0)
                         return -t->e->code;
                 int r = want == FM_PAGE_SIZE
-                                ? fm_pagestream_put_page(in + off, t->codec->key, t->codec->held, t->out + t->used,
-                                                         &t->codec->st)
+                                ? fm_pagestream_put_page(in + off, t->codec->key, t->codec->held, t->codec->compress,
+                                                         t->out + t->used, &t->codec->st)
                                 : fm_pagestream_put_tail(in + off, want, t->out + t->used, &t->codec->st);
                 if (r < 0)
                         return fm_err(t->e, -r, "encoding %s: %s", t->name, strerror(-r));

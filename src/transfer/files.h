@@ -11,6 +11,7 @@
 typedef struct fm_page_codec {
         const uint8_t *key;
         fm_hashset *held;
+        bool compress;    /* LZ4 on literal pages */
         bool corrupt_one; /* test hook: flip a byte of the first literal page sent */
         fm_pagestream_stats st;
 } fm_page_codec;

@@ -27,6 +27,8 @@ int fm_workload_check(const fm_workload_spec *w, fm_error *e)
                         return fm_err(e, EINVAL, "memory workload size must be 1 to 65536 MiB, not %g", w->mem_mib);
                 if (!(w->dirty_mib_s >= 0 && w->dirty_mib_s <= 65536))
                         return fm_err(e, EINVAL, "dirty rate must be 0 to 65536 MiB/s, not %g", w->dirty_mib_s);
+                if (w->fill && strcmp(w->fill, "random") && strcmp(w->fill, "half"))
+                        return fm_err(e, EINVAL, "unknown fill `%s' (random, half)", w->fill);
         }
         return 0;
 }
@@ -41,8 +43,8 @@ int fm_workload_create(const char *lxcpath, const char *name, const char *ip, co
         if (r < 0)
                 return r;
         if (!strcmp(w->kind, "memory"))
-                snprintf(init, sizeof(init), "/sbin/fm-seqecho --mem-mib %g --dirty-mib-s %g", w->mem_mib,
-                         w->dirty_mib_s);
+                snprintf(init, sizeof(init), "/sbin/fm-seqecho --mem-mib %g --dirty-mib-s %g --fill %s", w->mem_mib,
+                         w->dirty_mib_s, w->fill ? w->fill : "random");
         snprintf(dir, sizeof(dir), "%s/%s", lxcpath, name);
         if (fm_path_exists(dir))
                 return fm_err(e, EEXIST, "container %s already exists on this host", name);

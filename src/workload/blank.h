@@ -9,6 +9,8 @@ typedef struct fm_workload_spec {
         const char *kind;   /* "blank" or "memory" */
         double mem_mib;     /* memory: size */
         double dirty_mib_s; /* memory: rewrite rate */
+        const char *fill;   /* memory: "random" (default, incompressible) or "half"
+                             * (the second half of every page repeats one word) */
 } fm_workload_spec;
 
 /* Checks a spec: known kind, sizes in range (quoted in the error). */

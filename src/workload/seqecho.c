@@ -3,13 +3,16 @@
  * its memory, so a client can tell a migrated service (the counter goes on)
  * from a restarted one (it starts again at 1, with another boot id).
  *
- *   fm-seqecho [--mem-mib S] [--dirty-mib-s R]
+ *   fm-seqecho [--mem-mib S] [--dirty-mib-s R] [--fill random|half]
  *
  * With --mem-mib it also holds S MiB whose every 4 KiB page is a pattern of
  * (page index, generation), and rewrites R MiB/s of them (the next page's
  * generation goes up by one), so its memory keeps changing like a real
  * service's. A verify request checks every page against the pattern its
  * generation implies: a page lost or mixed up by a migration shows as bad.
+ * --fill half makes the second half of every page one repeated word (the
+ * pattern's first), so pages compress about 2:1 like much real memory; the
+ * default fills all of it and does not compress.
  *
  * Request  (12 bytes):      "FMQ1" tag:u64
  * Write    (12 + n bytes):  "FMW1" tag:u64 name[n]   -> writes /data/<name>
@@ -73,12 +76,19 @@ static uint64_t mix(uint64_t x)
         return x;
 }
 
+static int half_fill; /* --fill half */
+
+static uint64_t word_of(uint64_t seed, int k)
+{
+        return half_fill && k >= PAGE / 16 ? seed : seed + (uint64_t)k * 0x2545f4914f6cdd1dull;
+}
+
 static void fill_page(uint64_t i)
 {
         uint64_t *w = (uint64_t *)(mem + i * PAGE);
         uint64_t seed = mix(i * 0x9e3779b97f4a7c15ull + gen[i]);
         for (int k = 0; k < PAGE / 8; k++)
-                w[k] = seed + (uint64_t)k * 0x2545f4914f6cdd1dull;
+                w[k] = word_of(seed, k);
 }
 
 static int page_ok(uint64_t i)
@@ -86,7 +96,7 @@ static int page_ok(uint64_t i)
         const uint64_t *w = (const uint64_t *)(mem + i * PAGE);
         uint64_t seed = mix(i * 0x9e3779b97f4a7c15ull + gen[i]);
         for (int k = 0; k < PAGE / 8; k++)
-                if (w[k] != seed + (uint64_t)k * 0x2545f4914f6cdd1dull)
+                if (w[k] != word_of(seed, k))
                         return 0;
         return 1;
 }
@@ -123,6 +133,8 @@ int main(int argc, char **argv)
                         mem_mib = atof(argv[i + 1]);
                 else if (!strcmp(argv[i], "--dirty-mib-s"))
                         dirty_mib_s = atof(argv[i + 1]);
+                else if (!strcmp(argv[i], "--fill"))
+                        half_fill = !strcmp(argv[i + 1], "half");
         }
         if (mem_mib > 0) {
                 npages = (uint64_t)(mem_mib * 256);

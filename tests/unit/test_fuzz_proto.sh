@@ -8,7 +8,7 @@ out=$root/build/fuzz_proto
 clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I"$root/src" -I/usr/include/json-c \
   "$root/tests/fuzz/fuzz_proto.c" "$root/src/proto/proto.c" "$root/src/util/util.c" "$root/src/util/netns.c" \
   "$root/src/util/spawn.c" "$root/src/transfer/files.c" "$root/src/memory/pagestore.c" \
-  "$root/src/memory/pagestream.c" -ljson-c -lxxhash -o "$out"
+  "$root/src/memory/pagestream.c" -ljson-c -lxxhash -llz4 -o "$out"
 corpus=$(mktemp -d /tmp/fastmig-corpus.XXXXXX)   # libFuzzer adds to its corpus: not to the repo's
 trap 'rm -rf "$corpus"' EXIT
 cp "$root"/tests/fuzz/corpus/* "$corpus"/
