@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 ARGS ?=
 
-.PHONY: all setup build build-san demo test unit bench bench-memory clean
+.PHONY: all setup build build-san demo test unit bench bench-memory bench-rounds bench-codec clean
 
 all: build
 
@@ -33,6 +33,12 @@ bench: build
 
 bench-memory: build
 	@$(BUILD)/fastmig bench-memory $(ARGS)
+
+bench-rounds: build
+	@bash bench/precopy_rounds.sh
+
+bench-codec: build
+	@$(BUILD)/fm-codec-speed $(ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

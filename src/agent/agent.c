@@ -57,6 +57,14 @@ static int need_name(req_ctx *c, const char **name)
         return r;
 }
 
+/* name, and the optional test-hook "inject" */
+static int need_name_inject(req_ctx *c, const char **name, const char **inject)
+{
+        *inject = NULL;
+        int r = need_name(c, name);
+        return r < 0 ? r : fm_json_str(c->req, "inject", false, 31, inject, &c->err);
+}
+
 static json_object *info_json(const fm_agent *a, const char *name, const fm_ct_info *i)
 {
         json_object *o = json_object_new_object();
@@ -225,7 +233,7 @@ static int op_migrate(req_ctx *c)
         snprintf(m->to_host, sizeof(m->to_host), "%s", to_host ? to_host : to);
         snprintf(m->inject, sizeof(m->inject), "%s", inject ? inject : "");
         const char *mode = NULL, *restore = NULL, *compress = NULL;
-        int64_t max_rounds = 8, threshold = 256;
+        int64_t max_rounds = 8, threshold = 1024; /* docs/PRECOPY.md: why */
         if ((r = fm_json_str(c->req, "compress", false, 16, &compress, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "restore", false, 16, &restore, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "mode", false, 16, &mode, &c->err)) < 0 ||
@@ -236,11 +244,11 @@ static int op_migrate(req_ctx *c)
                 r = fm_err(&c->err, EINVAL, "unknown mode `%s' (stopcopy, precopy)", mode);
                 goto out;
         }
-        if (restore && strcmp(restore, "lazy") && strcmp(restore, "eager")) {
-                r = fm_err(&c->err, EINVAL, "unknown restore `%s' (lazy, eager)", restore);
+        if (restore && strcmp(restore, "lazy") && strcmp(restore, "eager") && strcmp(restore, "auto")) {
+                r = fm_err(&c->err, EINVAL, "unknown restore `%s' (auto, lazy, eager)", restore);
                 goto out;
         }
-        m->want_lazy = !restore || !strcmp(restore, "lazy");
+        m->want_lazy = !restore || !strcmp(restore, "auto") ? -1 : !strcmp(restore, "lazy");
         if (compress && strcmp(compress, "lz4") && strcmp(compress, "none")) {
                 r = fm_err(&c->err, EINVAL, "unknown compress `%s' (lz4, none)", compress);
                 goto out;
@@ -295,12 +303,9 @@ static int op_prepare(req_ctx *c)
 
 static int op_put_images(req_ctx *c)
 {
-        const char *name;
+        const char *name, *inject;
         uint64_t bytes = 0;
-        const char *inject = NULL;
-        int r = need_name(c, &name);
-        if (r == 0)
-                r = fm_json_str(c->req, "inject", false, 31, &inject, &c->err);
+        int r = need_name_inject(c, &name, &inject);
         if (r == 0)
                 r = fm_target_receive_images(&c->a->paths, name, inject, c->fd, &bytes, &c->err);
         if (r == 0)
@@ -310,10 +315,8 @@ static int op_put_images(req_ctx *c)
 
 static int op_restore(req_ctx *c)
 {
-        const char *name, *inject = NULL;
-        int r = need_name(c, &name);
-        if (r == 0)
-                r = fm_json_str(c->req, "inject", false, 31, &inject, &c->err);
+        const char *name, *inject;
+        int r = need_name_inject(c, &name, &inject);
         if (r < 0)
                 return r;
         double t = fm_now_ms();
@@ -325,10 +328,8 @@ static int op_restore(req_ctx *c)
 
 static int op_settle(req_ctx *c)
 {
-        const char *name, *inject = NULL;
-        int r = need_name(c, &name);
-        if (r == 0)
-                r = fm_json_str(c->req, "inject", false, 31, &inject, &c->err);
+        const char *name, *inject;
+        int r = need_name_inject(c, &name, &inject);
         if (r < 0)
                 return r;
         double t = fm_now_ms();

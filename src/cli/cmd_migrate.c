@@ -6,7 +6,7 @@
 
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
                             "       [--mode precopy|stopcopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
-                            "       [--restore lazy|eager] [--compress lz4|none]";
+                            "       [--restore auto|lazy|eager] [--compress lz4|none]";
 
 static void progress(const char *phase, double ms, void *data)
 {
@@ -72,8 +72,8 @@ int cmd_migrate(int argc, char **argv)
                         o.compress = optarg;
                         break;
                 case 'R':
-                        if (strcmp(optarg, "lazy") && strcmp(optarg, "eager"))
-                                return cli_fail("--restore is lazy or eager, not `%s'", optarg);
+                        if (strcmp(optarg, "lazy") && strcmp(optarg, "eager") && strcmp(optarg, "auto"))
+                                return cli_fail("--restore is auto, lazy or eager, not `%s'", optarg);
                         o.restore = optarg;
                         break;
                 case 'k':

@@ -10,14 +10,16 @@ static const char USAGE[] = "fastmig workload start blank --host HOST --name NAM
                             "       fastmig workload start memory --host HOST --name NAME --size-mib S [--dirty-mib-s R]\n"
                             "                                     [--fill random|half]\n"
                             "       fastmig workload write NAME FILE   (the service writes /data/FILE)\n"
-                            "       fastmig workload verify NAME       (the memory workload checks its pages)";
+                            "       fastmig workload verify NAME       (the memory workload checks its pages)\n"
+                            "       fastmig workload destroy NAME      (stops and removes it)";
 
 int cmd_workload(int argc, char **argv)
 {
         if (argc < 2)
                 return cli_usage(USAGE);
         fm_testbed tb;
-        if ((!strcmp(argv[1], "verify") && argc == 3) || (!strcmp(argv[1], "write") && argc == 4)) {
+        if ((!strcmp(argv[1], "verify") && argc == 3) || (!strcmp(argv[1], "write") && argc == 4) ||
+            (!strcmp(argv[1], "destroy") && argc == 3)) {
                 if (cli_load_testbed(&tb))
                         return 1;
                 const fm_host *h = NULL;
@@ -25,6 +27,17 @@ int cmd_workload(int argc, char **argv)
                 fm_error e = {0};
                 if (fm_plane_locate(&tb, argv[2], &h, ip, &e) < 0)
                         return cli_fail("%s", e.msg);
+                if (!strcmp(argv[1], "destroy")) {
+                        json_object *req = json_object_new_object();
+                        json_object_object_add(req, "op", json_object_new_string("destroy"));
+                        json_object_object_add(req, "name", json_object_new_string(argv[2]));
+                        int r = fm_plane_call(h, req, NULL, 60000, &e);
+                        json_object_put(req);
+                        if (r < 0)
+                                return cli_fail("%s", e.msg);
+                        printf("%s destroyed on %s\n", argv[2], h->name);
+                        return 0;
+                }
                 if (!strcmp(argv[1], "write")) {
                         int64_t c = fm_probe_write(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, argv[3], &e);
                         if (c < 0)

@@ -75,7 +75,7 @@ typedef struct fm_migration {
         struct timespec disk_live_start; /* wall clock, for change detection */
         bool target_early_restore; /* the target can hold CRIU until images are complete */
         bool early_restore;        /* ... and we use it */
-        bool want_lazy;            /* lazy restore asked for (when the target can) */
+        int want_lazy;             /* lazy restore: 1 asked for, 0 not, -1 auto (by memory size) */
         bool target_lazy;          /* the target can restore lazily */
         bool lazy;                 /* ... and we do */
         /* progress, for undo */

@@ -83,6 +83,34 @@ static uint64_t dir_bytes(const char *dir)
         return total;
 }
 
+/* A lazy restore costs the start of CRIU's lazy-pages daemon and pays back
+ * once there is memory to fill: measured (docs/PRECOPY.md), a 0.3 MiB
+ * service came back 10 ms sooner eagerly, a 16 MiB one 18 ms sooner lazily. */
+#define FM_LAZY_MIN_BYTES (16ull << 20)
+
+/* Resident memory of the container's processes (smaps_rollup), 0 if unknown. */
+static uint64_t container_rss(fm_migration *m)
+{
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        fm_error ignore = {0};
+        uint64_t total = 0;
+        if (fm_ct_pids(m->src->lxcpath, m->name, &pids, &n, &ignore) < 0)
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                char path[64], line[256];
+                snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pids[i]);
+                FILE *f = fopen(path, "re");
+                unsigned long kb = 0;
+                while (f && fgets(line, sizeof(line), f))
+                        if (sscanf(line, "Rss: %lu kB", &kb) == 1)
+                                total += (uint64_t)kb * 1024;
+                if (f)
+                        fclose(f);
+        }
+        return total;
+}
+
 /* ---- phases: each returns 0 or a negative errno with m->err set ---- */
 
 static int phase_plan(fm_migration *m)
@@ -579,7 +607,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         } while (0)
         PHASE(FM_PHASE_PLAN, phase_plan(m));
         m->early_restore = m->src->criu_path_env[0] && m->target_early_restore;
-        m->lazy = m->early_restore && m->target_lazy && m->want_lazy;
+        m->lazy = m->early_restore && m->target_lazy &&
+                  (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         PHASE(FM_PHASE_DISK_LIVE, sync_rootfs(m));
         if (m->precopy || m->compress) {

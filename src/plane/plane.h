@@ -16,9 +16,9 @@ typedef struct fm_migrate_opts {
         const char *inject;      /* test hook: phase that must fail */
         const char *mode;        /* "precopy" (default) or "stopcopy" */
         int max_rounds;          /* precopy: 0 = the agent's default (8) */
-        const char *restore;     /* "lazy" (default where the target can) or "eager" */
+        const char *restore;     /* "auto" (default: lazy from 16 MiB of memory, where the target can), "lazy", "eager" */
         const char *compress;    /* "lz4" or "none"; NULL: the agent's default */
-        int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (256) */
+        int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (1024) */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);
         /* a pre-copy round ended: the agent's event and the probe's stall */
