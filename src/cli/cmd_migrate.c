@@ -6,7 +6,7 @@
 
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
                             "       [--mode precopy|stopcopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
-                            "       [--restore auto|lazy|eager] [--compress lz4|none]";
+                            "       [--min-shrink F] [--restore auto|lazy|eager] [--compress lz4|none]";
 
 static void progress(const char *phase, double ms, void *data)
 {
@@ -50,6 +50,7 @@ int cmd_migrate(int argc, char **argv)
                 {"dirty-threshold", required_argument, 0, 'd'},
                 {"restore", required_argument, 0, 'R'},
                 {"compress", required_argument, 0, 'C'},
+                {"min-shrink", required_argument, 0, 'S'},
                 {0, 0, 0, 0},
         };
         int ch;
@@ -65,6 +66,10 @@ int cmd_migrate(int argc, char **argv)
                         if (strcmp(optarg, "stopcopy") && strcmp(optarg, "precopy"))
                                 return cli_fail("--mode is stopcopy or precopy, not `%s'", optarg);
                         o.mode = optarg;
+                        break;
+                case 'S':
+                        if (fm_parse_double(optarg, &o.min_shrink) < 0 || !(o.min_shrink > 0 && o.min_shrink <= 1))
+                                return cli_fail("--min-shrink takes a share above 0 and at most 1, not `%s'", optarg);
                         break;
                 case 'C':
                         if (strcmp(optarg, "lz4") && strcmp(optarg, "none"))

@@ -301,6 +301,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(req, "compress", json_object_new_string(o->compress));
         if (o->max_rounds > 0)
                 json_object_object_add(req, "max_rounds", json_object_new_int(o->max_rounds));
+        if (o->min_shrink > 0)
+                json_object_object_add(req, "min_shrink", json_object_new_double(o->min_shrink));
         if (o->dirty_threshold > 0)
                 json_object_object_add(req, "dirty_threshold", json_object_new_int64(o->dirty_threshold));
         json_object *stalls = json_object_new_array();

@@ -19,6 +19,7 @@ typedef struct fm_migrate_opts {
         const char *restore;     /* "auto" (default: lazy from 16 MiB of memory, where the target can), "lazy", "eager" */
         const char *compress;    /* "lz4" or "none"; NULL: the agent's default */
         int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (1024) */
+        double min_shrink;       /* precopy: no-progress share; 0 = the agent's default (0.9) */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);
         /* a pre-copy round ended: the agent's event and the probe's stall */
