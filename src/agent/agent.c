@@ -258,19 +258,8 @@ static int op_migrate(req_ctx *c)
         m->max_rounds = (int)max_rounds;
         m->dirty_threshold = (uint64_t)threshold;
         m->min_shrink = 0.9; /* docs/PRECOPY.md: why */
-        json_object *ms = NULL;
-        if (json_object_object_get_ex(c->req, "min_shrink", &ms)) {
-                double v = json_object_get_double(ms);
-                if (!json_object_is_type(ms, json_type_double) && !json_object_is_type(ms, json_type_int)) {
-                        r = fm_err(&c->err, EINVAL, "field `min_shrink' must be a number");
-                        goto out;
-                }
-                if (!(v > 0 && v <= 1)) {
-                        r = fm_err(&c->err, EINVAL, "min_shrink must be above 0 and at most 1, not %g", v);
-                        goto out;
-                }
-                m->min_shrink = v;
-        }
+        if ((r = fm_json_num(c->req, "min_shrink", false, 0.01, 1, &m->min_shrink, &c->err)) < 0)
+                goto out;
         if ((r = fm_parse_endpoint(to, m->to_addr, sizeof(m->to_addr), &m->to_port, &c->err)) < 0)
                 goto out;
         if (!strcmp(m->to_addr, c->a->addr) && m->to_port == c->a->port) {

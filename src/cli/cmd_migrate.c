@@ -68,8 +68,8 @@ int cmd_migrate(int argc, char **argv)
                         o.mode = optarg;
                         break;
                 case 'S':
-                        if (fm_parse_double(optarg, &o.min_shrink) < 0 || !(o.min_shrink > 0 && o.min_shrink <= 1))
-                                return cli_fail("--min-shrink takes a share above 0 and at most 1, not `%s'", optarg);
+                        if (fm_parse_double(optarg, &o.min_shrink) < 0 || !(o.min_shrink >= 0.01 && o.min_shrink <= 1))
+                                return cli_fail("--min-shrink takes a share from 0.01 to 1, not `%s'", optarg);
                         break;
                 case 'C':
                         if (strcmp(optarg, "lz4") && strcmp(optarg, "none"))

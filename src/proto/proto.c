@@ -224,6 +224,23 @@ int fm_json_int(json_object *o, const char *key, bool required, int64_t lo, int6
         return 0;
 }
 
+int fm_json_num(json_object *o, const char *key, bool required, double lo, double hi, double *out, fm_error *e)
+{
+        json_object *v = NULL;
+        if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
+                if (required)
+                        return fm_err(e, EINVAL, "missing field `%s'", key);
+                return 0;
+        }
+        if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+                return fm_err(e, EINVAL, "field `%s' must be a number", key);
+        double x = json_object_get_double(v);
+        if (!(x >= lo && x <= hi))
+                return fm_err(e, EINVAL, "field `%s' = %g is out of range [%g, %g]", key, x, lo, hi);
+        *out = x;
+        return 0;
+}
+
 bool fm_json_bool(json_object *o, const char *key, bool dflt)
 {
         json_object *v = NULL;

@@ -43,6 +43,8 @@ int fm_json_str(json_object *o, const char *key, bool required, size_t max, cons
                 fm_error *e);
 int fm_json_int(json_object *o, const char *key, bool required, int64_t lo, int64_t hi,
                 int64_t *out, fm_error *e);
+/* A number (integer or not) in [lo, hi]. */
+int fm_json_num(json_object *o, const char *key, bool required, double lo, double hi, double *out, fm_error *e);
 bool fm_json_bool(json_object *o, const char *key, bool dflt);
 
 /* Replies. */

@@ -266,23 +266,16 @@ static int send_static(file_tx *t, int dfd)
         return r < 0 ? r : tx_end(t, false);
 }
 
-static int send_file(int fd, int dfd, const char *name, fm_page_codec *codec, fm_files_live *live, live_names *l,
-                     ssize_t live_idx, uint64_t *bytes, fm_error *e)
+/* One file of the stream; t holds the stream's socket, buffers and codec. */
+static int send_file(file_tx *t, fm_page_codec *codec, int dfd, const char *name, fm_files_live *live,
+                     live_names *l, ssize_t live_idx)
 {
-        file_tx t = {.fd = fd, .name = name, .codec = codec && is_pages_file(name) ? codec : NULL,
-                     .xs = XXH64_createState(), .out = malloc(FM_DATA_MAX), .in = malloc(TX_IN), .bytes = bytes,
-                     .e = e};
-        int r;
-        if (!t.xs || !t.out || !t.in)
-                r = fm_err(e, ENOMEM, "out of memory");
-        else {
-                XXH64_reset(t.xs, 0);
-                r = live_idx >= 0 ? send_growing(&t, dfd, live, l, (size_t)live_idx) : send_static(&t, dfd);
-        }
-        XXH64_freeState(t.xs);
-        free(t.out);
-        free(t.in);
-        return r;
+        t->name = name;
+        t->codec = codec && is_pages_file(name) ? codec : NULL;
+        t->used = 0;
+        t->done = 0;
+        XXH64_reset(t->xs, 0);
+        return live_idx >= 0 ? send_growing(t, dfd, live, l, (size_t)live_idx) : send_static(t, dfd);
 }
 
 int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *live, uint64_t *bytes, fm_error *e)
@@ -292,8 +285,10 @@ int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *
                 return fm_err(e, errno, "opening %s: %s", dir, strerror(errno));
         uint64_t total = 0;
         live_names sent = {0}, seen = {0};
-        int r = 0;
-        if (live) { /* pages files created before the watch began */
+        file_tx t = {.fd = fd, .xs = XXH64_createState(), .out = malloc(FM_DATA_MAX), .in = malloc(TX_IN),
+                     .bytes = &total, .e = e};
+        int r = !t.xs || !t.out || !t.in ? fm_err(e, ENOMEM, "out of memory") : 0;
+        if (live && r == 0) { /* pages files created before the watch began */
                 DIR *d0 = fdopendir(dup(dfd));
                 struct dirent *de0;
                 if (d0)
@@ -308,7 +303,7 @@ int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *
          * order they were created */
         for (size_t next = 0; live && r == 0 && writer_state(live) == 0;) {
                 if (next < seen.n) {
-                        if ((r = send_file(fd, dfd, seen.name[next], codec, live, &seen, (ssize_t)next, &total, e)) == 0)
+                        if ((r = send_file(&t, codec, dfd, seen.name[next], live, &seen, (ssize_t)next)) == 0)
                                 r = names_add(&sent, seen.name[next]) < 0 ? fm_err(e, ENOMEM, "out of memory") : 0;
                         next++;
                 } else {
@@ -330,12 +325,16 @@ int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *
                         continue;
                 if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                         continue;
-                r = send_file(fd, dfd, de->d_name, codec, NULL, NULL, -1, &total, e);
+                r = send_file(&t, codec, dfd, de->d_name, NULL, NULL, -1);
         }
         if (d)
                 closedir(d);
         names_free(&sent);
         names_free(&seen);
+        if (t.xs)
+                XXH64_freeState(t.xs);
+        free(t.out);
+        free(t.in);
         if (r == 0 && (r = fm_frame_send(fd, FM_FRAME_END, NULL, 0)) < 0)
                 r = fm_err(e, -r, "sending end of stream: %s", strerror(-r));
         if (bytes)

@@ -75,6 +75,12 @@ int main(int argc, char **argv)
         ok(is_error(req("{\"op\":\"restore\",\"name\":\"ghost\"}", &e), "no images"), "restore without images refused");
         ok(is_error(req("{\"op\":\"migrate\",\"name\":\"ghost\",\"to\":\"not-an-address\"}", &e), "bad IPv4"),
            "bad target address reported");
+        ok(is_error(req("{\"op\":\"migrate\",\"name\":\"ghost\",\"to\":\"10.0.0.1:1\",\"min_shrink\":\"x\"}", &e),
+                    "`min_shrink' must be a number"),
+           "non-number min_shrink refused");
+        ok(is_error(req("{\"op\":\"migrate\",\"name\":\"ghost\",\"to\":\"10.0.0.1:1\",\"min_shrink\":0}", &e),
+                    "out of range"),
+           "min_shrink 0 refused");
         /* a file stream with an unsafe name is refused and leaves nothing */
         {
                 int fd = fm_tcp_connect(addr, port, 5000, &e);

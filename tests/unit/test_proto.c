@@ -41,6 +41,12 @@ int main(void)
         ok(fm_json_str(o, "op", true, 16, &s, &e) == 0 && !strcmp(s, "ping"), "string field");
         ok(fm_json_int(o, "n", true, 0, 10, &n, &e) == 0 && n == 3, "int field");
         ok(fm_json_int(o, "n", true, 5, 10, &n, &e) == -EINVAL && strstr(e.msg, "`n'"), "range checked, field quoted");
+        double x = 0;
+        ok(fm_json_num(o, "n", true, 0, 10, &x, &e) == 0 && x == 3, "number field (an integer is a number)");
+        ok(fm_json_num(o, "n", true, 0, 1, &x, &e) == -EINVAL && strstr(e.msg, "`n'"), "number range checked");
+        ok(fm_json_num(o, "op", true, 0, 1, &x, &e) == -EINVAL && strstr(e.msg, "must be a number"), "non-number refused");
+        x = 0.9;
+        ok(fm_json_num(o, "absent", false, 0, 1, &x, &e) == 0 && x == 0.9, "optional number absent: default kept");
         ok(fm_json_str(o, "missing", true, 16, &s, &e) == -EINVAL && strstr(e.msg, "missing"), "missing field reported");
         ok(fm_json_str(o, "n", true, 16, &s, &e) == -EINVAL, "wrong type reported");
         json_object_put(o);
