@@ -8,7 +8,7 @@
 #include "lxc/container.h"
 #include "memory/pagestore.h"
 #include "proto/proto.h"
-#include "workload/blank.h"
+#include "workload/workload.h"
 
 /* Containers with a migration under way on this agent (source or target). */
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "probe/probe.h"
 #include "proto/proto.h"
-#include "workload/blank.h"
+#include "workload/workload.h"
 
 static const char USAGE[] = "fastmig probe ADDR[:PORT] [--interval-ms MS] [--duration-s S] [--netns NS] [--json]";
 

@@ -4,7 +4,7 @@
 #include "cli.h"
 #include "plane/plane.h"
 #include "probe/probe.h"
-#include "workload/blank.h"
+#include "workload/workload.h"
 
 static const char USAGE[] = "fastmig workload start blank --host HOST --name NAME\n"
                             "       fastmig workload start memory --host HOST --name NAME --size-mib S [--dirty-mib-s R]\n"

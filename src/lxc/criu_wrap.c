@@ -14,8 +14,13 @@
  * images (on fault, and all of it in the background). A keeper process waits
  * for the daemon and writes "DAEMON_PID EXIT_STATUS" to FASTMIG_LAZY_STATUS
  * ("DAEMON_PID -SIGNAL" if it was killed); the agent commits only after that
- * says 0. */
+ * says 0.
+ * For a container that is an overlay clone of an image (FASTMIG_OVERLAY set
+ * to the mount options) it mounts the overlay on CRIU's --root just before
+ * the restore: LXC's restore only bind-mounts a directory rootfs, and the
+ * upper layer is final only once the images are complete. */
 #include <errno.h>
+#include <sys/mount.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -176,6 +181,25 @@ static int start_lazy_daemon(const char *real, const char *status_path, int argc
         return r;
 }
 
+/* In the restore's own mount namespace (LXC unshared it), on --root. */
+static int mount_overlay(const char *opts, int argc, char **argv)
+{
+        const char *root = NULL;
+        for (int i = 2; i + 1 < argc; i++)
+                if (!strcmp(argv[i], "--root"))
+                        root = argv[i + 1];
+        if (!root) {
+                fprintf(stderr, "fm-criu-wrap: overlay restore without --root\n");
+                return -1;
+        }
+        if (mount("overlay", root, "overlay", 0, opts) < 0) {
+                fprintf(stderr, "fm-criu-wrap: mounting the overlay rootfs (%s) on %s: %s\n", opts, root,
+                        strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *real = getenv("FASTMIG_REAL_CRIU");
@@ -192,6 +216,9 @@ int main(int argc, char **argv)
                                 break;
                         }
         if (argc > 1 && !strcmp(argv[1], "restore") && wait_images() < 0)
+                return 1;
+        const char *ovl = getenv("FASTMIG_OVERLAY");
+        if (argc > 1 && !strcmp(argv[1], "restore") && ovl && *ovl && mount_overlay(ovl, argc, argv) < 0)
                 return 1;
         const char *lazy = getenv("FASTMIG_LAZY_STATUS");
         char **av = argv;

@@ -6,7 +6,7 @@
 #include "util/spawn.h"
 #include "proto/proto.h"
 #include "testbed/route.h"
-#include "workload/blank.h"
+#include "workload/workload.h"
 
 int fm_plane_call(const fm_host *h, json_object *req, json_object **reply, int timeout_ms, fm_error *e)
 {

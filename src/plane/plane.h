@@ -5,7 +5,7 @@
 #include <json-c/json.h>
 #include <stdint.h>
 #include "testbed/testbed.h"
-#include "workload/blank.h"
+#include "workload/workload.h"
 
 typedef struct fm_migrate_opts {
         const char *name;

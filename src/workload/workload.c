@@ -1,0 +1,155 @@
+#include "workload.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include "testbed/testbed.h"
+#include "util/spawn.h"
+
+static int copy_file(const char *from, const char *to, int mode, fm_error *e)
+{
+        _cleanup_free_ char *buf = NULL;
+        int n = fm_read_file(from, &buf, 64 << 20);
+        if (n < 0)
+                return fm_err(e, -n, "reading %s: %s", from, strerror(-n));
+        int r = fm_write_file(to, buf, (size_t)n, mode);
+        if (r < 0)
+                return fm_err(e, -r, "writing %s: %s", to, strerror(-r));
+        return 0;
+}
+
+int fm_workload_check(const fm_workload_spec *w, fm_error *e)
+{
+        static const char *const kinds[] = {"busybox", "memory", "blank", "video"};
+        bool known = false;
+        for (size_t i = 0; w->kind && i < FM_ARRAY_SIZE(kinds); i++)
+                known = known || !strcmp(w->kind, kinds[i]);
+        if (!known)
+                return fm_err(e, EINVAL, "unknown workload `%s' (there are: busybox, memory, blank, video)",
+                              w->kind ? w->kind : "");
+        if (!strcmp(w->kind, "memory")) {
+                if (!(w->mem_mib >= 1 && w->mem_mib <= 65536))
+                        return fm_err(e, EINVAL, "memory workload size must be 1 to 65536 MiB, not %g", w->mem_mib);
+                if (!(w->dirty_mib_s >= 0 && w->dirty_mib_s <= 65536))
+                        return fm_err(e, EINVAL, "dirty rate must be 0 to 65536 MiB/s, not %g", w->dirty_mib_s);
+                if (w->fill && strcmp(w->fill, "random") && strcmp(w->fill, "half"))
+                        return fm_err(e, EINVAL, "unknown fill `%s' (random, half)", w->fill);
+        }
+        return 0;
+}
+
+bool fm_workload_is_clone(const char *kind)
+{
+        return kind && (!strcmp(kind, "blank") || !strcmp(kind, "video"));
+}
+
+/* The LXC config of a workload; extra: more lines (may be ""). */
+static int write_config(const char *dir, const char *kind, const char *name, const char *rootfs, const char *init,
+                        const char *ip, const char *extra, fm_error *e)
+{
+        /* A locally administered MAC derived from the IP: stays with the container. */
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        sscanf(ip, "%u.%u.%u.%u", &a, &b, &c, &d);
+        _cleanup_free_ char *conf = fm_strdupf(
+                "# fastmig %s workload\n"
+                "lxc.uts.name = %s\n"
+                "lxc.rootfs.path = dir:%s\n"
+                "lxc.init.cmd = %s\n"
+                "lxc.net.0.type = veth\n"
+                "lxc.net.0.link = %s\n"
+                "lxc.net.0.flags = up\n"
+                "lxc.net.0.hwaddr = 02:fa:%02x:%02x:%02x:%02x\n"
+                "lxc.net.0.ipv4.address = %s/24\n"
+                "lxc.net.0.ipv4.gateway = %s\n"
+                "lxc.tty.max = 0\n"
+                "lxc.console.path = none\n"
+                "lxc.pty.max = 16\n"
+                "lxc.autodev = 1\n"
+                "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed\n"
+                "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n%s",
+                kind, name, rootfs, init, FM_TESTBED_BRIDGE, a & 0xff, b & 0xff, c & 0xff, d & 0xff, ip, FM_TESTBED_GATEWAY, extra);
+        char path[700];
+        snprintf(path, sizeof(path), "%s/config", dir);
+        int r = conf ? fm_write_file(path, conf, strlen(conf), 0644) : -ENOMEM;
+        return r < 0 ? fm_err(e, -r, "writing %s: %s", path, strerror(-r)) : 0;
+}
+
+int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
+                             const fm_image *app, fm_error *e)
+{
+        char dir[512], rootfs[600], init[32];
+        if (!fm_name_is_valid(name))
+                return fm_err(e, EINVAL, "bad container name `%s'", name);
+        fm_image base;
+        if (strcmp(app->kind, "app") || fm_image_get(store, app->base, &base) < 0)
+                return fm_err(e, ENOENT, "image %s is not an app image whose base is on this host", app->name);
+        snprintf(dir, sizeof(dir), "%s/%s", lxcpath, name);
+        if (fm_path_exists(dir))
+                return fm_err(e, EEXIST, "container %s already exists on this host", name);
+        int r = fm_clone_prepare_dirs(lxcpath, name, e);
+        fm_clone cl = {0};
+        snprintf(cl.app, sizeof(cl.app), "%s", app->digest);
+        snprintf(cl.base, sizeof(cl.base), "%s", base.digest);
+        snprintf(cl.app_name, sizeof(cl.app_name), "%s", app->name);
+        snprintf(cl.base_name, sizeof(cl.base_name), "%s", base.name);
+        if (r == 0)
+                r = fm_clone_write(lxcpath, name, &cl, e);
+        _cleanup_free_ char *hook = r == 0 ? fm_clone_hook(store, lxcpath, name, &cl) : NULL;
+        if (r == 0 && !hook)
+                r = fm_err(e, ENOMEM, "out of memory");
+        /* an app image with its own init script (video: starts nginx) */
+        _cleanup_free_ char *fminit = fm_strdupf("%s/%s/tree/sbin/fm-init", store, app->digest);
+        snprintf(init, sizeof(init), "%s", fminit && fm_path_exists(fminit) ? "/sbin/fm-init" : "/sbin/fm-seqecho");
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
+        if (r == 0)
+                r = write_config(dir, app->name, name, rootfs, init, ip, hook, e);
+        if (r < 0)
+                fm_rm_rf(dir);
+        return r;
+}
+
+int fm_workload_create(const char *lxcpath, const char *name, const char *ip, const char *seqecho_path,
+                       const fm_workload_spec *w, fm_error *e)
+{
+        char dir[512], rootfs[600], path[700], init[160] = "/sbin/fm-seqecho";
+        if (!fm_name_is_valid(name))
+                return fm_err(e, EINVAL, "bad container name `%s'", name);
+        int r = fm_workload_check(w, e);
+        if (r < 0)
+                return r;
+        if (!strcmp(w->kind, "memory"))
+                snprintf(init, sizeof(init), "/sbin/fm-seqecho --mem-mib %g --dirty-mib-s %g --fill %s", w->mem_mib,
+                         w->dirty_mib_s, w->fill ? w->fill : "random");
+        snprintf(dir, sizeof(dir), "%s/%s", lxcpath, name);
+        if (fm_path_exists(dir))
+                return fm_err(e, EEXIST, "container %s already exists on this host", name);
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
+        static const char *dirs[] = {"bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "data", "root",
+                                     "var/log", "usr/bin", "usr/sbin", "run"};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(dirs); i++) {
+                snprintf(path, sizeof(path), "%s/%s", rootfs, dirs[i]);
+                int r = fm_mkdir_p(path, 0755);
+                if (r < 0)
+                        return fm_err(e, -r, "creating %s: %s", path, strerror(-r));
+        }
+        snprintf(path, sizeof(path), "%s/bin/busybox", rootfs);
+        r = copy_file("/bin/busybox", path, 0755, e);
+        if (r < 0)
+                return fm_err_wrap(e, "the blank workload needs Debian's busybox-static");
+        snprintf(path, sizeof(path), "%s/sbin/fm-seqecho", rootfs);
+        if ((r = copy_file(seqecho_path, path, 0755, e)) < 0)
+                return r;
+        static const char *applets[] = {"sh", "ls", "cat", "ps", "sleep", "echo", "mount", "ip", "ifconfig",
+                                        "sync", "df", "du", "head", "tail"};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(applets); i++) {
+                snprintf(path, sizeof(path), "%s/bin/%s", rootfs, applets[i]);
+                if (symlink("busybox", path) < 0 && errno != EEXIST)
+                        return fm_err(e, errno, "symlink %s: %s", path, strerror(errno));
+        }
+        snprintf(path, sizeof(path), "%s/etc/hostname", rootfs);
+        fm_write_file(path, name, strlen(name), 0644);
+        snprintf(path, sizeof(path), "%s/etc/passwd", rootfs);
+        fm_write_file(path, "root:x:0:0:root:/root:/bin/sh\n", 30, 0644);
+
+        return write_config(dir, w->kind, name, rootfs, init, ip, "", e);
+}

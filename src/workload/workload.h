@@ -1,0 +1,37 @@
+/* The built-in workloads (docs/IMAGES.md):
+ *   busybox  the host's static busybox and fm-seqecho in a directory rootfs;
+ *   memory   busybox plus S MiB that fm-seqecho rewrites at R MiB/s;
+ *   blank    an overlay clone of the "blank" app image (Debian 12 minbase,
+ *            fm-seqecho as init), like the paper's blank container;
+ *   video    an overlay clone of the "video" app image (blank's base plus
+ *            nginx serving a video file), the paper's video container. */
+#pragma once
+#include "image/store.h"
+#include "util/util.h"
+
+#define FM_SEQECHO_PORT 7000
+
+typedef struct fm_workload_spec {
+        const char *kind;   /* busybox, memory, blank, video */
+        double mem_mib;     /* memory: size */
+        double dirty_mib_s; /* memory: rewrite rate */
+        const char *fill;   /* memory: "random" (default, incompressible) or "half"
+                             * (the second half of every page repeats one word) */
+} fm_workload_spec;
+
+/* Checks a spec: known kind, sizes in range (quoted in the error). */
+int fm_workload_check(const fm_workload_spec *w, fm_error *e);
+
+/* True for the kinds that are clones of an app image (blank, video). */
+bool fm_workload_is_clone(const char *kind);
+
+/* Creates LXCPATH/NAME (rootfs from the host's static busybox plus the
+ * fm-seqecho binary at seqecho_path, and an LXC config that meets the
+ * checkpoint constraints) with the static service address ip (no prefix). */
+int fm_workload_create(const char *lxcpath, const char *name, const char *ip, const char *seqecho_path,
+                       const fm_workload_spec *w, fm_error *e);
+
+/* Creates LXCPATH/NAME as an overlay clone of the app image app of store
+ * (LXC mounts the overlay through a pre-mount hook). */
+int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
+                             const fm_image *app, fm_error *e);
