@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <sys/statvfs.h>
+
+#include "image/push.h"
 #include "lxc/container.h"
 #include "memory/pagestore.h"
 #include "proto/proto.h"
@@ -144,7 +147,16 @@ static int op_create_workload(req_ctx *c)
                               .dirty_mib_s = json_num(c->req, "dirty_mib_s")};
         if ((r = fm_json_str(c->req, "fill", false, 16, &w.fill, &c->err)) < 0)
                 return r;
-        if ((r = fm_workload_create(c->a->paths.lxcpath, name, ip, c->a->seqecho_path, &w, &c->err)) < 0)
+        if (fm_workload_is_clone(kind)) {
+                fm_image app;
+                if ((r = fm_image_find(c->a->paths.store, kind, &app, &c->err)) < 0)
+                        return fm_err_wrap(&c->err, "build it first: fastmig image build %s --host %s", kind,
+                                           c->a->paths.host);
+                r = fm_workload_create_clone(c->a->paths.lxcpath, c->a->paths.store, name, ip, &app, &c->err);
+        } else {
+                r = fm_workload_create(c->a->paths.lxcpath, name, ip, c->a->seqecho_path, &w, &c->err);
+        }
+        if (r < 0)
                 return r;
         if ((r = fm_ct_start(c->a->paths.lxcpath, name, &c->err)) < 0) {
                 fm_ct_destroy(c->a->paths.lxcpath, name, NULL);
@@ -374,6 +386,124 @@ static int op_finish(req_ctx *c)
         return r < 0 ? r : fm_target_finish(&c->a->paths, name, &c->err);
 }
 
+/* ---- images ---- */
+
+static uint64_t free_bytes(const char *dir)
+{
+        struct statvfs sv;
+        return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+}
+
+static int op_image_list(req_ctx *c)
+{
+        _cleanup_free_ fm_image *v = NULL;
+        size_t n = 0;
+        int r = fm_image_list(c->a->paths.store, &v, &n, &c->err);
+        if (r < 0)
+                return r;
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(arr, fm_image_json(&v[i]));
+        json_object_object_add(c->reply, "images", arr);
+        json_object_object_add(c->reply, "host", json_object_new_string(c->a->paths.host));
+        json_object_object_add(c->reply, "free_bytes", json_object_new_int64((int64_t)free_bytes(c->a->paths.store)));
+        return 0;
+}
+
+static int op_image_has(req_ctx *c)
+{
+        const char *digest;
+        int r = fm_json_str(c->req, "digest", true, FM_DIGEST_HEX - 1, &digest, &c->err);
+        if (r < 0)
+                return r;
+        fm_image im;
+        bool has = fm_image_get(c->a->paths.store, digest, &im) == 0;
+        json_object_object_add(c->reply, "has", json_object_new_boolean(has));
+        if (has)
+                json_object_object_add(c->reply, "image", fm_image_json(&im));
+        return 0;
+}
+
+static int need_image(req_ctx *c, fm_image *im)
+{
+        json_object *o = NULL;
+        if (!json_object_object_get_ex(c->req, "image", &o) || !json_object_is_type(o, json_type_object))
+                return fm_err(&c->err, EINVAL, "missing field `image' (an object)");
+        return fm_image_from_json(o, im, &c->err);
+}
+
+/* An empty (fresh) or kept staging directory for an image about to arrive. */
+static int op_image_stage(req_ctx *c)
+{
+        fm_image im;
+        int r = need_image(c, &im);
+        if (r < 0)
+                return r;
+        char staging[600], tree[700];
+        fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
+        snprintf(tree, sizeof(tree), "%s/tree", staging);
+        if (fm_json_bool(c->req, "fresh", false))
+                fm_rm_rf(staging);
+        uint64_t room = free_bytes(c->a->paths.store);
+        if (!fm_path_exists(tree) && room < im.bytes + (64ull << 20))
+                return fm_err(&c->err, ENOSPC, "%s has %llu MB free for images, image %s needs %llu MB", c->a->paths.host,
+                              (unsigned long long)(room / 1000000), im.name, (unsigned long long)(im.bytes / 1000000));
+        if ((r = fm_mkdir_p(tree, 0755)) < 0)
+                return fm_err(&c->err, -r, "creating %s: %s", tree, strerror(-r));
+        json_object_object_add(c->reply, "rsync_port", json_object_new_int(c->a->rsync_port));
+        return 0;
+}
+
+static int op_image_commit(req_ctx *c)
+{
+        fm_image im;
+        int r = need_image(c, &im);
+        return r < 0 ? r : fm_image_commit(c->a->paths.store, &im, &c->err);
+}
+
+static int op_image_rm(req_ctx *c)
+{
+        const char *ref;
+        int r = fm_json_str(c->req, "image", true, 64, &ref, &c->err);
+        fm_image im;
+        if (r == 0)
+                r = fm_image_rm(c->a->paths.store, c->a->paths.lxcpath, ref, &im, &c->err);
+        if (r == 0)
+                json_object_object_add(c->reply, "removed", fm_image_json(&im));
+        return r;
+}
+
+/* Places an image (and its base, when the peer lacks it) on another host. */
+static int op_image_push(req_ctx *c)
+{
+        const char *ref, *to;
+        fm_peer peer = {0};
+        int r = fm_json_str(c->req, "image", true, 64, &ref, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "to", true, 40, &to, &c->err);
+        if (r == 0)
+                r = fm_parse_endpoint(to, peer.addr, sizeof(peer.addr), &peer.port, &c->err);
+        fm_image im, base;
+        if (r == 0)
+                r = fm_image_find(c->a->paths.store, ref, &im, &c->err);
+        if (r < 0)
+                return r;
+        bool force = fm_json_bool(c->req, "force", false);
+        uint64_t bytes_base = 0, bytes = 0;
+        if (!strcmp(im.kind, "app")) {
+                if (fm_image_get(c->a->paths.store, im.base, &base) < 0)
+                        return fm_err(&c->err, ENOENT, "base %s of %s is missing here", im.base_name, im.name);
+                if ((r = fm_image_push(c->a->paths.store, &base, &peer, force, 0, &bytes_base, &c->err)) < 0)
+                        return r;
+        }
+        if ((r = fm_image_push(c->a->paths.store, &im, &peer, force, 0, &bytes, &c->err)) < 0)
+                return r;
+        json_object_object_add(c->reply, "image", fm_image_json(&im));
+        json_object_object_add(c->reply, "bytes_base", json_object_new_int64((int64_t)bytes_base));
+        json_object_object_add(c->reply, "bytes", json_object_new_int64((int64_t)bytes));
+        return 0;
+}
+
 static const struct {
         const char *op;
         int (*fn)(req_ctx *c);
@@ -383,6 +513,8 @@ static const struct {
         {"migrate", op_migrate},   {"prepare", op_prepare}, {"put_images", op_put_images},
         {"restore", op_restore},   {"settle", op_settle},   {"abort", op_abort},     {"finish", op_finish},
         {"precopy_begin", op_precopy_begin}, {"precopy_round", op_precopy_round},
+        {"image_list", op_image_list}, {"image_has", op_image_has}, {"image_stage", op_image_stage},
+        {"image_commit", op_image_commit}, {"image_rm", op_image_rm}, {"image_push", op_image_push},
 };
 
 void fm_agent_serve(fm_agent *a, int fd)

@@ -1,5 +1,6 @@
 /* fastmigd: the host agent. One per edge host, inside that host's namespaces.
- *   fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR [--test-hooks] */
+ *   fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR
+ *            [--store DIR] [--test-hooks] */
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -28,7 +29,7 @@ static int start_rsyncd(const fm_agent *a, const char *state, fm_error *e)
 {
         char conf[600];
         snprintf(conf, sizeof(conf), "%s/rsyncd.conf", state);
-        int r = fm_rsyncd_config(conf, a->paths.lxcpath, a->paths.images, a->addr, a->rsync_port, e);
+        int r = fm_rsyncd_config(conf, a->paths.lxcpath, a->paths.images, a->paths.store, a->addr, a->rsync_port, e);
         if (r < 0)
                 return r;
         pid_t pid = fork();
@@ -93,7 +94,7 @@ static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_
 static void usage(FILE *f)
 {
         fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR "
-                   "[--rsync-port N] [--test-hooks]\n");
+                   "[--store DIR] [--rsync-port N] [--test-hooks]\n");
 }
 
 int main(int argc, char **argv)
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
                 {"host", required_argument, 0, 'h'},    {"listen", required_argument, 0, 'l'},
                 {"lxcpath", required_argument, 0, 'P'}, {"images", required_argument, 0, 'i'},
                 {"state", required_argument, 0, 's'},   {"rsync-port", required_argument, 0, 'r'},
-                {"test-hooks", no_argument, 0, 'T'},    {"help", no_argument, 0, 'H'},
+                {"store", required_argument, 0, 'S'},   {"test-hooks", no_argument, 0, 'T'},    {"help", no_argument, 0, 'H'},
                 {0, 0, 0, 0},
         };
         int ch;
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
                 case 'P': snprintf(a.paths.lxcpath, sizeof(a.paths.lxcpath), "%s", optarg); break;
                 case 'i': snprintf(a.paths.images, sizeof(a.paths.images), "%s", optarg); break;
                 case 's': state = optarg; break;
+                case 'S': snprintf(a.paths.store, sizeof(a.paths.store), "%s", optarg); break;
                 case 'r':
                         if (fm_parse_u32(optarg, &v) < 0 || v == 0 || v > 65535) {
                                 fprintf(stderr, "fastmigd: bad --rsync-port `%s'\n", optarg);
@@ -132,6 +134,8 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
+        if (!a.paths.store[0]) /* default: beside the LXC path */
+                snprintf(a.paths.store, sizeof(a.paths.store), "%.240s/../store", a.paths.lxcpath);
         fm_error e = {0};
         if (fm_parse_endpoint(listen, a.addr, sizeof(a.addr), &a.port, &e) < 0) {
                 fprintf(stderr, "fastmigd: %s\n", e.msg);

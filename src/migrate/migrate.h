@@ -14,6 +14,7 @@ typedef struct fm_host_paths {
         char host[32];
         char lxcpath[256];
         char images[256];          /* tmpfs */
+        char store[256];           /* the image store (src/image/store.h) */
         char criu_dump_conf[300];  /* CRIU_CONFIG_FILE for dumps */
         char criu_restore_conf[300];
         /* Environment of lxc-checkpoint runs: "PATH=<dir with fm-criu-wrap as

@@ -154,7 +154,7 @@ static int rootfs_push(const fm_migration *m, int nice, uint64_t *bytes, fm_erro
 {
         char src[600], rel[128];
         rootfs_dir(m, src, sizeof(src));
-        snprintf(rel, sizeof(rel), "%s/rootfs", m->name);
+        snprintf(rel, sizeof(rel), "lxc/%s/rootfs", m->name);
         return fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, nice, bytes, e);
 }
 

@@ -27,6 +27,7 @@ void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit)
                 h->port = FM_DEFAULT_PORT;
                 snprintf(h->lxcpath, sizeof(h->lxcpath), FM_TESTBED_ROOT "/mec%d/lxc", i + 1);
                 snprintf(h->images, sizeof(h->images), FM_TESTBED_ROOT "/mec%d/images", i + 1);
+                snprintf(h->store, sizeof(h->store), FM_TESTBED_ROOT "/mec%d/store", i + 1);
                 snprintf(h->state, sizeof(h->state), FM_TESTBED_ROOT "/mec%d/state", i + 1);
         }
 }
@@ -207,7 +208,8 @@ static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool
                 snprintf(listen, sizeof(listen), "%s:%u", h->addr, h->port);
                 char *argv[] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
                                 "--lxcpath",        (char *)h->lxcpath, "--images", (char *)h->images,
-                                "--state",          (char *)h->state,   test_hooks ? "--test-hooks" : NULL, NULL};
+                                "--state",          (char *)h->state,   "--store",  (char *)h->store,
+                                test_hooks ? "--test-hooks" : NULL, NULL};
                 execv(agent_path, argv);
                 dprintf(errpipe[1], "exec %s: %s", agent_path, strerror(errno));
                 _exit(127);
@@ -310,6 +312,7 @@ int fm_testbed_up(int hosts, int link_mbit, const char *agent_path, bool test_ho
                 STEP(run(e, "ip -n %s link set %s up", h->netns, FM_TESTBED_BRIDGE));
                 /* dirs and the image tmpfs */
                 if ((r = fm_mkdir_p(h->lxcpath, 0755)) < 0 || (r = fm_mkdir_p(h->images, 0700)) < 0 ||
+                    (r = fm_mkdir_p(h->store, 0755)) < 0 ||
                     (r = fm_mkdir_p(h->state, 0755)) < 0) {
                         r = fm_err(e, -r, "creating the directories of %s: %s", h->name, strerror(-r));
                         goto fail;

@@ -32,6 +32,7 @@ typedef struct fm_host {
         uint16_t port;
         char lxcpath[256];
         char images[256]; /* tmpfs for checkpoint images */
+        char store[256];  /* the host's image store (on disk) */
         char state[256];
 } fm_host;
 

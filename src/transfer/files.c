@@ -482,7 +482,7 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
 {
         char src[1100], url[1100], portarg[32];
         snprintf(src, sizeof(src), "%s/", src_dir);
-        snprintf(url, sizeof(url), "rsync://%s/lxc/%s/", addr, dest_rel);
+        snprintf(url, sizeof(url), "rsync://%s/%s/", addr, dest_rel);
         snprintf(portarg, sizeof(portarg), "--port=%u", port);
         char niceval[16];
         snprintf(niceval, sizeof(niceval), "%d", nice);
@@ -509,8 +509,8 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
         return r < 0 ? fm_err_wrap(e, "rsync to %s", url) : 0;
 }
 
-int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *images, const char *addr, uint16_t port,
-                     fm_error *e)
+int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *images, const char *store,
+                     const char *addr, uint16_t port, fm_error *e)
 {
         /* reverse lookup = no: otherwise every connection waits ~5 s on DNS in a
          * namespace. munge symlinks = no: without chroot rsyncd rewrites every
@@ -522,8 +522,10 @@ int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *ima
                                                "numeric ids = yes\n\n[lxc]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
                                                "  uid = root\n  gid = root\n\n"
                                                "[images]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
+                                               "  uid = root\n  gid = root\n\n"
+                                               "[store]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
                                                "  uid = root\n  gid = root\n",
-                                               port, addr, lxcpath, images);
+                                               port, addr, lxcpath, images, store);
         int r = fm_write_file(conf_path, conf, strlen(conf), 0600);
         return r < 0 ? fm_err(e, -r, "writing %s: %s", conf_path, strerror(-r)) : 0;
 }

@@ -61,5 +61,6 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
 
 /* Writes the config of a host's rsync daemon: module "lxc" is the LXC path,
  * module "images" the checkpoint tmpfs (used by the plain-way baseline). */
-int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *images, const char *addr, uint16_t port,
+int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *images, const char *store,
+                     const char *addr, uint16_t port,
                      fm_error *e);

@@ -1,0 +1,67 @@
+#include "push.h"
+
+#include <string.h>
+
+#include "proto/proto.h"
+#include "transfer/files.h"
+
+static int peer_call(const fm_peer *to, json_object *req, json_object **reply, fm_error *e)
+{
+        json_object *rep = NULL;
+        int r = fm_call(to->addr, to->port, req, &rep, 600000, e);
+        json_object_put(req);
+        if (r == 0)
+                r = fm_reply_check(rep, e);
+        if (r == 0 && reply)
+                *reply = rep;
+        else
+                json_object_put(rep);
+        return r;
+}
+
+int fm_image_peer_has(const fm_peer *to, const char *digest, fm_error *e)
+{
+        json_object *req = json_object_new_object(), *rep = NULL;
+        json_object_object_add(req, "op", json_object_new_string("image_has"));
+        json_object_object_add(req, "digest", json_object_new_string(digest));
+        int r = peer_call(to, req, &rep, e);
+        if (r < 0)
+                return r;
+        bool has = fm_json_bool(rep, "has", false);
+        json_object_put(rep);
+        return has ? 1 : 0;
+}
+
+int fm_image_push(const char *store, const fm_image *im, const fm_peer *to, bool force, int nice, uint64_t *bytes,
+                  fm_error *e)
+{
+        *bytes = 0;
+        if (!force) {
+                int has = fm_image_peer_has(to, im->digest, e);
+                if (has < 0)
+                        return has;
+                if (has)
+                        return 0;
+        }
+        json_object *req = json_object_new_object();
+        json_object_object_add(req, "op", json_object_new_string("image_stage"));
+        json_object_object_add(req, "image", fm_image_json(im));
+        json_object_object_add(req, "fresh", json_object_new_boolean(force));
+        json_object *rep = NULL;
+        int r = peer_call(to, req, &rep, e);
+        if (r < 0)
+                return fm_err_wrap(e, "staging image %s", im->name);
+        int64_t rport = 8730;
+        fm_json_int(rep, "rsync_port", false, 1, 65535, &rport, NULL);
+        json_object_put(rep);
+        char tree[600], rel[200];
+        fm_image_tree(store, im->digest, tree, sizeof(tree));
+        snprintf(rel, sizeof(rel), "store/.incoming-%s/tree", im->digest);
+        if ((r = fm_rsync_push(tree, to->addr, (uint16_t)rport, rel, nice, bytes, e)) < 0)
+                return fm_err_wrap(e, "sending image %s", im->name);
+        req = json_object_new_object();
+        json_object_object_add(req, "op", json_object_new_string("image_commit"));
+        json_object_object_add(req, "image", fm_image_json(im));
+        r = peer_call(to, req, NULL, e);
+        return r < 0 ? fm_err_wrap(e, "image %s", im->name) : 0;
+}

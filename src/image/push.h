@@ -1,0 +1,19 @@
+/* Placing images on another host: rsync of the tree into the target's
+ * staging directory (its rsync daemon's "store" module), then the target's
+ * agent checks the digest and takes it in (request image_commit). */
+#pragma once
+#include "image/store.h"
+
+typedef struct fm_peer {
+        char addr[16];
+        uint16_t port; /* its agent (which names its rsync daemon's port) */
+} fm_peer;
+
+/* Does the peer hold digest? 1 yes, 0 no, negative on error. */
+int fm_image_peer_has(const fm_peer *to, const char *digest, fm_error *e);
+
+/* Sends im (whose tree is in store) to the peer; nice: rsync's niceness;
+ * bytes: what rsync sent. A peer that holds it already gets nothing unless
+ * force (the tree then travels whole into an empty staging directory). */
+int fm_image_push(const char *store, const fm_image *im, const fm_peer *to, bool force, int nice, uint64_t *bytes,
+                  fm_error *e);
