@@ -149,7 +149,10 @@ static int op_create_workload(req_ctx *c)
                 return r;
         if (fm_workload_is_clone(kind)) {
                 fm_image app;
-                if ((r = fm_image_find(c->a->paths.store, kind, &app, &c->err)) < 0)
+                const char *ref = kind;
+                if ((r = fm_json_str(c->req, "image", false, FM_DIGEST_HEX - 1, &ref, &c->err)) < 0)
+                        return r;
+                if ((r = fm_image_find(c->a->paths.store, ref ? ref : kind, &app, &c->err)) < 0)
                         return fm_err_wrap(&c->err, "build it first: fastmig image build %s --host %s", kind,
                                            c->a->paths.host);
                 r = fm_workload_create_clone(c->a->paths.lxcpath, c->a->paths.store, name, ip, &app, &c->err);

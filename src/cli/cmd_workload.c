@@ -2,16 +2,23 @@
 #include <string.h>
 
 #include "cli.h"
+#include "plane/images.h"
 #include "plane/plane.h"
 #include "probe/probe.h"
 #include "workload/workload.h"
 
-static const char USAGE[] = "fastmig workload start blank --host HOST --name NAME\n"
+static const char USAGE[] = "fastmig workload start blank|video|busybox --host HOST --name NAME\n"
                             "       fastmig workload start memory --host HOST --name NAME --size-mib S [--dirty-mib-s R]\n"
                             "                                     [--fill random|half]\n"
                             "       fastmig workload write NAME FILE   (the service writes /data/FILE)\n"
                             "       fastmig workload verify NAME       (the memory workload checks its pages)\n"
                             "       fastmig workload destroy NAME      (stops and removes it)";
+
+static void image_progress(const char *what, void *data)
+{
+        (void)data;
+        fprintf(stderr, "fastmig: image: %s\n", what);
+}
 
 int cmd_workload(int argc, char **argv)
 {
@@ -80,7 +87,7 @@ int cmd_workload(int argc, char **argv)
         }
         if (!host || !name || optind != argc - 2)
                 return cli_usage(USAGE);
-        if (!strcmp(w.kind, "blank") && (w.mem_mib >= 0 || w.dirty_mib_s != 0 || w.fill))
+        if (strcmp(w.kind, "memory") && (w.mem_mib >= 0 || w.dirty_mib_s != 0 || w.fill))
                 return cli_fail("--size-mib, --dirty-mib-s and --fill are for the memory workload");
         if (!strcmp(w.kind, "memory") && w.mem_mib < 0)
                 return cli_fail("the memory workload needs --size-mib");
@@ -89,6 +96,17 @@ int cmd_workload(int argc, char **argv)
                 return cli_fail("%s", e.msg);
         if (cli_load_testbed(&tb))
                 return 1;
+        fm_image app;
+        if (fm_workload_is_clone(w.kind)) {
+                const fm_host *h = fm_testbed_host(&tb, host);
+                if (!h)
+                        return cli_fail("no host `%s' in the testbed (it has mec1..mec%d)", host, tb.hosts);
+                _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", cli_self_dir());
+                fm_build_opts o = {.seqecho_path = seqecho, .progress = image_progress};
+                if (fm_plane_image_install(h, w.kind, NULL, &o, &app, &e) < 0)
+                        return cli_fail("%s", e.msg);
+                w.image = app.digest;
+        }
         char ip[16];
         if (fm_plane_start_workload(&tb, host, name, &w, ip, &e) < 0)
                 return cli_fail("%s", e.msg);

@@ -19,6 +19,7 @@ static const struct {
         {"list", cmd_list, "containers on every host"},
         {"probe", cmd_probe, "ADDR: measure a service's availability from the user's side"},
         {"bench", cmd_bench, "fastmig against the plain lxc-checkpoint + rsync way"},
+        {"image", cmd_image, "build|list|push|rm: base and app images in the hosts' stores"},
         {"bench-memory", cmd_bench_memory, "pre-copy against stop-and-copy on the memory workload"},
         {"demo", cmd_demo, "the guided tour on a fresh testbed"},
 };

@@ -513,11 +513,12 @@ int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *ima
                      const char *addr, uint16_t port, fm_error *e)
 {
         /* reverse lookup = no: otherwise every connection waits ~5 s on DNS in a
-         * namespace. munge symlinks = no: without chroot rsyncd rewrites every
-         * symlink to /rsyncd-munged/..., which breaks any rootfs. TCP_NODELAY
+         * namespace. use chroot = yes: without it rsyncd strips the leading
+         * "/" of absolute symlink targets (a Debian tree has many); munge
+         * symlinks = no: keep targets as they are. TCP_NODELAY
          * (both ends): rsync's small protocol messages otherwise meet delayed
          * ACKs, two 40 ms stalls per run. */
-        _cleanup_free_ char *conf = fm_strdupf("port = %u\naddress = %s\nreverse lookup = no\nuse chroot = no\n"
+        _cleanup_free_ char *conf = fm_strdupf("port = %u\naddress = %s\nreverse lookup = no\nuse chroot = yes\n"
                                                "socket options = TCP_NODELAY\n"
                                                "numeric ids = yes\n\n[lxc]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
                                                "  uid = root\n  gid = root\n\n"

@@ -17,6 +17,7 @@ typedef struct fm_workload_spec {
         double dirty_mib_s; /* memory: rewrite rate */
         const char *fill;   /* memory: "random" (default, incompressible) or "half"
                              * (the second half of every page repeats one word) */
+        const char *image;  /* blank, video: the app image's digest (NULL: the newest of the kind's name) */
 } fm_workload_spec;
 
 /* Checks a spec: known kind, sizes in range (quoted in the error). */

@@ -1,0 +1,50 @@
+#include "images.h"
+
+#include <string.h>
+
+#include "util/spawn.h"
+
+/* A copy of an image of the cache in a host's store: hard links (images
+ * are never written in place; rsync replaces files), checked on commit. */
+static int install_from(const char *from_store, const char *store, const fm_image *im, fm_error *e)
+{
+        if (fm_image_get(store, im->digest, NULL) == 0)
+                return 0;
+        char src[600], staging[600];
+        fm_image_tree(from_store, im->digest, src, sizeof(src));
+        fm_image_staging(store, im->digest, staging, sizeof(staging));
+        fm_rm_rf(staging);
+        int r = fm_mkdir_p(staging, 0755);
+        if (r < 0)
+                return fm_err(e, -r, "creating %s: %s", staging, strerror(-r));
+        _cleanup_free_ char *dest = fm_strdupf("%s/tree", staging);
+        char *argv[] = {"cp", "-a", "-l", src, dest, NULL};
+        fm_spawn_opts so = {.timeout_ms = 600000};
+        r = fm_spawn_check(argv, &so, e);
+        free(so.output);
+        if (r == 0)
+                r = fm_image_commit(store, im, e);
+        if (r < 0)
+                fm_rm_rf(staging);
+        return r;
+}
+
+int fm_plane_image_install(const fm_host *h, const char *kind, const char *name, const fm_build_opts *o,
+                           fm_image *out, fm_error *e)
+{
+        bool custom = (name && strcmp(name, kind)) || o->video_bytes || o->video_seed;
+        bool built = false;
+        if (custom)
+                return fm_image_build(h->store, kind, name, o, out, &built, e);
+        int r = fm_image_build(FM_IMAGE_CACHE, kind, NULL, o, out, &built, e);
+        if (r < 0)
+                return r;
+        if (!strcmp(out->kind, "app")) {
+                fm_image base;
+                if (fm_image_get(FM_IMAGE_CACHE, out->base, &base) < 0)
+                        return fm_err(e, ENOENT, "the cache lost the base of %s", out->name);
+                if ((r = install_from(FM_IMAGE_CACHE, h->store, &base, e)) < 0)
+                        return r;
+        }
+        return install_from(FM_IMAGE_CACHE, h->store, out, e);
+}
