@@ -247,16 +247,21 @@ static int op_migrate(req_ctx *c)
         snprintf(m->name, sizeof(m->name), "%s", name);
         snprintf(m->to_host, sizeof(m->to_host), "%s", to_host ? to_host : to);
         snprintf(m->inject, sizeof(m->inject), "%s", inject ? inject : "");
-        const char *mode = NULL, *restore = NULL, *compress = NULL;
+        const char *mode = NULL, *restore = NULL, *compress = NULL, *strategy = NULL;
         int64_t max_rounds = 8, threshold = 1024; /* docs/PRECOPY.md: why */
         if ((r = fm_json_str(c->req, "compress", false, 16, &compress, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "restore", false, 16, &restore, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "mode", false, 16, &mode, &c->err)) < 0 ||
+            (r = fm_json_str(c->req, "strategy", false, 16, &strategy, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "max_rounds", false, 1, FM_MAX_ROUNDS, &max_rounds, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "dirty_threshold", false, 0, 1ll << 40, &threshold, &c->err)) < 0)
                 goto out;
         if (mode && strcmp(mode, "precopy") && strcmp(mode, "stopcopy")) {
                 r = fm_err(&c->err, EINVAL, "unknown mode `%s' (stopcopy, precopy)", mode);
+                goto out;
+        }
+        if (strategy && fm_strategy_parse(strategy, &m->want_strategy) < 0) {
+                r = fm_err(&c->err, EINVAL, "unknown strategy `%s' (auto, memory, partial, full)", strategy);
                 goto out;
         }
         if (restore && strcmp(restore, "lazy") && strcmp(restore, "eager") && strcmp(restore, "auto")) {
@@ -302,16 +307,57 @@ out:
 
 static int op_prepare(req_ctx *c)
 {
-        const char *name, *config, *src_lxcpath;
-        int r = need_name(c, &name);
+        const char *name, *want = NULL;
+        fm_prepare_req q = {0};
+        int64_t base_b = 0, app_b = 0, own_b = 0;
+        int r = need_name_inject(c, &name, &q.inject);
         if (r == 0)
-                r = fm_json_str(c->req, "config", true, FM_JSON_MAX, &config, &c->err);
+                r = fm_json_str(c->req, "config", true, FM_JSON_MAX, &q.config, &c->err);
         if (r == 0)
-                r = fm_json_str(c->req, "src_lxcpath", true, 255, &src_lxcpath, &c->err);
+                r = fm_json_str(c->req, "src_lxcpath", true, 255, &q.src_lxcpath, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "strategy", false, 16, &want, &c->err);
+        if (r == 0 && want && fm_strategy_parse(want, &q.want) < 0)
+                r = fm_err(&c->err, EINVAL, "unknown strategy `%s' (auto, memory, partial, full)", want);
+        if (r == 0)
+                r = fm_json_int(c->req, "base_bytes", false, 0, INT64_MAX, &base_b, &c->err);
+        if (r == 0)
+                r = fm_json_int(c->req, "app_bytes", false, 0, INT64_MAX, &app_b, &c->err);
+        if (r == 0)
+                r = fm_json_int(c->req, "own_bytes", false, 0, INT64_MAX, &own_b, &c->err);
+        fm_clone cl;
+        json_object *co = NULL;
+        if (r == 0 && json_object_object_get_ex(c->req, "clone", &co) && co) {
+                const char *app = NULL, *base = NULL, *an = NULL, *bn = NULL;
+                r = fm_json_str(co, "app", true, FM_DIGEST_HEX - 1, &app, &c->err);
+                if (r == 0)
+                        r = fm_json_str(co, "base", true, FM_DIGEST_HEX - 1, &base, &c->err);
+                if (r == 0)
+                        r = fm_json_str(co, "app_name", false, 63, &an, &c->err);
+                if (r == 0)
+                        r = fm_json_str(co, "base_name", false, 63, &bn, &c->err);
+                if (r == 0 && (strlen(app) != FM_DIGEST_HEX - 1 || strlen(base) != FM_DIGEST_HEX - 1 ||
+                               strspn(app, "0123456789abcdef") != FM_DIGEST_HEX - 1 ||
+                               strspn(base, "0123456789abcdef") != FM_DIGEST_HEX - 1))
+                        r = fm_err(&c->err, EINVAL, "bad image digest in `clone'");
+                if (r == 0) {
+                        snprintf(cl.app, sizeof(cl.app), "%s", app);
+                        snprintf(cl.base, sizeof(cl.base), "%s", base);
+                        snprintf(cl.app_name, sizeof(cl.app_name), "%s", an ? an : "");
+                        snprintf(cl.base_name, sizeof(cl.base_name), "%s", bn ? bn : "");
+                        q.clone = &cl;
+                }
+        }
         if (r < 0)
                 return r;
-        if ((r = fm_target_prepare(&c->a->paths, name, config, src_lxcpath, &c->err)) < 0)
+        q.base_bytes = (uint64_t)base_b;
+        q.app_bytes = (uint64_t)app_b;
+        q.own_bytes = (uint64_t)own_b;
+        fm_prepare_out out = {0};
+        if ((r = fm_target_prepare(&c->a->paths, name, &q, &out, &c->err)) < 0)
                 return r;
+        json_object_object_add(c->reply, "strategy", json_object_new_string(fm_strategy_name(out.strategy)));
+        json_object_object_add(c->reply, "decided_by", json_object_new_int(out.decided_by));
         json_object_object_add(c->reply, "rsync_port", json_object_new_int(c->a->rsync_port));
         json_object_object_add(c->reply, "early_restore", json_object_new_boolean(c->a->paths.criu_path_env[0] != 0));
         json_object_object_add(c->reply, "lazy_restore", json_object_new_boolean(c->a->paths.lazy_restore));

@@ -6,7 +6,8 @@
 
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
                             "       [--mode precopy|stopcopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
-                            "       [--min-shrink F] [--restore auto|lazy|eager] [--compress lz4|none]";
+                            "       [--min-shrink F] [--restore auto|lazy|eager] [--compress lz4|none]\n"
+                            "       [--strategy auto|memory|partial|full]";
 
 static void progress(const char *phase, double ms, void *data)
 {
@@ -51,6 +52,7 @@ int cmd_migrate(int argc, char **argv)
                 {"restore", required_argument, 0, 'R'},
                 {"compress", required_argument, 0, 'C'},
                 {"min-shrink", required_argument, 0, 'S'},
+                {"strategy", required_argument, 0, 's'},
                 {0, 0, 0, 0},
         };
         int ch;
@@ -62,6 +64,12 @@ int cmd_migrate(int argc, char **argv)
                 case 'j': json = true; break;
                 case 'P': o.probe = false; break;
                 case 'X': o.inject = optarg; break;
+                case 's':
+                        if (strcmp(optarg, "auto") && strcmp(optarg, "memory") && strcmp(optarg, "partial") &&
+                            strcmp(optarg, "full"))
+                                return cli_fail("--strategy is auto, memory, partial or full, not `%s'", optarg);
+                        o.strategy = optarg;
+                        break;
                 case 'm':
                         if (strcmp(optarg, "stopcopy") && strcmp(optarg, "precopy"))
                                 return cli_fail("--mode is stopcopy or precopy, not `%s'", optarg);

@@ -77,13 +77,16 @@ static double jd(json_object *o, const char *k)
 
 void cli_print_migration_header(void)
 {
-        printf("%-10s %-5s %-5s %-4s %11s %10s %10s %9s %10s %10s  %s\n", "container", "from", "to", "ok", "downtime_ms",
-               "frozen_ms", "total_ms", "state", "disk_kB", "memory_kB", "note");
+        printf("%-10s %-5s %-5s %-8s %-4s %11s %10s %10s %9s %10s %10s  %s\n", "container", "from", "to", "strategy", "ok",
+               "downtime_ms", "frozen_ms", "total_ms", "state", "disk_kB", "memory_kB", "note");
 }
 
 void cli_print_migration_row(json_object *rep)
 {
-        const char *c = NULL, *f = NULL, *t = NULL, *err = NULL;
+        const char *c = NULL, *f = NULL, *t = NULL, *err = NULL, *st = NULL;
+        fm_json_str(rep, "strategy", false, 16, &st, NULL);
+        json_object *bd = NULL;
+        json_object_object_get_ex(rep, "bytes_disk", &bd);
         fm_json_str(rep, "container", false, 64, &c, NULL);
         fm_json_str(rep, "from", false, 32, &f, NULL);
         fm_json_str(rep, "to", false, 32, &t, NULL);
@@ -95,9 +98,9 @@ void cli_print_migration_row(json_object *rep)
         char dt[32] = "-";
         if (jd(rep, "downtime_ms") >= 0)
                 snprintf(dt, sizeof(dt), "%.1f", jd(rep, "downtime_ms"));
-        printf("%-10s %-5s %-5s %-4s %11s %10.1f %10.1f %9s %10.1f %10.1f  %s%s\n", c ? c : "?", f ? f : "?",
-               t ? t : "?", ok ? "yes" : "NO", dt, jd(rep, "frozen_ms"), jd(rep, "total_ms"), state,
-               jd(rep, "bytes_disk") / 1000.0, jd(rep, "bytes_memory") / 1000.0, rb ? "rolled back: " : "",
+        printf("%-10s %-5s %-5s %-8s %-4s %11s %10.1f %10.1f %9s %10.1f %10.1f  %s%s\n", c ? c : "?", f ? f : "?",
+               t ? t : "?", st ? st : "-", ok ? "yes" : "NO", dt, jd(rep, "frozen_ms"), jd(rep, "total_ms"), state,
+               bd && json_object_is_type(bd, json_type_object) ? jd(bd, "total") / 1000.0 : jd(rep, "bytes_disk") / 1000.0, jd(rep, "bytes_memory") / 1000.0, rb ? "rolled back: " : "",
                err && !ok ? err : "");
         fflush(stdout);
 }

@@ -5,9 +5,15 @@
 #pragma once
 #include <json-c/json.h>
 #include <time.h>
+#include "image/store.h"
 #include "util/util.h"
 
 struct fm_precopy_registry; /* target side: page stores of migrations under way */
+
+/* The disk strategies (docs/IMAGES.md), in the order the checks try them. */
+enum fm_strategy { FM_STRATEGY_AUTO, FM_STRATEGY_MEMORY, FM_STRATEGY_PARTIAL, FM_STRATEGY_FULL };
+const char *fm_strategy_name(enum fm_strategy s);
+int fm_strategy_parse(const char *s, enum fm_strategy *out); /* -EINVAL if unknown */
 
 /* Where a host keeps things. */
 typedef struct fm_host_paths {
@@ -78,13 +84,20 @@ typedef struct fm_migration {
         bool early_restore;        /* ... and we use it */
         int want_lazy;             /* lazy restore: 1 asked for, 0 not, -1 auto (by memory size) */
         bool target_lazy;          /* the target can restore lazily */
+        enum fm_strategy want_strategy; /* asked for (auto: the target's checks decide) */
+        enum fm_strategy strategy;      /* decided in plan */
+        int decided_by;                 /* the check that decided (1..3) */
+        bool is_clone;                  /* an overlay clone of an image (else a plain rootfs) */
+        fm_clone clone;
+        fm_image app_im, base_im;       /* clone: its images in the source's store */
         bool lazy;                 /* ... and we do */
         /* progress, for undo */
         bool prepared, frozen, restored, committed;
         /* results */
         double phase_ms[FM_PHASE_COUNT];
         double frozen_ms, total_ms;
-        uint64_t bytes_disk, bytes_memory;
+        uint64_t bytes_base, bytes_app, bytes_own; /* disk bytes sent: images, upper layer or rootfs */
+        uint64_t bytes_memory;
         bool ok, rolled_back;
         char service_ip[16];
         fm_round rounds[FM_MAX_ROUNDS];
@@ -100,8 +113,27 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *hooks);
  *  "phases":{name:ms},"bytes_disk","bytes_memory"} */
 json_object *fm_migration_report(const fm_migration *m);
 
-/* Target side, one call per request. */
-int fm_target_prepare(const fm_host_paths *p, const char *name, const char *config, const char *src_lxcpath,
+
+/* What the source asks of the target in prepare. */
+typedef struct fm_prepare_req {
+        const char *config, *src_lxcpath;
+        const fm_clone *clone;           /* NULL: a plain directory rootfs */
+        enum fm_strategy want;
+        uint64_t base_bytes, app_bytes;  /* clone: sizes of its images */
+        uint64_t own_bytes;              /* upper layer (clone) or whole rootfs (plain) */
+        const char *inject;              /* test hook: "room" (no disk space) */
+} fm_prepare_req;
+
+typedef struct fm_prepare_out {
+        enum fm_strategy strategy;
+        int decided_by; /* the check that decided: 1 app image here, 2 base image here, 3 neither */
+} fm_prepare_out;
+
+/* Target side, one call per request. prepare runs the checks: the app
+ * image (same digest) here -> memory, else its base here -> partial, else
+ * full; a wanted strategy the checks do not allow, or a disk without room
+ * for what would travel, is refused (before the source is touched). */
+int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare_req *q, fm_prepare_out *out,
                       fm_error *e);
 /* inject (test hook): "lose_pages" empties the page store first. */
 int fm_target_receive_images(const fm_host_paths *p, const char *name, const char *inject, int fd, uint64_t *bytes,

@@ -8,6 +8,7 @@
 #include "proto/proto.h"
 #include "transfer/files.h"
 #include "transfer/tree.h"
+#include "image/push.h"
 #include "memory/memscan.h"
 #include "memory/pagestream.h"
 #include "memory/rounds.h"
@@ -113,11 +114,48 @@ static uint64_t container_rss(fm_migration *m)
 
 /* ---- phases: each returns 0 or a negative errno with m->err set ---- */
 
+/* What of the container's own file system travels: a clone's upper layer,
+ * else the whole rootfs; its path here and under the target's rsync daemon. */
+static void own_dir(const fm_migration *m, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/%s/%s", m->src->lxcpath, m->name, m->is_clone ? "upper" : "rootfs");
+}
+
+static void own_rel(const fm_migration *m, char *buf, size_t n)
+{
+        snprintf(buf, n, "lxc/%s/%s", m->name, m->is_clone ? "upper" : "rootfs");
+}
+
+/* A clone and its images in this host's store. */
+static int plan_clone(fm_migration *m)
+{
+        int r = fm_clone_read(m->src->lxcpath, m->name, &m->clone, &m->err);
+        if (r == -ENOENT) {
+                m->is_clone = false;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        m->is_clone = true;
+        if (fm_image_get(m->src->store, m->clone.app, &m->app_im) < 0 ||
+            fm_image_get(m->src->store, m->clone.base, &m->base_im) < 0)
+                return fm_err(&m->err, ENOENT, "%s is a clone of %s over %s, but this host's store lacks them", m->name,
+                              m->clone.app_name, m->clone.base_name);
+        return 0;
+}
+
 static int phase_plan(fm_migration *m)
 {
         const fm_host_paths *s = m->src;
         int r = fm_ct_check_migratable(s->lxcpath, m->name, &m->err);
         if (r < 0)
+                return r;
+        if ((r = plan_clone(m)) < 0)
+                return r;
+        char own[600];
+        uint64_t own_bytes = 0;
+        own_dir(m, own, sizeof(own));
+        if ((r = fm_tree_size(own, &own_bytes, &m->err)) < 0)
                 return r;
         fm_ct_info info;
         if ((r = fm_ct_info_get(s->lxcpath, m->name, &info, &m->err)) < 0)
@@ -131,6 +169,20 @@ static int phase_plan(fm_migration *m)
         json_object *req = req_new("prepare", m->name);
         json_object_object_add(req, "config", json_object_new_string(config));
         json_object_object_add(req, "src_lxcpath", json_object_new_string(s->lxcpath));
+        json_object_object_add(req, "strategy", json_object_new_string(fm_strategy_name(m->want_strategy)));
+        json_object_object_add(req, "own_bytes", json_object_new_int64((int64_t)own_bytes));
+        if (m->is_clone) {
+                json_object *c = json_object_new_object();
+                json_object_object_add(c, "app", json_object_new_string(m->clone.app));
+                json_object_object_add(c, "base", json_object_new_string(m->clone.base));
+                json_object_object_add(c, "app_name", json_object_new_string(m->clone.app_name));
+                json_object_object_add(c, "base_name", json_object_new_string(m->clone.base_name));
+                json_object_object_add(req, "clone", c);
+                json_object_object_add(req, "app_bytes", json_object_new_int64((int64_t)m->app_im.bytes));
+                json_object_object_add(req, "base_bytes", json_object_new_int64((int64_t)m->base_im.bytes));
+        }
+        if (m->inject[0])
+                json_object_object_add(req, "inject", json_object_new_string(m->inject));
         json_object *reply = NULL;
         if ((r = target_call(m, req, &reply, 30000)) < 0)
                 return fm_err_wrap(&m->err, "preparing %s", m->to_host);
@@ -138,31 +190,46 @@ static int phase_plan(fm_migration *m)
         fm_json_int(reply, "rsync_port", false, 1, 65535, &rport, NULL);
         m->target_early_restore = fm_json_bool(reply, "early_restore", false);
         m->target_lazy = fm_json_bool(reply, "lazy_restore", false);
+        const char *st = NULL;
+        int64_t by = 3;
+        fm_json_str(reply, "strategy", false, 16, &st, NULL);
+        fm_json_int(reply, "decided_by", false, 1, 3, &by, NULL);
+        if (!st || fm_strategy_parse(st, &m->strategy) < 0 || m->strategy == FM_STRATEGY_AUTO)
+                m->strategy = FM_STRATEGY_FULL; /* an older target: the whole tree */
+        m->decided_by = (int)by;
         json_object_put(reply);
         m->to_rsync_port = (uint16_t)(rport ? rport : 8730);
         m->prepared = true;
         return 0;
 }
 
-static void rootfs_dir(const fm_migration *m, char *buf, size_t n)
-{
-        snprintf(buf, n, "%s/%s/rootfs", m->src->lxcpath, m->name);
-}
-
-/* rsync of the container's rootfs to the same place on the target. */
-static int rootfs_push(const fm_migration *m, int nice, uint64_t *bytes, fm_error *e)
+/* rsync of the container's own tree (upper layer or rootfs) to the same
+ * place on the target. */
+static int own_push(const fm_migration *m, int nice, uint64_t *bytes, fm_error *e)
 {
         char src[600], rel[128];
-        rootfs_dir(m, src, sizeof(src));
-        snprintf(rel, sizeof(rel), "lxc/%s/rootfs", m->name);
+        own_dir(m, src, sizeof(src));
+        own_rel(m, rel, sizeof(rel));
         return fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, nice, bytes, e);
 }
 
-static int sync_rootfs(fm_migration *m)
+/* While the service runs: the images the strategy sends (whole, into empty
+ * staging directories: full sends base and app, partial the app layer),
+ * then the container's own tree. */
+static int disk_live(fm_migration *m)
 {
+        fm_peer peer = {.port = m->to_port};
+        snprintf(peer.addr, sizeof(peer.addr), "%s", m->to_addr);
+        int r = 0;
+        if (m->is_clone && m->strategy == FM_STRATEGY_FULL &&
+            (r = fm_image_push(m->src->store, &m->base_im, &peer, true, 0, &m->bytes_base, &m->err)) < 0)
+                return fm_err_wrap(&m->err, "full-mig");
+        if (m->is_clone && m->strategy != FM_STRATEGY_MEMORY &&
+            (r = fm_image_push(m->src->store, &m->app_im, &peer, true, 0, &m->bytes_app, &m->err)) < 0)
+                return fm_err_wrap(&m->err, "%s-mig", fm_strategy_name(m->strategy));
         uint64_t bytes = 0;
-        int r = rootfs_push(m, 0, &bytes, &m->err);
-        m->bytes_disk += bytes;
+        r = own_push(m, 0, &bytes, &m->err);
+        m->bytes_own += bytes;
         return r;
 }
 
@@ -343,7 +410,7 @@ static void *disk_final_thread(void *arg)
         j->frozen_at = fm_now_ms();
         double t = j->frozen_at;
         char src[600];
-        rootfs_dir(j->m, src, sizeof(src));
+        own_dir(j->m, src, sizeof(src));
         /* Nothing changed since (shortly before) the live sync began: the
          * target already has this tree, skip rsync's start-up and its CPU. */
         bool changed = true;
@@ -355,7 +422,7 @@ static void *disk_final_thread(void *arg)
         }
         if (fm_tree_changed_since(src, since, &changed, NULL) < 0)
                 changed = true;
-        j->r = changed ? rootfs_push(j->m, 10, &j->bytes, &j->err) : 0;
+        j->r = changed ? own_push(j->m, 10, &j->bytes, &j->err) : 0;
         j->ms = fm_now_ms() - t;
         return NULL;
 }
@@ -372,7 +439,7 @@ static int disk_final_start(fm_migration *m, disk_job *j)
 static int disk_final_join(fm_migration *m, disk_job *j)
 {
         pthread_join(j->thread, NULL);
-        m->bytes_disk += j->bytes;
+        m->bytes_own += j->bytes;
         m->phase_ms[FM_PHASE_DISK_FINAL] = j->ms;
         if (j->r < 0 && m->err.code == 0)
                 m->err = j->err;
@@ -610,7 +677,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->lazy = m->early_restore && m->target_lazy &&
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
-        PHASE(FM_PHASE_DISK_LIVE, sync_rootfs(m));
+        PHASE(FM_PHASE_DISK_LIVE, disk_live(m));
         if (m->precopy || m->compress) {
                 if (fm_hashset_init(&held, 1024) < 0) {
                         r = fm_err(&m->err, ENOMEM, "out of memory");
@@ -709,7 +776,14 @@ json_object *fm_migration_report(const fm_migration *m)
         for (int p = 0; p < FM_PHASE_COUNT; p++)
                 json_object_object_add(ph, fm_phase_name(p), json_object_new_double(m->phase_ms[p]));
         json_object_object_add(o, "phases", ph);
-        json_object_object_add(o, "bytes_disk", json_object_new_int64((int64_t)m->bytes_disk));
+        json_object_object_add(o, "strategy", json_object_new_string(fm_strategy_name(m->strategy)));
+        json_object_object_add(o, "decided_by", m->decided_by ? json_object_new_int(m->decided_by) : NULL);
+        json_object *bd = json_object_new_object();
+        json_object_object_add(bd, "base", json_object_new_int64((int64_t)m->bytes_base));
+        json_object_object_add(bd, "app", json_object_new_int64((int64_t)m->bytes_app));
+        json_object_object_add(bd, m->is_clone ? "upper" : "rootfs", json_object_new_int64((int64_t)m->bytes_own));
+        json_object_object_add(bd, "total", json_object_new_int64((int64_t)(m->bytes_base + m->bytes_app + m->bytes_own)));
+        json_object_object_add(o, "bytes_disk", bd);
         json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));
         json_object_object_add(o, "mode", json_object_new_string(m->precopy ? "precopy" : "stopcopy"));
         json_object_object_add(o, "restore", json_object_new_string(m->lazy ? "lazy" : "eager"));

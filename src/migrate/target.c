@@ -252,7 +252,80 @@ static void drop_images(const fm_host_paths *p, const char *name)
         fm_rm_rf(path);
 }
 
-int fm_target_prepare(const fm_host_paths *p, const char *name, const char *config, const char *src_lxcpath,
+const char *fm_strategy_name(enum fm_strategy s)
+{
+        static const char *const names[] = {"auto", "memory", "partial", "full"};
+        return (unsigned)s < FM_ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+int fm_strategy_parse(const char *s, enum fm_strategy *out)
+{
+        for (enum fm_strategy k = FM_STRATEGY_AUTO; k <= FM_STRATEGY_FULL; k++)
+                if (s && !strcmp(s, fm_strategy_name(k))) {
+                        *out = k;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* The paper's checks 1-3, on what this host holds. */
+static int decide(const fm_host_paths *p, const fm_prepare_req *q, fm_prepare_out *out, uint64_t *need, fm_error *e)
+{
+        bool has_app = q->clone && fm_image_get(p->store, q->clone->app, NULL) == 0;
+        bool has_base = q->clone && fm_image_get(p->store, q->clone->base, NULL) == 0;
+        out->decided_by = has_app ? 1 : has_base ? 2 : 3;
+        if (q->want == FM_STRATEGY_AUTO)
+                out->strategy = has_app ? FM_STRATEGY_MEMORY : has_base ? FM_STRATEGY_PARTIAL : FM_STRATEGY_FULL;
+        else
+                out->strategy = q->want;
+        if (!q->clone && out->strategy != FM_STRATEGY_FULL)
+                return fm_err(e, EINVAL, "%s-mig needs a container that is a clone of an image; this one has a plain "
+                              "rootfs (full-mig only)", fm_strategy_name(out->strategy));
+        if (out->strategy == FM_STRATEGY_MEMORY && !has_app)
+                return fm_err(e, ENOENT, "memory-mig: %s lacks app image %s (%.12s)%s", p->host, q->clone->app_name,
+                              q->clone->app, has_base ? "; its base is here: partial-mig" : "");
+        if (out->strategy == FM_STRATEGY_PARTIAL && !has_base)
+                return fm_err(e, ENOENT, "partial-mig: %s lacks base image %s (%.12s)", p->host, q->clone->base_name,
+                              q->clone->base);
+        *need = q->own_bytes;
+        if (out->strategy == FM_STRATEGY_FULL)
+                *need += q->base_bytes + q->app_bytes;
+        if (out->strategy == FM_STRATEGY_PARTIAL)
+                *need += q->app_bytes;
+        return 0;
+}
+
+static uint64_t room_at(const char *dir)
+{
+        struct statvfs sv;
+        return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+}
+
+/* A clone's config names this host's store in its overlay hook. */
+static char *clone_config(const fm_host_paths *p, const char *name, const char *config, const fm_clone *c)
+{
+        _cleanup_free_ char *hook = fm_clone_hook(p->store, p->lxcpath, name, c);
+        size_t len = strlen(config);
+        char *out = hook ? malloc(len + strlen(hook) + 2) : NULL;
+        if (!out)
+                return NULL;
+        char *w = out;
+        for (const char *l = config; *l;) {
+                const char *nl = strchr(l, '\n');
+                size_t n = nl ? (size_t)(nl - l + 1) : strlen(l);
+                if (strncmp(l, "lxc.hook.version", 16) && strncmp(l, "lxc.hook.pre-mount", 18)) {
+                        memcpy(w, l, n);
+                        w += n;
+                        if (!nl)
+                                *w++ = '\n';
+                }
+                l += n;
+        }
+        strcpy(w, hook);
+        return out;
+}
+
+int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare_req *q, fm_prepare_out *out,
                       fm_error *e)
 {
         char dir[600], path[700];
@@ -264,17 +337,32 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const char *conf
                 return -e->code;
         if (i.running)
                 return fm_err(e, EEXIST, "a container named %s already runs on %s", name, p->host);
+        uint64_t need = 0;
+        int r = decide(p, q, out, &need, e);
+        if (r < 0)
+                return r;
+        uint64_t room = p->test_hooks && q->inject && !strcmp(q->inject, "room") ? 0 : room_at(p->lxcpath);
+        if (need + (64ull << 20) > room)
+                return fm_err(e, ENOSPC, "%s-mig of %s: %s has %llu MB free, %llu MB would travel (and 64 MB to spare)",
+                              fm_strategy_name(out->strategy), name, p->host, (unsigned long long)(room / 1000000),
+                              (unsigned long long)(need / 1000000));
         /* A stale copy from an earlier failed run is replaced; the rootfs, if
          * present, is kept so the live rsync has less to send. */
-        _cleanup_free_ char *conf = fm_ct_config_relocate(config, src_lxcpath, p->lxcpath);
-        if (!conf)
+        _cleanup_free_ char *moved = fm_ct_config_relocate(q->config, q->src_lxcpath, p->lxcpath);
+        _cleanup_free_ char *conf = moved && q->clone ? clone_config(p, name, moved, q->clone) : NULL;
+        if (!moved || (q->clone && !conf))
                 return fm_err(e, ENOMEM, "out of memory");
-        snprintf(path, sizeof(path), "%s/rootfs", dir);
-        int r = fm_mkdir_p(path, 0755);
-        if (r < 0)
-                return fm_err(e, -r, "creating %s: %s", path, strerror(-r));
+        if (q->clone) {
+                if ((r = fm_clone_prepare_dirs(p->lxcpath, name, e)) < 0 || (r = fm_clone_write(p->lxcpath, name, q->clone, e)) < 0)
+                        return r;
+        } else {
+                snprintf(path, sizeof(path), "%s/rootfs", dir);
+                if ((r = fm_mkdir_p(path, 0755)) < 0)
+                        return fm_err(e, -r, "creating %s: %s", path, strerror(-r));
+        }
         snprintf(path, sizeof(path), "%s/config", dir);
-        if ((r = fm_write_file(path, conf, strlen(conf), 0644)) < 0)
+        const char *text = conf ? conf : moved;
+        if ((r = fm_write_file(path, text, strlen(text), 0644)) < 0)
                 return fm_err(e, -r, "writing %s: %s", path, strerror(-r));
         drop_images(p, name); /* a new migration: no stale markers */
         return 0;
@@ -394,12 +482,27 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
         unlink(lazy_m);
         if (!early && !fm_path_exists(img))
                 return fm_err(e, ENOENT, "no images of %s on %s", name, p->host);
+        /* a clone: fm-criu-wrap mounts its overlay for CRIU */
+        fm_clone cl;
+        char opts[1500], ovl_env[1600] = "";
+        int cr = fm_clone_read(p->lxcpath, name, &cl, e);
+        if (cr < 0 && cr != -ENOENT)
+                return cr;
+        if (cr == 0) {
+                if (!p->criu_path_env[0])
+                        return fm_err(e, EOPNOTSUPP, "restoring a clone needs fm-criu-wrap on %s", p->host);
+                if (fm_clone_overlay_opts(p->store, p->lxcpath, name, &cl, opts, sizeof(opts), e) < 0)
+                        return -e->code;
+                snprintf(ovl_env, sizeof(ovl_env), "FASTMIG_OVERLAY=%s", opts);
+        }
         char wait_done[760], wait_abort[760], lazy_env[760];
         snprintf(wait_done, sizeof(wait_done), "FASTMIG_WAIT_COMPLETE=%s", done);
         snprintf(wait_abort, sizeof(wait_abort), "FASTMIG_WAIT_ABORT=%s", abort_m);
         snprintf(lazy_env, sizeof(lazy_env), "FASTMIG_LAZY_STATUS=%s", lazy ? lazy_m : "");
         const char *env[7] = {p->criu_path_env, p->criu_real_env, wait_abort, lazy_env};
         int n = 4;
+        if (ovl_env[0])
+                env[n++] = ovl_env;
         if (early)
                 env[n++] = wait_done;
 

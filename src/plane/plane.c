@@ -301,6 +301,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(req, "restore", json_object_new_string(o->restore));
         if (o->compress)
                 json_object_object_add(req, "compress", json_object_new_string(o->compress));
+        if (o->strategy)
+                json_object_object_add(req, "strategy", json_object_new_string(o->strategy));
         if (o->max_rounds > 0)
                 json_object_object_add(req, "max_rounds", json_object_new_int(o->max_rounds));
         if (o->min_shrink > 0)
@@ -393,7 +395,6 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         json_object_object_add(out, "container", json_object_new_string(o->name));
         json_object_object_add(out, "from", json_object_new_string(from->name));
         json_object_object_add(out, "to", json_object_new_string(to->name));
-        json_object_object_add(out, "strategy", json_object_new_string("full"));
         if (!json_object_object_get_ex(out, "mode", NULL))
                 json_object_object_add(out, "mode", json_object_new_string(o->mode ? o->mode : "precopy"));
         json_object *rounds = NULL;

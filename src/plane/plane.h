@@ -20,6 +20,7 @@ typedef struct fm_migrate_opts {
         const char *compress;    /* "lz4" or "none"; NULL: the agent's default */
         int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (1024) */
         double min_shrink;       /* precopy: no-progress share; 0 = the agent's default (0.9) */
+        const char *strategy;    /* disk: auto (default), memory, partial, full */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);
         /* a pre-copy round ended: the agent's event and the probe's stall */

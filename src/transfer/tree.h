@@ -10,3 +10,6 @@
  * cannot set it back, so "no such entry" means the tree is as it was then.
  * Does not cross mount points. */
 int fm_tree_changed_since(const char *dir, struct timespec since, bool *changed, fm_error *e);
+
+/* The disk space the tree at dir takes (allocated blocks). */
+int fm_tree_size(const char *dir, uint64_t *bytes, fm_error *e);
