@@ -57,12 +57,12 @@ int cmd_bench(int argc, char **argv)
         char ip[16];
         int rc = 0;
         bench_destroy(&tb, name);
-        if (fm_plane_start_workload(&tb, tb.host[0].name, name, &(fm_workload_spec){.kind = "blank"}, ip, &e) < 0) {
+        if (fm_plane_start_workload(&tb, tb.host[0].name, name, &(fm_workload_spec){.kind = "busybox"}, ip, &e) < 0) {
                 rc = cli_fail("%s", e.msg);
                 goto out;
         }
         fprintf(stderr, "bench: %u runs each of fastmig and the baseline (lxc-checkpoint + rsync), alternating, "
-                        "blank container, %d Mbit/s links\n", runs, tb.link_mbit);
+                        "busybox container, %d Mbit/s links\n", runs, tb.link_mbit);
         series fm = {.metrics = metrics, .nmetrics = NMETRICS}, base = {.metrics = metrics, .nmetrics = NMETRICS};
         const char *here = tb.host[0].name, *there = tb.host[1].name;
         char fastmig_path[4200];
@@ -102,7 +102,7 @@ int cmd_bench(int argc, char **argv)
                 }
                 json_object_object_add(jf, "failed", json_object_new_int(fm.failed));
                 json_object_object_add(jb, "failed", json_object_new_int(base.failed));
-                json_object_object_add(o, "workload", json_object_new_string("blank"));
+                json_object_object_add(o, "workload", json_object_new_string("busybox"));
                 json_object_object_add(o, "link_mbit", json_object_new_int(tb.link_mbit));
                 json_object_object_add(o, "runs", json_object_new_int((int)runs));
                 json_object_object_add(o, "fastmig", jf);
@@ -115,7 +115,7 @@ int cmd_bench(int argc, char **argv)
                 cli_print_json(o);
                 json_object_put(o);
         } else {
-                printf("\nblank container, %d Mbit/s link, %zu fastmig and %zu baseline runs (ms)\n", tb.link_mbit, fm.n,
+                printf("\nbusybox container, %d Mbit/s link, %zu fastmig and %zu baseline runs (ms)\n", tb.link_mbit, fm.n,
                        base.n);
                 printf("%-9s %-12s %9s %9s %8s %8s %6s %9s %9s\n", "who", "metric", "mean", "median", "sd", "ci95",
                        "cv", "min", "max");

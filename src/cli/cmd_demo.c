@@ -33,9 +33,9 @@ int cmd_demo(int argc, char **argv)
         int rc = 0;
         char ip[16];
         if (!json)
-                printf("2. The blank workload on mec1: a busybox LXC container whose service answers every\n"
+                printf("2. The busybox workload on mec1: an LXC container whose service answers every\n"
                        "   UDP request with a counter kept in its memory.\n");
-        if (fm_plane_start_workload(&tb, "mec1", "demo", &(fm_workload_spec){.kind = "blank"}, ip, &e) < 0) {
+        if (fm_plane_start_workload(&tb, "mec1", "demo", &(fm_workload_spec){.kind = "busybox"}, ip, &e) < 0) {
                 rc = cli_fail("%s", e.msg);
                 goto out;
         }

@@ -244,6 +244,12 @@ static int build_app(const char *store, const char *kind, const char *name, cons
                 r = fm_err(e, EIO, "creating directories in %s", tree);
         if (r == 0)
                 r = copy_file(o->seqecho_path, bin, 0755, e);
+        if (r == 0 && o->video_seed) {
+                /* a build of one's own: its seed marks it (another digest) */
+                char seed[32];
+                snprintf(seed, sizeof(seed), "%llu\n", (unsigned long long)o->video_seed);
+                r = write_at(tree, "/etc/fastmig-build-seed", seed, 0644, e);
+        }
         if (r < 0) {
                 fm_rm_rf(bdir);
                 return fm_err_wrap(e, "building app image %s", name);

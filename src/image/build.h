@@ -19,7 +19,8 @@ typedef void (*fm_build_progress)(const char *what, void *data);
 typedef struct fm_build_opts {
         const char *seqecho_path; /* the static fm-seqecho binary */
         uint64_t video_bytes;     /* video: size of the file (default 240 MB) */
-        uint64_t video_seed;      /* video: content seed (default FM_VIDEO_SEED) */
+        uint64_t video_seed;      /* content seed (video: of the file; default FM_VIDEO_SEED); when set,
+                                   * also written to /etc/fastmig-build-seed of an app layer */
         fm_build_progress progress;
         void *pdata;
 } fm_build_opts;

@@ -3,7 +3,7 @@
 # container is an ordinary LXC container on the target, and gone from the source.
 . "$(dirname "$0")/lib.sh"
 testbed_up
-"$FASTMIG" workload start blank --host mec1 --name svc
+"$FASTMIG" workload start busybox --host mec1 --name svc
 c0=$("$FASTMIG" workload write svc before-first)
 note "counter before: $c0"
 

@@ -3,7 +3,7 @@
 # with its state, the target keeps nothing, the route points at the source.
 . "$(dirname "$0")/lib.sh"
 testbed_up --test-hooks
-"$FASTMIG" workload start blank --host mec1 --name rb
+"$FASTMIG" workload start busybox --host mec1 --name rb
 for phase in restore steer transfer dump; do
   c0=$("$FASTMIG" workload write rb before-$phase)
   set +e

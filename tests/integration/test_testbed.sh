@@ -17,7 +17,7 @@ if "$FASTMIG" testbed up 2>/tmp/fm-err.$$; then fail "second up succeeded"; fi
 grep -q "already here" /tmp/fm-err.$$ || fail "unclear refusal: $(cat /tmp/fm-err.$$)"
 # a container, so that down has something to stop, migrated once so that
 # LXC and CRIU leave cgroups of two names behind
-"$FASTMIG" workload start blank --host mec1 --name tb1
+"$FASTMIG" workload start busybox --host mec1 --name tb1
 "$FASTMIG" migrate tb1 --to mec2 >/dev/null
 
 check_nothing_left() {
