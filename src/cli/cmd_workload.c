@@ -4,10 +4,13 @@
 #include "cli.h"
 #include "plane/images.h"
 #include "plane/plane.h"
+#include "plane/stream.h"
 #include "probe/probe.h"
 #include "workload/workload.h"
 
-static const char USAGE[] = "fastmig workload start blank|video|busybox --host HOST --name NAME\n"
+static const char USAGE[] = "fastmig workload start blank|busybox --host HOST --name NAME\n"
+                            "       fastmig workload start video --host HOST --name NAME [--rate-mbit R]\n"
+                            "           (and its streaming client in ue, R Mbit/s, default 8)\n"
                             "       fastmig workload start memory --host HOST --name NAME --size-mib S [--dirty-mib-s R]\n"
                             "                                     [--fill random|half]\n"
                             "       fastmig workload write NAME FILE   (the service writes /data/FILE)\n"
@@ -35,6 +38,7 @@ int cmd_workload(int argc, char **argv)
                 if (fm_plane_locate(&tb, argv[2], &h, ip, &e) < 0)
                         return cli_fail("%s", e.msg);
                 if (!strcmp(argv[1], "destroy")) {
+                        fm_stream_stop(argv[2]);
                         json_object *req = json_object_new_object();
                         json_object_object_add(req, "op", json_object_new_string("destroy"));
                         json_object_object_add(req, "name", json_object_new_string(argv[2]));
@@ -62,12 +66,14 @@ int cmd_workload(int argc, char **argv)
         if (strcmp(argv[1], "start") || argc < 3)
                 return cli_usage(USAGE);
         const char *host = NULL, *name = NULL;
+        double rate = 8;
         fm_workload_spec w = {.kind = argv[2], .mem_mib = -1, .dirty_mib_s = 0};
         static const struct option lo[] = {{"host", required_argument, 0, 'h'},
                                            {"name", required_argument, 0, 'n'},
                                            {"size-mib", required_argument, 0, 's'},
                                            {"dirty-mib-s", required_argument, 0, 'd'},
                                            {"fill", required_argument, 0, 'f'},
+                                           {"rate-mbit", required_argument, 0, 'r'},
                                            {0, 0, 0, 0}};
         int ch;
         optind = 1;
@@ -82,6 +88,8 @@ int cmd_workload(int argc, char **argv)
                         return cli_fail("--dirty-mib-s takes a number, not `%s'", optarg);
                 else if (ch == 'f')
                         w.fill = optarg;
+                else if (ch == 'r' && (fm_parse_double(optarg, &rate) < 0 || !(rate > 0 && rate <= 10000)))
+                        return cli_fail("--rate-mbit takes 0 to 10000, not `%s'", optarg);
                 else if (ch == '?')
                         return cli_usage(USAGE);
         }
@@ -111,5 +119,13 @@ int cmd_workload(int argc, char **argv)
         if (fm_plane_start_workload(&tb, host, name, &w, ip, &e) < 0)
                 return cli_fail("%s", e.msg);
         printf("%s (%s) runs on %s, service %s udp/%d\n", name, w.kind, host, ip, FM_SEQECHO_PORT);
+        if (!strcmp(w.kind, "video")) {
+                _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", cli_self_dir());
+                if (fm_stream_start(name, ip, client, rate, &e) < 0)
+                        return cli_fail("%s", e.msg);
+                char st[400];
+                fm_stream_status_path(name, st, sizeof(st));
+                printf("%s streams http://%s" FM_VIDEO_URL " at %g Mbit/s to ue (status: %s)\n", name, ip, rate, st);
+        }
         return 0;
 }

@@ -11,6 +11,7 @@
 #define FM_DEB_CACHE "/var/cache/fastmig/debs"
 #define FM_BASE_IMAGE "debian12"
 #define FM_VIDEO_PATH "/srv/video/movie.bin"
+#define FM_VIDEO_URL "/movie.bin" /* FM_VIDEO_PATH under nginx's root */
 #define FM_VIDEO_PORT 80
 #define FM_VIDEO_SEED 0x66617374766964ull /* the content of the video file */
 

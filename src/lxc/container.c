@@ -478,6 +478,41 @@ char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const c
 }
 
 /* Gratuitous ARP from inside the container's network namespace. */
+int fm_ct_isolate(const char *lxcpath, const char *name, fm_error *e)
+{
+        struct lxc_container *c = ct_open(lxcpath, name, e);
+        if (!c)
+                return -e->code;
+        pid_t pid = c->is_running(c) ? c->init_pid(c) : -1;
+        _cleanup_free_ char *ifname = config_item(c, "lxc.net.0.name");
+        lxc_container_put(c);
+        if (pid <= 0)
+                return 0; /* nothing runs: nothing can send */
+        char nspath[64];
+        snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", pid);
+        _cleanup_close_ int ns = open(nspath, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (ns < 0 || self < 0)
+                return fm_err(e, errno, "opening %s: %s", nspath, strerror(errno));
+        if (setns(ns, CLONE_NEWNET) < 0)
+                return fm_err(e, errno, "entering the network namespace of %s: %s", name, strerror(errno));
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int err = errno;
+        if (setns(self, CLONE_NEWNET) < 0)
+                abort(); /* this thread cannot go on in the container's namespace */
+        if (fd < 0)
+                return fm_err(e, err, "socket in %s: %s", name, strerror(err));
+        _cleanup_close_ int sock = fd;
+        struct ifreq ifr = {0};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname && *ifname ? ifname : "eth0");
+        if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+                return fm_err(e, errno, "container %s has no interface %s", name, ifr.ifr_name);
+        ifr.ifr_flags &= ~IFF_UP;
+        if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+                return fm_err(e, errno, "taking %s of %s down: %s", ifr.ifr_name, name, strerror(errno));
+        return 0;
+}
+
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e)
 {
         struct lxc_container *c = ct_open(lxcpath, name, e);

@@ -49,6 +49,10 @@ void fm_ct_cgroup_sweep(const char *name);
 int fm_ct_pids(const char *lxcpath, const char *name, pid_t **pids, size_t *n, fm_error *e);
 
 /* Sends a gratuitous ARP for the container's IPv4 from its own interface. */
+/* Takes the container's interface down from inside its network namespace:
+ * a copy that is about to be destroyed must not answer its peers (killing
+ * its processes would reset TCP connections that now live elsewhere). */
+int fm_ct_isolate(const char *lxcpath, const char *name, fm_error *e);
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e);
 
 /* Rewrites a container config for another LXC path: every occurrence of

@@ -64,6 +64,17 @@ static void emit(fm_migration *m, const fm_mig_hooks *h, enum fm_phase p)
         json_object_put(ev);
 }
 
+/* An event without fields: {"event": what}. */
+static void emit_simple(const fm_mig_hooks *h, const char *what)
+{
+        if (!h || !h->event)
+                return;
+        json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "event", json_object_new_string(what));
+        h->event(h->data, ev);
+        json_object_put(ev);
+}
+
 static void src_images(const fm_migration *m, char *buf, size_t n)
 {
         snprintf(buf, n, "%s/%s", m->src->images, m->name);
@@ -630,6 +641,9 @@ static void phase_cleanup(fm_migration *m)
 {
         char img[600];
         fm_error ignore = {0};
+        /* the connections now live on the target: this copy must not
+         * reset them as its processes die */
+        fm_ct_isolate(m->src->lxcpath, m->name, &ignore);
         fm_ct_destroy(m->src->lxcpath, m->name, &ignore);
         src_images(m, img, sizeof(img));
         fm_rm_rf(img);
@@ -730,6 +744,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
         emit(m, h, FM_PHASE_TRANSFER);
+        emit_simple(h, "images_complete");
         if (early) {
                 /* restore = from the images being complete to the target running */
                 t = fm_now_ms();

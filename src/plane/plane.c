@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "plane/stream.h"
 #include "probe/probe.h"
 #include "util/spawn.h"
 #include "proto/proto.h"
@@ -312,6 +313,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         json_object *stalls = json_object_new_array();
         if (probing)
                 fm_probe_window_gap(&probe);
+        fm_stream_window(o->name);
         _cleanup_close_ int fd = fm_tcp_connect(from->addr, from->port, 10000, e);
         json_object *rep = NULL;
         if (fd < 0) {
@@ -351,6 +353,17 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                         json_object_object_get_ex(m, "ms", &ms);
                         if (o->progress && ph)
                                 o->progress(ph, json_object_get_double(ms), o->pdata);
+                } else if (ev && !strcmp(ev, "images_complete") && !(o->inject && !strcmp(o->inject, "steer"))) {
+                        /* The source is frozen and the target restores now:
+                         * traffic goes there already, so that what the
+                         * restored TCP sockets send first (a window probe as
+                         * CRIU lets them go) is answered to the target and
+                         * not to the frozen copy. The commit still waits for
+                         * "restored"; a failure puts the route back. */
+                        double ts = fm_now_ms();
+                        fm_error se = {0};
+                        fm_router_set(&sc.rt, ip, to->addr, &se);
+                        sc.ms = fm_now_ms() - ts;
                 } else if (ev && !strcmp(ev, "restored")) {
                         /* The target runs the service: move the route, then commit. */
                         double ts = fm_now_ms();
@@ -411,6 +424,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         json_object *phases = NULL;
         if (json_object_object_get_ex(out, "phases", &phases))
                 json_object_object_add(phases, "steer", json_object_new_double(sc.ms));
+        json_object *stream = fm_stream_report(o->name);
+        json_object_object_add(out, "stream", stream);
         if (probing) {
                 add_probe_result(out, &pr, interval_us);
                 add_memory_check(out, ip);

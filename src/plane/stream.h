@@ -1,0 +1,20 @@
+/* The video workload's client (fm-videoclient) in the user's namespace:
+ * started with the workload, read around each migration. */
+#pragma once
+#include <json-c/json.h>
+#include "testbed/testbed.h"
+
+/* Where the client of container name keeps its status. */
+void fm_stream_status_path(const char *name, char *buf, size_t n);
+/* Starts the client (detached) and waits for its first bytes. */
+int fm_stream_start(const char *name, const char *ip, const char *client_path, double rate_mbit, fm_error *e);
+/* The client's status (NULL when the container has no client). */
+json_object *fm_stream_status(const char *name);
+/* Starts a measurement window (the client's window_stall_ms restarts). */
+void fm_stream_window(const char *name);
+/* After a migration: waits until the stream flows again (or 5 s), then
+ * {connection_kept, bytes_verified, bad_bytes, longest_stall_ms, bytes}
+ * for the window; NULL when the container has no client. */
+json_object *fm_stream_report(const char *name);
+/* Stops the client of name, if any. */
+void fm_stream_stop(const char *name);
