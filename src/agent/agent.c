@@ -155,7 +155,8 @@ static int op_create_workload(req_ctx *c)
                 if ((r = fm_image_find(c->a->paths.store, ref ? ref : kind, &app, &c->err)) < 0)
                         return fm_err_wrap(&c->err, "build it first: fastmig image build %s --host %s", kind,
                                            c->a->paths.host);
-                r = fm_workload_create_clone(c->a->paths.lxcpath, c->a->paths.store, name, ip, &app, &c->err);
+                r = fm_workload_create_clone(c->a->paths.lxcpath, c->a->paths.store, name, ip, &app,
+                                             fm_json_bool(c->req, "flat", false), &c->err);
         } else {
                 r = fm_workload_create(c->a->paths.lxcpath, name, ip, c->a->seqecho_path, &w, &c->err);
         }

@@ -11,6 +11,7 @@
 static const char USAGE[] = "fastmig workload start blank|busybox --host HOST --name NAME\n"
                             "       fastmig workload start video --host HOST --name NAME [--rate-mbit R]\n"
                             "           (and its streaming client in ue, R Mbit/s, default 8)\n"
+                            "       fastmig workload start blank|video --flat ...  (a plain rootfs with the image's content)\n"
                             "       fastmig workload start memory --host HOST --name NAME --size-mib S [--dirty-mib-s R]\n"
                             "                                     [--fill random|half]\n"
                             "       fastmig workload write NAME FILE   (the service writes /data/FILE)\n"
@@ -74,6 +75,7 @@ int cmd_workload(int argc, char **argv)
                                            {"dirty-mib-s", required_argument, 0, 'd'},
                                            {"fill", required_argument, 0, 'f'},
                                            {"rate-mbit", required_argument, 0, 'r'},
+                                           {"flat", no_argument, 0, 'F'},
                                            {0, 0, 0, 0}};
         int ch;
         optind = 1;
@@ -88,6 +90,8 @@ int cmd_workload(int argc, char **argv)
                         return cli_fail("--dirty-mib-s takes a number, not `%s'", optarg);
                 else if (ch == 'f')
                         w.fill = optarg;
+                else if (ch == 'F')
+                        w.flat = true;
                 else if (ch == 'r' && (fm_parse_double(optarg, &rate) < 0 || !(rate > 0 && rate <= 10000)))
                         return cli_fail("--rate-mbit takes 0 to 10000, not `%s'", optarg);
                 else if (ch == '?')
@@ -99,6 +103,8 @@ int cmd_workload(int argc, char **argv)
                 return cli_fail("--size-mib, --dirty-mib-s and --fill are for the memory workload");
         if (!strcmp(w.kind, "memory") && w.mem_mib < 0)
                 return cli_fail("the memory workload needs --size-mib");
+        if (w.flat && !fm_workload_is_clone(w.kind))
+                return cli_fail("--flat is for the blank and video workloads");
         fm_error e = {0};
         if (fm_workload_check(&w, &e) < 0)
                 return cli_fail("%s", e.msg);
@@ -119,7 +125,7 @@ int cmd_workload(int argc, char **argv)
         if (fm_plane_start_workload(&tb, host, name, &w, ip, &e) < 0)
                 return cli_fail("%s", e.msg);
         printf("%s (%s) runs on %s, service %s udp/%d\n", name, w.kind, host, ip, FM_SEQECHO_PORT);
-        if (!strcmp(w.kind, "video")) {
+        if (!strcmp(w.kind, "video") && !w.flat) {
                 _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", cli_self_dir());
                 if (fm_stream_start(name, ip, client, rate, &e) < 0)
                         return cli_fail("%s", e.msg);

@@ -43,10 +43,17 @@ int fm_image_push(const char *store, const fm_image *im, const fm_peer *to, bool
                 if (has)
                         return 0;
         }
+        int r = fm_image_send(store, im, to, force, nice, bytes, e);
+        return r < 0 ? r : fm_image_commit_at(to, im, e);
+}
+
+int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool fresh, int nice, uint64_t *bytes,
+                  fm_error *e)
+{
         json_object *req = json_object_new_object();
         json_object_object_add(req, "op", json_object_new_string("image_stage"));
         json_object_object_add(req, "image", fm_image_json(im));
-        json_object_object_add(req, "fresh", json_object_new_boolean(force));
+        json_object_object_add(req, "fresh", json_object_new_boolean(fresh));
         json_object *rep = NULL;
         int r = peer_call(to, req, &rep, e);
         if (r < 0)
@@ -57,11 +64,16 @@ int fm_image_push(const char *store, const fm_image *im, const fm_peer *to, bool
         char tree[600], rel[200];
         fm_image_tree(store, im->digest, tree, sizeof(tree));
         snprintf(rel, sizeof(rel), "store/.incoming-%s/tree", im->digest);
-        if ((r = fm_rsync_push(tree, to->addr, (uint16_t)rport, rel, nice, bytes, e)) < 0)
+        if ((r = fm_rsync_push(tree, to->addr, (uint16_t)rport, rel, nice, true, bytes, e)) < 0)
                 return fm_err_wrap(e, "sending image %s", im->name);
-        req = json_object_new_object();
+        return 0;
+}
+
+int fm_image_commit_at(const fm_peer *to, const fm_image *im, fm_error *e)
+{
+        json_object *req = json_object_new_object();
         json_object_object_add(req, "op", json_object_new_string("image_commit"));
         json_object_object_add(req, "image", fm_image_json(im));
-        r = peer_call(to, req, NULL, e);
+        int r = peer_call(to, req, NULL, e);
         return r < 0 ? fm_err_wrap(e, "image %s", im->name) : 0;
 }

@@ -17,3 +17,9 @@ int fm_image_peer_has(const fm_peer *to, const char *digest, fm_error *e);
  * force (the tree then travels whole into an empty staging directory). */
 int fm_image_push(const char *store, const fm_image *im, const fm_peer *to, bool force, int nice, uint64_t *bytes,
                   fm_error *e);
+/* The two halves of a push: the tree into the peer's staging directory
+ * (fresh: emptied first), then the peer checks and takes it in (an app
+ * image after its base). Trees can travel side by side. */
+int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool fresh, int nice, uint64_t *bytes,
+                  fm_error *e);
+int fm_image_commit_at(const fm_peer *to, const fm_image *im, fm_error *e);

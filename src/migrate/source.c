@@ -221,22 +221,59 @@ static int own_push(const fm_migration *m, int nice, uint64_t *bytes, fm_error *
         char src[600], rel[128];
         own_dir(m, src, sizeof(src));
         own_rel(m, rel, sizeof(rel));
-        return fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, nice, bytes, e);
+        return fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, nice, false, bytes, e);
 }
 
 /* While the service runs: the images the strategy sends (whole, into empty
  * staging directories: full sends base and app, partial the app layer),
  * then the container's own tree. */
+typedef struct send_job {
+        const fm_migration *m;
+        const fm_peer *peer;
+        int r;
+        fm_error err;
+} send_job;
+
+static void *send_base_thread(void *arg)
+{
+        send_job *j = arg;
+        j->r = fm_image_send(j->m->src->store, &j->m->base_im, j->peer, true, 0, &((fm_migration *)j->m)->bytes_base,
+                             &j->err);
+        return NULL;
+}
+
+/* full: base and app travel side by side (the base's many small files are
+ * bound by file creation on the target, the app's video by the link), then
+ * the target checks and takes in the base, then the app. */
+static int send_images(fm_migration *m, const fm_peer *peer)
+{
+        send_job j = {.m = m, .peer = peer};
+        pthread_t th;
+        bool base = m->strategy == FM_STRATEGY_FULL, threaded = false;
+        if (base && pthread_create(&th, NULL, send_base_thread, &j) == 0)
+                threaded = true;
+        else if (base)
+                send_base_thread(&j);
+        int r = fm_image_send(m->src->store, &m->app_im, peer, true, 0, &m->bytes_app, &m->err);
+        if (threaded)
+                pthread_join(th, NULL);
+        if (j.r < 0) {
+                m->err = j.err;
+                return j.r;
+        }
+        if (r < 0)
+                return r;
+        if (base && (r = fm_image_commit_at(peer, &m->base_im, &m->err)) < 0)
+                return r;
+        return fm_image_commit_at(peer, &m->app_im, &m->err);
+}
+
 static int disk_live(fm_migration *m)
 {
         fm_peer peer = {.port = m->to_port};
         snprintf(peer.addr, sizeof(peer.addr), "%s", m->to_addr);
         int r = 0;
-        if (m->is_clone && m->strategy == FM_STRATEGY_FULL &&
-            (r = fm_image_push(m->src->store, &m->base_im, &peer, true, 0, &m->bytes_base, &m->err)) < 0)
-                return fm_err_wrap(&m->err, "full-mig");
-        if (m->is_clone && m->strategy != FM_STRATEGY_MEMORY &&
-            (r = fm_image_push(m->src->store, &m->app_im, &peer, true, 0, &m->bytes_app, &m->err)) < 0)
+        if (m->is_clone && m->strategy != FM_STRATEGY_MEMORY && (r = send_images(m, &peer)) < 0)
                 return fm_err_wrap(&m->err, "%s-mig", fm_strategy_name(m->strategy));
         uint64_t bytes = 0;
         r = own_push(m, 0, &bytes, &m->err);

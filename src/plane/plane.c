@@ -151,6 +151,8 @@ int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *
         json_object_object_add(req, "kind", json_object_new_string(w->kind));
         if (w->image)
                 json_object_object_add(req, "image", json_object_new_string(w->image));
+        if (w->flat)
+                json_object_object_add(req, "flat", json_object_new_boolean(1));
         if (!strcmp(w->kind, "memory")) {
                 json_object_object_add(req, "mem_mib", json_object_new_double(w->mem_mib));
                 json_object_object_add(req, "dirty_mib_s", json_object_new_double(w->dirty_mib_s));

@@ -477,7 +477,7 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
         return r;
 }
 
-int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice,
+int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice, bool inplace,
                   uint64_t *bytes, fm_error *e)
 {
         char src[1100], url[1100], portarg[32];
@@ -486,10 +486,20 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
         snprintf(portarg, sizeof(portarg), "--port=%u", port);
         char niceval[16];
         snprintf(niceval, sizeof(niceval), "%d", nice);
-        char *argv[] = {"nice", "-n", niceval, "rsync", "-aHAX", "--numeric-ids", "--delete", "--stats",
-                        "--sockopts=TCP_NODELAY", portarg, src, url, NULL};
+        fm_strv argv = {0};
+        const char *const fixed[] = {"nice", "-n", niceval, "rsync", "-aHAX", "--numeric-ids", "--delete", "--stats",
+                                     "--sockopts=TCP_NODELAY", portarg};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(fixed); i++)
+                fm_strv_push(&argv, fixed[i]);
+        if (inplace) { /* whole files (there is no basis to compare with) */
+                fm_strv_push(&argv, "--inplace");
+                fm_strv_push(&argv, "-W");
+        }
+        fm_strv_push(&argv, src);
+        fm_strv_push(&argv, url);
         fm_spawn_opts o = {.timeout_ms = 3600 * 1000};
-        int r = fm_spawn_check(argv, &o, e);
+        int r = argv.v ? fm_spawn_check(argv.v, &o, e) : fm_err(e, ENOMEM, "out of memory");
+        fm_strv_free(&argv);
         if (r == 0 && bytes) {
                 *bytes = 0;
                 const char *p = o.output ? strstr(o.output, "Total bytes sent: ") : NULL;

@@ -53,10 +53,12 @@ int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *
  * page-encoded file is refused). */
 int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *dec, uint64_t *bytes, fm_error *e);
 
-/* rsync of a directory tree to an agent's rsync daemon (module "lxc", the
- * host's LXC path), deleting extraneous files; *bytes = bytes rsync sent.
- * nice: the client's niceness (a sync beside the dump must not slow it). */
-int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice,
+/* rsync of a directory tree to an agent's rsync daemon (dest_rel starts
+ * with the module: "lxc/NAME/upper", "store/.incoming-D/tree"), deleting
+ * extraneous files; *bytes = bytes rsync sent. nice: the client's niceness
+ * (a sync beside the dump must not slow it). inplace: write files in place
+ * (into a fresh directory nobody reads yet: one rename less per file). */
+int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice, bool inplace,
                   uint64_t *bytes, fm_error *e);
 
 /* Writes the config of a host's rsync daemon: module "lxc" is the LXC path,

@@ -74,8 +74,26 @@ static int write_config(const char *dir, const char *kind, const char *name, con
         return r < 0 ? fm_err(e, -r, "writing %s: %s", path, strerror(-r)) : 0;
 }
 
+/* The merged tree of app over its base, copied into a plain directory. */
+static int flatten(const char *store, const fm_image *app, const char *dir, const char *rootfs, fm_error *e)
+{
+        _cleanup_free_ char *mnt = fm_strdupf("%s/.merged", dir);
+        _cleanup_free_ char *script = fm_strdupf(
+                "set -e; mkdir -p %s %s; mount --make-rprivate /; "
+                "mount -t overlay overlay -o ro,lowerdir=%s/%s/tree:%s/%s/tree %s; cp -a %s/. %s/",
+                mnt, rootfs, store, app->digest, store, app->base, mnt, mnt, rootfs);
+        if (!mnt || !script)
+                return fm_err(e, ENOMEM, "out of memory");
+        char *argv[] = {"unshare", "--mount", "sh", "-c", script, NULL};
+        fm_spawn_opts so = {.timeout_ms = 600000};
+        int r = fm_spawn_check(argv, &so, e);
+        free(so.output);
+        rmdir(mnt);
+        return r < 0 ? fm_err_wrap(e, "copying image %s into a plain rootfs", app->name) : 0;
+}
+
 int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
-                             const fm_image *app, fm_error *e)
+                             const fm_image *app, bool flat, fm_error *e)
 {
         char dir[512], rootfs[600], init[32];
         if (!fm_name_is_valid(name))
@@ -86,21 +104,21 @@ int fm_workload_create_clone(const char *lxcpath, const char *store, const char 
         snprintf(dir, sizeof(dir), "%s/%s", lxcpath, name);
         if (fm_path_exists(dir))
                 return fm_err(e, EEXIST, "container %s already exists on this host", name);
-        int r = fm_clone_prepare_dirs(lxcpath, name, e);
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
+        int r = flat ? flatten(store, app, dir, rootfs, e) : fm_clone_prepare_dirs(lxcpath, name, e);
         fm_clone cl = {0};
         snprintf(cl.app, sizeof(cl.app), "%s", app->digest);
         snprintf(cl.base, sizeof(cl.base), "%s", base.digest);
         snprintf(cl.app_name, sizeof(cl.app_name), "%s", app->name);
         snprintf(cl.base_name, sizeof(cl.base_name), "%s", base.name);
-        if (r == 0)
+        if (r == 0 && !flat)
                 r = fm_clone_write(lxcpath, name, &cl, e);
-        _cleanup_free_ char *hook = r == 0 ? fm_clone_hook(store, lxcpath, name, &cl) : NULL;
+        _cleanup_free_ char *hook = r == 0 ? (flat ? strdup("") : fm_clone_hook(store, lxcpath, name, &cl)) : NULL;
         if (r == 0 && !hook)
                 r = fm_err(e, ENOMEM, "out of memory");
         /* an app image with its own init script (video: starts nginx) */
         _cleanup_free_ char *fminit = fm_strdupf("%s/%s/tree/sbin/fm-init", store, app->digest);
         snprintf(init, sizeof(init), "%s", fminit && fm_path_exists(fminit) ? "/sbin/fm-init" : "/sbin/fm-seqecho");
-        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
         if (r == 0)
                 r = write_config(dir, app->name, name, rootfs, init, ip, hook, e);
         if (r < 0)

@@ -18,6 +18,7 @@ typedef struct fm_workload_spec {
         const char *fill;   /* memory: "random" (default, incompressible) or "half"
                              * (the second half of every page repeats one word) */
         const char *image;  /* blank, video: the app image's digest (NULL: the newest of the kind's name) */
+        bool flat;          /* blank, video: a plain rootfs with the image's content, not a clone */
 } fm_workload_spec;
 
 /* Checks a spec: known kind, sizes in range (quoted in the error). */
@@ -33,6 +34,8 @@ int fm_workload_create(const char *lxcpath, const char *name, const char *ip, co
                        const fm_workload_spec *w, fm_error *e);
 
 /* Creates LXCPATH/NAME as an overlay clone of the app image app of store
- * (LXC mounts the overlay through a pre-mount hook). */
+ * (LXC mounts the overlay through a pre-mount hook); flat: a plain directory
+ * rootfs holding the same merged tree instead (what users without images
+ * have, and what the benchmark's baseline moves). */
 int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
-                             const fm_image *app, fm_error *e);
+                             const fm_image *app, bool flat, fm_error *e);
