@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 ARGS ?=
 
-.PHONY: all setup build build-san demo test unit bench bench-memory bench-rounds bench-codec clean
+.PHONY: all setup build build-san demo test unit bench bench-memory bench-disk bench-rounds bench-codec clean
 
 all: build
 
@@ -33,6 +33,9 @@ bench: build
 
 bench-memory: build
 	@$(BUILD)/fastmig bench-memory $(ARGS)
+
+bench-disk: build
+	@$(BUILD)/fastmig bench-disk $(ARGS)
 
 bench-rounds: build
 	@bash bench/precopy_rounds.sh

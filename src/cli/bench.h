@@ -15,6 +15,9 @@ typedef struct series {
 } series;
 
 void series_add(series *s, json_object *rep);
+/* A report's number at a dotted path ("bytes_disk.total"); "a|b" takes b
+ * when a is missing or null; 0 if neither. */
+double bench_metric(json_object *rep, const char *spec);
 void series_free(series *s);
 json_object *summary_json(const fm_summary *s);
 /* Adds one run; returns its first metric, or -1 for a failed run (not ok, or

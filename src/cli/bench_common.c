@@ -5,15 +5,29 @@
 #include "plane/plane.h"
 #include "proto/proto.h"
 
-static double metric(json_object *rep, const char *spec)
+/* rep's value at a dotted path ("stream.longest_stall_ms"), NULL if none */
+static json_object *at_path(json_object *rep, const char *path, size_t n)
 {
-        char key[64];
+        json_object *x = rep;
+        while (x && n) {
+                const char *dot = memchr(path, '.', n);
+                size_t k = dot ? (size_t)(dot - path) : n;
+                char key[64];
+                snprintf(key, sizeof(key), "%.*s", (int)k, path);
+                if (!json_object_is_type(x, json_type_object) || !json_object_object_get_ex(x, key, &x))
+                        return NULL;
+                path += k + (dot ? 1 : 0);
+                n -= k + (dot ? 1 : 0);
+        }
+        return x;
+}
+
+double bench_metric(json_object *rep, const char *spec)
+{
         const char *alt = strchr(spec, '|');
-        size_t n = alt ? (size_t)(alt - spec) : strlen(spec);
-        snprintf(key, sizeof(key), "%.*s", (int)n, spec);
-        json_object *x = NULL;
-        if ((!json_object_object_get_ex(rep, key, &x) || !x) && alt)
-                json_object_object_get_ex(rep, alt + 1, &x);
+        json_object *x = at_path(rep, spec, alt ? (size_t)(alt - spec) : strlen(spec));
+        if (!x && alt)
+                x = at_path(rep, alt + 1, strlen(alt + 1));
         return x ? json_object_get_double(x) : 0;
 }
 
@@ -24,7 +38,7 @@ void series_add(series *s, json_object *rep)
                 if (!nv)
                         return;
                 s->v[m] = nv;
-                s->v[m][s->n] = metric(rep, s->metrics[m]);
+                s->v[m][s->n] = bench_metric(rep, s->metrics[m]);
         }
         s->n++;
 }

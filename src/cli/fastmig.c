@@ -20,6 +20,7 @@ static const struct {
         {"probe", cmd_probe, "ADDR: measure a service's availability from the user's side"},
         {"bench", cmd_bench, "fastmig against the plain lxc-checkpoint + rsync way"},
         {"image", cmd_image, "build|list|push|rm: base and app images in the hosts' stores"},
+        {"bench-disk", cmd_bench_disk, "the disk strategies and the baseline on blank and video (Tables I, II)"},
         {"bench-memory", cmd_bench_memory, "pre-copy against stop-and-copy on the memory workload"},
         {"demo", cmd_demo, "the guided tour on a fresh testbed"},
 };
