@@ -135,8 +135,8 @@ static void print_workload(const wl_result *w, const fm_testbed *tb, fm_summary 
                "cv", "min", "max", "paper mean (sd, ci95, cv)");
         for (int s = 0; s < NSTRAT; s++)
                 for (int m = 0; m < NMETRICS; m++) {
-                        if (m == 4 && (!video || s == 3))
-                                continue;
+                        if ((m == 4 && (!video || s == 3)) || (s == 3 && (m == 2 || m == 3)))
+                                continue; /* no stream; the baseline script counts no bytes */
                         const fm_summary *x = &sum[s][m];
                         double scale = m == 2 || m == 3 ? 1e6 : 1;
                         char pap[80] = "";
@@ -145,7 +145,8 @@ static void print_workload(const wl_result *w, const fm_testbed *tb, fm_summary 
                                 snprintf(pap, sizeof(pap), "%.3f s (%.3f, %.3f, %.3f)", p[0], p[1], p[2], p[3]);
                         }
                         printf("%-9s %-17s %9.1f %9.1f %8.1f %8.1f %6.3f %9.1f %9.1f   %s\n", strat_names[s],
-                               m == 2 ? "bytes_disk_MB" : m == 3 ? "bytes_memory_MB" : metrics[m], x->mean / scale,
+                               m == 2 ? "bytes_disk_MB" : m == 3 ? "bytes_memory_MB" : m == 4 ? "stream_stall_ms" : metrics[m],
+                               x->mean / scale,
                                x->median / scale, x->sd / scale, x->ci95 / scale, x->cv, x->min / scale, x->max / scale,
                                pap);
                 }
