@@ -97,8 +97,11 @@ static int run_workload(const fm_testbed *tb, wl_result *w, uint32_t runs, const
                         if (rep && json_object_object_get_ex(rep, "stream", &st) && st &&
                             !fm_json_bool(st, "connection_kept", false))
                                 w->stream_broken[s]++;
-                        fprintf(stderr, "bench-disk: %s %s-mig %u/%u: downtime %.1f ms, total %.1f ms\n", w->kind,
-                                strat_names[s], i + 1, runs, d, rep ? bench_metric(rep, "total_ms") : -1);
+                        fprintf(stderr, "bench-disk: %s %s-mig %u/%u: downtime %.1f ms, total %.1f ms%s", w->kind,
+                                strat_names[s], i + 1, runs, d, rep ? bench_metric(rep, "total_ms") : -1,
+                                st ? "" : "\n");
+                        if (st)
+                                fprintf(stderr, ", stream stall %.1f ms\n", bench_metric(st, "longest_stall_ms"));
                         json_object_put(rep);
                 }
         }
