@@ -20,7 +20,7 @@ static void digest(const char *dir, const char *seed, char out[FM_DIGEST_HEX])
 {
         fm_error e = {0};
         if (fm_tree_digest(dir, seed, out, NULL, NULL, &e) < 0)
-                snprintf(out, FM_DIGEST_HEX, "error: %s", e.msg);
+                snprintf(out, FM_DIGEST_HEX, "error %d", e.code);
 }
 
 /* stages the tree at src as image im in store (a copy: the staging dir is
