@@ -21,6 +21,8 @@ int cli_usage(const char *usage);                                           /* p
 int cli_load_testbed(fm_testbed *tb);
 void cli_print_json(json_object *o);
 const char *cli_self_dir(void);
+/* progress lines of an image build (stderr) */
+void cli_image_progress(const char *what, void *data);
 /* the table row printed for one migration report */
 void cli_print_migration_header(void);
 void cli_print_migration_row(json_object *rep);

@@ -12,7 +12,7 @@ static const char USAGE[] =
         "       fastmig image rm IMAGE --host HOST\n"
         "IMAGE is a name (the newest of that name) or a digest prefix of 8+ digits.";
 
-static void progress(const char *what, void *data)
+void cli_image_progress(const char *what, void *data)
 {
         (void)data;
         fprintf(stderr, "fastmig: image: %s\n", what);
@@ -133,7 +133,7 @@ int cmd_image(int argc, char **argv)
                         return cli_usage(USAGE);
                 _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", cli_self_dir());
                 fm_build_opts o = {.seqecho_path = seqecho, .video_bytes = (uint64_t)(video_mb * 1e6),
-                                   .video_seed = seed, .progress = progress};
+                                   .video_seed = seed, .progress = cli_image_progress};
                 fm_image im;
                 double t0 = fm_now_ms();
                 if (fm_plane_image_install(h, arg, name, &o, &im, &e) < 0)

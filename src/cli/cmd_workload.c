@@ -18,12 +18,6 @@ static const char USAGE[] = "fastmig workload start blank|busybox --host HOST --
                             "       fastmig workload verify NAME       (the memory workload checks its pages)\n"
                             "       fastmig workload destroy NAME      (stops and removes it)";
 
-static void image_progress(const char *what, void *data)
-{
-        (void)data;
-        fprintf(stderr, "fastmig: image: %s\n", what);
-}
-
 int cmd_workload(int argc, char **argv)
 {
         if (argc < 2)
@@ -116,7 +110,7 @@ int cmd_workload(int argc, char **argv)
                 if (!h)
                         return cli_fail("no host `%s' in the testbed (it has mec1..mec%d)", host, tb.hosts);
                 _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", cli_self_dir());
-                fm_build_opts o = {.seqecho_path = seqecho, .progress = image_progress};
+                fm_build_opts o = {.seqecho_path = seqecho, .progress = cli_image_progress};
                 if (fm_plane_image_install(h, w.kind, NULL, &o, &app, &e) < 0)
                         return cli_fail("%s", e.msg);
                 w.image = app.digest;

@@ -477,7 +477,25 @@ char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const c
         return out;
 }
 
-/* Gratuitous ARP from inside the container's network namespace. */
+/* A socket made inside the network namespace of the container whose init is
+ * pid; the calling thread returns to its own namespace. */
+static int socket_in(pid_t pid, const char *name, int domain, int type, int proto, fm_error *e)
+{
+        char nspath[64];
+        snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", pid);
+        _cleanup_close_ int ns = open(nspath, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (ns < 0 || self < 0)
+                return fm_err(e, errno, "opening %s: %s", nspath, strerror(errno));
+        if (setns(ns, CLONE_NEWNET) < 0)
+                return fm_err(e, errno, "entering the network namespace of %s: %s", name, strerror(errno));
+        int fd = socket(domain, type | SOCK_CLOEXEC, proto);
+        int err = errno;
+        if (setns(self, CLONE_NEWNET) < 0)
+                abort(); /* this thread cannot go on in the container's namespace */
+        return fd < 0 ? fm_err(e, err, "socket in %s: %s", name, strerror(err)) : fd;
+}
+
 int fm_ct_isolate(const char *lxcpath, const char *name, fm_error *e)
 {
         struct lxc_container *c = ct_open(lxcpath, name, e);
@@ -488,21 +506,9 @@ int fm_ct_isolate(const char *lxcpath, const char *name, fm_error *e)
         lxc_container_put(c);
         if (pid <= 0)
                 return 0; /* nothing runs: nothing can send */
-        char nspath[64];
-        snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", pid);
-        _cleanup_close_ int ns = open(nspath, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (ns < 0 || self < 0)
-                return fm_err(e, errno, "opening %s: %s", nspath, strerror(errno));
-        if (setns(ns, CLONE_NEWNET) < 0)
-                return fm_err(e, errno, "entering the network namespace of %s: %s", name, strerror(errno));
-        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        int err = errno;
-        if (setns(self, CLONE_NEWNET) < 0)
-                abort(); /* this thread cannot go on in the container's namespace */
-        if (fd < 0)
-                return fm_err(e, err, "socket in %s: %s", name, strerror(err));
-        _cleanup_close_ int sock = fd;
+        _cleanup_close_ int sock = socket_in(pid, name, AF_INET, SOCK_DGRAM, 0, e);
+        if (sock < 0)
+                return sock;
         struct ifreq ifr = {0};
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname && *ifname ? ifname : "eth0");
         if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
@@ -513,6 +519,7 @@ int fm_ct_isolate(const char *lxcpath, const char *name, fm_error *e)
         return 0;
 }
 
+/* Gratuitous ARP from inside the container's network namespace. */
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e)
 {
         struct lxc_container *c = ct_open(lxcpath, name, e);
@@ -530,21 +537,9 @@ int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e)
         struct in_addr addr;
         if (inet_pton(AF_INET, ip, &addr) != 1)
                 return fm_err(e, EINVAL, "container %s: bad IPv4 `%s'", name, ip);
-        char nspath[64];
-        snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", pid);
-        _cleanup_close_ int ns = open(nspath, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (ns < 0 || self < 0)
-                return fm_err(e, errno, "opening %s: %s", nspath, strerror(errno));
-        if (setns(ns, CLONE_NEWNET) < 0)
-                return fm_err(e, errno, "entering the network namespace of %s: %s", name, strerror(errno));
-        int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
-        int err = errno;
-        if (setns(self, CLONE_NEWNET) < 0)
-                abort(); /* this thread cannot go on in the container's namespace */
-        if (fd < 0)
-                return fm_err(e, err, "packet socket in %s: %s", name, strerror(err));
-        _cleanup_close_ int sock = fd;
+        _cleanup_close_ int sock = socket_in(pid, name, AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP), e);
+        if (sock < 0)
+                return sock;
         struct ifreq ifr = {0};
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname && *ifname ? ifname : "eth0");
         if (ioctl(sock, SIOCGIFINDEX, &ifr) < 0)
