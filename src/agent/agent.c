@@ -194,13 +194,16 @@ static int op_destroy(req_ctx *c)
 typedef struct mig_link {
         req_ctx *c;
         bool broken;
+        pthread_mutex_t lock; /* events come from the pipeline's threads too */
 } mig_link;
 
 static void mig_event(void *data, json_object *ev)
 {
         mig_link *l = data;
+        pthread_mutex_lock(&l->lock);
         if (!l->broken && fm_msg_send(l->c->fd, FM_FRAME_EVENT, ev) < 0)
                 l->broken = true;
+        pthread_mutex_unlock(&l->lock);
 }
 
 /* The orchestrator steers traffic: we announce "restored" and wait for its
@@ -291,7 +294,7 @@ static int op_migrate(req_ctx *c)
                 r = fm_err(&c->err, EBUSY, "container %s is already being migrated", name);
                 goto out;
         }
-        mig_link link = {.c = c};
+        mig_link link = {.c = c, .lock = PTHREAD_MUTEX_INITIALIZER};
         fm_mig_hooks hooks = {.data = &link, .event = mig_event, .steer = mig_steer};
         r = fm_migrate_run(m, &hooks);
         busy_release(name);

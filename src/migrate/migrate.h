@@ -51,7 +51,10 @@ const char *fm_phase_name(enum fm_phase p);
 
 typedef struct fm_mig_hooks {
         void *data;
-        /* progress events, may be NULL */
+        /* progress events, may be NULL; called from the pipeline's threads
+         * too (serialize). {"event":"frozen"} says the source is frozen: the
+         * service's traffic may go to the target from then on (what the
+         * restored TCP sockets send first must be answered there). */
         void (*event)(void *data, json_object *ev);
         /* called once the target runs the service; returns 0 when traffic now
          * goes to the target (commit) or an error (rollback). */

@@ -437,6 +437,7 @@ static int phase_dump(fm_migration *m)
  * container cannot change any more. */
 typedef struct disk_job {
         fm_migration *m;
+        const fm_mig_hooks *h;
         pthread_t thread;
         volatile bool dump_done; /* stop waiting for the freeze */
         double frozen_at;        /* fm_now_ms() when the freeze was seen, 0 if never */
@@ -456,6 +457,9 @@ static void *disk_final_thread(void *arg)
                 return NULL;
         }
         j->frozen_at = fm_now_ms();
+        /* nothing answers from here any more: the plane may send traffic to
+         * the target already (see fm_mig_hooks) */
+        emit_simple(j->h, "frozen");
         double t = j->frozen_at;
         char src[600];
         own_dir(j->m, src, sizeof(src));
@@ -475,10 +479,11 @@ static void *disk_final_thread(void *arg)
         return NULL;
 }
 
-static int disk_final_start(fm_migration *m, disk_job *j)
+static int disk_final_start(fm_migration *m, const fm_mig_hooks *h, disk_job *j)
 {
         memset(j, 0, sizeof(*j));
         j->m = m;
+        j->h = h;
         if (pthread_create(&j->thread, NULL, disk_final_thread, j) != 0)
                 return fm_err(&m->err, EAGAIN, "cannot start the final rootfs sync");
         return 0;
@@ -748,7 +753,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         bool early = m->early_restore;
         if ((r = images_fresh(m)) < 0 || (r = transfer_start(m, &held, &tj)) < 0)
                 goto fail;
-        if ((r = disk_final_start(m, &dj)) < 0) {
+        if ((r = disk_final_start(m, h, &dj)) < 0) {
                 transfer_join(m, &tj, r);
                 goto fail;
         }
@@ -781,7 +786,6 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
         emit(m, h, FM_PHASE_TRANSFER);
-        emit_simple(h, "images_complete");
         if (early) {
                 /* restore = from the images being complete to the target running */
                 t = fm_now_ms();

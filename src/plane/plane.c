@@ -355,13 +355,13 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                         json_object_object_get_ex(m, "ms", &ms);
                         if (o->progress && ph)
                                 o->progress(ph, json_object_get_double(ms), o->pdata);
-                } else if (ev && !strcmp(ev, "images_complete") && !(o->inject && !strcmp(o->inject, "steer"))) {
-                        /* The source is frozen and the target restores now:
-                         * traffic goes there already, so that what the
-                         * restored TCP sockets send first (a window probe as
-                         * CRIU lets them go) is answered to the target and
-                         * not to the frozen copy. The commit still waits for
-                         * "restored"; a failure puts the route back. */
+                } else if (ev && !strcmp(ev, "frozen") && !(o->inject && !strcmp(o->inject, "steer"))) {
+                        /* The source is frozen: traffic goes to the target
+                         * already, so that what the restored TCP sockets send
+                         * first (a window probe as CRIU lets them go) is
+                         * answered to the target and not to the frozen copy,
+                         * however soon the restore is done. The commit still
+                         * waits for "restored"; a failure puts the route back. */
                         double ts = fm_now_ms();
                         fm_error se = {0};
                         fm_router_set(&sc.rt, ip, to->addr, &se);
