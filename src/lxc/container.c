@@ -477,6 +477,24 @@ char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const c
         return out;
 }
 
+int fm_ct_bridge_port(const char *lxcpath, const char *name, bool attach, fm_error *e)
+{
+        struct lxc_container *c = ct_open(lxcpath, name, e);
+        if (!c)
+                return -e->code;
+        _cleanup_free_ char *pair = c->is_running(c) ? c->get_running_config_item(c, "lxc.net.0.veth.pair") : NULL;
+        _cleanup_free_ char *bridge = config_item(c, "lxc.net.0.link");
+        lxc_container_put(c);
+        if (!pair || !*pair || !bridge || !*bridge)
+                return fm_err(e, ENODEV, "container %s has no veth on a bridge to %s", name,
+                              attach ? "attach" : "detach");
+        char *argv[] = {"ip", "link", "set", "dev", pair, attach ? "master" : "nomaster", attach ? bridge : NULL, NULL};
+        fm_spawn_opts o = {.timeout_ms = 10000};
+        int r = fm_spawn_check(argv, &o, e);
+        free(o.output);
+        return r;
+}
+
 /* A socket made inside the network namespace of the container whose init is
  * pid; the calling thread returns to its own namespace. */
 static int socket_in(pid_t pid, const char *name, int domain, int type, int proto, fm_error *e)

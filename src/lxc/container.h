@@ -53,6 +53,12 @@ int fm_ct_pids(const char *lxcpath, const char *name, pid_t **pids, size_t *n, f
  * a copy that is about to be destroyed must not answer its peers (killing
  * its processes would reset TCP connections that now live elsewhere). */
 int fm_ct_isolate(const char *lxcpath, const char *name, fm_error *e);
+/* Takes the host end of the container's veth off its bridge (attach false)
+ * or puts it back: a frozen source whose dump ends lets its TCP sockets out
+ * of repair mode, and the kernel then sends a window probe whose newer
+ * timestamp makes the client drop the restored target's first segments
+ * (PAWS) for seconds; off the bridge, nothing it sends gets out. */
+int fm_ct_bridge_port(const char *lxcpath, const char *name, bool attach, fm_error *e);
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e);
 
 /* Rewrites a container config for another LXC path: every occurrence of

@@ -96,6 +96,7 @@ typedef struct fm_migration {
         bool lazy;                 /* ... and we do */
         /* progress, for undo */
         bool prepared, frozen, restored, committed;
+        bool detached; /* the source's veth is off its bridge */
         /* results */
         double phase_ms[FM_PHASE_COUNT];
         double frozen_ms, total_ms;

@@ -457,6 +457,11 @@ static void *disk_final_thread(void *arg)
                 return NULL;
         }
         j->frozen_at = fm_now_ms();
+        /* nothing of the frozen copy may reach the service's peers any more
+         * (fm_ct_bridge_port says why); on rollback it goes back */
+        fm_error ignore = {0};
+        if (fm_ct_bridge_port(j->m->src->lxcpath, j->m->name, false, &ignore) == 0)
+                j->m->detached = true;
         /* nothing answers from here any more: the plane may send traffic to
          * the target already (see fm_mig_hooks) */
         emit_simple(j->h, "frozen");
@@ -704,6 +709,8 @@ static void rollback(fm_migration *m)
                         json_object_put(reply);
                 json_object_put(req);
         }
+        if (m->detached)
+                fm_ct_bridge_port(m->src->lxcpath, m->name, true, &ignore);
         if (m->frozen)
                 fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore);
         char img[600];
