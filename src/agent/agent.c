@@ -494,7 +494,7 @@ static int op_image_stage(req_ctx *c)
                 return r;
         char staging[600], tree[700];
         fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
-        snprintf(tree, sizeof(tree), "%s/tree", staging);
+        snprintf(tree, sizeof(tree), "%s/file", staging);
         if (fm_json_bool(c->req, "fresh", false))
                 fm_rm_rf(staging);
         uint64_t room = free_bytes(c->a->paths.store);

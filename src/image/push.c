@@ -61,10 +61,11 @@ int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool
         int64_t rport = 8730;
         fm_json_int(rep, "rsync_port", false, 1, 65535, &rport, NULL);
         json_object_put(rep);
-        char tree[600], rel[200];
-        fm_image_tree(store, im->digest, tree, sizeof(tree));
-        snprintf(rel, sizeof(rel), "store/.incoming-%s/tree", im->digest);
-        if ((r = fm_rsync_push(tree, to->addr, (uint16_t)rport, rel, nice, true, bytes, e)) < 0)
+        char dir[600], rel[200];
+        fm_image_dir(store, im->digest, dir, sizeof(dir));
+        strncat(dir, "/file", sizeof(dir) - strlen(dir) - 1);
+        snprintf(rel, sizeof(rel), "store/.incoming-%s/file", im->digest);
+        if ((r = fm_rsync_push(dir, to->addr, (uint16_t)rport, rel, nice, true, bytes, e)) < 0)
                 return fm_err_wrap(e, "sending image %s", im->name);
         return 0;
 }

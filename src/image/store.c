@@ -4,144 +4,45 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <xxhash.h>
 
 #include "proto/proto.h"
+#include "util/spawn.h"
 
 /* ---- digest ---- */
 
-typedef struct digest_walk {
-        XXH3_state_t *st;
-        uint64_t bytes, files;
-        uint8_t *buf;
-        fm_error *e;
-} digest_walk;
-
-static int name_cmp(const struct dirent **a, const struct dirent **b)
+int fm_file_digest(const char *path, const char *seed, char hex[FM_DIGEST_HEX], uint64_t *bytes, fm_error *e)
 {
-        return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static int not_dots(const struct dirent *d)
-{
-        return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
-}
-
-static void feed(digest_walk *w, const void *p, size_t n) { XXH3_128bits_update(w->st, p, n); }
-
-static void feed_u64(digest_walk *w, uint64_t v) { feed(w, &v, sizeof(v)); }
-
-/* overlayfs marks that change what a layer means (opaque directories,
- * whiteouts in xattr form); its bookkeeping (origin, impure) does not */
-static void feed_overlay_marks(digest_walk *w, const char *path)
-{
-        static const char *const marks[] = {"trusted.overlay.opaque", "trusted.overlay.whiteout",
-                                            "trusted.overlay.redirect"};
-        char val[256];
-        for (size_t i = 0; i < FM_ARRAY_SIZE(marks); i++) {
-                ssize_t n = lgetxattr(path, marks[i], val, sizeof(val));
-                if (n >= 0) {
-                        feed(w, marks[i], strlen(marks[i]) + 1);
-                        feed(w, val, (size_t)n);
-                }
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return fm_err(e, errno, "opening %s: %s", path, strerror(errno));
+        XXH3_state_t *st = XXH3_createState();
+        _cleanup_free_ uint8_t *buf = malloc(1 << 20);
+        if (!st || !buf) {
+                XXH3_freeState(st);
+                return fm_err(e, ENOMEM, "out of memory");
         }
-}
-
-static int digest_dir(digest_walk *w, const char *dir, const char *rel)
-{
-        struct dirent **ents = NULL;
-        int n = scandir(dir, &ents, not_dots, name_cmp);
-        if (n < 0)
-                return fm_err(w->e, errno, "reading %s: %s", dir, strerror(errno));
-        int r = 0;
-        for (int i = 0; i < n; i++) {
-                _cleanup_free_ char *path = fm_strdupf("%s/%s", dir, ents[i]->d_name);
-                _cleanup_free_ char *rp = fm_strdupf("%s/%s", rel, ents[i]->d_name);
-                struct stat st;
-                if (r < 0 || !path || !rp)
-                        goto next;
-                if (lstat(path, &st) < 0) {
-                        r = fm_err(w->e, errno, "stat %s: %s", path, strerror(errno));
-                        goto next;
-                }
-                feed(w, rp, strlen(rp) + 1);
-                feed_u64(w, st.st_mode);
-                feed_u64(w, st.st_uid);
-                feed_u64(w, st.st_gid);
-                feed_overlay_marks(w, path);
-                if (S_ISREG(st.st_mode)) {
-                        feed_u64(w, (uint64_t)st.st_size);
-                        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                        if (fd < 0) {
-                                r = fm_err(w->e, errno, "opening %s: %s", path, strerror(errno));
-                                goto next;
-                        }
-                        ssize_t got;
-                        while ((got = read(fd, w->buf, 1 << 20)) > 0)
-                                feed(w, w->buf, (size_t)got);
-                        if (got < 0)
-                                r = fm_err(w->e, errno, "reading %s: %s", path, strerror(errno));
-                        close(fd);
-                        w->bytes += (uint64_t)st.st_size;
-                        w->files++;
-                } else if (S_ISLNK(st.st_mode)) {
-                        char target[4096];
-                        ssize_t len = readlink(path, target, sizeof(target));
-                        if (len < 0) {
-                                r = fm_err(w->e, errno, "readlink %s: %s", path, strerror(errno));
-                                goto next;
-                        }
-                        feed(w, target, (size_t)len);
-                        w->files++;
-                } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-                        feed_u64(w, major(st.st_rdev));
-                        feed_u64(w, minor(st.st_rdev));
-                        w->files++;
-                } else if (S_ISDIR(st.st_mode)) {
-                        r = digest_dir(w, path, rp);
-                }
-        next:
-                free(ents[i]);
+        XXH3_128bits_reset(st);
+        XXH3_128bits_update(st, "fastmig-image-1", 16);
+        XXH3_128bits_update(st, seed ? seed : "", seed ? strlen(seed) + 1 : 1);
+        uint64_t total = 0;
+        ssize_t n;
+        while ((n = read(fd, buf, 1 << 20)) > 0) {
+                XXH3_128bits_update(st, buf, (size_t)n);
+                total += (uint64_t)n;
         }
-        free(ents);
-        return r;
-}
-
-int fm_tree_digest(const char *dir, const char *seed, char hex[FM_DIGEST_HEX], uint64_t *bytes, uint64_t *files,
-                   fm_error *e)
-{
-        digest_walk w = {.st = XXH3_createState(), .buf = malloc(1 << 20), .e = e};
-        int r = 0;
-        if (!w.st || !w.buf) {
-                r = fm_err(e, ENOMEM, "out of memory");
-                goto out;
-        }
-        XXH3_128bits_reset(w.st);
-        feed(&w, "fastmig-tree-1", 15);
-        feed(&w, seed ? seed : "", seed ? strlen(seed) + 1 : 1);
-        struct stat st;
-        if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                r = fm_err(e, ENOTDIR, "%s is not a directory", dir);
-                goto out;
-        }
-        feed_u64(&w, st.st_mode);
-        if ((r = digest_dir(&w, dir, "")) < 0)
-                goto out;
-        XXH128_hash_t h = XXH3_128bits_digest(w.st);
+        int err = n < 0 ? errno : 0;
+        XXH128_hash_t h = XXH3_128bits_digest(st);
+        XXH3_freeState(st);
+        if (err)
+                return fm_err(e, err, "reading %s: %s", path, strerror(err));
         snprintf(hex, FM_DIGEST_HEX, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
         if (bytes)
-                *bytes = w.bytes;
-        if (files)
-                *files = w.files;
-out:
-        if (w.st)
-                XXH3_freeState(w.st);
-        free(w.buf);
-        return r;
+                *bytes = total;
+        return 0;
 }
 
 /* ---- the store ---- */
@@ -167,6 +68,45 @@ void fm_image_tree(const char *store, const char *digest, char *buf, size_t n)
         snprintf(buf, n, "%s/%s/tree", store, digest);
 }
 
+void fm_image_file(const char *store, const char *digest, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/%s/" FM_IMAGE_FILE, store, digest);
+}
+
+static bool is_mountpoint(const char *dir)
+{
+        struct stat a, b;
+        _cleanup_free_ char *parent = fm_strdupf("%s/..", dir);
+        return parent && stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+int fm_image_mount(const char *store, const char *digest, fm_error *e)
+{
+        char tree[600], file[600];
+        fm_image_tree(store, digest, tree, sizeof(tree));
+        fm_image_file(store, digest, file, sizeof(file));
+        if (is_mountpoint(tree))
+                return 0;
+        if (fm_image_get(store, digest, NULL) < 0)
+                return fm_err(e, ENOENT, "no image %.12s in %s", digest, store);
+        fm_mkdir_p(tree, 0755);
+        char *argv[] = {"mount", "-t", "squashfs", "-o", "loop,ro", file, tree, NULL};
+        fm_spawn_opts o = {.timeout_ms = 30000};
+        int r = fm_spawn_check(argv, &o, e);
+        free(o.output);
+        if (r < 0 && is_mountpoint(tree)) /* another thread was faster */
+                r = 0;
+        return r < 0 ? fm_err_wrap(e, "mounting image %.12s", digest) : 0;
+}
+
+void fm_image_unmount(const char *store, const char *digest)
+{
+        char tree[600];
+        fm_image_tree(store, digest, tree, sizeof(tree));
+        while (is_mountpoint(tree) && umount2(tree, MNT_DETACH) == 0)
+                ;
+}
+
 void fm_image_staging(const char *store, const char *digest, char *buf, size_t n)
 {
         snprintf(buf, n, "%s/.incoming-%s", store, digest);
@@ -183,12 +123,13 @@ json_object *fm_image_json(const fm_image *im)
         json_object_object_add(o, "bytes", json_object_new_int64((int64_t)im->bytes));
         json_object_object_add(o, "files", json_object_new_int64((int64_t)im->files));
         json_object_object_add(o, "created", json_object_new_int64(im->created));
+        json_object_object_add(o, "init", im->init[0] ? json_object_new_string(im->init) : NULL);
         return o;
 }
 
 int fm_image_from_json(json_object *o, fm_image *im, fm_error *e)
 {
-        const char *name = NULL, *kind = NULL, *digest = NULL, *base = NULL, *base_name = NULL;
+        const char *name = NULL, *kind = NULL, *digest = NULL, *base = NULL, *base_name = NULL, *init = NULL;
         int64_t bytes = 0, files = 0, created = 0;
         memset(im, 0, sizeof(*im));
         int r = fm_json_str(o, "name", true, sizeof(im->name) - 1, &name, e);
@@ -206,6 +147,8 @@ int fm_image_from_json(json_object *o, fm_image *im, fm_error *e)
                 r = fm_json_int(o, "files", false, 0, INT64_MAX, &files, e);
         if (r == 0)
                 r = fm_json_int(o, "created", false, 0, INT64_MAX, &created, e);
+        if (r == 0)
+                r = fm_json_str(o, "init", false, sizeof(im->init) - 1, &init, e);
         if (r < 0)
                 return r;
         if (!fm_name_is_valid(name))
@@ -224,6 +167,7 @@ int fm_image_from_json(json_object *o, fm_image *im, fm_error *e)
         im->bytes = (uint64_t)bytes;
         im->files = (uint64_t)files;
         im->created = created;
+        snprintf(im->init, sizeof(im->init), "%s", init ? init : "");
         return 0;
 }
 
@@ -245,6 +189,10 @@ int fm_image_get(const char *store, const char *digest, fm_image *out)
         int r = fm_image_from_json(o, &im, &e);
         json_object_put(o);
         if (r < 0 || strcmp(im.digest, digest))
+                return -ENOENT;
+        char file[600];
+        fm_image_file(store, digest, file, sizeof(file));
+        if (!fm_path_exists(file)) /* an older store's image, or a broken one */
                 return -ENOENT;
         if (out)
                 *out = im;
@@ -327,11 +275,12 @@ int fm_image_find(const char *store, const char *ref, fm_image *out, fm_error *e
 
 int fm_image_commit(const char *store, const fm_image *want, fm_error *e)
 {
-        char staging[600], tree[700], dest[600], meta[700];
+        char staging[600], file[700], tree[700], dest[600], meta[700];
         fm_image im = *want;
         if (!digest_is_valid(im.digest) || (im.base[0] && !digest_is_valid(im.base)))
                 return fm_err(e, EINVAL, "bad image digest");
         fm_image_staging(store, im.digest, staging, sizeof(staging));
+        snprintf(file, sizeof(file), "%s/" FM_IMAGE_FILE, staging);
         snprintf(tree, sizeof(tree), "%s/tree", staging);
         fm_image_dir(store, im.digest, dest, sizeof(dest));
         if (fm_image_get(store, im.digest, NULL) == 0) {
@@ -343,7 +292,7 @@ int fm_image_commit(const char *store, const fm_image *want, fm_error *e)
                 return fm_err(e, ENOENT, "app image %s needs base %s (%.12s), which this host lacks", im.name,
                               im.base_name, im.base);
         char got[FM_DIGEST_HEX];
-        int r = fm_tree_digest(tree, im.base[0] ? im.base : NULL, got, &im.bytes, &im.files, e);
+        int r = fm_file_digest(file, im.base[0] ? im.base : NULL, got, &im.bytes, e);
         if (r < 0)
                 return fm_err_wrap(e, "checking image %s", im.name);
         if (strcmp(got, im.digest)) {
@@ -353,6 +302,7 @@ int fm_image_commit(const char *store, const fm_image *want, fm_error *e)
         }
         if (!im.created)
                 im.created = (int64_t)time(NULL);
+        fm_mkdir_p(tree, 0755); /* where it is mounted when used */
         json_object *o = fm_image_json(&im);
         const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
         snprintf(meta, sizeof(meta), "%s/meta.json", staging);
@@ -407,6 +357,7 @@ int fm_image_rm(const char *store, const char *lxcpath, const char *ref, fm_imag
         fm_image_dir(store, im.digest, dir, sizeof(dir));
         snprintf(meta, sizeof(meta), "%s/meta.json", dir);
         unlink(meta); /* no longer an image, even if the rest fails */
+        fm_image_unmount(store, im.digest);
         if ((r = fm_rm_rf(dir)) < 0)
                 return fm_err(e, -r, "removing %s: %s", dir, strerror(-r));
         if (removed)
@@ -479,6 +430,8 @@ int fm_clone_overlay_opts(const char *store, const char *lxcpath, const char *na
         if (fm_image_get(store, c->app, NULL) < 0 || fm_image_get(store, c->base, NULL) < 0)
                 return fm_err(e, ENOENT, "container %s is a clone of %s (%.12s) over %s (%.12s), not both on this host",
                               name, c->app_name, c->app, c->base_name, c->base);
+        if (fm_image_mount(store, c->app, e) < 0 || fm_image_mount(store, c->base, e) < 0)
+                return -e->code;
         _cleanup_free_ char *o = overlay_opts(store, lxcpath, name, c);
         if (!o || strlen(o) >= n)
                 return fm_err(e, ENAMETOOLONG, "overlay options too long");

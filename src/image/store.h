@@ -2,17 +2,21 @@
  *
  * A base image is an OS tree; an app image is a layer over one base (what
  * the application adds and changes, in overlayfs' upper-layer format: a
- * whiteout is a 0/0 character device). Each lives in STORE/<digest>/ as
- * tree/ and meta.json; the digest is a hash of the content (and, for an app
- * image, of its base's digest), so two hosts holding the same digest hold
- * the same tree. Service containers are overlay clones: lower layers from
- * the store, their own changes in LXCPATH/NAME/upper. */
+ * whiteout is a 0/0 character device). Each is one squashfs file,
+ * STORE/<digest>/file/image.sqfs, with STORE/<digest>/meta.json; it is
+ * mounted (loop, read-only) on STORE/<digest>/tree when a container uses it.
+ * The digest is a hash of that file (and, for an app image, of its base's
+ * digest), so two hosts holding the same digest hold the same tree; one file
+ * travels at the link's speed where thousands of small ones would not.
+ * Service containers are overlay clones: lower layers from the store, their
+ * own changes in LXCPATH/NAME/upper. */
 #pragma once
 #include <stdint.h>
 #include <json-c/json.h>
 #include "util/util.h"
 
 #define FM_DIGEST_HEX 33 /* 32 hex digits of XXH3-128 and a NUL */
+#define FM_IMAGE_FILE "file/image.sqfs" /* under STORE/<digest>/ and a staging directory */
 
 typedef struct fm_image {
         char name[64];
@@ -20,8 +24,10 @@ typedef struct fm_image {
         char digest[FM_DIGEST_HEX];
         char base[FM_DIGEST_HEX];    /* app: its base's digest; base: "" */
         char base_name[64];
-        uint64_t bytes, files;       /* of tree/ (apparent sizes of regular files) */
+        uint64_t bytes;              /* of the image file */
+        uint64_t files;              /* entries in its tree (as built) */
         int64_t created;             /* unix time */
+        char init[64];               /* app: what LXC runs as the container's init */
 } fm_image;
 
 /* Which image a container is a clone of (LXCPATH/NAME/fastmig-image). */
@@ -30,14 +36,16 @@ typedef struct fm_clone {
         char app_name[64], base_name[64];
 } fm_clone;
 
-/* Digest of the tree at dir (seed: "" or the base's digest for an app
- * layer): names, types, modes, owners, contents, link targets, device
- * numbers and overlayfs' opaque/whiteout marks; not times. */
-int fm_tree_digest(const char *dir, const char *seed, char hex[FM_DIGEST_HEX], uint64_t *bytes, uint64_t *files,
-                   fm_error *e);
+/* Digest of an image file (seed: NULL, or the base's digest for an app
+ * layer); *bytes: its size. */
+int fm_file_digest(const char *path, const char *seed, char hex[FM_DIGEST_HEX], uint64_t *bytes, fm_error *e);
 
 void fm_image_dir(const char *store, const char *digest, char *buf, size_t n);
 void fm_image_tree(const char *store, const char *digest, char *buf, size_t n);
+void fm_image_file(const char *store, const char *digest, char *buf, size_t n);
+/* Mounts the image on its tree/ unless it is (in this mount namespace). */
+int fm_image_mount(const char *store, const char *digest, fm_error *e);
+void fm_image_unmount(const char *store, const char *digest);
 
 /* All images of the store, newest first. */
 int fm_image_list(const char *store, fm_image **out, size_t *n, fm_error *e);
@@ -47,10 +55,11 @@ int fm_image_find(const char *store, const char *ref, fm_image *out, fm_error *e
 /* 0 if STORE/<digest> is a complete image (meta.json read), -ENOENT if not. */
 int fm_image_get(const char *store, const char *digest, fm_image *out);
 
-/* A staging directory STORE/.incoming-<digest>/ whose tree/ receives an image. */
+/* A staging directory STORE/.incoming-<digest>/ whose FM_IMAGE_FILE
+ * receives an image. */
 void fm_image_staging(const char *store, const char *digest, char *buf, size_t n);
-/* Checks the staged tree against want (its digest, recomputed; an app's base
- * must be in the store), writes meta.json and moves it into place. */
+/* Checks the staged file against want (its digest, recomputed; an app's
+ * base must be in the store), writes meta.json and moves it into place. */
 int fm_image_commit(const char *store, const fm_image *want, fm_error *e);
 /* Removes an image; refused while a container in lxcpath or an app image
  * in the store uses it. */
@@ -62,7 +71,8 @@ int fm_image_from_json(json_object *o, fm_image *im, fm_error *e);
 /* The clone link of a container; -ENOENT when it is no clone. */
 int fm_clone_read(const char *lxcpath, const char *name, fm_clone *c, fm_error *e);
 int fm_clone_write(const char *lxcpath, const char *name, const fm_clone *c, fm_error *e);
-/* The overlay mount options of a clone on this host:
+/* The overlay mount options of a clone on this host (its images mounted
+ * first, in this mount namespace):
  * lowerdir=APP:BASE,upperdir=LXCPATH/NAME/upper,workdir=LXCPATH/NAME/work */
 int fm_clone_overlay_opts(const char *store, const char *lxcpath, const char *name, const fm_clone *c, char *buf,
                           size_t n, fm_error *e);

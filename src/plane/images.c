@@ -4,20 +4,21 @@
 
 #include "util/spawn.h"
 
-/* A copy of an image of the cache in a host's store: hard links (images
- * are never written in place; rsync replaces files), checked on commit. */
+/* A copy of an image of the cache in a host's store: a hard link (image
+ * files are never written in place), checked on commit. */
 static int install_from(const char *from_store, const char *store, const fm_image *im, fm_error *e)
 {
         if (fm_image_get(store, im->digest, NULL) == 0)
                 return 0;
         char src[600], staging[600];
-        fm_image_tree(from_store, im->digest, src, sizeof(src));
+        fm_image_dir(from_store, im->digest, src, sizeof(src));
+        strncat(src, "/file", sizeof(src) - strlen(src) - 1);
         fm_image_staging(store, im->digest, staging, sizeof(staging));
         fm_rm_rf(staging);
         int r = fm_mkdir_p(staging, 0755);
         if (r < 0)
                 return fm_err(e, -r, "creating %s: %s", staging, strerror(-r));
-        _cleanup_free_ char *dest = fm_strdupf("%s/tree", staging);
+        _cleanup_free_ char *dest = fm_strdupf("%s/file", staging);
         char *argv[] = {"cp", "-a", "-l", src, dest, NULL};
         fm_spawn_opts so = {.timeout_ms = 600000};
         r = fm_spawn_check(argv, &so, e);

@@ -77,25 +77,29 @@ static int write_config(const char *dir, const char *kind, const char *name, con
 /* The merged tree of app over its base, copied into a plain directory. */
 static int flatten(const char *store, const fm_image *app, const char *dir, const char *rootfs, fm_error *e)
 {
+        char appf[600], basef[600];
+        fm_image_file(store, app->digest, appf, sizeof(appf));
+        fm_image_file(store, app->base, basef, sizeof(basef));
         _cleanup_free_ char *mnt = fm_strdupf("%s/.merged", dir);
         _cleanup_free_ char *script = fm_strdupf(
-                "set -e; mkdir -p %s %s; mount --make-rprivate /; "
-                "mount -t overlay overlay -o ro,lowerdir=%s/%s/tree:%s/%s/tree %s; cp -a %s/. %s/",
-                mnt, rootfs, store, app->digest, store, app->base, mnt, mnt, rootfs);
+                "set -e; M=%s; mkdir -p $M/a $M/b $M/m %s; mount --make-rprivate /; "
+                "mount -t squashfs -o loop,ro %s $M/a; mount -t squashfs -o loop,ro %s $M/b; "
+                "mount -t overlay overlay -o ro,lowerdir=$M/a:$M/b $M/m; cp -a $M/m/. %s/",
+                mnt, rootfs, appf, basef, rootfs);
         if (!mnt || !script)
                 return fm_err(e, ENOMEM, "out of memory");
         char *argv[] = {"unshare", "--mount", "sh", "-c", script, NULL};
         fm_spawn_opts so = {.timeout_ms = 600000};
         int r = fm_spawn_check(argv, &so, e);
         free(so.output);
-        rmdir(mnt);
+        fm_rm_rf(mnt); /* mount points only: the mounts ended with the namespace */
         return r < 0 ? fm_err_wrap(e, "copying image %s into a plain rootfs", app->name) : 0;
 }
 
 int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
                              const fm_image *app, bool flat, fm_error *e)
 {
-        char dir[512], rootfs[600], init[32];
+        char dir[512], rootfs[600], init[64];
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
         fm_image base;
@@ -116,9 +120,12 @@ int fm_workload_create_clone(const char *lxcpath, const char *store, const char 
         _cleanup_free_ char *hook = r == 0 ? (flat ? strdup("") : fm_clone_hook(store, lxcpath, name, &cl)) : NULL;
         if (r == 0 && !hook)
                 r = fm_err(e, ENOMEM, "out of memory");
-        /* an app image with its own init script (video: starts nginx) */
-        _cleanup_free_ char *fminit = fm_strdupf("%s/%s/tree/sbin/fm-init", store, app->digest);
-        snprintf(init, sizeof(init), "%s", fminit && fm_path_exists(fminit) ? "/sbin/fm-init" : "/sbin/fm-seqecho");
+        /* the app image says what runs as init (video: a script that starts
+         * nginx, then fm-seqecho); the clone's layers must be mounted here
+         * for LXC's hook to stack them */
+        snprintf(init, sizeof(init), "%s", app->init[0] ? app->init : "/sbin/fm-seqecho");
+        if (r == 0 && !flat && (fm_image_mount(store, app->digest, e) < 0 || fm_image_mount(store, base.digest, e) < 0))
+                r = -e->code;
         if (r == 0)
                 r = write_config(dir, app->name, name, rootfs, init, ip, hook, e);
         if (r < 0)
