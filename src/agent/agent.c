@@ -511,7 +511,15 @@ static int op_image_commit(req_ctx *c)
 {
         fm_image im;
         int r = need_image(c, &im);
-        return r < 0 ? r : fm_image_commit(c->a->paths.store, &im, &c->err);
+        if (r == 0)
+                r = fm_image_commit(c->a->paths.store, &im, &c->err);
+        /* mounted now, while the service still runs at the source: not in
+         * the restore, which waits for nothing else */
+        if (r == 0) {
+                fm_error ignore = {0};
+                fm_image_mount(c->a->paths.store, im.digest, &ignore);
+        }
+        return r;
 }
 
 static int op_image_rm(req_ctx *c)

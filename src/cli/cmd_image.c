@@ -20,8 +20,9 @@ void cli_image_progress(const char *what, void *data)
 
 static void print_image(const fm_image *im)
 {
-        printf("%-12s %-5s %.16s  %8.1f MB %7llu files%s%s\n", im->name, im->kind, im->digest, (double)im->bytes / 1e6,
-               (unsigned long long)im->files, im->base[0] ? "  over " : "", im->base[0] ? im->base_name : "");
+        printf("%-12s %-5s %.16s  %8.1f MB %8.1f MB %7llu%s%s\n", im->name, im->kind, im->digest,
+               (double)im->bytes / 1e6, (double)im->tree_bytes / 1e6, (unsigned long long)im->files,
+               im->base[0] ? "  over " : "", im->base[0] ? im->base_name : "");
 }
 
 static int image_call(const fm_host *h, const char *op, const char *image, json_object **rep, fm_error *e)
@@ -52,7 +53,7 @@ static int do_list(const fm_host *h, bool json)
                 cli_print_json(out);
                 json_object_put(out);
         } else if (json_object_object_get_ex(rep, "images", &arr)) {
-                printf("%-12s %-5s %-16s  %11s %13s\n", "image", "kind", "digest", "size", "");
+                printf("%-12s %-5s %-16s  %11s %11s %7s\n", "image", "kind", "digest", "file", "tree", "files");
                 for (size_t i = 0; i < json_object_array_length(arr); i++) {
                         fm_image im;
                         if (fm_image_from_json(json_object_array_get_idx(arr, i), &im, &e) == 0)

@@ -69,14 +69,15 @@ static int build_dir(const char *store, char *buf, size_t n, fm_error *e)
         return 0;
 }
 
-static _Thread_local uint64_t counted;
+static _Thread_local uint64_t counted, counted_bytes;
 
 static int count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
         (void)path;
-        (void)st;
         (void)flag;
         counted += ftw->level > 0;
+        if (S_ISREG(st->st_mode))
+                counted_bytes += (uint64_t)st->st_size;
         return 0;
 }
 
@@ -90,9 +91,10 @@ static int build_finish(const char *store, const char *bdir, fm_image *im, fm_bu
         char tree[600], file[700], staging[600];
         snprintf(tree, sizeof(tree), "%s/tree", bdir);
         snprintf(file, sizeof(file), "%s/" FM_IMAGE_FILE, bdir);
-        counted = 0;
+        counted = counted_bytes = 0;
         nftw(tree, count_entry, 64, FTW_PHYS);
         im->files = counted;
+        im->tree_bytes = counted_bytes;
         if (say_fn)
                 say_fn("mksquashfs (zstd)", pdata);
         char *argv[] = {"mksquashfs", tree, file, "-noappend", "-quiet", "-no-progress", "-xattrs", "-comp", "zstd",

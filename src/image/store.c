@@ -122,6 +122,7 @@ json_object *fm_image_json(const fm_image *im)
         json_object_object_add(o, "base_name", im->base[0] ? json_object_new_string(im->base_name) : NULL);
         json_object_object_add(o, "bytes", json_object_new_int64((int64_t)im->bytes));
         json_object_object_add(o, "files", json_object_new_int64((int64_t)im->files));
+        json_object_object_add(o, "tree_bytes", json_object_new_int64((int64_t)im->tree_bytes));
         json_object_object_add(o, "created", json_object_new_int64(im->created));
         json_object_object_add(o, "init", im->init[0] ? json_object_new_string(im->init) : NULL);
         return o;
@@ -130,7 +131,7 @@ json_object *fm_image_json(const fm_image *im)
 int fm_image_from_json(json_object *o, fm_image *im, fm_error *e)
 {
         const char *name = NULL, *kind = NULL, *digest = NULL, *base = NULL, *base_name = NULL, *init = NULL;
-        int64_t bytes = 0, files = 0, created = 0;
+        int64_t bytes = 0, files = 0, created = 0, tree_bytes = 0;
         memset(im, 0, sizeof(*im));
         int r = fm_json_str(o, "name", true, sizeof(im->name) - 1, &name, e);
         if (r == 0)
@@ -147,6 +148,8 @@ int fm_image_from_json(json_object *o, fm_image *im, fm_error *e)
                 r = fm_json_int(o, "files", false, 0, INT64_MAX, &files, e);
         if (r == 0)
                 r = fm_json_int(o, "created", false, 0, INT64_MAX, &created, e);
+        if (r == 0)
+                r = fm_json_int(o, "tree_bytes", false, 0, INT64_MAX, &tree_bytes, e);
         if (r == 0)
                 r = fm_json_str(o, "init", false, sizeof(im->init) - 1, &init, e);
         if (r < 0)
@@ -166,6 +169,7 @@ int fm_image_from_json(json_object *o, fm_image *im, fm_error *e)
         snprintf(im->base_name, sizeof(im->base_name), "%s", base_name ? base_name : "");
         im->bytes = (uint64_t)bytes;
         im->files = (uint64_t)files;
+        im->tree_bytes = (uint64_t)tree_bytes;
         im->created = created;
         snprintf(im->init, sizeof(im->init), "%s", init ? init : "");
         return 0;

@@ -26,6 +26,7 @@ typedef struct fm_image {
         char base_name[64];
         uint64_t bytes;              /* of the image file */
         uint64_t files;              /* entries in its tree (as built) */
+        uint64_t tree_bytes;         /* apparent size of its tree's files (as built) */
         int64_t created;             /* unix time */
         char init[64];               /* app: what LXC runs as the container's init */
 } fm_image;
