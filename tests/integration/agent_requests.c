@@ -81,6 +81,40 @@ int main(int argc, char **argv)
         ok(is_error(req("{\"op\":\"migrate\",\"name\":\"ghost\",\"to\":\"10.0.0.1:1\",\"min_shrink\":0}", &e),
                     "out of range"),
            "min_shrink 0 refused");
+        /* image requests */
+        ok(is_error(req("{\"op\":\"image_stage\"}", &e), "missing field `image'"), "image_stage without image refused");
+        ok(is_error(req("{\"op\":\"image_stage\",\"image\":{\"name\":\"x\",\"kind\":\"base\","
+                        "\"digest\":\"../../../../etc/passwd0000000000\"}}", &e),
+                    "bad image digest"),
+           "a digest that is a path is refused");
+        ok(is_error(req("{\"op\":\"image_stage\",\"image\":{\"name\":\"x\",\"kind\":\"app\","
+                        "\"digest\":\"0123456789abcdef0123456789abcdef\"}}", &e),
+                    "names its base"),
+           "an app image without a base refused");
+        ok(is_error(req("{\"op\":\"image_commit\",\"image\":{\"name\":\"x\",\"kind\":\"base\","
+                        "\"digest\":\"0123456789abcdef0123456789abcdef\"}}", &e),
+                    "checking image"),
+           "commit of an image never staged refused");
+        ok(is_error(req("{\"op\":\"image_rm\",\"image\":\"no-such-image\"}", &e), "no image"),
+           "removing an unknown image named");
+        ok(is_error(req("{\"op\":\"image_push\",\"image\":\"no-such-image\",\"to\":\"10.0.0.1:1\"}", &e),
+                    "no image"),
+           "pushing an unknown image named");
+        json_object *has = req("{\"op\":\"image_has\",\"digest\":\"0123456789abcdef0123456789abcdef\"}", &e);
+        ok(has && fm_json_bool(has, "ok", false) && !fm_json_bool(has, "has", true), "image_has: not here");
+        json_object_put(has);
+        ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\",\"src_lxcpath\":\"/x\","
+                        "\"strategy\":\"teleport\"}", &e),
+                    "unknown strategy"),
+           "unknown strategy named");
+        ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\",\"src_lxcpath\":\"/x\","
+                        "\"clone\":{\"app\":\"zz\",\"base\":\"zz\"}}", &e),
+                    "bad image digest"),
+           "bad clone digests refused");
+        ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\",\"src_lxcpath\":\"/x\","
+                        "\"strategy\":\"memory\"}", &e),
+                    "clone of an image"),
+           "memory-mig of a plain rootfs refused");
         /* a file stream with an unsafe name is refused and leaves nothing */
         {
                 int fd = fm_tcp_connect(addr, port, 5000, &e);
