@@ -76,4 +76,13 @@ c2=$("$FASTMIG" workload write dk after-room); [ "$c2" -gt "$c" ] || fail "count
 
 note "9. an image in use cannot be removed"
 "$FASTMIG" image rm debian12 --host mec1 && fail "removed the base of a running clone"
+
+note "10. push places an image ahead of time; the next migration there is a memory-mig"
+"$FASTMIG" image rm blank --host mec2
+"$FASTMIG" image list --host mec2 | grep -q "^blank " && fail "blank still on mec2"
+eval "$("$FASTMIG" testbed env mec1)"
+app=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["app"])' "$LXC_PATH/dk/fastmig-image")
+"$FASTMIG" image push "${app:0:16}" --to mec2
+"$FASTMIG" image list --host mec2 --json | grep -q "$app" || fail "push did not place $app on mec2"
+mig mec2 auto memory 1
 echo ok

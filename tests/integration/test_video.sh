@@ -10,8 +10,8 @@ c=$("$FASTMIG" workload write vid before)
 got=0
 
 mig() {
-  local to=$1 strat=$2 out c2 b
-  out=$("$FASTMIG" migrate vid --to "$to" --json)
+  local to=$1 strat=$2 want=${3:-auto} out c2 b
+  out=$("$FASTMIG" migrate vid --to "$to" --strategy "$want" --json)
   echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print({k: d.get(k) for k in ("ok","strategy","decided_by","downtime_ms","total_ms","stream","error")})'
   [ "$(jget "$out" ok)" = true ] || fail "to $to: $(jget "$out" error)"
   [ "$(jget "$out" strategy)" = "$strat" ] || fail "to $to: strategy $(jget "$out" strategy), want $strat"
@@ -29,13 +29,16 @@ mig() {
     || fail "file written before the first freeze missing on $to"
 }
 
-note "full-mig to mec2 (it holds no image), memory-mig back"
+note "full-mig to mec2 (it holds no image) and back (forced)"
 mig mec2 full
+mig mec1 full full
+note "memory-mig there and back"
+mig mec2 memory
 mig mec1 memory
-note "partial-mig: mec2 keeps the base only"
+note "partial-mig: mec2 keeps the base only; and back (forced)"
 "$FASTMIG" image rm video --host mec2
 mig mec2 partial
-mig mec1 memory
+mig mec1 partial partial
 # nginx is the same process all along: one connection, never a new one
 st=$(cat /var/lib/fastmig/testbed/ue/stream-vid.json)
 [ "$(jget "$st" connected)" = true ] && [ "$(jget "$st" bad_bytes)" = 0 ] || fail "client status: $st"
