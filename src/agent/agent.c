@@ -5,8 +5,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <sys/statvfs.h>
-
 #include "image/push.h"
 #include "lxc/container.h"
 #include "memory/pagestore.h"
@@ -331,27 +329,9 @@ static int op_prepare(req_ctx *c)
                 r = fm_json_int(c->req, "own_bytes", false, 0, INT64_MAX, &own_b, &c->err);
         fm_clone cl;
         json_object *co = NULL;
-        if (r == 0 && json_object_object_get_ex(c->req, "clone", &co) && co) {
-                const char *app = NULL, *base = NULL, *an = NULL, *bn = NULL;
-                r = fm_json_str(co, "app", true, FM_DIGEST_HEX - 1, &app, &c->err);
-                if (r == 0)
-                        r = fm_json_str(co, "base", true, FM_DIGEST_HEX - 1, &base, &c->err);
-                if (r == 0)
-                        r = fm_json_str(co, "app_name", false, 63, &an, &c->err);
-                if (r == 0)
-                        r = fm_json_str(co, "base_name", false, 63, &bn, &c->err);
-                if (r == 0 && (strlen(app) != FM_DIGEST_HEX - 1 || strlen(base) != FM_DIGEST_HEX - 1 ||
-                               strspn(app, "0123456789abcdef") != FM_DIGEST_HEX - 1 ||
-                               strspn(base, "0123456789abcdef") != FM_DIGEST_HEX - 1))
-                        r = fm_err(&c->err, EINVAL, "bad image digest in `clone'");
-                if (r == 0) {
-                        snprintf(cl.app, sizeof(cl.app), "%s", app);
-                        snprintf(cl.base, sizeof(cl.base), "%s", base);
-                        snprintf(cl.app_name, sizeof(cl.app_name), "%s", an ? an : "");
-                        snprintf(cl.base_name, sizeof(cl.base_name), "%s", bn ? bn : "");
-                        q.clone = &cl;
-                }
-        }
+        if (r == 0 && json_object_object_get_ex(c->req, "clone", &co) && co &&
+            (r = fm_clone_from_json(co, &cl, &c->err)) == 0)
+                q.clone = &cl;
         if (r < 0)
                 return r;
         q.base_bytes = (uint64_t)base_b;
@@ -441,12 +421,6 @@ static int op_finish(req_ctx *c)
 
 /* ---- images ---- */
 
-static uint64_t free_bytes(const char *dir)
-{
-        struct statvfs sv;
-        return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
-}
-
 static int op_image_list(req_ctx *c)
 {
         _cleanup_free_ fm_image *v = NULL;
@@ -459,7 +433,7 @@ static int op_image_list(req_ctx *c)
                 json_object_array_add(arr, fm_image_json(&v[i]));
         json_object_object_add(c->reply, "images", arr);
         json_object_object_add(c->reply, "host", json_object_new_string(c->a->paths.host));
-        json_object_object_add(c->reply, "free_bytes", json_object_new_int64((int64_t)free_bytes(c->a->paths.store)));
+        json_object_object_add(c->reply, "free_bytes", json_object_new_int64((int64_t)fm_free_bytes(c->a->paths.store, 0)));
         return 0;
 }
 
@@ -497,7 +471,7 @@ static int op_image_stage(req_ctx *c)
         snprintf(tree, sizeof(tree), "%s/file", staging);
         if (fm_json_bool(c->req, "fresh", false))
                 fm_rm_rf(staging);
-        uint64_t room = free_bytes(c->a->paths.store);
+        uint64_t room = fm_free_bytes(c->a->paths.store, 0);
         if (!fm_path_exists(tree) && room < im.bytes + (64ull << 20))
                 return fm_err(&c->err, ENOSPC, "%s has %llu MB free for images, image %s needs %llu MB", c->a->paths.host,
                               (unsigned long long)(room / 1000000), im.name, (unsigned long long)(im.bytes / 1000000));

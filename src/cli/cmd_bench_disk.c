@@ -43,12 +43,6 @@ typedef struct wl_result {
         fm_image app, base;
 } wl_result;
 
-static void progress(const char *what, void *data)
-{
-        (void)data;
-        fprintf(stderr, "bench-disk: image: %s\n", what);
-}
-
 static int start(const fm_testbed *tb, const char *kind, const char *name, const fm_image *app, bool flat,
                  fm_error *e)
 {
@@ -67,7 +61,7 @@ static int run_workload(const fm_testbed *tb, wl_result *w, uint32_t runs, const
 {
         fm_error e = {0};
         _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", cli_self_dir());
-        fm_build_opts bo = {.seqecho_path = seqecho, .progress = progress};
+        fm_build_opts bo = {.seqecho_path = seqecho, .progress = cli_image_progress};
         if (fm_plane_image_install(&tb->host[0], w->kind, NULL, &bo, &w->app, &e) < 0 ||
             fm_image_get(tb->host[0].store, w->app.base, &w->base) < 0)
                 return cli_fail("%s", e.msg[0] ? e.msg : "base image missing");

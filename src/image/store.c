@@ -385,10 +385,27 @@ int fm_clone_read(const char *lxcpath, const char *name, fm_clone *c, fm_error *
         if (n < 0)
                 return n == -ENOENT ? -ENOENT : fm_err(e, -n, "reading %s: %s", path, strerror(-n));
         json_object *o = NULL;
-        const char *app = NULL, *base = NULL, *an = NULL, *bn = NULL;
         int r = fm_msg_parse(text, (size_t)n, &o, e);
         if (r == 0)
-                r = fm_json_str(o, "app", true, FM_DIGEST_HEX - 1, &app, e);
+                r = fm_clone_from_json(o, c, e);
+        json_object_put(o);
+        return r < 0 ? fm_err_wrap(e, "%s", path) : 0;
+}
+
+json_object *fm_clone_json(const fm_clone *c)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "app", json_object_new_string(c->app));
+        json_object_object_add(o, "app_name", json_object_new_string(c->app_name));
+        json_object_object_add(o, "base", json_object_new_string(c->base));
+        json_object_object_add(o, "base_name", json_object_new_string(c->base_name));
+        return o;
+}
+
+int fm_clone_from_json(json_object *o, fm_clone *c, fm_error *e)
+{
+        const char *app = NULL, *base = NULL, *an = NULL, *bn = NULL;
+        int r = fm_json_str(o, "app", true, FM_DIGEST_HEX - 1, &app, e);
         if (r == 0)
                 r = fm_json_str(o, "base", true, FM_DIGEST_HEX - 1, &base, e);
         if (r == 0)
@@ -396,26 +413,21 @@ int fm_clone_read(const char *lxcpath, const char *name, fm_clone *c, fm_error *
         if (r == 0)
                 r = fm_json_str(o, "base_name", false, 63, &bn, e);
         if (r == 0 && (!digest_is_valid(app) || !digest_is_valid(base)))
-                r = fm_err(e, EINVAL, "%s: bad digest", path);
-        if (r == 0) {
-                snprintf(c->app, sizeof(c->app), "%s", app);
-                snprintf(c->base, sizeof(c->base), "%s", base);
-                snprintf(c->app_name, sizeof(c->app_name), "%s", an ? an : "");
-                snprintf(c->base_name, sizeof(c->base_name), "%s", bn ? bn : "");
-        }
-        json_object_put(o);
-        return r < 0 ? fm_err_wrap(e, "%s", path) : 0;
+                r = fm_err(e, EINVAL, "bad image digest in a clone's description");
+        if (r < 0)
+                return r;
+        snprintf(c->app, sizeof(c->app), "%s", app);
+        snprintf(c->base, sizeof(c->base), "%s", base);
+        snprintf(c->app_name, sizeof(c->app_name), "%s", an ? an : "");
+        snprintf(c->base_name, sizeof(c->base_name), "%s", bn ? bn : "");
+        return 0;
 }
 
 int fm_clone_write(const char *lxcpath, const char *name, const fm_clone *c, fm_error *e)
 {
         char path[600];
         clone_path(lxcpath, name, path, sizeof(path));
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "app", json_object_new_string(c->app));
-        json_object_object_add(o, "app_name", json_object_new_string(c->app_name));
-        json_object_object_add(o, "base", json_object_new_string(c->base));
-        json_object_object_add(o, "base_name", json_object_new_string(c->base_name));
+        json_object *o = fm_clone_json(c);
         const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
         int r = fm_write_file(path, text, strlen(text), 0644);
         json_object_put(o);

@@ -72,6 +72,10 @@ int fm_image_from_json(json_object *o, fm_image *im, fm_error *e);
 /* The clone link of a container; -ENOENT when it is no clone. */
 int fm_clone_read(const char *lxcpath, const char *name, fm_clone *c, fm_error *e);
 int fm_clone_write(const char *lxcpath, const char *name, const fm_clone *c, fm_error *e);
+/* The same description as JSON {app, app_name, base, base_name} (the link
+ * file's content, and what prepare carries); digests are checked. */
+json_object *fm_clone_json(const fm_clone *c);
+int fm_clone_from_json(json_object *o, fm_clone *c, fm_error *e);
 /* The overlay mount options of a clone on this host (its images mounted
  * first, in this mount namespace):
  * lowerdir=APP:BASE,upperdir=LXCPATH/NAME/upper,workdir=LXCPATH/NAME/work */

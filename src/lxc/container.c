@@ -514,29 +514,6 @@ static int socket_in(pid_t pid, const char *name, int domain, int type, int prot
         return fd < 0 ? fm_err(e, err, "socket in %s: %s", name, strerror(err)) : fd;
 }
 
-int fm_ct_isolate(const char *lxcpath, const char *name, fm_error *e)
-{
-        struct lxc_container *c = ct_open(lxcpath, name, e);
-        if (!c)
-                return -e->code;
-        pid_t pid = c->is_running(c) ? c->init_pid(c) : -1;
-        _cleanup_free_ char *ifname = config_item(c, "lxc.net.0.name");
-        lxc_container_put(c);
-        if (pid <= 0)
-                return 0; /* nothing runs: nothing can send */
-        _cleanup_close_ int sock = socket_in(pid, name, AF_INET, SOCK_DGRAM, 0, e);
-        if (sock < 0)
-                return sock;
-        struct ifreq ifr = {0};
-        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname && *ifname ? ifname : "eth0");
-        if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
-                return fm_err(e, errno, "container %s has no interface %s", name, ifr.ifr_name);
-        ifr.ifr_flags &= ~IFF_UP;
-        if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
-                return fm_err(e, errno, "taking %s of %s down: %s", ifr.ifr_name, name, strerror(errno));
-        return 0;
-}
-
 /* Gratuitous ARP from inside the container's network namespace. */
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e)
 {

@@ -49,15 +49,12 @@ void fm_ct_cgroup_sweep(const char *name);
 int fm_ct_pids(const char *lxcpath, const char *name, pid_t **pids, size_t *n, fm_error *e);
 
 /* Sends a gratuitous ARP for the container's IPv4 from its own interface. */
-/* Takes the container's interface down from inside its network namespace:
- * a copy that is about to be destroyed must not answer its peers (killing
- * its processes would reset TCP connections that now live elsewhere). */
-int fm_ct_isolate(const char *lxcpath, const char *name, fm_error *e);
 /* Takes the host end of the container's veth off its bridge (attach false)
  * or puts it back: a frozen source whose dump ends lets its TCP sockets out
  * of repair mode, and the kernel then sends a window probe whose newer
  * timestamp makes the client drop the restored target's first segments
- * (PAWS) for seconds; off the bridge, nothing it sends gets out. */
+ * (PAWS) for seconds; and a source copy being destroyed would reset its
+ * peers' connections. Off the bridge, nothing it sends gets out. */
 int fm_ct_bridge_port(const char *lxcpath, const char *name, bool attach, fm_error *e);
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e);
 

@@ -183,12 +183,7 @@ static int phase_plan(fm_migration *m)
         json_object_object_add(req, "strategy", json_object_new_string(fm_strategy_name(m->want_strategy)));
         json_object_object_add(req, "own_bytes", json_object_new_int64((int64_t)own_bytes));
         if (m->is_clone) {
-                json_object *c = json_object_new_object();
-                json_object_object_add(c, "app", json_object_new_string(m->clone.app));
-                json_object_object_add(c, "base", json_object_new_string(m->clone.base));
-                json_object_object_add(c, "app_name", json_object_new_string(m->clone.app_name));
-                json_object_object_add(c, "base_name", json_object_new_string(m->clone.base_name));
-                json_object_object_add(req, "clone", c);
+                json_object_object_add(req, "clone", fm_clone_json(&m->clone));
                 json_object_object_add(req, "app_bytes", json_object_new_int64((int64_t)m->app_im.bytes));
                 json_object_object_add(req, "base_bytes", json_object_new_int64((int64_t)m->base_im.bytes));
         }
@@ -228,8 +223,10 @@ static int own_push(const fm_migration *m, int nice, uint64_t *bytes, fm_error *
  * staging directories: full sends base and app, partial the app layer),
  * then the container's own tree. */
 typedef struct send_job {
-        const fm_migration *m;
+        const char *store;
+        const fm_image *im;
         const fm_peer *peer;
+        uint64_t *bytes;
         int r;
         fm_error err;
 } send_job;
@@ -237,17 +234,16 @@ typedef struct send_job {
 static void *send_base_thread(void *arg)
 {
         send_job *j = arg;
-        j->r = fm_image_send(j->m->src->store, &j->m->base_im, j->peer, true, 0, &((fm_migration *)j->m)->bytes_base,
-                             &j->err);
+        j->r = fm_image_send(j->store, j->im, j->peer, true, 0, j->bytes, &j->err);
         return NULL;
 }
 
-/* full: base and app travel side by side (the base's many small files are
- * bound by file creation on the target, the app's video by the link), then
- * the target checks and takes in the base, then the app. */
+/* full: base and app travel side by side (the link stays busy while the
+ * other's rsync starts and ends), then the target checks and takes in the
+ * base, then the app. */
 static int send_images(fm_migration *m, const fm_peer *peer)
 {
-        send_job j = {.m = m, .peer = peer};
+        send_job j = {.store = m->src->store, .im = &m->base_im, .peer = peer, .bytes = &m->bytes_base};
         pthread_t th;
         bool base = m->strategy == FM_STRATEGY_FULL, threaded = false;
         if (base && pthread_create(&th, NULL, send_base_thread, &j) == 0)
@@ -688,9 +684,11 @@ static void phase_cleanup(fm_migration *m)
 {
         char img[600];
         fm_error ignore = {0};
-        /* the connections now live on the target: this copy must not
-         * reset them as its processes die */
-        fm_ct_isolate(m->src->lxcpath, m->name, &ignore);
+        /* the connections now live on the target: this copy must not reset
+         * them as its processes die (it left its bridge at the freeze,
+         * unless that failed) */
+        if (!m->detached)
+                fm_ct_bridge_port(m->src->lxcpath, m->name, false, &ignore);
         fm_ct_destroy(m->src->lxcpath, m->name, &ignore);
         src_images(m, img, sizeof(img));
         fm_rm_rf(img);

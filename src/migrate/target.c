@@ -1,7 +1,6 @@
 #include <dirent.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/statvfs.h>
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -171,8 +170,7 @@ int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char
         if (r < 0)
                 return r;
         slot_drop(p, name);
-        struct statvfs sv;
-        uint64_t room = statvfs(p->images, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+        uint64_t room = fm_free_bytes(p->images, 0);
         /* half for the store: the final images need as much again */
         uint64_t max_pages = room / 2 / FM_PAGE_SIZE;
         if (max_pages < 256)
@@ -295,12 +293,6 @@ static int decide(const fm_host_paths *p, const fm_prepare_req *q, fm_prepare_ou
         return 0;
 }
 
-static uint64_t room_at(const char *dir)
-{
-        struct statvfs sv;
-        return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
-}
-
 /* A clone's config names this host's store in its overlay hook. */
 static char *clone_config(const fm_host_paths *p, const char *name, const char *config, const fm_clone *c)
 {
@@ -341,7 +333,7 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
         int r = decide(p, q, out, &need, e);
         if (r < 0)
                 return r;
-        uint64_t room = p->test_hooks && q->inject && !strcmp(q->inject, "room") ? 0 : room_at(p->lxcpath);
+        uint64_t room = p->test_hooks && q->inject && !strcmp(q->inject, "room") ? 0 : fm_free_bytes(p->lxcpath, 0);
         if (need + (64ull << 20) > room)
                 return fm_err(e, ENOSPC, "%s-mig of %s: %s has %llu MB free, %llu MB would travel (and 64 MB to spare)",
                               fm_strategy_name(out->strategy), name, p->host, (unsigned long long)(room / 1000000),
@@ -376,10 +368,7 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
         images_dir(p, name, img, sizeof(img));
         fm_rm_rf(img);
-        struct statvfs sv;
-        uint64_t room = 1ull << 40;
-        if (statvfs(p->images, &sv) == 0)
-                room = (uint64_t)sv.f_bavail * sv.f_frsize;
+        uint64_t room = fm_free_bytes(p->images, 1ull << 40);
         precopy_slot *s = slot_take(p, name);
         if (s && p->test_hooks && inject && !strcmp(inject, "lose_pages")) {
                 /* test hook: the target forgets every page of the rounds */

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 int fm_err(fm_error *e, int code, const char *fmt, ...)
@@ -275,6 +276,12 @@ static int rm_rf_at(int dfd, const char *name)
 int fm_rm_rf(const char *path) { return rm_rf_at(AT_FDCWD, path); }
 
 bool fm_path_exists(const char *path) { return access(path, F_OK) == 0; }
+
+uint64_t fm_free_bytes(const char *dir, uint64_t unknown)
+{
+        struct statvfs sv;
+        return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : unknown;
+}
 
 bool fm_path_is_safe_relative(const char *p)
 {

@@ -54,6 +54,9 @@ int fm_read_file(const char *path, char **out, size_t max);
 int fm_mkdir_p(const char *path, int mode);
 int fm_rm_rf(const char *path);
 bool fm_path_exists(const char *path);
+/* Bytes an unprivileged writer may still use on dir's file system;
+ * `unknown' when it cannot be told. */
+uint64_t fm_free_bytes(const char *dir, uint64_t unknown);
 /* A relative path with no "..", no empty or absolute component. */
 bool fm_path_is_safe_relative(const char *p);
 int fm_write_all(int fd, const void *buf, size_t len);
