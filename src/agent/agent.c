@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include "image/push.h"
@@ -459,7 +460,32 @@ static int need_image(req_ctx *c, fm_image *im)
         return fm_image_from_json(o, im, &c->err);
 }
 
-/* An empty (fresh) or kept staging directory for an image about to arrive. */
+/* Puts f (may be NULL) in the place of digest's follower and returns the
+ * one that was there, or, when every place is taken, the one f displaces. */
+static fm_digest_follower *follow_swap(fm_agent *a, const char *digest, fm_digest_follower *f)
+{
+        const size_t n = FM_ARRAY_SIZE(a->follow);
+        pthread_mutex_lock(&a->follow_lock);
+        size_t at = n, empty = n;
+        for (size_t i = 0; i < n; i++) {
+                if (a->follow[i].f && !strcmp(a->follow[i].digest, digest))
+                        at = i;
+                else if (!a->follow[i].f && empty == n)
+                        empty = i;
+        }
+        size_t slot = at < n ? at : empty < n ? empty : a->follow_next++ % n;
+        fm_digest_follower *out = f || at < n ? a->follow[slot].f : NULL;
+        if (f || at < n) {
+                a->follow[slot].f = f;
+                snprintf(a->follow[slot].digest, sizeof(a->follow[slot].digest), "%s", digest);
+        }
+        pthread_mutex_unlock(&a->follow_lock);
+        return out;
+}
+
+/* An empty (fresh) or kept staging directory for an image about to arrive.
+ * Into an empty one rsync writes the file front to back: its digest is
+ * computed as it arrives (image_commit then has it at once). */
 static int op_image_stage(req_ctx *c)
 {
         fm_image im;
@@ -477,6 +503,13 @@ static int op_image_stage(req_ctx *c)
                               (unsigned long long)(room / 1000000), im.name, (unsigned long long)(im.bytes / 1000000));
         if ((r = fm_mkdir_p(tree, 0755)) < 0)
                 return fm_err(&c->err, -r, "creating %s: %s", tree, strerror(-r));
+        fm_digest_follower *f = NULL;
+        if (fm_json_bool(c->req, "fresh", false)) {
+                char file[700];
+                snprintf(file, sizeof(file), "%s/" FM_IMAGE_FILE, staging);
+                f = fm_digest_follow(file, im.base[0] ? im.base : NULL);
+        }
+        fm_digest_follow_cancel(follow_swap(c->a, im.digest, f));
         json_object_object_add(c->reply, "rsync_port", json_object_new_int(c->a->rsync_port));
         return 0;
 }
@@ -486,7 +519,7 @@ static int op_image_commit(req_ctx *c)
         fm_image im;
         int r = need_image(c, &im);
         if (r == 0)
-                r = fm_image_commit(c->a->paths.store, &im, &c->err);
+                r = fm_image_commit(c->a->paths.store, &im, follow_swap(c->a, im.digest, NULL), &c->err);
         /* mounted now, while the service still runs at the source: not in
          * the restore, which waits for nothing else */
         if (r == 0) {
@@ -494,6 +527,26 @@ static int op_image_commit(req_ctx *c)
                 fm_image_mount(c->a->paths.store, im.digest, &ignore);
         }
         return r;
+}
+
+/* Bytes of an image in staging so far (rsync writes it in place). */
+static int op_image_progress(req_ctx *c)
+{
+        fm_image im;
+        int r = need_image(c, &im);
+        if (r < 0)
+                return r;
+        char staging[600], file[700];
+        fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
+        snprintf(file, sizeof(file), "%s/" FM_IMAGE_FILE, staging);
+        struct stat st;
+        uint64_t got = 0;
+        if (stat(file, &st) == 0)
+                got = (uint64_t)st.st_size;
+        else if (fm_image_get(c->a->paths.store, im.digest, NULL) == 0)
+                got = im.bytes;
+        json_object_object_add(c->reply, "bytes", json_object_new_int64((int64_t)got));
+        return 0;
 }
 
 static int op_image_rm(req_ctx *c)
@@ -550,6 +603,7 @@ static const struct {
         {"precopy_begin", op_precopy_begin}, {"precopy_round", op_precopy_round},
         {"image_list", op_image_list}, {"image_has", op_image_has}, {"image_stage", op_image_stage},
         {"image_commit", op_image_commit}, {"image_rm", op_image_rm}, {"image_push", op_image_push},
+        {"image_progress", op_image_progress},
 };
 
 void fm_agent_serve(fm_agent *a, int fd)

@@ -1,5 +1,8 @@
 /* The host agent: serves requests from fastmig and from other agents. */
 #pragma once
+#include <pthread.h>
+
+#include "image/digest.h"
 #include "migrate/migrate.h"
 
 typedef struct fm_agent {
@@ -9,6 +12,13 @@ typedef struct fm_agent {
         uint16_t rsync_port;
         char seqecho_path[512];
         int listen_fd;
+        /* digests of images being staged, computed as they arrive */
+        pthread_mutex_t follow_lock;
+        struct {
+                char digest[FM_DIGEST_HEX];
+                fm_digest_follower *f;
+        } follow[8];
+        unsigned follow_next;
 } fm_agent;
 
 /* Handles one connection to its end (one request, or a stream request). */

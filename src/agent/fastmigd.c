@@ -99,7 +99,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-        fm_agent a = {.rsync_port = 8730, .listen_fd = -1};
+        fm_agent a = {.rsync_port = 8730, .listen_fd = -1, .follow_lock = PTHREAD_MUTEX_INITIALIZER};
         const char *listen = NULL, *state = NULL;
         static const struct option lo[] = {
                 {"host", required_argument, 0, 'h'},    {"listen", required_argument, 0, 'l'},

@@ -116,7 +116,7 @@ static int build_finish(const char *store, const char *bdir, fm_image *im, fm_bu
         fm_rm_rf(staging);
         if (rename(bdir, staging) < 0)
                 return fm_err(e, errno, "moving %s to %s: %s", bdir, staging, strerror(errno));
-        return fm_image_commit(store, im, e);
+        return fm_image_commit(store, im, NULL, e);
 }
 
 static int copy_file(const char *from, const char *to, int mode, fm_error *e)

@@ -78,3 +78,18 @@ int fm_image_commit_at(const fm_peer *to, const fm_image *im, fm_error *e)
         int r = peer_call(to, req, NULL, e);
         return r < 0 ? fm_err_wrap(e, "image %s", im->name) : 0;
 }
+
+int fm_image_progress_at(const fm_peer *to, const fm_image *im, uint64_t *bytes, fm_error *e)
+{
+        json_object *req = json_object_new_object(), *rep = NULL;
+        json_object_object_add(req, "op", json_object_new_string("image_progress"));
+        json_object_object_add(req, "image", fm_image_json(im));
+        int r = peer_call(to, req, &rep, e);
+        if (r < 0)
+                return r;
+        int64_t got = 0;
+        r = fm_json_int(rep, "bytes", true, 0, INT64_MAX, &got, e);
+        json_object_put(rep);
+        *bytes = (uint64_t)got;
+        return r;
+}

@@ -23,3 +23,6 @@ int fm_image_push(const char *store, const fm_image *im, const fm_peer *to, bool
 int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool fresh, int nice, uint64_t *bytes,
                   fm_error *e);
 int fm_image_commit_at(const fm_peer *to, const fm_image *im, fm_error *e);
+/* How much of im has reached the peer's staging directory so far (all of
+ * it once committed there). */
+int fm_image_progress_at(const fm_peer *to, const fm_image *im, uint64_t *bytes, fm_error *e);

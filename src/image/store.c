@@ -7,43 +7,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <xxhash.h>
 
 #include "proto/proto.h"
 #include "util/spawn.h"
-
-/* ---- digest ---- */
-
-int fm_file_digest(const char *path, const char *seed, char hex[FM_DIGEST_HEX], uint64_t *bytes, fm_error *e)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return fm_err(e, errno, "opening %s: %s", path, strerror(errno));
-        XXH3_state_t *st = XXH3_createState();
-        _cleanup_free_ uint8_t *buf = malloc(1 << 20);
-        if (!st || !buf) {
-                XXH3_freeState(st);
-                return fm_err(e, ENOMEM, "out of memory");
-        }
-        XXH3_128bits_reset(st);
-        XXH3_128bits_update(st, "fastmig-image-1", 16);
-        XXH3_128bits_update(st, seed ? seed : "", seed ? strlen(seed) + 1 : 1);
-        uint64_t total = 0;
-        ssize_t n;
-        while ((n = read(fd, buf, 1 << 20)) > 0) {
-                XXH3_128bits_update(st, buf, (size_t)n);
-                total += (uint64_t)n;
-        }
-        int err = n < 0 ? errno : 0;
-        XXH128_hash_t h = XXH3_128bits_digest(st);
-        XXH3_freeState(st);
-        if (err)
-                return fm_err(e, err, "reading %s: %s", path, strerror(err));
-        snprintf(hex, FM_DIGEST_HEX, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
-        if (bytes)
-                *bytes = total;
-        return 0;
-}
 
 /* ---- the store ---- */
 
@@ -277,16 +243,20 @@ int fm_image_find(const char *store, const char *ref, fm_image *out, fm_error *e
         return 0;
 }
 
-int fm_image_commit(const char *store, const fm_image *want, fm_error *e)
+int fm_image_commit(const char *store, const fm_image *want, fm_digest_follower *follower, fm_error *e)
 {
         char staging[600], file[700], tree[700], dest[600], meta[700];
         fm_image im = *want;
-        if (!digest_is_valid(im.digest) || (im.base[0] && !digest_is_valid(im.base)))
+        if (!digest_is_valid(im.digest) || (im.base[0] && !digest_is_valid(im.base))) {
+                fm_digest_follow_cancel(follower);
                 return fm_err(e, EINVAL, "bad image digest");
+        }
         fm_image_staging(store, im.digest, staging, sizeof(staging));
         snprintf(file, sizeof(file), "%s/" FM_IMAGE_FILE, staging);
         snprintf(tree, sizeof(tree), "%s/tree", staging);
         fm_image_dir(store, im.digest, dest, sizeof(dest));
+        char got[FM_DIGEST_HEX];
+        int r = follower ? fm_digest_follow_end(follower, got, &im.bytes) : -EAGAIN;
         if (fm_image_get(store, im.digest, NULL) == 0) {
                 fm_rm_rf(staging);
                 return 0; /* already here */
@@ -295,8 +265,8 @@ int fm_image_commit(const char *store, const fm_image *want, fm_error *e)
         if (!strcmp(im.kind, "app") && fm_image_get(store, im.base, &base) < 0)
                 return fm_err(e, ENOENT, "app image %s needs base %s (%.12s), which this host lacks", im.name,
                               im.base_name, im.base);
-        char got[FM_DIGEST_HEX];
-        int r = fm_file_digest(file, im.base[0] ? im.base : NULL, got, &im.bytes, e);
+        if (r < 0)
+                r = fm_file_digest(file, im.base[0] ? im.base : NULL, got, &im.bytes, e);
         if (r < 0)
                 return fm_err_wrap(e, "checking image %s", im.name);
         if (strcmp(got, im.digest)) {
@@ -440,14 +410,21 @@ static char *overlay_opts(const char *store, const char *lxcpath, const char *na
                           c->base, lxcpath, name, lxcpath, name);
 }
 
-int fm_clone_overlay_opts(const char *store, const char *lxcpath, const char *name, const fm_clone *c, char *buf,
-                          size_t n, fm_error *e)
+int fm_clone_overlay_opts(const char *store, const char *lxcpath, const char *name, const fm_clone *c, bool may_wait,
+                          char *buf, size_t n, fm_error *e)
 {
-        if (fm_image_get(store, c->app, NULL) < 0 || fm_image_get(store, c->base, NULL) < 0)
-                return fm_err(e, ENOENT, "container %s is a clone of %s (%.12s) over %s (%.12s), not both on this host",
-                              name, c->app_name, c->app, c->base_name, c->base);
-        if (fm_image_mount(store, c->app, e) < 0 || fm_image_mount(store, c->base, e) < 0)
-                return -e->code;
+        const char *const digests[] = {c->app, c->base};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(digests); i++) {
+                if (fm_image_get(store, digests[i], NULL) < 0) {
+                        if (may_wait)
+                                continue;
+                        return fm_err(e, ENOENT,
+                                      "container %s is a clone of %s (%.12s) over %s (%.12s), not both on this host", name,
+                                      c->app_name, c->app, c->base_name, c->base);
+                }
+                if (fm_image_mount(store, digests[i], e) < 0)
+                        return -e->code;
+        }
         _cleanup_free_ char *o = overlay_opts(store, lxcpath, name, c);
         if (!o || strlen(o) >= n)
                 return fm_err(e, ENAMETOOLONG, "overlay options too long");

@@ -13,9 +13,8 @@
 #pragma once
 #include <stdint.h>
 #include <json-c/json.h>
+#include "image/digest.h"
 #include "util/util.h"
-
-#define FM_DIGEST_HEX 33 /* 32 hex digits of XXH3-128 and a NUL */
 #define FM_IMAGE_FILE "file/image.sqfs" /* under STORE/<digest>/ and a staging directory */
 
 typedef struct fm_image {
@@ -37,10 +36,6 @@ typedef struct fm_clone {
         char app_name[64], base_name[64];
 } fm_clone;
 
-/* Digest of an image file (seed: NULL, or the base's digest for an app
- * layer); *bytes: its size. */
-int fm_file_digest(const char *path, const char *seed, char hex[FM_DIGEST_HEX], uint64_t *bytes, fm_error *e);
-
 void fm_image_dir(const char *store, const char *digest, char *buf, size_t n);
 void fm_image_tree(const char *store, const char *digest, char *buf, size_t n);
 void fm_image_file(const char *store, const char *digest, char *buf, size_t n);
@@ -59,9 +54,11 @@ int fm_image_get(const char *store, const char *digest, fm_image *out);
 /* A staging directory STORE/.incoming-<digest>/ whose FM_IMAGE_FILE
  * receives an image. */
 void fm_image_staging(const char *store, const char *digest, char *buf, size_t n);
-/* Checks the staged file against want (its digest, recomputed; an app's
- * base must be in the store), writes meta.json and moves it into place. */
-int fm_image_commit(const char *store, const fm_image *want, fm_error *e);
+/* Checks the staged file against want (its digest, recomputed, or taken
+ * from follower, which followed the file as it arrived and is freed; an
+ * app's base must be in the store), writes meta.json and moves it into
+ * place. */
+int fm_image_commit(const char *store, const fm_image *want, fm_digest_follower *follower, fm_error *e);
 /* Removes an image; refused while a container in lxcpath or an app image
  * in the store uses it. */
 int fm_image_rm(const char *store, const char *lxcpath, const char *ref, fm_image *removed, fm_error *e);
@@ -78,9 +75,11 @@ json_object *fm_clone_json(const fm_clone *c);
 int fm_clone_from_json(json_object *o, fm_clone *c, fm_error *e);
 /* The overlay mount options of a clone on this host (its images mounted
  * first, in this mount namespace):
- * lowerdir=APP:BASE,upperdir=LXCPATH/NAME/upper,workdir=LXCPATH/NAME/work */
-int fm_clone_overlay_opts(const char *store, const char *lxcpath, const char *name, const fm_clone *c, char *buf,
-                          size_t n, fm_error *e);
+ * lowerdir=APP:BASE,upperdir=LXCPATH/NAME/upper,workdir=LXCPATH/NAME/work
+ * may_wait: an image not (yet) in the store is no error (a restore that
+ * waits for its images: fm-criu-wrap mounts what it finds unmounted). */
+int fm_clone_overlay_opts(const char *store, const char *lxcpath, const char *name, const fm_clone *c, bool may_wait,
+                          char *buf, size_t n, fm_error *e);
 /* The LXC config lines that mount a clone's overlay on LXCPATH/NAME/rootfs
  * when it starts (a pre-mount hook); malloc'd, NULL when out of memory. */
 char *fm_clone_hook(const char *store, const char *lxcpath, const char *name, const fm_clone *c);

@@ -391,7 +391,7 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
 {
         char env[600];
         snprintf(env, sizeof(env), "CRIU_CONFIG_FILE=%s", criu_conf ? criu_conf : "/dev/null");
-        const char *envv[8] = {env};
+        const char *envv[16] = {env};
         for (size_t i = 0; extra && extra[i] && i + 2 < FM_ARRAY_SIZE(envv); i++)
                 envv[i + 1] = extra[i];
         fm_strv argv = {0};

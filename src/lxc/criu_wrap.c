@@ -20,6 +20,8 @@
  * the restore: LXC's restore only bind-mounts a directory rootfs, and the
  * upper layer is final only once the images are complete. */
 #include <errno.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/mount.h>
 #include <poll.h>
 #include <signal.h>
@@ -61,18 +63,78 @@ static int freeze(const char *cg)
         return 0;
 }
 
+/* Is path there (for an image directory: committed, meta.json written
+ * last before it was renamed into place)? */
+static bool ready(const char *path, bool image)
+{
+        char meta[4200];
+        if (!image)
+                return access(path, F_OK) == 0;
+        snprintf(meta, sizeof(meta), "%s/meta.json", path);
+        return access(meta, F_OK) == 0;
+}
+
+/* Every image directory of FASTMIG_IMAGES (colon-separated) committed? */
+static bool images_ready(const char *list)
+{
+        char buf[4200];
+        snprintf(buf, sizeof(buf), "%s", list ? list : "");
+        char *save = NULL;
+        for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save))
+                if (!ready(d, true))
+                        return false;
+        return true;
+}
+
+/* Mounts DIR/tree from DIR/file/image.sqfs unless it is mounted in this
+ * (LXC's restore) mount namespace already: an image committed after LXC
+ * unshared it is mounted by the agent in its own namespace only. */
+static int mount_images(const char *list)
+{
+        char buf[4200];
+        snprintf(buf, sizeof(buf), "%s", list ? list : "");
+        char *save = NULL;
+        for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                char tree[4200], file[4200];
+                struct stat a, b;
+                snprintf(tree, sizeof(tree), "%s/tree", d);
+                snprintf(file, sizeof(file), "%s/file/image.sqfs", d);
+                if (stat(tree, &a) == 0 && stat(d, &b) == 0 && a.st_dev != b.st_dev)
+                        continue;
+                pid_t pid = fork();
+                if (pid == 0) {
+                        int nul = open("/dev/null", O_RDWR);
+                        if (nul >= 0)
+                                dup2(nul, 1);
+                        execlp("mount", "mount", "-t", "squashfs", "-o", "loop,ro", file, tree, (char *)NULL);
+                        _exit(127);
+                }
+                int st = 0;
+                while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                        ;
+                if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                        fprintf(stderr, "fm-criu-wrap: mounting image %s on %s failed\n", file, tree);
+                        return -EIO;
+                }
+        }
+        return 0;
+}
+
 /* An early restore: lxc-checkpoint -r started while the images were still
- * travelling; hold `criu restore' until the agent marks them complete. */
+ * travelling; hold `criu restore' until the agent marks the checkpoint
+ * images complete (FASTMIG_WAIT_COMPLETE) and, for a clone whose file-system
+ * images travel too, until those are committed (FASTMIG_IMAGES). */
 static int wait_images(void)
 {
         const char *done = getenv("FASTMIG_WAIT_COMPLETE"), *abort_m = getenv("FASTMIG_WAIT_ABORT");
+        const char *images = getenv("FASTMIG_IMAGES");
         if (!done)
                 return 0;
         struct timespec t0, now;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (;;) {
-                if (access(done, F_OK) == 0)
-                        return 0;
+                if (ready(done, false) && images_ready(images))
+                        return images ? mount_images(images) : 0;
                 if (abort_m && access(abort_m, F_OK) == 0) {
                         fprintf(stderr, "fm-criu-wrap: restore aborted before the images were complete\n");
                         return -ECANCELED;

@@ -100,6 +100,8 @@ typedef struct fm_migration {
         /* results */
         double phase_ms[FM_PHASE_COUNT];
         double frozen_ms, total_ms;
+        double disk_tail_ms; /* images still travelling after the freeze began */
+        double disk_wait_ms; /* ... and after the checkpoint images were complete */
         uint64_t bytes_base, bytes_app, bytes_own; /* disk bytes sent: images, upper layer or rootfs */
         uint64_t bytes_memory;
         bool ok, rolled_back;

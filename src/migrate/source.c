@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -235,13 +236,15 @@ static void *send_base_thread(void *arg)
 {
         send_job *j = arg;
         j->r = fm_image_send(j->store, j->im, j->peer, true, 0, j->bytes, &j->err);
+        if (j->r == 0) /* taken in while the app layer still travels */
+                j->r = fm_image_commit_at(j->peer, j->im, &j->err);
         return NULL;
 }
 
 /* full: base and app travel side by side (the link stays busy while the
- * other's rsync starts and ends), then the target checks and takes in the
- * base, then the app. */
-static int send_images(fm_migration *m, const fm_peer *peer)
+ * other's rsync starts and ends); the target checks and takes in each as
+ * it arrives, the app after its base. */
+static int send_images(fm_migration *m, const fm_peer *peer, fm_error *e)
 {
         send_job j = {.store = m->src->store, .im = &m->base_im, .peer = peer, .bytes = &m->bytes_base};
         pthread_t th;
@@ -250,30 +253,148 @@ static int send_images(fm_migration *m, const fm_peer *peer)
                 threaded = true;
         else if (base)
                 send_base_thread(&j);
-        int r = fm_image_send(m->src->store, &m->app_im, peer, true, 0, &m->bytes_app, &m->err);
+        int r = fm_image_send(m->src->store, &m->app_im, peer, true, 0, &m->bytes_app, e);
         if (threaded)
                 pthread_join(th, NULL);
         if (j.r < 0) {
-                m->err = j.err;
+                *e = j.err;
                 return j.r;
         }
-        if (r < 0)
-                return r;
-        if (base && (r = fm_image_commit_at(peer, &m->base_im, &m->err)) < 0)
-                return r;
-        return fm_image_commit_at(peer, &m->app_im, &m->err);
+        return r < 0 ? r : fm_image_commit_at(peer, &m->app_im, e);
 }
 
-static int disk_live(fm_migration *m)
+/* With an early restore the images' tail need not hold the freeze back:
+ * fm-criu-wrap on the target waits for them (and mounts them) before CRIU
+ * restores. The freeze starts once what is left of them should take the
+ * link about FM_IMAGES_LEAD_MS: about as long as the freeze and the dump
+ * of a small service take (docs/IMAGES.md has the measurement), so their
+ * tail overlaps the dump instead of adding to the total, and the restore
+ * rarely waits for them. */
+#define FM_IMAGES_LEAD_MS 70.0
+
+typedef struct images_job {
+        fm_migration *m;
+        fm_peer peer;
+        pthread_t thread;
+        bool started;
+        atomic_bool done;
+        atomic_bool freezing; /* the freeze has begun (for the test hook) */
+        int r;
+        double done_at;
+        fm_error err;
+} images_job;
+
+static void *images_thread(void *arg)
 {
-        fm_peer peer = {.port = m->to_port};
-        snprintf(peer.addr, sizeof(peer.addr), "%s", m->to_addr);
-        int r = 0;
-        if (m->is_clone && m->strategy != FM_STRATEGY_MEMORY && (r = send_images(m, &peer)) < 0)
+        images_job *j = arg;
+        j->r = send_images(j->m, &j->peer, &j->err);
+        if (j->r == 0 && j->m->src->test_hooks && !strcmp(j->m->inject, "images_tail")) {
+                /* fail the images only once the service is frozen */
+                while (!atomic_load(&j->freezing))
+                        usleep(1000);
+                j->r = fm_err(&j->err, EIO, "images failed after the freeze began (injected by the test hook)");
+        }
+        j->done_at = fm_now_ms();
+        atomic_store(&j->done, true);
+        return NULL;
+}
+
+/* Bytes of the images on the target so far, and in all. */
+static int images_progress(fm_migration *m, const fm_peer *peer, uint64_t *got, uint64_t *all)
+{
+        fm_error ignore = {0};
+        uint64_t b = 0, a = 0;
+        *got = *all = 0;
+        if (m->strategy == FM_STRATEGY_FULL) {
+                if (fm_image_progress_at(peer, &m->base_im, &b, &ignore) < 0)
+                        return -1;
+                *all += m->base_im.bytes;
+        }
+        if (fm_image_progress_at(peer, &m->app_im, &a, &ignore) < 0)
+                return -1;
+        *all += m->app_im.bytes;
+        *got = a + b;
+        return 0;
+}
+
+/* Returns when the images are done, or once what is left of them should
+ * take about FM_IMAGES_LEAD_MS at the rate seen over the last 100 ms. */
+static void images_wait_lead(fm_migration *m, images_job *j)
+{
+        enum { N = 16 };
+        double ts[N];
+        uint64_t bs[N];
+        int n = 0;
+        while (!atomic_load(&j->done)) {
+                uint64_t got, all;
+                if (images_progress(m, &j->peer, &got, &all) < 0) {
+                        /* a target that cannot tell: wait for the end */
+                        while (!atomic_load(&j->done))
+                                usleep(2000);
+                        return;
+                }
+                double now = fm_now_ms();
+                int k = n < N ? n : N;
+                for (int i = 0; i < k; i++) { /* oldest sample at least 100 ms old */
+                        int at = (n - k + i) % N;
+                        if (now - ts[at] < 100 || bs[at] >= got)
+                                continue;
+                        double rate = (double)(got - bs[at]) / (now - ts[at]); /* bytes per ms */
+                        if ((double)(all - got) / rate <= FM_IMAGES_LEAD_MS)
+                                return;
+                        break;
+                }
+                ts[n % N] = now;
+                bs[n % N] = got;
+                n++;
+                usleep(10000);
+        }
+}
+
+static int images_start(fm_migration *m, images_job *j)
+{
+        memset(j, 0, sizeof(*j));
+        j->m = m;
+        j->peer.port = m->to_port;
+        snprintf(j->peer.addr, sizeof(j->peer.addr), "%s", m->to_addr);
+        if (pthread_create(&j->thread, NULL, images_thread, j) != 0)
+                return fm_err(&m->err, EAGAIN, "cannot start sending the images");
+        j->started = true;
+        return 0;
+}
+
+static int images_join(fm_migration *m, images_job *j)
+{
+        if (!j->started)
+                return 0;
+        pthread_join(j->thread, NULL);
+        j->started = false;
+        if (j->r < 0) {
+                m->err = j->err;
                 return fm_err_wrap(&m->err, "%s-mig", fm_strategy_name(m->strategy));
+        }
+        return 0;
+}
+
+/* While the service runs: the images the strategy needs and the
+ * container's own tree. Images still travelling when it returns are
+ * joined before the restore can run (fm_migrate_run). */
+static int disk_live(fm_migration *m, images_job *ij)
+{
+        int r = 0;
+        bool images = m->is_clone && m->strategy != FM_STRATEGY_MEMORY;
+        if (images && (r = images_start(m, ij)) < 0)
+                return r;
         uint64_t bytes = 0;
         r = own_push(m, 0, &bytes, &m->err);
         m->bytes_own += bytes;
+        if (images && (r < 0 || !m->early_restore))
+                return images_join(m, ij) < 0 ? -m->err.code : r;
+        if (images) {
+                images_wait_lead(m, ij);
+                if (atomic_load(&ij->done) && ij->r < 0) /* failed before the freeze: nothing stopped */
+                        return images_join(m, ij);
+        }
         return r;
 }
 
@@ -723,6 +844,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
 {
         double t0 = fm_now_ms(), t_freeze = 0, t;
         fm_hashset held = {0};
+        images_job ij = {0}; /* full- and partial-mig's images */
         int r;
 #define PHASE(p, call)                                        \
         do {                                                  \
@@ -738,7 +860,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->lazy = m->early_restore && m->target_lazy &&
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
-        PHASE(FM_PHASE_DISK_LIVE, disk_live(m));
+        PHASE(FM_PHASE_DISK_LIVE, disk_live(m, &ij));
         if (m->precopy || m->compress) {
                 if (fm_hashset_init(&held, 1024) < 0) {
                         r = fm_err(&m->err, ENOMEM, "out of memory");
@@ -747,6 +869,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 PHASE(FM_PHASE_PRECOPY, phase_precopy(m, &held, h));
         }
         t_freeze = fm_now_ms();
+        atomic_store(&ij.freezing, true);
         /* With fm-criu-wrap the freeze happens inside the dump, once
          * lxc-checkpoint has started; without it, here. */
         if (!m->src->criu_path_env[0])
@@ -782,8 +905,15 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         } else {
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - t_dump;
         }
-        if (r < 0 || rd < 0 || rt < 0) {
-                r = r < 0 ? r : rd < 0 ? rd : rt;
+        /* the images' tail, if they still travelled at the freeze */
+        bool tail = ij.started;
+        int ri = images_join(m, &ij);
+        if (tail) {
+                m->disk_tail_ms = ij.done_at > t_freeze ? ij.done_at - t_freeze : 0;
+                m->disk_wait_ms = ij.done_at > tj.done_at ? ij.done_at - tj.done_at : 0;
+        }
+        if (r < 0 || rd < 0 || rt < 0 || ri < 0) {
+                r = r < 0 ? r : rd < 0 ? rd : rt < 0 ? rt : ri;
                 restore_join(m, &rj, true);
                 goto fail;
         }
@@ -813,6 +943,10 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         fm_hashset_free(&held);
         return 0;
 fail:
+        if (ij.started) { /* failed before the freeze: the images' rest is of no use */
+                pthread_join(ij.thread, NULL);
+                ij.started = false;
+        }
         fm_hashset_free(&held);
         if (t_freeze > 0)
                 m->frozen_ms = fm_now_ms() - t_freeze;
@@ -845,6 +979,8 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(bd, m->is_clone ? "upper" : "rootfs", json_object_new_int64((int64_t)m->bytes_own));
         json_object_object_add(bd, "total", json_object_new_int64((int64_t)(m->bytes_base + m->bytes_app + m->bytes_own)));
         json_object_object_add(o, "bytes_disk", bd);
+        json_object_object_add(o, "disk_tail_ms", json_object_new_double(m->disk_tail_ms));
+        json_object_object_add(o, "disk_wait_ms", json_object_new_double(m->disk_wait_ms));
         json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));
         json_object_object_add(o, "mode", json_object_new_string(m->precopy ? "precopy" : "stopcopy"));
         json_object_object_add(o, "restore", json_object_new_string(m->lazy ? "lazy" : "eager"));

@@ -473,27 +473,36 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
                 return fm_err(e, ENOENT, "no images of %s on %s", name, p->host);
         /* a clone: fm-criu-wrap mounts its overlay for CRIU */
         fm_clone cl;
-        char opts[1500], ovl_env[1600] = "";
+        char opts[1500], ovl_env[1600] = "", images_env[1400] = "";
         int cr = fm_clone_read(p->lxcpath, name, &cl, e);
         if (cr < 0 && cr != -ENOENT)
                 return cr;
         if (cr == 0) {
                 if (!p->criu_path_env[0])
                         return fm_err(e, EOPNOTSUPP, "restoring a clone needs fm-criu-wrap on %s", p->host);
-                if (fm_clone_overlay_opts(p->store, p->lxcpath, name, &cl, opts, sizeof(opts), e) < 0)
+                if (fm_clone_overlay_opts(p->store, p->lxcpath, name, &cl, early, opts, sizeof(opts), e) < 0)
                         return -e->code;
                 snprintf(ovl_env, sizeof(ovl_env), "FASTMIG_OVERLAY=%s", opts);
+                /* a full- or partial-mig's images may still be travelling
+                 * (their tail overlaps the dump): fm-criu-wrap waits for
+                 * them too, and mounts them in its own mount namespace */
+                char app[600], base[600];
+                fm_image_dir(p->store, cl.app, app, sizeof(app));
+                fm_image_dir(p->store, cl.base, base, sizeof(base));
+                snprintf(images_env, sizeof(images_env), "FASTMIG_IMAGES=%s:%s", app, base);
         }
         char wait_done[760], wait_abort[760], lazy_env[760];
         snprintf(wait_done, sizeof(wait_done), "FASTMIG_WAIT_COMPLETE=%s", done);
         snprintf(wait_abort, sizeof(wait_abort), "FASTMIG_WAIT_ABORT=%s", abort_m);
         snprintf(lazy_env, sizeof(lazy_env), "FASTMIG_LAZY_STATUS=%s", lazy ? lazy_m : "");
-        const char *env[7] = {p->criu_path_env, p->criu_real_env, wait_abort, lazy_env};
+        const char *env[8] = {p->criu_path_env, p->criu_real_env, wait_abort, lazy_env};
         int n = 4;
         if (ovl_env[0])
                 env[n++] = ovl_env;
         if (early)
                 env[n++] = wait_done;
+        if (early && images_env[0])
+                env[n++] = images_env;
 
         if (early) {
                 /* LXC starts up while the images are still on their way;

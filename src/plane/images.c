@@ -24,7 +24,7 @@ static int install_from(const char *from_store, const char *store, const fm_imag
         r = fm_spawn_check(argv, &so, e);
         free(so.output);
         if (r == 0)
-                r = fm_image_commit(store, im, e);
+                r = fm_image_commit(store, im, NULL, e);
         if (r < 0)
                 fm_rm_rf(staging);
         return r;

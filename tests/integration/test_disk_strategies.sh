@@ -85,4 +85,18 @@ app=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["app"])' "
 "$FASTMIG" image push "${app:0:16}" --to mec2
 "$FASTMIG" image list --host mec2 --json | grep -q "$app" || fail "push did not place $app on mec2"
 mig mec2 auto memory 1
+
+note "11. the images fail after the freeze began (injected): rollback, the service runs on mec2, nothing lost"
+out=$("$FASTMIG" migrate dk --to mec1 --strategy full --inject-failure images_tail --json) \
+  && fail "migration with failing images went through"
+[ "$(jget "$out" rolled_back)" = true ] || fail "not rolled back: $out"
+python3 -c 'import sys; assert float(sys.argv[1]) > 0' "$(jget "$out" frozen_ms)" || fail "failed before the freeze"
+echo "$(jget "$out" error)" | grep -q "images failed after the freeze" || fail "unclear error: $(jget "$out" error)"
+"$FASTMIG" list | grep -q "dk *mec2 *RUNNING" || fail "dk not running on mec2 after the rollback"
+c2=$("$FASTMIG" workload write dk after-tail); [ "$c2" -gt "$c" ] || fail "counter after rollback: $c -> $c2"; c=$c2
+eval "$("$FASTMIG" testbed env mec2)"
+"$FASTMIG" testbed exec mec2 -- lxc-attach -P "$LXC_PATH" -n dk -- cat /data/f0 >/dev/null || fail "f0 lost"
+"$FASTMIG" list | grep -q "dk *mec1" && fail "a copy of dk left on mec1"
+note "... and the next full-mig there goes through"
+mig mec1 full full 1
 echo ok

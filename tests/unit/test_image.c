@@ -2,6 +2,7 @@
  * changes them), commit (a claimed digest is checked), lookup by name and
  * digest prefix, removal refused while in use. Image files here are plain
  * bytes: nothing is mounted. */
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,38 @@ static int stage(const char *store, fm_image *im, const char *src)
         fm_image_staging(store, im->digest, staging, sizeof(staging));
         snprintf(cmd, sizeof(cmd), "mkdir -p %s/file && cp %s %s/" FM_IMAGE_FILE, staging, src, staging);
         return system(cmd);
+}
+
+/* A follower that watches a file written in pieces (with pauses, from
+ * before it exists) gives the digest of the whole file; one whose file
+ * shrank behind it gives none. */
+static void test_follower(const char *root)
+{
+        char path[400], want[FM_DIGEST_HEX] = "", got[FM_DIGEST_HEX] = "";
+        snprintf(path, sizeof(path), "%s/growing", root);
+        fm_digest_follower *f = fm_digest_follow(path, "seed");
+        ok(f != NULL, "a follower starts before its file exists");
+        usleep(5000);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        static uint8_t block[3 << 20];
+        for (size_t i = 0; i < sizeof(block); i++)
+                block[i] = (uint8_t)(i * 2654435761u >> 13);
+        for (size_t off = 0; off < sizeof(block); off += 700001) { /* odd sizes across its 1 MiB reads */
+                size_t n = sizeof(block) - off < 700001 ? sizeof(block) - off : 700001;
+                ok(pwrite(fd, block + off, n, (off_t)off) == (ssize_t)n, "write at %zu", off);
+                usleep(3000);
+        }
+        close(fd);
+        uint64_t bytes = 0;
+        ok(f && fm_digest_follow_end(f, got, &bytes) == 0, "the follower gives a digest");
+        digest(path, "seed", want);
+        ok(!strcmp(got, want) && bytes == sizeof(block), "it is the digest of the whole file (%s, %s)", got, want);
+
+        f = fm_digest_follow(path, "seed");
+        usleep(20000); /* it has read the 3 MiB */
+        ok(truncate(path, 1000) == 0, "truncate");
+        ok(f && fm_digest_follow_end(f, got, NULL) == -EAGAIN, "a file that shrank: no digest, hash it anew");
+        fm_digest_follow_cancel(fm_digest_follow(path, NULL)); /* cancel without an end */
 }
 
 int main(void)
@@ -59,13 +92,13 @@ int main(void)
         fm_image base = {.name = "base0", .kind = "base"};
         snprintf(base.digest, sizeof(base.digest), "%s", d0);
         fm_error e = {0};
-        ok(stage(store, &base, tree) == 0 && fm_image_commit(store, &base, &e) == 0, "commit of a true claim: %s", e.msg);
+        ok(stage(store, &base, tree) == 0 && fm_image_commit(store, &base, NULL, &e) == 0, "commit of a true claim: %s", e.msg);
         ok(fm_image_get(store, d0, NULL) == 0, "then it is in the store");
 
         fm_image liar = {.name = "base0", .kind = "base"};
         snprintf(liar.digest, sizeof(liar.digest), "%s", "ffffffffffffffffffffffffffffffff");
         fm_err_clear(&e);
-        ok(stage(store, &liar, tree) == 0 && fm_image_commit(store, &liar, &e) == -EBADMSG,
+        ok(stage(store, &liar, tree) == 0 && fm_image_commit(store, &liar, NULL, &e) == -EBADMSG,
            "a tree that does not match its claimed digest is refused (%s)", e.msg);
         ok(fm_image_get(store, liar.digest, NULL) == -ENOENT, "and not stored");
 
@@ -73,7 +106,7 @@ int main(void)
         snprintf(orphan.digest, sizeof(orphan.digest), "%s", "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
         snprintf(orphan.base, sizeof(orphan.base), "%s", "dddddddddddddddddddddddddddddddd");
         fm_err_clear(&e);
-        ok(fm_image_commit(store, &orphan, &e) == -ENOENT, "an app image without its base is refused");
+        ok(fm_image_commit(store, &orphan, NULL, &e) == -ENOENT, "an app image without its base is refused");
 
         /* an app image over base0, and lookups */
         char layer[300];
@@ -84,7 +117,7 @@ int main(void)
         snprintf(app.base_name, sizeof(app.base_name), "base0");
         digest(layer, d0, app.digest);
         fm_err_clear(&e);
-        ok(stage(store, &app, layer) == 0 && fm_image_commit(store, &app, &e) == 0, "app commit: %s", e.msg);
+        ok(stage(store, &app, layer) == 0 && fm_image_commit(store, &app, NULL, &e) == 0, "app commit: %s", e.msg);
         fm_image got;
         ok(fm_image_find(store, "app0", &got, &e) == 0 && !strcmp(got.digest, app.digest), "find by name");
         char prefix[9];
@@ -115,6 +148,7 @@ int main(void)
         fm_rm_rf(path);
         ok(fm_image_rm(store, lxc, "app0", NULL, &e) == 0, "unused: removed");
         ok(fm_image_rm(store, lxc, "base0", NULL, &e) == 0, "then its base too");
+        test_follower(root);
         fm_rm_rf(root);
         return tap_done();
 }
