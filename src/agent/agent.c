@@ -252,11 +252,13 @@ static int op_migrate(req_ctx *c)
         snprintf(m->inject, sizeof(m->inject), "%s", inject ? inject : "");
         const char *mode = NULL, *restore = NULL, *compress = NULL, *strategy = NULL;
         int64_t max_rounds = 8, threshold = 1024; /* docs/PRECOPY.md: why */
+        int64_t lead = FM_IMAGES_LEAD_MS;
         if ((r = fm_json_str(c->req, "compress", false, 16, &compress, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "restore", false, 16, &restore, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "mode", false, 16, &mode, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "strategy", false, 16, &strategy, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "max_rounds", false, 1, FM_MAX_ROUNDS, &max_rounds, &c->err)) < 0 ||
+            (r = fm_json_int(c->req, "images_lead_ms", false, 0, 10000, &lead, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "dirty_threshold", false, 0, 1ll << 40, &threshold, &c->err)) < 0)
                 goto out;
         if (mode && strcmp(mode, "precopy") && strcmp(mode, "stopcopy")) {
@@ -279,6 +281,7 @@ static int op_migrate(req_ctx *c)
         m->compress = !compress || !strcmp(compress, "lz4"); /* default: docs/PRECOPY.md */
         m->precopy = !mode || !strcmp(mode, "precopy");
         m->max_rounds = (int)max_rounds;
+        m->images_lead_ms = (double)lead;
         m->dirty_threshold = (uint64_t)threshold;
         m->min_shrink = 0.9; /* docs/PRECOPY.md: why */
         if ((r = fm_json_num(c->req, "min_shrink", false, 0.01, 1, &m->min_shrink, &c->err)) < 0)

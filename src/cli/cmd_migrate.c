@@ -7,7 +7,7 @@
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
                             "       [--mode precopy|stopcopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
                             "       [--min-shrink F] [--restore auto|lazy|eager] [--compress lz4|none]\n"
-                            "       [--strategy auto|memory|partial|full]";
+                            "       [--strategy auto|memory|partial|full] [--images-lead MS]";
 
 static void progress(const char *phase, double ms, void *data)
 {
@@ -48,6 +48,7 @@ int cmd_migrate(int argc, char **argv)
                 {"mode", required_argument, 0, 'm'},
                 {"tracker", required_argument, 0, 'k'},
                 {"max-rounds", required_argument, 0, 'r'},
+                {"images-lead", required_argument, 0, 'L'},
                 {"dirty-threshold", required_argument, 0, 'd'},
                 {"restore", required_argument, 0, 'R'},
                 {"compress", required_argument, 0, 'C'},
@@ -100,6 +101,13 @@ int cmd_migrate(int argc, char **argv)
                         if (fm_parse_u32(optarg, &v) < 0 || v < 1 || v > 64)
                                 return cli_fail("--max-rounds takes 1 to 64, not `%s'", optarg);
                         o.max_rounds = (int)v;
+                        break;
+                }
+                case 'L': {
+                        uint32_t v = 0;
+                        if (fm_parse_u32(optarg, &v) < 0 || v > 10000)
+                                return cli_fail("--images-lead takes 0 to 10000 ms, not `%s'", optarg);
+                        o.images_lead_ms = v ? (int)v : -1; /* 0: images complete before the freeze */
                         break;
                 }
                 case 'd': {

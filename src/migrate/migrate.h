@@ -62,6 +62,10 @@ typedef struct fm_mig_hooks {
 } fm_mig_hooks;
 
 #define FM_MAX_ROUNDS 64
+/* full- and partial-mig: the source freezes once what is left of the
+ * images should take the link this long (their tail then overlaps the
+ * freeze and the dump; docs/IMAGES.md has the measurements). */
+#define FM_IMAGES_LEAD_MS 70
 
 typedef struct fm_round {
         uint64_t pages_scanned, pages_sent, bytes;
@@ -80,6 +84,7 @@ typedef struct fm_migration {
         bool precopy;        /* memory rounds before the final dump */
         bool compress;       /* LZ4 on the pages that travel whole */
         int max_rounds;
+        double images_lead_ms; /* full/partial: see FM_IMAGES_LEAD_MS; 0: images complete before the freeze */
         uint64_t dirty_threshold;
         double min_shrink;
         struct timespec disk_live_start; /* wall clock, for change detection */

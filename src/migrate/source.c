@@ -266,12 +266,8 @@ static int send_images(fm_migration *m, const fm_peer *peer, fm_error *e)
 /* With an early restore the images' tail need not hold the freeze back:
  * fm-criu-wrap on the target waits for them (and mounts them) before CRIU
  * restores. The freeze starts once what is left of them should take the
- * link about FM_IMAGES_LEAD_MS: about as long as the freeze and the dump
- * of a small service take (docs/IMAGES.md has the measurement), so their
- * tail overlaps the dump instead of adding to the total, and the restore
- * rarely waits for them. */
-#define FM_IMAGES_LEAD_MS 70.0
-
+ * link m->images_lead_ms (FM_IMAGES_LEAD_MS in migrate.h by default), so
+ * their tail overlaps the dump instead of adding to the total. */
 typedef struct images_job {
         fm_migration *m;
         fm_peer peer;
@@ -340,7 +336,7 @@ static void images_wait_lead(fm_migration *m, images_job *j)
                         if (now - ts[at] < 100 || bs[at] >= got)
                                 continue;
                         double rate = (double)(got - bs[at]) / (now - ts[at]); /* bytes per ms */
-                        if ((double)(all - got) / rate <= FM_IMAGES_LEAD_MS)
+                        if ((double)(all - got) / rate <= m->images_lead_ms)
                                 return;
                         break;
                 }
@@ -388,7 +384,7 @@ static int disk_live(fm_migration *m, images_job *ij)
         uint64_t bytes = 0;
         r = own_push(m, 0, &bytes, &m->err);
         m->bytes_own += bytes;
-        if (images && (r < 0 || !m->early_restore))
+        if (images && (r < 0 || !m->early_restore || m->images_lead_ms <= 0))
                 return images_join(m, ij) < 0 ? -m->err.code : r;
         if (images) {
                 images_wait_lead(m, ij);
@@ -801,10 +797,24 @@ static int phase_settle(fm_migration *m)
         return r < 0 ? fm_err_wrap(&m->err, "completing the lazy restore on %s", m->to_host) : 0;
 }
 
+static void *finish_thread(void *arg)
+{
+        fm_migration *m = arg;
+        fm_error ignore = {0};
+        json_object *req = req_new("finish", m->name), *reply = NULL;
+        if (fm_call(m->to_addr, m->to_port, req, &reply, 30000, &ignore) == 0)
+                json_object_put(reply);
+        json_object_put(req);
+        return NULL;
+}
+
 static void phase_cleanup(fm_migration *m)
 {
         char img[600];
         fm_error ignore = {0};
+        /* the target drops its images meanwhile */
+        pthread_t th;
+        bool threaded = pthread_create(&th, NULL, finish_thread, m) == 0;
         /* the connections now live on the target: this copy must not reset
          * them as its processes die (it left its bridge at the freeze,
          * unless that failed) */
@@ -813,7 +823,10 @@ static void phase_cleanup(fm_migration *m)
         fm_ct_destroy(m->src->lxcpath, m->name, &ignore);
         src_images(m, img, sizeof(img));
         fm_rm_rf(img);
-        target_call(m, req_new("finish", m->name), NULL, 30000);
+        if (threaded)
+                pthread_join(th, NULL);
+        else
+                finish_thread(m);
         fm_err_clear(&m->err);
 }
 

@@ -308,6 +308,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(req, "strategy", json_object_new_string(o->strategy));
         if (o->max_rounds > 0)
                 json_object_object_add(req, "max_rounds", json_object_new_int(o->max_rounds));
+        if (o->images_lead_ms)
+                json_object_object_add(req, "images_lead_ms", json_object_new_int(o->images_lead_ms < 0 ? 0 : o->images_lead_ms));
         if (o->min_shrink > 0)
                 json_object_object_add(req, "min_shrink", json_object_new_double(o->min_shrink));
         if (o->dirty_threshold > 0)

@@ -21,6 +21,7 @@ typedef struct fm_migrate_opts {
         int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (1024) */
         double min_shrink;       /* precopy: no-progress share; 0 = the agent's default (0.9) */
         const char *strategy;    /* disk: auto (default), memory, partial, full */
+        int images_lead_ms;      /* full/partial: freeze when the images' rest needs this long (ms); 0: the agent's default (70), -1: once they are complete */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);
         /* a pre-copy round ended: the agent's event and the probe's stall */
