@@ -169,6 +169,8 @@ int main(int argc, char **argv)
         }
         if (fm_netns_private_run(&e) < 0)
                 fprintf(stderr, "fastmigd[%s]: no private /run, CRIU will not cache kernel features: %s\n", a.paths.host, e.msg);
+        if (fm_image_store_share(a.paths.store, &e) < 0) /* fm-criu-wrap then mounts images itself */
+                fprintf(stderr, "fastmigd[%s]: %s\n", a.paths.host, e.msg);
         /* fill CRIU's kernel-feature cache now rather than in the first freeze */
         char *check[] = {"criu", "check", NULL};
         fm_spawn_opts co = {.detach_stdio = true, .timeout_ms = 30000};

@@ -65,6 +65,18 @@ int fm_image_mount(const char *store, const char *digest, fm_error *e)
         return r < 0 ? fm_err_wrap(e, "mounting image %.12s", digest) : 0;
 }
 
+int fm_image_store_share(const char *store, fm_error *e)
+{
+        int r = fm_mkdir_p(store, 0755);
+        if (r < 0)
+                return fm_err(e, -r, "creating %s: %s", store, strerror(-r));
+        if (!is_mountpoint(store) && mount(store, store, NULL, MS_BIND, NULL) < 0)
+                return fm_err(e, errno, "binding %s onto itself: %s", store, strerror(errno));
+        if (mount(NULL, store, NULL, MS_SHARED, NULL) < 0)
+                return fm_err(e, errno, "making %s a shared mount: %s", store, strerror(errno));
+        return 0;
+}
+
 void fm_image_unmount(const char *store, const char *digest)
 {
         char tree[600];

@@ -42,6 +42,11 @@ void fm_image_file(const char *store, const char *digest, char *buf, size_t n);
 /* Mounts the image on its tree/ unless it is (in this mount namespace). */
 int fm_image_mount(const char *store, const char *digest, fm_error *e);
 void fm_image_unmount(const char *store, const char *digest);
+/* Makes the store a shared mount (a bind mount onto itself) in this mount
+ * namespace, so that images mounted later also appear in namespaces copied
+ * from it earlier: LXC's restore makes its own before an image that is
+ * still arriving has been mounted. */
+int fm_image_store_share(const char *store, fm_error *e);
 
 /* All images of the store, newest first. */
 int fm_image_list(const char *store, fm_image **out, size_t *n, fm_error *e);
