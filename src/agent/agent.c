@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include "image/push.h"
@@ -498,7 +497,8 @@ static int op_image_stage(req_ctx *c)
         char staging[600], tree[700];
         fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
         snprintf(tree, sizeof(tree), "%s/file", staging);
-        if (fm_json_bool(c->req, "fresh", false))
+        bool fresh = fm_json_bool(c->req, "fresh", false);
+        if (fresh)
                 fm_rm_rf(staging);
         uint64_t room = fm_free_bytes(c->a->paths.store, 0);
         if (!fm_path_exists(tree) && room < im.bytes + (64ull << 20))
@@ -506,12 +506,7 @@ static int op_image_stage(req_ctx *c)
                               (unsigned long long)(room / 1000000), im.name, (unsigned long long)(im.bytes / 1000000));
         if ((r = fm_mkdir_p(tree, 0755)) < 0)
                 return fm_err(&c->err, -r, "creating %s: %s", tree, strerror(-r));
-        fm_digest_follower *f = NULL;
-        if (fm_json_bool(c->req, "fresh", false)) {
-                char file[700];
-                snprintf(file, sizeof(file), "%s/" FM_IMAGE_FILE, staging);
-                f = fm_digest_follow(file, im.base[0] ? im.base : NULL);
-        }
+        fm_digest_follower *f = fresh ? fm_image_follow_staging(c->a->paths.store, &im) : NULL;
         fm_digest_follow_cancel(follow_swap(c->a, im.digest, f));
         json_object_object_add(c->reply, "rsync_port", json_object_new_int(c->a->rsync_port));
         return 0;
@@ -539,16 +534,7 @@ static int op_image_progress(req_ctx *c)
         int r = need_image(c, &im);
         if (r < 0)
                 return r;
-        char staging[600], file[700];
-        fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
-        snprintf(file, sizeof(file), "%s/" FM_IMAGE_FILE, staging);
-        struct stat st;
-        uint64_t got = 0;
-        if (stat(file, &st) == 0)
-                got = (uint64_t)st.st_size;
-        else if (fm_image_get(c->a->paths.store, im.digest, NULL) == 0)
-                got = im.bytes;
-        json_object_object_add(c->reply, "bytes", json_object_new_int64((int64_t)got));
+        json_object_object_add(c->reply, "bytes", json_object_new_int64((int64_t)fm_image_arrived(c->a->paths.store, &im)));
         return 0;
 }
 

@@ -90,6 +90,30 @@ void fm_image_staging(const char *store, const char *digest, char *buf, size_t n
         snprintf(buf, n, "%s/.incoming-%s", store, digest);
 }
 
+void fm_image_staging_file(const char *store, const char *digest, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/.incoming-%s/" FM_IMAGE_FILE, store, digest);
+}
+
+static const char *digest_seed(const fm_image *im) { return im->base[0] ? im->base : NULL; }
+
+fm_digest_follower *fm_image_follow_staging(const char *store, const fm_image *im)
+{
+        char file[700];
+        fm_image_staging_file(store, im->digest, file, sizeof(file));
+        return fm_digest_follow(file, digest_seed(im));
+}
+
+uint64_t fm_image_arrived(const char *store, const fm_image *im)
+{
+        char file[700];
+        struct stat st;
+        fm_image_staging_file(store, im->digest, file, sizeof(file));
+        if (stat(file, &st) == 0)
+                return (uint64_t)st.st_size;
+        return fm_image_get(store, im->digest, NULL) == 0 ? im->bytes : 0;
+}
+
 json_object *fm_image_json(const fm_image *im)
 {
         json_object *o = json_object_new_object();
@@ -264,7 +288,7 @@ int fm_image_commit(const char *store, const fm_image *want, fm_digest_follower 
                 return fm_err(e, EINVAL, "bad image digest");
         }
         fm_image_staging(store, im.digest, staging, sizeof(staging));
-        snprintf(file, sizeof(file), "%s/" FM_IMAGE_FILE, staging);
+        fm_image_staging_file(store, im.digest, file, sizeof(file));
         snprintf(tree, sizeof(tree), "%s/tree", staging);
         fm_image_dir(store, im.digest, dest, sizeof(dest));
         char got[FM_DIGEST_HEX];
@@ -278,7 +302,7 @@ int fm_image_commit(const char *store, const fm_image *want, fm_digest_follower 
                 return fm_err(e, ENOENT, "app image %s needs base %s (%.12s), which this host lacks", im.name,
                               im.base_name, im.base);
         if (r < 0)
-                r = fm_file_digest(file, im.base[0] ? im.base : NULL, got, &im.bytes, e);
+                r = fm_file_digest(file, digest_seed(&im), got, &im.bytes, e);
         if (r < 0)
                 return fm_err_wrap(e, "checking image %s", im.name);
         if (strcmp(got, im.digest)) {

@@ -59,6 +59,13 @@ int fm_image_get(const char *store, const char *digest, fm_image *out);
 /* A staging directory STORE/.incoming-<digest>/ whose FM_IMAGE_FILE
  * receives an image. */
 void fm_image_staging(const char *store, const char *digest, char *buf, size_t n);
+/* ... and its FM_IMAGE_FILE */
+void fm_image_staging_file(const char *store, const char *digest, char *buf, size_t n);
+/* A follower of im's staging file, for fm_image_commit (NULL if none could
+ * start: the commit then hashes the file whole). */
+fm_digest_follower *fm_image_follow_staging(const char *store, const fm_image *im);
+/* Bytes of im in staging so far; all of them once it is in the store. */
+uint64_t fm_image_arrived(const char *store, const fm_image *im);
 /* Checks the staged file against want (its digest, recomputed, or taken
  * from follower, which followed the file as it arrived and is freed; an
  * app's base must be in the store), writes meta.json and moves it into

@@ -63,26 +63,19 @@ static int freeze(const char *cg)
         return 0;
 }
 
-/* Is path there (for an image directory: committed, meta.json written
- * last before it was renamed into place)? */
-static bool ready(const char *path, bool image)
-{
-        char meta[4200];
-        if (!image)
-                return access(path, F_OK) == 0;
-        snprintf(meta, sizeof(meta), "%s/meta.json", path);
-        return access(meta, F_OK) == 0;
-}
-
-/* Every image directory of FASTMIG_IMAGES (colon-separated) committed? */
+/* Every image directory of FASTMIG_IMAGES (colon-separated) committed?
+ * meta.json is written last, before the directory is renamed into place. */
 static bool images_ready(const char *list)
 {
         char buf[4200];
         snprintf(buf, sizeof(buf), "%s", list ? list : "");
         char *save = NULL;
-        for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save))
-                if (!ready(d, true))
+        for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                char meta[4300];
+                snprintf(meta, sizeof(meta), "%s/meta.json", d);
+                if (access(meta, F_OK) != 0)
                         return false;
+        }
         return true;
 }
 
@@ -133,7 +126,7 @@ static int wait_images(void)
         struct timespec t0, now;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (;;) {
-                if (ready(done, false) && images_ready(images))
+                if (access(done, F_OK) == 0 && images_ready(images))
                         return images ? mount_images(images) : 0;
                 if (abort_m && access(abort_m, F_OK) == 0) {
                         fprintf(stderr, "fm-criu-wrap: restore aborted before the images were complete\n");

@@ -314,14 +314,14 @@ static int images_progress(fm_migration *m, const fm_peer *peer, uint64_t *got, 
 }
 
 /* Returns when the images are done, or once what is left of them should
- * take about FM_IMAGES_LEAD_MS at the rate seen over the last 100 ms. */
+ * take about m->images_lead_ms at the rate seen since the oldest of the
+ * last 16 samples (taken every 10 ms), once that is 100 ms old. */
 static void images_wait_lead(fm_migration *m, images_job *j)
 {
         enum { N = 16 };
         double ts[N];
         uint64_t bs[N];
-        int n = 0;
-        while (!atomic_load(&j->done)) {
+        for (int n = 0; !atomic_load(&j->done); n++) {
                 uint64_t got, all;
                 if (images_progress(m, &j->peer, &got, &all) < 0) {
                         /* a target that cannot tell: wait for the end */
@@ -330,19 +330,14 @@ static void images_wait_lead(fm_migration *m, images_job *j)
                         return;
                 }
                 double now = fm_now_ms();
-                int k = n < N ? n : N;
-                for (int i = 0; i < k; i++) { /* oldest sample at least 100 ms old */
-                        int at = (n - k + i) % N;
-                        if (now - ts[at] < 100 || bs[at] >= got)
-                                continue;
-                        double rate = (double)(got - bs[at]) / (now - ts[at]); /* bytes per ms */
+                int old = n < N ? 0 : n % N; /* the slot about to be overwritten */
+                if (n > 0 && now - ts[old] >= 100 && got > bs[old]) {
+                        double rate = (double)(got - bs[old]) / (now - ts[old]); /* bytes per ms */
                         if ((double)(all - got) / rate <= m->images_lead_ms)
                                 return;
-                        break;
                 }
                 ts[n % N] = now;
                 bs[n % N] = got;
-                n++;
                 usleep(10000);
         }
 }
@@ -377,21 +372,25 @@ static int images_join(fm_migration *m, images_job *j)
  * joined before the restore can run (fm_migrate_run). */
 static int disk_live(fm_migration *m, images_job *ij)
 {
-        int r = 0;
         bool images = m->is_clone && m->strategy != FM_STRATEGY_MEMORY;
-        if (images && (r = images_start(m, ij)) < 0)
+        int r = images ? images_start(m, ij) : 0;
+        if (r < 0)
                 return r;
         uint64_t bytes = 0;
         r = own_push(m, 0, &bytes, &m->err);
         m->bytes_own += bytes;
-        if (images && (r < 0 || !m->early_restore || m->images_lead_ms <= 0))
-                return images_join(m, ij) < 0 ? -m->err.code : r;
-        if (images) {
+        if (!images)
+                return r;
+        /* the images' rest may overlap the freeze only when the target's
+         * restore waits for it; otherwise (or on failure) they end here */
+        bool overlap = r == 0 && m->early_restore && m->images_lead_ms > 0;
+        if (overlap)
                 images_wait_lead(m, ij);
-                if (atomic_load(&ij->done) && ij->r < 0) /* failed before the freeze: nothing stopped */
-                        return images_join(m, ij);
+        if (!overlap || (atomic_load(&ij->done) && ij->r < 0)) {
+                int ri = images_join(m, ij);
+                return ri < 0 ? ri : r;
         }
-        return r;
+        return 0;
 }
 
 /* ---- pre-copy rounds ---- */
@@ -799,12 +798,8 @@ static int phase_settle(fm_migration *m)
 
 static void *finish_thread(void *arg)
 {
-        fm_migration *m = arg;
-        fm_error ignore = {0};
-        json_object *req = req_new("finish", m->name), *reply = NULL;
-        if (fm_call(m->to_addr, m->to_port, req, &reply, 30000, &ignore) == 0)
-                json_object_put(reply);
-        json_object_put(req);
+        fm_migration *m = arg; /* its err is cleared after: this is housekeeping */
+        target_call(m, req_new("finish", m->name), NULL, 30000);
         return NULL;
 }
 
