@@ -515,6 +515,15 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
                         *bytes = v;
                 }
         }
+        if (r < 0 && o.output) {
+                /* "see previous errors": the first of them says what failed */
+                const char *p = strstr(o.output, "rsync: ");
+                if (p) {
+                        size_t len = strcspn(p, "\n");
+                        size_t have = strlen(e->msg);
+                        snprintf(e->msg + have, sizeof(e->msg) - have, "; first: %.*s", (int)len, p);
+                }
+        }
         free(o.output);
         return r < 0 ? fm_err_wrap(e, "rsync to %s", url) : 0;
 }
