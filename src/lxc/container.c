@@ -9,6 +9,8 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <libmnl/libmnl.h>
+#include <linux/rtnetlink.h>
 #include <lxc/lxccontainer.h>
 #include <string.h>
 
@@ -387,7 +389,7 @@ static void log_tail(const char *path, char *buf, size_t n)
 }
 
 static int checkpoint_tool(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                           const char *const *extra, bool restore, fm_error *e)
+                           const char *const *extra, bool restore, const atomic_bool *timeout_from, fm_error *e)
 {
         char env[600];
         snprintf(env, sizeof(env), "CRIU_CONFIG_FILE=%s", criu_conf ? criu_conf : "/dev/null");
@@ -405,13 +407,18 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
         fm_strv_push(&argv, "-D");
         fm_strv_push(&argv, dir);
         /* lxc-checkpoint -r hands its stdout to the restored container: never capture it */
-        fm_spawn_opts o = {.env_add = envv, .detach_stdio = true, .timeout_ms = 120000};
+        fm_spawn_opts o = {.env_add = envv, .detach_stdio = true, .timeout_ms = 120000, .timeout_from = timeout_from};
         int r = fm_spawn(argv.v, &o);
         fm_strv_free(&argv);
         if (r != 0) {
+                /* fm-criu-wrap's own word first (it failed before CRIU ran),
+                 * else CRIU's log */
                 char logp[700], tail[400];
-                snprintf(logp, sizeof(logp), "%s/%s.log", dir, restore ? "restore" : "dump");
+                snprintf(logp, sizeof(logp), "%s/wrap.log", dir);
                 log_tail(logp, tail, sizeof(tail));
+                snprintf(logp, sizeof(logp), "%s/%s.log", dir, restore ? "restore" : "dump");
+                if (!tail[0])
+                        log_tail(logp, tail, sizeof(tail));
                 return fm_err(e, EIO, "lxc-checkpoint %s of %s failed (status %d)%s%s", restore ? "restore" : "dump",
                               name, r, tail[0] ? ": " : "", tail);
         }
@@ -419,15 +426,15 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
 }
 
 int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                     const char *const *env, fm_error *e)
+                     const char *const *env, const atomic_bool *timeout_from, fm_error *e)
 {
-        return checkpoint_tool(lxcpath, name, dir, criu_conf, env, false, e);
+        return checkpoint_tool(lxcpath, name, dir, criu_conf, env, false, timeout_from, e);
 }
 
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
                   const char *const *env, void (*before_thaw)(void *), void *data, fm_error *e)
 {
-        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, e);
+        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, NULL, e);
         if (r < 0)
                 return r;
         if (before_thaw)
@@ -477,7 +484,7 @@ char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const c
         return out;
 }
 
-int fm_ct_bridge_port(const char *lxcpath, const char *name, bool attach, fm_error *e)
+int fm_ct_port_get(const char *lxcpath, const char *name, fm_ct_port *p, fm_error *e)
 {
         struct lxc_container *c = ct_open(lxcpath, name, e);
         if (!c)
@@ -486,13 +493,44 @@ int fm_ct_bridge_port(const char *lxcpath, const char *name, bool attach, fm_err
         _cleanup_free_ char *bridge = config_item(c, "lxc.net.0.link");
         lxc_container_put(c);
         if (!pair || !*pair || !bridge || !*bridge)
-                return fm_err(e, ENODEV, "container %s has no veth on a bridge to %s", name,
-                              attach ? "attach" : "detach");
-        char *argv[] = {"ip", "link", "set", "dev", pair, attach ? "master" : "nomaster", attach ? bridge : NULL, NULL};
-        fm_spawn_opts o = {.timeout_ms = 10000};
-        int r = fm_spawn_check(argv, &o, e);
-        free(o.output);
-        return r;
+                return fm_err(e, ENODEV, "container %s has no veth on a bridge", name);
+        p->veth = if_nametoindex(pair);
+        p->bridge = if_nametoindex(bridge);
+        if (!p->veth || !p->bridge)
+                return fm_err(e, ENODEV, "container %s: no interface %s", name, p->veth ? bridge : pair);
+        return 0;
+}
+
+int fm_ct_port_set(const fm_ct_port *p, bool attach, fm_error *e)
+{
+        char buf[MNL_SOCKET_BUFFER_SIZE];
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+        nlh->nlmsg_type = RTM_NEWLINK;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+        nlh->nlmsg_seq = 1;
+        struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+        ifi->ifi_family = AF_UNSPEC;
+        ifi->ifi_index = (int)p->veth;
+        mnl_attr_put_u32(nlh, IFLA_MASTER, attach ? p->bridge : 0);
+        _cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        if (fd < 0)
+                return fm_err(e, errno, "netlink socket: %s", strerror(errno));
+        if (send(fd, nlh, nlh->nlmsg_len, 0) < 0)
+                return fm_err(e, errno, "netlink send: %s", strerror(errno));
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0)
+                return fm_err(e, errno, "netlink recv: %s", strerror(errno));
+        if (mnl_cb_run(buf, (size_t)n, 1, 0, NULL, NULL) == MNL_CB_ERROR)
+                return fm_err(e, errno, "%s interface %u %s bridge %u: %s", attach ? "attaching" : "detaching",
+                              p->veth, attach ? "to" : "from", p->bridge, strerror(errno));
+        return 0;
+}
+
+int fm_ct_bridge_port(const char *lxcpath, const char *name, bool attach, fm_error *e)
+{
+        fm_ct_port p;
+        int r = fm_ct_port_get(lxcpath, name, &p, e);
+        return r < 0 ? r : fm_ct_port_set(&p, attach, e);
 }
 
 /* A socket made inside the network namespace of the container whose init is

@@ -1,6 +1,7 @@
 /* Driving LXC: state, constraints that CRIU needs, checkpoint and restore.
  * All calls must run inside the host's namespaces (the agent does). */
 #pragma once
+#include <stdatomic.h>
 #include <sys/types.h>
 #include "util/util.h"
 
@@ -26,9 +27,12 @@ int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e);
 
 /* Dumps a (frozen or running) container into dir, leaving its processes in
  * place (they stay frozen when they were). criu_conf: CRIU_CONFIG_FILE;
- * env: more "K=V" for lxc-checkpoint (NULL-terminated, may be NULL). */
+ * env: more "K=V" for lxc-checkpoint (NULL-terminated, may be NULL).
+ * lxc-checkpoint gets 120 s, counted from when *timeout_from becomes true
+ * (a dump that waits for a go-ahead, FASTMIG_FREEZE_GATE), or from the
+ * start when it is NULL. */
 int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                     const char *const *env, fm_error *e);
+                     const char *const *env, const atomic_bool *timeout_from, fm_error *e);
 /* Restores from dir; the container is running (thawed) on success.
  * before_thaw (may be NULL) runs between CRIU's restore and the thaw. */
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
@@ -56,6 +60,13 @@ int fm_ct_pids(const char *lxcpath, const char *name, pid_t **pids, size_t *n, f
  * (PAWS) for seconds; and a source copy being destroyed would reset its
  * peers' connections. Off the bridge, nothing it sends gets out. */
 int fm_ct_bridge_port(const char *lxcpath, const char *name, bool attach, fm_error *e);
+/* The same in two steps: the interfaces looked up ahead (liblxc, ms), then
+ * one rtnetlink message (tens of us) where timing matters. */
+typedef struct fm_ct_port {
+        unsigned veth, bridge; /* interface indexes in the host's namespace */
+} fm_ct_port;
+int fm_ct_port_get(const char *lxcpath, const char *name, fm_ct_port *p, fm_error *e);
+int fm_ct_port_set(const fm_ct_port *p, bool attach, fm_error *e);
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e);
 
 /* Rewrites a container config for another LXC path: every occurrence of

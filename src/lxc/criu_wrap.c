@@ -6,6 +6,13 @@
  * starts, keeps that out of the service's downtime, and CRIU itself would
  * poll the freezer only every 100 ms. CRIU leaves a cgroup that was frozen
  * before it started frozen after the dump (--leave-running).
+ * With FASTMIG_FREEZE_GATE (a FIFO the agent holds open) the dump waits for
+ * a byte on it before freezing: the agent starts lxc-checkpoint while the
+ * service still runs, so that start-up is not on the migration's path at
+ * all, and says when to freeze. End of file instead of a byte (the agent
+ * closed it, or died) calls the dump off: exit 1, nothing frozen. The byte
+ * 'S' says the agent has taken the container off its bridge already: CRIU
+ * need not lock (and later unlock, 15-35 ms) its network.
  * For a restore started early (FASTMIG_WAIT_COMPLETE set) it waits until the
  * images are complete, so LXC's start-up overlaps the dump and the transfer.
  * For a lazy restore (FASTMIG_LAZY_STATUS set) it starts CRIU's lazy-pages
@@ -28,11 +35,36 @@
 #include <sys/wait.h>
 #include <linux/close_range.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Where say() keeps what it says: lxc-checkpoint gives its tools no
+ * stdio, so the agent reads DIR/wrap.log when a run fails. */
+static char log_path[4200];
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+        char line[8400];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+        fputs(line, stderr);
+        int fd = log_path[0] ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+        if (fd >= 0) {
+                ssize_t w = write(fd, line, len);
+                (void)w;
+                close(fd);
+        }
+}
 
 static int freeze(const char *cg)
 {
@@ -63,6 +95,41 @@ static int freeze(const char *cg)
         return 0;
 }
 
+/* The byte that arrives on the gate FIFO; -ECANCELED at end of file. */
+static int wait_gate(const char *path)
+{
+        /* non-blocking: a FIFO without a writer (the agent gone) must not
+         * hold the open */
+        int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r;
+        for (;;) {
+                char c;
+                ssize_t n = read(fd, &c, 1);
+                if (n == 1) {
+                        r = (unsigned char)c;
+                        break;
+                }
+                if (n == 0) { /* no writer left */
+                        r = -ECANCELED;
+                        break;
+                }
+                if (errno != EAGAIN && errno != EINTR) {
+                        r = -errno;
+                        break;
+                }
+                /* a writer is there (it was at the open): its close wakes us */
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+                        r = -errno;
+                        break;
+                }
+        }
+        close(fd);
+        return r;
+}
+
 /* Every image directory of FASTMIG_IMAGES (colon-separated) committed?
  * meta.json is written last, before the directory is renamed into place. */
 static bool images_ready(const char *list)
@@ -79,9 +146,18 @@ static bool images_ready(const char *list)
         return true;
 }
 
+static bool is_mounted(const char *dir, const char *tree)
+{
+        struct stat a, b;
+        return stat(tree, &a) == 0 && stat(dir, &b) == 0 && a.st_dev != b.st_dev;
+}
+
 /* Mounts DIR/tree from DIR/file/image.sqfs unless it is mounted in this
- * (LXC's restore) mount namespace already: an image committed after LXC
- * unshared it is mounted by the agent in its own namespace only. */
+ * (LXC's restore) mount namespace. The agent mounts each image right after
+ * committing it, in its store, a shared mount: that mount reaches this
+ * namespace too, so wait for it a little first; mount here only if it does
+ * not come (a store that is not shared), and take a failed mount for
+ * success when the agent's won the race meanwhile. */
 static int mount_images(const char *list)
 {
         char buf[4200];
@@ -89,24 +165,30 @@ static int mount_images(const char *list)
         char *save = NULL;
         for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
                 char tree[4200], file[4200];
-                struct stat a, b;
                 snprintf(tree, sizeof(tree), "%s/tree", d);
                 snprintf(file, sizeof(file), "%s/file/image.sqfs", d);
-                if (stat(tree, &a) == 0 && stat(d, &b) == 0 && a.st_dev != b.st_dev)
+                for (int i = 0; i < 500 && !is_mounted(d, tree); i++)
+                        usleep(1000);
+                if (is_mounted(d, tree))
                         continue;
                 pid_t pid = fork();
                 if (pid == 0) {
                         int nul = open("/dev/null", O_RDWR);
-                        if (nul >= 0)
+                        if (nul >= 0) {
                                 dup2(nul, 1);
+                                dup2(nul, 2);
+                        }
                         execlp("mount", "mount", "-t", "squashfs", "-o", "loop,ro", file, tree, (char *)NULL);
                         _exit(127);
                 }
                 int st = 0;
                 while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
                         ;
-                if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                        fprintf(stderr, "fm-criu-wrap: mounting image %s on %s failed\n", file, tree);
+                bool ok = pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+                for (int i = 0; !ok && i < 1000 && !(ok = is_mounted(d, tree)); i++)
+                        usleep(1000); /* the agent's mount may still be under way */
+                if (!ok) {
+                        say("fm-criu-wrap: mounting image %s on %s failed\n", file, tree);
                         return -EIO;
                 }
         }
@@ -129,12 +211,12 @@ static int wait_images(void)
                 if (access(done, F_OK) == 0 && images_ready(images))
                         return images ? mount_images(images) : 0;
                 if (abort_m && access(abort_m, F_OK) == 0) {
-                        fprintf(stderr, "fm-criu-wrap: restore aborted before the images were complete\n");
+                        say("fm-criu-wrap: restore aborted before the images were complete\n");
                         return -ECANCELED;
                 }
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 if (now.tv_sec - t0.tv_sec > 120) {
-                        fprintf(stderr, "fm-criu-wrap: images not complete after 120 s\n");
+                        say("fm-criu-wrap: images not complete after 120 s\n");
                         return -ETIMEDOUT;
                 }
                 usleep(100);
@@ -177,7 +259,7 @@ static int start_lazy_daemon(const char *real, const char *status_path, int argc
         const char *dir = arg_of(argc, argv, "-D", "--images-dir");
         const char *work = arg_of(argc, argv, "-W", "--work-dir");
         if (!dir) {
-                fprintf(stderr, "fm-criu-wrap: lazy restore without an images directory\n");
+                say("fm-criu-wrap: lazy restore without an images directory\n");
                 return -EINVAL;
         }
         unlink(status_path);
@@ -232,7 +314,7 @@ static int start_lazy_daemon(const char *real, const char *status_path, int argc
         int r = poll(&p, 1, 10000) == 1 && read(ready[0], &b, 1) == 1 ? 0 : -EIO;
         close(ready[0]);
         if (r < 0)
-                fprintf(stderr, "fm-criu-wrap: criu lazy-pages did not start (see lazy-pages.log)\n");
+                say("fm-criu-wrap: criu lazy-pages did not start (see lazy-pages.log)\n");
         return r;
 }
 
@@ -244,11 +326,11 @@ static int mount_overlay(const char *opts, int argc, char **argv)
                 if (!strcmp(argv[i], "--root"))
                         root = argv[i + 1];
         if (!root) {
-                fprintf(stderr, "fm-criu-wrap: overlay restore without --root\n");
+                say("fm-criu-wrap: overlay restore without --root\n");
                 return -1;
         }
         if (mount("overlay", root, "overlay", 0, opts) < 0) {
-                fprintf(stderr, "fm-criu-wrap: mounting the overlay rootfs (%s) on %s: %s\n", opts, root,
+                say("fm-criu-wrap: mounting the overlay rootfs (%s) on %s: %s\n", opts, root,
                         strerror(errno));
                 return -1;
         }
@@ -257,17 +339,31 @@ static int mount_overlay(const char *opts, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+        const char *dir = arg_of(argc, argv, "-D", "--images-dir");
+        if (dir)
+                snprintf(log_path, sizeof(log_path), "%s/wrap.log", dir);
         const char *real = getenv("FASTMIG_REAL_CRIU");
         if (!real || !*real) {
-                fprintf(stderr, "fm-criu-wrap: FASTMIG_REAL_CRIU is not set\n");
+                say("fm-criu-wrap: FASTMIG_REAL_CRIU is not set\n");
                 return 127;
+        }
+        const char *gate = getenv("FASTMIG_FREEZE_GATE");
+        bool cut_off = false;
+        if (argc > 1 && !strcmp(argv[1], "dump") && gate && *gate) {
+                int r = wait_gate(gate);
+                if (r < 0) {
+                        say("fm-criu-wrap: dump called off (%s)\n",
+                                r == -ECANCELED ? "the gate closed" : strerror(-r));
+                        return 1;
+                }
+                cut_off = r == 'S';
         }
         if (argc > 1 && !strcmp(argv[1], "dump"))
                 for (int i = 2; i + 1 < argc; i++)
                         if (!strcmp(argv[i], "--freeze-cgroup")) {
                                 int r = freeze(argv[i + 1]);
                                 if (r < 0) /* CRIU will freeze it, slower */
-                                        fprintf(stderr, "fm-criu-wrap: freezing %s: %s\n", argv[i + 1], strerror(-r));
+                                        say("fm-criu-wrap: freezing %s: %s\n", argv[i + 1], strerror(-r));
                                 break;
                         }
         if (argc > 1 && !strcmp(argv[1], "restore") && wait_images() < 0)
@@ -286,8 +382,17 @@ int main(int argc, char **argv)
                 memcpy(av, argv, (size_t)argc * sizeof(*av));
                 av[argc] = "--lazy-pages";
         }
+        if (cut_off) { /* after the config file's network-lock: this one counts */
+                char **v = calloc((size_t)argc + 3, sizeof(*v));
+                if (!v)
+                        return 1;
+                memcpy(v, argv, (size_t)argc * sizeof(*v));
+                v[argc] = "--network-lock";
+                v[argc + 1] = "skip";
+                av = v;
+        }
         av[0] = (char *)real;
         execv(real, av);
-        fprintf(stderr, "fm-criu-wrap: exec %s: %s\n", real, strerror(errno));
+        say("fm-criu-wrap: exec %s: %s\n", real, strerror(errno));
         return 127;
 }

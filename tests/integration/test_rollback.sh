@@ -19,6 +19,10 @@ for phase in restore steer transfer dump; do
   "$FASTMIG" list | grep -q "rb *mec1 *RUNNING" || fail "$phase: not running on mec1"
   ! "$FASTMIG" list | grep -q "mec2" || fail "$phase: something left on mec2"
   [ -z "$(ls -A /var/lib/fastmig/testbed/mec2/images/)" ] || fail "$phase: images left on mec2"
+  # the dump, armed before the freeze, is gone with its gate
+  [ -z "$(ls -A /var/lib/fastmig/testbed/mec1/images/)" ] ||
+    fail "$phase: left on mec1: $(ls -A /var/lib/fastmig/testbed/mec1/images/)"
+  ! pgrep -f "lxc-checkpoint .*-n rb " >/dev/null || fail "$phase: an lxc-checkpoint of rb still runs"
   ip netns exec fm-core ip route get 10.78.0.10 | grep -q "via 10.77.1.2" || fail "$phase: route not on mec1"
   [ "$(cat /var/lib/fastmig/testbed/mec1/lxc/rb/rootfs/data/before-$phase)" = "$c0" ] || fail "$phase: file lost"
 done
