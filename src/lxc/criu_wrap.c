@@ -10,9 +10,10 @@
  * a byte on it before freezing: the agent starts lxc-checkpoint while the
  * service still runs, so that start-up is not on the migration's path at
  * all, and says when to freeze. End of file instead of a byte (the agent
- * closed it, or died) calls the dump off: exit 1, nothing frozen. The byte
- * 'S' says the agent has taken the container off its bridge already: CRIU
- * need not lock (and later unlock, 15-35 ms) its network.
+ * closed it, or died) calls the dump off: exit 1, nothing frozen.
+ * CRIU runs at a raised priority (nice -10) for a dump and a restore: the
+ * service is frozen or not yet back meanwhile, and whatever else runs on the
+ * host (image transfers, other services) can wait those tens of ms.
  * For a restore started early (FASTMIG_WAIT_COMPLETE set) it waits until the
  * images are complete, so LXC's start-up overlaps the dump and the transfer.
  * For a lazy restore (FASTMIG_LAZY_STATUS set) it starts CRIU's lazy-pages
@@ -30,6 +31,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -103,6 +105,13 @@ static int wait_gate(const char *path)
         int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        /* PATH.waiting tells the agent that the freeze can follow its byte
+         * at once (lxc-checkpoint's start-up is behind us) */
+        char mark[4200];
+        snprintf(mark, sizeof(mark), "%s.waiting", path);
+        int m = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (m >= 0)
+                close(m);
         int r;
         for (;;) {
                 char c;
@@ -348,7 +357,6 @@ int main(int argc, char **argv)
                 return 127;
         }
         const char *gate = getenv("FASTMIG_FREEZE_GATE");
-        bool cut_off = false;
         if (argc > 1 && !strcmp(argv[1], "dump") && gate && *gate) {
                 int r = wait_gate(gate);
                 if (r < 0) {
@@ -356,7 +364,6 @@ int main(int argc, char **argv)
                                 r == -ECANCELED ? "the gate closed" : strerror(-r));
                         return 1;
                 }
-                cut_off = r == 'S';
         }
         if (argc > 1 && !strcmp(argv[1], "dump"))
                 for (int i = 2; i + 1 < argc; i++)
@@ -382,15 +389,8 @@ int main(int argc, char **argv)
                 memcpy(av, argv, (size_t)argc * sizeof(*av));
                 av[argc] = "--lazy-pages";
         }
-        if (cut_off) { /* after the config file's network-lock: this one counts */
-                char **v = calloc((size_t)argc + 3, sizeof(*v));
-                if (!v)
-                        return 1;
-                memcpy(v, argv, (size_t)argc * sizeof(*v));
-                v[argc] = "--network-lock";
-                v[argc + 1] = "skip";
-                av = v;
-        }
+        if (argc > 1 && (!strcmp(argv[1], "dump") || !strcmp(argv[1], "restore")))
+                (void)setpriority(PRIO_PROCESS, 0, -10); /* best effort */
         av[0] = (char *)real;
         execv(real, av);
         say("fm-criu-wrap: exec %s: %s\n", real, strerror(errno));

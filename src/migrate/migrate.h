@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 #include <time.h>
 #include "image/store.h"
+#include "lxc/container.h"
 #include "util/util.h"
 
 struct fm_precopy_registry; /* target side: page stores of migrations under way */
@@ -102,6 +103,8 @@ typedef struct fm_migration {
         /* progress, for undo */
         bool prepared, frozen, restored, committed;
         bool detached; /* the source's veth is off its bridge */
+        fm_ct_port port; /* ... that veth (when have_port) */
+        bool have_port;
         /* results */
         double phase_ms[FM_PHASE_COUNT];
         double frozen_ms, total_ms;

@@ -236,7 +236,7 @@ typedef struct send_job {
 static void *send_base_thread(void *arg)
 {
         send_job *j = arg;
-        j->r = fm_image_send(j->store, j->im, j->peer, true, 0, j->bytes, &j->err);
+        j->r = fm_image_send(j->store, j->im, j->peer, true, 10, j->bytes, &j->err);
         if (j->r == 0) /* taken in while the app layer still travels */
                 j->r = fm_image_commit_at(j->peer, j->im, &j->err);
         return NULL;
@@ -254,7 +254,7 @@ static int send_images(fm_migration *m, const fm_peer *peer, fm_error *e)
                 threaded = true;
         else if (base)
                 send_base_thread(&j);
-        int r = fm_image_send(m->src->store, &m->app_im, peer, true, 0, &m->bytes_app, e);
+        int r = fm_image_send(m->src->store, &m->app_im, peer, true, 10, &m->bytes_app, e);
         if (threaded)
                 pthread_join(th, NULL);
         if (j.r < 0) {
@@ -559,8 +559,7 @@ typedef struct dump_job {
         int gate_fd;
         char gate[600];
         atomic_bool go; /* the gate is open: lxc-checkpoint's timeout runs */
-        fm_ct_port port; /* the container's veth, to take it off its bridge */
-        bool have_port;
+        atomic_bool ended; /* lxc-checkpoint has returned */
         int r;
         fm_error err;
 } dump_job;
@@ -574,6 +573,7 @@ static void *dump_thread(void *arg)
         snprintf(gate_env, sizeof(gate_env), "FASTMIG_FREEZE_GATE=%s", j->gate);
         const char *env[] = {m->src->criu_path_env, m->src->criu_real_env, gate_env, NULL};
         j->r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env, &j->go, &j->err);
+        atomic_store(&j->ended, true);
         return NULL;
 }
 
@@ -582,10 +582,11 @@ static int dump_arm(fm_migration *m, dump_job *j)
         memset(j, 0, sizeof(*j));
         j->m = m;
         j->gate_fd = -1;
-        fm_error ignore = {0};
-        j->have_port = fm_ct_port_get(m->src->lxcpath, m->name, &j->port, &ignore) == 0;
         snprintf(j->gate, sizeof(j->gate), "%s/.%s.gate", m->src->images, m->name);
         unlink(j->gate);
+        char mark[700];
+        snprintf(mark, sizeof(mark), "%s.waiting", j->gate);
+        unlink(mark);
         if (mkfifo(j->gate, 0600) < 0)
                 return fm_err(&m->err, errno, "creating %s: %s", j->gate, strerror(errno));
         /* read-write: opening does not wait for the reader, and the FIFO
@@ -606,18 +607,18 @@ static int dump_arm(fm_migration *m, dump_job *j)
         return 0;
 }
 
-/* The freeze begins. The container leaves its bridge first (one netlink
- * message; fm_ct_bridge_port says why it must): that cuts it off as CRIU's
- * network lock would, so the dump goes without one ('S'). */
+/* The freeze begins (as soon as fm-criu-wrap waits at the gate: until then
+ * lxc-checkpoint is still starting and the service runs). */
 static int dump_go(fm_migration *m, dump_job *j)
 {
         if (injected(m, FM_PHASE_DUMP))
                 return fm_err(&m->err, EIO, "dump failed (injected by the test hook)");
-        fm_error ignore = {0};
-        if (j->have_port && fm_ct_port_set(&j->port, false, &ignore) == 0)
-                m->detached = true;
+        char mark[700];
+        snprintf(mark, sizeof(mark), "%s.waiting", j->gate);
+        for (int i = 0; i < 60000 && !fm_path_exists(mark) && !atomic_load(&j->ended); i++)
+                usleep(500);
         atomic_store(&j->go, true);
-        if (write(j->gate_fd, m->detached ? "S" : "1", 1) != 1)
+        if (write(j->gate_fd, "1", 1) != 1)
                 return fm_err(&m->err, errno, "opening the dump's gate: %s", strerror(errno));
         return 0;
 }
@@ -637,6 +638,9 @@ static int dump_join(fm_migration *m, dump_job *j)
         fm_close(j->gate_fd);
         j->gate_fd = -1;
         unlink(j->gate);
+        char mark[700];
+        snprintf(mark, sizeof(mark), "%s.waiting", j->gate);
+        unlink(mark);
         char img[600];
         src_images(m, img, sizeof(img));
         m->bytes_memory = dir_bytes(img);
@@ -653,7 +657,6 @@ typedef struct disk_job {
         pthread_t thread;
         volatile bool dump_done; /* stop waiting for the freeze */
         double frozen_at;        /* fm_now_ms() when the freeze was seen, 0 if never */
-        bool detach;             /* take the container off its bridge once frozen */
         int r;
         double ms;
         uint64_t bytes;
@@ -671,10 +674,11 @@ static void *disk_final_thread(void *arg)
         }
         j->frozen_at = fm_now_ms();
         /* nothing of the frozen copy may reach the service's peers any more
-         * (fm_ct_bridge_port says why); on rollback it goes back. An armed
-         * dump's gate (dump_go) has done it already. */
+         * (fm_ct_bridge_port says why); on rollback it goes back. Not
+         * before the freeze: what the service sends until then must get
+         * out (a lost segment waits for the restored socket's RTO). */
         fm_error ignore = {0};
-        if (j->detach && fm_ct_bridge_port(j->m->src->lxcpath, j->m->name, false, &ignore) == 0)
+        if (j->m->have_port && fm_ct_port_set(&j->m->port, false, &ignore) == 0)
                 j->m->detached = true;
         /* nothing answers from here any more: the plane may send traffic to
          * the target already (see fm_mig_hooks) */
@@ -698,12 +702,11 @@ static void *disk_final_thread(void *arg)
         return NULL;
 }
 
-static int disk_final_start(fm_migration *m, const fm_mig_hooks *h, bool detach, disk_job *j)
+static int disk_final_start(fm_migration *m, const fm_mig_hooks *h, disk_job *j)
 {
         memset(j, 0, sizeof(*j));
         j->m = m;
         j->h = h;
-        j->detach = detach;
         if (pthread_create(&j->thread, NULL, disk_final_thread, j) != 0)
                 return fm_err(&m->err, EAGAIN, "cannot start the final rootfs sync");
         return 0;
@@ -971,6 +974,9 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->early_restore = m->src->criu_path_env[0] && m->target_early_restore;
         m->lazy = m->early_restore && m->target_lazy &&
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
+        /* looked up now: at the freeze, taking it off its bridge is one message */
+        fm_error ignore = {0};
+        m->have_port = fm_ct_port_get(m->src->lxcpath, m->name, &m->port, &ignore) == 0;
         /* with fm-criu-wrap the dump starts now and waits for the freeze */
         bool armed = m->src->criu_path_env[0] != 0;
         if ((r = images_fresh(m)) < 0 || (armed && (r = dump_arm(m, &dmp)) < 0))
@@ -997,7 +1003,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         bool early = m->early_restore;
         if ((r = transfer_start(m, &held, &tj)) < 0)
                 goto fail;
-        if ((r = disk_final_start(m, h, !armed, &dj)) < 0) {
+        if ((r = disk_final_start(m, h, &dj)) < 0) {
                 transfer_join(m, &tj, r);
                 goto fail;
         }
