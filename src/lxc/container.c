@@ -389,7 +389,7 @@ static void log_tail(const char *path, char *buf, size_t n)
 }
 
 static int checkpoint_tool(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                           const char *const *extra, bool restore, const atomic_bool *timeout_from, fm_error *e)
+                           const char *const *extra, bool restore, fm_error *e)
 {
         char env[600];
         snprintf(env, sizeof(env), "CRIU_CONFIG_FILE=%s", criu_conf ? criu_conf : "/dev/null");
@@ -407,7 +407,7 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
         fm_strv_push(&argv, "-D");
         fm_strv_push(&argv, dir);
         /* lxc-checkpoint -r hands its stdout to the restored container: never capture it */
-        fm_spawn_opts o = {.env_add = envv, .detach_stdio = true, .timeout_ms = 120000, .timeout_from = timeout_from};
+        fm_spawn_opts o = {.env_add = envv, .detach_stdio = true, .timeout_ms = 120000};
         int r = fm_spawn(argv.v, &o);
         fm_strv_free(&argv);
         if (r != 0) {
@@ -426,15 +426,15 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
 }
 
 int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                     const char *const *env, const atomic_bool *timeout_from, fm_error *e)
+                     const char *const *env, fm_error *e)
 {
-        return checkpoint_tool(lxcpath, name, dir, criu_conf, env, false, timeout_from, e);
+        return checkpoint_tool(lxcpath, name, dir, criu_conf, env, false, e);
 }
 
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
                   const char *const *env, void (*before_thaw)(void *), void *data, fm_error *e)
 {
-        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, NULL, e);
+        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, e);
         if (r < 0)
                 return r;
         if (before_thaw)

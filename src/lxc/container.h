@@ -1,7 +1,6 @@
 /* Driving LXC: state, constraints that CRIU needs, checkpoint and restore.
  * All calls must run inside the host's namespaces (the agent does). */
 #pragma once
-#include <stdatomic.h>
 #include <sys/types.h>
 #include "util/util.h"
 
@@ -27,12 +26,9 @@ int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e);
 
 /* Dumps a (frozen or running) container into dir, leaving its processes in
  * place (they stay frozen when they were). criu_conf: CRIU_CONFIG_FILE;
- * env: more "K=V" for lxc-checkpoint (NULL-terminated, may be NULL).
- * lxc-checkpoint gets 120 s, counted from when *timeout_from becomes true
- * (a dump that waits for a go-ahead, FASTMIG_FREEZE_GATE), or from the
- * start when it is NULL. */
+ * env: more "K=V" for lxc-checkpoint (NULL-terminated, may be NULL). */
 int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                     const char *const *env, const atomic_bool *timeout_from, fm_error *e);
+                     const char *const *env, fm_error *e);
 /* Restores from dir; the container is running (thawed) on success.
  * before_thaw (may be NULL) runs between CRIU's restore and the thaw. */
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,

@@ -6,14 +6,6 @@
  * starts, keeps that out of the service's downtime, and CRIU itself would
  * poll the freezer only every 100 ms. CRIU leaves a cgroup that was frozen
  * before it started frozen after the dump (--leave-running).
- * With FASTMIG_FREEZE_GATE (a FIFO the agent holds open) the dump waits for
- * a byte on it before freezing: the agent starts lxc-checkpoint while the
- * service still runs, so that start-up is not on the migration's path at
- * all, and says when to freeze. End of file instead of a byte (the agent
- * closed it, or died) calls the dump off: exit 1, nothing frozen.
- * CRIU runs at a raised priority (nice -10) for a dump and a restore: the
- * service is frozen or not yet back meanwhile, and whatever else runs on the
- * host (image transfers, other services) can wait those tens of ms.
  * For a restore started early (FASTMIG_WAIT_COMPLETE set) it waits until the
  * images are complete, so LXC's start-up overlaps the dump and the transfer.
  * For a lazy restore (FASTMIG_LAZY_STATUS set) it starts CRIU's lazy-pages
@@ -31,7 +23,6 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -97,48 +88,6 @@ static int freeze(const char *cg)
         return 0;
 }
 
-/* The byte that arrives on the gate FIFO; -ECANCELED at end of file. */
-static int wait_gate(const char *path)
-{
-        /* non-blocking: a FIFO without a writer (the agent gone) must not
-         * hold the open */
-        int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        /* PATH.waiting tells the agent that the freeze can follow its byte
-         * at once (lxc-checkpoint's start-up is behind us) */
-        char mark[4200];
-        snprintf(mark, sizeof(mark), "%s.waiting", path);
-        int m = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (m >= 0)
-                close(m);
-        int r;
-        for (;;) {
-                char c;
-                ssize_t n = read(fd, &c, 1);
-                if (n == 1) {
-                        r = (unsigned char)c;
-                        break;
-                }
-                if (n == 0) { /* no writer left */
-                        r = -ECANCELED;
-                        break;
-                }
-                if (errno != EAGAIN && errno != EINTR) {
-                        r = -errno;
-                        break;
-                }
-                /* a writer is there (it was at the open): its close wakes us */
-                struct pollfd p = {.fd = fd, .events = POLLIN};
-                if (poll(&p, 1, -1) < 0 && errno != EINTR) {
-                        r = -errno;
-                        break;
-                }
-        }
-        close(fd);
-        return r;
-}
-
 /* Every image directory of FASTMIG_IMAGES (colon-separated) committed?
  * meta.json is written last, before the directory is renamed into place. */
 static bool images_ready(const char *list)
@@ -163,10 +112,9 @@ static bool is_mounted(const char *dir, const char *tree)
 
 /* Mounts DIR/tree from DIR/file/image.sqfs unless it is mounted in this
  * (LXC's restore) mount namespace. The agent mounts each image right after
- * committing it, in its store, a shared mount: that mount reaches this
- * namespace too, so wait for it a little first; mount here only if it does
- * not come (a store that is not shared), and take a failed mount for
- * success when the agent's won the race meanwhile. */
+ * committing it, in its store, a shared mount, so that mount reaches this
+ * namespace too; when the two race, the loser's mount fails: a failed mount
+ * is success once the tree shows mounted (within a second). */
 static int mount_images(const char *list)
 {
         char buf[4200];
@@ -176,8 +124,6 @@ static int mount_images(const char *list)
                 char tree[4200], file[4200];
                 snprintf(tree, sizeof(tree), "%s/tree", d);
                 snprintf(file, sizeof(file), "%s/file/image.sqfs", d);
-                for (int i = 0; i < 500 && !is_mounted(d, tree); i++)
-                        usleep(1000);
                 if (is_mounted(d, tree))
                         continue;
                 pid_t pid = fork();
@@ -356,15 +302,6 @@ int main(int argc, char **argv)
                 say("fm-criu-wrap: FASTMIG_REAL_CRIU is not set\n");
                 return 127;
         }
-        const char *gate = getenv("FASTMIG_FREEZE_GATE");
-        if (argc > 1 && !strcmp(argv[1], "dump") && gate && *gate) {
-                int r = wait_gate(gate);
-                if (r < 0) {
-                        say("fm-criu-wrap: dump called off (%s)\n",
-                                r == -ECANCELED ? "the gate closed" : strerror(-r));
-                        return 1;
-                }
-        }
         if (argc > 1 && !strcmp(argv[1], "dump"))
                 for (int i = 2; i + 1 < argc; i++)
                         if (!strcmp(argv[i], "--freeze-cgroup")) {
@@ -389,8 +326,6 @@ int main(int argc, char **argv)
                 memcpy(av, argv, (size_t)argc * sizeof(*av));
                 av[argc] = "--lazy-pages";
         }
-        if (argc > 1 && (!strcmp(argv[1], "dump") || !strcmp(argv[1], "restore")))
-                (void)setpriority(PRIO_PROCESS, 0, -10); /* best effort */
         av[0] = (char *)real;
         execv(real, av);
         say("fm-criu-wrap: exec %s: %s\n", real, strerror(errno));

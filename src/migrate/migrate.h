@@ -66,7 +66,7 @@ typedef struct fm_mig_hooks {
 /* full- and partial-mig: the source freezes once what is left of the
  * images should take the link this long (their tail then overlaps the
  * freeze and the dump; docs/IMAGES.md has the measurements). */
-#define FM_IMAGES_LEAD_MS 45
+#define FM_IMAGES_LEAD_MS 70
 
 typedef struct fm_round {
         uint64_t pages_scanned, pages_sent, bytes;

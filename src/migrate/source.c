@@ -1,5 +1,4 @@
 #include <dirent.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -236,7 +235,7 @@ typedef struct send_job {
 static void *send_base_thread(void *arg)
 {
         send_job *j = arg;
-        j->r = fm_image_send(j->store, j->im, j->peer, true, 10, j->bytes, &j->err);
+        j->r = fm_image_send(j->store, j->im, j->peer, true, 0, j->bytes, &j->err);
         if (j->r == 0) /* taken in while the app layer still travels */
                 j->r = fm_image_commit_at(j->peer, j->im, &j->err);
         return NULL;
@@ -254,7 +253,7 @@ static int send_images(fm_migration *m, const fm_peer *peer, fm_error *e)
                 threaded = true;
         else if (base)
                 send_base_thread(&j);
-        int r = fm_image_send(m->src->store, &m->app_im, peer, true, 10, &m->bytes_app, e);
+        int r = fm_image_send(m->src->store, &m->app_im, peer, true, 0, &m->bytes_app, e);
         if (threaded)
                 pthread_join(th, NULL);
         if (j.r < 0) {
@@ -534,119 +533,16 @@ static int images_fresh(fm_migration *m)
         return r < 0 ? fm_err(&m->err, -r, "creating %s: %s", img, strerror(-r)) : 0;
 }
 
-/* Without fm-criu-wrap: freeze (phase_freeze), then this. */
 static int phase_dump(fm_migration *m)
 {
         char img[600];
         src_images(m, img, sizeof(img));
         if (injected(m, FM_PHASE_DUMP))
                 return fm_err(&m->err, EIO, "dump failed (injected by the test hook)");
-        int r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, NULL, NULL, &m->err);
+        const char *env[] = {m->src->criu_path_env[0] ? m->src->criu_path_env : NULL, m->src->criu_real_env, NULL};
+        int r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env[0] ? env : NULL, &m->err);
         m->bytes_memory = dir_bytes(img);
         return r;
-}
-
-/* With fm-criu-wrap the dump is armed ahead: lxc-checkpoint starts while
- * the service runs (its start-up, 20-45 ms of config and `criu --version`,
- * then overlaps the live phases) and fm-criu-wrap waits on a FIFO, the
- * gate, until dump_go writes to it; then it freezes and execs CRIU.
- * Closing the gate unwritten (dump_join before dump_go) calls it off with
- * nothing frozen. */
-typedef struct dump_job {
-        fm_migration *m;
-        pthread_t thread;
-        bool started;
-        int gate_fd;
-        char gate[600];
-        atomic_bool go; /* the gate is open: lxc-checkpoint's timeout runs */
-        atomic_bool ended; /* lxc-checkpoint has returned */
-        int r;
-        fm_error err;
-} dump_job;
-
-static void *dump_thread(void *arg)
-{
-        dump_job *j = arg;
-        fm_migration *m = j->m;
-        char img[600], gate_env[700];
-        src_images(m, img, sizeof(img));
-        snprintf(gate_env, sizeof(gate_env), "FASTMIG_FREEZE_GATE=%s", j->gate);
-        const char *env[] = {m->src->criu_path_env, m->src->criu_real_env, gate_env, NULL};
-        j->r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env, &j->go, &j->err);
-        atomic_store(&j->ended, true);
-        return NULL;
-}
-
-static int dump_arm(fm_migration *m, dump_job *j)
-{
-        memset(j, 0, sizeof(*j));
-        j->m = m;
-        j->gate_fd = -1;
-        snprintf(j->gate, sizeof(j->gate), "%s/.%s.gate", m->src->images, m->name);
-        unlink(j->gate);
-        char mark[700];
-        snprintf(mark, sizeof(mark), "%s.waiting", j->gate);
-        unlink(mark);
-        if (mkfifo(j->gate, 0600) < 0)
-                return fm_err(&m->err, errno, "creating %s: %s", j->gate, strerror(errno));
-        /* read-write: opening does not wait for the reader, and the FIFO
-         * has a writer from before lxc-checkpoint starts */
-        j->gate_fd = open(j->gate, O_RDWR | O_CLOEXEC);
-        if (j->gate_fd < 0) {
-                int err = errno;
-                unlink(j->gate);
-                return fm_err(&m->err, err, "opening %s: %s", j->gate, strerror(err));
-        }
-        if (pthread_create(&j->thread, NULL, dump_thread, j) != 0) {
-                fm_close(j->gate_fd);
-                j->gate_fd = -1;
-                unlink(j->gate);
-                return fm_err(&m->err, EAGAIN, "cannot start the dump");
-        }
-        j->started = true;
-        return 0;
-}
-
-/* The freeze begins (as soon as fm-criu-wrap waits at the gate: until then
- * lxc-checkpoint is still starting and the service runs). */
-static int dump_go(fm_migration *m, dump_job *j)
-{
-        if (injected(m, FM_PHASE_DUMP))
-                return fm_err(&m->err, EIO, "dump failed (injected by the test hook)");
-        char mark[700];
-        snprintf(mark, sizeof(mark), "%s.waiting", j->gate);
-        for (int i = 0; i < 60000 && !fm_path_exists(mark) && !atomic_load(&j->ended); i++)
-                usleep(500);
-        atomic_store(&j->go, true);
-        if (write(j->gate_fd, "1", 1) != 1)
-                return fm_err(&m->err, errno, "opening the dump's gate: %s", strerror(errno));
-        return 0;
-}
-
-/* Waits for the dump (called off first unless dump_go ran). Returns its
- * result; the error goes to m->err unless one is there already. */
-static int dump_join(fm_migration *m, dump_job *j)
-{
-        if (!j->started)
-                return 0;
-        if (!atomic_load(&j->go)) {
-                fm_close(j->gate_fd);
-                j->gate_fd = -1;
-        }
-        pthread_join(j->thread, NULL);
-        j->started = false;
-        fm_close(j->gate_fd);
-        j->gate_fd = -1;
-        unlink(j->gate);
-        char mark[700];
-        snprintf(mark, sizeof(mark), "%s.waiting", j->gate);
-        unlink(mark);
-        char img[600];
-        src_images(m, img, sizeof(img));
-        m->bytes_memory = dir_bytes(img);
-        if (j->r < 0 && m->err.code == 0)
-                m->err = j->err;
-        return j->r;
 }
 
 /* The final rootfs sync runs beside the dump: both only read what the frozen
@@ -674,9 +570,8 @@ static void *disk_final_thread(void *arg)
         }
         j->frozen_at = fm_now_ms();
         /* nothing of the frozen copy may reach the service's peers any more
-         * (fm_ct_bridge_port says why); on rollback it goes back. Not
-         * before the freeze: what the service sends until then must get
-         * out (a lost segment waits for the restored socket's RTO). */
+         * (fm_ct_bridge_port says why); on rollback it goes back. One
+         * netlink message: the interfaces were looked up in plan. */
         fm_error ignore = {0};
         if (j->m->have_port && fm_ct_port_set(&j->m->port, false, &ignore) == 0)
                 j->m->detached = true;
@@ -959,7 +854,6 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         double t0 = fm_now_ms(), t_freeze = 0, t;
         fm_hashset held = {0};
         images_job ij = {0}; /* full- and partial-mig's images */
-        dump_job dmp = {0};
         int r;
 #define PHASE(p, call)                                        \
         do {                                                  \
@@ -974,13 +868,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->early_restore = m->src->criu_path_env[0] && m->target_early_restore;
         m->lazy = m->early_restore && m->target_lazy &&
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
-        /* looked up now: at the freeze, taking it off its bridge is one message */
         fm_error ignore = {0};
         m->have_port = fm_ct_port_get(m->src->lxcpath, m->name, &m->port, &ignore) == 0;
-        /* with fm-criu-wrap the dump starts now and waits for the freeze */
-        bool armed = m->src->criu_path_env[0] != 0;
-        if ((r = images_fresh(m)) < 0 || (armed && (r = dump_arm(m, &dmp)) < 0))
-                goto fail;
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         PHASE(FM_PHASE_DISK_LIVE, disk_live(m, &ij));
         if (m->precopy || m->compress) {
@@ -992,16 +881,16 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         }
         t_freeze = fm_now_ms();
         atomic_store(&ij.freezing, true);
-        /* With fm-criu-wrap the freeze happens inside the armed dump, once
-         * the gate opens; without it, here. */
-        if (!armed)
+        /* With fm-criu-wrap the freeze happens inside the dump, once
+         * lxc-checkpoint has started; without it, here. */
+        if (!m->src->criu_path_env[0])
                 PHASE(FM_PHASE_FREEZE, phase_freeze(m));
         m->frozen = true; /* from here a rollback thaws (harmless if never frozen) */
         disk_job dj;
         restore_job rj = {0};
         transfer_job tj = {0};
         bool early = m->early_restore;
-        if ((r = transfer_start(m, &held, &tj)) < 0)
+        if ((r = images_fresh(m)) < 0 || (r = transfer_start(m, &held, &tj)) < 0)
                 goto fail;
         if ((r = disk_final_start(m, h, &dj)) < 0) {
                 transfer_join(m, &tj, r);
@@ -1014,19 +903,13 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 goto fail;
         }
         double t_dump = fm_now_ms();
-        if (armed) {
-                r = dump_go(m, &dmp);
-                int rj2 = dump_join(m, &dmp);
-                r = r < 0 ? r : rj2;
-        } else {
-                r = phase_dump(m);
-        }
+        r = phase_dump(m);
         double t_dumped = fm_now_ms();
         dj.dump_done = true;
         int rd = disk_final_join(m, &dj);
         int rt = transfer_join(m, &tj, r < 0 || rd < 0 ? -1 : 0);
         m->phase_ms[FM_PHASE_TRANSFER] = tj.done_at > t_dumped ? tj.done_at - t_dumped : 0;
-        if (armed && dj.frozen_at > 0) {
+        if (m->src->criu_path_env[0] && dj.frozen_at > 0) {
                 t_freeze = dj.frozen_at;
                 m->phase_ms[FM_PHASE_FREEZE] = dj.frozen_at - t_dump;
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - dj.frozen_at;
@@ -1071,7 +954,6 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         fm_hashset_free(&held);
         return 0;
 fail:
-        dump_join(m, &dmp); /* called off, unless it ran */
         if (ij.started) { /* failed before the freeze: the images' rest is of no use */
                 pthread_join(ij.thread, NULL);
                 ij.started = false;

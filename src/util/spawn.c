@@ -88,17 +88,10 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
         for (;;) {
                 if (!capture && o->timeout_ms) {
                         /* poll the child until the deadline */
-                        uint64_t span = (uint64_t)o->timeout_ms * 1000000ull, deadline = 0;
-                        if (!o->timeout_from)
-                                deadline = fm_now_ns() + span;
+                        uint64_t deadline = fm_now_ns() + (uint64_t)o->timeout_ms * 1000000ull;
                         pid_t w;
-                        while ((w = waitpid(pid, &status, WNOHANG)) == 0) {
-                                if (!deadline && atomic_load(o->timeout_from))
-                                        deadline = fm_now_ns() + span;
-                                if (deadline && fm_now_ns() >= deadline)
-                                        break;
+                        while ((w = waitpid(pid, &status, WNOHANG)) == 0 && fm_now_ns() < deadline)
                                 usleep(1000);
-                        }
                         if (w == 0) {
                                 kill(pid, SIGKILL);
                                 waitpid(pid, &status, 0);

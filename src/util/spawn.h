@@ -1,6 +1,5 @@
 /* Running helper programs (LXC tools, rsync, ip) without a shell. */
 #pragma once
-#include <stdatomic.h>
 #include "util.h"
 
 typedef struct fm_spawn_opts {
@@ -8,10 +7,6 @@ typedef struct fm_spawn_opts {
         char *output;               /* out: captured stdout+stderr (malloc'd), may be NULL */
         size_t output_max;          /* cap on captured bytes (default 64 KiB) */
         int timeout_ms;             /* 0 = none; the child is killed when it expires */
-        /* with timeout_ms and detach_stdio: the timeout counts from when this
-         * becomes true (a child that first waits for a go-ahead), NULL: from
-         * the start */
-        const atomic_bool *timeout_from;
         bool detach_stdio;          /* child gets /dev/null for all of stdio, nothing captured */
 } fm_spawn_opts;
 
