@@ -497,7 +497,11 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
         }
         fm_strv_push(&argv, src);
         fm_strv_push(&argv, url);
-        fm_spawn_opts o = {.timeout_ms = 3600 * 1000};
+        /* 24: source files vanished while rsync ran. While the service runs
+         * the final sync catches up; while it is frozen only the dump's own
+         * temporary files (CRIU's link remaps) can vanish: rsync failed a
+         * rollback test that way. */
+        fm_spawn_opts o = {.timeout_ms = 3600 * 1000, .also_ok = 24};
         int r = argv.v ? fm_spawn_check(argv.v, &o, e) : fm_err(e, ENOMEM, "out of memory");
         fm_strv_free(&argv);
         if (r == 0 && bytes) {

@@ -137,6 +137,8 @@ int fm_spawn_check(char *const argv[], fm_spawn_opts *o, fm_error *e)
         if (!o)
                 o = &def;
         int r = fm_spawn(argv, o);
+        if (r > 0 && r == o->also_ok)
+                r = 0;
         if (r != 0) {
                 char line[400];
                 char cmd[256] = "";

@@ -8,6 +8,7 @@ typedef struct fm_spawn_opts {
         size_t output_max;          /* cap on captured bytes (default 64 KiB) */
         int timeout_ms;             /* 0 = none; the child is killed when it expires */
         bool detach_stdio;          /* child gets /dev/null for all of stdio, nothing captured */
+        int also_ok;                /* fm_spawn_check: an exit status that counts as success too (0: none) */
 } fm_spawn_opts;
 
 /* Runs argv[0] (looked up in PATH) and waits. Returns the exit status (0..255),

@@ -41,6 +41,16 @@ int main(void)
         ok(r == 3 && o.output && strstr(o.output, "hello") && strstr(o.output, "err"), "spawn captures output and status");
         free(o.output);
 
+        /* an exit status declared harmless (rsync's 24) passes, others fail */
+        fm_spawn_opts ok24 = {.also_ok = 24};
+        char *argv24[] = {"sh", "-c", "exit 24", NULL}, *argv23[] = {"sh", "-c", "exit 23", NULL};
+        fm_error e24 = {0};
+        ok(fm_spawn_check(argv24, &ok24, &e24) == 0, "also_ok status counts as success");
+        free(ok24.output);
+        ok24.output = NULL;
+        ok(fm_spawn_check(argv23, &ok24, &e24) < 0 && strstr(e24.msg, "status 23"), "any other status fails");
+        free(ok24.output);
+
         /* a child that writes more than a pipe holds must not deadlock */
         fm_spawn_opts big = {.output_max = 1024};
         char *argv2[] = {"sh", "-c", "yes | head -c 1000000", NULL};
