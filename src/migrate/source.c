@@ -814,8 +814,8 @@ static void phase_cleanup(fm_migration *m)
         /* the connections now live on the target: this copy must not reset
          * them as its processes die (it left its bridge at the freeze,
          * unless that failed) */
-        if (!m->detached)
-                fm_ct_bridge_port(m->src->lxcpath, m->name, false, &ignore);
+        if (!m->detached && m->have_port)
+                fm_ct_port_set(&m->port, false, &ignore);
         fm_ct_destroy(m->src->lxcpath, m->name, &ignore);
         src_images(m, img, sizeof(img));
         fm_rm_rf(img);
@@ -837,8 +837,8 @@ static void rollback(fm_migration *m)
                         json_object_put(reply);
                 json_object_put(req);
         }
-        if (m->detached)
-                fm_ct_bridge_port(m->src->lxcpath, m->name, true, &ignore);
+        if (m->detached) /* only ever set with have_port */
+                fm_ct_port_set(&m->port, true, &ignore);
         if (m->frozen)
                 fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore);
         char img[600];

@@ -17,4 +17,15 @@ print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1"
 testbed_clean() { "$FASTMIG" testbed down >/dev/null 2>&1 || true; }
 testbed_up() { testbed_clean; trap testbed_clean EXIT; "$FASTMIG" testbed up "$@"; }
 # counter now answered by the service NAME (via one probe request from ue)
+# After a migration of container $1 to host $2: its counter moved on from $c
+# (which it updates), and /data/$3, written before the first freeze, is there.
+state_kept() {
+  local c2
+  c2=$("$FASTMIG" workload write "$1" "f$RANDOM")
+  [ "$c2" -gt "$c" ] || fail "counter went back: $c -> $c2"
+  c=$c2
+  eval "$("$FASTMIG" testbed env "$2")"
+  "$FASTMIG" testbed exec "$2" -- lxc-attach -P "$LXC_PATH" -n "$1" -- cat "/data/$3" >/dev/null \
+    || fail "file written before the first freeze missing on $2"
+}
 counter_of() { "$FASTMIG" workload write "$1" "probe-$RANDOM"; }

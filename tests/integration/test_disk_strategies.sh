@@ -20,12 +20,7 @@ mig() {
   [ "$(jget "$out" decided_by)" = "$check" ] || fail "to $to: decided by check $(jget "$out" decided_by), want $check"
   [ "$(jget "$out" state_continuous)" = true ] || fail "to $to: service state not continuous"
   LAST=$out
-  c2=$("$FASTMIG" workload write dk "f$RANDOM")
-  [ "$c2" -gt "$c" ] || fail "counter went back: $c -> $c2"
-  c=$c2
-  eval "$("$FASTMIG" testbed env "$to")"
-  "$FASTMIG" testbed exec "$to" -- lxc-attach -P "$LXC_PATH" -n dk -- cat /data/f0 >/dev/null \
-    || fail "file written before the first freeze missing on $to"
+  state_kept dk "$to" f0
 }
 bytes() { jget "$LAST" "bytes_disk.$1"; }
 untouched() { [ "$(jget "$1" rolled_back)" = false ] && python3 -c 'import sys; assert float(sys.argv[1]) == 0' "$(jget "$1" frozen_ms)"; }

@@ -21,12 +21,7 @@ mig() {
   b=$(jget "$out" stream.bytes_verified)
   [ "$b" -gt "$got" ] || fail "to $to: the stream did not flow again ($got -> $b bytes)"
   got=$b
-  c2=$("$FASTMIG" workload write vid "f$RANDOM")
-  [ "$c2" -gt "$c" ] || fail "counter went back: $c -> $c2"
-  c=$c2
-  eval "$("$FASTMIG" testbed env "$to")"
-  "$FASTMIG" testbed exec "$to" -- lxc-attach -P "$LXC_PATH" -n vid -- cat /data/before >/dev/null \
-    || fail "file written before the first freeze missing on $to"
+  state_kept vid "$to" before
 }
 
 note "full-mig to mec2 (it holds no image) and back (forced)"
