@@ -9,6 +9,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential meson ninja-build pkg-config git
   lxc lxc-dev libmnl-dev busybox-static debootstrap squashfs-tools rsync iproute2 iptables procps psmisc
+  glusterfs-server glusterfs-client
   libjson-c-dev libxxhash-dev liblz4-dev
   # CRIU build dependencies (Debian 12)
   libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler

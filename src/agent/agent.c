@@ -153,15 +153,20 @@ static int op_create_workload(req_ctx *c)
                 if ((r = fm_image_find(c->a->paths.store, ref ? ref : kind, &app, &c->err)) < 0)
                         return fm_err_wrap(&c->err, "build it first: fastmig image build %s --host %s", kind,
                                            c->a->paths.host);
+                bool shared = fm_json_bool(c->req, "shared", false);
+                if (shared && !c->a->paths.shared.path[0])
+                        return fm_err(&c->err, ENOENT, "%s mounts no shared volume (fastmigd --shared DIR)",
+                                      c->a->paths.host);
                 r = fm_workload_create_clone(c->a->paths.lxcpath, c->a->paths.store, name, ip, &app,
-                                             fm_json_bool(c->req, "flat", false), &c->err);
+                                             fm_json_bool(c->req, "flat", false),
+                                             shared ? c->a->paths.shared.path : NULL, &c->err);
         } else {
                 r = fm_workload_create(c->a->paths.lxcpath, name, ip, c->a->seqecho_path, &w, &c->err);
         }
         if (r < 0)
                 return r;
         if ((r = fm_ct_start(c->a->paths.lxcpath, name, &c->err)) < 0) {
-                fm_ct_destroy(c->a->paths.lxcpath, name, NULL);
+                fm_workload_destroy(c->a->paths.lxcpath, c->a->paths.shared.path, name, NULL);
                 return r;
         }
         return 0;
@@ -182,8 +187,36 @@ static int op_destroy(req_ctx *c)
                 return r;
         if (!busy_take(name))
                 return fm_err(&c->err, EBUSY, "container %s is being migrated", name);
-        r = fm_ct_destroy(c->a->paths.lxcpath, name, &c->err);
+        r = fm_workload_destroy(c->a->paths.lxcpath, c->a->paths.shared.path, name, &c->err);
         busy_release(name);
+        return r;
+}
+
+/* The shared volume this host mounts, and the latency test on it. */
+static json_object *latency_json(const fm_latency *l)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "p50_ms", json_object_new_double(l->p50_ms));
+        json_object_object_add(o, "p99_ms", json_object_new_double(l->p99_ms));
+        json_object_object_add(o, "max_ms", json_object_new_double(l->max_ms));
+        json_object_object_add(o, "ops", json_object_new_int(l->ops));
+        json_object_object_add(o, "ms", json_object_new_double(l->total_ms));
+        return o;
+}
+
+static int op_storage(req_ctx *c)
+{
+        const fm_shared_volume *v = &c->a->paths.shared;
+        if (!v->path[0])
+                return fm_err(&c->err, ENOENT, "%s mounts no shared volume (fastmigd --shared DIR)", c->a->paths.host);
+        json_object_object_add(c->reply, "path", json_object_new_string(v->path));
+        json_object_object_add(c->reply, "fstype", json_object_new_string(v->fstype));
+        json_object_object_add(c->reply, "volume", json_object_new_string(v->id));
+        if (!fm_json_bool(c->req, "probe", false))
+                return 0;
+        fm_latency l;
+        int r = fm_shared_latency(v->path, FM_SHARED_PROBE_OPS, FM_SHARED_PROBE_DEADLINE_MS, &l, &c->err);
+        json_object_object_add(c->reply, "latency_test", latency_json(&l));
         return r;
 }
 
@@ -265,7 +298,7 @@ static int op_migrate(req_ctx *c)
                 goto out;
         }
         if (strategy && fm_strategy_parse(strategy, &m->want_strategy) < 0) {
-                r = fm_err(&c->err, EINVAL, "unknown strategy `%s' (auto, memory, partial, full)", strategy);
+                r = fm_err(&c->err, EINVAL, "unknown strategy `%s' (" FM_STRATEGY_NAMES ")", strategy);
                 goto out;
         }
         if (restore && strcmp(restore, "lazy") && strcmp(restore, "eager") && strcmp(restore, "auto")) {
@@ -284,6 +317,8 @@ static int op_migrate(req_ctx *c)
         m->dirty_threshold = (uint64_t)threshold;
         m->min_shrink = 0.9; /* docs/PRECOPY.md: why */
         if ((r = fm_json_num(c->req, "min_shrink", false, 0.01, 1, &m->min_shrink, &c->err)) < 0)
+                goto out;
+        if ((r = fm_json_num(c->req, "storage_latency_ms", false, 0.001, 60000, &m->latency_tolerance_ms, &c->err)) < 0)
                 goto out;
         if ((r = fm_parse_endpoint(to, m->to_addr, sizeof(m->to_addr), &m->to_port, &c->err)) < 0)
                 goto out;
@@ -323,13 +358,20 @@ static int op_prepare(req_ctx *c)
         if (r == 0)
                 r = fm_json_str(c->req, "strategy", false, 16, &want, &c->err);
         if (r == 0 && want && fm_strategy_parse(want, &q.want) < 0)
-                r = fm_err(&c->err, EINVAL, "unknown strategy `%s' (auto, memory, partial, full)", want);
+                r = fm_err(&c->err, EINVAL, "unknown strategy `%s' (" FM_STRATEGY_NAMES ")", want);
         if (r == 0)
                 r = fm_json_int(c->req, "base_bytes", false, 0, INT64_MAX, &base_b, &c->err);
         if (r == 0)
                 r = fm_json_int(c->req, "app_bytes", false, 0, INT64_MAX, &app_b, &c->err);
         if (r == 0)
                 r = fm_json_int(c->req, "own_bytes", false, 0, INT64_MAX, &own_b, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "shared_volume", false, FM_SHARED_ID_LEN, &q.shared_volume, &c->err);
+        if (r == 0 && q.shared_volume)
+                r = fm_json_str(c->req, "src_shared", true, 255, &q.src_shared, &c->err);
+        q.latency_tolerance_ms = FM_SHARED_TOLERANCE_MS;
+        if (r == 0)
+                r = fm_json_num(c->req, "storage_latency_ms", false, 0.001, 60000, &q.latency_tolerance_ms, &c->err);
         fm_clone cl;
         json_object *co = NULL;
         if (r == 0 && json_object_object_get_ex(c->req, "clone", &co) && co &&
@@ -341,7 +383,14 @@ static int op_prepare(req_ctx *c)
         q.app_bytes = (uint64_t)app_b;
         q.own_bytes = (uint64_t)own_b;
         fm_prepare_out out = {0};
-        if ((r = fm_target_prepare(&c->a->paths, name, &q, &out, &c->err)) < 0)
+        r = fm_target_prepare(&c->a->paths, name, &q, &out, &c->err);
+        if (out.have_latency) { /* also when it refuses: the figures say why */
+                json_object *lt = latency_json(&out.latency);
+                json_object_object_add(lt, "tolerance_ms", json_object_new_double(q.latency_tolerance_ms));
+                json_object_object_add(lt, "passed", json_object_new_boolean(out.latency_passed));
+                json_object_object_add(c->reply, "latency_test", lt);
+        }
+        if (r < 0)
                 return r;
         json_object_object_add(c->reply, "strategy", json_object_new_string(fm_strategy_name(out.strategy)));
         json_object_object_add(c->reply, "decided_by", json_object_new_int(out.decided_by));
@@ -592,7 +641,7 @@ static const struct {
         {"precopy_begin", op_precopy_begin}, {"precopy_round", op_precopy_round},
         {"image_list", op_image_list}, {"image_has", op_image_has}, {"image_stage", op_image_stage},
         {"image_commit", op_image_commit}, {"image_rm", op_image_rm}, {"image_push", op_image_push},
-        {"image_progress", op_image_progress},
+        {"image_progress", op_image_progress}, {"storage", op_storage},
 };
 
 void fm_agent_serve(fm_agent *a, int fd)

@@ -1,6 +1,6 @@
 /* fastmigd: the host agent. One per edge host, inside that host's namespaces.
  *   fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR
- *            [--store DIR] [--test-hooks] */
+ *            [--store DIR] [--shared DIR] [--test-hooks] */
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -94,18 +94,19 @@ static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_
 static void usage(FILE *f)
 {
         fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR "
-                   "[--store DIR] [--rsync-port N] [--test-hooks]\n");
+                   "[--store DIR] [--shared DIR] [--rsync-port N] [--test-hooks]\n");
 }
 
 int main(int argc, char **argv)
 {
         fm_agent a = {.rsync_port = 8730, .listen_fd = -1, .follow_lock = PTHREAD_MUTEX_INITIALIZER};
-        const char *listen = NULL, *state = NULL;
+        const char *listen = NULL, *state = NULL, *shared = NULL;
         static const struct option lo[] = {
                 {"host", required_argument, 0, 'h'},    {"listen", required_argument, 0, 'l'},
                 {"lxcpath", required_argument, 0, 'P'}, {"images", required_argument, 0, 'i'},
                 {"state", required_argument, 0, 's'},   {"rsync-port", required_argument, 0, 'r'},
                 {"store", required_argument, 0, 'S'},   {"test-hooks", no_argument, 0, 'T'},    {"help", no_argument, 0, 'H'},
+                {"shared", required_argument, 0, 'V'},
                 {0, 0, 0, 0},
         };
         int ch;
@@ -126,6 +127,7 @@ int main(int argc, char **argv)
                         a.rsync_port = (uint16_t)v;
                         break;
                 case 'T': a.paths.test_hooks = true; break;
+                case 'V': shared = optarg; break;
                 case 'H': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -139,6 +141,12 @@ int main(int argc, char **argv)
         fm_error e = {0};
         if (fm_parse_endpoint(listen, a.addr, sizeof(a.addr), &a.port, &e) < 0) {
                 fprintf(stderr, "fastmigd: %s\n", e.msg);
+                return 2;
+        }
+        /* a volume every host mounts (the unknown-path strategy): refuse to
+         * serve with a wrong one rather than fail in a migration */
+        if (shared && fm_shared_open(shared, &a.paths.shared, &e) < 0) {
+                fprintf(stderr, "fastmigd: --shared: %s\n", e.msg);
                 return 2;
         }
         /* fm-seqecho lives next to this binary */

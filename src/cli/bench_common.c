@@ -96,7 +96,8 @@ int bench_testbed(fm_testbed *tb, uint32_t link_mbit, const char *who, bool *own
         char agent[4200];
         snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
         fprintf(stderr, "%s: building a 2-host testbed (%u Mbit/s links)\n", who, link_mbit);
-        int r = fm_testbed_up(2, (int)link_mbit, agent, false, NULL, NULL, e);
+        fm_testbed_opts o = {.hosts = 2, .link_mbit = (int)link_mbit, .agent_path = agent};
+        int r = fm_testbed_up(&o, NULL, NULL, e);
         if (r < 0)
                 return r;
         *own = true;

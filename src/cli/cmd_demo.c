@@ -35,7 +35,8 @@ int cmd_demo(int argc, char **argv)
                        "1. A testbed: edge hosts mec1 and mec2, a core router and the user (ue), each a network\n"
                        "   namespace; the links are shaped to 1 Gbit/s like the paper's.\n");
         fflush(stdout);
-        if (fm_testbed_up(2, 1000, agent, false, json ? NULL : progress, NULL, &e) < 0)
+        fm_testbed_opts o = {.hosts = 2, .link_mbit = 1000, .agent_path = agent};
+        if (fm_testbed_up(&o, json ? NULL : progress, NULL, &e) < 0)
                 return cli_fail("%s", e.msg);
         fm_testbed_load(&tb, NULL);
         int rc = 0;

@@ -7,7 +7,7 @@
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
                             "       [--mode precopy|stopcopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
                             "       [--min-shrink F] [--restore auto|lazy|eager] [--compress lz4|none]\n"
-                            "       [--strategy auto|memory|partial|full] [--images-lead MS]";
+                            "       [--strategy auto|memory|partial|full|shared] [--images-lead MS] [--storage-latency-ms MS]";
 
 static void progress(const char *phase, double ms, void *data)
 {
@@ -54,6 +54,7 @@ int cmd_migrate(int argc, char **argv)
                 {"compress", required_argument, 0, 'C'},
                 {"min-shrink", required_argument, 0, 'S'},
                 {"strategy", required_argument, 0, 's'},
+                {"storage-latency-ms", required_argument, 0, 'Y'},
                 {0, 0, 0, 0},
         };
         int ch;
@@ -67,9 +68,14 @@ int cmd_migrate(int argc, char **argv)
                 case 'X': o.inject = optarg; break;
                 case 's':
                         if (strcmp(optarg, "auto") && strcmp(optarg, "memory") && strcmp(optarg, "partial") &&
-                            strcmp(optarg, "full"))
-                                return cli_fail("--strategy is auto, memory, partial or full, not `%s'", optarg);
+                            strcmp(optarg, "full") && strcmp(optarg, "shared"))
+                                return cli_fail("--strategy is auto, memory, partial, full or shared, not `%s'", optarg);
                         o.strategy = optarg;
+                        break;
+                case 'Y':
+                        if (fm_parse_double(optarg, &o.storage_latency_ms) < 0 ||
+                            !(o.storage_latency_ms >= 0.001 && o.storage_latency_ms <= 60000))
+                                return cli_fail("--storage-latency-ms takes 0.001 to 60000 ms, not `%s'", optarg);
                         break;
                 case 'm':
                         if (strcmp(optarg, "stopcopy") && strcmp(optarg, "precopy"))

@@ -4,9 +4,11 @@
 #include "cli.h"
 #include "plane/plane.h"
 #include "proto/proto.h"
+#include "testbed/storage.h"
 
-static const char USAGE[] = "fastmig testbed up [--hosts N] [--link-mbit M] [--test-hooks]\n"
-                            "       fastmig testbed down | status | env HOST | exec HOST -- CMD [ARGS]";
+static const char USAGE[] = "fastmig testbed up [--hosts N] [--link-mbit M] [--shared-storage] [--test-hooks]\n"
+                            "       fastmig testbed down | status | env HOST | exec HOST -- CMD [ARGS]\n"
+                            "       fastmig testbed storage cut|restore [--host H]";
 
 static void progress(const char *what, void *data)
 {
@@ -16,10 +18,11 @@ static void progress(const char *what, void *data)
 static int up(int argc, char **argv)
 {
         uint32_t hosts = 2, mbit = 1000;
-        bool hooks = false;
+        bool hooks = false, shared = false;
         static const struct option lo[] = {{"hosts", required_argument, 0, 'n'},
                                            {"link-mbit", required_argument, 0, 'm'},
                                            {"test-hooks", no_argument, 0, 'T'},
+                                           {"shared-storage", no_argument, 0, 's'},
                                            {0, 0, 0, 0}};
         int ch;
         optind = 1;
@@ -30,6 +33,8 @@ static int up(int argc, char **argv)
                         return cli_fail("--link-mbit takes a number, not `%s'", optarg);
                 if (ch == 'T')
                         hooks = true;
+                if (ch == 's')
+                        shared = true;
                 if (ch == '?')
                         return cli_usage(USAGE);
         }
@@ -38,9 +43,12 @@ static int up(int argc, char **argv)
         char agent[4200];
         snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
         fm_error e = {0};
-        if (fm_testbed_up((int)hosts, (int)mbit, agent, hooks, progress, "up:", &e) < 0)
+        fm_testbed_opts o = {.hosts = (int)hosts, .link_mbit = (int)mbit, .agent_path = agent, .test_hooks = hooks,
+                             .shared_storage = shared};
+        if (fm_testbed_up(&o, progress, "up:", &e) < 0)
                 return cli_fail("%s", e.msg);
-        printf("testbed up: %u edge hosts (mec1..mec%u), core, ue; links %u Mbit/s\n", hosts, hosts, mbit);
+        printf("testbed up: %u edge hosts (mec1..mec%u), core, ue%s; links %u Mbit/s\n", hosts, hosts,
+               shared ? ", storage (GlusterFS volume " FM_STORAGE_VOLUME " on " FM_STORAGE_ADDR ")" : "", mbit);
         return 0;
 }
 
@@ -71,6 +79,30 @@ static int status(void)
         return bad ? 1 : 0;
 }
 
+/* An outage of the storage host (cut: its link to the core goes down; the
+ * clients' requests wait), or, with --host, of one host's path to it. */
+static int storage(int argc, char **argv)
+{
+        if (argc != 2 && !(argc == 4 && !strcmp(argv[2], "--host")))
+                return cli_usage(USAGE);
+        bool up = !strcmp(argv[1], "restore");
+        if (!up && strcmp(argv[1], "cut"))
+                return cli_usage(USAGE);
+        fm_testbed tb;
+        if (cli_load_testbed(&tb))
+                return 1;
+        if (!tb.shared)
+                return cli_fail("this testbed has no storage host (`fastmig testbed up --shared-storage')");
+        fm_error e = {0};
+        const fm_host *h = argc == 4 ? fm_testbed_host(&tb, argv[3]) : NULL;
+        if (argc == 4 && !h)
+                return cli_fail("no host `%s' in the testbed (it has mec1..mec%d)", argv[3], tb.hosts);
+        if ((h ? fm_storage_reach(h, up, &e) : fm_storage_link(up, &e)) < 0)
+                return cli_fail("%s", e.msg);
+        printf("storage %s%s%s\n", up ? "reachable again" : "cut off", h ? " from " : "", h ? h->name : "");
+        return 0;
+}
+
 int cmd_testbed(int argc, char **argv)
 {
         if (argc < 2)
@@ -87,6 +119,8 @@ int cmd_testbed(int argc, char **argv)
         }
         if (!strcmp(sub, "status"))
                 return status();
+        if (!strcmp(sub, "storage"))
+                return storage(argc - 1, argv + 1);
         if (!strcmp(sub, "env") || !strcmp(sub, "exec")) {
                 if (argc < 3)
                         return cli_usage(USAGE);
@@ -100,6 +134,8 @@ int cmd_testbed(int argc, char **argv)
                         printf("FASTMIG_HOST=%s\nFASTMIG_NETNS=%s\nLXC_PATH=%s\nFASTMIG_AGENT=%s:%u\n"
                                "FASTMIG_BRIDGE=%s\nFASTMIG_GATEWAY=%s\nFASTMIG_SUBNET=" FM_TESTBED_SUBNET_PREFIX "0/24\n",
                                h->name, h->netns, h->lxcpath, h->addr, h->port, FM_TESTBED_BRIDGE, FM_TESTBED_GATEWAY);
+                        if (h->shared[0])
+                                printf("FASTMIG_SHARED=%s\n", h->shared);
                         return 0;
                 }
                 int first = 3;

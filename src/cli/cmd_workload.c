@@ -12,6 +12,7 @@ static const char USAGE[] = "fastmig workload start blank|busybox --host HOST --
                             "       fastmig workload start video --host HOST --name NAME [--rate-mbit R]\n"
                             "           (and its streaming client in ue, R Mbit/s, default 8)\n"
                             "       fastmig workload start blank|video --flat ...  (a plain rootfs with the image's content)\n"
+                            "       fastmig workload start blank|video --shared ...  (that plain rootfs on the shared volume)\n"
                             "       fastmig workload start memory --host HOST --name NAME --size-mib S [--dirty-mib-s R]\n"
                             "                                     [--fill random|half]\n"
                             "       fastmig workload write NAME FILE   (the service writes /data/FILE)\n"
@@ -70,6 +71,7 @@ int cmd_workload(int argc, char **argv)
                                            {"fill", required_argument, 0, 'f'},
                                            {"rate-mbit", required_argument, 0, 'r'},
                                            {"flat", no_argument, 0, 'F'},
+                                           {"shared", no_argument, 0, 'S'},
                                            {0, 0, 0, 0}};
         int ch;
         optind = 1;
@@ -86,6 +88,8 @@ int cmd_workload(int argc, char **argv)
                         w.fill = optarg;
                 else if (ch == 'F')
                         w.flat = true;
+                else if (ch == 'S')
+                        w.shared = true;
                 else if (ch == 'r' && (fm_parse_double(optarg, &rate) < 0 || !(rate > 0 && rate <= 10000)))
                         return cli_fail("--rate-mbit takes 0 to 10000, not `%s'", optarg);
                 else if (ch == '?')
@@ -97,13 +101,17 @@ int cmd_workload(int argc, char **argv)
                 return cli_fail("--size-mib, --dirty-mib-s and --fill are for the memory workload");
         if (!strcmp(w.kind, "memory") && w.mem_mib < 0)
                 return cli_fail("the memory workload needs --size-mib");
-        if (w.flat && !fm_workload_is_clone(w.kind))
-                return cli_fail("--flat is for the blank and video workloads");
+        if ((w.flat || w.shared) && !fm_workload_is_clone(w.kind))
+                return cli_fail("--flat and --shared are for the blank and video workloads");
+        if (w.flat && w.shared)
+                return cli_fail("--flat and --shared exclude each other (a shared rootfs is a plain one)");
         fm_error e = {0};
         if (fm_workload_check(&w, &e) < 0)
                 return cli_fail("%s", e.msg);
         if (cli_load_testbed(&tb))
                 return 1;
+        if (w.shared && !tb.shared)
+                return cli_fail("--shared needs a testbed with a storage host (`fastmig testbed up --shared-storage')");
         fm_image app;
         if (fm_workload_is_clone(w.kind)) {
                 const fm_host *h = fm_testbed_host(&tb, host);

@@ -3,6 +3,7 @@
  * fm_target_* steps it calls remotely. All state of one migration is in one
  * struct, so an agent can run several at once. */
 #pragma once
+#include "storage/shared.h"
 #include <json-c/json.h>
 #include <time.h>
 #include "image/store.h"
@@ -11,8 +12,9 @@
 
 struct fm_precopy_registry; /* target side: page stores of migrations under way */
 
-/* The disk strategies (docs/IMAGES.md), in the order the checks try them. */
-enum fm_strategy { FM_STRATEGY_AUTO, FM_STRATEGY_MEMORY, FM_STRATEGY_PARTIAL, FM_STRATEGY_FULL };
+/* The disk strategies (docs/IMAGES.md, docs/SHARED.md). */
+enum fm_strategy { FM_STRATEGY_AUTO, FM_STRATEGY_MEMORY, FM_STRATEGY_PARTIAL, FM_STRATEGY_FULL, FM_STRATEGY_SHARED };
+#define FM_STRATEGY_NAMES "auto, memory, partial, full, shared"
 const char *fm_strategy_name(enum fm_strategy s);
 int fm_strategy_parse(const char *s, enum fm_strategy *out); /* -EINVAL if unknown */
 
@@ -32,6 +34,7 @@ typedef struct fm_host_paths {
         struct fm_precopy_registry *precopy; /* NULL: this host takes no pre-copy */
         bool lazy_restore;         /* CRIU can restore lazily here (userfaultfd, fm-criu-wrap) */
         bool test_hooks;           /* honour "inject" in requests (tests only) */
+        fm_shared_volume shared;   /* the shared volume mounted here; shared.path "" if none */
 } fm_host_paths;
 
 enum fm_phase {
@@ -95,7 +98,13 @@ typedef struct fm_migration {
         bool target_lazy;          /* the target can restore lazily */
         enum fm_strategy want_strategy; /* asked for (auto: the target's checks decide) */
         enum fm_strategy strategy;      /* decided in plan */
-        int decided_by;                 /* the check that decided (1..3) */
+        int decided_by;                 /* the check that decided (0..3) */
+        bool shared;                    /* the rootfs is on the shared volume (at shared_rel below it) */
+        char shared_rel[200];
+        double latency_tolerance_ms;    /* shared: the service's tolerance for the latency test */
+        bool have_latency;              /* the target ran the latency test ... */
+        fm_latency latency;             /* ... with these figures */
+        int flushed_files;              /* shared: files fsync'd after the freeze */
         bool is_clone;                  /* an overlay clone of an image (else a plain rootfs) */
         fm_clone clone;
         fm_image app_im, base_im;       /* clone: its images in the source's store */
@@ -136,17 +145,25 @@ typedef struct fm_prepare_req {
         uint64_t base_bytes, app_bytes;  /* clone: sizes of its images */
         uint64_t own_bytes;              /* upper layer (clone) or whole rootfs (plain) */
         const char *inject;              /* test hook: "room" (no disk space) */
+        const char *shared_volume;       /* the rootfs is on this volume (its id) ... */
+        const char *src_shared;          /* ... mounted there on the source */
+        double latency_tolerance_ms;     /* shared: p99 the service tolerates */
 } fm_prepare_req;
 
 typedef struct fm_prepare_out {
         enum fm_strategy strategy;
-        int decided_by; /* the check that decided: 1 app image here, 2 base image here, 3 neither */
+        int decided_by; /* the check that decided: 0 shared storage, 1 app image here, 2 base image here, 3 neither */
+        bool have_latency; /* the latency test ran (shared) ... */
+        fm_latency latency;
+        bool latency_passed;
 } fm_prepare_out;
 
-/* Target side, one call per request. prepare runs the checks: the app
- * image (same digest) here -> memory, else its base here -> partial, else
- * full; a wanted strategy the checks do not allow, or a disk without room
- * for what would travel, is refused (before the source is touched). */
+/* Target side, one call per request. prepare runs the checks: a rootfs on
+ * a shared volume this host mounts too, and the latency test on it passes
+ * -> shared (check 0); the app image (same digest) here -> memory, else its
+ * base here -> partial, else full; a wanted strategy the checks do not
+ * allow, a failed latency test, or a disk without room for what would
+ * travel, is refused (before the source is touched). */
 int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare_req *q, fm_prepare_out *out,
                       fm_error *e);
 /* inject (test hook): "lose_pages" empties the page store first. */

@@ -156,6 +156,41 @@ static int plan_clone(fm_migration *m)
         return 0;
 }
 
+/* A rootfs on the shared volume: the config names a tree below its mount. */
+static void plan_shared(fm_migration *m, const char *config)
+{
+        const fm_shared_volume *v = &m->src->shared;
+        char key[300];
+        snprintf(key, sizeof(key), "lxc.rootfs.path = dir:%s/", v->path);
+        const char *at = v->path[0] ? strstr(config, key) : NULL;
+        if (!at)
+                return;
+        at += strlen(key);
+        size_t n = strcspn(at, "\n");
+        if (n == 0 || n >= sizeof(m->shared_rel))
+                return;
+        memcpy(m->shared_rel, at, n);
+        m->shared_rel[n] = '\0';
+        m->shared = true;
+}
+
+/* The latency test's figures in the target's prepare reply (also when it
+ * refused). */
+static void plan_latency(fm_migration *m, json_object *reply)
+{
+        json_object *lt = NULL;
+        if (!reply || !json_object_object_get_ex(reply, "latency_test", &lt) || !lt)
+                return;
+        m->have_latency = true;
+        fm_json_num(lt, "p50_ms", false, 0, 1e9, &m->latency.p50_ms, NULL);
+        fm_json_num(lt, "p99_ms", false, 0, 1e9, &m->latency.p99_ms, NULL);
+        fm_json_num(lt, "max_ms", false, 0, 1e9, &m->latency.max_ms, NULL);
+        fm_json_num(lt, "ms", false, 0, 1e9, &m->latency.total_ms, NULL);
+        int64_t ops = 0;
+        fm_json_int(lt, "ops", false, 0, 1 << 30, &ops, NULL);
+        m->latency.ops = (int)ops;
+}
+
 static int phase_plan(fm_migration *m)
 {
         const fm_host_paths *s = m->src;
@@ -164,20 +199,22 @@ static int phase_plan(fm_migration *m)
                 return r;
         if ((r = plan_clone(m)) < 0)
                 return r;
-        char own[600];
-        uint64_t own_bytes = 0;
-        own_dir(m, own, sizeof(own));
-        if ((r = fm_tree_size(own, &own_bytes, &m->err)) < 0)
-                return r;
-        fm_ct_info info;
-        if ((r = fm_ct_info_get(s->lxcpath, m->name, &info, &m->err)) < 0)
-                return r;
-        snprintf(m->service_ip, sizeof(m->service_ip), "%s", info.ipv4);
         char path[600];
         snprintf(path, sizeof(path), "%s/%s/config", s->lxcpath, m->name);
         _cleanup_free_ char *config = NULL;
         if ((r = fm_read_file(path, &config, FM_JSON_MAX / 2)) < 0)
                 return fm_err(&m->err, -r, "reading %s: %s", path, strerror(-r));
+        plan_shared(m, config);
+        char own[600];
+        uint64_t own_bytes = 0;
+        own_dir(m, own, sizeof(own));
+        /* a shared tree does not travel (and walking it costs round trips) */
+        if (!m->shared && (r = fm_tree_size(own, &own_bytes, &m->err)) < 0)
+                return r;
+        fm_ct_info info;
+        if ((r = fm_ct_info_get(s->lxcpath, m->name, &info, &m->err)) < 0)
+                return r;
+        snprintf(m->service_ip, sizeof(m->service_ip), "%s", info.ipv4);
         json_object *req = req_new("prepare", m->name);
         json_object_object_add(req, "config", json_object_new_string(config));
         json_object_object_add(req, "src_lxcpath", json_object_new_string(s->lxcpath));
@@ -188,11 +225,25 @@ static int phase_plan(fm_migration *m)
                 json_object_object_add(req, "app_bytes", json_object_new_int64((int64_t)m->app_im.bytes));
                 json_object_object_add(req, "base_bytes", json_object_new_int64((int64_t)m->base_im.bytes));
         }
+        if (m->shared) {
+                json_object_object_add(req, "shared_volume", json_object_new_string(s->shared.id));
+                json_object_object_add(req, "src_shared", json_object_new_string(s->shared.path));
+        }
+        if (m->latency_tolerance_ms > 0)
+                json_object_object_add(req, "storage_latency_ms", json_object_new_double(m->latency_tolerance_ms));
         if (m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(m->inject));
         json_object *reply = NULL;
-        if ((r = target_call(m, req, &reply, 30000)) < 0)
+        r = fm_call(m->to_addr, m->to_port, req, &reply, 30000, &m->err);
+        json_object_put(req);
+        if (r == 0) {
+                plan_latency(m, reply);
+                r = fm_reply_check(reply, &m->err);
+        }
+        if (r < 0) {
+                json_object_put(reply);
                 return fm_err_wrap(&m->err, "preparing %s", m->to_host);
+        }
         int64_t rport = 0;
         fm_json_int(reply, "rsync_port", false, 1, 65535, &rport, NULL);
         m->target_early_restore = fm_json_bool(reply, "early_restore", false);
@@ -200,7 +251,7 @@ static int phase_plan(fm_migration *m)
         const char *st = NULL;
         int64_t by = 3;
         fm_json_str(reply, "strategy", false, 16, &st, NULL);
-        fm_json_int(reply, "decided_by", false, 1, 3, &by, NULL);
+        fm_json_int(reply, "decided_by", false, 0, 3, &by, NULL);
         if (!st || fm_strategy_parse(st, &m->strategy) < 0 || m->strategy == FM_STRATEGY_AUTO)
                 m->strategy = FM_STRATEGY_FULL; /* an older target: the whole tree */
         m->decided_by = (int)by;
@@ -372,6 +423,8 @@ static int images_join(fm_migration *m, images_job *j)
  * joined before the restore can run (fm_migrate_run). */
 static int disk_live(fm_migration *m, images_job *ij)
 {
+        if (m->strategy == FM_STRATEGY_SHARED) /* the tree stays where it is */
+                return 0;
         bool images = m->is_clone && m->strategy != FM_STRATEGY_MEMORY;
         int r = images ? images_start(m, ij) : 0;
         if (r < 0)
@@ -559,6 +612,22 @@ typedef struct disk_job {
         fm_error err;
 } disk_job;
 
+/* shared: what the frozen service wrote must be on the storage before the
+ * target's CRIU opens the files (CRIU does not flush). The test hook
+ * "storage_flush" fails it like an unreachable storage would. */
+#define FM_SHARED_FLUSH_DEADLINE_MS 5000
+static int shared_flush(fm_migration *m, fm_error *e)
+{
+        if (m->src->test_hooks && !strcmp(m->inject, "storage_flush"))
+                return fm_err(e, ETIMEDOUT, "flush to the shared volume failed (injected by the test hook)");
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int r = fm_ct_pids(m->src->lxcpath, m->name, &pids, &n, e);
+        if (r == 0)
+                r = fm_shared_flush(m->src->shared.path, pids, n, FM_SHARED_FLUSH_DEADLINE_MS, &m->flushed_files, e);
+        return r;
+}
+
 static void *disk_final_thread(void *arg)
 {
         disk_job *j = arg;
@@ -579,6 +648,11 @@ static void *disk_final_thread(void *arg)
          * the target already (see fm_mig_hooks) */
         emit_simple(j->h, "frozen");
         double t = j->frozen_at;
+        if (j->m->strategy == FM_STRATEGY_SHARED) {
+                j->r = shared_flush(j->m, &j->err);
+                j->ms = fm_now_ms() - t;
+                return NULL;
+        }
         char src[600];
         own_dir(j->m, src, sizeof(src));
         /* Nothing changed since (shortly before) the live sync began: the
@@ -983,7 +1057,23 @@ json_object *fm_migration_report(const fm_migration *m)
                 json_object_object_add(ph, fm_phase_name(p), json_object_new_double(m->phase_ms[p]));
         json_object_object_add(o, "phases", ph);
         json_object_object_add(o, "strategy", json_object_new_string(fm_strategy_name(m->strategy)));
-        json_object_object_add(o, "decided_by", m->decided_by ? json_object_new_int(m->decided_by) : NULL);
+        json_object_object_add(o, "decided_by", m->prepared ? json_object_new_int(m->decided_by) : NULL);
+        json_object *lt = NULL;
+        if (m->have_latency) {
+                lt = json_object_new_object();
+                json_object_object_add(lt, "p50_ms", json_object_new_double(m->latency.p50_ms));
+                json_object_object_add(lt, "p99_ms", json_object_new_double(m->latency.p99_ms));
+                json_object_object_add(lt, "max_ms", json_object_new_double(m->latency.max_ms));
+                json_object_object_add(lt, "ms", json_object_new_double(m->latency.total_ms));
+                json_object_object_add(lt, "ops", json_object_new_int(m->latency.ops));
+                json_object_object_add(lt, "tolerance_ms", json_object_new_double(m->latency_tolerance_ms > 0
+                                                                                          ? m->latency_tolerance_ms
+                                                                                          : FM_SHARED_TOLERANCE_MS));
+                json_object_object_add(lt, "passed", json_object_new_boolean(m->prepared && m->strategy == FM_STRATEGY_SHARED));
+        }
+        json_object_object_add(o, "latency_test", lt);
+        if (m->shared)
+                json_object_object_add(o, "flushed_files", json_object_new_int(m->flushed_files));
         json_object *bd = json_object_new_object();
         json_object_object_add(bd, "base", json_object_new_int64((int64_t)m->bytes_base));
         json_object_object_add(bd, "app", json_object_new_int64((int64_t)m->bytes_app));

@@ -252,13 +252,13 @@ static void drop_images(const fm_host_paths *p, const char *name)
 
 const char *fm_strategy_name(enum fm_strategy s)
 {
-        static const char *const names[] = {"auto", "memory", "partial", "full"};
+        static const char *const names[] = {"auto", "memory", "partial", "full", "shared"};
         return (unsigned)s < FM_ARRAY_SIZE(names) ? names[s] : "?";
 }
 
 int fm_strategy_parse(const char *s, enum fm_strategy *out)
 {
-        for (enum fm_strategy k = FM_STRATEGY_AUTO; k <= FM_STRATEGY_FULL; k++)
+        for (enum fm_strategy k = FM_STRATEGY_AUTO; k <= FM_STRATEGY_SHARED; k++)
                 if (s && !strcmp(s, fm_strategy_name(k))) {
                         *out = k;
                         return 0;
@@ -266,9 +266,41 @@ int fm_strategy_parse(const char *s, enum fm_strategy *out)
         return -EINVAL;
 }
 
+/* Check 0: the rootfs is on a volume this host mounts too, and the
+ * storage answers this host fast enough for the service. */
+static int decide_shared(const fm_host_paths *p, const fm_prepare_req *q, fm_prepare_out *out, fm_error *e)
+{
+        out->decided_by = 0;
+        out->strategy = FM_STRATEGY_SHARED;
+        if (q->want != FM_STRATEGY_AUTO && q->want != FM_STRATEGY_SHARED)
+                return fm_err(e, EINVAL, "%s-mig: this container's rootfs is on the shared volume; it migrates with "
+                              "the shared strategy (or auto)", fm_strategy_name(q->want));
+        if (!p->shared.path[0])
+                return fm_err(e, ENOENT, "shared: %s mounts no shared volume, and this container's rootfs is on one",
+                              p->host);
+        if (strcmp(p->shared.id, q->shared_volume))
+                return fm_err(e, ENOENT, "shared: %s mounts another volume (%.8s) at %s than the source (%.8s)",
+                              p->host, p->shared.id, p->shared.path, q->shared_volume);
+        out->have_latency = true;
+        int r = fm_shared_latency(p->shared.path, FM_SHARED_PROBE_OPS, FM_SHARED_PROBE_DEADLINE_MS, &out->latency, e);
+        if (r < 0)
+                return fm_err_wrap(e, "shared: latency test on %s", p->host);
+        out->latency_passed = out->latency.p99_ms <= q->latency_tolerance_ms;
+        if (!out->latency_passed)
+                return fm_err(e, ETIMEDOUT, "shared: latency test on %s failed: p50 %.2f ms, p99 %.2f ms, above the "
+                              "service's tolerance of %.2f ms", p->host, out->latency.p50_ms, out->latency.p99_ms,
+                              q->latency_tolerance_ms);
+        return 0;
+}
+
 /* The paper's checks 1-3, on what this host holds. */
 static int decide(const fm_host_paths *p, const fm_prepare_req *q, fm_prepare_out *out, uint64_t *need, fm_error *e)
 {
+        if (q->shared_volume)
+                return decide_shared(p, q, out, e);
+        if (q->want == FM_STRATEGY_SHARED)
+                return fm_err(e, EINVAL, "shared: this container's rootfs is not on a shared volume (start it with "
+                              "--shared)");
         bool has_app = q->clone && fm_image_get(p->store, q->clone->app, NULL) == 0;
         bool has_base = q->clone && fm_image_get(p->store, q->clone->base, NULL) == 0;
         out->decided_by = has_app ? 1 : has_base ? 2 : 3;
@@ -340,11 +372,22 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
                               (unsigned long long)(need / 1000000));
         /* A stale copy from an earlier failed run is replaced; the rootfs, if
          * present, is kept so the live rsync has less to send. */
-        _cleanup_free_ char *moved = fm_ct_config_relocate(q->config, q->src_lxcpath, p->lxcpath);
+        _cleanup_free_ char *moved0 = fm_ct_config_relocate(q->config, q->src_lxcpath, p->lxcpath);
+        /* a shared rootfs: the same tree, where this host mounts the volume */
+        _cleanup_free_ char *moved = moved0 && q->shared_volume
+                                             ? fm_ct_config_relocate(moved0, q->src_shared, p->shared.path)
+                                             : NULL;
+        if (moved0 && !q->shared_volume) {
+                moved = moved0;
+                moved0 = NULL;
+        }
         _cleanup_free_ char *conf = moved && q->clone ? clone_config(p, name, moved, q->clone) : NULL;
         if (!moved || (q->clone && !conf))
                 return fm_err(e, ENOMEM, "out of memory");
-        if (q->clone) {
+        if (q->shared_volume) {
+                if ((r = fm_mkdir_p(dir, 0755)) < 0)
+                        return fm_err(e, -r, "creating %s: %s", dir, strerror(-r));
+        } else if (q->clone) {
                 if ((r = fm_clone_prepare_dirs(p->lxcpath, name, e)) < 0 || (r = fm_clone_write(p->lxcpath, name, q->clone, e)) < 0)
                         return r;
         } else {

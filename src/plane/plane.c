@@ -1,4 +1,5 @@
 #include "plane.h"
+#include "testbed/storage.h"
 
 #include <string.h>
 
@@ -153,13 +154,15 @@ int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *
                 json_object_object_add(req, "image", json_object_new_string(w->image));
         if (w->flat)
                 json_object_object_add(req, "flat", json_object_new_boolean(1));
+        if (w->shared)
+                json_object_object_add(req, "shared", json_object_new_boolean(1));
         if (!strcmp(w->kind, "memory")) {
                 json_object_object_add(req, "mem_mib", json_object_new_double(w->mem_mib));
                 json_object_object_add(req, "dirty_mib_s", json_object_new_double(w->dirty_mib_s));
                 if (w->fill)
                         json_object_object_add(req, "fill", json_object_new_string(w->fill));
         }
-        r = fm_plane_call(h, req, NULL, 120000, e);
+        r = fm_plane_call(h, req, NULL, w->shared ? 600000 : 120000, e);
         json_object_put(req);
         if (r < 0)
                 return r;
@@ -308,6 +311,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(req, "strategy", json_object_new_string(o->strategy));
         if (o->max_rounds > 0)
                 json_object_object_add(req, "max_rounds", json_object_new_int(o->max_rounds));
+        if (o->storage_latency_ms > 0)
+                json_object_object_add(req, "storage_latency_ms", json_object_new_double(o->storage_latency_ms));
         if (o->images_lead_ms)
                 json_object_object_add(req, "images_lead_ms", json_object_new_int(o->images_lead_ms < 0 ? 0 : o->images_lead_ms));
         if (o->min_shrink > 0)
@@ -368,6 +373,11 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                         fm_error se = {0};
                         fm_router_set(&sc.rt, ip, to->addr, &se);
                         sc.ms = fm_now_ms() - ts;
+                        /* test hook: the storage host goes away with the
+                         * service frozen (`fastmig testbed storage restore'
+                         * brings it back) */
+                        if (o->inject && !strcmp(o->inject, "storage_cut") && tb->shared)
+                                fm_storage_link(false, &se);
                 } else if (ev && !strcmp(ev, "restored")) {
                         /* The target runs the service: move the route, then commit. */
                         double ts = fm_now_ms();

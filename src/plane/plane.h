@@ -20,7 +20,8 @@ typedef struct fm_migrate_opts {
         const char *compress;    /* "lz4" or "none"; NULL: the agent's default */
         int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (1024) */
         double min_shrink;       /* precopy: no-progress share; 0 = the agent's default (0.9) */
-        const char *strategy;    /* disk: auto (default), memory, partial, full */
+        const char *strategy;    /* disk: auto (default), memory, partial, full, shared */
+        double storage_latency_ms; /* shared: the p99 the service tolerates; 0: the agent's default */
         int images_lead_ms;      /* full/partial: freeze when the images' rest needs this long (ms); 0: the agent's default (70), -1: once they are complete */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);

@@ -13,12 +13,14 @@
 #include "util/netns.h"
 #include "proto/proto.h"
 #include "util/spawn.h"
+#include "testbed/storage.h"
 
-void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit)
+void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit, bool shared)
 {
         memset(tb, 0, sizeof(*tb));
         tb->hosts = hosts;
         tb->link_mbit = link_mbit;
+        tb->shared = shared;
         for (int i = 0; i < hosts && i < FM_TESTBED_MAX_HOSTS; i++) {
                 fm_host *h = &tb->host[i];
                 snprintf(h->name, sizeof(h->name), "mec%d", i + 1);
@@ -29,12 +31,12 @@ void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit)
                 snprintf(h->images, sizeof(h->images), FM_TESTBED_ROOT "/mec%d/images", i + 1);
                 snprintf(h->store, sizeof(h->store), FM_TESTBED_ROOT "/mec%d/store", i + 1);
                 snprintf(h->state, sizeof(h->state), FM_TESTBED_ROOT "/mec%d/state", i + 1);
+                if (shared)
+                        snprintf(h->shared, sizeof(h->shared), FM_TESTBED_ROOT "/mec%d/shared", i + 1);
         }
 }
 
-/* ip/tc/sysctl runs; each a short-lived command. */
-static int run(fm_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run(fm_error *e, const char *fmt, ...)
+int fm_testbed_run(fm_error *e, const char *fmt, ...)
 {
         char line[512];
         va_list ap;
@@ -109,6 +111,7 @@ static int save_state(const fm_testbed *tb, const pid_t *agents, fm_error *e)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "hosts", json_object_new_int(tb->hosts));
         json_object_object_add(o, "link_mbit", json_object_new_int(tb->link_mbit));
+        json_object_object_add(o, "shared_storage", json_object_new_boolean(tb->shared));
         json_object *pids = json_object_new_array();
         for (int i = 0; i < tb->hosts; i++)
                 json_object_array_add(pids, json_object_new_int(agents ? agents[i] : 0));
@@ -120,7 +123,7 @@ static int save_state(const fm_testbed *tb, const pid_t *agents, fm_error *e)
         return r < 0 ? fm_err(e, -r, "writing %s: %s", FM_TESTBED_STATE, strerror(-r)) : 0;
 }
 
-static int load_raw(int *hosts, int *link, pid_t *pids, fm_error *e)
+static int load_raw(int *hosts, int *link, bool *shared, pid_t *pids, fm_error *e)
 {
         _cleanup_free_ char *s = NULL;
         int r = fm_read_file(FM_TESTBED_STATE, &s, 1 << 20);
@@ -138,21 +141,25 @@ static int load_raw(int *hosts, int *link, pid_t *pids, fm_error *e)
         if (r == 0 && pids && json_object_object_get_ex(o, "agent_pids", &arr))
                 for (size_t i = 0; i < json_object_array_length(arr) && i < FM_TESTBED_MAX_HOSTS; i++)
                         pids[i] = json_object_get_int(json_object_array_get_idx(arr, i));
-        json_object_put(o);
-        if (r < 0)
+        if (r < 0) {
+                json_object_put(o);
                 return fm_err_wrap(e, "%s", FM_TESTBED_STATE);
+        }
         *hosts = (int)h;
         *link = (int)l;
+        *shared = fm_json_bool(o, "shared_storage", false);
+        json_object_put(o);
         return 0;
 }
 
 int fm_testbed_load(fm_testbed *tb, fm_error *e)
 {
         int hosts = 0, link = 0;
-        int r = load_raw(&hosts, &link, NULL, e);
+        bool shared = false;
+        int r = load_raw(&hosts, &link, &shared, NULL, e);
         if (r < 0)
                 return r;
-        fm_testbed_layout(tb, hosts, link);
+        fm_testbed_layout(tb, hosts, link, shared);
         return 0;
 }
 
@@ -164,17 +171,17 @@ const fm_host *fm_testbed_host(const fm_testbed *tb, const char *name)
         return NULL;
 }
 
-static int shape(const char *ns, const char *dev, int mbit, fm_error *e)
+int fm_testbed_shape(const char *ns, const char *dev, int mbit, fm_error *e)
 {
         /* 256 kB burst and 10 ms latency: the same tbf the measurements in
          * docs/PLATFORM-NOTES.md used; carries ~957 Mbit/s of TCP at 1 Gbit. */
-        return run(e, "ip netns exec %s tc qdisc replace dev %s root tbf rate %dmbit burst 256kb latency 10ms",
+        return fm_testbed_run(e, "ip netns exec %s tc qdisc replace dev %s root tbf rate %dmbit burst 256kb latency 10ms",
                    ns, dev, mbit);
 }
 
-static int link_pair(const char *ns_a, const char *dev_a, const char *ns_b, const char *dev_b, fm_error *e)
+int fm_testbed_veth(const char *ns_a, const char *dev_a, const char *ns_b, const char *dev_b, fm_error *e)
 {
-        return run(e, "ip link add %s netns %s type veth peer name %s netns %s", dev_a, ns_a, dev_b, ns_b);
+        return fm_testbed_run(e, "ip link add %s netns %s type veth peer name %s netns %s", dev_a, ns_a, dev_b, ns_b);
 }
 
 static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool test_hooks, pid_t *pid_out,
@@ -209,7 +216,12 @@ static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool
                 char *argv[] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
                                 "--lxcpath",        (char *)h->lxcpath, "--images", (char *)h->images,
                                 "--state",          (char *)h->state,   "--store",  (char *)h->store,
-                                test_hooks ? "--test-hooks" : NULL, NULL};
+                                test_hooks ? "--test-hooks" : NULL, NULL, NULL, NULL};
+                if (h->shared[0]) { /* after the last fixed argument */
+                        int k = test_hooks ? 14 : 13;
+                        argv[k] = "--shared";
+                        argv[k + 1] = (char *)h->shared;
+                }
                 execv(agent_path, argv);
                 dprintf(errpipe[1], "exec %s: %s", agent_path, strerror(errno));
                 _exit(127);
@@ -258,9 +270,9 @@ static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool
         return 0;
 }
 
-int fm_testbed_up(int hosts, int link_mbit, const char *agent_path, bool test_hooks, fm_progress_fn progress,
-                  void *pdata, fm_error *e)
+int fm_testbed_up(const fm_testbed_opts *o, fm_progress_fn progress, void *pdata, fm_error *e)
 {
+        int hosts = o->hosts, link_mbit = o->link_mbit;
         if (hosts < 2 || hosts > FM_TESTBED_MAX_HOSTS)
                 return fm_err(e, EINVAL, "--hosts must be between 2 and %d, not %d", FM_TESTBED_MAX_HOSTS, hosts);
         if (link_mbit < 1 || link_mbit > 100000)
@@ -271,7 +283,7 @@ int fm_testbed_up(int hosts, int link_mbit, const char *agent_path, bool test_ho
                               "a testbed (or part of one: %s) is already here; run `fastmig testbed down' first",
                               what);
         fm_testbed tb;
-        fm_testbed_layout(&tb, hosts, link_mbit);
+        fm_testbed_layout(&tb, hosts, link_mbit, o->shared_storage);
         pid_t agents[FM_TESTBED_MAX_HOSTS] = {0};
         int r;
 #define STEP(x)                                                                                 \
@@ -282,34 +294,34 @@ int fm_testbed_up(int hosts, int link_mbit, const char *agent_path, bool test_ho
         if (progress)
                 progress("namespaces and links", pdata);
         STEP(save_state(&tb, agents, e)); /* so that `down' can clean a half-built testbed */
-        STEP(run(e, "ip netns add %s", FM_TESTBED_CORE_NS));
-        STEP(run(e, "ip netns add %s", FM_TESTBED_UE_NS));
-        STEP(run(e, "ip -n %s link set lo up", FM_TESTBED_CORE_NS));
-        STEP(run(e, "ip -n %s link set lo up", FM_TESTBED_UE_NS));
-        STEP(run(e, "ip netns exec %s sysctl -qw net.ipv4.ip_forward=1", FM_TESTBED_CORE_NS));
-        STEP(link_pair(FM_TESTBED_UE_NS, "eth0", FM_TESTBED_CORE_NS, "ue", e));
-        STEP(run(e, "ip -n %s addr add %s/24 dev eth0", FM_TESTBED_UE_NS, FM_TESTBED_UE_ADDR));
-        STEP(run(e, "ip -n %s addr add 10.77.0.1/24 dev ue", FM_TESTBED_CORE_NS));
-        STEP(run(e, "ip -n %s link set eth0 up", FM_TESTBED_UE_NS));
-        STEP(run(e, "ip -n %s link set ue up", FM_TESTBED_CORE_NS));
-        STEP(run(e, "ip -n %s route add default via 10.77.0.1", FM_TESTBED_UE_NS));
+        STEP(fm_testbed_run(e, "ip netns add %s", FM_TESTBED_CORE_NS));
+        STEP(fm_testbed_run(e, "ip netns add %s", FM_TESTBED_UE_NS));
+        STEP(fm_testbed_run(e, "ip -n %s link set lo up", FM_TESTBED_CORE_NS));
+        STEP(fm_testbed_run(e, "ip -n %s link set lo up", FM_TESTBED_UE_NS));
+        STEP(fm_testbed_run(e, "ip netns exec %s sysctl -qw net.ipv4.ip_forward=1", FM_TESTBED_CORE_NS));
+        STEP(fm_testbed_veth(FM_TESTBED_UE_NS, "eth0", FM_TESTBED_CORE_NS, "ue", e));
+        STEP(fm_testbed_run(e, "ip -n %s addr add %s/24 dev eth0", FM_TESTBED_UE_NS, FM_TESTBED_UE_ADDR));
+        STEP(fm_testbed_run(e, "ip -n %s addr add 10.77.0.1/24 dev ue", FM_TESTBED_CORE_NS));
+        STEP(fm_testbed_run(e, "ip -n %s link set eth0 up", FM_TESTBED_UE_NS));
+        STEP(fm_testbed_run(e, "ip -n %s link set ue up", FM_TESTBED_CORE_NS));
+        STEP(fm_testbed_run(e, "ip -n %s route add default via 10.77.0.1", FM_TESTBED_UE_NS));
         for (int i = 0; i < hosts; i++) {
                 fm_host *h = &tb.host[i];
-                STEP(run(e, "ip netns add %s", h->netns));
-                STEP(run(e, "ip -n %s link set lo up", h->netns));
-                STEP(run(e, "ip netns exec %s sysctl -qw net.ipv4.ip_forward=1", h->netns));
-                STEP(link_pair(h->netns, "eth0", FM_TESTBED_CORE_NS, h->name, e));
-                STEP(run(e, "ip -n %s addr add %s/24 dev eth0", h->netns, h->addr));
-                STEP(run(e, "ip -n %s addr add 10.77.%d.1/24 dev %s", FM_TESTBED_CORE_NS, i + 1, h->name));
-                STEP(run(e, "ip -n %s link set eth0 up", h->netns));
-                STEP(run(e, "ip -n %s link set %s up", FM_TESTBED_CORE_NS, h->name));
-                STEP(run(e, "ip -n %s route add default via 10.77.%d.1", h->netns, i + 1));
-                STEP(shape(h->netns, "eth0", link_mbit, e));
-                STEP(shape(FM_TESTBED_CORE_NS, h->name, link_mbit, e));
-                STEP(run(e, "ip -n %s link add %s address %s type bridge", h->netns, FM_TESTBED_BRIDGE,
+                STEP(fm_testbed_run(e, "ip netns add %s", h->netns));
+                STEP(fm_testbed_run(e, "ip -n %s link set lo up", h->netns));
+                STEP(fm_testbed_run(e, "ip netns exec %s sysctl -qw net.ipv4.ip_forward=1", h->netns));
+                STEP(fm_testbed_veth(h->netns, "eth0", FM_TESTBED_CORE_NS, h->name, e));
+                STEP(fm_testbed_run(e, "ip -n %s addr add %s/24 dev eth0", h->netns, h->addr));
+                STEP(fm_testbed_run(e, "ip -n %s addr add 10.77.%d.1/24 dev %s", FM_TESTBED_CORE_NS, i + 1, h->name));
+                STEP(fm_testbed_run(e, "ip -n %s link set eth0 up", h->netns));
+                STEP(fm_testbed_run(e, "ip -n %s link set %s up", FM_TESTBED_CORE_NS, h->name));
+                STEP(fm_testbed_run(e, "ip -n %s route add default via 10.77.%d.1", h->netns, i + 1));
+                STEP(fm_testbed_shape(h->netns, "eth0", link_mbit, e));
+                STEP(fm_testbed_shape(FM_TESTBED_CORE_NS, h->name, link_mbit, e));
+                STEP(fm_testbed_run(e, "ip -n %s link add %s address %s type bridge", h->netns, FM_TESTBED_BRIDGE,
                          FM_TESTBED_GATEWAY_MAC));
-                STEP(run(e, "ip -n %s addr add %s/24 dev %s", h->netns, FM_TESTBED_GATEWAY, FM_TESTBED_BRIDGE));
-                STEP(run(e, "ip -n %s link set %s up", h->netns, FM_TESTBED_BRIDGE));
+                STEP(fm_testbed_run(e, "ip -n %s addr add %s/24 dev %s", h->netns, FM_TESTBED_GATEWAY, FM_TESTBED_BRIDGE));
+                STEP(fm_testbed_run(e, "ip -n %s link set %s up", h->netns, FM_TESTBED_BRIDGE));
                 /* dirs and the image tmpfs */
                 if ((r = fm_mkdir_p(h->lxcpath, 0755)) < 0 || (r = fm_mkdir_p(h->images, 0700)) < 0 ||
                     (r = fm_mkdir_p(h->store, 0755)) < 0 ||
@@ -322,10 +334,16 @@ int fm_testbed_up(int hosts, int link_mbit, const char *agent_path, bool test_ho
                         goto fail;
                 }
         }
+        if (tb.shared) {
+                /* before the agents: their mount namespaces copy the mounts */
+                if (progress)
+                        progress("storage host (GlusterFS)", pdata);
+                STEP(fm_storage_up(&tb, e));
+        }
         for (int i = 0; i < hosts; i++) {
                 if (progress)
                         progress(tb.host[i].name, pdata);
-                STEP(start_agent(&tb, i, agent_path, test_hooks, &agents[i], e));
+                STEP(start_agent(&tb, i, o->agent_path, o->test_hooks, &agents[i], e));
                 STEP(save_state(&tb, agents, e));
         }
         return 0;
@@ -366,7 +384,7 @@ static void sweep_cgroups(const fm_host *h)
         closedir(d);
 }
 
-static void kill_netns_pids(const char *ns)
+void fm_testbed_kill_netns(const char *ns)
 {
         fm_spawn_opts o = {.timeout_ms = 5000};
         char *argv[] = {"ip", "netns", "pids", (char *)ns, NULL};
@@ -384,11 +402,12 @@ static void kill_netns_pids(const char *ns)
 int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
 {
         int hosts = 0, link = 0;
+        bool shared = true; /* unknown: look for everything */
         pid_t pids[FM_TESTBED_MAX_HOSTS] = {0};
-        if (load_raw(&hosts, &link, pids, NULL) < 0)
-                hosts = FM_TESTBED_MAX_HOSTS; /* unknown: look for everything */
+        if (load_raw(&hosts, &link, &shared, pids, NULL) < 0)
+                hosts = FM_TESTBED_MAX_HOSTS;
         fm_testbed tb;
-        fm_testbed_layout(&tb, hosts, link);
+        fm_testbed_layout(&tb, hosts, link, shared);
         for (int i = 0; i < hosts; i++) {
                 const fm_host *h = &tb.host[i];
                 if (!netns_exists(h->netns) && !fm_path_exists(h->lxcpath))
@@ -401,11 +420,13 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
                         kill(pids[i], SIGTERM);
         }
         usleep(100000);
+        if (tb.shared)
+                fm_storage_down(&tb);
         fm_strv ns = {0};
         list_fm_netns(&ns);
         for (size_t i = 0; i < ns.n; i++) {
-                kill_netns_pids(ns.v[i]);
-                run(NULL, "ip netns del %s", ns.v[i]);
+                fm_testbed_kill_netns(ns.v[i]);
+                fm_testbed_run(NULL, "ip netns del %s", ns.v[i]);
         }
         fm_strv_free(&ns);
         for (int i = 0; i < hosts; i++) {

@@ -34,25 +34,41 @@ typedef struct fm_host {
         char images[256]; /* tmpfs for checkpoint images */
         char store[256];  /* the host's image store (on disk) */
         char state[256];
+        char shared[256]; /* where the shared volume is mounted; "" without shared storage */
 } fm_host;
 
 typedef struct fm_testbed {
         int hosts;
         int link_mbit;
+        bool shared; /* a storage host serves a volume mounted on every host */
         fm_host host[FM_TESTBED_MAX_HOSTS];
 } fm_testbed;
+
+typedef struct fm_testbed_opts {
+        int hosts;
+        int link_mbit;
+        const char *agent_path;
+        bool test_hooks;
+        bool shared_storage; /* the storage host of storage.h */
+} fm_testbed_opts;
 
 typedef void (*fm_progress_fn)(const char *what, void *data);
 
 /* Fills the host table for N hosts (no side effects). */
-void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit);
-int fm_testbed_up(int hosts, int link_mbit, const char *agent_path, bool test_hooks,
-                  fm_progress_fn progress, void *pdata, fm_error *e);
+void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit, bool shared);
+int fm_testbed_up(const fm_testbed_opts *o, fm_progress_fn progress, void *pdata, fm_error *e);
 int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e);
 /* Loads the state of a running testbed; -ENOENT when none is up. */
 int fm_testbed_load(fm_testbed *tb, fm_error *e);
 const fm_host *fm_testbed_host(const fm_testbed *tb, const char *name);
 /* Runs argv inside HOST's namespaces (see netns.h); returns its exit status. */
 int fm_testbed_exec(const fm_host *h, char *const argv[], bool quiet, fm_error *e);
+/* A short command line split at spaces (ip, tc, sysctl), run to its end. */
+int fm_testbed_run(fm_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A veth pair between two namespaces; the tbf shaping of one end. */
+int fm_testbed_veth(const char *ns_a, const char *dev_a, const char *ns_b, const char *dev_b, fm_error *e);
+int fm_testbed_shape(const char *ns, const char *dev, int mbit, fm_error *e);
+/* Kills every process in the network namespace ns. */
+void fm_testbed_kill_netns(const char *ns);
 /* True when anything a testbed creates is present (namespaces, mounts, state). */
 bool fm_testbed_any_left(char *what, size_t len);

@@ -5,6 +5,8 @@
 
 #include "testbed/testbed.h"
 #include "util/spawn.h"
+#include "lxc/container.h"
+#include "storage/shared.h"
 
 static int copy_file(const char *from, const char *to, int mode, fm_error *e)
 {
@@ -97,9 +99,9 @@ static int flatten(const char *store, const fm_image *app, const char *dir, cons
 }
 
 int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
-                             const fm_image *app, bool flat, fm_error *e)
+                             const fm_image *app, bool flat, const char *shared, fm_error *e)
 {
-        char dir[512], rootfs[600], init[64];
+        char dir[512], rootfs[600], init[64], rel[200], ctdir[600] = "";
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
         fm_image base;
@@ -109,7 +111,18 @@ int fm_workload_create_clone(const char *lxcpath, const char *store, const char 
         if (fm_path_exists(dir))
                 return fm_err(e, EEXIST, "container %s already exists on this host", name);
         snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
-        int r = flat ? flatten(store, app, dir, rootfs, e) : fm_clone_prepare_dirs(lxcpath, name, e);
+        if (shared) {
+                flat = true;
+                fm_shared_rootfs_rel(name, rel, sizeof(rel));
+                snprintf(rootfs, sizeof(rootfs), "%s/%s", shared, rel);
+                snprintf(ctdir, sizeof(ctdir), "%.*s", (int)(strlen(rootfs) - strlen("/rootfs")), rootfs);
+                if (fm_path_exists(ctdir))
+                        return fm_err(e, EEXIST, "the shared volume already holds a container %s (%s)", name, ctdir);
+        }
+        int r = fm_mkdir_p(dir, 0755);
+        if (r < 0)
+                return fm_err(e, -r, "creating %s: %s", dir, strerror(-r));
+        r = flat ? flatten(store, app, dir, rootfs, e) : fm_clone_prepare_dirs(lxcpath, name, e);
         fm_clone cl = {0};
         snprintf(cl.app, sizeof(cl.app), "%s", app->digest);
         snprintf(cl.base, sizeof(cl.base), "%s", base.digest);
@@ -128,8 +141,30 @@ int fm_workload_create_clone(const char *lxcpath, const char *store, const char 
                 r = -e->code;
         if (r == 0)
                 r = write_config(dir, app->name, name, rootfs, init, ip, hook, e);
-        if (r < 0)
+        if (r < 0) {
                 fm_rm_rf(dir);
+                if (ctdir[0])
+                        fm_rm_rf(ctdir);
+        }
+        return r;
+}
+
+int fm_workload_destroy(const char *lxcpath, const char *shared, const char *name, fm_error *e)
+{
+        char rel[200], ctdir[600] = "";
+        if (shared && shared[0] && fm_name_is_valid(name)) {
+                /* the tree on the volume goes only with a container that uses it */
+                char conf[600], want[600];
+                _cleanup_free_ char *text = NULL;
+                fm_shared_rootfs_rel(name, rel, sizeof(rel));
+                snprintf(conf, sizeof(conf), "%s/%s/config", lxcpath, name);
+                snprintf(want, sizeof(want), "dir:%s/%s\n", shared, rel);
+                if (fm_read_file(conf, &text, 1 << 20) >= 0 && strstr(text, want))
+                        snprintf(ctdir, sizeof(ctdir), "%s/fastmig/containers/%s", shared, name);
+        }
+        int r = fm_ct_destroy(lxcpath, name, e);
+        if (r == 0 && ctdir[0] && (r = fm_rm_rf(ctdir)) < 0)
+                return fm_err(e, -r, "removing %s: %s", ctdir, strerror(-r));
         return r;
 }
 

@@ -19,6 +19,7 @@ typedef struct fm_workload_spec {
                              * (the second half of every page repeats one word) */
         const char *image;  /* blank, video: the app image's digest (NULL: the newest of the kind's name) */
         bool flat;          /* blank, video: a plain rootfs with the image's content, not a clone */
+        bool shared;        /* blank, video: that plain rootfs on the shared volume (storage/shared.h) */
 } fm_workload_spec;
 
 /* Checks a spec: known kind, sizes in range (quoted in the error). */
@@ -36,6 +37,10 @@ int fm_workload_create(const char *lxcpath, const char *name, const char *ip, co
 /* Creates LXCPATH/NAME as an overlay clone of the app image app of store
  * (LXC mounts the overlay through a pre-mount hook); flat: a plain directory
  * rootfs holding the same merged tree instead (what users without images
- * have, and what the benchmark's baseline moves). */
+ * have, and what the benchmark's baseline moves); shared (a volume's mount
+ * point, or NULL): that plain rootfs at VOLUME/fastmig/containers/NAME/rootfs. */
 int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
-                             const fm_image *app, bool flat, fm_error *e);
+                             const fm_image *app, bool flat, const char *shared, fm_error *e);
+/* Removes a container and, when its rootfs is on the shared volume (mounted
+ * at shared, may be NULL), that tree too. */
+int fm_workload_destroy(const char *lxcpath, const char *shared, const char *name, fm_error *e);
