@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "storage/shared.h"
+
 /* Where say() keeps what it says: lxc-checkpoint gives its tools no
  * stdio, so the agent reads DIR/wrap.log when a run fails. */
 static char log_path[4200];
@@ -85,6 +87,48 @@ static int freeze(const char *cg)
                 usleep(100);
         }
         close(fd);
+        return 0;
+}
+
+/* A rootfs on a shared volume (FASTMIG_SHARED_FLUSH, its mount point):
+ * once frozen, the files the service holds open there are fsync'd before
+ * CRIU runs; if the storage does not answer, CRIU does not run at all (it
+ * would hang on the same storage with the service frozen). Writes
+ * "FILES MS" to FASTMIG_FLUSH_REPORT. */
+#define FLUSH_DEADLINE_MS 5000
+static int flush_shared(const char *cg)
+{
+        const char *vol = getenv("FASTMIG_SHARED_FLUSH"), *report = getenv("FASTMIG_FLUSH_REPORT");
+        if (!vol || !*vol)
+                return 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+        _cleanup_free_ char *list = NULL;
+        int n = fm_read_file(path, &list, 1 << 20);
+        if (n < 0) {
+                say("fm-criu-wrap: reading %s: %s\n", path, strerror(-n));
+                return n;
+        }
+        pid_t pids[4096];
+        size_t np = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(list, "\n", &save); t && np < FM_ARRAY_SIZE(pids); t = strtok_r(NULL, "\n", &save))
+                pids[np++] = (pid_t)atoi(t);
+        int files = 0;
+        fm_error e = {0};
+        if (fm_shared_flush(vol, pids, np, FLUSH_DEADLINE_MS, &files, &e) < 0) {
+                say("fm-criu-wrap: %s\n", e.msg);
+                return -e.code;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (report && *report) {
+                char line[64];
+                int len = snprintf(line, sizeof(line), "%d %.3f\n", files, ms);
+                fm_write_file(report, line, (size_t)len, 0600);
+        }
         return 0;
 }
 
@@ -308,6 +352,8 @@ int main(int argc, char **argv)
                                 int r = freeze(argv[i + 1]);
                                 if (r < 0) /* CRIU will freeze it, slower */
                                         say("fm-criu-wrap: freezing %s: %s\n", argv[i + 1], strerror(-r));
+                                else if (flush_shared(argv[i + 1]) < 0)
+                                        return 1; /* the agent thaws the container */
                                 break;
                         }
         if (argc > 1 && !strcmp(argv[1], "restore") && wait_images() < 0)

@@ -13,6 +13,7 @@
 #include "memory/memscan.h"
 #include "memory/pagestream.h"
 #include "memory/rounds.h"
+#include "util/spawn.h"
 #include <sys/random.h>
 
 static const char *const phase_names[FM_PHASE_COUNT] = {
@@ -586,15 +587,34 @@ static int images_fresh(fm_migration *m)
         return r < 0 ? fm_err(&m->err, -r, "creating %s: %s", img, strerror(-r)) : 0;
 }
 
+/* Where fm-criu-wrap says how the flush of a shared rootfs went. */
+static void flush_report(const fm_migration *m, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/.%s.flush", m->src->images, m->name);
+}
+
 static int phase_dump(fm_migration *m)
 {
         char img[600];
         src_images(m, img, sizeof(img));
         if (injected(m, FM_PHASE_DUMP))
                 return fm_err(&m->err, EIO, "dump failed (injected by the test hook)");
-        const char *env[] = {m->src->criu_path_env[0] ? m->src->criu_path_env : NULL, m->src->criu_real_env, NULL};
+        /* shared: fm-criu-wrap flushes the volume's files once frozen */
+        char flush[300], report[700];
+        flush_report(m, report, sizeof(report));
+        snprintf(flush, sizeof(flush), "FASTMIG_SHARED_FLUSH=%s", m->strategy == FM_STRATEGY_SHARED ? m->src->shared.path : "");
+        _cleanup_free_ char *rep_env = fm_strdupf("FASTMIG_FLUSH_REPORT=%s", report);
+        const char *env[] = {m->src->criu_path_env[0] ? m->src->criu_path_env : NULL, m->src->criu_real_env, flush,
+                             rep_env, NULL};
+        unlink(report);
         int r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env[0] ? env : NULL, &m->err);
         m->bytes_memory = dir_bytes(img);
+        _cleanup_free_ char *line = NULL;
+        double ms = 0;
+        if (m->strategy == FM_STRATEGY_SHARED && fm_read_file(report, &line, 256) > 0 &&
+            sscanf(line, "%d %lf", &m->flushed_files, &ms) == 2)
+                m->phase_ms[FM_PHASE_DISK_FINAL] = ms;
+        unlink(report);
         return r;
 }
 
@@ -613,19 +633,34 @@ typedef struct disk_job {
 } disk_job;
 
 /* shared: what the frozen service wrote must be on the storage before the
- * target's CRIU opens the files (CRIU does not flush). The test hook
- * "storage_flush" fails it like an unreachable storage would. */
+ * target's CRIU opens the files (CRIU does not flush), and CRIU must not
+ * start on a storage that does not answer (it would hang with the service
+ * frozen). fm-criu-wrap does this between its freeze and CRIU; without it,
+ * this, after the agent's freeze. */
 #define FM_SHARED_FLUSH_DEADLINE_MS 5000
-static int shared_flush(fm_migration *m, fm_error *e)
+static int shared_flush(fm_migration *m)
 {
-        if (m->src->test_hooks && !strcmp(m->inject, "storage_flush"))
-                return fm_err(e, ETIMEDOUT, "flush to the shared volume failed (injected by the test hook)");
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
-        int r = fm_ct_pids(m->src->lxcpath, m->name, &pids, &n, e);
+        int r = fm_ct_pids(m->src->lxcpath, m->name, &pids, &n, &m->err);
         if (r == 0)
-                r = fm_shared_flush(m->src->shared.path, pids, n, FM_SHARED_FLUSH_DEADLINE_MS, &m->flushed_files, e);
+                r = fm_shared_flush(m->src->shared.path, pids, n, FM_SHARED_FLUSH_DEADLINE_MS, &m->flushed_files,
+                                    &m->err);
         return r;
+}
+
+/* Test hook "storage_cut": this host loses its route to the shared volume's
+ * server (named by the mount's source, HOST:/VOLUME) as the freeze nears.
+ * `fastmig testbed storage restore --host H' gives it back. */
+static void cut_storage(fm_migration *m)
+{
+        char server[64];
+        if (fm_shared_server(m->src->shared.path, server, sizeof(server)) < 0)
+                return;
+        _cleanup_free_ char *dst = fm_strdupf("%s/32", server);
+        char *argv[] = {"ip", "route", "add", "blackhole", dst, NULL};
+        fm_spawn_opts o = {.detach_stdio = true, .timeout_ms = 5000};
+        fm_spawn(argv, &o);
 }
 
 static void *disk_final_thread(void *arg)
@@ -648,11 +683,8 @@ static void *disk_final_thread(void *arg)
          * the target already (see fm_mig_hooks) */
         emit_simple(j->h, "frozen");
         double t = j->frozen_at;
-        if (j->m->strategy == FM_STRATEGY_SHARED) {
-                j->r = shared_flush(j->m, &j->err);
-                j->ms = fm_now_ms() - t;
+        if (j->m->strategy == FM_STRATEGY_SHARED) /* flushed by fm-criu-wrap, or before the dump */
                 return NULL;
-        }
         char src[600];
         own_dir(j->m, src, sizeof(src));
         /* Nothing changed since (shortly before) the live sync began: the
@@ -957,8 +989,12 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         atomic_store(&ij.freezing, true);
         /* With fm-criu-wrap the freeze happens inside the dump, once
          * lxc-checkpoint has started; without it, here. */
+        if (m->strategy == FM_STRATEGY_SHARED && m->src->test_hooks && !strcmp(m->inject, "storage_cut"))
+                cut_storage(m);
         if (!m->src->criu_path_env[0])
                 PHASE(FM_PHASE_FREEZE, phase_freeze(m));
+        if (!m->src->criu_path_env[0] && m->strategy == FM_STRATEGY_SHARED)
+                PHASE(FM_PHASE_DISK_FINAL, shared_flush(m));
         m->frozen = true; /* from here a rollback thaws (harmless if never frozen) */
         disk_job dj;
         restore_job rj = {0};

@@ -288,7 +288,7 @@ static int decide_shared(const fm_host_paths *p, const fm_prepare_req *q, fm_pre
         out->latency_passed = out->latency.p99_ms <= q->latency_tolerance_ms;
         if (!out->latency_passed)
                 return fm_err(e, ETIMEDOUT, "shared: latency test on %s failed: p50 %.2f ms, p99 %.2f ms, above the "
-                              "service's tolerance of %.2f ms", p->host, out->latency.p50_ms, out->latency.p99_ms,
+                              "service's tolerance of %g ms", p->host, out->latency.p50_ms, out->latency.p99_ms,
                               q->latency_tolerance_ms);
         return 0;
 }

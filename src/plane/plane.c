@@ -1,5 +1,4 @@
 #include "plane.h"
-#include "testbed/storage.h"
 
 #include <string.h>
 
@@ -373,11 +372,6 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                         fm_error se = {0};
                         fm_router_set(&sc.rt, ip, to->addr, &se);
                         sc.ms = fm_now_ms() - ts;
-                        /* test hook: the storage host goes away with the
-                         * service frozen (`fastmig testbed storage restore'
-                         * brings it back) */
-                        if (o->inject && !strcmp(o->inject, "storage_cut") && tb->shared)
-                                fm_storage_link(false, &se);
                 } else if (ev && !strcmp(ev, "restored")) {
                         /* The target runs the service: move the route, then commit. */
                         double ts = fm_now_ms();

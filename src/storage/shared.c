@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,23 +26,39 @@ bool fm_shared_fstype_ok(const char *t)
         return false;
 }
 
-/* The type of the file system mounted exactly at path ("" if none). */
-static void mount_type(const char *path, char *type, size_t n)
+/* The type and source of the file system mounted exactly at path ("" if
+ * none). */
+static void mount_of(const char *path, char *type, size_t n, char *source, size_t sn)
 {
         _cleanup_free_ char *mi = NULL;
-        type[0] = '\0';
+        type[0] = source[0] = '\0';
         if (fm_read_file("/proc/self/mountinfo", &mi, 16 << 20) < 0)
                 return;
         char *save = NULL;
         for (char *l = strtok_r(mi, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                char mp[PATH_MAX], t[64];
+                char mp[PATH_MAX], t[64], src[256];
                 const char *dash = strstr(l, " - ");
                 /* id parent major:minor root mountpoint ... - type source opts */
-                if (!dash || sscanf(l, "%*s %*s %*s %*s %4095s", mp) != 1 || sscanf(dash + 3, "%63s", t) != 1)
+                if (!dash || sscanf(l, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+                    sscanf(dash + 3, "%63s %255s", t, src) != 2)
                         continue;
-                if (!strcmp(mp, path)) /* the last one is what is visible */
+                if (!strcmp(mp, path)) { /* the last one is what is visible */
                         snprintf(type, n, "%s", t);
+                        snprintf(source, sn, "%s", src);
+                }
         }
+}
+
+int fm_shared_server(const char *path, char *buf, size_t n)
+{
+        char type[64], source[256];
+        mount_of(path, type, sizeof(type), source, sizeof(source));
+        char *colon = strchr(source, ':');
+        if (!colon || colon == source)
+                return -ENOENT;
+        *colon = '\0';
+        snprintf(buf, n, "%s", source);
+        return 0;
 }
 
 static bool is_id(const char *s)
@@ -76,7 +94,8 @@ int fm_shared_open(const char *path, fm_shared_volume *v, fm_error *e)
         if (strlen(real) >= sizeof(v->path))
                 return fm_err(e, ENAMETOOLONG, "shared volume path %s is too long", real);
         snprintf(v->path, sizeof(v->path), "%s", real);
-        mount_type(real, v->fstype, sizeof(v->fstype));
+        char source[256];
+        mount_of(real, v->fstype, sizeof(v->fstype), source, sizeof(source));
         if (!v->fstype[0])
                 return fm_err(e, EINVAL, "%s is not a mount point: mount the shared volume (GlusterFS, NFS, CephFS...) there",
                               real);
@@ -125,6 +144,25 @@ static double mono_ms(void)
         return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+static void *reaper(void *arg)
+{
+        pid_t pid = (pid_t)(intptr_t)arg;
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        return NULL;
+}
+
+static void reap_later(pid_t pid)
+{
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        /* without a thread it stays a zombie until this process ends */
+        pthread_create(&th, &at, reaper, (void *)(intptr_t)pid);
+        pthread_attr_destroy(&at);
+}
+
 /* Runs fn(arg, out_fd) in a child; reads up to cap bytes it writes to
  * out_fd into buf. Returns the child's exit status, or -ETIMEDOUT (child
  * killed) or a negative errno. */
@@ -170,8 +208,15 @@ static int run_child(int (*fn)(void *, int), void *arg, int deadline_ms, void *b
                         break;
         }
         close(p[0]);
-        if (r == -ETIMEDOUT)
-                kill(pid, SIGKILL); /* FUSE waits end on SIGKILL */
+        if (r == -ETIMEDOUT) {
+                /* A FUSE request the file system's daemon has taken cannot be
+                 * interrupted, not even by SIGKILL: the child ends only once
+                 * the storage answers (or its client gives up). Not waited
+                 * for here; a thread reaps it. */
+                kill(pid, SIGKILL);
+                reap_later(pid);
+                return r;
+        }
         int st = 0;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;

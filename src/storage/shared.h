@@ -45,6 +45,10 @@ int fm_shared_latency(const char *volume, int n, int deadline_ms, fm_latency *ou
  * client may still hold writes of the source when the target restores. */
 int fm_shared_flush(const char *volume, const pid_t *pids, size_t n, int deadline_ms, int *files, fm_error *e);
 
+/* The server of the file system mounted at path (the part of its mount
+ * source before ':', e.g. 10.77.200.2 of 10.77.200.2:/fmshared). */
+int fm_shared_server(const char *path, char *buf, size_t n);
+
 /* A shared container's tree: VOLUME/fastmig/containers/NAME/rootfs; rel is
  * the part below the volume. */
 void fm_shared_rootfs_rel(const char *name, char *buf, size_t n);
