@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 ARGS ?=
 
-.PHONY: all setup build build-san demo test unit bench bench-memory bench-disk bench-rounds bench-codec clean
+.PHONY: all setup build build-san demo test unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec clean
 
 all: build
 
@@ -36,6 +36,9 @@ bench-memory: build
 
 bench-disk: build
 	@$(BUILD)/fastmig bench-disk $(ARGS)
+
+bench-shared: build
+	@$(BUILD)/fastmig bench-shared $(ARGS)
 
 bench-rounds: build
 	@bash bench/precopy_rounds.sh

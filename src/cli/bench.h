@@ -26,7 +26,8 @@ double record(series *s, const char *who, unsigned run, int r, json_object *rep,
 /* Where the container runs now, and the other host of the first two. */
 int locate(const fm_testbed *tb, const char *name, const char **here, const char **there);
 /* Uses the testbed that is up, or builds a 2-host one (*own set: the caller
- * takes it down). who names the benchmark in progress lines. */
-int bench_testbed(fm_testbed *tb, uint32_t link_mbit, const char *who, bool *own, fm_error *e);
+ * takes it down), with a storage host when shared. who names the benchmark
+ * in progress lines. */
+int bench_testbed(fm_testbed *tb, uint32_t link_mbit, const char *who, bool shared, bool *own, fm_error *e);
 /* Removes a container of that name wherever it runs (leftover of a run). */
 void bench_destroy(const fm_testbed *tb, const char *name);

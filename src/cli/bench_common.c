@@ -88,15 +88,19 @@ int locate(const fm_testbed *tb, const char *name, const char **here, const char
         return 0;
 }
 
-int bench_testbed(fm_testbed *tb, uint32_t link_mbit, const char *who, bool *own, fm_error *e)
+int bench_testbed(fm_testbed *tb, uint32_t link_mbit, const char *who, bool shared, bool *own, fm_error *e)
 {
         *own = false;
         if (fm_testbed_load(tb, NULL) == 0)
-                return 0;
+                return shared && !tb->shared ? fm_err(e, EINVAL, "%s needs shared storage and the testbed that is up "
+                                                      "has none (`fastmig testbed down', then let %s build its own)",
+                                                      who, who)
+                                             : 0;
         char agent[4200];
         snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
-        fprintf(stderr, "%s: building a 2-host testbed (%u Mbit/s links)\n", who, link_mbit);
-        fm_testbed_opts o = {.hosts = 2, .link_mbit = (int)link_mbit, .agent_path = agent};
+        fprintf(stderr, "%s: building a 2-host testbed (%u Mbit/s links%s)\n", who, link_mbit,
+                shared ? ", a GlusterFS storage host" : "");
+        fm_testbed_opts o = {.hosts = 2, .link_mbit = (int)link_mbit, .agent_path = agent, .shared_storage = shared};
         int r = fm_testbed_up(&o, NULL, NULL, e);
         if (r < 0)
                 return r;

@@ -51,7 +51,7 @@ int cmd_bench(int argc, char **argv)
         fm_testbed tb;
         fm_error e = {0};
         bool own = false;
-        if (bench_testbed(&tb, mbit, "bench", &own, &e) < 0)
+        if (bench_testbed(&tb, mbit, "bench", false, &own, &e) < 0)
                 return cli_fail("%s", e.msg);
         const char *name = "benchsvc";
         char ip[16];

@@ -209,7 +209,7 @@ int cmd_bench_disk(int argc, char **argv)
         fm_testbed tb;
         fm_error e = {0};
         bool own = false;
-        if (bench_testbed(&tb, 1000, "bench-disk", &own, &e) < 0)
+        if (bench_testbed(&tb, 1000, "bench-disk", false, &own, &e) < 0)
                 return cli_fail("%s", e.msg);
         int rc = 0;
         json_object *out = json_object_new_object();

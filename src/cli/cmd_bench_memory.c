@@ -79,7 +79,7 @@ int cmd_bench_memory(int argc, char **argv)
         fm_testbed tb;
         fm_error e = {0};
         bool own = false;
-        if (bench_testbed(&tb, mbit, "bench-memory", &own, &e) < 0)
+        if (bench_testbed(&tb, mbit, "bench-memory", false, &own, &e) < 0)
                 return cli_fail("%s", e.msg);
         const char *name = "benchmem";
         int rc = 0;

@@ -21,6 +21,7 @@ static const struct {
         {"bench", cmd_bench, "fastmig against the plain lxc-checkpoint + rsync way"},
         {"image", cmd_image, "build|list|push|rm: base and app images in the hosts' stores"},
         {"bench-disk", cmd_bench_disk, "the disk strategies and the baseline on blank and video (Tables I, II)"},
+        {"bench-shared", cmd_bench_shared, "shared storage against memory-mig on blank and video (Tables I, II)"},
         {"bench-memory", cmd_bench_memory, "pre-copy against stop-and-copy on the memory workload"},
         {"demo", cmd_demo, "the guided tour on a fresh testbed"},
 };
