@@ -344,6 +344,20 @@ static int flush_child(void *arg, int out)
                         /* only regular files of this volume (a FIFO would block the open) */
                         if (stat(p, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != vs.st_dev)
                                 continue;
+                        /* ... open for writing: a read-only one has nothing to flush (and
+                         * each fsync is a round trip to the storage) */
+                        char info[340], text[256];
+                        snprintf(info, sizeof(info), "/proc/%d/fdinfo/%s", (int)a->pids[i], de->d_name);
+                        int ifd = open(info, O_RDONLY | O_CLOEXEC);
+                        ssize_t len = ifd >= 0 ? read(ifd, text, sizeof(text) - 1) : -1;
+                        if (ifd >= 0)
+                                close(ifd);
+                        unsigned flags = O_RDWR;
+                        const char *fl = len > 0 ? (text[len] = '\0', strstr(text, "flags:")) : NULL;
+                        if (fl)
+                                sscanf(fl + 6, "%o", &flags);
+                        if ((flags & O_ACCMODE) == O_RDONLY)
+                                continue;
                         int fd = open(p, O_RDONLY | O_CLOEXEC);
                         if (fd < 0)
                                 continue;

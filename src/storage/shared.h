@@ -36,11 +36,11 @@ int fm_shared_latency(const char *volume, int n, int deadline_ms, fm_latency *ou
 /* Default tolerance of a service (p99 of one small synchronous operation),
  * and the test's size and deadline; docs/SHARED.md says why. */
 #define FM_SHARED_TOLERANCE_MS 20.0
-#define FM_SHARED_PROBE_OPS 100
+#define FM_SHARED_PROBE_OPS 50
 #define FM_SHARED_PROBE_DEADLINE_MS 2000
 
 /* The flush: the file-system syncs of the volume and an fsync of every
- * file on it that the (frozen) processes hold open, in a child process
+ * file on it that the (frozen) processes hold open for writing, in a child process
  * killed at deadline_ms. CRIU does not flush, and a network file system's
  * client may still hold writes of the source when the target restores. */
 int fm_shared_flush(const char *volume, const pid_t *pids, size_t n, int deadline_ms, int *files, fm_error *e);
