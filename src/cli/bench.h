@@ -29,5 +29,12 @@ int locate(const fm_testbed *tb, const char *name, const char **here, const char
  * takes it down), with a storage host when shared. who names the benchmark
  * in progress lines. */
 int bench_testbed(fm_testbed *tb, uint32_t link_mbit, const char *who, bool shared, bool *own, fm_error *e);
+/* The options of the workload benchmarks (bench-disk, bench-shared):
+ * --runs N (2..1000), --workloads blank,video (want[0] blank, want[1]
+ * video), --json. Returns 0, or the exit status after a message. */
+int bench_workload_opts(int argc, char **argv, const char *usage, uint32_t *runs, bool want[2], bool *json);
+/* Summarizes each metric of s into sum[] (s->nmetrics of them); returns
+ * their JSON with the run counts "failed" and "stream_broken". */
+json_object *bench_summarize(const series *s, int stream_broken, fm_summary *sum);
 /* Removes a container of that name wherever it runs (leftover of a run). */
 void bench_destroy(const fm_testbed *tb, const char *name);

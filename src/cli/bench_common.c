@@ -1,3 +1,4 @@
+#include <getopt.h>
 #include <string.h>
 
 #include "cli/bench.h"
@@ -118,4 +119,46 @@ void bench_destroy(const fm_testbed *tb, const char *name)
         json_object_object_add(req, "name", json_object_new_string(name));
         fm_plane_call(fm_testbed_host(tb, here), req, NULL, 60000, NULL);
         json_object_put(req);
+}
+
+int bench_workload_opts(int argc, char **argv, const char *usage, uint32_t *runs, bool want[2], bool *json)
+{
+        const char *workloads = "blank,video";
+        static const struct option lo[] = {{"runs", required_argument, 0, 'r'},
+                                           {"workloads", required_argument, 0, 'w'},
+                                           {"json", no_argument, 0, 'j'},
+                                           {0, 0, 0, 0}};
+        int ch;
+        *runs = 10;
+        *json = false;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+                if (ch == 'r' && (fm_parse_u32(optarg, runs) < 0 || *runs < 2 || *runs > 1000))
+                        return cli_fail("--runs takes 2 to 1000, not `%s'", optarg);
+                else if (ch == 'w')
+                        workloads = optarg;
+                else if (ch == 'j')
+                        *json = true;
+                else if (ch == '?')
+                        return cli_usage(usage);
+        }
+        if (optind != argc)
+                return cli_usage(usage);
+        want[0] = strstr(workloads, "blank") != NULL;
+        want[1] = strstr(workloads, "video") != NULL;
+        if (!want[0] && !want[1])
+                return cli_fail("--workloads takes blank, video or both, not `%s'", workloads);
+        return 0;
+}
+
+json_object *bench_summarize(const series *s, int stream_broken, fm_summary *sum)
+{
+        json_object *js = json_object_new_object();
+        for (int m = 0; m < s->nmetrics; m++) {
+                fm_summarize(s->v[m], s->n, &sum[m]);
+                json_object_object_add(js, s->metrics[m], summary_json(&sum[m]));
+        }
+        json_object_object_add(js, "failed", json_object_new_int(s->failed));
+        json_object_object_add(js, "stream_broken", json_object_new_int(stream_broken));
+        return js;
 }

@@ -149,37 +149,17 @@ static void print_workload(const wl_result *w, const fm_testbed *tb, fm_summary 
 
 int cmd_bench_shared(int argc, char **argv)
 {
-        uint32_t runs = 10;
-        bool json = false;
-        const char *workloads = "blank,video";
-        static const struct option lo[] = {{"runs", required_argument, 0, 'r'},
-                                           {"workloads", required_argument, 0, 'w'},
-                                           {"json", no_argument, 0, 'j'},
-                                           {0, 0, 0, 0}};
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-                if (ch == 'r' && (fm_parse_u32(optarg, &runs) < 0 || runs < 2 || runs > 1000))
-                        return cli_fail("--runs takes 2 to 1000, not `%s'", optarg);
-                else if (ch == 'w')
-                        workloads = optarg;
-                else if (ch == 'j')
-                        json = true;
-                else if (ch == '?')
-                        return cli_usage(USAGE);
-        }
-        if (optind != argc)
-                return cli_usage(USAGE);
+        uint32_t runs;
+        bool json, want[2];
+        int rc = bench_workload_opts(argc, argv, USAGE, &runs, want, &json);
+        if (rc != 0)
+                return rc;
         wl_result w[2] = {{.kind = "blank"}, {.kind = "video"}};
-        bool want[2] = {strstr(workloads, "blank") != NULL, strstr(workloads, "video") != NULL};
-        if (!want[0] && !want[1])
-                return cli_fail("--workloads takes blank, video or both, not `%s'", workloads);
         fm_testbed tb;
         fm_error e = {0};
         bool own = false;
         if (bench_testbed(&tb, 1000, "bench-shared", true, &own, &e) < 0)
                 return cli_fail("%s", e.msg);
-        int rc = 0;
         json_object *out = json_object_new_object();
         for (int k = 0; k < 2 && rc == 0; k++) {
                 if (!want[k])
@@ -188,16 +168,9 @@ int cmd_bench_shared(int argc, char **argv)
                         break;
                 fm_summary sum[NSTRAT][NMETRICS];
                 json_object *jw = json_object_new_object();
-                for (int s = 0; s < NSTRAT; s++) {
-                        json_object *js = json_object_new_object();
-                        for (int m = 0; m < NMETRICS; m++) {
-                                fm_summarize(w[k].s[s].v[m], w[k].s[s].n, &sum[s][m]);
-                                json_object_object_add(js, metrics[m], summary_json(&sum[s][m]));
-                        }
-                        json_object_object_add(js, "failed", json_object_new_int(w[k].s[s].failed));
-                        json_object_object_add(js, "stream_broken", json_object_new_int(w[k].stream_broken[s]));
-                        json_object_object_add(jw, strat_names[s], js);
-                }
+                for (int s = 0; s < NSTRAT; s++)
+                        json_object_object_add(jw, strat_names[s],
+                                               bench_summarize(&w[k].s[s], w[k].stream_broken[s], sum[s]));
                 json_object_object_add(out, w[k].kind, jw);
                 if (!json)
                         print_workload(&w[k], &tb, sum);

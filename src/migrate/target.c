@@ -372,14 +372,11 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
                               (unsigned long long)(need / 1000000));
         /* A stale copy from an earlier failed run is replaced; the rootfs, if
          * present, is kept so the live rsync has less to send. */
-        _cleanup_free_ char *moved0 = fm_ct_config_relocate(q->config, q->src_lxcpath, p->lxcpath);
-        /* a shared rootfs: the same tree, where this host mounts the volume */
-        _cleanup_free_ char *moved = moved0 && q->shared_volume
-                                             ? fm_ct_config_relocate(moved0, q->src_shared, p->shared.path)
-                                             : NULL;
-        if (moved0 && !q->shared_volume) {
-                moved = moved0;
-                moved0 = NULL;
+        _cleanup_free_ char *moved = fm_ct_config_relocate(q->config, q->src_lxcpath, p->lxcpath);
+        if (moved && q->shared_volume) { /* the same tree, where this host mounts the volume */
+                char *here = fm_ct_config_relocate(moved, q->src_shared, p->shared.path);
+                free(moved);
+                moved = here;
         }
         _cleanup_free_ char *conf = moved && q->clone ? clone_config(p, name, moved, q->clone) : NULL;
         if (!moved || (q->clone && !conf))

@@ -130,6 +130,11 @@ int fm_shared_open(const char *path, fm_shared_volume *v, fm_error *e)
                      : 0;
 }
 
+void fm_shared_ct_rel(const char *name, char *buf, size_t n)
+{
+        snprintf(buf, n, "fastmig/containers/%s", name);
+}
+
 void fm_shared_rootfs_rel(const char *name, char *buf, size_t n)
 {
         snprintf(buf, n, "fastmig/containers/%s/rootfs", name);

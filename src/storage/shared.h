@@ -49,6 +49,7 @@ int fm_shared_flush(const char *volume, const pid_t *pids, size_t n, int deadlin
  * source before ':', e.g. 10.77.200.2 of 10.77.200.2:/fmshared). */
 int fm_shared_server(const char *path, char *buf, size_t n);
 
-/* A shared container's tree: VOLUME/fastmig/containers/NAME/rootfs; rel is
- * the part below the volume. */
+/* A shared container's directory on the volume, VOLUME/fastmig/containers/NAME,
+ * and its tree, .../rootfs; rel: the part below the volume. */
+void fm_shared_ct_rel(const char *name, char *buf, size_t n);
 void fm_shared_rootfs_rel(const char *name, char *buf, size_t n);

@@ -100,14 +100,6 @@ int fm_storage_up(const fm_testbed *tb, fm_error *e)
         return 0;
 }
 
-static bool mounted(const char *path)
-{
-        _cleanup_free_ char *mi = NULL;
-        char needle[320];
-        snprintf(needle, sizeof(needle), " %s ", path);
-        return fm_read_file("/proc/self/mountinfo", &mi, 16 << 20) >= 0 && strstr(mi, needle);
-}
-
 /* The brick process's files outside FM_STORAGE_DIR (glusterd puts them in
  * the system's gluster directories whatever its vol file says). */
 static void note_brick_files(fm_strv *files)
@@ -141,7 +133,7 @@ void fm_storage_down(const fm_testbed *tb)
                 char path[300];
                 snprintf(path, sizeof(path), FM_TESTBED_ROOT "/mec%d/shared", i + 1);
                 /* lazily: the client may be gone or the storage cut */
-                if (mounted(path))
+                if (fm_testbed_is_mountpoint(path))
                         umount2(path, MNT_DETACH);
         }
         fm_strv files = {0};

@@ -74,7 +74,7 @@ static int list_fm_netns(fm_strv *out)
         return 0;
 }
 
-static bool is_mountpoint(const char *path)
+bool fm_testbed_is_mountpoint(const char *path)
 {
         _cleanup_free_ char *mi = NULL;
         if (fm_read_file("/proc/self/mountinfo", &mi, 16 << 20) < 0)
@@ -430,7 +430,7 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
         }
         fm_strv_free(&ns);
         for (int i = 0; i < hosts; i++) {
-                if (is_mountpoint(tb.host[i].images))
+                if (fm_testbed_is_mountpoint(tb.host[i].images))
                         umount2(tb.host[i].images, MNT_DETACH);
                 sweep_cgroups(&tb.host[i]);
         }

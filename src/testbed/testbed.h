@@ -70,5 +70,7 @@ int fm_testbed_veth(const char *ns_a, const char *dev_a, const char *ns_b, const
 int fm_testbed_shape(const char *ns, const char *dev, int mbit, fm_error *e);
 /* Kills every process in the network namespace ns. */
 void fm_testbed_kill_netns(const char *ns);
+/* True when path is a mount point in this mount namespace. */
+bool fm_testbed_is_mountpoint(const char *path);
 /* True when anything a testbed creates is present (namespaces, mounts, state). */
 bool fm_testbed_any_left(char *what, size_t len);

@@ -101,7 +101,7 @@ static int flatten(const char *store, const fm_image *app, const char *dir, cons
 int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
                              const fm_image *app, bool flat, const char *shared, fm_error *e)
 {
-        char dir[512], rootfs[600], init[64], rel[200], ctdir[600] = "";
+        char dir[512], rootfs[600], init[64], rel[200], ctrel[200], ctdir[600] = "";
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
         fm_image base;
@@ -115,7 +115,8 @@ int fm_workload_create_clone(const char *lxcpath, const char *store, const char 
                 flat = true;
                 fm_shared_rootfs_rel(name, rel, sizeof(rel));
                 snprintf(rootfs, sizeof(rootfs), "%s/%s", shared, rel);
-                snprintf(ctdir, sizeof(ctdir), "%.*s", (int)(strlen(rootfs) - strlen("/rootfs")), rootfs);
+                fm_shared_ct_rel(name, ctrel, sizeof(ctrel));
+                snprintf(ctdir, sizeof(ctdir), "%s/%s", shared, ctrel);
                 if (fm_path_exists(ctdir))
                         return fm_err(e, EEXIST, "the shared volume already holds a container %s (%s)", name, ctdir);
         }
@@ -151,7 +152,7 @@ int fm_workload_create_clone(const char *lxcpath, const char *store, const char 
 
 int fm_workload_destroy(const char *lxcpath, const char *shared, const char *name, fm_error *e)
 {
-        char rel[200], ctdir[600] = "";
+        char rel[200], ctrel[200], ctdir[600] = "";
         if (shared && shared[0] && fm_name_is_valid(name)) {
                 /* the tree on the volume goes only with a container that uses it */
                 char conf[600], want[600];
@@ -159,8 +160,9 @@ int fm_workload_destroy(const char *lxcpath, const char *shared, const char *nam
                 fm_shared_rootfs_rel(name, rel, sizeof(rel));
                 snprintf(conf, sizeof(conf), "%s/%s/config", lxcpath, name);
                 snprintf(want, sizeof(want), "dir:%s/%s\n", shared, rel);
+                fm_shared_ct_rel(name, ctrel, sizeof(ctrel));
                 if (fm_read_file(conf, &text, 1 << 20) >= 0 && strstr(text, want))
-                        snprintf(ctdir, sizeof(ctdir), "%s/fastmig/containers/%s", shared, name);
+                        snprintf(ctdir, sizeof(ctdir), "%s/%s", shared, ctrel);
         }
         int r = fm_ct_destroy(lxcpath, name, e);
         if (r == 0 && ctdir[0] && (r = fm_rm_rf(ctdir)) < 0)
