@@ -316,6 +316,7 @@ static int op_migrate(req_ctx *c)
         m->images_lead_ms = (double)lead;
         m->dirty_threshold = (uint64_t)threshold;
         m->min_shrink = 0.9; /* docs/PRECOPY.md: why */
+        m->may_move_tree = !fm_json_bool(c->req, "stay_shared", false);
         if ((r = fm_json_num(c->req, "min_shrink", false, 0.01, 1, &m->min_shrink, &c->err)) < 0)
                 goto out;
         if ((r = fm_json_num(c->req, "storage_latency_ms", false, 0.001, 60000, &m->latency_tolerance_ms, &c->err)) < 0)
@@ -369,6 +370,10 @@ static int op_prepare(req_ctx *c)
                 r = fm_json_str(c->req, "shared_volume", false, FM_SHARED_ID_LEN, &q.shared_volume, &c->err);
         if (r == 0 && q.shared_volume)
                 r = fm_json_str(c->req, "src_shared", true, 255, &q.src_shared, &c->err);
+        q.move_tree = q.shared_volume && fm_json_bool(c->req, "move_tree", false);
+        if (r == 0 && q.move_tree && (r = fm_json_str(c->req, "src_rootfs", true, 255, &q.src_rootfs, &c->err)) == 0 &&
+            q.src_rootfs[0] != '/')
+                r = fm_err(&c->err, EINVAL, "src_rootfs `%s' is not an absolute path", q.src_rootfs);
         q.latency_tolerance_ms = FM_SHARED_TOLERANCE_MS;
         if (r == 0)
                 r = fm_json_num(c->req, "storage_latency_ms", false, 0.001, 60000, &q.latency_tolerance_ms, &c->err);
@@ -390,6 +395,8 @@ static int op_prepare(req_ctx *c)
                 json_object_object_add(lt, "passed", json_object_new_boolean(out.latency_passed));
                 json_object_object_add(c->reply, "latency_test", lt);
         }
+        if (r < 0 && out.can_move) /* auto: the source may move the tree instead */
+                json_object_object_add(c->reply, "local_fallback", json_object_new_boolean(true));
         if (r < 0)
                 return r;
         json_object_object_add(c->reply, "strategy", json_object_new_string(fm_strategy_name(out.strategy)));

@@ -7,7 +7,8 @@
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
                             "       [--mode precopy|stopcopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
                             "       [--min-shrink F] [--restore auto|lazy|eager] [--compress lz4|none]\n"
-                            "       [--strategy auto|memory|partial|full|shared] [--images-lead MS] [--storage-latency-ms MS]";
+                            "       [--strategy auto|memory|partial|full|shared] [--images-lead MS] [--storage-latency-ms MS]\n"
+                            "       [--stay-shared]";
 
 static void progress(const char *phase, double ms, void *data)
 {
@@ -55,6 +56,7 @@ int cmd_migrate(int argc, char **argv)
                 {"min-shrink", required_argument, 0, 'S'},
                 {"strategy", required_argument, 0, 's'},
                 {"storage-latency-ms", required_argument, 0, 'Y'},
+                {"stay-shared", no_argument, 0, 'H'},
                 {0, 0, 0, 0},
         };
         int ch;
@@ -65,6 +67,7 @@ int cmd_migrate(int argc, char **argv)
                 case 'f': o.from = optarg; break;
                 case 'j': json = true; break;
                 case 'P': o.probe = false; break;
+                case 'H': o.stay_shared = true; break;
                 case 'X': o.inject = optarg; break;
                 case 's':
                         if (strcmp(optarg, "auto") && strcmp(optarg, "memory") && strcmp(optarg, "partial") &&

@@ -104,6 +104,9 @@ void cli_print_migration_row(json_object *rep)
                t ? t : "?", st ? st : "-", ok ? "yes" : "NO", dt, jd(rep, "frozen_ms"), jd(rep, "total_ms"), state,
                bd && json_object_is_type(bd, json_type_object) ? jd(bd, "total") / 1000.0 : jd(rep, "bytes_disk") / 1000.0, jd(rep, "bytes_memory") / 1000.0, rb ? "rolled back: " : "",
                err && !ok ? err : "");
+        const char *fb = NULL; /* auto left check 0: the shared tree moved to the target's disk */
+        if (fm_json_str(rep, "fallback", false, 1024, &fb, NULL) == 0 && fb)
+                printf("%-10s the tree left the shared volume for %s's disk, because %s\n", "", t ? t : "?", fb);
         fflush(stdout);
 }
 

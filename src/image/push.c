@@ -65,7 +65,7 @@ int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool
         fm_image_dir(store, im->digest, dir, sizeof(dir));
         strncat(dir, "/file", sizeof(dir) - strlen(dir) - 1);
         snprintf(rel, sizeof(rel), "store/.incoming-%s/file", im->digest);
-        if ((r = fm_rsync_push(dir, to->addr, (uint16_t)rport, rel, nice, true, bytes, e)) < 0)
+        if ((r = fm_rsync_push(dir, to->addr, (uint16_t)rport, rel, nice, true, NULL, bytes, e)) < 0)
                 return fm_err_wrap(e, "sending image %s", im->name);
         return 0;
 }

@@ -69,7 +69,7 @@ typedef struct fm_mig_hooks {
 /* full- and partial-mig: the source freezes once what is left of the
  * images should take the link this long (their tail then overlaps the
  * freeze and the dump; docs/IMAGES.md has the measurements). */
-#define FM_IMAGES_LEAD_MS 70
+#define FM_IMAGES_LEAD_MS 100
 
 typedef struct fm_round {
         uint64_t pages_scanned, pages_sent, bytes;
@@ -101,6 +101,9 @@ typedef struct fm_migration {
         int decided_by;                 /* the check that decided (0..3) */
         bool shared;                    /* the rootfs is on the shared volume (at shared_rel below it) */
         char shared_rel[200];
+        bool may_move_tree;             /* shared: auto may fall back to moving the tree to the target's disk */
+        bool moving_tree;               /* shared: the tree travels (full-mig) and leaves the volume */
+        char fallback[1024];            /* why auto left check 0 for the local-disk checks ("" if it did not) */
         double latency_tolerance_ms;    /* shared: the service's tolerance for the latency test */
         bool have_latency;              /* the target ran the latency test ... */
         fm_latency latency;             /* ... with these figures */
@@ -148,6 +151,8 @@ typedef struct fm_prepare_req {
         const char *shared_volume;       /* the rootfs is on this volume (its id) ... */
         const char *src_shared;          /* ... mounted there on the source */
         double latency_tolerance_ms;     /* shared: p99 the service tolerates */
+        bool move_tree;                  /* shared: the tree moves to this host's disk instead ... */
+        const char *src_rootfs;          /* ... from there on the source */
 } fm_prepare_req;
 
 typedef struct fm_prepare_out {
@@ -156,6 +161,7 @@ typedef struct fm_prepare_out {
         bool have_latency; /* the latency test ran (shared) ... */
         fm_latency latency;
         bool latency_passed;
+        bool can_move; /* shared refused, but the local-disk checks could take the tree (auto) */
 } fm_prepare_out;
 
 /* Target side, one call per request. prepare runs the checks: a rootfs on
@@ -163,7 +169,9 @@ typedef struct fm_prepare_out {
  * -> shared (check 0); the app image (same digest) here -> memory, else its
  * base here -> partial, else full; a wanted strategy the checks do not
  * allow, a failed latency test, or a disk without room for what would
- * travel, is refused (before the source is touched). */
+ * travel, is refused (before the source is touched). A shared tree asked
+ * to move (move_tree) goes through checks 1-3 as a plain rootfs; when
+ * check 0 refuses under auto, out->can_move says the source may ask that. */
 int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare_req *q, fm_prepare_out *out,
                       fm_error *e);
 /* inject (test hook): "lose_pages" empties the page store first. */

@@ -131,7 +131,10 @@ static uint64_t container_rss(fm_migration *m)
  * else the whole rootfs; its path here and under the target's rsync daemon. */
 static void own_dir(const fm_migration *m, char *buf, size_t n)
 {
-        snprintf(buf, n, "%s/%s/%s", m->src->lxcpath, m->name, m->is_clone ? "upper" : "rootfs");
+        if (m->moving_tree) /* a shared tree that leaves the volume */
+                snprintf(buf, n, "%s/%s", m->src->shared.path, m->shared_rel);
+        else
+                snprintf(buf, n, "%s/%s/%s", m->src->lxcpath, m->name, m->is_clone ? "upper" : "rootfs");
 }
 
 static void own_rel(const fm_migration *m, char *buf, size_t n)
@@ -192,30 +195,11 @@ static void plan_latency(fm_migration *m, json_object *reply)
         m->latency.ops = (int)ops;
 }
 
-static int phase_plan(fm_migration *m)
+/* The prepare request and the target's answer; *reply is kept (also on a
+ * refusal, whose figures and fallback the caller reads). */
+static int prepare_call(fm_migration *m, const char *config, uint64_t own_bytes, json_object **reply)
 {
         const fm_host_paths *s = m->src;
-        int r = fm_ct_check_migratable(s->lxcpath, m->name, &m->err);
-        if (r < 0)
-                return r;
-        if ((r = plan_clone(m)) < 0)
-                return r;
-        char path[600];
-        snprintf(path, sizeof(path), "%s/%s/config", s->lxcpath, m->name);
-        _cleanup_free_ char *config = NULL;
-        if ((r = fm_read_file(path, &config, FM_JSON_MAX / 2)) < 0)
-                return fm_err(&m->err, -r, "reading %s: %s", path, strerror(-r));
-        plan_shared(m, config);
-        char own[600];
-        uint64_t own_bytes = 0;
-        own_dir(m, own, sizeof(own));
-        /* a shared tree does not travel (and walking it costs round trips) */
-        if (!m->shared && (r = fm_tree_size(own, &own_bytes, &m->err)) < 0)
-                return r;
-        fm_ct_info info;
-        if ((r = fm_ct_info_get(s->lxcpath, m->name, &info, &m->err)) < 0)
-                return r;
-        snprintf(m->service_ip, sizeof(m->service_ip), "%s", info.ipv4);
         json_object *req = req_new("prepare", m->name);
         json_object_object_add(req, "config", json_object_new_string(config));
         json_object_object_add(req, "src_lxcpath", json_object_new_string(s->lxcpath));
@@ -230,16 +214,66 @@ static int phase_plan(fm_migration *m)
                 json_object_object_add(req, "shared_volume", json_object_new_string(s->shared.id));
                 json_object_object_add(req, "src_shared", json_object_new_string(s->shared.path));
         }
+        if (m->moving_tree) {
+                char own[600];
+                own_dir(m, own, sizeof(own));
+                json_object_object_add(req, "move_tree", json_object_new_boolean(true));
+                json_object_object_add(req, "src_rootfs", json_object_new_string(own));
+        }
         if (m->latency_tolerance_ms > 0)
                 json_object_object_add(req, "storage_latency_ms", json_object_new_double(m->latency_tolerance_ms));
         if (m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(m->inject));
-        json_object *reply = NULL;
-        r = fm_call(m->to_addr, m->to_port, req, &reply, 30000, &m->err);
+        *reply = NULL;
+        int r = fm_call(m->to_addr, m->to_port, req, reply, 30000, &m->err);
         json_object_put(req);
         if (r == 0) {
-                plan_latency(m, reply);
-                r = fm_reply_check(reply, &m->err);
+                plan_latency(m, *reply);
+                r = fm_reply_check(*reply, &m->err);
+        }
+        return r;
+}
+
+static int phase_plan(fm_migration *m)
+{
+        const fm_host_paths *s = m->src;
+        int r = fm_ct_check_migratable(s->lxcpath, m->name, &m->err);
+        if (r < 0)
+                return r;
+        if ((r = plan_clone(m)) < 0)
+                return r;
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s/config", s->lxcpath, m->name);
+        _cleanup_free_ char *config = NULL;
+        if ((r = fm_read_file(path, &config, FM_JSON_MAX / 2)) < 0)
+                return fm_err(&m->err, -r, "reading %s: %s", path, strerror(-r));
+        plan_shared(m, config);
+        /* a local-disk strategy asked for a shared tree: the tree moves */
+        m->moving_tree = m->shared && m->want_strategy != FM_STRATEGY_AUTO && m->want_strategy != FM_STRATEGY_SHARED;
+        fm_ct_info info;
+        if ((r = fm_ct_info_get(s->lxcpath, m->name, &info, &m->err)) < 0)
+                return r;
+        snprintf(m->service_ip, sizeof(m->service_ip), "%s", info.ipv4);
+        json_object *reply = NULL;
+        for (;;) {
+                char own[600];
+                uint64_t own_bytes = 0;
+                own_dir(m, own, sizeof(own));
+                /* a shared tree that stays does not travel (and walking it
+                 * costs round trips) */
+                if ((!m->shared || m->moving_tree) && (r = fm_tree_size(own, &own_bytes, &m->err)) < 0)
+                        return r;
+                r = prepare_call(m, config, own_bytes, &reply);
+                /* check 0 refused under auto: the local-disk checks, with
+                 * the tree moving off the volume, if the service allows */
+                if (r < 0 && !m->moving_tree && m->may_move_tree && fm_json_bool(reply, "local_fallback", false)) {
+                        snprintf(m->fallback, sizeof(m->fallback), "%s", m->err.msg);
+                        fm_err_clear(&m->err);
+                        json_object_put(reply);
+                        m->moving_tree = true;
+                        continue;
+                }
+                break;
         }
         if (r < 0) {
                 json_object_put(reply);
@@ -264,12 +298,12 @@ static int phase_plan(fm_migration *m)
 
 /* rsync of the container's own tree (upper layer or rootfs) to the same
  * place on the target. */
-static int own_push(const fm_migration *m, int nice, uint64_t *bytes, fm_error *e)
+static int own_push(const fm_migration *m, int nice, const char *files_from, uint64_t *bytes, fm_error *e)
 {
         char src[600], rel[128];
         own_dir(m, src, sizeof(src));
         own_rel(m, rel, sizeof(rel));
-        return fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, nice, false, bytes, e);
+        return fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, nice, false, files_from, bytes, e);
 }
 
 /* While the service runs: the images the strategy sends (whole, into empty
@@ -431,7 +465,7 @@ static int disk_live(fm_migration *m, images_job *ij)
         if (r < 0)
                 return r;
         uint64_t bytes = 0;
-        r = own_push(m, 0, &bytes, &m->err);
+        r = own_push(m, 0, NULL, &bytes, &m->err);
         m->bytes_own += bytes;
         if (!images)
                 return r;
@@ -696,9 +730,23 @@ static void *disk_final_thread(void *arg)
                 since.tv_nsec += 1000000000;
                 since.tv_sec--;
         }
+        if (j->m->moving_tree) {
+                /* a tree on a network file system: rsync's own walk of it
+                 * would cost seconds of round trips while frozen; one walk
+                 * lists what changed, and only that travels */
+                char list[700];
+                size_t n = 0;
+                snprintf(list, sizeof(list), "%s/.%s.changed", j->m->src->images, j->m->name);
+                j->r = fm_tree_changes_since(src, since, list, &n, &j->err);
+                if (j->r == 0 && n > 0)
+                        j->r = own_push(j->m, 10, list, &j->bytes, &j->err);
+                unlink(list);
+                j->ms = fm_now_ms() - t;
+                return NULL;
+        }
         if (fm_tree_changed_since(src, since, &changed, NULL) < 0)
                 changed = true;
-        j->r = changed ? own_push(j->m, 10, &j->bytes, &j->err) : 0;
+        j->r = changed ? own_push(j->m, 10, NULL, &j->bytes, &j->err) : 0;
         j->ms = fm_now_ms() - t;
         return NULL;
 }
@@ -923,6 +971,8 @@ static void phase_cleanup(fm_migration *m)
         if (!m->detached && m->have_port)
                 fm_ct_port_set(&m->port, false, &ignore);
         fm_ct_destroy(m->src->lxcpath, m->name, &ignore);
+        if (m->moving_tree) /* the tree now lives on the target's disk */
+                fm_shared_discard(m->src->shared.path, m->shared_rel, &ignore);
         src_images(m, img, sizeof(img));
         fm_rm_rf(img);
         if (threaded)
@@ -1108,8 +1158,11 @@ json_object *fm_migration_report(const fm_migration *m)
                 json_object_object_add(lt, "passed", json_object_new_boolean(m->prepared && m->strategy == FM_STRATEGY_SHARED));
         }
         json_object_object_add(o, "latency_test", lt);
-        if (m->shared)
+        if (m->shared && !m->moving_tree)
                 json_object_object_add(o, "flushed_files", json_object_new_int(m->flushed_files));
+        if (m->shared) /* did the tree leave the volume (or, failed, would it have) */
+                json_object_object_add(o, "tree_moved", json_object_new_boolean(m->moving_tree));
+        json_object_object_add(o, "fallback", m->fallback[0] ? json_object_new_string(m->fallback) : NULL);
         json_object *bd = json_object_new_object();
         json_object_object_add(bd, "base", json_object_new_int64((int64_t)m->bytes_base));
         json_object_object_add(bd, "app", json_object_new_int64((int64_t)m->bytes_app));

@@ -273,8 +273,10 @@ static int decide_shared(const fm_host_paths *p, const fm_prepare_req *q, fm_pre
         out->decided_by = 0;
         out->strategy = FM_STRATEGY_SHARED;
         if (q->want != FM_STRATEGY_AUTO && q->want != FM_STRATEGY_SHARED)
-                return fm_err(e, EINVAL, "%s-mig: this container's rootfs is on the shared volume; it migrates with "
-                              "the shared strategy (or auto)", fm_strategy_name(q->want));
+                return fm_err(e, EINVAL, "%s-mig of a rootfs on the shared volume: the source must move the tree",
+                              fm_strategy_name(q->want));
+        /* from here a refusal under auto leaves the local-disk checks open */
+        out->can_move = q->want == FM_STRATEGY_AUTO;
         if (!p->shared.path[0])
                 return fm_err(e, ENOENT, "shared: %s mounts no shared volume, and this container's rootfs is on one",
                               p->host);
@@ -290,13 +292,14 @@ static int decide_shared(const fm_host_paths *p, const fm_prepare_req *q, fm_pre
                 return fm_err(e, ETIMEDOUT, "shared: latency test on %s failed: p50 %.2f ms, p99 %.2f ms, above the "
                               "service's tolerance of %g ms", p->host, out->latency.p50_ms, out->latency.p99_ms,
                               q->latency_tolerance_ms);
+        out->can_move = false;
         return 0;
 }
 
 /* The paper's checks 1-3, on what this host holds. */
 static int decide(const fm_host_paths *p, const fm_prepare_req *q, fm_prepare_out *out, uint64_t *need, fm_error *e)
 {
-        if (q->shared_volume)
+        if (q->shared_volume && !q->move_tree)
                 return decide_shared(p, q, out, e);
         if (q->want == FM_STRATEGY_SHARED)
                 return fm_err(e, EINVAL, "shared: this container's rootfs is not on a shared volume (start it with "
@@ -373,15 +376,20 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
         /* A stale copy from an earlier failed run is replaced; the rootfs, if
          * present, is kept so the live rsync has less to send. */
         _cleanup_free_ char *moved = fm_ct_config_relocate(q->config, q->src_lxcpath, p->lxcpath);
-        if (moved && q->shared_volume) { /* the same tree, where this host mounts the volume */
-                char *here = fm_ct_config_relocate(moved, q->src_shared, p->shared.path);
+        bool on_volume = q->shared_volume && !q->move_tree;
+        if (moved && (on_volume || q->move_tree)) {
+                /* the same tree where this host mounts the volume, or the
+                 * tree that moves off it into this host's container dir */
+                _cleanup_free_ char *local = fm_strdupf("%s/rootfs", dir);
+                char *here = on_volume ? fm_ct_config_relocate(moved, q->src_shared, p->shared.path)
+                                       : local ? fm_ct_config_relocate(moved, q->src_rootfs, local) : NULL;
                 free(moved);
                 moved = here;
         }
         _cleanup_free_ char *conf = moved && q->clone ? clone_config(p, name, moved, q->clone) : NULL;
         if (!moved || (q->clone && !conf))
                 return fm_err(e, ENOMEM, "out of memory");
-        if (q->shared_volume) {
+        if (on_volume) {
                 if ((r = fm_mkdir_p(dir, 0755)) < 0)
                         return fm_err(e, -r, "creating %s: %s", dir, strerror(-r));
         } else if (q->clone) {

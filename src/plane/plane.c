@@ -312,6 +312,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(req, "max_rounds", json_object_new_int(o->max_rounds));
         if (o->storage_latency_ms > 0)
                 json_object_object_add(req, "storage_latency_ms", json_object_new_double(o->storage_latency_ms));
+        if (o->stay_shared)
+                json_object_object_add(req, "stay_shared", json_object_new_boolean(true));
         if (o->images_lead_ms)
                 json_object_object_add(req, "images_lead_ms", json_object_new_int(o->images_lead_ms < 0 ? 0 : o->images_lead_ms));
         if (o->min_shrink > 0)

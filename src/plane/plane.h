@@ -22,7 +22,8 @@ typedef struct fm_migrate_opts {
         double min_shrink;       /* precopy: no-progress share; 0 = the agent's default (0.9) */
         const char *strategy;    /* disk: auto (default), memory, partial, full, shared */
         double storage_latency_ms; /* shared: the p99 the service tolerates; 0: the agent's default */
-        int images_lead_ms;      /* full/partial: freeze when the images' rest needs this long (ms); 0: the agent's default (70), -1: once they are complete */
+        bool stay_shared;        /* shared: refuse rather than move the tree to the target's disk (auto's fallback) */
+        int images_lead_ms;      /* full/partial: freeze when the images' rest needs this long (ms); 0: the agent's default, -1: once they are complete */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);
         /* a pre-copy round ended: the agent's event and the probe's stall */

@@ -140,6 +140,51 @@ void fm_shared_rootfs_rel(const char *name, char *buf, size_t n)
         snprintf(buf, n, "fastmig/containers/%s/rootfs", name);
 }
 
+static void *discard_thread(void *arg)
+{
+        char *path = arg;
+        fm_rm_rf(path);
+        free(path);
+        return NULL;
+}
+
+int fm_shared_discard(const char *volume, const char *rel, fm_error *e)
+{
+        if (!rel[0] || strstr(rel, ".."))
+                return fm_err(e, EINVAL, "bad path `%s' on the shared volume", rel);
+        _cleanup_free_ char *from = fm_strdupf("%s/%s", volume, rel);
+        _cleanup_free_ char *trash = fm_strdupf("%s/fastmig/trash", volume);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        char *to = fm_strdupf("%s/%lld.%09ld.%d", trash ? trash : "", (long long)ts.tv_sec, ts.tv_nsec, (int)getpid());
+        if (!from || !trash || !to) {
+                free(to);
+                return fm_err(e, ENOMEM, "out of memory");
+        }
+        int r = fm_mkdir_p(trash, 0700);
+        if (r == 0 && rename(from, to) < 0)
+                r = -errno;
+        if (r < 0) {
+                fm_err(e, -r, "moving %s to %s: %s", from, trash, strerror(-r));
+                free(to);
+                return -e->code;
+        }
+        /* fastmig's own layout: VOLUME/fastmig/containers/NAME/rootfs */
+        char *slash = strrchr(from, '/');
+        if (slash && !strcmp(slash, "/rootfs") && strstr(from, "/fastmig/containers/")) {
+                *slash = '\0';
+                rmdir(from); /* only if empty: anything else there is not ours to drop */
+        }
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &at, discard_thread, to) != 0)
+                discard_thread(to);
+        pthread_attr_destroy(&at);
+        return 0;
+}
+
 /* ---- work in a child that can be killed when the storage hangs ---- */
 
 static double mono_ms(void)

@@ -53,3 +53,10 @@ int fm_shared_server(const char *path, char *buf, size_t n);
  * and its tree, .../rootfs; rel: the part below the volume. */
 void fm_shared_ct_rel(const char *name, char *buf, size_t n);
 void fm_shared_rootfs_rel(const char *name, char *buf, size_t n);
+
+/* A tree that left the volume (moved to a host's own disk): renamed at
+ * once into VOLUME/fastmig/trash, then removed by a detached thread (a
+ * file system tree over the network takes seconds to remove). rel is below
+ * the volume; a container directory of fastmig's own layout that is left
+ * empty goes too. */
+int fm_shared_discard(const char *volume, const char *rel, fm_error *e);

@@ -478,7 +478,7 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
 }
 
 int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice, bool inplace,
-                  uint64_t *bytes, fm_error *e)
+                  const char *files_from, uint64_t *bytes, fm_error *e)
 {
         char src[1100], url[1100], portarg[32];
         snprintf(src, sizeof(src), "%s/", src_dir);
@@ -494,6 +494,12 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
         if (inplace) { /* whole files (there is no basis to compare with) */
                 fm_strv_push(&argv, "--inplace");
                 fm_strv_push(&argv, "-W");
+        }
+        _cleanup_free_ char *list = files_from ? fm_strdupf("--files-from=%s", files_from) : NULL;
+        if (files_from) {
+                fm_strv_push(&argv, "--dirs");
+                fm_strv_push(&argv, "--from0");
+                fm_strv_push(&argv, list ? list : "--files-from=/nonexistent");
         }
         fm_strv_push(&argv, src);
         fm_strv_push(&argv, url);

@@ -57,9 +57,11 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
  * with the module: "lxc/NAME/upper", "store/.incoming-D/tree"), deleting
  * extraneous files; *bytes = bytes rsync sent. nice: the client's niceness
  * (a sync beside the dump must not slow it). inplace: write files in place
- * (into a fresh directory nobody reads yet: one rename less per file). */
+ * (into a fresh directory nobody reads yet: one rename less per file).
+ * files_from: NULL, or a list from fm_tree_changes_since: only those
+ * entries travel (directories without recursion, their deletions too). */
 int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice, bool inplace,
-                  uint64_t *bytes, fm_error *e);
+                  const char *files_from, uint64_t *bytes, fm_error *e);
 
 /* Writes the config of a host's rsync daemon: module "lxc" is the LXC path,
  * module "images" the checkpoint tmpfs (used by the plain-way baseline). */

@@ -11,5 +11,12 @@
  * Does not cross mount points. */
 int fm_tree_changed_since(const char *dir, struct timespec since, bool *changed, fm_error *e);
 
+/* Writes to list_path the entries below dir (paths relative to it, each
+ * ended by a NUL; "." for dir itself) whose ctime is at or after `since`,
+ * and their number to *count: with rsync --dirs --files-from only they
+ * travel, and the changed directories carry creations and deletions.
+ * Does not cross mount points. */
+int fm_tree_changes_since(const char *dir, struct timespec since, const char *list_path, size_t *count, fm_error *e);
+
 /* The disk space the tree at dir takes (allocated blocks). */
 int fm_tree_size(const char *dir, uint64_t *bytes, fm_error *e);
