@@ -234,6 +234,19 @@ static int prepare_call(fm_migration *m, const char *config, uint64_t own_bytes,
         return r;
 }
 
+/* prepare_call with the size of what of the container's tree travels (a
+ * shared tree that stays does not, and walking it costs round trips). */
+static int prepare_sized(fm_migration *m, const char *config, json_object **reply)
+{
+        char own[600];
+        uint64_t own_bytes = 0;
+        own_dir(m, own, sizeof(own));
+        *reply = NULL;
+        if ((!m->shared || m->moving_tree) && fm_tree_size(own, &own_bytes, &m->err) < 0)
+                return -m->err.code;
+        return prepare_call(m, config, own_bytes, reply);
+}
+
 static int phase_plan(fm_migration *m)
 {
         const fm_host_paths *s = m->src;
@@ -255,25 +268,15 @@ static int phase_plan(fm_migration *m)
                 return r;
         snprintf(m->service_ip, sizeof(m->service_ip), "%s", info.ipv4);
         json_object *reply = NULL;
-        for (;;) {
-                char own[600];
-                uint64_t own_bytes = 0;
-                own_dir(m, own, sizeof(own));
-                /* a shared tree that stays does not travel (and walking it
-                 * costs round trips) */
-                if ((!m->shared || m->moving_tree) && (r = fm_tree_size(own, &own_bytes, &m->err)) < 0)
-                        return r;
-                r = prepare_call(m, config, own_bytes, &reply);
-                /* check 0 refused under auto: the local-disk checks, with
-                 * the tree moving off the volume, if the service allows */
-                if (r < 0 && !m->moving_tree && m->may_move_tree && fm_json_bool(reply, "local_fallback", false)) {
-                        snprintf(m->fallback, sizeof(m->fallback), "%s", m->err.msg);
-                        fm_err_clear(&m->err);
-                        json_object_put(reply);
-                        m->moving_tree = true;
-                        continue;
-                }
-                break;
+        r = prepare_sized(m, config, &reply);
+        /* check 0 refused under auto: the local-disk checks, with the tree
+         * moving off the volume, if the service allows */
+        if (r < 0 && !m->moving_tree && m->may_move_tree && fm_json_bool(reply, "local_fallback", false)) {
+                snprintf(m->fallback, sizeof(m->fallback), "%s", m->err.msg);
+                fm_err_clear(&m->err);
+                json_object_put(reply);
+                m->moving_tree = true;
+                r = prepare_sized(m, config, &reply);
         }
         if (r < 0) {
                 json_object_put(reply);
@@ -730,23 +733,24 @@ static void *disk_final_thread(void *arg)
                 since.tv_nsec += 1000000000;
                 since.tv_sec--;
         }
+        /* a tree on a network file system (leaving the volume): rsync's own
+         * walk of it would cost seconds of round trips while frozen; one
+         * walk lists what changed, and only that travels */
+        char list[700] = "";
+        size_t n = 0;
         if (j->m->moving_tree) {
-                /* a tree on a network file system: rsync's own walk of it
-                 * would cost seconds of round trips while frozen; one walk
-                 * lists what changed, and only that travels */
-                char list[700];
-                size_t n = 0;
                 snprintf(list, sizeof(list), "%s/.%s.changed", j->m->src->images, j->m->name);
-                j->r = fm_tree_changes_since(src, since, list, &n, &j->err);
-                if (j->r == 0 && n > 0)
-                        j->r = own_push(j->m, 10, list, &j->bytes, &j->err);
-                unlink(list);
-                j->ms = fm_now_ms() - t;
-                return NULL;
-        }
-        if (fm_tree_changed_since(src, since, &changed, NULL) < 0)
+                if ((j->r = fm_tree_changes_since(src, since, list, &n, &j->err)) < 0)
+                        changed = false;
+                else
+                        changed = n > 0;
+        } else if (fm_tree_changed_since(src, since, &changed, NULL) < 0) {
                 changed = true;
-        j->r = changed ? own_push(j->m, 10, NULL, &j->bytes, &j->err) : 0;
+        }
+        if (changed)
+                j->r = own_push(j->m, 10, list[0] ? list : NULL, &j->bytes, &j->err);
+        if (list[0])
+                unlink(list);
         j->ms = fm_now_ms() - t;
         return NULL;
 }

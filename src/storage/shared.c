@@ -140,6 +140,18 @@ void fm_shared_rootfs_rel(const char *name, char *buf, size_t n)
         snprintf(buf, n, "fastmig/containers/%s/rootfs", name);
 }
 
+/* Starts fn(arg) in a thread nobody joins; false if none could start. */
+static bool run_detached(void *(*fn)(void *), void *arg)
+{
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        bool ok = pthread_create(&th, &at, fn, arg) == 0;
+        pthread_attr_destroy(&at);
+        return ok;
+}
+
 static void *discard_thread(void *arg)
 {
         char *path = arg;
@@ -169,19 +181,22 @@ int fm_shared_discard(const char *volume, const char *rel, fm_error *e)
                 free(to);
                 return -e->code;
         }
-        /* fastmig's own layout: VOLUME/fastmig/containers/NAME/rootfs */
-        char *slash = strrchr(from, '/');
-        if (slash && !strcmp(slash, "/rootfs") && strstr(from, "/fastmig/containers/")) {
+        /* a tree of fastmig's own layout (fm_shared_rootfs_rel of the
+         * directory's name) leaves its container directory behind */
+        char parent[256], mine[300], ct[300];
+        snprintf(parent, sizeof(parent), "%s", rel);
+        char *slash = strrchr(parent, '/');
+        if (slash) {
                 *slash = '\0';
-                rmdir(from); /* only if empty: anything else there is not ours to drop */
+                const char *name = strrchr(parent, '/') ? strrchr(parent, '/') + 1 : parent;
+                fm_shared_rootfs_rel(name, mine, sizeof(mine));
+                fm_shared_ct_rel(name, ct, sizeof(ct));
+                _cleanup_free_ char *dir = fm_strdupf("%s/%s", volume, ct);
+                if (!strcmp(mine, rel) && dir)
+                        rmdir(dir); /* only if empty: anything else there is not ours to drop */
         }
-        pthread_t th;
-        pthread_attr_t at;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &at, discard_thread, to) != 0)
+        if (!run_detached(discard_thread, to))
                 discard_thread(to);
-        pthread_attr_destroy(&at);
         return 0;
 }
 
@@ -202,16 +217,7 @@ static void *reaper(void *arg)
         return NULL;
 }
 
-static void reap_later(pid_t pid)
-{
-        pthread_t th;
-        pthread_attr_t at;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        /* without a thread it stays a zombie until this process ends */
-        pthread_create(&th, &at, reaper, (void *)(intptr_t)pid);
-        pthread_attr_destroy(&at);
-}
+
 
 /* Runs fn(arg, out_fd) in a child; reads up to cap bytes it writes to
  * out_fd into buf. Returns the child's exit status, or -ETIMEDOUT (child
@@ -264,7 +270,7 @@ static int run_child(int (*fn)(void *, int), void *arg, int deadline_ms, void *b
                  * the storage answers (or its client gives up). Not waited
                  * for here; a thread reaps it. */
                 kill(pid, SIGKILL);
-                reap_later(pid);
+                run_detached(reaper, (void *)(intptr_t)pid);
                 return r;
         }
         int st = 0;
