@@ -89,9 +89,14 @@ int fm_storage_up(const fm_testbed *tb, fm_error *e)
                 return fm_err_wrap(e, "starting glusterd on the storage host");
         /* flush-behind off: a close returns once the file's writes are on the
          * brick, so that after the freeze only files the service holds open
-         * can have writes under way (the migration fsyncs those) */
+         * can have writes under way (the migration fsyncs those); the
+         * metadata-cache group (GlusterFS's own set for small-file work:
+         * clients cache stat results, the bricks tell them when a file
+         * changes): CRIU's dump and restore look up every file the service
+         * maps or holds open, a round trip each without it (docs/SHARED.md) */
         if ((r = gluster(e, "volume create " FM_STORAGE_VOLUME " " FM_STORAGE_ADDR ":" BRICK " force")) < 0 ||
             (r = gluster(e, "volume set " FM_STORAGE_VOLUME " performance.flush-behind off")) < 0 ||
+            (r = gluster(e, "volume set " FM_STORAGE_VOLUME " group metadata-cache")) < 0 ||
             (r = gluster(e, "volume start " FM_STORAGE_VOLUME)) < 0)
                 return fm_err_wrap(e, "creating the shared volume");
         for (int i = 0; i < tb->hosts; i++)

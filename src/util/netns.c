@@ -75,6 +75,14 @@ int fm_netns_socket(const char *netns, int domain, int type, int proto, fm_error
 
 int fm_netns_private_run(fm_error *e)
 {
+        /* A mount namespace of this process's own, whatever it was started
+         * in: on a real host that is the host's, whose /run must stay as it
+         * is (in the testbed the agent already has one; a copy changes
+         * nothing). Slave: the host's later mounts still reach us. */
+        if (unshare(CLONE_NEWNS) < 0)
+                return fm_err(e, errno, "unshare(CLONE_NEWNS): %s", strerror(errno));
+        if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+                return fm_err(e, errno, "making / a slave mount: %s", strerror(errno));
         char aside[] = "/tmp/fastmig-run.XXXXXX";
         if (!mkdtemp(aside))
                 return fm_err(e, errno, "mkdtemp: %s", strerror(errno));

@@ -17,8 +17,10 @@ int fm_netns_enter_net(const char *netns, fm_error *e);
  * the calling thread for longer than the call. */
 int fm_netns_socket(const char *netns, int domain, int type, int proto, fm_error *e);
 
-/* Gives the calling process (already in a private mount namespace) a tmpfs
- * on /run that still shows everything the host's /run holds (each entry bound
- * back). Why: CRIU keeps its kernel-feature cache (/run/criu.kdat) only on a
- * tmpfs /run; without it every CRIU run re-detects features (20-40 ms). */
+/* Moves the calling process (single-threaded) into a mount namespace of its
+ * own, a slave of the one it was in, and gives it there a tmpfs on /run that
+ * still shows everything the host's /run holds (each entry bound back); the
+ * host's own /run is left alone. Why: CRIU keeps its kernel-feature cache
+ * (/run/criu.kdat) only on a tmpfs /run; without it every CRIU run
+ * re-detects features (20-40 ms). */
 int fm_netns_private_run(fm_error *e);

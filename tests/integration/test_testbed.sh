@@ -47,4 +47,39 @@ check_nothing_left
 if "$FASTMIG" testbed up --hosts 1 2>/dev/null; then fail "--hosts 1 accepted"; fi
 if "$FASTMIG" testbed up --link-mbit fast 2>/dev/null; then fail "--link-mbit fast accepted"; fi
 check_nothing_left
+
+# An agent started as on a real host: in the host's own namespaces. Its
+# private /run (CRIU's feature cache) and its image store's mount stay in a
+# mount namespace of its own: the host's mounts are untouched while it runs
+# and after it ends.
+rh=$(mktemp -d /tmp/fm-realhost.XXXXXX)
+mkdir -p "$rh/lxc" "$rh/images" "$rh/state"
+before=$(awk '{print $5}' /proc/self/mountinfo | sort | md5sum)
+"$FASTMIG_BUILD/fastmigd" --host rh --listen 127.0.0.1:7199 --lxcpath "$rh/lxc" --images "$rh/images" \
+  --state "$rh/state" --store "$rh/store" --rsync-port 8799 2>"$rh/log" &
+agent=$!
+for _ in $(seq 50); do grep -q serving "$rh/log" && break; sleep 0.1; done
+grep -q serving "$rh/log" || fail "real-host agent did not start: $(cat "$rh/log")"
+python3 - <<'PY' || fail "real-host agent does not answer a ping"
+import json, socket, struct
+s = socket.create_connection(("127.0.0.1", 7199), timeout=5)
+body = json.dumps({"op": "ping"}).encode()
+s.sendall(b"FM\x01\x01" + struct.pack(">I", len(body)) + body)
+hdr = b""
+while len(hdr) < 8:
+    hdr += s.recv(8 - len(hdr))
+n = struct.unpack(">I", hdr[4:])[0]
+data = b""
+while len(data) < n:
+    data += s.recv(n - len(data))
+assert hdr[3] == 2 and json.loads(data)["ok"], data
+PY
+[ "$(awk '{print $5}' /proc/self/mountinfo | sort | md5sum)" = "$before" ] ||
+  fail "the agent changed the host's mounts: $(grep -E 'fastmig-run|fm-realhost' /proc/self/mountinfo)"
+grep -q " /run .*fastmig-run" "/proc/$agent/mountinfo" || fail "the agent has no private /run"
+kill "$agent"; wait "$agent" 2>/dev/null || true
+for _ in $(seq 50); do pgrep -f "rsync --daemon.*$rh" >/dev/null || break; sleep 0.1; done
+! pgrep -f "rsync --daemon.*$rh" >/dev/null || fail "the agent's rsync daemon outlived it"
+[ "$(awk '{print $5}' /proc/self/mountinfo | sort | md5sum)" = "$before" ] || fail "mounts left by the agent"
+rm -rf "$rh"
 echo ok
