@@ -104,6 +104,8 @@ typedef struct fm_migration {
         bool may_move_tree;             /* shared: auto may fall back to moving the tree to the target's disk */
         bool moving_tree;               /* shared: the tree travels (full-mig) and leaves the volume */
         char fallback[1024];            /* why auto left check 0 for the local-disk checks ("" if it did not) */
+        struct fm_tree_watch *tree_watch; /* moving tree: its changes since the live sync began (NULL: walk it) */
+        const char *tree_changes_by;    /* moving tree: how the final sync found what changed ("inotify", "walk") */
         double latency_tolerance_ms;    /* shared: the service's tolerance for the latency test */
         bool have_latency;              /* the target ran the latency test ... */
         fm_latency latency;             /* ... with these figures */

@@ -9,6 +9,7 @@
 #include "proto/proto.h"
 #include "transfer/files.h"
 #include "transfer/tree.h"
+#include "transfer/treewatch.h"
 #include "image/push.h"
 #include "memory/memscan.h"
 #include "memory/pagestream.h"
@@ -467,6 +468,17 @@ static int disk_live(fm_migration *m, images_job *ij)
         int r = images ? images_start(m, ij) : 0;
         if (r < 0)
                 return r;
+        /* a tree leaving the volume: watch it before the first sync reads it,
+         * so that the final one, with the service frozen, need not walk it
+         * over the network (without a watch it does) */
+        if (m->moving_tree) {
+                char src[600];
+                fm_error we = {0};
+                own_dir(m, src, sizeof(src));
+                if (fm_tree_watch_start(src, &m->tree_watch, &we) < 0)
+                        fprintf(stderr, "fastmigd: %s: no watch of the tree, the final sync walks it: %s\n", m->name,
+                                we.msg);
+        }
         uint64_t bytes = 0;
         r = own_push(m, 0, NULL, &bytes, &m->err);
         m->bytes_own += bytes;
@@ -740,10 +752,15 @@ static void *disk_final_thread(void *arg)
         size_t n = 0;
         if (j->m->moving_tree) {
                 snprintf(list, sizeof(list), "%s/.%s.changed", j->m->src->images, j->m->name);
-                if ((j->r = fm_tree_changes_since(src, since, list, &n, &j->err)) < 0)
-                        changed = false;
-                else
-                        changed = n > 0;
+                fm_error we = {0};
+                j->m->tree_changes_by = "inotify";
+                if (!j->m->tree_watch || fm_tree_watch_list(j->m->tree_watch, list, &n, &we) < 0) {
+                        if (j->m->tree_watch)
+                                fprintf(stderr, "fastmigd: %s: %s; walking the tree\n", j->m->name, we.msg);
+                        j->m->tree_changes_by = "walk";
+                        j->r = fm_tree_changes_since(src, since, list, &n, &j->err);
+                }
+                changed = j->r == 0 && n > 0;
         } else if (fm_tree_changed_since(src, since, &changed, NULL) < 0) {
                 changed = true;
         }
@@ -1116,6 +1133,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->ok = true;
         m->total_ms = fm_now_ms() - t0;
         fm_hashset_free(&held);
+        fm_tree_watch_free(m->tree_watch);
+        m->tree_watch = NULL;
         return 0;
 fail:
         if (ij.started) { /* failed before the freeze: the images' rest is of no use */
@@ -1123,6 +1142,8 @@ fail:
                 ij.started = false;
         }
         fm_hashset_free(&held);
+        fm_tree_watch_free(m->tree_watch);
+        m->tree_watch = NULL;
         if (t_freeze > 0)
                 m->frozen_ms = fm_now_ms() - t_freeze;
         rollback(m);
@@ -1164,8 +1185,12 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(o, "latency_test", lt);
         if (m->shared && !m->moving_tree)
                 json_object_object_add(o, "flushed_files", json_object_new_int(m->flushed_files));
-        if (m->shared) /* did the tree leave the volume (or, failed, would it have) */
+        if (m->shared) { /* did the tree leave the volume (or, failed, would it have), and how its last changes were found */
                 json_object_object_add(o, "tree_moved", json_object_new_boolean(m->moving_tree));
+                json_object_object_add(o, "tree_changes_by", m->tree_changes_by
+                                                                     ? json_object_new_string(m->tree_changes_by)
+                                                                     : NULL);
+        }
         json_object_object_add(o, "fallback", m->fallback[0] ? json_object_new_string(m->fallback) : NULL);
         json_object *bd = json_object_new_object();
         json_object_object_add(bd, "base", json_object_new_int64((int64_t)m->bytes_base));
