@@ -43,11 +43,12 @@ static _Thread_local size_t tree_root_len, tree_count;
 
 static int list_changed(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-        (void)flag;
         if (!changed_since(st))
                 return 0;
         const char *rel = ftw->level == 0 ? "." : path + tree_root_len + 1;
-        if (fputs(rel, tree_list) == EOF || fputc('\0', tree_list) == EOF)
+        /* "dir/": rsync --dirs --delete then prunes what left it */
+        if (fputs(rel, tree_list) == EOF || (ftw->level > 0 && flag == FTW_D && fputc('/', tree_list) == EOF) ||
+            fputc('\0', tree_list) == EOF)
                 return -1;
         tree_count++;
         return 0;

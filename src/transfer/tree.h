@@ -12,9 +12,10 @@
 int fm_tree_changed_since(const char *dir, struct timespec since, bool *changed, fm_error *e);
 
 /* Writes to list_path the entries below dir (paths relative to it, each
- * ended by a NUL; "." for dir itself) whose ctime is at or after `since`,
- * and their number to *count: with rsync --dirs --files-from only they
- * travel, and the changed directories carry creations and deletions.
+ * ended by a NUL; "." for dir itself, "sub/" for a directory) whose ctime
+ * is at or after `since`, and their number to *count: with rsync --dirs
+ * --delete --files-from only they travel, and the changed directories,
+ * named with their slash, carry creations and deletions.
  * Does not cross mount points. */
 int fm_tree_changes_since(const char *dir, struct timespec since, const char *list_path, size_t *count, fm_error *e);
 

@@ -310,7 +310,9 @@ int fm_tree_watch_list(fm_tree_watch *w, const char *list_path, size_t *count, f
                 snprintf(path, sizeof(path), "%s%s%s", w->root, *rel ? "/" : "", rel);
                 if (lstat(path, &st) < 0) /* deleted since: its directory is listed */
                         continue;
-                if (fputs(*rel ? rel : ".", f) == EOF || fputc('\0', f) == EOF)
+                /* "dir/": rsync --dirs --delete then prunes what left it */
+                if (fputs(*rel ? rel : ".", f) == EOF || (*rel && S_ISDIR(st.st_mode) && fputc('/', f) == EOF) ||
+                    fputc('\0', f) == EOF)
                         r = -1;
                 n++;
         }

@@ -26,7 +26,7 @@ eval "$("$FASTMIG" testbed env mec1)"
 grep -q "rootfs.path = dir:$FASTMIG_SHARED/" "$LXC_PATH/sb/config" || fail "sb's rootfs is not on the volume"
 c=$("$FASTMIG" workload write sb before)
 
-show() { echo "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print({k: d.get(k) for k in ("ok","rolled_back","strategy","decided_by","downtime_ms","total_ms","latency_test","flushed_files","stream","error")})'; }
+show() { echo "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print({k: d.get(k) for k in ("ok","rolled_back","strategy","decided_by","downtime_ms","total_ms","latency_test","flushed_files","tree_changes_by","stream","error")})'; }
 
 # migrate NAME TO [args]: must succeed by shared / check 0, service state kept
 mig() {
@@ -108,8 +108,25 @@ write_then_mig sb mec2
 
 note "auto, the latency test fails and the tree may move: checks 1-3 take it, the tree leaves the volume"
 n=$("$FASTMIG" workload write sb just-before-move)
-out=$("$FASTMIG" migrate sb --to mec1 --storage-latency-ms 0.001 --json) || fail "fallback failed: $(jget "$out" error)"
+eval "$("$FASTMIG" testbed env mec2)"
+tree=$FASTMIG_SHARED/fastmig/containers/sb/rootfs
+mkdir -p "$tree/srv"
+echo one >"$tree/srv/edit-me"
+echo gone >"$tree/srv/delete-me"
+"$FASTMIG" migrate sb --to mec1 --storage-latency-ms 0.001 --json >/tmp/fm-move.$$ &
+mover=$!
+# while the tree travels (the live sync of 168 MB takes seconds): a new
+# directory with a file, a file rewritten, a file deleted
+sleep 3
+mkdir -p "$tree/srv/made-while-moving/deep"
+echo deep >"$tree/srv/made-while-moving/deep/f"
+echo two >"$tree/srv/edit-me"
+rm "$tree/srv/delete-me"
+wait "$mover" || fail "fallback failed: $(cat /tmp/fm-move.$$)"
+out=$(cat /tmp/fm-move.$$)
+rm -f /tmp/fm-move.$$
 show "$out"
+[ "$(jget "$out" tree_changes_by)" = inotify ] || fail "the final sync did not use the watch: $(jget "$out" tree_changes_by)"
 [ "$(jget "$out" strategy)" = full ] && [ "$(jget "$out" decided_by)" = 3 ] || fail "not full-mig by check 3"
 [ "$(jget "$out" tree_moved)" = true ] || fail "tree_moved not true"
 [ "$(jget "$out" latency_test.passed)" = false ] || fail "the failed latency test is not in the report"
@@ -121,6 +138,9 @@ eval "$("$FASTMIG" testbed env mec1)"
 grep -q "rootfs.path = dir:$LXC_PATH/sb/rootfs" "$LXC_PATH/sb/config" || fail "sb's rootfs on mec1 is not its own disk"
 got=$("$FASTMIG" testbed exec mec1 -- lxc-attach -P "$LXC_PATH" -n sb -- cat /data/just-before-move)
 [ "$got" = "$n" ] || fail "/data/just-before-move holds '$got', the service wrote '$n'"
+[ "$(cat "$LXC_PATH/sb/rootfs/srv/made-while-moving/deep/f")" = deep ] || fail "a directory made while moving is missing"
+[ "$(cat "$LXC_PATH/sb/rootfs/srv/edit-me")" = two ] || fail "a file rewritten while moving is stale"
+[ ! -e "$LXC_PATH/sb/rootfs/srv/delete-me" ] || fail "a file deleted while moving came back"
 state_kept sb mec1 before
 for _ in $(seq 120); do
   [ -e "$FASTMIG_SHARED/fastmig/containers/sb" ] || [ -n "$(ls -A "$FASTMIG_SHARED/fastmig/trash")" ] || break

@@ -62,7 +62,7 @@ static void test_watch(void)
         chmod(p, 0700);
         ok(fm_tree_watch_list(w, list, &n, &e) == 0, "listed: %s", e.msg);
         read_list(list, got, sizeof(got));
-        ok(!strcmp(got, ".|etc|new|new/a|new/deep|new/deep/b|var|var/log|"),
+        ok(!strcmp(got, ".|etc/|new/|new/a|new/deep/|new/deep/b|var/|var/log|"),
            "changed entries, their directories, a new directory whole: %s", got);
         ok(n == 8, "count %zu", n);
         fm_tree_watch_free(w);
@@ -131,6 +131,22 @@ int main(void)
         ok(fm_tree_changed_since(dir, since, &changed, &e) == 0 && changed, "a mode change is a change");
 
         ok(fm_tree_changed_since("/nonexistent/fm", since, &changed, &e) < 0, "missing tree is an error");
+
+        /* the list for rsync: changed entries, directories with their slash */
+        since = now_plus_ms(10);
+        usleep(30000);
+        snprintf(path, sizeof(path), "%s/made", dir);
+        mkdir(path, 0755);
+        put(dir, "made/f", "f");
+        char list[300], got[1024];
+        snprintf(list, sizeof(list), "%s.list", dir);
+        size_t count = 0;
+        fm_err_clear(&e);
+        ok(fm_tree_changes_since(dir, since, list, &count, &e) == 0, "changes listed: %s", e.msg);
+        read_list(list, got, sizeof(got));
+        ok(count == 3 && strstr(got, ".|") && strstr(got, "made/|") && strstr(got, "made/f|") && !strstr(got, "sub"),
+           "the root, a new directory with its slash, its file: %s", got);
+        unlink(list);
         fm_rm_rf(dir);
         test_watch();
         return tap_done();
