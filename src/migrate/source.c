@@ -753,8 +753,9 @@ static void *disk_final_thread(void *arg)
         if (j->m->moving_tree) {
                 snprintf(list, sizeof(list), "%s/.%s.changed", j->m->src->images, j->m->name);
                 fm_error we = {0};
-                j->m->tree_changes_by = "inotify";
-                if (!j->m->tree_watch || fm_tree_watch_list(j->m->tree_watch, list, &n, &we) < 0) {
+                if (j->m->tree_watch && fm_tree_watch_list(j->m->tree_watch, list, &n, &we) == 0) {
+                        j->m->tree_changes_by = "inotify";
+                } else {
                         if (j->m->tree_watch)
                                 fprintf(stderr, "fastmigd: %s: %s; walking the tree\n", j->m->name, we.msg);
                         j->m->tree_changes_by = "walk";

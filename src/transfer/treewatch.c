@@ -41,6 +41,12 @@ static void lose(fm_tree_watch *w, const char *why)
         w->lost = true;
 }
 
+/* root/rel, or root for "" */
+static void full_path(const fm_tree_watch *w, const char *rel, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s%s%s", w->root, *rel ? "/" : "", rel);
+}
+
 static char *join(const char *dir, const char *name)
 {
         return *dir ? fm_strdupf("%s/%s", dir, name) : strdup(name);
@@ -85,7 +91,7 @@ static void mark(fm_tree_watch *w, const char *rel)
 static int add_watch(fm_tree_watch *w, const char *rel)
 {
         char path[PATH_MAX + 256];
-        snprintf(path, sizeof(path), "%s%s%s", w->root, *rel ? "/" : "", rel);
+        full_path(w, rel, path, sizeof(path));
         int wd = inotify_add_watch(w->fd, path, WATCH_MASK);
         if (wd < 0)
                 return errno == ENOENT || errno == ENOTDIR ? 0 : -errno; /* gone meanwhile: its parent saw it */
@@ -107,17 +113,17 @@ static int add_watch(fm_tree_watch *w, const char *rel)
  * (watch) and/or marks every entry as changed (list). */
 static int walk(fm_tree_watch *w, const char *rel, bool watch, bool list)
 {
-        fm_strv todo = {0};
-        int r = fm_strv_push(&todo, rel);
-        while (r == 0 && todo.n > 0) {
-                char *cur = todo.v[--todo.n];
-                todo.v[todo.n] = NULL;
+        fm_strv pending = {0}; /* directories still to visit (a stack) */
+        int r = fm_strv_push(&pending, rel);
+        while (r == 0 && pending.n > 0) {
+                char *cur = pending.v[--pending.n];
+                pending.v[pending.n] = NULL;
                 if (watch)
                         r = add_watch(w, cur);
                 if (list && r == 0)
                         mark(w, cur);
                 char path[PATH_MAX + 256];
-                snprintf(path, sizeof(path), "%s%s%s", w->root, *cur ? "/" : "", cur);
+                full_path(w, cur, path, sizeof(path));
                 DIR *d = r == 0 ? opendir(path) : NULL;
                 struct dirent *de;
                 while (d && r == 0 && (de = readdir(d))) {
@@ -133,7 +139,7 @@ static int walk(fm_tree_watch *w, const char *rel, bool watch, bool list)
                         if (!sub)
                                 r = -ENOMEM;
                         else if (is_dir)
-                                r = fm_strv_push(&todo, sub);
+                                r = fm_strv_push(&pending, sub);
                         else if (list)
                                 mark(w, sub);
                 }
@@ -141,7 +147,7 @@ static int walk(fm_tree_watch *w, const char *rel, bool watch, bool list)
                         closedir(d);
                 free(cur);
         }
-        fm_strv_free(&todo);
+        fm_strv_free(&pending);
         return r;
 }
 
@@ -307,7 +313,7 @@ int fm_tree_watch_list(fm_tree_watch *w, const char *list_path, size_t *count, f
                 const char *rel = w->changed.v[i];
                 char path[PATH_MAX + 256];
                 struct stat st;
-                snprintf(path, sizeof(path), "%s%s%s", w->root, *rel ? "/" : "", rel);
+                full_path(w, rel, path, sizeof(path));
                 if (lstat(path, &st) < 0) /* deleted since: its directory is listed */
                         continue;
                 /* "dir/": rsync --dirs --delete then prunes what left it */

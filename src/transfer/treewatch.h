@@ -18,12 +18,11 @@ int fm_tree_watch_start(const char *dir, fm_tree_watch **out, fm_error *e);
 
 /* Once the tree no longer changes (the service is frozen): writes to
  * list_path the entries that changed since the start and still exist
- * (paths relative to dir, each ended by a NUL; "." for dir itself,
- * "sub/" for a directory; a
- * directory that was created is listed with all it holds; the parent of a
- * created, deleted or renamed entry is listed too), their number to
- * *count. The same list as fm_tree_changes_since's, for rsync --dirs
- * --files-from. Fails with EOVERFLOW when the watch cannot vouch for the
+ * (paths relative to dir, each ended by a NUL; "." for dir itself, "sub/"
+ * for a directory; a directory that was created is listed with all it
+ * holds; the parent of a created, deleted or renamed entry is listed too),
+ * their number to *count. The same list as fm_tree_changes_since's, for
+ * rsync --dirs --delete --files-from. Fails with EOVERFLOW when the watch cannot vouch for the
  * list (the kernel dropped events, a directory was renamed): the caller
  * then walks the tree. */
 int fm_tree_watch_list(fm_tree_watch *w, const char *list_path, size_t *count, fm_error *e);

@@ -30,14 +30,24 @@ int fm_netns_enter_net(const char *netns, fm_error *e)
         return 0;
 }
 
-int fm_netns_enter_host(const char *netns, fm_error *e)
+/* A mount namespace of the caller's own, a slave of the one it was in:
+ * mounts made there later still reach us (the images tmpfs), ours never
+ * leak out. */
+static int own_mount_ns(fm_error *e)
 {
         if (unshare(CLONE_NEWNS) < 0)
                 return fm_err(e, errno, "unshare(CLONE_NEWNS): %s", strerror(errno));
-        /* Mounts of the host still reach us (images tmpfs made later), ours never leak out. */
         if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
                 return fm_err(e, errno, "making / a slave mount: %s", strerror(errno));
-        int r = fm_netns_enter_net(netns, e);
+        return 0;
+}
+
+int fm_netns_enter_host(const char *netns, fm_error *e)
+{
+        int r = own_mount_ns(e);
+        if (r < 0)
+                return r;
+        r = fm_netns_enter_net(netns, e);
         if (r < 0)
                 return r;
         char aside[] = "/tmp/fastmig-cgroup.XXXXXX";
@@ -75,18 +85,15 @@ int fm_netns_socket(const char *netns, int domain, int type, int proto, fm_error
 
 int fm_netns_private_run(fm_error *e)
 {
-        /* A mount namespace of this process's own, whatever it was started
-         * in: on a real host that is the host's, whose /run must stay as it
-         * is (in the testbed the agent already has one; a copy changes
-         * nothing). Slave: the host's later mounts still reach us. */
-        if (unshare(CLONE_NEWNS) < 0)
-                return fm_err(e, errno, "unshare(CLONE_NEWNS): %s", strerror(errno));
-        if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-                return fm_err(e, errno, "making / a slave mount: %s", strerror(errno));
+        /* whatever it was started in: on a real host that is the host's,
+         * whose /run must stay as it is (in the testbed the agent already
+         * has one of its own; a copy of it changes nothing) */
+        int r = own_mount_ns(e);
+        if (r < 0)
+                return r;
         char aside[] = "/tmp/fastmig-run.XXXXXX";
         if (!mkdtemp(aside))
                 return fm_err(e, errno, "mkdtemp: %s", strerror(errno));
-        int r = 0;
         if (mount("/run", aside, NULL, MS_BIND | MS_REC, NULL) < 0) {
                 r = fm_err(e, errno, "binding /run aside: %s", strerror(errno));
                 goto out;
