@@ -1,6 +1,8 @@
 #include "stream.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -45,6 +47,30 @@ static pid_t client_pid(const char *name)
         return pid > 0 && kill(pid, 0) == 0 ? pid : -1;
 }
 
+/* Waits for the next rename of the status file (the client writes it at
+ * every change of phase or window and every 100 ms) or ms; false on error. */
+static void status_wait(int ino, int ms)
+{
+        struct pollfd p = {.fd = ino, .events = POLLIN};
+        if (ino >= 0 && poll(&p, 1, ms) > 0) {
+                char buf[4096];
+                while (read(ino, buf, sizeof(buf)) > 0)
+                        ;
+        } else if (ino < 0) {
+                usleep((useconds_t)ms * 1000);
+        }
+}
+
+static int watch_status_dir(const char *dir)
+{
+        int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (ino >= 0 && inotify_add_watch(ino, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+                ino = fm_close(ino);
+        return ino; /* without inotify: polls */
+}
+
+/* The steps the client goes through, each with its own limit; the error
+ * names the one that did not happen. */
 int fm_stream_start(const char *name, const char *ip, const char *client_path, double rate_mbit, fm_error *e)
 {
         char path[400], rate[32];
@@ -53,6 +79,7 @@ int fm_stream_start(const char *name, const char *ip, const char *client_path, d
         fm_mkdir_p(dir, 0755);
         unlink(path);
         snprintf(rate, sizeof(rate), "%g", rate_mbit);
+        _cleanup_close_ int ino = watch_status_dir(dir);
         pid_t pid = fork();
         if (pid < 0)
                 return fm_err(e, errno, "fork: %s", strerror(errno));
@@ -70,28 +97,73 @@ int fm_stream_start(const char *name, const char *ip, const char *client_path, d
                 _exit(127);
         }
         waitpid(pid, NULL, 0);
-        for (int i = 0; i < 100; i++) {
-                usleep(50000);
+        static const struct {
+                const char *phase, *what;
+                int limit_ms;
+        } steps[] = {
+                {"connecting", "start (no status file)", 5000},
+                {"requesting", "connect", 12000},
+                {"streaming", "get an HTTP 200 response head", 12000},
+                {"bytes", "receive the first bytes of the body", 10000},
+        };
+        size_t step = 0;
+        double since = fm_now_ms();
+        for (;;) {
                 json_object *st = fm_stream_status(name);
-                if (!st)
-                        continue;
-                int64_t bytes = geti(st, "bytes");
-                const char *err = NULL;
-                fm_json_str(st, "error", false, 200, &err, NULL);
-                int r = err ? fm_err(e, EIO, "video client: %s", err) : bytes > 0 ? 1 : 0;
+                const char *phase = NULL, *err = NULL;
+                int64_t bytes = st ? geti(st, "bytes") : 0;
+                pid_t cpid = st ? (pid_t)geti(st, "pid") : -1;
+                if (st) {
+                        fm_json_str(st, "phase", false, 32, &phase, NULL);
+                        fm_json_str(st, "error", false, 200, &err, NULL);
+                }
+                int r = 0;
+                if (err)
+                        r = fm_err(e, EIO, "the video client of %s (%s): %s", name, ip, err);
+                else if (st && (cpid <= 0 || kill(cpid, 0) < 0))
+                        r = fm_err(e, ESRCH, "the video client of %s ended without a word in phase %s", name,
+                                   phase ? phase : "?");
+                while (r == 0 && step < FM_ARRAY_SIZE(steps) && phase) {
+                        /* the phase the client reached passes every step up to it */
+                        bool past = step == 0 || (step == 1 && strcmp(phase, "connecting")) ||
+                                    (step == 2 && (!strcmp(phase, "streaming") || !strcmp(phase, "ended"))) ||
+                                    (step == 3 && bytes > 0);
+                        if (!past)
+                                break;
+                        step++;
+                        since = fm_now_ms();
+                }
                 json_object_put(st);
-                if (r)
-                        return r < 0 ? r : 0;
+                if (r < 0)
+                        return r;
+                if (step == FM_ARRAY_SIZE(steps))
+                        return 0;
+                if (fm_now_ms() - since > steps[step].limit_ms)
+                        return fm_err(e, ETIMEDOUT, "the video client of %s did not %s in %d s (%s, %s)", name,
+                                      steps[step].what, steps[step].limit_ms / 1000, ip, client_path);
+                status_wait(ino, 200);
         }
-        return fm_err(e, ETIMEDOUT, "the video client of %s got no bytes in 5 s (%s)", name, client_path);
 }
 
 void fm_stream_window(const char *name)
 {
-        pid_t pid = client_pid(name);
-        if (pid > 0) {
-                kill(pid, SIGUSR1);
-                usleep(20000); /* it looks every 5 ms */
+        json_object *st = fm_stream_status(name);
+        pid_t pid = st ? (pid_t)geti(st, "pid") : -1;
+        int64_t window = st ? geti(st, "window") : -1;
+        json_object_put(st);
+        if (pid <= 0 || kill(pid, SIGUSR1) < 0)
+                return;
+        /* the client rewrites its status at once with the next window's
+         * number: wait for that, so that the window starts now */
+        _cleanup_free_ char *dir = fm_strdupf(FM_TESTBED_ROOT "/ue");
+        _cleanup_close_ int ino = watch_status_dir(dir);
+        for (double t0 = fm_now_ms(); fm_now_ms() - t0 < 1000;) {
+                st = fm_stream_status(name);
+                bool moved = st && geti(st, "window") > window;
+                json_object_put(st);
+                if (moved)
+                        return;
+                status_wait(ino, 20);
         }
 }
 
