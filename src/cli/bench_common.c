@@ -69,12 +69,18 @@ json_object *summary_json(const fm_summary *s)
 
 double record(series *s, const char *who, unsigned run, int r, json_object *rep, const fm_error *e)
 {
-        if (r == 0 && fm_json_bool(rep, "state_continuous", false)) {
+        /* a run counts only when it worked and the service kept its state */
+        if (r == 0 && fm_json_bool(rep, "ok", false) && fm_json_bool(rep, "state_continuous", false)) {
                 series_add(s, rep);
                 return s->v[0][s->n - 1];
         }
         s->failed++;
-        fprintf(stderr, "bench: %s run %u failed: %s\n", who, run, r < 0 ? e->msg : "service state lost");
+        const char *why = NULL;
+        json_object *probe = NULL;
+        if (rep && json_object_object_get_ex(rep, "probe", &probe))
+                fm_json_str(probe, "not_kept", false, 200, &why, NULL);
+        fprintf(stderr, "bench: %s run %u failed: %s\n", who, run,
+                r < 0 ? e->msg : why ? why : "the service's state was not kept");
         return -1;
 }
 

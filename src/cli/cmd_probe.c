@@ -69,7 +69,7 @@ int cmd_probe(int argc, char **argv)
                 json_object_object_add(o, "first_counter", json_object_new_int64((int64_t)r.first_counter));
                 json_object_object_add(o, "last_counter", json_object_new_int64((int64_t)r.last_counter));
                 json_object_object_add(o, "state_continuous",
-                                       json_object_new_boolean(r.received && !r.boot_changed && !r.counter_regressed));
+                                       json_object_new_boolean(fm_probe_kept(&r, NULL)));
                 cli_print_json(o);
                 json_object_put(o);
         } else {

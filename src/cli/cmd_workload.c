@@ -17,6 +17,7 @@ static const char USAGE[] = "fastmig workload start blank|busybox --host HOST --
                             "                                     [--fill random|half]\n"
                             "       fastmig workload write NAME FILE   (the service writes /data/FILE)\n"
                             "       fastmig workload verify NAME       (the memory workload checks its pages)\n"
+                            "       fastmig workload state NAME        (its counter and boot id: COUNTER BOOT)\n"
                             "       fastmig workload destroy NAME      (stops and removes it)";
 
 int cmd_workload(int argc, char **argv)
@@ -25,6 +26,7 @@ int cmd_workload(int argc, char **argv)
                 return cli_usage(USAGE);
         fm_testbed tb;
         if ((!strcmp(argv[1], "verify") && argc == 3) || (!strcmp(argv[1], "write") && argc == 4) ||
+            (!strcmp(argv[1], "state") && argc == 3) ||
             (!strcmp(argv[1], "destroy") && argc == 3)) {
                 if (cli_load_testbed(&tb))
                         return 1;
@@ -50,6 +52,14 @@ int cmd_workload(int argc, char **argv)
                         if (c < 0)
                                 return cli_fail("%s", e.msg);
                         printf("%lld\n", (long long)c);
+                        return 0;
+                }
+                if (!strcmp(argv[1], "state")) {
+                        uint64_t boot = 0;
+                        int64_t c = fm_probe_once(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &boot, &e);
+                        if (c < 0)
+                                return cli_fail("%s", e.msg);
+                        printf("%lld %016llx\n", (long long)c, (unsigned long long)boot);
                         return 0;
                 }
                 uint64_t pages = 0, bad = 0, sum = 0;

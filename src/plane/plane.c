@@ -1,5 +1,6 @@
 #include "plane.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "plane/stream.h"
@@ -181,7 +182,8 @@ int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *
 static void add_probe_result(json_object *out, const fm_probe_result *pr, int interval_us)
 {
         json_object_object_add(out, "downtime_ms", json_object_new_double(pr->max_gap_ms));
-        bool cont = pr->received > 0 && !pr->boot_changed && !pr->counter_regressed;
+        const char *why = NULL;
+        bool cont = fm_probe_kept(pr, &why);
         json_object_object_add(out, "state_continuous", json_object_new_boolean(cont));
         json_object *pj = json_object_new_object();
         json_object_object_add(pj, "sent", json_object_new_int64((int64_t)pr->sent));
@@ -192,6 +194,10 @@ static void add_probe_result(json_object *out, const fm_probe_result *pr, int in
         json_object_object_add(pj, "restarted", json_object_new_boolean(pr->boot_changed));
         json_object_object_add(pj, "counter_went_back", json_object_new_boolean(pr->counter_regressed));
         json_object_object_add(pj, "reordered", json_object_new_int64((int64_t)pr->reordered));
+        json_object_object_add(pj, "freeze_counter", json_object_new_int64((int64_t)pr->freeze_counter));
+        json_object_object_add(pj, "answered_after", json_object_new_int64((int64_t)pr->answered_after));
+        json_object_object_add(pj, "after_counter", json_object_new_int64((int64_t)pr->after_counter));
+        json_object_object_add(pj, "not_kept", why ? json_object_new_string(why) : NULL);
         json_object_object_add(out, "probe", pj);
 }
 
@@ -227,9 +233,11 @@ static int probe_begin(fm_probe *p, const char *ip, int interval_us, const char 
         return 0;
 }
 
-/* Lets the user's view settle (a reply after the end, then a little more). */
+/* The migration is over: the service must answer from wherever it runs now
+ * (3 s at most), then a little more of the user's view. */
 static void probe_end(fm_probe *p, fm_probe_result *pr)
 {
+        fm_probe_mark_end(p);
         uint64_t seen = atomic_load(&p->received);
         fm_probe_wait_reply(p, seen, 3000);
         usleep(50000);
@@ -321,8 +329,10 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         if (o->dirty_threshold > 0)
                 json_object_object_add(req, "dirty_threshold", json_object_new_int64(o->dirty_threshold));
         json_object *stalls = json_object_new_array();
-        if (probing)
+        if (probing) {
                 fm_probe_window_gap(&probe);
+                fm_probe_mark_freeze(&probe); /* again at "frozen", if it comes */
+        }
         fm_stream_window(o->name);
         _cleanup_close_ int fd = fm_tcp_connect(from->addr, from->port, 10000, e);
         json_object *rep = NULL;
@@ -370,6 +380,8 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                          * answered to the target and not to the frozen copy,
                          * however soon the restore is done. The commit still
                          * waits for "restored"; a failure puts the route back. */
+                        if (probing)
+                                fm_probe_mark_freeze(&probe);
                         double ts = fm_now_ms();
                         fm_error se = {0};
                         fm_router_set(&sc.rt, ip, to->addr, &se);
@@ -436,9 +448,26 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 json_object_object_add(phases, "steer", json_object_new_double(sc.ms));
         json_object *stream = fm_stream_report(o->name);
         json_object_object_add(out, "stream", stream);
+        int64_t bad = 0;
+        if (stream)
+                fm_json_int(stream, "bad_bytes", false, 0, INT64_MAX, &bad, NULL);
+        if (r == 0 && stream && (!fm_json_bool(stream, "connection_kept", false) || bad != 0)) {
+                r = fm_err(e, EIO, "%s moved to %s, but its video stream %s", o->name, to->name,
+                           fm_json_bool(stream, "connection_kept", false) ? "delivered wrong bytes" : "broke");
+                json_object_object_add(out, "error", json_object_new_string(e->msg));
+        }
         if (probing) {
                 add_probe_result(out, &pr, interval_us);
-                add_memory_check(out, ip);
+                if (pr.answered_after > 0) /* a silent service would keep the check waiting */
+                        add_memory_check(out, ip);
+                else
+                        json_object_object_add(out, "memory_verified", NULL);
+                /* the agents may call it done, the user's view decides */
+                const char *why = NULL;
+                if (r == 0 && !fm_probe_kept(&pr, &why)) {
+                        r = fm_err(e, EIO, "%s moved to %s, but %s", o->name, to->name, why);
+                        json_object_object_add(out, "error", json_object_new_string(e->msg));
+                }
         } else {
                 json_object_object_add(out, "downtime_ms", NULL);
                 json_object_object_add(out, "state_continuous", NULL);
@@ -469,6 +498,7 @@ int fm_plane_baseline(const fm_testbed *tb, const char *script, const char *fast
                 return r;
         char *argv[] = {"bash", (char *)script, (char *)fastmig, (char *)name, (char *)from->name, (char *)to, NULL};
         fm_spawn_opts so = {.timeout_ms = 300000};
+        fm_probe_mark_freeze(&probe); /* the script freezes soon: it must go on from here at least */
         double t0 = fm_now_ms();
         r = fm_spawn_check(argv, &so, e);
         double total = fm_now_ms() - t0;

@@ -40,12 +40,9 @@ static int udp_socket(const char *netns, const char *ip, uint16_t port, fm_error
         return fd;
 }
 
-static void handle_reply(fm_probe *p, const unsigned char *b, ssize_t n)
+void fm_probe_account(fm_probe *p, double now, uint64_t counter, uint64_t boot)
 {
-        if (n < 28 || memcmp(b, "FMR1", 4))
-                return;
-        double now = fm_now_ms() - p->t0;
-        uint64_t counter = get64(b + 12), boot = get64(b + 20);
+        pthread_mutex_lock(&p->lock);
         fm_probe_result *r = &p->res;
         if (r->received == 0) {
                 r->first_counter = counter;
@@ -70,6 +67,11 @@ static void handle_reply(fm_probe *p, const unsigned char *b, ssize_t n)
                 else if (counter < r->max_counter)
                         r->reordered++;
         }
+        if (r->end_marked) {
+                r->answered_after++;
+                if (counter > r->after_counter)
+                        r->after_counter = counter;
+        }
         r->last_counter = counter;
         if (counter > r->max_counter)
                 r->max_counter = counter;
@@ -77,6 +79,49 @@ static void handle_reply(fm_probe *p, const unsigned char *b, ssize_t n)
         p->last_reply = now;
         r->received++;
         atomic_store(&p->received, r->received);
+        pthread_mutex_unlock(&p->lock);
+}
+
+static void handle_reply(fm_probe *p, const unsigned char *b, ssize_t n)
+{
+        if (n < 28 || memcmp(b, "FMR1", 4))
+                return;
+        fm_probe_account(p, fm_now_ms() - p->t0, get64(b + 12), get64(b + 20));
+}
+
+void fm_probe_mark_freeze(fm_probe *p)
+{
+        pthread_mutex_lock(&p->lock);
+        p->res.freeze_marked = true;
+        p->res.freeze_counter = p->res.max_counter;
+        pthread_mutex_unlock(&p->lock);
+}
+
+void fm_probe_mark_end(fm_probe *p)
+{
+        pthread_mutex_lock(&p->lock);
+        p->res.end_marked = true;
+        p->res.answered_after = 0;
+        p->res.after_counter = 0;
+        pthread_mutex_unlock(&p->lock);
+}
+
+bool fm_probe_kept(const fm_probe_result *r, const char **why)
+{
+        const char *w = NULL;
+        if (r->received == 0)
+                w = "the service never answered";
+        else if (r->end_marked && r->answered_after == 0)
+                w = "the service did not answer after the migration";
+        else if (r->boot_changed)
+                w = "the service restarted (its boot id changed)";
+        else if (r->counter_regressed)
+                w = "the service's counter went back (an older state answered)";
+        else if (r->freeze_marked && r->end_marked && r->after_counter <= r->freeze_counter)
+                w = "the service's counter did not go on from where it stood at the freeze";
+        if (why)
+                *why = w;
+        return w == NULL;
 }
 
 static void *probe_thread(void *arg)
@@ -112,6 +157,7 @@ static void *probe_thread(void *arg)
 int fm_probe_start(fm_probe *p, const char *netns, const char *ip, uint16_t port, int interval_us, fm_error *e)
 {
         memset(p, 0, sizeof(*p));
+        pthread_mutex_init(&p->lock, NULL);
         if (interval_us < 100)
                 return fm_err(e, EINVAL, "probe interval must be at least 0.1 ms");
         p->fd = udp_socket(netns, ip, port, e);
@@ -140,7 +186,9 @@ int fm_probe_wait_reply(fm_probe *p, uint64_t after, int timeout_ms)
 double fm_probe_window_gap(fm_probe *p)
 {
         /* a stall still under way counts up to now */
+        pthread_mutex_lock(&p->lock);
         double open = fm_now_ms() - p->t0 - p->last_reply;
+        pthread_mutex_unlock(&p->lock);
         double g = atomic_exchange(&p->window_gap, 0.0);
         return open > g ? open : g;
 }
@@ -150,6 +198,7 @@ void fm_probe_stop(fm_probe *p, fm_probe_result *out)
         atomic_store(&p->stop, true);
         pthread_join(p->thread, NULL);
         p->fd = fm_close(p->fd);
+        pthread_mutex_destroy(&p->lock);
         p->res.duration_ms = fm_now_ms() - p->t0;
         /* a service that never answered again: the gap runs to the end */
         if (p->res.received > 0 && p->res.duration_ms - p->last_reply > p->res.max_gap_ms) {

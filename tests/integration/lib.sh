@@ -16,11 +16,22 @@ print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1"
 
 testbed_clean() { "$FASTMIG" testbed down >/dev/null 2>&1 || true; }
 testbed_up() { testbed_clean; trap testbed_clean EXIT; "$FASTMIG" testbed up "$@"; }
-# counter now answered by the service NAME (via one probe request from ue)
+# The service NAME's boot id (fm-seqecho draws a new one at every start):
+# remembered at the first call, and each later call fails if it changed, so
+# a service restarted from scratch is told from one that kept its state.
+declare -A BOOT=()
+same_boot() {
+  local b
+  b=$("$FASTMIG" workload state "$1" | cut -d' ' -f2)
+  [ -n "$b" ] || fail "$1 does not answer"
+  if [ -z "${BOOT[$1]:-}" ]; then BOOT[$1]=$b
+  else [ "$b" = "${BOOT[$1]}" ] || fail "$1 restarted: boot id ${BOOT[$1]} -> $b"; fi
+}
 # After a migration of container $1 to host $2: its counter moved on from $c
 # (which it updates), and /data/$3, written before the first freeze, is there.
 state_kept() {
   local c2
+  same_boot "$1"
   c2=$("$FASTMIG" workload write "$1" "f$RANDOM")
   [ "$c2" -gt "$c" ] || fail "counter went back: $c -> $c2"
   c=$c2

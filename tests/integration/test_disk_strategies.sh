@@ -7,6 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 testbed_up --test-hooks
 "$FASTMIG" workload start blank --host mec1 --name dk
+same_boot dk
 c=$("$FASTMIG" workload write dk f0)
 
 # migrate NAME TO WANT(auto|...) EXPECT_STRATEGY EXPECT_CHECK: checks the

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 testbed_up
 "$FASTMIG" workload start busybox --host mec1 --name svc
+same_boot svc
 c0=$("$FASTMIG" workload write svc before-first)
 note "counter before: $c0"
 
@@ -40,6 +41,27 @@ eval "$("$FASTMIG" testbed env mec1)"
 [ "$(cat "$LXC_PATH/svc/rootfs/data/before-second")" = "$c1" ] || fail "second file lost"
 "$FASTMIG" list | grep -q "svc *mec1 *RUNNING" || fail "list does not show svc on mec1"
 ip netns exec fm-core ip route get 10.78.0.10 | grep -q "via 10.77.1.2" || fail "route not back on mec1"
+
+# "kept" means the user saw it kept: a service that the target restores but
+# that never answers again (its traffic dropped on the target) is reported
+# as not kept, and the migration as failed, though the agents call it done.
+"$FASTMIG" workload start busybox --host mec1 --name dead
+same_boot dead
+dip=$("$FASTMIG" list | awk '$1 == "dead" {print $4}')
+ip netns exec fm-mec2 iptables -I FORWARD -d "$dip" -j DROP
+set +e; out=$("$FASTMIG" migrate dead --to mec2 --json 2>/tmp/fm-dead.$$); rc=$?; set -e
+ip netns exec fm-mec2 iptables -D FORWARD -d "$dip" -j DROP
+echo "$out"
+[ $rc -ne 0 ] || fail "a service that never answered again: exit 0"
+[ "$(jget "$out" state_continuous)" = false ] || fail "a service that never answered again reported kept"
+[ "$(jget "$out" probe.answered_after)" = 0 ] || fail "answers counted after the end"
+grep -q "did not answer after the migration" /tmp/fm-dead.$$ || fail "no reason given: $(cat /tmp/fm-dead.$$)"
+rm -f /tmp/fm-dead.$$
+# it did move and keep its state: with the rule gone it answers from mec2
+same_boot dead
+"$FASTMIG" list | grep -q "dead *mec2 *RUNNING" || fail "dead is not on mec2"
+"$FASTMIG" workload destroy dead
+
 # an ordinary LXC container after two restores: the plain tools stop it
 "$FASTMIG" testbed exec mec1 -- lxc-stop -k -P "$LXC_PATH" -n svc
 "$FASTMIG" testbed exec mec1 -- lxc-info -P "$LXC_PATH" -n svc -s | grep -q STOPPED || fail "lxc-stop on mec1"

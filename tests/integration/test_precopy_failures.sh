@@ -8,11 +8,13 @@
 . "$(dirname "$0")/lib.sh"
 testbed_up --test-hooks
 "$FASTMIG" workload start memory --host mec1 --name pf --size-mib 32 --dirty-mib-s 1
+same_boot pf
 imgs=/var/lib/fastmig/testbed/mec2/images
 
 check_source_ok() { # what
+  same_boot pf
   c=$("$FASTMIG" workload write pf "after-$1")
-  [ "$c" -gt "$2" ] || fail "$1: service restarted ($2 -> $c)"
+  [ "$c" -gt "$2" ] || fail "$1: service lost its state ($2 -> $c)"
   "$FASTMIG" list | grep -q "pf *mec1 *RUNNING" || fail "$1: not running on mec1"
   "$FASTMIG" workload verify pf >/dev/null || fail "$1: memory damaged on the source"
   ! "$FASTMIG" list | grep -q mec2 || fail "$1: container left on mec2"
@@ -28,6 +30,7 @@ for inject in corrupt_pages lose_pages; do
   echo "$out"
   [ $rc -ne 0 ] || fail "$inject: exit 0"
   [ "$(jget "$out" rolled_back)" = true ] || fail "$inject: not rolled back"
+  [ "$(jget "$out" state_continuous)" = true ] || fail "$inject: state not kept: $(jget "$out" probe.not_kept)"
   case $inject in
     corrupt_pages) grep -q "does not match its checksum" /tmp/fm-pf.$$ || fail "corrupt: $(cat /tmp/fm-pf.$$)" ;;
     lose_pages) grep -q "page the target lacks" /tmp/fm-pf.$$ || fail "lose: $(cat /tmp/fm-pf.$$)" ;;
@@ -41,6 +44,7 @@ done
 # still intact, takes over again. 256 MiB, so the daemon cannot be done
 # before it is stopped.
 "$FASTMIG" workload start memory --host mec1 --name pl --size-mib 256 --dirty-mib-s 1
+same_boot pl
 c0=$("$FASTMIG" workload write pl before-settle)
 set +e
 out=$("$FASTMIG" migrate pl --to mec2 --json --inject-failure settle 2>/tmp/fm-pf.$$)
@@ -50,9 +54,11 @@ echo "$out"
 [ $rc -ne 0 ] || fail "settle: exit 0"
 [ "$(jget "$out" rolled_back)" = true ] || fail "settle: not rolled back"
 [ "$(jget "$out" restore)" = lazy ] || fail "settle: the restore was not lazy"
+[ "$(jget "$out" state_continuous)" = true ] || fail "settle: state not kept: $(jget "$out" probe.not_kept)"
 grep -q "lazy-pages daemon of pl was killed" /tmp/fm-pf.$$ || fail "settle: $(cat /tmp/fm-pf.$$)"
+same_boot pl
 c=$("$FASTMIG" workload write pl after-settle)
-[ "$c" -gt "$c0" ] || fail "settle: service restarted ($c0 -> $c)"
+[ "$c" -gt "$c0" ] || fail "settle: service lost its state ($c0 -> $c)"
 "$FASTMIG" list | grep -q "pl *mec1 *RUNNING" || fail "settle: not running on mec1"
 "$FASTMIG" workload verify pl >/dev/null || fail "settle: memory damaged on the source"
 [ -z "$(ls -A "$imgs")" ] || fail "settle: left on mec2: $(ls -A "$imgs")"

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 testbed_up --test-hooks
 "$FASTMIG" workload start busybox --host mec1 --name rb
+same_boot rb
 for phase in restore steer transfer dump; do
   c0=$("$FASTMIG" workload write rb before-$phase)
   set +e
@@ -14,8 +15,12 @@ for phase in restore steer transfer dump; do
   [ $rc -ne 0 ] || fail "$phase: exit status 0 on a failed migration"
   grep -q "injected" /tmp/fm-rb.$$ || fail "$phase: no reason given: $(cat /tmp/fm-rb.$$)"
   [ "$(jget "$out" ok)" = false ] && [ "$(jget "$out" rolled_back)" = true ] || fail "$phase: not rolled back"
+  # the probe watched it all: the source answered again, same boot, counter on from the freeze
+  [ "$(jget "$out" state_continuous)" = true ] || fail "$phase: state not kept: $(jget "$out" probe.not_kept)"
+  [ "$(jget "$out" probe.answered_after)" -gt 0 ] || fail "$phase: no answer after the rollback"
+  same_boot rb
   c1=$("$FASTMIG" workload write rb after-$phase)
-  [ "$c1" -gt "$c0" ] || fail "$phase: the service restarted or lost its state ($c0 -> $c1)"
+  [ "$c1" -gt "$c0" ] || fail "$phase: the service lost its state ($c0 -> $c1)"
   "$FASTMIG" list | grep -q "rb *mec1 *RUNNING" || fail "$phase: not running on mec1"
   ! "$FASTMIG" list | grep -q "mec2" || fail "$phase: something left on mec2"
   [ -z "$(ls -A /var/lib/fastmig/testbed/mec2/images/)" ] || fail "$phase: images left on mec2"
@@ -30,4 +35,5 @@ rm -f /tmp/fm-rb.$$
 # and after all that, a real migration still works
 out=$("$FASTMIG" migrate rb --to mec2 --json)
 [ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" state_continuous)" = true ] || fail "clean migration after rollbacks"
+same_boot rb
 echo ok

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 testbed_up
 "$FASTMIG" workload start video --host mec1 --name vid
+same_boot vid
 c=$("$FASTMIG" workload write vid before)
 got=0
 status=/var/lib/fastmig/testbed/ue/stream-vid.json
