@@ -11,6 +11,9 @@ PACKAGES=(
   lxc lxc-dev libmnl-dev busybox-static debootstrap squashfs-tools rsync iproute2 iptables procps psmisc
   glusterfs-server glusterfs-client
   libjson-c-dev libxxhash-dev liblz4-dev
+  # the protocol fuzzer (tests/unit/test_fuzz_proto.sh): clang and its
+  # compiler-rt (libFuzzer, ASan), which clang-14 only recommends
+  clang libclang-rt-dev
   # CRIU build dependencies (Debian 12)
   libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev

@@ -1,9 +1,12 @@
 #include "agent.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "image/push.h"
 #include "lxc/container.h"
@@ -699,36 +702,84 @@ typedef struct conn {
 static void *conn_thread(void *p)
 {
         conn *cn = p;
-        fm_agent_serve(cn->a, cn->fd);
+        fm_agent *a = cn->a;
+        fm_agent_serve(a, cn->fd);
         fm_close(cn->fd);
         free(cn);
+        atomic_fetch_sub(&a->conns, 1);
         return NULL;
 }
 
-int fm_agent_run(fm_agent *a, fm_error *e)
+static int accept_one(fm_agent *a, fm_error *e)
 {
-        for (;;) {
-                int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-                if (fd < 0) {
-                        if (errno == EINTR || errno == ECONNABORTED)
-                                continue;
-                        return fm_err(e, errno, "accept: %s", strerror(errno));
-                }
-                conn *cn = malloc(sizeof(*cn));
-                pthread_t th;
-                pthread_attr_t at;
-                pthread_attr_init(&at);
-                pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-                if (!cn) {
-                        fm_close(fd);
-                        continue;
-                }
-                cn->a = a;
-                cn->fd = fd;
-                if (pthread_create(&th, &at, conn_thread, cn) != 0) {
-                        fm_close(fd);
-                        free(cn);
-                }
-                pthread_attr_destroy(&at);
+        int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+                if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
+                        return 0;
+                return fm_err(e, errno, "accept: %s", strerror(errno));
         }
+        conn *cn = malloc(sizeof(*cn));
+        if (!cn) {
+                fm_close(fd);
+                return 0;
+        }
+        cn->a = a;
+        cn->fd = fd;
+        atomic_fetch_add(&a->conns, 1);
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &at, conn_thread, cn) != 0) {
+                atomic_fetch_sub(&a->conns, 1);
+                fm_close(fd);
+                free(cn);
+        }
+        pthread_attr_destroy(&at);
+        return 0;
+}
+
+int fm_agent_run(fm_agent *a, int stop_fd, fm_error *e)
+{
+        /* poll said readable, but the connection may be gone by accept:
+         * that must not block the loop (accepted sockets do not inherit it) */
+        int fl = fcntl(a->listen_fd, F_GETFL);
+        if (fl < 0 || fcntl(a->listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+                return fm_err(e, errno, "listening socket: %s", strerror(errno));
+        struct pollfd pf[2] = {{.fd = a->listen_fd, .events = POLLIN}, {.fd = stop_fd, .events = POLLIN}};
+        for (;;) {
+                if (poll(pf, stop_fd >= 0 ? 2 : 1, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return fm_err(e, errno, "poll: %s", strerror(errno));
+                }
+                if (pf[1].revents)
+                        break;
+                if (pf[0].revents & (POLLERR | POLLNVAL))
+                        return fm_err(e, EIO, "the listening socket failed");
+                int r = pf[0].revents & POLLIN ? accept_one(a, e) : 0;
+                if (r < 0)
+                        return r;
+        }
+        /* Asked to stop. New connections are refused from now on. Requests
+         * under way get a few seconds to send their replies (a ping, a list,
+         * a pre-copy round); a migration or an image stream can take minutes,
+         * and whoever stops us expects us gone soon (testbed down waits 10 s,
+         * then kills). What is still running after the grace is cut when the
+         * process ends, as SIGTERM cut everything before there was a grace. */
+        a->listen_fd = fm_close(a->listen_fd);
+        double until = fm_now_ms() + FM_AGENT_STOP_GRACE_MS;
+        unsigned left;
+        while ((left = atomic_load(&a->conns)) > 0 && fm_now_ms() < until)
+                usleep(10000);
+        return (int)left;
+}
+
+void fm_agent_release(fm_agent *a)
+{
+        for (size_t i = 0; i < FM_ARRAY_SIZE(a->follow); i++) {
+                fm_digest_follow_cancel(a->follow[i].f);
+                a->follow[i].f = NULL;
+        }
+        a->listen_fd = fm_close(a->listen_fd);
 }

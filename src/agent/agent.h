@@ -1,6 +1,7 @@
 /* The host agent: serves requests from fastmig and from other agents. */
 #pragma once
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "image/digest.h"
 #include "migrate/migrate.h"
@@ -19,9 +20,20 @@ typedef struct fm_agent {
                 fm_digest_follower *f;
         } follow[8];
         unsigned follow_next;
+        atomic_uint conns; /* connections being served */
 } fm_agent;
+
+/* How long a stopping agent lets the requests under way finish. */
+#define FM_AGENT_STOP_GRACE_MS 5000
 
 /* Handles one connection to its end (one request, or a stream request). */
 void fm_agent_serve(fm_agent *a, int fd);
-/* Accept loop: one thread per connection. Returns only on error. */
-int fm_agent_run(fm_agent *a, fm_error *e);
+/* Accept loop: one thread per connection, until stop_fd (-1: none) becomes
+ * readable. Then closes the listening socket and waits up to
+ * FM_AGENT_STOP_GRACE_MS for the connections being served; returns how many
+ * are still being served (their threads go on: a must stay valid), or a
+ * negative errno on an error of the loop itself. */
+int fm_agent_run(fm_agent *a, int stop_fd, fm_error *e);
+/* Frees what the agent holds (digests of staged images being followed).
+ * Only when no connection is being served. */
+void fm_agent_release(fm_agent *a);

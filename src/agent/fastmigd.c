@@ -1,6 +1,8 @@
 /* fastmigd: the host agent. One per edge host, inside that host's namespaces.
  *   fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR
  *            [--store DIR] [--shared DIR] [--test-hooks] */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -15,14 +17,63 @@
 #include "util/spawn.h"
 #include "transfer/files.h"
 
-static pid_t rsyncd_pid;
+/* Static: connection threads still running when main returns (after
+ * fm_agent_run's grace) use it until the process is gone. */
+static fm_agent agent = {.rsync_port = 8730, .listen_fd = -1, .follow_lock = PTHREAD_MUTEX_INITIALIZER};
+static volatile pid_t rsyncd_pid;
+/* The first SIGTERM or SIGINT asks the accept loop to stop (a byte on this
+ * pipe), so that main returns and LeakSanitizer runs in the sanitized build;
+ * a second one ends the agent at once. */
+static int stop_pipe[2] = {-1, -1};
+static volatile sig_atomic_t stopping;
 
 static void on_term(int sig)
 {
+        if (!stopping) {
+                stopping = 1;
+                int saved = errno;
+                ssize_t n = write(stop_pipe[1], "", 1);
+                (void)n; /* full: a stop is already pending */
+                errno = saved;
+                return;
+        }
         if (rsyncd_pid > 0)
                 kill(rsyncd_pid, SIGTERM);
         signal(sig, SIG_DFL);
         raise(sig);
+}
+
+static int handle_stop_signals(void)
+{
+        if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
+        /* SA_RESTART: the handler returns now, and the signal may land in a
+         * connection thread blocked in a system call */
+        struct sigaction sa = {.sa_handler = on_term, .sa_flags = SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Ends the rsync daemon and reaps it: it must not outlive the agent. */
+static void stop_rsyncd(void)
+{
+        pid_t pid = rsyncd_pid;
+        if (pid <= 0)
+                return;
+        kill(pid, SIGTERM);
+        for (int i = 0; i < 500; i++) { /* it takes up to a few 100 ms */
+                pid_t r = waitpid(pid, NULL, WNOHANG);
+                if (r == pid || (r < 0 && errno != EINTR))
+                        goto reaped;
+                usleep(10000);
+        }
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+reaped:
+        rsyncd_pid = 0;
 }
 
 static int start_rsyncd(const fm_agent *a, const char *state, fm_error *e)
@@ -99,7 +150,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-        fm_agent a = {.rsync_port = 8730, .listen_fd = -1, .follow_lock = PTHREAD_MUTEX_INITIALIZER};
+        fm_agent *a = &agent;
         const char *listen = NULL, *state = NULL, *shared = NULL;
         static const struct option lo[] = {
                 {"host", required_argument, 0, 'h'},    {"listen", required_argument, 0, 'l'},
@@ -113,39 +164,39 @@ int main(int argc, char **argv)
         while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
                 uint32_t v;
                 switch (ch) {
-                case 'h': snprintf(a.paths.host, sizeof(a.paths.host), "%s", optarg); break;
+                case 'h': snprintf(a->paths.host, sizeof(a->paths.host), "%s", optarg); break;
                 case 'l': listen = optarg; break;
-                case 'P': snprintf(a.paths.lxcpath, sizeof(a.paths.lxcpath), "%s", optarg); break;
-                case 'i': snprintf(a.paths.images, sizeof(a.paths.images), "%s", optarg); break;
+                case 'P': snprintf(a->paths.lxcpath, sizeof(a->paths.lxcpath), "%s", optarg); break;
+                case 'i': snprintf(a->paths.images, sizeof(a->paths.images), "%s", optarg); break;
                 case 's': state = optarg; break;
-                case 'S': snprintf(a.paths.store, sizeof(a.paths.store), "%s", optarg); break;
+                case 'S': snprintf(a->paths.store, sizeof(a->paths.store), "%s", optarg); break;
                 case 'r':
                         if (fm_parse_u32(optarg, &v) < 0 || v == 0 || v > 65535) {
                                 fprintf(stderr, "fastmigd: bad --rsync-port `%s'\n", optarg);
                                 return 2;
                         }
-                        a.rsync_port = (uint16_t)v;
+                        a->rsync_port = (uint16_t)v;
                         break;
-                case 'T': a.paths.test_hooks = true; break;
+                case 'T': a->paths.test_hooks = true; break;
                 case 'V': shared = optarg; break;
                 case 'H': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
         }
-        if (!a.paths.host[0] || !listen || !a.paths.lxcpath[0] || !a.paths.images[0] || !state) {
+        if (!a->paths.host[0] || !listen || !a->paths.lxcpath[0] || !a->paths.images[0] || !state) {
                 usage(stderr);
                 return 2;
         }
-        if (!a.paths.store[0]) /* default: beside the LXC path */
-                snprintf(a.paths.store, sizeof(a.paths.store), "%.240s/../store", a.paths.lxcpath);
+        if (!a->paths.store[0]) /* default: beside the LXC path */
+                snprintf(a->paths.store, sizeof(a->paths.store), "%.240s/../store", a->paths.lxcpath);
         fm_error e = {0};
-        if (fm_parse_endpoint(listen, a.addr, sizeof(a.addr), &a.port, &e) < 0) {
+        if (fm_parse_endpoint(listen, a->addr, sizeof(a->addr), &a->port, &e) < 0) {
                 fprintf(stderr, "fastmigd: %s\n", e.msg);
                 return 2;
         }
         /* a volume every host mounts (the unknown-path strategy): refuse to
          * serve with a wrong one rather than fail in a migration */
-        if (shared && fm_shared_open(shared, &a.paths.shared, &e) < 0) {
+        if (shared && fm_shared_open(shared, &a->paths.shared, &e) < 0) {
                 fprintf(stderr, "fastmigd: --shared: %s\n", e.msg);
                 return 2;
         }
@@ -156,50 +207,64 @@ int main(int argc, char **argv)
                 self[n] = '\0';
                 snprintf(self_dir, sizeof(self_dir), "%s", dirname(self));
         }
-        snprintf(a.seqecho_path, sizeof(a.seqecho_path), "%s/fm-seqecho", self_dir);
-        a.paths.precopy = fm_precopy_registry_new();
+        snprintf(a->seqecho_path, sizeof(a->seqecho_path), "%s/fm-seqecho", self_dir);
+        a->paths.precopy = fm_precopy_registry_new();
         /* fm-criu-wrap as `criu` for lxc-checkpoint (see src/lxc/criu_wrap.c) */
-        setup_criu_wrapper(&a, state, self_dir);
+        setup_criu_wrapper(a, state, self_dir);
         /* One CRIU config per direction (CRIU_CONFIG_FILE). Restore of an LXC
          * container needs the old mount engine; dump rejects that option. */
-        snprintf(a.paths.criu_dump_conf, sizeof(a.paths.criu_dump_conf), "%s/criu-dump.conf", state);
-        snprintf(a.paths.criu_restore_conf, sizeof(a.paths.criu_restore_conf), "%s/criu-restore.conf", state);
+        snprintf(a->paths.criu_dump_conf, sizeof(a->paths.criu_dump_conf), "%s/criu-dump.conf", state);
+        snprintf(a->paths.criu_restore_conf, sizeof(a->paths.criu_restore_conf), "%s/criu-restore.conf", state);
         /* The nftables network lock (CRIU links libnftables) costs about half
          * of the default iptables one, which runs iptables-restore twice per
          * dump and per restore: ~50 ms less downtime, measured. */
         static const char dump_conf[] = "# written by fastmigd\nnetwork-lock nftables\n";
         static const char restore_conf[] = "# written by fastmigd\nmntns-compat-mode\nnetwork-lock nftables\n";
         if (fm_mkdir_p(state, 0755) < 0 ||
-            fm_write_file(a.paths.criu_dump_conf, dump_conf, sizeof(dump_conf) - 1, 0644) < 0 ||
-            fm_write_file(a.paths.criu_restore_conf, restore_conf, sizeof(restore_conf) - 1, 0644) < 0) {
+            fm_write_file(a->paths.criu_dump_conf, dump_conf, sizeof(dump_conf) - 1, 0644) < 0 ||
+            fm_write_file(a->paths.criu_restore_conf, restore_conf, sizeof(restore_conf) - 1, 0644) < 0) {
                 fprintf(stderr, "fastmigd: cannot write CRIU configs in %s\n", state);
                 return 1;
         }
         if (fm_netns_private_run(&e) < 0)
-                fprintf(stderr, "fastmigd[%s]: no private /run, CRIU will not cache kernel features: %s\n", a.paths.host, e.msg);
-        if (fm_image_store_share(a.paths.store, &e) < 0) /* fm-criu-wrap then mounts images itself */
-                fprintf(stderr, "fastmigd[%s]: %s\n", a.paths.host, e.msg);
+                fprintf(stderr, "fastmigd[%s]: no private /run, CRIU will not cache kernel features: %s\n", a->paths.host, e.msg);
+        if (fm_image_store_share(a->paths.store, &e) < 0) /* fm-criu-wrap then mounts images itself */
+                fprintf(stderr, "fastmigd[%s]: %s\n", a->paths.host, e.msg);
         /* fill CRIU's kernel-feature cache now rather than in the first freeze */
         char *check[] = {"criu", "check", NULL};
         fm_spawn_opts co = {.detach_stdio = true, .timeout_ms = 30000};
         fm_spawn(check, &co);
         signal(SIGPIPE, SIG_IGN);
-        signal(SIGTERM, on_term);
-        signal(SIGINT, on_term);
-        if (start_rsyncd(&a, state, &e) < 0) {
+        int r = handle_stop_signals();
+        if (r < 0) {
+                fprintf(stderr, "fastmigd: stop signals: %s\n", strerror(-r));
+                return 1;
+        }
+        if (start_rsyncd(a, state, &e) < 0) {
                 fprintf(stderr, "fastmigd: %s\n", e.msg);
                 return 1;
         }
-        a.listen_fd = fm_tcp_listen(a.addr, a.port, &e);
-        if (a.listen_fd < 0) {
+        a->listen_fd = fm_tcp_listen(a->addr, a->port, &e);
+        if (a->listen_fd < 0) {
                 fprintf(stderr, "fastmigd: %s\n", e.msg);
-                kill(rsyncd_pid, SIGTERM);
+                stop_rsyncd();
                 return 1;
         }
-        fprintf(stderr, "fastmigd[%s]: serving on %s:%u (lxcpath %s)%s\n", a.paths.host, a.addr, a.port,
-                a.paths.lxcpath, a.paths.test_hooks ? " with test hooks" : "");
-        fm_agent_run(&a, &e);
-        fprintf(stderr, "fastmigd: %s\n", e.msg);
-        kill(rsyncd_pid, SIGTERM);
-        return 1;
+        fprintf(stderr, "fastmigd[%s]: serving on %s:%u (lxcpath %s)%s\n", a->paths.host, a->addr, a->port,
+                a->paths.lxcpath, a->paths.test_hooks ? " with test hooks" : "");
+        int left = fm_agent_run(a, stop_pipe[0], &e);
+        if (left < 0)
+                fprintf(stderr, "fastmigd: %s\n", e.msg);
+        else if (left > 0)
+                fprintf(stderr, "fastmigd[%s]: stopping, %d request%s cut\n", a->paths.host, left, left == 1 ? "" : "s");
+        stop_rsyncd();
+        /* What connection threads still use stays (reachable from `agent') */
+        if (left == 0) {
+                fm_agent_release(a);
+                fm_precopy_registry_free(a->paths.precopy);
+                a->paths.precopy = NULL;
+        }
+        if (left >= 0)
+                fprintf(stderr, "fastmigd[%s]: stopped\n", a->paths.host);
+        return left < 0 ? 1 : 0;
 }

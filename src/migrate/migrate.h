@@ -193,6 +193,8 @@ int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e);
  * FM_HASH_KEY_SIZE bytes); then rounds of page records into it; the final
  * images of NAME then resolve references against it. */
 struct fm_precopy_registry *fm_precopy_registry_new(void);
+/* Frees the registry and closes its page stores (no migration may use it). */
+void fm_precopy_registry_free(struct fm_precopy_registry *r);
 int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char *key_hex, fm_error *e);
 int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, uint64_t *stored, fm_error *e);
 int fm_target_finish(const fm_host_paths *p, const char *name, fm_error *e);

@@ -56,6 +56,17 @@ struct fm_precopy_registry *fm_precopy_registry_new(void)
         return r;
 }
 
+void fm_precopy_registry_free(struct fm_precopy_registry *r)
+{
+        if (!r)
+                return;
+        for (int i = 0; i < PRECOPY_MAX; i++)
+                if (r->slot[i].used)
+                        fm_pagestore_close(&r->slot[i].store);
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+}
+
 /* Takes the slot of name for exclusive use (NULL when none or busy). */
 static precopy_slot *slot_take(const fm_host_paths *p, const char *name)
 {

@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -399,6 +401,50 @@ void fm_testbed_kill_netns(const char *ns)
         free(o.output);
 }
 
+/* An agent's end: SIGTERM, and a pidfd to see it end (agents are not our
+ * children: `testbed up' started them). -1 when it is gone already, is no
+ * agent (a pid from the state file, reused), or pidfds are missing (then it
+ * only gets the SIGTERM). */
+static int agent_term(pid_t pid)
+{
+        int fd = pidfd_open(pid, 0);
+        if (fd < 0) {
+                if (errno == ENOSYS)
+                        kill(pid, SIGTERM);
+                return -1;
+        }
+        char path[64];
+        _cleanup_free_ char *comm = NULL;
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        if (fm_read_file(path, &comm, 64) < 0 || strncmp(comm, "fastmigd", 8) ||
+            pidfd_send_signal(fd, SIGTERM, NULL, 0) < 0)
+                return fm_close(fd);
+        return fd;
+}
+
+/* Waits for the agents to end, SIGKILLs those that have not after
+ * AGENT_STOP_MS, closes the fds. A stopping agent lets the requests under way
+ * finish for up to 5 s (FM_AGENT_STOP_GRACE_MS) and the sanitized one then
+ * writes its leak report (test_sanitized.sh reads it after down). */
+#define AGENT_STOP_MS 10000
+static void agents_wait(int *fds, int n)
+{
+        double until = fm_now_ms() + AGENT_STOP_MS;
+        for (int i = 0; i < n; i++) {
+                if (fds[i] < 0)
+                        continue;
+                struct pollfd pf = {.fd = fds[i], .events = POLLIN};
+                int r;
+                do {
+                        double left = until - fm_now_ms();
+                        r = poll(&pf, 1, left > 0 ? (int)left : 0);
+                } while (r < 0 && errno == EINTR);
+                if (r <= 0)
+                        pidfd_send_signal(fds[i], SIGKILL, NULL, 0);
+                fds[i] = fm_close(fds[i]);
+        }
+}
+
 int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
 {
         int hosts = 0, link = 0;
@@ -406,10 +452,12 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
         pid_t pids[FM_TESTBED_MAX_HOSTS] = {0};
         if (load_raw(&hosts, &link, &shared, pids, NULL) < 0)
                 hosts = FM_TESTBED_MAX_HOSTS;
+        int agent_fds[FM_TESTBED_MAX_HOSTS];
         fm_testbed tb;
         fm_testbed_layout(&tb, hosts, link, shared);
         for (int i = 0; i < hosts; i++) {
                 const fm_host *h = &tb.host[i];
+                agent_fds[i] = -1;
                 if (!netns_exists(h->netns) && !fm_path_exists(h->lxcpath))
                         continue;
                 if (progress)
@@ -417,9 +465,9 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
                 if (netns_exists(h->netns))
                         stop_containers(h);
                 if (pids[i] > 0)
-                        kill(pids[i], SIGTERM);
+                        agent_fds[i] = agent_term(pids[i]);
         }
-        usleep(100000);
+        agents_wait(agent_fds, hosts);
         if (tb.shared)
                 fm_storage_down(&tb);
         fm_strv ns = {0};

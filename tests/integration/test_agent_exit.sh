@@ -1,0 +1,121 @@
+# The sanitized agent ends cleanly on SIGTERM: exit status 0, its rsync
+# daemon ended with it, and LeakSanitizer ran at its exit and found nothing.
+# No testbed: the agent runs in this host's namespaces, as on a real host,
+# on ports of its own (test_testbed.sh's real host uses 7199 and 8799).
+#
+#   python3 ──ping, list, info──► build-san/fastmigd 127.0.0.1:7198 ── rsync --daemon :8798
+#                 SIGTERM ──────► exit 0, rsync gone, no file in $logs
+#
+# A control run first proves that a leak would be seen: the same agent with a
+# small library preloaded that leaks one block must end with LSan's report of
+# that block. It stands for a leak in the agent without putting one in it.
+. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+san=$(cd "$here/../.." && pwd)/build-san
+[ -x "$san/fastmigd" ] || fail "sanitizer build missing at $san (meson setup build-san -Db_sanitize=address,undefined -Db_lundef=false)"
+port=7198 rsync_port=8798
+
+tmp=$(mktemp -d /tmp/fm-agent-exit.XXXXXX)
+agent=
+cleanup() {
+  [ -n "$agent" ] && kill -9 "$agent" 2>/dev/null
+  for p in $(pgrep -f "rsync --daemon.*$tmp" || true); do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# one block, allocated in a thread (so no stale copy of its address stays on
+# a stack LSan scans) and dropped; LD_PRELOAD is not passed on to the
+# agent's children (criu, rsync)
+cat >"$tmp/leak.c" <<'EOF'
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+void *fm_test_leak(void *arg)
+{
+        char *p = malloc(4242);
+        if (p)
+                memset(p, 1, 4242);
+        return arg;
+}
+__attribute__((constructor)) static void leak_once(void)
+{
+        pthread_t t;
+        if (pthread_create(&t, NULL, fm_test_leak, NULL) == 0)
+                pthread_join(t, NULL);
+        unsetenv("LD_PRELOAD");
+}
+EOF
+cc -g -O0 -shared -fPIC -pthread -o "$tmp/leak.so" "$tmp/leak.c"
+libasan=$(ldd "$san/fastmigd" | awk '/libasan/ {print $3}')
+[ -n "$libasan" ] || fail "$san/fastmigd is not linked with ASan"
+
+# run_agent NAME [ENV=VALUE...]: starts the agent with its sanitizer logs in
+# $tmp/NAME/logs, sends it a few requests, stops it with SIGTERM; sets rc.
+run_agent() {
+  local d=$tmp/$1; shift
+  mkdir -p "$d/lxc" "$d/images" "$d/state" "$d/logs"
+  env ASAN_OPTIONS="log_path=$d/logs/asan:detect_leaks=1:abort_on_error=0" \
+    UBSAN_OPTIONS="log_path=$d/logs/ubsan:print_stacktrace=1" \
+    LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0" "$@" \
+    "$san/fastmigd" --host ax --listen 127.0.0.1:$port --lxcpath "$d/lxc" --images "$d/images" \
+    --state "$d/state" --store "$d/store" --rsync-port $rsync_port 2>"$d/log" &
+  agent=$!
+  for _ in $(seq 100); do grep -q serving "$d/log" && break; sleep 0.1; done
+  grep -q serving "$d/log" || fail "agent did not start: $(cat "$d/log")"
+  for _ in $(seq 50); do pgrep -f "rsync --daemon.*$d/" >/dev/null && break; sleep 0.1; done
+  pgrep -f "rsync --daemon.*$d/" >/dev/null || fail "agent started no rsync daemon: $(cat "$d/log")"
+  python3 - $port <<'PY' || fail "agent does not answer: $(cat "$d/log")"
+import json, socket, struct, sys
+def call(req):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+    body = json.dumps(req).encode()
+    s.sendall(b"FM\x01\x01" + struct.pack(">I", len(body)) + body)
+    hdr = b""
+    while len(hdr) < 8:
+        c = s.recv(8 - len(hdr))
+        assert c, "connection closed"
+        hdr += c
+    n = struct.unpack(">I", hdr[4:])[0]
+    data = b""
+    while len(data) < n:
+        data += s.recv(n - len(data))
+    assert hdr[3] == 2, hdr
+    return json.loads(data)
+assert call({"op": "ping"})["ok"]
+assert call({"op": "list"})["containers"] == []
+assert not call({"op": "info", "name": "nope"})["ok"]
+assert not call({"op": "nosuchop"})["ok"]
+PY
+  # bounded: the agent's grace for requests under way is 5 s
+  kill -TERM "$agent"
+  local st=
+  for _ in $(seq 200); do
+    st=$(awk '{print $3}' "/proc/$agent/stat" 2>/dev/null || echo gone)
+    if [ "$st" = Z ] || [ "$st" = gone ]; then break; fi
+    sleep 0.1
+  done
+  [ "$st" = Z ] || [ "$st" = gone ] || fail "$1: the agent did not end within 20 s of SIGTERM"
+  rc=0
+  wait "$agent" || rc=$?
+  agent=
+}
+
+note "control: a leak present at SIGTERM is reported"
+run_agent control LD_PRELOAD="$libasan $tmp/leak.so"
+[ "$rc" -ne 0 ] || fail "control: exit status 0 with a leak: LSan did not run ($(cat "$tmp/control/log"))"
+grep -qs "LeakSanitizer: detected memory leaks" "$tmp"/control/logs/asan.* &&
+  grep -qs "fm_test_leak" "$tmp"/control/logs/asan.* ||
+  fail "control: no LSan report of the preloaded leak (status $rc): $(cat "$tmp"/control/logs/* 2>/dev/null | head -n 20)"
+
+note "the agent: SIGTERM ends it with status 0, its rsync daemon and no sanitizer report"
+run_agent clean
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM: $(cat "$tmp/clean/log"; cat "$tmp"/clean/logs/* 2>/dev/null | head -n 60)"
+if ls "$tmp"/clean/logs/* >/dev/null 2>&1; then
+  cat "$tmp"/clean/logs/* | head -n 60
+  fail "sanitizer reports after SIGTERM"
+fi
+grep -q "stopped" "$tmp/clean/log" || fail "no clean stop in the log: $(cat "$tmp/clean/log")"
+# the agent reaps its rsync daemon before it ends: no waiting here
+! pgrep -f "rsync --daemon.*$tmp/clean/" >/dev/null || fail "the agent's rsync daemon outlived it"
+echo ok
