@@ -8,8 +8,12 @@
 #include "cli/bench.h"
 
 static const char USAGE[] = "fastmig bench [--runs N] [--link-mbit M] [--json]";
-static const char *const metrics[] = {"downtime_ms", "frozen_ms", "total_ms"};
+/* frozen_ms (fastmig's source frozen until the target runs) has no like in
+ * the plain way: its freeze happens inside CRIU, out of a script's sight.
+ * Both are compared on what the same probe sees, and on the total. */
+static const char *const metrics[] = {"downtime_ms", "total_ms", "frozen_ms"};
 #define NMETRICS 3
+#define NBASE 2
 
 /* Finds bench/baseline.sh next to the build directory (or $FASTMIG_BASELINE). */
 static const char *baseline_script(void)
@@ -63,7 +67,7 @@ int cmd_bench(int argc, char **argv)
         }
         fprintf(stderr, "bench: %u runs each of fastmig and the baseline (lxc-checkpoint + rsync), alternating, "
                         "busybox container, %d Mbit/s links\n", runs, tb.link_mbit);
-        series fm = {.metrics = metrics, .nmetrics = NMETRICS}, base = {.metrics = metrics, .nmetrics = NMETRICS};
+        series fm = {.metrics = metrics, .nmetrics = NMETRICS}, base = {.metrics = metrics, .nmetrics = NBASE};
         const char *here = tb.host[0].name, *there = tb.host[1].name;
         char fastmig_path[4200];
         snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", cli_self_dir());
@@ -91,14 +95,15 @@ int cmd_bench(int argc, char **argv)
         fm_summary sf[NMETRICS], sb[NMETRICS];
         for (int m = 0; m < NMETRICS; m++) {
                 fm_summarize(fm.v[m], fm.n, &sf[m]);
-                fm_summarize(base.v[m], base.n, &sb[m]);
+                fm_summarize(m < NBASE ? base.v[m] : NULL, m < NBASE ? base.n : 0, &sb[m]);
         }
         double ratio = sb[0].median > 0 ? sf[0].median / sb[0].median : 0;
         if (json) {
                 json_object *o = json_object_new_object(), *jf = json_object_new_object(), *jb = json_object_new_object();
                 for (int m = 0; m < NMETRICS; m++) {
                         json_object_object_add(jf, metrics[m], summary_json(&sf[m]));
-                        json_object_object_add(jb, metrics[m], summary_json(&sb[m]));
+                        if (m < NBASE)
+                                json_object_object_add(jb, metrics[m], summary_json(&sb[m]));
                 }
                 json_object_object_add(jf, "failed", json_object_new_int(fm.failed));
                 json_object_object_add(jb, "failed", json_object_new_int(base.failed));
@@ -108,10 +113,8 @@ int cmd_bench(int argc, char **argv)
                 json_object_object_add(o, "fastmig", jf);
                 json_object_object_add(o, "baseline", jb);
                 json_object_object_add(o, "ratio_downtime_median", json_object_new_double(ratio));
-                json_object_object_add(o, "ratio_frozen_median",
-                                       json_object_new_double(sb[1].median > 0 ? sf[1].median / sb[1].median : 0));
                 json_object_object_add(o, "ratio_total_median",
-                                       json_object_new_double(sb[2].median > 0 ? sf[2].median / sb[2].median : 0));
+                                       json_object_new_double(sb[1].median > 0 ? sf[1].median / sb[1].median : 0));
                 cli_print_json(o);
                 json_object_put(o);
         } else {
@@ -120,15 +123,14 @@ int cmd_bench(int argc, char **argv)
                 printf("%-9s %-12s %9s %9s %8s %8s %6s %9s %9s\n", "who", "metric", "mean", "median", "sd", "ci95",
                        "cv", "min", "max");
                 for (int w = 0; w < 2; w++)
-                        for (int m = 0; m < NMETRICS; m++) {
+                        for (int m = 0; m < (w ? NBASE : NMETRICS); m++) {
                                 const fm_summary *s = w ? &sb[m] : &sf[m];
                                 printf("%-9s %-12s %9.1f %9.1f %8.1f %8.1f %6.3f %9.1f %9.1f\n",
                                        w ? "baseline" : "fastmig", metrics[m], s->mean, s->median, s->sd, s->ci95,
                                        s->cv, s->min, s->max);
                         }
-                printf("\nmedian ratio fastmig/baseline: downtime %.2f, frozen %.2f, total %.2f\n", ratio,
-                       sb[1].median > 0 ? sf[1].median / sb[1].median : 0,
-                       sb[2].median > 0 ? sf[2].median / sb[2].median : 0);
+                printf("\nmedian ratio fastmig/baseline: downtime %.2f, total %.2f\n", ratio,
+                       sb[1].median > 0 ? sf[1].median / sb[1].median : 0);
                 if (fm.failed || base.failed)
                         printf("failed runs: fastmig %d, baseline %d\n", fm.failed, base.failed);
         }

@@ -7,7 +7,7 @@
 #include "testbed/storage.h"
 
 static const char USAGE[] = "fastmig testbed up [--hosts N] [--link-mbit M] [--shared-storage] [--test-hooks]\n"
-                            "       fastmig testbed down | status | env HOST | exec HOST -- CMD [ARGS]\n"
+                            "       fastmig testbed down | status | env HOST | exec HOST [--private-run] -- CMD [ARGS]\n"
                             "       fastmig testbed storage cut|restore [--host H]";
 
 static void progress(const char *what, void *data)
@@ -138,13 +138,17 @@ int cmd_testbed(int argc, char **argv)
                                 printf("FASTMIG_SHARED=%s\n", h->shared);
                         return 0;
                 }
-                int first = 3;
+                int first = 3, flags = 0;
+                if (first < argc && !strcmp(argv[first], "--private-run")) {
+                        flags |= FM_EXEC_PRIVATE_RUN;
+                        first++;
+                }
                 if (first < argc && !strcmp(argv[first], "--"))
                         first++;
                 if (first >= argc)
                         return cli_usage(USAGE);
                 fm_error e = {0};
-                int r = fm_testbed_exec(h, argv + first, false, &e);
+                int r = fm_testbed_exec(h, argv + first, flags, &e);
                 if (r < 0)
                         return cli_fail("%s", e.msg);
                 return r;

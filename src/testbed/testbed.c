@@ -368,7 +368,7 @@ static void stop_containers(const fm_host *h)
                 if (de->d_name[0] == '.')
                         continue;
                 char *argv[] = {"lxc-stop", "-k", "-P", (char *)h->lxcpath, "-n", de->d_name, NULL};
-                fm_testbed_exec(h, argv, true, NULL);
+                fm_testbed_exec(h, argv, FM_EXEC_QUIET, NULL);
         }
         closedir(d);
 }
@@ -492,18 +492,19 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
         return 0;
 }
 
-int fm_testbed_exec(const fm_host *h, char *const argv[], bool quiet, fm_error *e)
+int fm_testbed_exec(const fm_host *h, char *const argv[], int flags, fm_error *e)
 {
         pid_t pid = fork();
         if (pid < 0)
                 return fm_err(e, errno, "fork: %s", strerror(errno));
         if (pid == 0) {
                 fm_error ce = {0};
-                if (fm_netns_enter_host(h->netns, &ce) < 0) {
+                if (fm_netns_enter_host(h->netns, &ce) < 0 ||
+                    ((flags & FM_EXEC_PRIVATE_RUN) && fm_netns_private_run(&ce) < 0)) {
                         fprintf(stderr, "fastmig: %s\n", ce.msg);
                         _exit(125);
                 }
-                if (quiet) {
+                if (flags & FM_EXEC_QUIET) {
                         int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
                         dup2(nul, 0);
                         dup2(nul, 1);

@@ -61,8 +61,12 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e);
 /* Loads the state of a running testbed; -ENOENT when none is up. */
 int fm_testbed_load(fm_testbed *tb, fm_error *e);
 const fm_host *fm_testbed_host(const fm_testbed *tb, const char *name);
+enum {
+        FM_EXEC_QUIET = 1,       /* its stdio on /dev/null */
+        FM_EXEC_PRIVATE_RUN = 2, /* a tmpfs /run of its own, as a real host has (CRIU caches there) */
+};
 /* Runs argv inside HOST's namespaces (see netns.h); returns its exit status. */
-int fm_testbed_exec(const fm_host *h, char *const argv[], bool quiet, fm_error *e);
+int fm_testbed_exec(const fm_host *h, char *const argv[], int flags, fm_error *e);
 /* A short command line split at spaces (ip, tc, sysctl), run to its end. */
 int fm_testbed_run(fm_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A veth pair between two namespaces; the tbf shaping of one end. */
