@@ -599,8 +599,8 @@ int fm_target_settle(const fm_host_paths *p, const char *name, const char *injec
         }
         /* the daemon copies at memory speed; a minute per 10 GiB is generous */
         _cleanup_free_ char *st = NULL;
-        for (int i = 0; i < 600000 && fm_read_file(lazy_m, &st, 256) < 0; i++)
-                usleep(1000);
+        if (fm_wait_path(lazy_m, 600000) == 0)
+                fm_read_file(lazy_m, &st, 256); /* written whole, by a rename */
         int pid = 0, code = -1;
         if (!st || sscanf(st, "%d %d", &pid, &code) != 2)
                 return fm_err(e, ETIMEDOUT, "the lazy restore of %s did not end", name);

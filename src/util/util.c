@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -343,4 +345,33 @@ bool fm_name_is_valid(const char *s)
                         return false;
         }
         return true;
+}
+
+int fm_wait_path(const char *path, int timeout_ms)
+{
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+                *(slash == dir ? slash + 1 : slash) = '\0';
+        _cleanup_close_ int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (ino >= 0 && inotify_add_watch(ino, slash ? dir : ".", IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+                ino = fm_close(ino);
+        uint64_t deadline = fm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+        for (;;) {
+                if (access(path, F_OK) == 0)
+                        return 0;
+                uint64_t now = fm_now_ns();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                int wait = (int)((deadline - now) / 1000000ull) + 1;
+                struct pollfd p = {.fd = ino, .events = POLLIN};
+                if (ino >= 0 && poll(&p, 1, wait < 100 ? wait : 100) > 0) {
+                        char buf[4096];
+                        while (read(ino, buf, sizeof(buf)) > 0)
+                                ;
+                } else if (ino < 0) {
+                        usleep(10000);
+                }
+        }
 }

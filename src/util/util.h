@@ -51,6 +51,10 @@ char *fm_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Files. */
 int fm_write_file(const char *path, const void *data, size_t len, int mode);
 int fm_read_file(const char *path, char **out, size_t max);
+/* Waits until path exists: woken by inotify on its directory (with a look
+ * every 100 ms for what a watch can miss), not by polling. 0, or
+ * -ETIMEDOUT after timeout_ms. */
+int fm_wait_path(const char *path, int timeout_ms);
 int fm_mkdir_p(const char *path, int mode);
 int fm_rm_rf(const char *path);
 bool fm_path_exists(const char *path);

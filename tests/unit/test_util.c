@@ -2,6 +2,9 @@
 #include "util/spawn.h"
 #include "tap.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 int main(void)
 {
         ok(fm_path_is_safe_relative("a/b.img"), "plain relative path");
@@ -63,5 +66,28 @@ int main(void)
         r = fm_spawn(argv3, &to);
         ok(r == 128 + 9 && fm_now_ns() - t0 < 2000000000ull, "timeout kills the child");
         free(to.output);
+        fm_spawn_opts quick = {.timeout_ms = 10000};
+        char *argv4[] = {"true", NULL};
+        t0 = fm_now_ns();
+        ok(fm_spawn(argv4, &quick) == 0 && fm_now_ns() - t0 < 5000000000ull, "a child within its timeout is waited for");
+        free(quick.output);
+
+        /* fm_wait_path: woken when the file appears (made by a child), or times out */
+        char dir[] = "/tmp/fm-wait.XXXXXX";
+        ok(mkdtemp(dir) != NULL, "temporary directory");
+        char path[64], cmd[256];
+        snprintf(path, sizeof(path), "%s/marker", dir);
+        snprintf(cmd, sizeof(cmd), "sleep 0.2; echo x > %s.tmp && mv %s.tmp %s", path, path, path);
+        char *argv5[] = {"sh", "-c", cmd, NULL};
+        pid_t pid = fork();
+        if (pid == 0) {
+                execvp("sh", argv5);
+                _exit(127);
+        }
+        ok(fm_wait_path(path, 10000) == 0 && fm_path_exists(path), "fm_wait_path sees the file appear");
+        waitpid(pid, NULL, 0);
+        unlink(path);
+        ok(fm_wait_path(path, 50) == -ETIMEDOUT, "fm_wait_path times out on a file that never comes");
+        rmdir(dir);
         return tap_done();
 }
