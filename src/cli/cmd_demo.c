@@ -65,7 +65,8 @@ int cmd_demo(int argc, char **argv)
                        "   checks pick the disk strategy: it holds the app image: memory-mig (only the container's\n"
                        "   own changes travel); the base only: partial-mig (the app layer too); neither: full-mig.\n"
                        "   downtime = longest time the user got no answer; frozen = source frozen until the\n"
-                       "   target runs; state kept = the counter went on (a restart would reset it).\n\n");
+                       "   target runs; state kept = it answered after the move with the same boot id and its\n"
+                       "   in-memory counter went on from the freeze (a restart would reset it).\n\n");
                 cli_print_migration_header();
         }
         static const struct {
