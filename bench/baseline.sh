@@ -36,6 +36,9 @@ ip=$(sed -n 's/^lxc.net.0.ipv4.address *= *\([0-9.]*\).*/\1/p' "$SRC_LXC_PATH/$N
 dir=$(mktemp -d /tmp/fm-baseline.XXXXXX)
 pids=()
 cleanup() {
+  # a side still waiting on a FIFO reads "abort" and ends (killing the
+  # `testbed exec' wrappers would not reach the shells inside the hosts)
+  { echo abort >&8; echo abort >&9; } 2>/dev/null || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$dir"
@@ -46,8 +49,9 @@ trap cleanup EXIT
 printf 'network-lock nftables\n' > "$dir/dump.conf"
 printf 'mntns-compat-mode\nnetwork-lock nftables\n' > "$dir/restore.conf"
 mkfifo "$dir/ready" "$dir/start" "$dir/go" "$dir/route" "$dir/restored"
-# opened read-write: reading them does not block on a side that died early
-exec 6<>"$dir/ready" 7<>"$dir/restored"
+# held open read-write here: no side blocks opening one, and the cleanup can
+# always write "abort" into the ones the sides wait on
+exec 6<>"$dir/ready" 7<>"$dir/restored" 8<>"$dir/go" 9<>"$dir/start"
 
 t0=$(ms)
 # the core's route switcher, waiting for its one line
@@ -59,7 +63,7 @@ mkdir -p "$DST_LXC_PATH/$NAME/rootfs" "$DST_IMAGES"
 sed "s#$SRC_LXC_PATH#$DST_LXC_PATH#g" "$SRC_LXC_PATH/$NAME/config" > "$DST_LXC_PATH/$NAME/config"
 "$FASTMIG" testbed exec "$TO" --private-run -- bash -c '
   criu check >/dev/null 2>&1 || true
-  read -r _ < "$1"
+  read -r x < "$1"; [ "$x" = go ] || exit 1
   CRIU_CONFIG_FILE=$2 lxc-checkpoint -r -P "$3" -n "$4" -D "$5" </dev/null >"$6/restore.log" 2>&1
   rc=$?
   [ $rc -ne 0 ] || echo "route replace $7/32 via $8" > "$6/route"
@@ -70,10 +74,11 @@ pids+=($!)
 rm -rf "$SRC_IMAGES"; mkdir -p "$SRC_IMAGES"
 "$FASTMIG" testbed exec "$FROM" --private-run -- bash -c '
   set -e
+  trap "[ -e $6/t_dump ] || echo failed > $6/ready" EXIT
   criu check >/dev/null 2>&1 || true
   $1 "$2/rootfs/" "rsync://$3/lxc/$4/rootfs/" >/dev/null
   echo presynced > "$6/ready"
-  read -r _ < "$6/start"
+  read -r x < "$6/start"; [ "$x" = start ] || exit 1
   echo "$(( $(date +%s%N) / 1000000 ))" > "$6/t_dump"
   CRIU_CONFIG_FILE=$6/dump.conf lxc-checkpoint -s -P "$7" -n "$4" -D "$5" </dev/null >"$6/dump.log" 2>&1
   $1 "$5/" "rsync://$3/images/$4/" >/dev/null
@@ -83,9 +88,10 @@ rm -rf "$SRC_IMAGES"; mkdir -p "$SRC_IMAGES"
 src=$!
 pids+=($src)
 
-read -r -t 600 -u 6 _ || { echo "baseline: the source side did not pre-sync" >&2; exit 1; }
+x=; read -r -t 280 -u 6 x || true
+[ "$x" = presynced ] || { echo "baseline: the source side did not pre-sync (${x:-no word in 280 s})" >&2; exit 1; }
 t1=$(ms)
-echo start > "$dir/start"
+echo start >&9
 wait "$src" || { echo "baseline: source side failed: $(cat "$dir/dump.log" 2>/dev/null)" >&2; exit 1; }
 rc=; read -r -t 60 -u 7 rc || true
 t2=$(ms)

@@ -208,9 +208,9 @@ static int wait_images(void)
                 return 0;
         /* Woken by the markers' and the store's changes (inotify) rather
          * than by polling every 100 us: this wait runs beside the source's
-         * dump, which needs the CPU (10,000 wake-ups a second cost a third
-         * of a core here). The 1 ms timeout covers what a watch can miss (a
-         * directory made after its watch was asked for). */
+         * dump, which shares this machine's cores. The 10 ms timeout covers
+         * what a watch could miss (an image directory is renamed into place
+         * whole, meta.json in it). */
         int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         const uint32_t ev = IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB;
         char dir[4200];
@@ -249,7 +249,7 @@ static int wait_images(void)
                         return -ETIMEDOUT;
                 }
                 struct pollfd p = {.fd = ino, .events = POLLIN};
-                if (ino >= 0 && poll(&p, 1, 1) > 0) {
+                if (ino >= 0 && poll(&p, 1, 10) > 0) {
                         char evbuf[4096];
                         while (read(ino, evbuf, sizeof(evbuf)) > 0)
                                 ;

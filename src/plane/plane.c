@@ -454,6 +454,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         if (r == 0 && stream && (!fm_json_bool(stream, "connection_kept", false) || bad != 0)) {
                 r = fm_err(e, EIO, "%s moved to %s, but its video stream %s", o->name, to->name,
                            fm_json_bool(stream, "connection_kept", false) ? "delivered wrong bytes" : "broke");
+                json_object_object_add(out, "ok", json_object_new_boolean(false));
                 json_object_object_add(out, "error", json_object_new_string(e->msg));
         }
         if (probing) {
@@ -466,6 +467,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                 const char *why = NULL;
                 if (r == 0 && !fm_probe_kept(&pr, &why)) {
                         r = fm_err(e, EIO, "%s moved to %s, but %s", o->name, to->name, why);
+                        json_object_object_add(out, "ok", json_object_new_boolean(false));
                         json_object_object_add(out, "error", json_object_new_string(e->msg));
                 }
         } else {

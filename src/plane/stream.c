@@ -186,7 +186,8 @@ json_object *fm_stream_report(const char *name)
                         break;
         }
         json_object *o = json_object_new_object();
-        bool kept = fm_json_bool(st, "connected", false) && client_pid(name) > 0;
+        /* a client that played the whole file has ended, connection intact */
+        bool kept = fm_json_bool(st, "connected", false) && (client_pid(name) > 0 || fm_json_bool(st, "done", false));
         json_object_object_add(o, "connection_kept", json_object_new_boolean(kept));
         json_object_object_add(o, "bytes_verified", json_object_new_int64(geti(st, "bytes_verified")));
         json_object_object_add(o, "bad_bytes", json_object_new_int64(geti(st, "bad_bytes")));

@@ -10,9 +10,10 @@
  * small (16 KiB asked, the kernel doubles it: about 32 ms at 8 Mbit/s), so
  * the server is paced by TCP and a frozen server shows as the player finding
  * fewer bytes than it wants. A stall runs from the moment the player ran dry
- * (when its demand passed what had arrived: t0 + bytes / rate, or the last
- * arrival if later) to the next byte, which it waits for in poll: both ends
- * are exact, neither depends on the 5 ms tick. The longest stall since the
+ * (when its demand passed what had arrived: t0 + bytes / rate, or the end of
+ * the stall before if later) to the next byte, which it waits for in ppoll:
+ * neither end depends on the 5 ms tick (bytes that were buffered when the
+ * tick read them arrived before the player needed them). The longest stall since the
  * start and since the last SIGUSR1 (a measurement window) go in the status
  * file, rewritten every 100 ms whatever the stream does, and at once on every
  * change of phase or window, as one JSON object:
@@ -254,8 +255,11 @@ static void play(state *s, int fd, uint64_t seed, const sigset_t *open_mask)
                         size_t take = owed > sizeof(buf) ? sizeof(buf) : (size_t)owed;
                         ssize_t r = recv(fd, buf, take, MSG_DONTWAIT);
                         if (r > 0) {
-                                last_arrival = now_ms();
+                                /* a read after a stall follows the wake-up on
+                                 * the first byte: its time is the arrival's;
+                                 * a tick's read only says the bytes came by now */
                                 if (starved_since > 0) {
+                                        last_arrival = now_ms();
                                         note_stall(s, last_arrival - starved_since);
                                         starved_since = 0;
                                 }
