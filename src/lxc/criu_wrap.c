@@ -208,54 +208,34 @@ static int wait_images(void)
                 return 0;
         /* Woken by the markers' and the store's changes (inotify) rather
          * than by polling every 100 us: this wait runs beside the source's
-         * dump, which shares this machine's cores. The 10 ms timeout covers
-         * what a watch could miss (an image directory is renamed into place
-         * whole, meta.json in it). */
-        int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        const uint32_t ev = IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB;
+         * dump, which shares this machine's cores. An image directory is
+         * renamed into its store whole, meta.json in it; the 10 ms timeout
+         * covers what a watch could still miss. */
         char dir[4200];
         snprintf(dir, sizeof(dir), "%s", done);
-        if (ino >= 0)
-                inotify_add_watch(ino, dirname(dir), ev);
+        _cleanup_close_ int watch = fm_dir_watch(dirname(dir));
+        if (watch >= 0 && images) { /* the store each image directory is renamed into */
+                char buf[4200];
+                snprintf(buf, sizeof(buf), "%s", images);
+                char *save = NULL;
+                for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save))
+                        inotify_add_watch(watch, dirname(d), IN_CREATE | IN_MOVED_TO);
+        }
         struct timespec t0, now;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (;;) {
-                if (ino >= 0 && images) { /* each image's directory, and the store above it */
-                        char buf[4200];
-                        snprintf(buf, sizeof(buf), "%s", images);
-                        char *save = NULL;
-                        for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                                inotify_add_watch(ino, d, ev);
-                                snprintf(dir, sizeof(dir), "%s", d);
-                                inotify_add_watch(ino, dirname(dir), ev);
-                        }
-                }
-                if (access(done, F_OK) == 0 && images_ready(images)) {
-                        if (ino >= 0)
-                                close(ino);
+                if (access(done, F_OK) == 0 && images_ready(images))
                         return images ? mount_images(images) : 0;
-                }
                 if (abort_m && access(abort_m, F_OK) == 0) {
                         say("fm-criu-wrap: restore aborted before the images were complete\n");
-                        if (ino >= 0)
-                                close(ino);
                         return -ECANCELED;
                 }
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 if (now.tv_sec - t0.tv_sec > 120) {
                         say("fm-criu-wrap: images not complete after 120 s\n");
-                        if (ino >= 0)
-                                close(ino);
                         return -ETIMEDOUT;
                 }
-                struct pollfd p = {.fd = ino, .events = POLLIN};
-                if (ino >= 0 && poll(&p, 1, 10) > 0) {
-                        char evbuf[4096];
-                        while (read(ino, evbuf, sizeof(evbuf)) > 0)
-                                ;
-                } else if (ino < 0) {
-                        usleep(100);
-                }
+                fm_dir_watch_wait(watch, 10);
         }
 }
 

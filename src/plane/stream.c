@@ -1,8 +1,6 @@
 #include "stream.h"
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/inotify.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -47,28 +45,6 @@ static pid_t client_pid(const char *name)
         return pid > 0 && kill(pid, 0) == 0 ? pid : -1;
 }
 
-/* Waits for the next rename of the status file (the client writes it at
- * every change of phase or window and every 100 ms) or ms; false on error. */
-static void status_wait(int ino, int ms)
-{
-        struct pollfd p = {.fd = ino, .events = POLLIN};
-        if (ino >= 0 && poll(&p, 1, ms) > 0) {
-                char buf[4096];
-                while (read(ino, buf, sizeof(buf)) > 0)
-                        ;
-        } else if (ino < 0) {
-                usleep((useconds_t)ms * 1000);
-        }
-}
-
-static int watch_status_dir(const char *dir)
-{
-        int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (ino >= 0 && inotify_add_watch(ino, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
-                ino = fm_close(ino);
-        return ino; /* without inotify: polls */
-}
-
 /* The steps the client goes through, each with its own limit; the error
  * names the one that did not happen. */
 int fm_stream_start(const char *name, const char *ip, const char *client_path, double rate_mbit, fm_error *e)
@@ -79,7 +55,7 @@ int fm_stream_start(const char *name, const char *ip, const char *client_path, d
         fm_mkdir_p(dir, 0755);
         unlink(path);
         snprintf(rate, sizeof(rate), "%g", rate_mbit);
-        _cleanup_close_ int ino = watch_status_dir(dir);
+        _cleanup_close_ int watch = fm_dir_watch(dir); /* the client renames its status in */
         pid_t pid = fork();
         if (pid < 0)
                 return fm_err(e, errno, "fork: %s", strerror(errno));
@@ -98,13 +74,13 @@ int fm_stream_start(const char *name, const char *ip, const char *client_path, d
         }
         waitpid(pid, NULL, 0);
         static const struct {
-                const char *phase, *what;
+                const char *what;
                 int limit_ms;
         } steps[] = {
-                {"connecting", "start (no status file)", 5000},
-                {"requesting", "connect", 12000},
-                {"streaming", "get an HTTP 200 response head", 12000},
-                {"bytes", "receive the first bytes of the body", 10000},
+                {"start (no status file)", 5000},
+                {"connect", 12000},
+                {"get an HTTP 200 response head", 12000},
+                {"receive the first bytes of the body", 10000},
         };
         size_t step = 0;
         double since = fm_now_ms();
@@ -123,14 +99,14 @@ int fm_stream_start(const char *name, const char *ip, const char *client_path, d
                 else if (st && (cpid <= 0 || kill(cpid, 0) < 0))
                         r = fm_err(e, ESRCH, "the video client of %s ended without a word in phase %s", name,
                                    phase ? phase : "?");
-                while (r == 0 && step < FM_ARRAY_SIZE(steps) && phase) {
-                        /* the phase the client reached passes every step up to it */
-                        bool past = step == 0 || (step == 1 && strcmp(phase, "connecting")) ||
-                                    (step == 2 && (!strcmp(phase, "streaming") || !strcmp(phase, "ended"))) ||
-                                    (step == 3 && bytes > 0);
-                        if (!past)
-                                break;
-                        step++;
+                /* how many steps the client's phase has passed */
+                size_t passed = !phase                                 ? 0
+                                : !strcmp(phase, "connecting")         ? 1
+                                : !strcmp(phase, "requesting")         ? 2
+                                : bytes > 0                            ? 4
+                                                                       : 3;
+                if (passed > step) {
+                        step = passed;
                         since = fm_now_ms();
                 }
                 json_object_put(st);
@@ -141,7 +117,7 @@ int fm_stream_start(const char *name, const char *ip, const char *client_path, d
                 if (fm_now_ms() - since > steps[step].limit_ms)
                         return fm_err(e, ETIMEDOUT, "the video client of %s did not %s in %d s (%s, %s)", name,
                                       steps[step].what, steps[step].limit_ms / 1000, ip, client_path);
-                status_wait(ino, 200);
+                fm_dir_watch_wait(watch, 200);
         }
 }
 
@@ -156,14 +132,14 @@ void fm_stream_window(const char *name)
         /* the client rewrites its status at once with the next window's
          * number: wait for that, so that the window starts now */
         _cleanup_free_ char *dir = fm_strdupf(FM_TESTBED_ROOT "/ue");
-        _cleanup_close_ int ino = watch_status_dir(dir);
+        _cleanup_close_ int watch = fm_dir_watch(dir);
         for (double t0 = fm_now_ms(); fm_now_ms() - t0 < 1000;) {
                 st = fm_stream_status(name);
                 bool moved = st && geti(st, "window") > window;
                 json_object_put(st);
                 if (moved)
                         return;
-                status_wait(ino, 20);
+                fm_dir_watch_wait(watch, 20);
         }
 }
 

@@ -347,6 +347,26 @@ bool fm_name_is_valid(const char *s)
         return true;
 }
 
+int fm_dir_watch(const char *dir)
+{
+        int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (ino >= 0 && inotify_add_watch(ino, dir, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+                ino = fm_close(ino);
+        return ino;
+}
+
+void fm_dir_watch_wait(int watch, int ms)
+{
+        struct pollfd p = {.fd = watch, .events = POLLIN};
+        if (watch < 0) {
+                usleep((useconds_t)ms * 1000);
+        } else if (poll(&p, 1, ms) > 0) {
+                char buf[4096];
+                while (read(watch, buf, sizeof(buf)) > 0)
+                        ;
+        }
+}
+
 int fm_wait_path(const char *path, int timeout_ms)
 {
         char dir[PATH_MAX];
@@ -354,9 +374,7 @@ int fm_wait_path(const char *path, int timeout_ms)
         char *slash = strrchr(dir, '/');
         if (slash)
                 *(slash == dir ? slash + 1 : slash) = '\0';
-        _cleanup_close_ int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (ino >= 0 && inotify_add_watch(ino, slash ? dir : ".", IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
-                ino = fm_close(ino);
+        _cleanup_close_ int watch = fm_dir_watch(slash ? dir : ".");
         uint64_t deadline = fm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
         for (;;) {
                 if (access(path, F_OK) == 0)
@@ -365,13 +383,6 @@ int fm_wait_path(const char *path, int timeout_ms)
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 int wait = (int)((deadline - now) / 1000000ull) + 1;
-                struct pollfd p = {.fd = ino, .events = POLLIN};
-                if (ino >= 0 && poll(&p, 1, wait < 100 ? wait : 100) > 0) {
-                        char buf[4096];
-                        while (read(ino, buf, sizeof(buf)) > 0)
-                                ;
-                } else if (ino < 0) {
-                        usleep(10000);
-                }
+                fm_dir_watch_wait(watch, wait < 100 ? wait : 100);
         }
 }

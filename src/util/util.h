@@ -51,7 +51,12 @@ char *fm_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Files. */
 int fm_write_file(const char *path, const void *data, size_t len, int mode);
 int fm_read_file(const char *path, char **out, size_t max);
-/* Waits until path exists: woken by inotify on its directory (with a look
+/* A watch on dir's entries (created, written, renamed in): an inotify fd,
+ * or -1 when inotify is not to be had (fm_dir_watch_wait then sleeps). */
+int fm_dir_watch(const char *dir);
+/* Sleeps until the watched directory changes or ms pass; drains the events. */
+void fm_dir_watch_wait(int watch, int ms);
+/* Waits until path exists: woken by a watch on its directory (with a look
  * every 100 ms for what a watch can miss), not by polling. 0, or
  * -ETIMEDOUT after timeout_ms. */
 int fm_wait_path(const char *path, int timeout_ms);
