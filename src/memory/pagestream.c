@@ -132,6 +132,66 @@ static int flush_out(int fd, const uint8_t *out, size_t *used, void *xxh64, fm_e
         return r < 0 ? fm_err(e, -r, "writing rebuilt pages: %s", strerror(-r)) : 0;
 }
 
+/* One record at buf[*i]: its tag, its payload (the bytes after the tag and
+ * length) and how many bytes it rebuilds. Checks the framing only. */
+static int record_next(const uint8_t *buf, size_t len, size_t *i, uint8_t *tag, const uint8_t **pl, size_t *pn,
+                       size_t *out_n, fm_error *e)
+{
+        size_t at = *i;
+        *tag = buf[at++];
+        *out_n = FM_PAGE_SIZE;
+        *pn = 0;
+        switch (*tag) {
+        case 'L':
+                if (len - at < FM_PAGE_SIZE)
+                        return fm_err(e, EPROTO, "page record cut short at byte %zu", *i);
+                *pn = FM_PAGE_SIZE;
+                break;
+        case 'C':
+        case 'T':
+                if (len - at < 2)
+                        return fm_err(e, EPROTO, "%s record cut short at byte %zu", *tag == 'C' ? "compressed" : "tail",
+                                      *i);
+                *pn = (size_t)buf[at] << 8 | buf[at + 1];
+                at += 2;
+                if (*tag == 'C' && (*pn == 0 || *pn > FM_PAGE_LZ4_MAX || len - at < *pn))
+                        return fm_err(e, EPROTO, "bad compressed record of %zu bytes", *pn);
+                if (*tag == 'T' && (*pn == 0 || *pn >= FM_PAGE_SIZE || len - at < *pn))
+                        return fm_err(e, EPROTO, "bad tail record of %zu bytes", *pn);
+                if (*tag == 'T')
+                        *out_n = *pn;
+                break;
+        case 'R':
+                if (len - at < 16)
+                        return fm_err(e, EPROTO, "reference record cut short at byte %zu", *i);
+                *pn = 16;
+                break;
+        case 'Z':
+                break;
+        default:
+                return fm_err(e, EPROTO, "unknown page record tag 0x%02x at byte %zu", *tag, *i);
+        }
+        *pl = buf + at;
+        *i = at + *pn;
+        return 0;
+}
+
+int fm_pagestream_decoded_size(const uint8_t *buf, size_t len, uint64_t *size, fm_error *e)
+{
+        uint64_t total = 0;
+        for (size_t i = 0; i < len;) {
+                uint8_t tag;
+                const uint8_t *pl;
+                size_t pn, n;
+                int r = record_next(buf, len, &i, &tag, &pl, &pn, &n, e);
+                if (r < 0)
+                        return r;
+                total += n;
+        }
+        *size = total;
+        return 0;
+}
+
 int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_pagestore *store, int out_fd,
                          void *xxh64, fm_pagestream_stats *st, fm_error *e)
 {
@@ -144,46 +204,29 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
                 cap = FM_PAGE_SIZE;
         _cleanup_free_ uint8_t *out = malloc(cap);
         size_t used = 0;
-        size_t i = 0;
         if (!out)
                 return fm_err(e, ENOMEM, "out of memory");
-        while (i < len) {
-                uint8_t tag = buf[i++];
-                const uint8_t *data = NULL;
-                size_t n = FM_PAGE_SIZE;
-                int r = 0;
+        for (size_t i = 0; i < len;) {
+                uint8_t tag;
+                const uint8_t *data = NULL, *pl;
+                size_t pn, n;
+                int r = record_next(buf, len, &i, &tag, &pl, &pn, &n, e);
+                if (r < 0)
+                        return r;
                 switch (tag) {
-                case 'L':
-                        if (len - i < FM_PAGE_SIZE)
-                                return fm_err(e, EPROTO, "page record cut short at byte %zu", i - 1);
-                        data = buf + i;
-                        i += FM_PAGE_SIZE;
-                        r = fm_pagestore_put(store, fm_page_hash_of(data, key), data, e);
-                        st->literal++;
-                        break;
-                case 'C': {
-                        if (len - i < 2)
-                                return fm_err(e, EPROTO, "compressed record cut short at byte %zu", i - 1);
-                        size_t clen = (size_t)buf[i] << 8 | buf[i + 1];
-                        i += 2;
-                        if (clen == 0 || clen > FM_PAGE_LZ4_MAX || len - i < clen)
-                                return fm_err(e, EPROTO, "bad compressed record of %zu bytes", clen);
-                        if (LZ4_decompress_safe((const char *)buf + i, (char *)page, (int)clen, FM_PAGE_SIZE) !=
-                            FM_PAGE_SIZE)
+                case 'C':
+                        if (LZ4_decompress_safe((const char *)pl, (char *)page, (int)pn, FM_PAGE_SIZE) != FM_PAGE_SIZE)
                                 return fm_err(e, EPROTO, "compressed page at byte %zu does not decompress to a page",
-                                              i - 3);
-                        i += clen;
-                        data = page;
+                                              (size_t)(pl - buf) - 3);
+                        st->compressed++;
+                        __attribute__((fallthrough)); /* a literal page once decompressed */
+                case 'L':
+                        data = tag == 'C' ? page : pl;
                         r = fm_pagestore_put(store, fm_page_hash_of(data, key), data, e);
                         st->literal++;
-                        st->compressed++;
                         break;
-                }
                 case 'R': {
-                        if (len - i < 16)
-                                return fm_err(e, EPROTO, "reference record cut short at byte %zu", i - 1);
-                        fm_page_hash h = {get64(buf + i + 8), get64(buf + i)};
-                        i += 16;
+                        fm_page_hash h = {get64(pl + 8), get64(pl)};
                         if (!(data = fm_pagestore_ref(store, h, e)))
                                 return fm_err_wrap(e, "reference to a page the target lacks");
                         st->ref++;
@@ -194,18 +237,9 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
                         st->zero++;
                         break;
                 case 'T':
-                        if (len - i < 2)
-                                return fm_err(e, EPROTO, "tail record cut short at byte %zu", i - 1);
-                        n = (size_t)buf[i] << 8 | buf[i + 1];
-                        i += 2;
-                        if (n == 0 || n >= FM_PAGE_SIZE || len - i < n)
-                                return fm_err(e, EPROTO, "bad tail record of %zu bytes", n);
-                        data = buf + i;
-                        i += n;
+                        data = pl;
                         st->tail_bytes += n;
                         break;
-                default:
-                        return fm_err(e, EPROTO, "unknown page record tag 0x%02x at byte %zu", tag, i - 1);
                 }
                 if (r < 0)
                         return r;

@@ -42,6 +42,9 @@ int fm_pagestream_put_page(const uint8_t *page, const uint8_t *key, fm_hashset *
 /* Encodes a partial last page (len < 4096). */
 int fm_pagestream_put_tail(const uint8_t *bytes, size_t len, uint8_t *out, fm_pagestream_stats *st);
 
+/* How many bytes a buffer of whole records rebuilds (a 1-byte zero record
+ * is a page): pure, checked before anything is written. */
+int fm_pagestream_decoded_size(const uint8_t *buf, size_t len, uint64_t *size, fm_error *e);
 /* Decodes a buffer of whole records, appending the rebuilt bytes to out_fd
  * and storing literal pages in store. xxh64 (an XXH64_state_t *, may be
  * NULL) is updated with the rebuilt bytes. */

@@ -111,7 +111,7 @@ static void spare_grow(const fm_host_paths *p, const char *name, uint64_t bytes)
 {
         char path[700];
         spare_path(p, name, path, sizeof(path));
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         struct stat st;
         if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size < bytes &&
             fallocate(fd, 0, 0, (off_t)bytes) < 0)

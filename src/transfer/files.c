@@ -396,11 +396,12 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
                                 spare = paged && dec->spare && rename(dec->spare, curpath) == 0;
                                 if (spare) {
                                         dec->spare = NULL;
-                                        out = open(curpath, O_WRONLY | O_CLOEXEC);
+                                        out = open(curpath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
                                         if (out >= 0)
                                                 fchmod(out, (mode_t)mode);
                                 } else {
-                                        out = open(curpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+                                        out = open(curpath, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                                                   (mode_t)mode);
                                 }
                                 if (out < 0)
                                         r = fm_err(e, errno, "creating %s: %s", curpath, strerror(errno));
@@ -410,17 +411,21 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
                         }
                         json_object_put(h);
                 } else if (t == FM_FRAME_DATA && out >= 0 && paged) {
-                        off_t before = lseek(out, 0, SEEK_CUR);
-                        r = fm_pagestream_decode((const uint8_t *)p, len, dec->key, dec->store, out, xs, &dec->st, e);
-                        off_t after = lseek(out, 0, SEEK_CUR);
-                        if (r == 0 && (uint64_t)after > declared)
+                        /* a record of a few bytes rebuilds a page: the size
+                         * is known, and checked, before anything is written */
+                        uint64_t n = 0;
+                        r = fm_pagestream_decoded_size((const uint8_t *)p, len, &n, e);
+                        if (r == 0 && got + n > declared)
                                 r = fm_err(e, EPROTO, "file %s is longer than its declared %llu bytes", cur,
                                            (unsigned long long)declared);
-                        got = (uint64_t)after;
-                        total += (uint64_t)(after - before);
-                        if (r == 0 && total > max_total)
+                        else if (r == 0 && total + n > max_total)
                                 r = fm_err(e, ENOSPC, "stream needs more than the %llu bytes allowed",
                                            (unsigned long long)max_total);
+                        if (r == 0)
+                                r = fm_pagestream_decode((const uint8_t *)p, len, dec->key, dec->store, out, xs,
+                                                         &dec->st, e);
+                        got += n;
+                        total += n;
                         if (r < 0)
                                 fm_err_wrap(e, "file %s", cur);
                 } else if (t == FM_FRAME_DATA && out >= 0) {

@@ -2,7 +2,9 @@
  * follows a writer thread that appends in uneven pieces (and creates more
  * files as it goes), the receiver rebuilds every file byte for byte; with page
  * encoding as well; a writer that fails ends the stream unfinished and the
- * receiver keeps nothing. */
+ * receiver keeps nothing. Hostile streams: zero-page records that would
+ * rebuild far more than the receiver allows are refused before a byte is
+ * written; a spare file replaced by a symlink is not followed. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "proto/proto.h"
 #include "transfer/files.h"
 
 typedef struct writer {
@@ -176,8 +179,103 @@ static void run(bool encode, bool fail)
         fm_rm_rf(dst);
 }
 
+
+/* Frames a hostile sender writes: one page-encoded file, then the DATA
+ * frame given, then the end. */
+typedef struct hostile {
+        int fd;
+        const uint8_t *data;
+        uint32_t len;
+} hostile;
+
+static void *hostile_thread(void *arg)
+{
+        hostile *h = arg;
+        const char *hdr = "{\"path\":\"pages-1.img\",\"growing\":true,\"encoding\":\"pages\"}";
+        fm_frame_send(h->fd, FM_FRAME_FILE, hdr, (uint32_t)strlen(hdr));
+        fm_frame_send(h->fd, FM_FRAME_DATA, h->data, h->len);
+        fm_frame_send(h->fd, FM_FRAME_END, NULL, 0);
+        shutdown(h->fd, SHUT_WR);
+        return NULL;
+}
+
+static uint64_t tree_bytes(const char *dir)
+{
+        uint64_t n = 0;
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                struct stat st;
+                char p[700];
+                snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+                if (de->d_name[0] != '.' && lstat(p, &st) == 0)
+                        n += (uint64_t)st.st_blocks * 512;
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+/* fm_files_recv against a hostile stream; returns its result. */
+static int hostile_recv(const uint8_t *data, uint32_t len, const char *dst, uint64_t max_total, const char *spare,
+                        fm_error *e)
+{
+        int sv[2];
+        socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+        uint8_t key[FM_HASH_KEY_SIZE] = {1};
+        fm_pagestore store;
+        char storepath[600];
+        snprintf(storepath, sizeof(storepath), "%s.store", dst);
+        fm_pagestore_open(&store, storepath, 64, e);
+        fm_page_decoder dec = {.key = key, .store = &store, .spare = spare};
+        hostile h = {.fd = sv[0], .data = data, .len = len};
+        pthread_t t;
+        pthread_create(&t, NULL, hostile_thread, &h);
+        int r = fm_files_recv(sv[1], dst, max_total, &dec, NULL, e);
+        close(sv[1]); /* a sender blocked on a refused frame sees it closed */
+        pthread_join(t, NULL);
+        close(sv[0]);
+        fm_pagestore_close(&store);
+        unlink(storepath);
+        return r;
+}
+
+static void hostile_streams(void)
+{
+        char dst[] = "/tmp/fm-files-hostile.XXXXXX";
+        if (!mkdtemp(dst))
+                abort();
+        /* 1 MiB of one-byte zero-page records: 4 GiB once rebuilt */
+        const uint32_t n = FM_DATA_MAX;
+        uint8_t *zeros = malloc(n);
+        memset(zeros, 'Z', n);
+        fm_error e = {0};
+        int r = hostile_recv(zeros, n, dst, 1 << 20, NULL, &e);
+        ok(r == -ENOSPC, "a frame of zero-page records rebuilding 4 GiB is refused (%s)", e.msg);
+        ok(tree_bytes(dst) == 0, "nothing of it was written (%llu bytes on disk)", (unsigned long long)tree_bytes(dst));
+        free(zeros);
+
+        /* the spare file the page-encoded file takes over is a symlink to a
+         * file outside: it must not be written through */
+        char victim[700], spare[700];
+        snprintf(victim, sizeof(victim), "%s.victim", dst);
+        snprintf(spare, sizeof(spare), "%s.spare", dst);
+        fm_write_file(victim, "precious\n", 9, 0644);
+        symlink(victim, spare);
+        uint8_t zero1[1] = {'Z'};
+        memset(&e, 0, sizeof(e));
+        r = hostile_recv(zero1, 1, dst, 1 << 20, spare, &e);
+        _cleanup_free_ char *after = NULL;
+        fm_read_file(victim, &after, 100);
+        ok(r < 0 && after && !strcmp(after, "precious\n"), "a spare planted as a symlink is not followed (%s)", e.msg);
+        unlink(victim);
+        unlink(spare);
+        fm_rm_rf(dst);
+}
+
 int main(void)
 {
+        hostile_streams();
         run(false, false);
         run(true, false);
         run(true, true);
