@@ -11,6 +11,8 @@ PACKAGES=(
   lxc lxc-dev libmnl-dev busybox-static debootstrap squashfs-tools rsync iproute2 iptables procps psmisc
   glusterfs-server glusterfs-client
   libjson-c-dev libxxhash-dev liblz4-dev
+  # TLS between fastmig and its agents (src/pki)
+  libssl-dev
   # the protocol fuzzer (tests/unit/test_fuzz_proto.sh): clang and its
   # compiler-rt (libFuzzer, ASan), which clang-14 only recommends
   clang libclang-rt-dev

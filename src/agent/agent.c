@@ -1,5 +1,6 @@
 #include "agent.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -48,6 +49,7 @@ static void busy_release(const char *name)
 typedef struct req_ctx {
         fm_agent *a;
         int fd;
+        char peer[64]; /* who sent the request: the peer's address */
         json_object *req;
         json_object *reply; /* handlers add fields to it on success */
         fm_error err;
@@ -67,6 +69,19 @@ static int need_name_inject(req_ctx *c, const char **name, const char **inject)
         *inject = NULL;
         int r = need_name(c, name);
         return r < 0 ? r : fm_json_str(c->req, "inject", false, 31, inject, &c->err);
+}
+
+/* The name of a container this peer's migration is bringing here. */
+static int need_incoming(req_ctx *c, const char **name)
+{
+        int r = need_name(c, name);
+        return r < 0 ? r : fm_target_check_owner(&c->a->paths, *name, c->peer, &c->err);
+}
+
+static int need_incoming_inject(req_ctx *c, const char **name, const char **inject)
+{
+        int r = need_name_inject(c, name, inject);
+        return r < 0 ? r : fm_target_check_owner(&c->a->paths, *name, c->peer, &c->err);
 }
 
 static json_object *info_json(const fm_agent *a, const char *name, const fm_ct_info *i)
@@ -352,13 +367,11 @@ out:
 static int op_prepare(req_ctx *c)
 {
         const char *name, *want = NULL;
-        fm_prepare_req q = {0};
+        fm_prepare_req q = {.peer = c->peer};
         int64_t base_b = 0, app_b = 0, own_b = 0;
         int r = need_name_inject(c, &name, &q.inject);
         if (r == 0)
                 r = fm_json_str(c->req, "config", true, FM_JSON_MAX, &q.config, &c->err);
-        if (r == 0)
-                r = fm_json_str(c->req, "src_lxcpath", true, 255, &q.src_lxcpath, &c->err);
         if (r == 0)
                 r = fm_json_str(c->req, "strategy", false, 16, &want, &c->err);
         if (r == 0 && want && fm_strategy_parse(want, &q.want) < 0)
@@ -374,9 +387,6 @@ static int op_prepare(req_ctx *c)
         if (r == 0 && q.shared_volume)
                 r = fm_json_str(c->req, "src_shared", true, 255, &q.src_shared, &c->err);
         q.move_tree = q.shared_volume && fm_json_bool(c->req, "move_tree", false);
-        if (r == 0 && q.move_tree && (r = fm_json_str(c->req, "src_rootfs", true, 255, &q.src_rootfs, &c->err)) == 0 &&
-            q.src_rootfs[0] != '/')
-                r = fm_err(&c->err, EINVAL, "src_rootfs `%s' is not an absolute path", q.src_rootfs);
         q.latency_tolerance_ms = FM_SHARED_TOLERANCE_MS;
         if (r == 0)
                 r = fm_json_num(c->req, "storage_latency_ms", false, 0.001, 60000, &q.latency_tolerance_ms, &c->err);
@@ -414,7 +424,7 @@ static int op_put_images(req_ctx *c)
 {
         const char *name, *inject;
         uint64_t bytes = 0;
-        int r = need_name_inject(c, &name, &inject);
+        int r = need_incoming_inject(c, &name, &inject);
         if (r == 0)
                 r = fm_target_receive_images(&c->a->paths, name, inject, c->fd, &bytes, &c->err);
         if (r == 0)
@@ -425,7 +435,7 @@ static int op_put_images(req_ctx *c)
 static int op_restore(req_ctx *c)
 {
         const char *name, *inject;
-        int r = need_name_inject(c, &name, &inject);
+        int r = need_incoming_inject(c, &name, &inject);
         if (r < 0)
                 return r;
         double t = fm_now_ms();
@@ -438,7 +448,7 @@ static int op_restore(req_ctx *c)
 static int op_settle(req_ctx *c)
 {
         const char *name, *inject;
-        int r = need_name_inject(c, &name, &inject);
+        int r = need_incoming_inject(c, &name, &inject);
         if (r < 0)
                 return r;
         double t = fm_now_ms();
@@ -450,7 +460,7 @@ static int op_settle(req_ctx *c)
 static int op_precopy_begin(req_ctx *c)
 {
         const char *name, *key;
-        int r = need_name(c, &name);
+        int r = need_incoming(c, &name);
         if (r == 0)
                 r = fm_json_str(c->req, "key", true, 2 * FM_HASH_KEY_SIZE, &key, &c->err);
         return r < 0 ? r : fm_target_precopy_begin(&c->a->paths, name, key, &c->err);
@@ -460,7 +470,7 @@ static int op_precopy_round(req_ctx *c)
 {
         const char *name;
         uint64_t stored = 0;
-        int r = need_name(c, &name);
+        int r = need_incoming(c, &name);
         if (r == 0)
                 r = fm_target_precopy_round(&c->a->paths, name, c->fd, &stored, &c->err);
         json_object_object_add(c->reply, "stored_pages", json_object_new_int64((int64_t)stored));
@@ -471,14 +481,14 @@ static int op_abort(req_ctx *c)
 {
         const char *name;
         int r = need_name(c, &name);
-        return r < 0 ? r : fm_target_abort(&c->a->paths, name, &c->err);
+        return r < 0 ? r : fm_target_abort(&c->a->paths, name, c->peer, &c->err);
 }
 
 static int op_finish(req_ctx *c)
 {
         const char *name;
         int r = need_name(c, &name);
-        return r < 0 ? r : fm_target_finish(&c->a->paths, name, &c->err);
+        return r < 0 ? r : fm_target_finish(&c->a->paths, name, c->peer, &c->err);
 }
 
 /* ---- images ---- */
@@ -657,9 +667,15 @@ static const struct {
 void fm_agent_serve(fm_agent *a, int fd)
 {
         req_ctx c = {.a = a, .fd = fd};
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof(sa);
+        snprintf(c.peer, sizeof(c.peer), "local");
+        if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0 && sa.ss_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, c.peer, sizeof(c.peer));
         uint8_t t = 0;
-        fm_sock_set_timeout(fd, 600000);
+        fm_sock_set_timeout(fd, FM_AGENT_FIRST_FRAME_MS);
         int r = fm_msg_recv(fd, &t, &c.req, &c.err);
+        fm_sock_set_timeout(fd, FM_AGENT_IDLE_MS);
         if (r == 0 && t != FM_FRAME_REQUEST)
                 r = fm_err(&c.err, EPROTO, "expected a request frame, got type %u", t);
         const char *op = NULL;
@@ -717,6 +733,18 @@ static int accept_one(fm_agent *a, fm_error *e)
                 if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
                         return 0;
                 return fm_err(e, errno, "accept: %s", strerror(errno));
+        }
+        if (atomic_load(&a->conns) >= FM_AGENT_MAX_CONNS) {
+                /* a small reply fits the fresh socket's buffer: no wait */
+                fm_error busy = {0};
+                fm_err(&busy, EBUSY, "%s serves %d connections already: try again later", a->paths.host,
+                       FM_AGENT_MAX_CONNS);
+                json_object *er = fm_reply_error(&busy);
+                fm_sock_set_timeout(fd, 100);
+                fm_msg_send(fd, FM_FRAME_REPLY, er);
+                json_object_put(er);
+                fm_close(fd);
+                return 0;
         }
         conn *cn = malloc(sizeof(*cn));
         if (!cn) {

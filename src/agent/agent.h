@@ -25,6 +25,13 @@ typedef struct fm_agent {
 
 /* How long a stopping agent lets the requests under way finish. */
 #define FM_AGENT_STOP_GRACE_MS 5000
+/* Connections served at once (one thread each); one more is told it is
+ * refused and closed. A migration takes about 4 at a time on each side. */
+#define FM_AGENT_MAX_CONNS 64
+/* A client that sends no request within this is dropped ... */
+#define FM_AGENT_FIRST_FRAME_MS 10000
+/* ... and a peer silent (or not reading) this long within a request. */
+#define FM_AGENT_IDLE_MS 60000
 
 /* Handles one connection to its end (one request, or a stream request). */
 void fm_agent_serve(fm_agent *a, int fd);

@@ -145,7 +145,10 @@ static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_
 static void usage(FILE *f)
 {
         fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR "
-                   "[--store DIR] [--shared DIR] [--rsync-port N] [--test-hooks]\n");
+                   "[--store DIR] [--shared DIR] [--rsync-port N] [--bridge NAME] [--bind-allow DIR]... [--test-hooks]\n"
+                   "  --bridge: the bridge a migrated container's veth joins here (default: its config's)\n"
+                   "  --bind-allow: a host directory a migrated container's config may bind read-only\n"
+                   "                (repeat; default /lib /lib64 /usr/lib /usr/lib64 /sys/kernel/security)\n");
 }
 
 int main(int argc, char **argv)
@@ -157,9 +160,12 @@ int main(int argc, char **argv)
                 {"lxcpath", required_argument, 0, 'P'}, {"images", required_argument, 0, 'i'},
                 {"state", required_argument, 0, 's'},   {"rsync-port", required_argument, 0, 'r'},
                 {"store", required_argument, 0, 'S'},   {"test-hooks", no_argument, 0, 'T'},    {"help", no_argument, 0, 'H'},
-                {"shared", required_argument, 0, 'V'},
+                {"shared", required_argument, 0, 'V'},  {"bridge", required_argument, 0, 'B'},
+                {"bind-allow", required_argument, 0, 'A'},
                 {0, 0, 0, 0},
         };
+        static const char *bind_allow[17];
+        size_t nbind = 0;
         int ch;
         while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
                 uint32_t v;
@@ -179,6 +185,22 @@ int main(int argc, char **argv)
                         break;
                 case 'T': a->paths.test_hooks = true; break;
                 case 'V': shared = optarg; break;
+                case 'B':
+                        if (strlen(optarg) >= sizeof(a->paths.bridge) || !fm_name_is_valid(optarg)) {
+                                fprintf(stderr, "fastmigd: bad --bridge `%s'\n", optarg);
+                                return 2;
+                        }
+                        snprintf(a->paths.bridge, sizeof(a->paths.bridge), "%s", optarg);
+                        break;
+                case 'A':
+                        if (optarg[0] != '/' || strstr(optarg, "..") || nbind + 1 >= FM_ARRAY_SIZE(bind_allow)) {
+                                fprintf(stderr, "fastmigd: bad --bind-allow `%s' (an absolute path, at most %zu)\n",
+                                        optarg, FM_ARRAY_SIZE(bind_allow) - 1);
+                                return 2;
+                        }
+                        bind_allow[nbind++] = optarg;
+                        a->paths.bind_allow = bind_allow;
+                        break;
                 case 'H': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }

@@ -15,6 +15,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_bench_disk(int argc, char **argv);
 int cmd_bench_shared(int argc, char **argv);
+int cmd_pki(int argc, char **argv);
 
 /* shared by the verbs */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* prints, returns 1 */

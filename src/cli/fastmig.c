@@ -24,6 +24,7 @@ static const struct {
         {"bench-shared", cmd_bench_shared, "shared storage against memory-mig on blank and video (Tables I, II)"},
         {"bench-memory", cmd_bench_memory, "pre-copy against stop-and-copy on the memory workload"},
         {"demo", cmd_demo, "the guided tour on a fresh testbed"},
+        {"pki", cmd_pki, "init|issue|show: the fleet's certificate authority"},
 };
 
 int cli_fail(const char *fmt, ...)

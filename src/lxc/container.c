@@ -455,35 +455,6 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
         return 0;
 }
 
-char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const char *new_lxcpath)
-{
-        size_t ol = strlen(old_lxcpath), nl = strlen(new_lxcpath);
-        size_t cap = strlen(config) + 1, n = 0;
-        for (const char *p = config; (p = strstr(p, old_lxcpath)); p += ol)
-                n++;
-        if (nl > ol)
-                cap += n * (nl - ol);
-        char *out = malloc(cap);
-        if (!out)
-                return NULL;
-        char *w = out;
-        const char *p = config;
-        for (const char *q; (q = strstr(p, old_lxcpath)); p = q + ol) {
-                bool boundary = q[ol] == '/' || q[ol] == '\0' || q[ol] == '\n';
-                memcpy(w, p, (size_t)(q - p));
-                w += q - p;
-                if (boundary) {
-                        memcpy(w, new_lxcpath, nl);
-                        w += nl;
-                } else {
-                        memcpy(w, q, ol);
-                        w += ol;
-                }
-        }
-        strcpy(w, p);
-        return out;
-}
-
 int fm_ct_port_get(const char *lxcpath, const char *name, fm_ct_port *p, fm_error *e)
 {
         struct lxc_container *c = ct_open(lxcpath, name, e);

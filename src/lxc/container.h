@@ -65,6 +65,3 @@ int fm_ct_port_get(const char *lxcpath, const char *name, fm_ct_port *p, fm_erro
 int fm_ct_port_set(const fm_ct_port *p, bool attach, fm_error *e);
 int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e);
 
-/* Rewrites a container config for another LXC path: every occurrence of
- * old_lxcpath/NAME becomes new_lxcpath/NAME. Returns a malloc'd string. */
-char *fm_ct_config_relocate(const char *config, const char *old_lxcpath, const char *new_lxcpath);

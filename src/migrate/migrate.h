@@ -35,6 +35,8 @@ typedef struct fm_host_paths {
         bool lazy_restore;         /* CRIU can restore lazily here (userfaultfd, fm-criu-wrap) */
         bool test_hooks;           /* honour "inject" in requests (tests only) */
         fm_shared_volume shared;   /* the shared volume mounted here; shared.path "" if none */
+        char bridge[16];           /* the bridge a migrated container's veth joins; "" keeps its config's */
+        const char *const *bind_allow; /* host dirs a migrated config may bind read-only; NULL: the default */
 } fm_host_paths;
 
 enum fm_phase {
@@ -144,7 +146,8 @@ json_object *fm_migration_report(const fm_migration *m);
 
 /* What the source asks of the target in prepare. */
 typedef struct fm_prepare_req {
-        const char *config, *src_lxcpath;
+        const char *config;
+        const char *peer;                /* who asks: the only one that may go on with it (incoming marker) */
         const fm_clone *clone;           /* NULL: a plain directory rootfs */
         enum fm_strategy want;
         uint64_t base_bytes, app_bytes;  /* clone: sizes of its images */
@@ -153,8 +156,7 @@ typedef struct fm_prepare_req {
         const char *shared_volume;       /* the rootfs is on this volume (its id) ... */
         const char *src_shared;          /* ... mounted there on the source */
         double latency_tolerance_ms;     /* shared: p99 the service tolerates */
-        bool move_tree;                  /* shared: the tree moves to this host's disk instead ... */
-        const char *src_rootfs;          /* ... from there on the source */
+        bool move_tree;                  /* shared: the tree moves to this host's disk instead */
 } fm_prepare_req;
 
 typedef struct fm_prepare_out {
@@ -187,7 +189,13 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
  * memory and ended well (error if it failed). inject (test hook): "settle"
  * kills the daemon first. */
 int fm_target_settle(const fm_host_paths *p, const char *name, const char *inject, fm_error *e);
-int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e);
+/* The peer that prepared NAME here may go on with it (images, restore,
+ * settle, abort, finish) until finish: -EPERM for anyone else, and for a
+ * container that no unfinished migration brought. */
+int fm_target_check_owner(const fm_host_paths *p, const char *name, const char *peer, fm_error *e);
+/* Removes what a migration brought; a container that no migration from
+ * peer is bringing is refused (fm_target_check_owner). */
+int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, fm_error *e);
 
 /* Pre-copy, target side: a page store for NAME keyed with key (hex of
  * FM_HASH_KEY_SIZE bytes); then rounds of page records into it; the final
@@ -197,4 +205,5 @@ struct fm_precopy_registry *fm_precopy_registry_new(void);
 void fm_precopy_registry_free(struct fm_precopy_registry *r);
 int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char *key_hex, fm_error *e);
 int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, uint64_t *stored, fm_error *e);
-int fm_target_finish(const fm_host_paths *p, const char *name, fm_error *e);
+/* The container is this host's now: images dropped, the marker removed. */
+int fm_target_finish(const fm_host_paths *p, const char *name, const char *peer, fm_error *e);

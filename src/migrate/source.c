@@ -203,7 +203,6 @@ static int prepare_call(fm_migration *m, const char *config, uint64_t own_bytes,
         const fm_host_paths *s = m->src;
         json_object *req = req_new("prepare", m->name);
         json_object_object_add(req, "config", json_object_new_string(config));
-        json_object_object_add(req, "src_lxcpath", json_object_new_string(s->lxcpath));
         json_object_object_add(req, "strategy", json_object_new_string(fm_strategy_name(m->want_strategy)));
         json_object_object_add(req, "own_bytes", json_object_new_int64((int64_t)own_bytes));
         if (m->is_clone) {
@@ -215,12 +214,8 @@ static int prepare_call(fm_migration *m, const char *config, uint64_t own_bytes,
                 json_object_object_add(req, "shared_volume", json_object_new_string(s->shared.id));
                 json_object_object_add(req, "src_shared", json_object_new_string(s->shared.path));
         }
-        if (m->moving_tree) {
-                char own[600];
-                own_dir(m, own, sizeof(own));
+        if (m->moving_tree)
                 json_object_object_add(req, "move_tree", json_object_new_boolean(true));
-                json_object_object_add(req, "src_rootfs", json_object_new_string(own));
-        }
         if (m->latency_tolerance_ms > 0)
                 json_object_object_add(req, "storage_latency_ms", json_object_new_double(m->latency_tolerance_ms));
         if (m->inject[0])

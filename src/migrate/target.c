@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include "lxc/config.h"
 #include "lxc/container.h"
 #include "memory/pagestream.h"
 #include "proto/proto.h"
@@ -363,6 +364,27 @@ static char *clone_config(const fm_host_paths *p, const char *name, const char *
         return out;
 }
 
+/* A container being brought here by a migration carries, in its LXC
+ * directory and until finish, the name of the peer that prepared it. */
+static void incoming_path(const fm_host_paths *p, const char *name, char *buf, size_t n)
+{
+        snprintf(buf, n, "%s/%s/fastmig-incoming", p->lxcpath, name);
+}
+
+int fm_target_check_owner(const fm_host_paths *p, const char *name, const char *peer, fm_error *e)
+{
+        char path[700];
+        if (!fm_name_is_valid(name))
+                return fm_err(e, EINVAL, "bad container name `%s'", name);
+        incoming_path(p, name, path, sizeof(path));
+        _cleanup_free_ char *who = NULL;
+        if (fm_read_file(path, &who, 256) < 0)
+                return fm_err(e, EPERM, "%s on %s is not a container a migration is bringing", name, p->host);
+        if (strcmp(who, peer))
+                return fm_err(e, EPERM, "%s on %s is being brought by %s, not by %s", name, p->host, who, peer);
+        return 0;
+}
+
 int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare_req *q, fm_prepare_out *out,
                       fm_error *e)
 {
@@ -375,6 +397,12 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
                 return -e->code;
         if (i.running)
                 return fm_err(e, EEXIST, "a container named %s already runs on %s", name, p->host);
+        /* a stale copy from an earlier failed run is replaced; any other
+         * container of that name is not this migration's to overwrite */
+        incoming_path(p, name, path, sizeof(path));
+        if (fm_path_exists(dir) && !fm_path_exists(path))
+                return fm_err(e, EEXIST, "a container named %s exists on %s (not from an unfinished migration)", name,
+                              p->host);
         uint64_t need = 0;
         int r = decide(p, q, out, &need, e);
         if (r < 0)
@@ -384,25 +412,40 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
                 return fm_err(e, ENOSPC, "%s-mig of %s: %s has %llu MB free, %llu MB would travel (and 64 MB to spare)",
                               fm_strategy_name(out->strategy), name, p->host, (unsigned long long)(room / 1000000),
                               (unsigned long long)(need / 1000000));
-        /* A stale copy from an earlier failed run is replaced; the rootfs, if
-         * present, is kept so the live rsync has less to send. */
-        _cleanup_free_ char *moved = fm_ct_config_relocate(q->config, q->src_lxcpath, p->lxcpath);
+        /* The peer's config is rebuilt, never stored as sent (src/lxc/config.h).
+         * Its rootfs is this host's: the container's directory, or the same
+         * tree where this host mounts the shared volume. */
         bool on_volume = q->shared_volume && !q->move_tree;
-        if (moved && (on_volume || q->move_tree)) {
-                /* the same tree where this host mounts the volume, or the
-                 * tree that moves off it into this host's container dir */
-                _cleanup_free_ char *local = fm_strdupf("%s/rootfs", dir);
-                char *here = on_volume ? fm_ct_config_relocate(moved, q->src_shared, p->shared.path)
-                                       : local ? fm_ct_config_relocate(moved, q->src_rootfs, local) : NULL;
-                free(moved);
-                moved = here;
-        }
-        _cleanup_free_ char *conf = moved && q->clone ? clone_config(p, name, moved, q->clone) : NULL;
-        if (!moved || (q->clone && !conf))
-                return fm_err(e, ENOMEM, "out of memory");
+        _cleanup_free_ char *rootfs = NULL;
         if (on_volume) {
-                if ((r = fm_mkdir_p(dir, 0755)) < 0)
-                        return fm_err(e, -r, "creating %s: %s", dir, strerror(-r));
+                _cleanup_free_ char *theirs = fm_ct_config_value(q->config, "lxc.rootfs.path");
+                size_t sl = strlen(q->src_shared);
+                const char *t = theirs && !strncmp(theirs, "dir:", 4) ? theirs + 4 : theirs;
+                if (!t || q->src_shared[0] != '/' || strncmp(t, q->src_shared, sl) || t[sl] != '/' ||
+                    !fm_path_is_safe_relative(t + sl + 1))
+                        return fm_err(e, EPERM, "the rootfs `%s' is not a path under the shared volume's mount %s",
+                                      theirs ? theirs : "(none)", q->src_shared);
+                rootfs = fm_strdupf("dir:%s/%s", p->shared.path, t + sl + 1);
+        } else {
+                rootfs = fm_strdupf("dir:%s/rootfs", dir);
+        }
+        fm_ct_config_policy pol = {.name = name, .rootfs = rootfs, .bridge = p->bridge[0] ? p->bridge : NULL,
+                                   .clone = q->clone != NULL, .bind_allow = p->bind_allow};
+        _cleanup_free_ char *moved = NULL;
+        if (!rootfs)
+                return fm_err(e, ENOMEM, "out of memory");
+        if ((r = fm_ct_config_rebuild(q->config, &pol, &moved, e)) < 0)
+                return fm_err_wrap(e, "the config of %s", name);
+        _cleanup_free_ char *conf = q->clone ? clone_config(p, name, moved, q->clone) : NULL;
+        if (q->clone && !conf)
+                return fm_err(e, ENOMEM, "out of memory");
+        if ((r = fm_mkdir_p(dir, 0755)) < 0)
+                return fm_err(e, -r, "creating %s: %s", dir, strerror(-r));
+        incoming_path(p, name, path, sizeof(path));
+        if ((r = fm_write_file(path, q->peer, strlen(q->peer), 0600)) < 0)
+                return fm_err(e, -r, "writing %s: %s", path, strerror(-r));
+        if (on_volume) {
+                /* the rootfs is on the volume: the directory is all */
         } else if (q->clone) {
                 if ((r = fm_clone_prepare_dirs(p->lxcpath, name, e)) < 0 || (r = fm_clone_write(p->lxcpath, name, q->clone, e)) < 0)
                         return r;
@@ -623,11 +666,14 @@ int fm_target_settle(const fm_host_paths *p, const char *name, const char *injec
         return 0;
 }
 
-int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e)
+int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, fm_error *e)
 {
-        char img[600], abort_m[700], busy[700];
+        char img[600], abort_m[700], busy[700], dir[600];
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
+        snprintf(dir, sizeof(dir), "%s/%s", p->lxcpath, name);
+        if (fm_path_exists(dir) && fm_target_check_owner(p, name, peer, e) < 0)
+                return fm_err_wrap(e, "abort refused");
         images_dir(p, name, img, sizeof(img));
         marker(p, name, "abort", abort_m, sizeof(abort_m));
         marker(p, name, "restoring", busy, sizeof(busy));
@@ -641,10 +687,13 @@ int fm_target_abort(const fm_host_paths *p, const char *name, fm_error *e)
         return r;
 }
 
-int fm_target_finish(const fm_host_paths *p, const char *name, fm_error *e)
+int fm_target_finish(const fm_host_paths *p, const char *name, const char *peer, fm_error *e)
 {
-        if (!fm_name_is_valid(name))
-                return fm_err(e, EINVAL, "bad container name `%s'", name);
+        char path[700];
+        if (fm_target_check_owner(p, name, peer, e) < 0)
+                return -e->code;
         drop_images(p, name);
+        incoming_path(p, name, path, sizeof(path));
+        unlink(path);
         return 0;
 }

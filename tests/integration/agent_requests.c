@@ -72,7 +72,8 @@ int main(int argc, char **argv)
         ok(is_error(req("{\"op\":\"info\"}", &e), "missing field `name'"), "missing name reported");
         ok(is_error(req("{\"op\":\"info\",\"name\":\"../../etc\"}", &e), "bad container name"), "path in name refused");
         ok(is_error(req("{\"op\":\"info\",\"name\":7}", &e), "must be a string"), "wrong type reported");
-        ok(is_error(req("{\"op\":\"restore\",\"name\":\"ghost\"}", &e), "no images"), "restore without images refused");
+        ok(is_error(req("{\"op\":\"restore\",\"name\":\"ghost\"}", &e), "not a container a migration is bringing"),
+           "restore of a container no migration brings refused");
         ok(is_error(req("{\"op\":\"migrate\",\"name\":\"ghost\",\"to\":\"not-an-address\"}", &e), "bad IPv4"),
            "bad target address reported");
         ok(is_error(req("{\"op\":\"migrate\",\"name\":\"ghost\",\"to\":\"10.0.0.1:1\",\"min_shrink\":\"x\"}", &e),
@@ -103,20 +104,25 @@ int main(int argc, char **argv)
         json_object *has = req("{\"op\":\"image_has\",\"digest\":\"0123456789abcdef0123456789abcdef\"}", &e);
         ok(has && fm_json_bool(has, "ok", false) && !fm_json_bool(has, "has", true), "image_has: not here");
         json_object_put(has);
-        ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\",\"src_lxcpath\":\"/x\","
+        ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\","
                         "\"strategy\":\"teleport\"}", &e),
                     "unknown strategy"),
            "unknown strategy named");
-        ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\",\"src_lxcpath\":\"/x\","
+        ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\","
                         "\"clone\":{\"app\":\"zz\",\"base\":\"zz\"}}", &e),
                     "bad image digest"),
            "bad clone digests refused");
-        ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\",\"src_lxcpath\":\"/x\","
+        ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\","
                         "\"strategy\":\"memory\"}", &e),
                     "clone of an image"),
            "memory-mig of a plain rootfs refused");
-        /* a file stream with an unsafe name is refused and leaves nothing */
+        /* a file stream with an unsafe name is refused and leaves nothing
+         * (into a container this client prepared: nobody else's takes one) */
         {
+                json_object *pr = req("{\"op\":\"prepare\",\"name\":\"evil\",\"config\":"
+                                      "\"lxc.uts.name = evil\\nlxc.net.0.type = veth\\n\"}", &e);
+                ok(pr && fm_json_bool(pr, "ok", false), "prepared a container to send images to");
+                json_object_put(pr);
                 int fd = fm_tcp_connect(addr, port, 5000, &e);
                 json_object *r = json_object_new_object();
                 json_object_object_add(r, "op", json_object_new_string("put_images"));
@@ -133,6 +139,9 @@ int main(int argc, char **argv)
                 fm_msg_recv(fd, &t, &o, &e);
                 ok(is_error(o, "unsafe file name"), "unsafe file name in an image stream refused");
                 fm_close(fd);
+                json_object *ab = req("{\"op\":\"abort\",\"name\":\"evil\"}", &e);
+                ok(ab && fm_json_bool(ab, "ok", false), "aborted by the client that prepared it");
+                json_object_put(ab);
         }
         json_object *p = req("{\"op\":\"ping\"}", &e);
         ok(p && fm_json_bool(p, "ok", false), "the agent still serves a ping afterwards");
