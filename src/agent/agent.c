@@ -13,6 +13,7 @@
 #include "lxc/container.h"
 #include "memory/pagestore.h"
 #include "proto/proto.h"
+#include "proto/tls.h"
 #include "workload/workload.h"
 
 /* Containers with a migration under way on this agent (source or target). */
@@ -49,7 +50,7 @@ static void busy_release(const char *name)
 typedef struct req_ctx {
         fm_agent *a;
         int fd;
-        char peer[64]; /* who sent the request: the peer's address */
+        fm_tls_peer_id peer; /* who sent the request: its certificate's name and role */
         json_object *req;
         json_object *reply; /* handlers add fields to it on success */
         fm_error err;
@@ -75,13 +76,13 @@ static int need_name_inject(req_ctx *c, const char **name, const char **inject)
 static int need_incoming(req_ctx *c, const char **name)
 {
         int r = need_name(c, name);
-        return r < 0 ? r : fm_target_check_owner(&c->a->paths, *name, c->peer, &c->err);
+        return r < 0 ? r : fm_target_check_owner(&c->a->paths, *name, c->peer.name, &c->err);
 }
 
 static int need_incoming_inject(req_ctx *c, const char **name, const char **inject)
 {
         int r = need_name_inject(c, name, inject);
-        return r < 0 ? r : fm_target_check_owner(&c->a->paths, *name, c->peer, &c->err);
+        return r < 0 ? r : fm_target_check_owner(&c->a->paths, *name, c->peer.name, &c->err);
 }
 
 static json_object *info_json(const fm_agent *a, const char *name, const fm_ct_info *i)
@@ -367,7 +368,7 @@ out:
 static int op_prepare(req_ctx *c)
 {
         const char *name, *want = NULL;
-        fm_prepare_req q = {.peer = c->peer};
+        fm_prepare_req q = {.peer = c->peer.name};
         int64_t base_b = 0, app_b = 0, own_b = 0;
         int r = need_name_inject(c, &name, &q.inject);
         if (r == 0)
@@ -481,14 +482,14 @@ static int op_abort(req_ctx *c)
 {
         const char *name;
         int r = need_name(c, &name);
-        return r < 0 ? r : fm_target_abort(&c->a->paths, name, c->peer, &c->err);
+        return r < 0 ? r : fm_target_abort(&c->a->paths, name, c->peer.name, &c->err);
 }
 
 static int op_finish(req_ctx *c)
 {
         const char *name;
         int r = need_name(c, &name);
-        return r < 0 ? r : fm_target_finish(&c->a->paths, name, c->peer, &c->err);
+        return r < 0 ? r : fm_target_finish(&c->a->paths, name, c->peer.name, &c->err);
 }
 
 /* ---- images ---- */
@@ -650,28 +651,43 @@ static int op_image_push(req_ctx *c)
         return 0;
 }
 
+/* Who may ask: an operator anything; another host of the fleet only what
+ * a migration's source or an image's sender asks of its target. */
+enum { OPERATOR = 1, HOST = 2 };
+
 static const struct {
         const char *op;
         int (*fn)(req_ctx *c);
+        int who;
 } ops[] = {
-        {"ping", op_ping},         {"list", op_list},       {"info", op_info},
-        {"create_workload", op_create_workload}, {"start", op_start}, {"destroy", op_destroy},
-        {"migrate", op_migrate},   {"prepare", op_prepare}, {"put_images", op_put_images},
-        {"restore", op_restore},   {"settle", op_settle},   {"abort", op_abort},     {"finish", op_finish},
-        {"precopy_begin", op_precopy_begin}, {"precopy_round", op_precopy_round},
-        {"image_list", op_image_list}, {"image_has", op_image_has}, {"image_stage", op_image_stage},
-        {"image_commit", op_image_commit}, {"image_rm", op_image_rm}, {"image_push", op_image_push},
-        {"image_progress", op_image_progress}, {"storage", op_storage},
+        {"ping", op_ping, OPERATOR | HOST},
+        {"list", op_list, OPERATOR},
+        {"info", op_info, OPERATOR},
+        {"create_workload", op_create_workload, OPERATOR},
+        {"start", op_start, OPERATOR},
+        {"destroy", op_destroy, OPERATOR},
+        {"migrate", op_migrate, OPERATOR},
+        {"prepare", op_prepare, HOST},
+        {"put_images", op_put_images, HOST},
+        {"restore", op_restore, HOST},
+        {"settle", op_settle, HOST},
+        {"abort", op_abort, HOST},
+        {"finish", op_finish, HOST},
+        {"precopy_begin", op_precopy_begin, HOST},
+        {"precopy_round", op_precopy_round, HOST},
+        {"image_list", op_image_list, OPERATOR},
+        {"image_has", op_image_has, OPERATOR | HOST},
+        {"image_stage", op_image_stage, HOST},
+        {"image_commit", op_image_commit, HOST},
+        {"image_progress", op_image_progress, HOST},
+        {"image_rm", op_image_rm, OPERATOR},
+        {"image_push", op_image_push, OPERATOR},
+        {"storage", op_storage, OPERATOR | HOST},
 };
 
-void fm_agent_serve(fm_agent *a, int fd)
+void fm_agent_serve(fm_agent *a, int fd, const fm_tls_peer_id *peer)
 {
-        req_ctx c = {.a = a, .fd = fd};
-        struct sockaddr_storage sa;
-        socklen_t sl = sizeof(sa);
-        snprintf(c.peer, sizeof(c.peer), "local");
-        if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0 && sa.ss_family == AF_INET)
-                inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, c.peer, sizeof(c.peer));
+        req_ctx c = {.a = a, .fd = fd, .peer = *peer};
         uint8_t t = 0;
         fm_sock_set_timeout(fd, FM_AGENT_FIRST_FRAME_MS);
         int r = fm_msg_recv(fd, &t, &c.req, &c.err);
@@ -686,8 +702,12 @@ void fm_agent_serve(fm_agent *a, int fd)
                 for (i = 0; i < FM_ARRAY_SIZE(ops); i++)
                         if (!strcmp(ops[i].op, op))
                                 break;
+                int who = !strcmp(c.peer.role, "operator") ? OPERATOR : !strcmp(c.peer.role, "host") ? HOST : 0;
                 if (i == FM_ARRAY_SIZE(ops)) {
                         r = fm_err(&c.err, EOPNOTSUPP, "unknown request `%s'", op);
+                } else if (!(ops[i].who & who)) {
+                        r = fm_err(&c.err, EPERM, "`%s' is not for %s %s (a %s)", op, c.peer.role, c.peer.name,
+                                   ops[i].who == HOST ? "migration's source or an image's sender" : "fleet's operator");
                 } else {
                         c.reply = fm_reply_ok();
                         r = ops[i].fn(&c);
@@ -719,8 +739,16 @@ static void *conn_thread(void *p)
 {
         conn *cn = p;
         fm_agent *a = cn->a;
-        fm_agent_serve(a, cn->fd);
-        fm_close(cn->fd);
+        /* only the fleet's certificates get as far as a request */
+        fm_tls_peer_id peer = {0};
+        fm_error e = {0};
+        int fd = fm_tls_server(cn->fd, FM_AGENT_FIRST_FRAME_MS, &peer, &e);
+        if (fd >= 0) {
+                fm_agent_serve(a, fd, &peer);
+                fm_close(fd);
+        } else {
+                fprintf(stderr, "fastmigd[%s]: %s\n", a->paths.host, e.msg);
+        }
         free(cn);
         atomic_fetch_sub(&a->conns, 1);
         return NULL;
@@ -735,14 +763,8 @@ static int accept_one(fm_agent *a, fm_error *e)
                 return fm_err(e, errno, "accept: %s", strerror(errno));
         }
         if (atomic_load(&a->conns) >= FM_AGENT_MAX_CONNS) {
-                /* a small reply fits the fresh socket's buffer: no wait */
-                fm_error busy = {0};
-                fm_err(&busy, EBUSY, "%s serves %d connections already: try again later", a->paths.host,
-                       FM_AGENT_MAX_CONNS);
-                json_object *er = fm_reply_error(&busy);
-                fm_sock_set_timeout(fd, 100);
-                fm_msg_send(fd, FM_FRAME_REPLY, er);
-                json_object_put(er);
+                /* no thread for it: closed before its handshake (a caller
+                 * sees the connection closed, and its own retry decides) */
                 fm_close(fd);
                 return 0;
         }

@@ -1,5 +1,6 @@
 /* The host agent: serves requests from fastmig and from other agents. */
 #pragma once
+#include "proto/tls.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -25,8 +26,8 @@ typedef struct fm_agent {
 
 /* How long a stopping agent lets the requests under way finish. */
 #define FM_AGENT_STOP_GRACE_MS 5000
-/* Connections served at once (one thread each); one more is told it is
- * refused and closed. A migration takes about 4 at a time on each side. */
+/* Connections served at once (a thread each, and a TLS relay thread); one
+ * more is closed before its handshake. A migration takes about 4 at a time on each side. */
 #define FM_AGENT_MAX_CONNS 64
 /* A client that sends no request within this is dropped ... */
 #define FM_AGENT_FIRST_FRAME_MS 10000
@@ -34,7 +35,7 @@ typedef struct fm_agent {
 #define FM_AGENT_IDLE_MS 60000
 
 /* Handles one connection to its end (one request, or a stream request). */
-void fm_agent_serve(fm_agent *a, int fd);
+void fm_agent_serve(fm_agent *a, int fd, const fm_tls_peer_id *peer);
 /* Accept loop: one thread per connection, until stop_fd (-1: none) becomes
  * readable. Then closes the listening socket and waits up to
  * FM_AGENT_STOP_GRACE_MS for the connections being served; returns how many

@@ -144,8 +144,10 @@ static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_
 
 static void usage(FILE *f)
 {
-        fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR "
+        fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR --pki DIR "
                    "[--store DIR] [--shared DIR] [--rsync-port N] [--bridge NAME] [--bind-allow DIR]... [--test-hooks]\n"
+                   "  --pki: the fleet's ca.crt and this host's NAME.crt, NAME.key (docs/PKI.md); every\n"
+                   "         connection is TLS 1.3 with a certificate of the fleet on both sides\n"
                    "  --bridge: the bridge a migrated container's veth joins here (default: its config's)\n"
                    "  --bind-allow: a host directory a migrated container's config may bind read-only\n"
                    "                (repeat; default /lib /lib64 /usr/lib /usr/lib64 /sys/kernel/security)\n");
@@ -154,14 +156,14 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
         fm_agent *a = &agent;
-        const char *listen = NULL, *state = NULL, *shared = NULL;
+        const char *listen = NULL, *state = NULL, *shared = NULL, *pki = NULL;
         static const struct option lo[] = {
                 {"host", required_argument, 0, 'h'},    {"listen", required_argument, 0, 'l'},
                 {"lxcpath", required_argument, 0, 'P'}, {"images", required_argument, 0, 'i'},
                 {"state", required_argument, 0, 's'},   {"rsync-port", required_argument, 0, 'r'},
                 {"store", required_argument, 0, 'S'},   {"test-hooks", no_argument, 0, 'T'},    {"help", no_argument, 0, 'H'},
                 {"shared", required_argument, 0, 'V'},  {"bridge", required_argument, 0, 'B'},
-                {"bind-allow", required_argument, 0, 'A'},
+                {"bind-allow", required_argument, 0, 'A'}, {"pki", required_argument, 0, 'K'},
                 {0, 0, 0, 0},
         };
         static const char *bind_allow[17];
@@ -185,6 +187,7 @@ int main(int argc, char **argv)
                         break;
                 case 'T': a->paths.test_hooks = true; break;
                 case 'V': shared = optarg; break;
+                case 'K': pki = optarg; break;
                 case 'B':
                         if (strlen(optarg) >= sizeof(a->paths.bridge) || !fm_name_is_valid(optarg)) {
                                 fprintf(stderr, "fastmigd: bad --bridge `%s'\n", optarg);
@@ -205,7 +208,7 @@ int main(int argc, char **argv)
                 default: usage(stderr); return 2;
                 }
         }
-        if (!a->paths.host[0] || !listen || !a->paths.lxcpath[0] || !a->paths.images[0] || !state) {
+        if (!a->paths.host[0] || !listen || !a->paths.lxcpath[0] || !a->paths.images[0] || !state || !pki) {
                 usage(stderr);
                 return 2;
         }
@@ -220,6 +223,10 @@ int main(int argc, char **argv)
          * serve with a wrong one rather than fail in a migration */
         if (shared && fm_shared_open(shared, &a->paths.shared, &e) < 0) {
                 fprintf(stderr, "fastmigd: --shared: %s\n", e.msg);
+                return 2;
+        }
+        if (fm_tls_setup(pki, a->paths.host, &e) < 0) {
+                fprintf(stderr, "fastmigd: --pki %s: %s\n", pki, e.msg);
                 return 2;
         }
         /* fm-seqecho lives next to this binary */
@@ -282,6 +289,7 @@ int main(int argc, char **argv)
         stop_rsyncd();
         /* What connection threads still use stays (reachable from `agent') */
         if (left == 0) {
+                fm_tls_drain(2000);
                 fm_agent_release(a);
                 fm_precopy_registry_free(a->paths.precopy);
                 a->paths.precopy = NULL;

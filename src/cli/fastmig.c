@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "proto/tls.h"
 #include "proto/proto.h"
 
 static const struct {
@@ -119,6 +120,27 @@ static void usage_all(FILE *f)
         fprintf(f, "\nfastmig VERB --help shows each verb's options. Runs as root.\n");
 }
 
+/* The certificate fastmig presents to the agents: FASTMIG_PKI (a
+ * directory with ca.crt and NAME.crt/.key) and FASTMIG_CERT (NAME, default
+ * operator); without them, the testbed's, once it is up. */
+static int tls_setup(void)
+{
+        const char *dir = getenv("FASTMIG_PKI"), *name = getenv("FASTMIG_CERT");
+        char crt[600];
+        if (!name || !*name)
+                name = "operator";
+        if (!dir || !*dir) {
+                snprintf(crt, sizeof(crt), "%s/%s.crt", FM_TESTBED_PKI, name);
+                if (!fm_path_exists(crt))
+                        return 0; /* verbs that reach no agent; the others say what is missing */
+                dir = FM_TESTBED_PKI;
+        }
+        fm_error e = {0};
+        if (fm_tls_setup(dir, name, &e) < 0)
+                return cli_fail("certificate %s in %s: %s", name, dir, e.msg);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         signal(SIGPIPE, SIG_IGN);
@@ -132,7 +154,11 @@ int main(int argc, char **argv)
                                 return cli_fail("%s needs root (network namespaces, LXC, CRIU)", argv[1]);
                         /* agents of the testbed are reached through its core router */
                         fm_tcp_client_netns(FM_TESTBED_CORE_NS);
-                        return verbs[i].fn(argc - 1, argv + 1);
+                        if (strcmp(argv[1], "pki") && tls_setup() < 0)
+                                return 1;
+                        int rc = verbs[i].fn(argc - 1, argv + 1);
+                        fm_tls_drain(2000);
+                        return rc;
                 }
         fprintf(stderr, "fastmig: unknown verb `%s'\n\n", argv[1]);
         usage_all(stderr);

@@ -1,4 +1,5 @@
 #include "proto.h"
+#include "tls.h"
 #include "util/netns.h"
 
 #include <arpa/inet.h>
@@ -341,8 +342,10 @@ int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        int flags = fcntl(fd, F_GETFL);
-        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK); /* blocking; callers set timeouts */
+        /* every agent speaks TLS only (src/proto/tls.h): what the caller
+         * gets is the relay's end, blocking, with the caller's timeouts */
+        if ((fd = fm_tls_client(fd, addr, timeout_ms, NULL, e)) < 0)
+                return fm_err_wrap(e, "connecting to %s:%u", addr, port);
         if (timeout_ms > 0)
                 fm_sock_set_timeout(fd, timeout_ms);
         return fd;

@@ -1,4 +1,6 @@
 #include "testbed.h"
+#include "pki/pki.h"
+#include "proto/tls.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -186,6 +188,23 @@ int fm_testbed_veth(const char *ns_a, const char *dev_a, const char *ns_b, const
         return fm_testbed_run(e, "ip link add %s netns %s type veth peer name %s netns %s", dev_a, ns_a, dev_b, ns_b);
 }
 
+/* The testbed is a fleet of its own: a CA made afresh at every up, a
+ * certificate per host naming its agent's address, one for the operator
+ * (this CLI), all in FM_TESTBED_PKI. */
+static int testbed_pki(const fm_testbed *tb, fm_error *e)
+{
+        int r = fm_pki_init(FM_TESTBED_PKI, "testbed", true, e);
+        for (int i = 0; r == 0 && i < tb->hosts; i++) {
+                const char *addr[] = {tb->host[i].addr};
+                r = fm_pki_issue(FM_TESTBED_PKI, tb->host[i].name, "host", addr, 1, 30, e);
+        }
+        if (r == 0)
+                r = fm_pki_issue(FM_TESTBED_PKI, "operator", "operator", NULL, 0, 30, e);
+        if (r == 0)
+                r = fm_tls_setup(FM_TESTBED_PKI, "operator", e);
+        return r < 0 ? fm_err_wrap(e, "the testbed's certificates") : 0;
+}
+
 static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool test_hooks, pid_t *pid_out,
                        fm_error *e)
 {
@@ -215,14 +234,16 @@ static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool
                 dup2(fd, 2);
                 char listen[40];
                 snprintf(listen, sizeof(listen), "%s:%u", h->addr, h->port);
-                char *argv[] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
-                                "--lxcpath",        (char *)h->lxcpath, "--images", (char *)h->images,
-                                "--state",          (char *)h->state,   "--store",  (char *)h->store,
-                                test_hooks ? "--test-hooks" : NULL, NULL, NULL, NULL};
-                if (h->shared[0]) { /* after the last fixed argument */
-                        int k = test_hooks ? 14 : 13;
-                        argv[k] = "--shared";
-                        argv[k + 1] = (char *)h->shared;
+                char *argv[20] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
+                                  "--lxcpath",        (char *)h->lxcpath, "--images", (char *)h->images,
+                                  "--state",          (char *)h->state,   "--store",  (char *)h->store,
+                                  "--pki",            FM_TESTBED_PKI};
+                int k = 15;
+                if (test_hooks)
+                        argv[k++] = "--test-hooks";
+                if (h->shared[0]) {
+                        argv[k++] = "--shared";
+                        argv[k++] = (char *)h->shared;
                 }
                 execv(agent_path, argv);
                 dprintf(errpipe[1], "exec %s: %s", agent_path, strerror(errno));
@@ -342,6 +363,7 @@ int fm_testbed_up(const fm_testbed_opts *o, fm_progress_fn progress, void *pdata
                         progress("storage host (GlusterFS)", pdata);
                 STEP(fm_storage_up(&tb, e));
         }
+        STEP(testbed_pki(&tb, e));
         for (int i = 0; i < hosts; i++) {
                 if (progress)
                         progress(tb.host[i].name, pdata);

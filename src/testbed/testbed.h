@@ -16,6 +16,7 @@
 #define FM_TESTBED_MAX_HOSTS 16
 #define FM_TESTBED_STATE "/run/fastmig/testbed.json"
 #define FM_TESTBED_ROOT "/var/lib/fastmig/testbed"
+#define FM_TESTBED_PKI FM_TESTBED_ROOT "/pki" /* the testbed fleet's CA and certificates */
 #define FM_TESTBED_CORE_NS "fm-core"
 #define FM_TESTBED_UE_NS "fm-ue"
 #define FM_TESTBED_BRIDGE "fmbr0"

@@ -1,13 +1,100 @@
 /* libFuzzer target for everything a peer can send: frame headers, JSON
- * messages and their field checks, and whole image streams. */
+ * messages and their field checks (a clone's and an image's description,
+ * endpoints), pre-copy page records and whole image streams, raw, growing
+ * and page-encoded. The first byte of an input picks the decoder
+ * (fuzz_common.h); seeds: gen_corpus.c.
+ *
+ * Files go only under $FASTMIG_FUZZ_DIR (must start with
+ * /dev/shm/fastmig-fuzz; default /dev/shm/fastmig-fuzz-PID), emptied after
+ * every input and removed at exit.
+ *
+ * Linked with -Wl,--wrap=fm_write_all: every byte files.c and pagestream.c
+ * write while fm_files_recv runs is counted, and more than the stream's
+ * cap (max_total) aborts at once, so a decoder that expands records past
+ * the cap is a crash here, not a full /dev/shm. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
+#include "image/store.h"
 #include "memory/pagestream.h"
 #include "proto/proto.h"
 #include "transfer/files.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static struct {
+        char dir[200], img[260], store_path[260], spare[260];
+        int in;      /* memfd: the input as the stream's socket */
+        int devnull;
+        uint8_t key[FM_HASH_KEY_SIZE];
+        fm_pagestore store;
+        bool counting;
+        uint64_t written, limit;
+} g = {.in = -1, .devnull = -1};
+
+int __real_fm_write_all(int fd, const void *buf, size_t len);
+int __wrap_fm_write_all(int fd, const void *buf, size_t len)
+{
+        if (g.counting && (g.written += len) > g.limit) {
+                fprintf(stderr, "fuzz_proto: fm_files_recv wrote %llu bytes, more than its cap of %llu\n",
+                        (unsigned long long)g.written, (unsigned long long)g.limit);
+                abort();
+        }
+        return __real_fm_write_all(fd, buf, len);
+}
+
+static void cleanup(void)
+{
+        fm_pagestore_close(&g.store);
+        if (g.dir[0])
+                fm_rm_rf(g.dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+        (void)argc;
+        (void)argv;
+        const char *d = getenv("FASTMIG_FUZZ_DIR");
+        if (d && strncmp(d, "/dev/shm/fastmig-fuzz", 21)) {
+                fprintf(stderr, "fuzz_proto: FASTMIG_FUZZ_DIR must start with /dev/shm/fastmig-fuzz\n");
+                exit(2);
+        }
+        if (d)
+                snprintf(g.dir, sizeof(g.dir), "%s", d);
+        else
+                snprintf(g.dir, sizeof(g.dir), "/dev/shm/fastmig-fuzz-%d", (int)getpid());
+        snprintf(g.img, sizeof(g.img), "%s/img", g.dir);
+        snprintf(g.store_path, sizeof(g.store_path), "%s/store", g.dir);
+        snprintf(g.spare, sizeof(g.spare), "%s/.spare", g.dir);
+        fm_error e = {0};
+        if (fm_mkdir_p(g.dir, 0700) < 0 || (g.in = memfd_create("fuzz-input", MFD_CLOEXEC)) < 0 ||
+            (g.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0 ||
+            fm_pagestore_open(&g.store, g.store_path, FZ_STORE_PAGES, &e) < 0) {
+                fprintf(stderr, "fuzz_proto: setting up %s: %s %s\n", g.dir, strerror(errno), e.msg);
+                exit(2);
+        }
+        atexit(cleanup);
+        fz_key(g.key);
+        return 0;
+}
+
+/* ---- JSON ---- */
+
+static void endpoint(const char *s)
+{
+        char addr[16]; /* as migrate.h and push.h hold it */
+        uint16_t port;
+        fm_error e = {0};
+        fm_parse_endpoint(s, addr, sizeof(addr), &port, &e);
+}
+
+static void json(const uint8_t *data, size_t size)
 {
         fm_error e = {0};
         uint8_t t;
@@ -15,39 +102,128 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (size >= FM_FRAME_HEADER_LEN)
                 fm_frame_header_parse(data, &t, &l, &e);
         json_object *o = NULL;
-        if (fm_msg_parse((const char *)data, size, &o, &e) == 0) {
-                const char *s;
-                int64_t n;
-                fm_json_str(o, "op", true, 32, &s, &e);
-                fm_json_str(o, "name", false, 63, &s, &e);
-                fm_json_int(o, "size", false, 0, 1 << 30, &n, &e);
-                fm_reply_check(o, &e);
-                json_object_put(o);
+        if (fm_msg_parse((const char *)data, size, &o, &e) < 0)
+                return;
+        const char *s;
+        int64_t n;
+        fm_json_str(o, "op", true, 32, &s, &e);
+        fm_json_str(o, "name", false, 63, &s, &e);
+        fm_json_int(o, "size", false, 0, 1 << 30, &n, &e);
+        fm_reply_check(o, &e);
+        if (fm_json_str(o, "to", false, 64, &s, &e) == 0 && s)
+                endpoint(s);
+        /* as agent.c takes them: prepare's "clone" (any value), image_*'s
+         * "image" (an object), and the object itself (a clone link file, an
+         * image's meta.json) */
+        json_object *m = NULL;
+        fm_clone c;
+        fm_image im;
+        if (json_object_object_get_ex(o, "clone", &m) && m)
+                fm_clone_from_json(m, &c, &e);
+        if (json_object_object_get_ex(o, "image", &m) && json_object_is_type(m, json_type_object))
+                fm_image_from_json(m, &im, &e);
+        fm_clone_from_json(o, &c, &e);
+        fm_image_from_json(o, &im, &e);
+        json_object_put(o);
+}
+
+/* ---- page records and streams ---- */
+
+static void store_reset(void)
+{
+        fm_error e = {0};
+        fm_pagestore_close(&g.store);
+        if (fm_pagestore_open(&g.store, g.store_path, FZ_STORE_PAGES, &e) < 0) {
+                fprintf(stderr, "fuzz_proto: %s\n", e.msg);
+                abort();
         }
-        /* the same bytes as page records */
-        {
-                static uint8_t key[FM_HASH_KEY_SIZE];
-                static fm_pagestore store;
-                static int devnull = -1;
-                if (devnull < 0) {
-                        devnull = open("/dev/null", O_WRONLY);
-                        fm_pagestore_open(&store, "/dev/shm/fastmig-fuzz-store", 64, &e);
-                }
-                fm_pagestream_stats st = {0};
-                fm_pagestream_decode(data, size, key, &store, devnull, NULL, &st, &e);
+}
+
+/* One pre-copy round's DATA frame, as target.c decodes it (to /dev/null,
+ * literal pages into the store); its rebuilt size is computed first and a
+ * round that rebuilds more than 4 MiB is not decoded (zero records expand
+ * 4096-fold: bounded work per input). */
+static void round_records(const uint8_t *data, size_t size)
+{
+        fm_error e = {0};
+        uint64_t n = 0;
+        fm_pagestream_stats st = {0};
+        if (fm_pagestream_decoded_size(data, size, &n, &e) == 0 && n <= (4u << 20))
+                fm_pagestream_decode(data, size, g.key, &g.store, g.devnull, NULL, &st, &e);
+}
+
+static int feed(const uint8_t *data, size_t size)
+{
+        if (ftruncate(g.in, 0) < 0 || pwrite(g.in, data, size, 0) != (ssize_t)size || lseek(g.in, 0, SEEK_SET) < 0) {
+                perror("fuzz_proto: memfd");
+                abort();
         }
-        /* the same bytes as an image stream */
-        int p[2];
-        if (size <= 60000 && pipe(p) == 0) {
-                if (write(p[1], data, size) == (ssize_t)size) {
-                        close(p[1]);
-                        uint64_t bytes = 0;
-                        fm_files_recv(p[0], "/dev/shm/fastmig-fuzz", 1 << 20, NULL, &bytes, &e);
-                } else {
-                        close(p[1]);
-                }
-                close(p[0]);
-                fm_rm_rf("/dev/shm/fastmig-fuzz");
+        return g.in;
+}
+
+static void stream(const uint8_t *data, size_t size, fm_page_decoder *dec)
+{
+        fm_error e = {0};
+        uint64_t bytes = 0;
+        int fd = feed(data, size);
+        g.written = 0;
+        g.limit = FZ_ROOM;
+        g.counting = true;
+        fm_files_recv(fd, g.img, FZ_ROOM, dec, &bytes, &e);
+        g.counting = false;
+        fm_rm_rf(g.img);
+}
+
+static void stream_pages(const uint8_t *data, size_t size)
+{
+        size_t n = size >= 2 ? (size_t)data[0] << 8 | data[1] : 0;
+        data += size >= 2 ? 2 : size;
+        size -= size >= 2 ? 2 : size;
+        if (n > size)
+                n = size;
+        store_reset();
+        round_records(data, n);
+        /* the spare the target allocates after each round (fallocate) */
+        int sp = open(g.spare, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (sp < 0 || fallocate(sp, 0, 0, FZ_SPARE_BYTES) < 0) {
+                perror("fuzz_proto: spare");
+                abort();
+        }
+        close(sp);
+        fm_page_decoder dec = {.key = g.key, .store = &g.store, .spare = g.spare};
+        stream(data + n, size - n, &dec);
+        unlink(g.spare);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        if (size == 0)
+                return 0;
+        int mode = data[0] % FZ_MODES;
+        data++;
+        size--;
+        switch (mode) {
+        case FZ_JSON:
+                json(data, size);
+                break;
+        case FZ_ENDPOINT: {
+                char s[128];
+                size_t n = size < sizeof(s) - 1 ? size : sizeof(s) - 1;
+                memcpy(s, data, n);
+                s[n] = '\0';
+                endpoint(s);
+                break;
+        }
+        case FZ_RECORDS:
+                store_reset();
+                round_records(data, size);
+                break;
+        case FZ_STREAM:
+                stream(data, size, NULL);
+                break;
+        case FZ_STREAM_PAGES:
+                stream_pages(data, size);
+                break;
         }
         return 0;
 }

@@ -1,10 +1,12 @@
 /* Sends malformed and invalid requests to a running agent and checks that each
  * gets a clear error reply (or a closed connection for broken framing) and
  * that the agent keeps serving. Usage: agent_requests ADDR:PORT */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "proto/proto.h"
+#include "proto/tls.h"
 #include "../unit/tap.h"
 
 static char addr[16];
@@ -56,6 +58,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: agent_requests ADDR:PORT\n");
                 return 2;
         }
+        /* the operator's certificate (FASTMIG_PKI, else the testbed's) */
+        const char *pki = getenv("FASTMIG_PKI") ? getenv("FASTMIG_PKI") : "/var/lib/fastmig/testbed/pki";
+        if (fm_tls_setup(pki, "operator", &e) < 0) {
+                fprintf(stderr, "agent_requests: %s\n", e.msg);
+                return 2;
+        }
         ok(is_error(raw("GET / HTTP/1.0\r\n\r\n", 18, &e), "magic"), "HTTP request: bad magic reported");
         uint8_t h[8];
         fm_frame_header_build(h, 42, 0);
@@ -72,8 +80,10 @@ int main(int argc, char **argv)
         ok(is_error(req("{\"op\":\"info\"}", &e), "missing field `name'"), "missing name reported");
         ok(is_error(req("{\"op\":\"info\",\"name\":\"../../etc\"}", &e), "bad container name"), "path in name refused");
         ok(is_error(req("{\"op\":\"info\",\"name\":7}", &e), "must be a string"), "wrong type reported");
+        fm_tls_setup(pki, "mec2", &e);
         ok(is_error(req("{\"op\":\"restore\",\"name\":\"ghost\"}", &e), "not a container a migration is bringing"),
            "restore of a container no migration brings refused");
+        fm_tls_setup(pki, "operator", &e);
         ok(is_error(req("{\"op\":\"migrate\",\"name\":\"ghost\",\"to\":\"not-an-address\"}", &e), "bad IPv4"),
            "bad target address reported");
         ok(is_error(req("{\"op\":\"migrate\",\"name\":\"ghost\",\"to\":\"10.0.0.1:1\",\"min_shrink\":\"x\"}", &e),
@@ -83,6 +93,7 @@ int main(int argc, char **argv)
                     "out of range"),
            "min_shrink 0 refused");
         /* image requests */
+        fm_tls_setup(pki, "mec2", &e); /* what an image's sender asks */
         ok(is_error(req("{\"op\":\"image_stage\"}", &e), "missing field `image'"), "image_stage without image refused");
         ok(is_error(req("{\"op\":\"image_stage\",\"image\":{\"name\":\"x\",\"kind\":\"base\","
                         "\"digest\":\"../../../../etc/passwd0000000000\"}}", &e),
@@ -96,6 +107,7 @@ int main(int argc, char **argv)
                         "\"digest\":\"0123456789abcdef0123456789abcdef\"}}", &e),
                     "checking image"),
            "commit of an image never staged refused");
+        fm_tls_setup(pki, "operator", &e);
         ok(is_error(req("{\"op\":\"image_rm\",\"image\":\"no-such-image\"}", &e), "no image"),
            "removing an unknown image named");
         ok(is_error(req("{\"op\":\"image_push\",\"image\":\"no-such-image\",\"to\":\"10.0.0.1:1\"}", &e),
@@ -104,6 +116,7 @@ int main(int argc, char **argv)
         json_object *has = req("{\"op\":\"image_has\",\"digest\":\"0123456789abcdef0123456789abcdef\"}", &e);
         ok(has && fm_json_bool(has, "ok", false) && !fm_json_bool(has, "has", true), "image_has: not here");
         json_object_put(has);
+        fm_tls_setup(pki, "mec2", &e); /* what a migration's source asks */
         ok(is_error(req("{\"op\":\"prepare\",\"name\":\"ghost\",\"config\":\"\","
                         "\"strategy\":\"teleport\"}", &e),
                     "unknown strategy"),
@@ -119,6 +132,8 @@ int main(int argc, char **argv)
         /* a file stream with an unsafe name is refused and leaves nothing
          * (into a container this client prepared: nobody else's takes one) */
         {
+                /* as the host a migration comes from */
+                fm_tls_setup(pki, "mec2", &e);
                 json_object *pr = req("{\"op\":\"prepare\",\"name\":\"evil\",\"config\":"
                                       "\"lxc.uts.name = evil\\nlxc.net.0.type = veth\\n\"}", &e);
                 ok(pr && fm_json_bool(pr, "ok", false), "prepared a container to send images to");
@@ -142,9 +157,11 @@ int main(int argc, char **argv)
                 json_object *ab = req("{\"op\":\"abort\",\"name\":\"evil\"}", &e);
                 ok(ab && fm_json_bool(ab, "ok", false), "aborted by the client that prepared it");
                 json_object_put(ab);
+                fm_tls_setup(pki, "operator", &e);
         }
         json_object *p = req("{\"op\":\"ping\"}", &e);
         ok(p && fm_json_bool(p, "ok", false), "the agent still serves a ping afterwards");
         json_object_put(p);
+        fm_tls_drain(2000);
         return tap_done();
 }

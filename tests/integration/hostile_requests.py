@@ -1,43 +1,22 @@
 #!/usr/bin/env python3
 """Requests an attacker who reaches an agent's port would send, each a
-finding of an earlier review; run from the testbed's core (and, for the
-second peer, from mec2). Usage: hostile_requests.py STEP ADDR:PORT [ARGS]
-Each step prints one line and exits non-zero when the agent misbehaves."""
-import json
+finding of an earlier review; run from the testbed's core. Usage:
+hostile_requests.py STEP ADDR:PORT [ARGS]. The peer is a host of the fleet
+(mec2's certificate) unless a step says otherwise: even an authenticated
+peer gets no further than its role and its own migrations. Each step
+prints what it checked and exits non-zero when the agent misbehaves."""
+import os
 import socket
-import struct
+import ssl
 import sys
 import time
 
-
-def frame(t, payload):
-    return b"FM" + bytes([1, t]) + struct.pack(">I", len(payload)) + payload
-
-
-def recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            return None
-        b += c
-    return b
+sys.path.insert(0, os.path.dirname(__file__))
+from fmtls import PKI, call, connect  # noqa: E402
 
 
-def call(addr, req, timeout=30):
-    host, port = addr.split(":")
-    s = socket.create_connection((host, int(port)), timeout=timeout)
-    s.sendall(frame(1, json.dumps(req).encode()))
-    h = recv_exact(s, 8)
-    if h is None:
-        return None
-    body = recv_exact(s, struct.unpack(">I", h[4:])[0])
-    s.close()
-    return json.loads(body)
-
-
-def expect_error(addr, req, needle, what):
-    rep = call(addr, req)
+def expect_error(addr, req, needle, what, cert="mec2"):
+    rep = call(addr, req, cert)
     if not rep or rep.get("ok") or needle not in rep.get("error", ""):
         sys.exit("FAIL: %s: reply %r" % (what, rep))
     print("ok: %s (%s)" % (what, rep["error"]))
@@ -56,11 +35,11 @@ def main():
         # the old relocation looped forever on an empty source path
         t = time.time()
         rep = call(addr, {"op": "prepare", "name": "empty", "src_lxcpath": "",
-                          "config": "lxc.uts.name = empty\nlxc.net.0.type = veth\n"}, timeout=10)
+                          "config": "lxc.uts.name = empty\nlxc.net.0.type = veth\n"}, "mec2", timeout=10)
         if rep is None or time.time() - t > 5:
             sys.exit("FAIL: prepare with an empty src_lxcpath did not answer at once")
         print("ok: prepare with an empty src_lxcpath answered in %.2f s" % (time.time() - t))
-        rep = call(addr, {"op": "abort", "name": "empty"})
+        rep = call(addr, {"op": "abort", "name": "empty"}, "mec2")
         if not rep or not rep.get("ok"):
             sys.exit("FAIL: abort of the container this peer prepared: %r" % rep)
     elif step == "not-incoming":
@@ -77,18 +56,19 @@ def main():
                      "already runs", "prepare over a running container")
     elif step == "prepare":
         rep = call(addr, {"op": "prepare", "name": sys.argv[3],
-                          "config": "lxc.uts.name = %s\nlxc.net.0.type = veth\n" % sys.argv[3]})
+                          "config": "lxc.uts.name = %s\nlxc.net.0.type = veth\n" % sys.argv[3]}, "mec2")
         if not rep or not rep.get("ok"):
             sys.exit("FAIL: prepare: %r" % rep)
         print("ok: prepared %s" % sys.argv[3])
     elif step == "other-peer":
+        # another host of the fleet (certificate "intruder", issued by the test)
         name = sys.argv[3]
-        expect_error(addr, {"op": "abort", "name": name}, "is being brought by",
-                     "abort from a peer that did not prepare it")
-        expect_error(addr, {"op": "put_images", "name": name}, "is being brought by",
-                     "images from a peer that did not prepare it")
+        expect_error(addr, {"op": "abort", "name": name}, "is being brought by mec2",
+                     "abort from a host that did not prepare it", "intruder")
+        expect_error(addr, {"op": "put_images", "name": name}, "is being brought by mec2",
+                     "images from a host that did not prepare it", "intruder")
     elif step == "abort":
-        rep = call(addr, {"op": "abort", "name": sys.argv[3]})
+        rep = call(addr, {"op": "abort", "name": sys.argv[3]}, "mec2")
         if not rep or not rep.get("ok"):
             sys.exit("FAIL: abort by the peer that prepared it: %r" % rep)
         print("ok: aborted by the peer that prepared it")
@@ -101,10 +81,14 @@ def main():
         for _ in range(64):
             socks.append(socket.create_connection((host, int(port)), timeout=30))
         time.sleep(0.5)
-        rep = call(addr, {"op": "ping"}, timeout=5)
-        if not rep or rep.get("ok") or "try again later" not in rep.get("error", ""):
-            sys.exit("FAIL: connection 65 got %r" % rep)
-        print("ok: connection 65 refused at once (%s)" % rep["error"])
+        t = time.time()
+        try:
+            rep = call(addr, {"op": "ping"}, "mec2", timeout=5)
+        except (ssl.SSLError, OSError):
+            rep = None
+        if rep is not None or time.time() - t > 2:
+            sys.exit("FAIL: connection 65 got %r after %.1f s" % (rep, time.time() - t))
+        print("ok: connection 65 closed at once")
         t = time.time()
         socks[0].settimeout(30)
         h = socks[0].recv(8)
@@ -117,10 +101,29 @@ def main():
         for s in socks:
             s.close()
         time.sleep(0.5)
-        rep = call(addr, {"op": "ping"}, timeout=5)
+        rep = call(addr, {"op": "ping"}, "mec2", timeout=5)
         if not rep or not rep.get("ok"):
             sys.exit("FAIL: the agent does not serve after the flood: %r" % rep)
         print("ok: the agent serves again")
+    elif step == "roles":
+        # a host may do what a migration's source does, not what the operator does
+        expect_error(addr, {"op": "migrate", "name": "victim", "to": "10.77.2.2"}, "not for host mec2",
+                     "a host asking for a migration")
+        expect_error(addr, {"op": "destroy", "name": "victim"}, "not for host mec2", "a host destroying a container")
+        expect_error(addr, {"op": "prepare", "name": "x", "config": ""}, "not for operator",
+                     "the operator preparing as if it were a source", "operator")
+    elif step == "tls":
+        # no certificate, or one of another fleet: no request gets through
+        for what, kw in (("no certificate", {"cert": None}), ("another fleet's certificate", {"pki": sys.argv[3], "ca": os.path.join(PKI, "ca.crt")})):
+            try:
+                s = connect(addr, timeout=5, **kw)
+                s.sendall(b"FM\x01\x01\x00\x00\x00\x0e{\"op\":\"ping\"}")
+                got = s.recv(8)
+            except (ssl.SSLError, ConnectionError, OSError):
+                got = b""
+            if got:
+                sys.exit("FAIL: a client with %s got an answer: %r" % (what, got))
+            print("ok: a client with %s gets nothing" % what)
     else:
         sys.exit("unknown step " + step)
 

@@ -23,6 +23,9 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+"$FASTMIG" pki init --dir "$tmp/pki" --fleet ax >/dev/null
+"$FASTMIG" pki issue ax --role host --ip 127.0.0.1 --dir "$tmp/pki" >/dev/null
+"$FASTMIG" pki issue operator --role operator --dir "$tmp/pki" >/dev/null
 
 # one block, allocated in a thread (so no stale copy of its address stays on
 # a stack LSan scans) and dropped; LD_PRELOAD is not passed on to the
@@ -59,29 +62,19 @@ run_agent() {
     UBSAN_OPTIONS="log_path=$d/logs/ubsan:print_stacktrace=1" \
     LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0" "$@" \
     "$san/fastmigd" --host ax --listen 127.0.0.1:$port --lxcpath "$d/lxc" --images "$d/images" \
-    --state "$d/state" --store "$d/store" --rsync-port $rsync_port 2>"$d/log" &
+    --state "$d/state" --store "$d/store" --rsync-port $rsync_port --pki "$tmp/pki" 2>"$d/log" &
   agent=$!
   for _ in $(seq 100); do grep -q serving "$d/log" && break; sleep 0.1; done
   grep -q serving "$d/log" || fail "agent did not start: $(cat "$d/log")"
   for _ in $(seq 50); do pgrep -f "rsync --daemon.*$d/" >/dev/null && break; sleep 0.1; done
   pgrep -f "rsync --daemon.*$d/" >/dev/null || fail "agent started no rsync daemon: $(cat "$d/log")"
-  python3 - $port <<'PY' || fail "agent does not answer: $(cat "$d/log")"
-import json, socket, struct, sys
+  FASTMIG_PKI=$tmp/pki PYTHONPATH=$here python3 - $port <<'PY' || fail "agent does not answer: $(cat "$d/log")"
+import sys
+import fmtls
 def call(req):
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-    body = json.dumps(req).encode()
-    s.sendall(b"FM\x01\x01" + struct.pack(">I", len(body)) + body)
-    hdr = b""
-    while len(hdr) < 8:
-        c = s.recv(8 - len(hdr))
-        assert c, "connection closed"
-        hdr += c
-    n = struct.unpack(">I", hdr[4:])[0]
-    data = b""
-    while len(data) < n:
-        data += s.recv(n - len(data))
-    assert hdr[3] == 2, hdr
-    return json.loads(data)
+    rep = fmtls.call("127.0.0.1:" + sys.argv[1], req, timeout=5)
+    assert rep is not None, "connection closed"
+    return rep
 assert call({"op": "ping"})["ok"]
 assert call({"op": "list"})["containers"] == []
 assert not call({"op": "info", "name": "nope"})["ok"]

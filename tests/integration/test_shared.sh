@@ -13,7 +13,7 @@
 note "fastmigd refuses a --shared directory that is not a network mount"
 st=$(mktemp -d /tmp/fm-shared-test.XXXXXX)
 if out=$("$FASTMIG_BUILD/fastmigd" --host x --listen 127.0.0.1:1 --lxcpath "$st" --images "$st" --state "$st/s" \
-         --shared "$st" 2>&1); then fail "fastmigd took $st as a shared volume"; fi
+         --pki "$st" --shared "$st" 2>&1); then fail "fastmigd took $st as a shared volume"; fi
 echo "$out"
 echo "$out" | grep -q "not a mount point" || fail "unclear error: $out"
 rm -rf "$st"

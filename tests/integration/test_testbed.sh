@@ -55,24 +55,18 @@ check_nothing_left
 rh=$(mktemp -d /tmp/fm-realhost.XXXXXX)
 mkdir -p "$rh/lxc" "$rh/images" "$rh/state"
 before=$(awk '{print $5}' /proc/self/mountinfo | sort | md5sum)
+"$FASTMIG" pki init --dir "$rh/pki" --fleet rh >/dev/null
+"$FASTMIG" pki issue rh --role host --ip 127.0.0.1 --dir "$rh/pki" >/dev/null
+"$FASTMIG" pki issue operator --role operator --dir "$rh/pki" >/dev/null
 "$FASTMIG_BUILD/fastmigd" --host rh --listen 127.0.0.1:7199 --lxcpath "$rh/lxc" --images "$rh/images" \
-  --state "$rh/state" --store "$rh/store" --rsync-port 8799 2>"$rh/log" &
+  --state "$rh/state" --store "$rh/store" --rsync-port 8799 --pki "$rh/pki" 2>"$rh/log" &
 agent=$!
 for _ in $(seq 50); do grep -q serving "$rh/log" && break; sleep 0.1; done
 grep -q serving "$rh/log" || fail "real-host agent did not start: $(cat "$rh/log")"
-python3 - <<'PY' || fail "real-host agent does not answer a ping"
-import json, socket, struct
-s = socket.create_connection(("127.0.0.1", 7199), timeout=5)
-body = json.dumps({"op": "ping"}).encode()
-s.sendall(b"FM\x01\x01" + struct.pack(">I", len(body)) + body)
-hdr = b""
-while len(hdr) < 8:
-    hdr += s.recv(8 - len(hdr))
-n = struct.unpack(">I", hdr[4:])[0]
-data = b""
-while len(data) < n:
-    data += s.recv(n - len(data))
-assert hdr[3] == 2 and json.loads(data)["ok"], data
+FASTMIG_PKI=$rh/pki PYTHONPATH=$(dirname "$0") python3 - <<'PY' || fail "real-host agent does not answer a ping"
+from fmtls import call
+rep = call("127.0.0.1:7199", {"op": "ping"})
+assert rep and rep["ok"], rep
 PY
 [ "$(awk '{print $5}' /proc/self/mountinfo | sort | md5sum)" = "$before" ] ||
   fail "the agent changed the host's mounts: $(grep -E 'fastmig-run|fm-realhost' /proc/self/mountinfo)"

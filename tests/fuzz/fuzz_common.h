@@ -1,0 +1,32 @@
+/* What fuzz_proto.c and gen_corpus.c agree on: how an input is split and
+ * the page key both use.
+ *
+ * An input is one selector byte (taken modulo FZ_MODES) and a payload:
+ *   FZ_JSON          a peer's JSON message: field checks, the reply check,
+ *                    its "clone" (prepare) and "image" (image_*) objects,
+ *                    its "to" endpoint (migrate, image_push)
+ *   FZ_ENDPOINT      an "addr:port" string
+ *   FZ_RECORDS       page records as one DATA frame of a pre-copy round
+ *   FZ_STREAM        a file stream (put_images) to a target without a page store
+ *   FZ_STREAM_PAGES  u16 big-endian n, n bytes of pre-copy round records (fill
+ *                    the page store), then a file stream decoded with that
+ *                    store, the key and a spare file, as target.c does */
+#pragma once
+#include <stdint.h>
+
+#include "memory/pagestore.h"
+
+enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_MODES };
+
+/* max_total of fm_files_recv: every valid seed fits, an input of max_len
+ * (80000) can exceed it with raw bytes, and a decoder that writes past it is
+ * caught (fuzz_proto.c) after at most one more flush (1 MiB) */
+#define FZ_ROOM (64u << 10)
+#define FZ_STORE_PAGES 256 /* pages of the pre-copy store */
+#define FZ_SPARE_BYTES (8u * FM_PAGE_SIZE)
+
+static inline void fz_key(uint8_t key[FM_HASH_KEY_SIZE])
+{
+        for (unsigned i = 0; i < FM_HASH_KEY_SIZE; i++)
+                key[i] = (uint8_t)(i * 131u + 7u);
+}
