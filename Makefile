@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 ARGS ?=
 
-.PHONY: all setup build build-san demo test unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec clean
+.PHONY: all setup build build-san demo test unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec bench-tls clean
 
 all: build
 
@@ -45,6 +45,9 @@ bench-rounds: build
 
 bench-codec: build
 	@$(BUILD)/fm-codec-speed $(ARGS)
+
+bench-tls: build
+	@$(BUILD)/fm-tls-speed $(ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
