@@ -11,18 +11,10 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pki/pki.h"
 #include "proto/tls.h"
-
-static double now_s(void)
-{
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static double cpu_s(void)
 {
@@ -65,7 +57,7 @@ static int run(bool tls, uint64_t total, double *secs, double *cpu)
                 return -1;
         side s = {.lfd = lfd, .tls = tls};
         pthread_t th;
-        double c0 = cpu_s(), t0 = now_s();
+        double c0 = cpu_s(), t0 = fm_now_ms() / 1e3;
         pthread_create(&th, NULL, server, &s);
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -84,7 +76,7 @@ static int run(bool tls, uint64_t total, double *secs, double *cpu)
         close(fd);
         pthread_join(th, NULL);
         fm_tls_drain(5000);
-        *secs = now_s() - t0;
+        *secs = fm_now_ms() / 1e3 - t0;
         *cpu = cpu_s() - c0;
         close(lfd);
         return s.bytes == total ? 0 : -1;

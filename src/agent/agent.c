@@ -1,6 +1,5 @@
 #include "agent.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -72,16 +71,11 @@ static int need_name_inject(req_ctx *c, const char **name, const char **inject)
         return r < 0 ? r : fm_json_str(c->req, "inject", false, 31, inject, &c->err);
 }
 
-/* The name of a container this peer's migration is bringing here. */
-static int need_incoming(req_ctx *c, const char **name)
+/* The name of a container this peer's migration is bringing here, and,
+ * when inject is not NULL, the optional test hook. */
+static int need_incoming(req_ctx *c, const char **name, const char **inject)
 {
-        int r = need_name(c, name);
-        return r < 0 ? r : fm_target_check_owner(&c->a->paths, *name, c->peer.name, &c->err);
-}
-
-static int need_incoming_inject(req_ctx *c, const char **name, const char **inject)
-{
-        int r = need_name_inject(c, name, inject);
+        int r = inject ? need_name_inject(c, name, inject) : need_name(c, name);
         return r < 0 ? r : fm_target_check_owner(&c->a->paths, *name, c->peer.name, &c->err);
 }
 
@@ -425,7 +419,7 @@ static int op_put_images(req_ctx *c)
 {
         const char *name, *inject;
         uint64_t bytes = 0;
-        int r = need_incoming_inject(c, &name, &inject);
+        int r = need_incoming(c, &name, &inject);
         if (r == 0)
                 r = fm_target_receive_images(&c->a->paths, name, inject, c->fd, &bytes, &c->err);
         if (r == 0)
@@ -436,7 +430,7 @@ static int op_put_images(req_ctx *c)
 static int op_restore(req_ctx *c)
 {
         const char *name, *inject;
-        int r = need_incoming_inject(c, &name, &inject);
+        int r = need_incoming(c, &name, &inject);
         if (r < 0)
                 return r;
         double t = fm_now_ms();
@@ -449,7 +443,7 @@ static int op_restore(req_ctx *c)
 static int op_settle(req_ctx *c)
 {
         const char *name, *inject;
-        int r = need_incoming_inject(c, &name, &inject);
+        int r = need_incoming(c, &name, &inject);
         if (r < 0)
                 return r;
         double t = fm_now_ms();
@@ -461,7 +455,7 @@ static int op_settle(req_ctx *c)
 static int op_precopy_begin(req_ctx *c)
 {
         const char *name, *key;
-        int r = need_incoming(c, &name);
+        int r = need_incoming(c, &name, NULL);
         if (r == 0)
                 r = fm_json_str(c->req, "key", true, 2 * FM_HASH_KEY_SIZE, &key, &c->err);
         return r < 0 ? r : fm_target_precopy_begin(&c->a->paths, name, key, &c->err);
@@ -471,7 +465,7 @@ static int op_precopy_round(req_ctx *c)
 {
         const char *name;
         uint64_t stored = 0;
-        int r = need_incoming(c, &name);
+        int r = need_incoming(c, &name, NULL);
         if (r == 0)
                 r = fm_target_precopy_round(&c->a->paths, name, c->fd, &stored, &c->err);
         json_object_object_add(c->reply, "stored_pages", json_object_new_int64((int64_t)stored));

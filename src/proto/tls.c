@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "pki/pki.h"
+#include "proto.h"
 
 static SSL_CTX *client_ctx, *server_ctx;
 static atomic_int relays_live; /* relay threads not yet ended */
@@ -162,7 +163,6 @@ static bool relay_step(relay *r, short *app_ev, short *net_ev, bool *dead)
 }
 
 static int set_nonblock(int fd, bool on);
-static int set_timeout(int fd, int ms);
 
 static void *relay_thread(void *arg)
 {
@@ -202,7 +202,7 @@ static void *relay_thread(void *arg)
          * sends (its close_notify) is read until it closes, for at most 1 s. */
         shutdown(r->net, SHUT_WR);
         set_nonblock(r->net, false);
-        set_timeout(r->net, 1000);
+        fm_sock_set_timeout(r->net, 1000);
         char junk[4096];
         for (int i = 0; i < 1024 && read(r->net, junk, sizeof(junk)) > 0; i++)
                 ;
@@ -229,15 +229,6 @@ static int set_nonblock(int fd, bool on)
         return fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0 ? -errno : 0;
 }
 
-static int set_timeout(int fd, int ms)
-{
-        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-                return -errno;
-        return 0;
-}
-
 /* After the handshake: the socketpair, the relay thread; returns the
  * application's descriptor. Consumes ssl and net. */
 static int relay_start(SSL *ssl, int net, fm_error *e)
@@ -251,7 +242,7 @@ static int relay_start(SSL *ssl, int net, fm_error *e)
                 close(net);
                 return fm_err(e, err, "relay: %s", strerror(err));
         }
-        set_timeout(net, 0);
+        fm_sock_set_timeout(net, 0);
         set_nonblock(net, true);
         set_nonblock(sv[1], true);
         r->ssl = ssl;
@@ -279,23 +270,20 @@ static int relay_start(SSL *ssl, int net, fm_error *e)
 static int handshake(int net, const char *addr, int timeout_ms, fm_tls_peer_id *peer, fm_error *e)
 {
         bool server = addr == NULL;
+        fm_tls_peer_id id = {0};
         SSL *ssl = SSL_new(server ? server_ctx : client_ctx);
         if (!ssl) {
-                close(net);
-                return fm_err(e, ENOMEM, "TLS: %s", ssl_reason());
+                fm_err(e, ENOMEM, "TLS: %s", ssl_reason());
+                goto fail;
         }
         SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-        if (!server) {
-                /* the server must be the host the caller named */
-                X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-                if (!X509_VERIFY_PARAM_set1_ip_asc(vp, addr)) {
-                        SSL_free(ssl);
-                        close(net);
-                        return fm_err(e, EINVAL, "TLS: bad address `%s'", addr);
-                }
+        /* the server must be the host the caller named */
+        if (!server && !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), addr)) {
+                fm_err(e, EINVAL, "TLS: bad address `%s'", addr);
+                goto fail;
         }
         set_nonblock(net, false);
-        set_timeout(net, timeout_ms > 0 ? timeout_ms : 10000);
+        fm_sock_set_timeout(net, timeout_ms > 0 ? timeout_ms : 10000);
         SSL_set_fd(ssl, net);
         int r = server ? SSL_accept(ssl) : SSL_connect(ssl);
         if (r != 1) {
@@ -307,24 +295,21 @@ static int handshake(int net, const char *addr, int timeout_ms, fm_tls_peer_id *
                 fm_err(e, EACCES, "TLS handshake %s %s failed: %s%s%s", server ? "from" : "with",
                        server ? "a client" : addr, why, v != X509_V_OK ? ": " : "",
                        v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
-                SSL_free(ssl);
-                close(net);
-                return -EACCES;
+                goto fail;
         }
-        fm_tls_peer_id id = {0};
-        if (fm_tls_peer(ssl, id.name, sizeof(id.name), id.role, sizeof(id.role), e) < 0) {
-                SSL_free(ssl);
-                close(net);
-                return -e->code;
-        }
+        if (fm_tls_peer(ssl, id.name, sizeof(id.name), id.role, sizeof(id.role), e) < 0)
+                goto fail;
         if (!server && strcmp(id.role, "host")) {
-                SSL_free(ssl);
-                close(net);
-                return fm_err(e, EACCES, "%s presents an %s certificate (%s), not a host's", addr, id.role, id.name);
+                fm_err(e, EACCES, "%s presents an %s certificate (%s), not a host's", addr, id.role, id.name);
+                goto fail;
         }
         if (peer)
                 *peer = id;
         return relay_start(ssl, net, e);
+fail:
+        SSL_free(ssl);
+        close(net);
+        return -e->code;
 }
 
 int fm_tls_client(int tcp_fd, const char *addr, int timeout_ms, fm_tls_peer_id *peer, fm_error *e)
