@@ -11,7 +11,10 @@
 # - each shell has a tmpfs /run, as a real host has, warmed by `criu check`,
 #   so CRIU keeps and reuses its kernel-feature cache there;
 # - CRIU's nftables network lock on both sides (no iptables-restore runs);
-# - rsync with TCP_NODELAY (two 40 ms delayed-ACK stalls per run otherwise);
+# - rsync to a daemon at the target, started before and running for this
+#   run only (fastmig's agents run none: their rsync goes through the
+#   authenticated channel), with TCP_NODELAY (two 40 ms delayed-ACK stalls
+#   per run otherwise);
 # - the route switch is one line written to an `ip -batch` already running in
 #   the core, sent by the target's side as soon as its restore has ended.
 #   (Sent earlier, while the target restores, it cost more: the core's
@@ -40,6 +43,7 @@ cleanup() {
   # `testbed exec' wrappers would not reach the shells inside the hosts)
   { echo abort >&8; echo abort >&9; } 2>/dev/null || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -s "$dir/rsyncd.pid" ] && kill "$(cat "$dir/rsyncd.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$dir"
 }
@@ -52,6 +56,36 @@ mkfifo "$dir/ready" "$dir/start" "$dir/go" "$dir/route" "$dir/restored"
 # held open read-write here: no side blocks opening one, and the cleanup can
 # always write "abort" into the ones the sides wait on
 exec 6<>"$dir/ready" 7<>"$dir/restored" 8<>"$dir/go" 9<>"$dir/start"
+
+# the target's rsync daemon: the LXC path and the checkpoint tmpfs, written
+# as root (chroot keeps absolute symlink targets as they are)
+cat > "$dir/rsyncd.conf" <<EOF
+port = 8730
+address = $DST_ADDR
+pid file = $dir/rsyncd.pid
+reverse lookup = no
+use chroot = yes
+socket options = TCP_NODELAY
+numeric ids = yes
+[lxc]
+  path = $DST_LXC_PATH
+  read only = no
+  munge symlinks = no
+  uid = root
+  gid = root
+[images]
+  path = ${DST_LXC_PATH%/lxc}/images
+  read only = no
+  munge symlinks = no
+  uid = root
+  gid = root
+EOF
+"$FASTMIG" testbed exec "$TO" -- rsync --daemon --no-detach --config="$dir/rsyncd.conf" &
+pids+=($!)
+for _ in $(seq 100); do
+  "$FASTMIG" testbed exec "$TO" -- bash -c "exec 3<>/dev/tcp/$DST_ADDR/8730" 2>/dev/null && break
+  sleep 0.05
+done
 
 t0=$(ms)
 # the core's route switcher, waiting for its one line

@@ -21,8 +21,6 @@ sleep 2
 helpers() {
   local p
   for p in $(pgrep -x fastmigd); do echo "fastmigd:$(tr '\0' ' ' </proc/$p/cmdline | grep -o -- '--host [^ ]*' | cut -d' ' -f2) $p"; done
-  for p in $(pgrep -f 'rsync --daemon'); do
-    echo "rsyncd:$(tr '\0' ' ' </proc/$p/cmdline | grep -o 'mec[0-9]*' | head -n1) $p"; done
   for p in $(pgrep -x fm-videoclient); do echo "fm-videoclient $p"; done
   # the service moves with the container: a restored process starts its
   # CPU count again, so it is measured idle only

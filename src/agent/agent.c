@@ -5,7 +5,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "image/push.h"
@@ -13,6 +16,7 @@
 #include "memory/pagestore.h"
 #include "proto/proto.h"
 #include "proto/tls.h"
+#include "transfer/files.h"
 #include "workload/workload.h"
 
 /* Containers with a migration under way on this agent (source or target). */
@@ -52,6 +56,7 @@ typedef struct req_ctx {
         fm_tls_peer_id peer; /* who sent the request: its certificate's name and role */
         json_object *req;
         json_object *reply; /* handlers add fields to it on success */
+        bool replied;       /* the handler sent it (a stream followed) */
         fm_error err;
 } req_ctx;
 
@@ -409,7 +414,6 @@ static int op_prepare(req_ctx *c)
                 return r;
         json_object_object_add(c->reply, "strategy", json_object_new_string(fm_strategy_name(out.strategy)));
         json_object_object_add(c->reply, "decided_by", json_object_new_int(out.decided_by));
-        json_object_object_add(c->reply, "rsync_port", json_object_new_int(c->a->rsync_port));
         json_object_object_add(c->reply, "early_restore", json_object_new_boolean(c->a->paths.criu_path_env[0] != 0));
         json_object_object_add(c->reply, "lazy_restore", json_object_new_boolean(c->a->paths.lazy_restore));
         return 0;
@@ -549,6 +553,10 @@ static fm_digest_follower *follow_swap(fm_agent *a, const char *digest, fm_diges
         return out;
 }
 
+/* Who staged an image: a file in its staging directory, beside the image's
+ * own directory "file" that rsync fills. */
+#define STAGER "stager"
+
 /* An empty (fresh) or kept staging directory for an image about to arrive.
  * Into an empty one rsync writes the file front to back: its digest is
  * computed as it arrives (image_commit then has it at once). */
@@ -570,9 +578,13 @@ static int op_image_stage(req_ctx *c)
                               (unsigned long long)(room / 1000000), im.name, (unsigned long long)(im.bytes / 1000000));
         if ((r = fm_mkdir_p(tree, 0755)) < 0)
                 return fm_err(&c->err, -r, "creating %s: %s", tree, strerror(-r));
+        /* only this peer may then rsync into it (op_rsync) */
+        char stager[700];
+        snprintf(stager, sizeof(stager), "%s/%s", staging, STAGER);
+        if ((r = fm_write_file(stager, c->peer.name, strlen(c->peer.name), 0600)) < 0)
+                return fm_err(&c->err, -r, "writing %s: %s", stager, strerror(-r));
         fm_digest_follower *f = fresh ? fm_image_follow_staging(c->a->paths.store, &im) : NULL;
         fm_digest_follow_cancel(follow_swap(c->a, im.digest, f));
-        json_object_object_add(c->reply, "rsync_port", json_object_new_int(c->a->rsync_port));
         return 0;
 }
 
@@ -580,6 +592,12 @@ static int op_image_commit(req_ctx *c)
 {
         fm_image im;
         int r = need_image(c, &im);
+        if (r == 0 && fm_image_digest_is_valid(im.digest)) {
+                char staging[600], stager[700];
+                fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
+                snprintf(stager, sizeof(stager), "%s/%s", staging, STAGER);
+                unlink(stager);
+        }
         if (r == 0)
                 r = fm_image_commit(c->a->paths.store, &im, follow_swap(c->a, im.digest, NULL), &c->err);
         /* mounted now, while the service still runs at the source: not in
@@ -645,6 +663,57 @@ static int op_image_push(req_ctx *c)
         return 0;
 }
 
+/* The one directory an rsync from this peer may write: a container's tree
+ * its migration prepared here, or an image it staged here. */
+static int rsync_dir(req_ctx *c, char *dir, size_t n)
+{
+        const char *name, *part, *digest;
+        int r;
+        if (json_object_object_get_ex(c->req, "image", NULL)) {
+                if ((r = fm_json_str(c->req, "image", true, FM_DIGEST_HEX - 1, &digest, &c->err)) < 0)
+                        return r;
+                if (!fm_image_digest_is_valid(digest))
+                        return fm_err(&c->err, EINVAL, "bad image digest `%s'", digest);
+                char staging[600], stager[700];
+                fm_image_staging(c->a->paths.store, digest, staging, sizeof(staging));
+                snprintf(stager, sizeof(stager), "%s/%s", staging, STAGER);
+                _cleanup_free_ char *who = NULL;
+                if (fm_read_file(stager, &who, 256) < 0 || strcmp(who, c->peer.name))
+                        return fm_err(&c->err, EPERM, "image %.12s is not being staged on %s by %s", digest,
+                                      c->a->paths.host, c->peer.name);
+                snprintf(dir, n, "%s/file", staging);
+                return 0;
+        }
+        if ((r = need_incoming(c, &name, NULL)) < 0 || (r = fm_json_str(c->req, "part", true, 8, &part, &c->err)) < 0)
+                return r;
+        if (strcmp(part, "rootfs") && strcmp(part, "upper"))
+                return fm_err(&c->err, EINVAL, "bad part `%s' (rootfs or upper)", part);
+        snprintf(dir, n, "%s/%s/%s", c->a->paths.lxcpath, name, part);
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return fm_err(&c->err, errno, "creating %s: %s", dir, strerror(errno));
+        return 0;
+}
+
+/* rsync into one directory: the reply, then rsync's daemon protocol on this
+ * connection, served by rsync confined to it (fm_rsync_serve). */
+static int op_rsync(req_ctx *c)
+{
+        char dir[700];
+        int r = rsync_dir(c, dir, sizeof(dir));
+        struct stat st;
+        if (r == 0 && (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+                r = fm_err(&c->err, ENOTDIR, "%s is not a directory", dir);
+        if (r < 0)
+                return r;
+        if ((r = fm_msg_send(c->fd, FM_FRAME_REPLY, c->reply)) < 0)
+                return fm_err(&c->err, -r, "replying: %s", strerror(-r));
+        c->replied = true;
+        fm_sock_set_timeout(c->fd, 0); /* rsync's own timeout bounds it */
+        if ((r = fm_rsync_serve(c->fd, dir, c->a->paths.images, &c->err)) < 0)
+                fprintf(stderr, "fastmigd[%s]: rsync from %s: %s\n", c->a->paths.host, c->peer.name, c->err.msg);
+        return 0;
+}
+
 /* Who may ask: an operator anything; another host of the fleet only what
  * a migration's source or an image's sender asks of its target. */
 enum { OPERATOR = 1, HOST = 2 };
@@ -677,6 +746,7 @@ static const struct {
         {"image_rm", op_image_rm, OPERATOR},
         {"image_push", op_image_push, OPERATOR},
         {"storage", op_storage, OPERATOR | HOST},
+        {"rsync", op_rsync, HOST},
 };
 
 void fm_agent_serve(fm_agent *a, int fd, const fm_tls_peer_id *peer)
@@ -719,7 +789,8 @@ void fm_agent_serve(fm_agent *a, int fd, const fm_tls_peer_id *peer)
                 reply = er;
                 fprintf(stderr, "fastmigd[%s]: %s: %s\n", a->paths.host, op ? op : "request", c.err.msg);
         }
-        fm_msg_send(fd, FM_FRAME_REPLY, reply);
+        if (!c.replied)
+                fm_msg_send(fd, FM_FRAME_REPLY, reply);
         json_object_put(reply);
         json_object_put(c.req);
 }
@@ -762,6 +833,10 @@ static int accept_one(fm_agent *a, fm_error *e)
                 fm_close(fd);
                 return 0;
         }
+        /* small messages (replies, rsync's) go out at once, not after a
+         * delayed ACK */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         conn *cn = malloc(sizeof(*cn));
         if (!cn) {
                 fm_close(fd);

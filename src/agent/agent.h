@@ -11,7 +11,6 @@ typedef struct fm_agent {
         fm_host_paths paths;
         char addr[16];
         uint16_t port;
-        uint16_t rsync_port;
         char seqecho_path[512];
         int listen_fd;
         /* digests of images being staged, computed as they arrive */

@@ -4,23 +4,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 
 #include "agent/agent.h"
 #include "proto/proto.h"
 #include "util/netns.h"
 #include "util/spawn.h"
-#include "transfer/files.h"
 
 /* Static: connection threads still running when main returns (after
  * fm_agent_run's grace) use it until the process is gone. */
-static fm_agent agent = {.rsync_port = 8730, .listen_fd = -1, .follow_lock = PTHREAD_MUTEX_INITIALIZER};
-static volatile pid_t rsyncd_pid;
+static fm_agent agent = {.listen_fd = -1, .follow_lock = PTHREAD_MUTEX_INITIALIZER};
 /* The first SIGTERM or SIGINT asks the accept loop to stop (a byte on this
  * pipe), so that main returns and LeakSanitizer runs in the sanitized build;
  * a second one ends the agent at once. */
@@ -37,8 +32,6 @@ static void on_term(int sig)
                 errno = saved;
                 return;
         }
-        if (rsyncd_pid > 0)
-                kill(rsyncd_pid, SIGTERM);
         signal(sig, SIG_DFL);
         raise(sig);
 }
@@ -53,47 +46,6 @@ static int handle_stop_signals(void)
         sigemptyset(&sa.sa_mask);
         if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
                 return -errno;
-        return 0;
-}
-
-/* Ends the rsync daemon and reaps it: it must not outlive the agent. */
-static void stop_rsyncd(void)
-{
-        pid_t pid = rsyncd_pid;
-        if (pid <= 0)
-                return;
-        kill(pid, SIGTERM);
-        for (int i = 0; i < 500; i++) { /* it takes up to a few 100 ms */
-                pid_t r = waitpid(pid, NULL, WNOHANG);
-                if (r == pid || (r < 0 && errno != EINTR))
-                        goto reaped;
-                usleep(10000);
-        }
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-reaped:
-        rsyncd_pid = 0;
-}
-
-static int start_rsyncd(const fm_agent *a, const char *state, fm_error *e)
-{
-        char conf[600];
-        snprintf(conf, sizeof(conf), "%s/rsyncd.conf", state);
-        int r = fm_rsyncd_config(conf, a->paths.lxcpath, a->paths.images, a->paths.store, a->addr, a->rsync_port, e);
-        if (r < 0)
-                return r;
-        pid_t pid = fork();
-        if (pid < 0)
-                return fm_err(e, errno, "fork: %s", strerror(errno));
-        if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                char cfg[700];
-                snprintf(cfg, sizeof(cfg), "--config=%s", conf);
-                execlp("rsync", "rsync", "--daemon", "--no-detach", cfg, (char *)NULL);
-                _exit(127);
-        }
-        rsyncd_pid = pid;
         return 0;
 }
 
@@ -145,7 +97,7 @@ static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_
 static void usage(FILE *f)
 {
         fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR --pki DIR "
-                   "[--store DIR] [--shared DIR] [--rsync-port N] [--bridge NAME] [--bind-allow DIR]... [--test-hooks]\n"
+                   "[--store DIR] [--shared DIR] [--bridge NAME] [--bind-allow DIR]... [--test-hooks]\n"
                    "  --pki: the fleet's ca.crt and this host's NAME.crt, NAME.key (docs/PKI.md); every\n"
                    "         connection is TLS 1.3 with a certificate of the fleet on both sides\n"
                    "  --bridge: the bridge a migrated container's veth joins here (default: its config's)\n"
@@ -160,7 +112,7 @@ int main(int argc, char **argv)
         static const struct option lo[] = {
                 {"host", required_argument, 0, 'h'},    {"listen", required_argument, 0, 'l'},
                 {"lxcpath", required_argument, 0, 'P'}, {"images", required_argument, 0, 'i'},
-                {"state", required_argument, 0, 's'},   {"rsync-port", required_argument, 0, 'r'},
+                {"state", required_argument, 0, 's'},
                 {"store", required_argument, 0, 'S'},   {"test-hooks", no_argument, 0, 'T'},    {"help", no_argument, 0, 'H'},
                 {"shared", required_argument, 0, 'V'},  {"bridge", required_argument, 0, 'B'},
                 {"bind-allow", required_argument, 0, 'A'}, {"pki", required_argument, 0, 'K'},
@@ -170,7 +122,6 @@ int main(int argc, char **argv)
         size_t nbind = 0;
         int ch;
         while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-                uint32_t v;
                 switch (ch) {
                 case 'h': snprintf(a->paths.host, sizeof(a->paths.host), "%s", optarg); break;
                 case 'l': listen = optarg; break;
@@ -178,13 +129,6 @@ int main(int argc, char **argv)
                 case 'i': snprintf(a->paths.images, sizeof(a->paths.images), "%s", optarg); break;
                 case 's': state = optarg; break;
                 case 'S': snprintf(a->paths.store, sizeof(a->paths.store), "%s", optarg); break;
-                case 'r':
-                        if (fm_parse_u32(optarg, &v) < 0 || v == 0 || v > 65535) {
-                                fprintf(stderr, "fastmigd: bad --rsync-port `%s'\n", optarg);
-                                return 2;
-                        }
-                        a->rsync_port = (uint16_t)v;
-                        break;
                 case 'T': a->paths.test_hooks = true; break;
                 case 'V': shared = optarg; break;
                 case 'K': pki = optarg; break;
@@ -230,12 +174,7 @@ int main(int argc, char **argv)
                 return 2;
         }
         /* fm-seqecho lives next to this binary */
-        char self[PATH_MAX], self_dir[PATH_MAX] = ".";
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n > 0) {
-                self[n] = '\0';
-                snprintf(self_dir, sizeof(self_dir), "%s", dirname(self));
-        }
+        const char *self_dir = fm_self_dir();
         snprintf(a->seqecho_path, sizeof(a->seqecho_path), "%s/fm-seqecho", self_dir);
         a->paths.precopy = fm_precopy_registry_new();
         /* fm-criu-wrap as `criu` for lxc-checkpoint (see src/lxc/criu_wrap.c) */
@@ -269,14 +208,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fastmigd: stop signals: %s\n", strerror(-r));
                 return 1;
         }
-        if (start_rsyncd(a, state, &e) < 0) {
-                fprintf(stderr, "fastmigd: %s\n", e.msg);
-                return 1;
-        }
         a->listen_fd = fm_tcp_listen(a->addr, a->port, &e);
         if (a->listen_fd < 0) {
                 fprintf(stderr, "fastmigd: %s\n", e.msg);
-                stop_rsyncd();
                 return 1;
         }
         fprintf(stderr, "fastmigd[%s]: serving on %s:%u (lxcpath %s)%s\n", a->paths.host, a->addr, a->port,
@@ -286,7 +220,6 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fastmigd: %s\n", e.msg);
         else if (left > 0)
                 fprintf(stderr, "fastmigd[%s]: stopping, %d request%s cut\n", a->paths.host, left, left == 1 ? "" : "s");
-        stop_rsyncd();
         /* What connection threads still use stays (reachable from `agent') */
         if (left == 0) {
                 fm_tls_drain(2000);

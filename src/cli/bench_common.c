@@ -104,7 +104,7 @@ int bench_testbed(fm_testbed *tb, uint32_t link_mbit, const char *who, bool shar
                                                       who, who)
                                              : 0;
         char agent[4200];
-        snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
+        snprintf(agent, sizeof(agent), "%s/fastmigd", fm_self_dir());
         fprintf(stderr, "%s: building a 2-host testbed (%u Mbit/s links%s)\n", who, link_mbit,
                 shared ? ", a GlusterFS storage host" : "");
         fm_testbed_opts o = {.hosts = 2, .link_mbit = (int)link_mbit, .agent_path = agent, .shared_storage = shared};

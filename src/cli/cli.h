@@ -22,7 +22,6 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* pri
 int cli_usage(const char *usage);                                           /* prints, returns 2 */
 int cli_load_testbed(fm_testbed *tb);
 void cli_print_json(json_object *o);
-const char *cli_self_dir(void);
 /* progress lines of an image build (stderr) */
 void cli_image_progress(const char *what, void *data);
 /* the table row printed for one migration report */

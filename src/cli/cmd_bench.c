@@ -22,7 +22,7 @@ static const char *baseline_script(void)
         const char *env = getenv("FASTMIG_BASELINE");
         if (env)
                 return env;
-        snprintf(path, sizeof(path), "%s/../bench/baseline.sh", cli_self_dir());
+        snprintf(path, sizeof(path), "%s/../bench/baseline.sh", fm_self_dir());
         return path;
 }
 
@@ -70,7 +70,7 @@ int cmd_bench(int argc, char **argv)
         series fm = {.metrics = metrics, .nmetrics = NMETRICS}, base = {.metrics = metrics, .nmetrics = NBASE};
         const char *here = tb.host[0].name, *there = tb.host[1].name;
         char fastmig_path[4200];
-        snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", cli_self_dir());
+        snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", fm_self_dir());
         for (uint32_t i = 0; i < runs; i++) {
                 fm_error me = {0};
                 json_object *rep = NULL;

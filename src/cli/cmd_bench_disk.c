@@ -51,7 +51,7 @@ static int start(const fm_testbed *tb, const char *kind, const char *name, const
         bench_destroy(tb, name);
         int r = fm_plane_start_workload(tb, tb->host[0].name, name, &w, ip, e);
         if (r == 0 && !strcmp(kind, "video") && !flat) {
-                _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", cli_self_dir());
+                _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", fm_self_dir());
                 r = fm_stream_start(name, ip, client, 8, e);
         }
         return r;
@@ -60,7 +60,7 @@ static int start(const fm_testbed *tb, const char *kind, const char *name, const
 static int run_workload(const fm_testbed *tb, wl_result *w, uint32_t runs, const char *script)
 {
         fm_error e = {0};
-        _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", cli_self_dir());
+        _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", fm_self_dir());
         fm_build_opts bo = {.seqecho_path = seqecho, .progress = cli_image_progress};
         if (fm_plane_image_install(&tb->host[0], w->kind, NULL, &bo, &w->app, &e) < 0 ||
             fm_image_get(tb->host[0].store, w->app.base, &w->base) < 0)
@@ -104,7 +104,7 @@ static int run_workload(const fm_testbed *tb, wl_result *w, uint32_t runs, const
         if (start(tb, w->kind, flat, &w->app, true, &e) < 0)
                 return cli_fail("%s", e.msg);
         char fastmig_path[4200];
-        snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", cli_self_dir());
+        snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", fm_self_dir());
         for (uint32_t i = 0; i < runs; i++) {
                 const char *here, *there;
                 if (locate(tb, flat, &here, &there) < 0)
@@ -183,7 +183,7 @@ int cmd_bench_disk(int argc, char **argv)
         int rc = bench_workload_opts(argc, argv, USAGE, &runs, want, &json);
         if (rc != 0)
                 return rc;
-        _cleanup_free_ char *script = fm_strdupf("%s/../bench/baseline.sh", cli_self_dir());
+        _cleanup_free_ char *script = fm_strdupf("%s/../bench/baseline.sh", fm_self_dir());
         if (!fm_path_exists(script))
                 return cli_fail("baseline script %s not found", script);
         wl_result w[2] = {{.kind = "blank"}, {.kind = "video"}};

@@ -46,7 +46,7 @@ static int start(const fm_testbed *tb, const char *kind, const char *name, const
         bench_destroy(tb, name);
         int r = fm_plane_start_workload(tb, tb->host[0].name, name, &w, ip, e);
         if (r == 0 && !strcmp(kind, "video")) {
-                _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", cli_self_dir());
+                _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", fm_self_dir());
                 r = fm_stream_start(name, ip, client, 8, e);
         }
         return r;
@@ -55,7 +55,7 @@ static int start(const fm_testbed *tb, const char *kind, const char *name, const
 static int run_workload(const fm_testbed *tb, wl_result *w, uint32_t runs)
 {
         fm_error e = {0};
-        _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", cli_self_dir());
+        _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", fm_self_dir());
         fm_build_opts bo = {.seqecho_path = seqecho, .progress = cli_image_progress};
         fm_image app, app2;
         /* memory-mig: both hosts hold the app image */

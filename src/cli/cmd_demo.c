@@ -29,7 +29,7 @@ int cmd_demo(int argc, char **argv)
         if (fm_testbed_load(&tb, NULL) == 0)
                 return cli_fail("a testbed is already up; run `fastmig testbed down' first (the demo builds its own)");
         char agent[4200];
-        snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
+        snprintf(agent, sizeof(agent), "%s/fastmigd", fm_self_dir());
         if (!json)
                 printf("fastmig demo: a service follows its user from edge host to edge host.\n\n"
                        "1. A testbed: edge hosts mec1 and mec2, a core router and the user (ue), each a network\n"
@@ -48,8 +48,8 @@ int cmd_demo(int argc, char **argv)
                        "   every byte; beside it, a service that answers every UDP request with a counter kept\n"
                        "   in memory. The images are built once per machine (debootstrap, apt: about a minute).\n");
         fflush(stdout);
-        _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", cli_self_dir());
-        _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", cli_self_dir());
+        _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", fm_self_dir());
+        _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", fm_self_dir());
         fm_build_opts bo = {.seqecho_path = seqecho, .progress = json ? NULL : progress};
         fm_image app;
         if (fm_plane_image_install(fm_testbed_host(&tb, "mec1"), "video", NULL, &bo, &app, &e) < 0 ||

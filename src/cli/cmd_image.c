@@ -132,7 +132,7 @@ int cmd_image(int argc, char **argv)
         if (!strcmp(verb, "build")) {
                 if (!h)
                         return cli_usage(USAGE);
-                _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", cli_self_dir());
+                _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", fm_self_dir());
                 fm_build_opts o = {.seqecho_path = seqecho, .video_bytes = (uint64_t)(video_mb * 1e6),
                                    .video_seed = seed, .progress = cli_image_progress};
                 fm_image im;

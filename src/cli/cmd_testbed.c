@@ -41,7 +41,7 @@ static int up(int argc, char **argv)
         if (optind != argc)
                 return cli_usage(USAGE);
         char agent[4200];
-        snprintf(agent, sizeof(agent), "%s/fastmigd", cli_self_dir());
+        snprintf(agent, sizeof(agent), "%s/fastmigd", fm_self_dir());
         fm_error e = {0};
         fm_testbed_opts o = {.hosts = (int)hosts, .link_mbit = (int)mbit, .agent_path = agent, .test_hooks = hooks,
                              .shared_storage = shared};

@@ -127,7 +127,7 @@ int cmd_workload(int argc, char **argv)
                 const fm_host *h = fm_testbed_host(&tb, host);
                 if (!h)
                         return cli_fail("no host `%s' in the testbed (it has mec1..mec%d)", host, tb.hosts);
-                _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", cli_self_dir());
+                _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", fm_self_dir());
                 fm_build_opts o = {.seqecho_path = seqecho, .progress = cli_image_progress};
                 if (fm_plane_image_install(h, w.kind, NULL, &o, &app, &e) < 0)
                         return cli_fail("%s", e.msg);
@@ -138,7 +138,7 @@ int cmd_workload(int argc, char **argv)
                 return cli_fail("%s", e.msg);
         printf("%s (%s) runs on %s, service %s udp/%d\n", name, w.kind, host, ip, FM_SEQECHO_PORT);
         if (!strcmp(w.kind, "video") && !w.flat) {
-                _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", cli_self_dir());
+                _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", fm_self_dir());
                 if (fm_stream_start(name, ip, client, rate, &e) < 0)
                         return cli_fail("%s", e.msg);
                 char st[400];

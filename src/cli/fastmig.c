@@ -1,5 +1,4 @@
 /* fastmig: live migration of LXC containers between edge hosts. */
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -57,20 +56,6 @@ void cli_print_json(json_object *o)
 {
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         fflush(stdout);
-}
-
-const char *cli_self_dir(void)
-{
-        static char dir[PATH_MAX];
-        if (!dir[0]) {
-                char self[PATH_MAX];
-                ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-                if (n <= 0)
-                        return ".";
-                self[n] = '\0';
-                snprintf(dir, sizeof(dir), "%s", dirname(self));
-        }
-        return dir;
 }
 
 static double jd(json_object *o, const char *k)

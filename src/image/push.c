@@ -58,14 +58,12 @@ int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool
         int r = peer_call(to, req, &rep, e);
         if (r < 0)
                 return fm_err_wrap(e, "staging image %s", im->name);
-        int64_t rport = 8730;
-        fm_json_int(rep, "rsync_port", false, 1, 65535, &rport, NULL);
         json_object_put(rep);
-        char dir[600], rel[200];
+        char dir[600];
         fm_image_dir(store, im->digest, dir, sizeof(dir));
         strncat(dir, "/file", sizeof(dir) - strlen(dir) - 1);
-        snprintf(rel, sizeof(rel), "store/.incoming-%s/file", im->digest);
-        if ((r = fm_rsync_push(dir, to->addr, (uint16_t)rport, rel, nice, true, NULL, bytes, e)) < 0)
+        fm_rsync_dest dest = {.addr = to->addr, .port = to->port, .image = im->digest};
+        if ((r = fm_rsync_push(dir, &dest, nice, true, NULL, bytes, e)) < 0)
                 return fm_err_wrap(e, "sending image %s", im->name);
         return 0;
 }

@@ -1,12 +1,12 @@
 /* Placing images on another host: rsync of the tree into the target's
- * staging directory (its rsync daemon's "store" module), then the target's
+ * staging directory (through the agent: fm_rsync_push), then the target's
  * agent checks the digest and takes it in (request image_commit). */
 #pragma once
 #include "image/store.h"
 
 typedef struct fm_peer {
         char addr[16];
-        uint16_t port; /* its agent (which names its rsync daemon's port) */
+        uint16_t port; /* its agent */
 } fm_peer;
 
 /* Does the peer hold digest? 1 yes, 0 no, negative on error. */

@@ -13,7 +13,7 @@
 
 /* ---- the store ---- */
 
-static bool digest_is_valid(const char *d)
+bool fm_image_digest_is_valid(const char *d)
 {
         size_t n = strlen(d);
         if (n != FM_DIGEST_HEX - 1)
@@ -160,7 +160,7 @@ int fm_image_from_json(json_object *o, fm_image *im, fm_error *e)
                 return fm_err(e, EINVAL, "bad image name `%s'", name);
         if (strcmp(kind, "base") && strcmp(kind, "app"))
                 return fm_err(e, EINVAL, "image kind must be base or app, not `%s'", kind);
-        if (!digest_is_valid(digest) || (base && !digest_is_valid(base)))
+        if (!fm_image_digest_is_valid(digest) || (base && !fm_image_digest_is_valid(base)))
                 return fm_err(e, EINVAL, "bad image digest");
         if (!strcmp(kind, "app") != (base != NULL))
                 return fm_err(e, EINVAL, "an app image names its base, a base image none");
@@ -179,7 +179,7 @@ int fm_image_from_json(json_object *o, fm_image *im, fm_error *e)
 
 int fm_image_get(const char *store, const char *digest, fm_image *out)
 {
-        if (!digest_is_valid(digest))
+        if (!fm_image_digest_is_valid(digest))
                 return -ENOENT;
         char path[600];
         snprintf(path, sizeof(path), "%s/%s/meta.json", store, digest);
@@ -283,7 +283,7 @@ int fm_image_commit(const char *store, const fm_image *want, fm_digest_follower 
 {
         char staging[600], file[700], tree[700], dest[600], meta[700];
         fm_image im = *want;
-        if (!digest_is_valid(im.digest) || (im.base[0] && !digest_is_valid(im.base))) {
+        if (!fm_image_digest_is_valid(im.digest) || (im.base[0] && !fm_image_digest_is_valid(im.base))) {
                 fm_digest_follow_cancel(follower);
                 return fm_err(e, EINVAL, "bad image digest");
         }
@@ -418,7 +418,7 @@ int fm_clone_from_json(json_object *o, fm_clone *c, fm_error *e)
                 r = fm_json_str(o, "app_name", false, 63, &an, e);
         if (r == 0)
                 r = fm_json_str(o, "base_name", false, 63, &bn, e);
-        if (r == 0 && (!digest_is_valid(app) || !digest_is_valid(base)))
+        if (r == 0 && (!fm_image_digest_is_valid(app) || !fm_image_digest_is_valid(base)))
                 r = fm_err(e, EINVAL, "bad image digest in a clone's description");
         if (r < 0)
                 return r;

@@ -56,6 +56,9 @@ int fm_image_find(const char *store, const char *ref, fm_image *out, fm_error *e
 /* 0 if STORE/<digest> is a complete image (meta.json read), -ENOENT if not. */
 int fm_image_get(const char *store, const char *digest, fm_image *out);
 
+/* A digest as the store names images: lower-case hex of the right length. */
+bool fm_image_digest_is_valid(const char *d);
+
 /* A staging directory STORE/.incoming-<digest>/ whose FM_IMAGE_FILE
  * receives an image. */
 void fm_image_staging(const char *store, const char *digest, char *buf, size_t n);

@@ -85,7 +85,6 @@ typedef struct fm_migration {
         char to_host[32];
         char to_addr[16];
         uint16_t to_port;
-        uint16_t to_rsync_port;
         char inject[32];     /* test hook: a phase name that must fail */
         bool precopy;        /* memory rounds before the final dump */
         bool compress;       /* LZ4 on the pages that travel whole */

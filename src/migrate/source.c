@@ -129,18 +129,13 @@ static uint64_t container_rss(fm_migration *m)
 /* ---- phases: each returns 0 or a negative errno with m->err set ---- */
 
 /* What of the container's own file system travels: a clone's upper layer,
- * else the whole rootfs; its path here and under the target's rsync daemon. */
+ * else the whole rootfs (the same part of it at the target). */
 static void own_dir(const fm_migration *m, char *buf, size_t n)
 {
         if (m->moving_tree) /* a shared tree that leaves the volume */
                 snprintf(buf, n, "%s/%s", m->src->shared.path, m->shared_rel);
         else
                 snprintf(buf, n, "%s/%s/%s", m->src->lxcpath, m->name, m->is_clone ? "upper" : "rootfs");
-}
-
-static void own_rel(const fm_migration *m, char *buf, size_t n)
-{
-        snprintf(buf, n, "lxc/%s/%s", m->name, m->is_clone ? "upper" : "rootfs");
 }
 
 /* A clone and its images in this host's store. */
@@ -278,8 +273,6 @@ static int phase_plan(fm_migration *m)
                 json_object_put(reply);
                 return fm_err_wrap(&m->err, "preparing %s", m->to_host);
         }
-        int64_t rport = 0;
-        fm_json_int(reply, "rsync_port", false, 1, 65535, &rport, NULL);
         m->target_early_restore = fm_json_bool(reply, "early_restore", false);
         m->target_lazy = fm_json_bool(reply, "lazy_restore", false);
         const char *st = NULL;
@@ -290,7 +283,6 @@ static int phase_plan(fm_migration *m)
                 m->strategy = FM_STRATEGY_FULL; /* an older target: the whole tree */
         m->decided_by = (int)by;
         json_object_put(reply);
-        m->to_rsync_port = (uint16_t)(rport ? rport : 8730);
         m->prepared = true;
         return 0;
 }
@@ -299,10 +291,10 @@ static int phase_plan(fm_migration *m)
  * place on the target. */
 static int own_push(const fm_migration *m, int nice, const char *files_from, uint64_t *bytes, fm_error *e)
 {
-        char src[600], rel[128];
+        char src[600];
         own_dir(m, src, sizeof(src));
-        own_rel(m, rel, sizeof(rel));
-        return fm_rsync_push(src, m->to_addr, m->to_rsync_port, rel, nice, false, files_from, bytes, e);
+        fm_rsync_dest to = {.addr = m->to_addr, .port = m->to_port, .name = m->name, .part = m->is_clone ? "upper" : "rootfs"};
+        return fm_rsync_push(src, &to, nice, false, files_from, bytes, e);
 }
 
 /* While the service runs: the images the strategy sends (whole, into empty

@@ -16,6 +16,7 @@
 static SSL_CTX *client_ctx, *server_ctx;
 static atomic_int relays_live; /* relay threads not yet ended */
 static char self_name[64];
+static char pki_dir[512];
 
 int fm_tls_setup(const char *dir, const char *name, fm_error *e)
 {
@@ -36,11 +37,13 @@ int fm_tls_setup(const char *dir, const char *name, fm_error *e)
         client_ctx = c;
         server_ctx = s;
         snprintf(self_name, sizeof(self_name), "%s", name);
+        snprintf(pki_dir, sizeof(pki_dir), "%s", dir);
         return 0;
 }
 
 bool fm_tls_enabled(void) { return client_ctx != NULL; }
 const char *fm_tls_self(void) { return self_name; }
+const char *fm_tls_dir(void) { return pki_dir; }
 
 static const char *ssl_reason(void)
 {

@@ -23,6 +23,8 @@ int fm_tls_setup(const char *dir, const char *name, fm_error *e);
 bool fm_tls_enabled(void);
 /* This side's own name (its certificate's), "" without TLS. */
 const char *fm_tls_self(void);
+/* The directory it was loaded from, "" without TLS. */
+const char *fm_tls_dir(void);
 
 /* Client side of a connected TCP socket (consumed, also on failure): the
  * handshake within timeout_ms; the server must be a fleet host whose

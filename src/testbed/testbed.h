@@ -24,7 +24,6 @@
 #define FM_TESTBED_GATEWAY_MAC "02:fa:57:00:00:01"
 #define FM_TESTBED_SUBNET_PREFIX "10.78.0."
 #define FM_TESTBED_UE_ADDR "10.77.0.2"
-#define FM_RSYNC_PORT 8730
 
 typedef struct fm_host {
         char name[32];   /* mec1 */

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "proto/proto.h"
+#include "proto/tls.h"
 #include "util/spawn.h"
 
 static bool is_pages_file(const char *name)
@@ -482,57 +483,73 @@ int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *
         return r;
 }
 
-int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice, bool inplace,
-                  const char *files_from, uint64_t *bytes, fm_error *e)
+/* Total bytes sent, from rsync's --stats */
+static uint64_t stats_bytes_sent(const char *out)
 {
-        char src[1100], url[1100], portarg[32];
-        snprintf(src, sizeof(src), "%s/", src_dir);
-        snprintf(url, sizeof(url), "rsync://%s/%s/", addr, dest_rel);
-        snprintf(portarg, sizeof(portarg), "--port=%u", port);
-        char niceval[16];
+        const char *p = out ? strstr(out, "Total bytes sent: ") : NULL;
+        uint64_t v = 0;
+        if (!p)
+                return 0;
+        for (p += strlen("Total bytes sent: "); *p; p++) {
+                if (*p >= '0' && *p <= '9')
+                        v = v * 10 + (uint64_t)(*p - '0');
+                else if (*p != ',')
+                        break;
+        }
+        return v;
+}
+
+int fm_rsync_push(const char *src_dir, const fm_rsync_dest *to, int nice, bool inplace, const char *files_from,
+                  uint64_t *bytes, fm_error *e)
+{
+        if (!fm_tls_enabled())
+                return fm_err(e, EPERM, "rsync to %s: this process has no certificate", to->addr);
+        /* rsync splits the -e command at spaces, quotes keep them */
+        if (strchr(fm_self_dir(), '\''))
+                return fm_err(e, EINVAL, "rsync: the program's directory `%s' has a quote", fm_self_dir());
+        _cleanup_free_ char *tunnel =
+                to->image ? fm_strdupf("'%s/fm-rsync-tunnel' %s:%u image %s", fm_self_dir(), to->addr, to->port, to->image)
+                          : fm_strdupf("'%s/fm-rsync-tunnel' %s:%u container %s %s", fm_self_dir(), to->addr, to->port,
+                                       to->name, to->part);
+        _cleanup_free_ char *src = fm_strdupf("%s/", src_dir);
+        _cleanup_free_ char *list = files_from ? fm_strdupf("--files-from=%s", files_from) : NULL;
+        _cleanup_free_ char *pki = fm_strdupf("FASTMIG_PKI=%s", fm_tls_dir());
+        _cleanup_free_ char *cert = fm_strdupf("FASTMIG_CERT=%s", fm_tls_self());
+        char niceval[16], timeout[32];
         snprintf(niceval, sizeof(niceval), "%d", nice);
+        snprintf(timeout, sizeof(timeout), "--timeout=%d", FM_RSYNC_IO_TIMEOUT_S);
         fm_strv argv = {0};
         const char *const fixed[] = {"nice", "-n", niceval, "rsync", "-aHAX", "--numeric-ids", "--delete", "--stats",
-                                     "--sockopts=TCP_NODELAY", portarg};
+                                     timeout, "-e", tunnel ? tunnel : ""};
         for (size_t i = 0; i < FM_ARRAY_SIZE(fixed); i++)
                 fm_strv_push(&argv, fixed[i]);
         if (inplace) { /* whole files (there is no basis to compare with) */
                 fm_strv_push(&argv, "--inplace");
                 fm_strv_push(&argv, "-W");
         }
-        _cleanup_free_ char *list = files_from ? fm_strdupf("--files-from=%s", files_from) : NULL;
         if (files_from) {
                 fm_strv_push(&argv, "--dirs");
                 fm_strv_push(&argv, "--from0");
                 fm_strv_push(&argv, list ? list : "--files-from=/nonexistent");
         }
-        fm_strv_push(&argv, src);
-        fm_strv_push(&argv, url);
+        fm_strv_push(&argv, src ? src : "/nonexistent/");
+        fm_strv_push(&argv, "fastmig::ct/");
+        const char *env[] = {pki, cert, NULL};
         /* 24: source files vanished while rsync ran. While the service runs
          * the final sync catches up; while it is frozen only the dump's own
          * temporary files (CRIU's link remaps) can vanish: rsync failed a
          * rollback test that way. */
-        fm_spawn_opts o = {.timeout_ms = 3600 * 1000, .also_ok = 24};
-        int r = argv.v ? fm_spawn_check(argv.v, &o, e) : fm_err(e, ENOMEM, "out of memory");
+        fm_spawn_opts o = {.env_add = env, .timeout_ms = 3600 * 1000, .also_ok = 24};
+        int r = argv.v && tunnel && src && pki && cert ? fm_spawn_check(argv.v, &o, e) : fm_err(e, ENOMEM, "out of memory");
         fm_strv_free(&argv);
-        if (r == 0 && bytes) {
-                *bytes = 0;
-                const char *p = o.output ? strstr(o.output, "Total bytes sent: ") : NULL;
-                if (p) {
-                        p += strlen("Total bytes sent: ");
-                        uint64_t v = 0;
-                        for (; *p; p++) {
-                                if (*p >= '0' && *p <= '9')
-                                        v = v * 10 + (uint64_t)(*p - '0');
-                                else if (*p != ',')
-                                        break;
-                        }
-                        *bytes = v;
-                }
-        }
+        if (r == 0 && bytes)
+                *bytes = stats_bytes_sent(o.output);
         if (r < 0 && o.output) {
-                /* "see previous errors": the first of them says what failed */
-                const char *p = strstr(o.output, "rsync: ");
+                /* "see previous errors": the first of them says what failed
+                 * (the tunnel's own word when it could not connect) */
+                const char *p = strstr(o.output, "fm-rsync-tunnel: ");
+                if (!p)
+                        p = strstr(o.output, "rsync: ");
                 if (p) {
                         size_t len = strcspn(p, "\n");
                         size_t have = strlen(e->msg);
@@ -540,27 +557,42 @@ int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const ch
                 }
         }
         free(o.output);
-        return r < 0 ? fm_err_wrap(e, "rsync to %s", url) : 0;
+        if (r < 0)
+                return to->image ? fm_err_wrap(e, "rsync of image %.12s to %s", to->image, to->addr)
+                                 : fm_err_wrap(e, "rsync of %s/%s to %s", to->name, to->part, to->addr);
+        return 0;
 }
 
-int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *images, const char *store,
-                     const char *addr, uint16_t port, fm_error *e)
+int fm_rsync_serve(int fd, const char *dir, const char *conf_dir, fm_error *e)
 {
-        /* reverse lookup = no: otherwise every connection waits ~5 s on DNS in a
-         * namespace. use chroot = yes: without it rsyncd strips the leading
-         * "/" of absolute symlink targets (a Debian tree has many); munge
-         * symlinks = no: keep targets as they are. TCP_NODELAY
-         * (both ends): rsync's small protocol messages otherwise meet delayed
-         * ACKs, two 40 ms stalls per run. */
-        _cleanup_free_ char *conf = fm_strdupf("port = %u\naddress = %s\nreverse lookup = no\nuse chroot = yes\n"
-                                               "socket options = TCP_NODELAY\n"
-                                               "numeric ids = yes\n\n[lxc]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
-                                               "  uid = root\n  gid = root\n\n"
-                                               "[images]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
-                                               "  uid = root\n  gid = root\n\n"
-                                               "[store]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
+        /* The module's config, in a file of its own while rsync runs (rsync
+         * resolves the path itself: no /proc/self/fd/N of a memfd). use
+         * chroot = yes confines the peer to dir, and without it rsyncd
+         * strips the leading "/" of absolute symlink targets (a Debian tree
+         * has many); munge symlinks = no keeps targets as they are; numeric
+         * ids: the container's own uids. */
+        _cleanup_free_ char *conf = fm_strdupf("use chroot = yes\nnumeric ids = yes\nlog file = /dev/null\n"
+                                               "transfer logging = no\ntimeout = %d\n\n"
+                                               "[ct]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
                                                "  uid = root\n  gid = root\n",
-                                               port, addr, lxcpath, images, store);
-        int r = fm_write_file(conf_path, conf, strlen(conf), 0600);
-        return r < 0 ? fm_err(e, -r, "writing %s: %s", conf_path, strerror(-r)) : 0;
+                                               FM_RSYNC_IO_TIMEOUT_S, dir);
+        _cleanup_free_ char *path = fm_strdupf("%s/.rsyncd-XXXXXX", conf_dir);
+        if (!conf || !path)
+                return fm_err(e, ENOMEM, "out of memory");
+        int cfd = mkostemp(path, O_CLOEXEC);
+        if (cfd < 0)
+                return fm_err(e, errno, "creating %s: %s", path, strerror(errno));
+        int r = fm_write_all(cfd, conf, strlen(conf));
+        fm_close(cfd);
+        if (r < 0) {
+                unlink(path);
+                return fm_err(e, -r, "writing %s: %s", path, strerror(-r));
+        }
+        _cleanup_free_ char *arg = fm_strdupf("--config=%s", path);
+        char *argv[] = {"rsync", "--server", "--daemon", arg ? arg : "--config=/nonexistent", ".", NULL};
+        fm_spawn_opts o = {.stdio_fd = fd, .timeout_ms = 3600 * 1000};
+        r = fm_spawn_check(argv, &o, e);
+        free(o.output);
+        unlink(path);
+        return r < 0 ? fm_err_wrap(e, "rsync into %s", dir) : 0;
 }

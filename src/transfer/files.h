@@ -53,18 +53,36 @@ int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *
  * page-encoded file is refused). */
 int fm_files_recv(int fd, const char *dir, uint64_t max_total, fm_page_decoder *dec, uint64_t *bytes, fm_error *e);
 
-/* rsync of a directory tree to an agent's rsync daemon (dest_rel starts
- * with the module: "lxc/NAME/upper", "store/.incoming-D/tree"), deleting
- * extraneous files; *bytes = bytes rsync sent. nice: the client's niceness
- * (a sync beside the dump must not slow it). inplace: write files in place
- * (into a fresh directory nobody reads yet: one rename less per file).
- * files_from: NULL, or a list from fm_tree_changes_since: only those
- * entries travel (directories without recursion, their deletions too). */
-int fm_rsync_push(const char *src_dir, const char *addr, uint16_t port, const char *dest_rel, int nice, bool inplace,
-                  const char *files_from, uint64_t *bytes, fm_error *e);
+/* Where an rsync goes: one directory that the target agent opens to this
+ * host for it (request "rsync", docs/PROTOCOL.md), either a container's
+ * tree that this host's migration prepared there or the staging directory
+ * of an image this host staged there. */
+typedef struct fm_rsync_dest {
+        const char *addr; /* the target agent */
+        uint16_t port;
+        const char *name;  /* a container ... */
+        const char *part;  /* ... and its "rootfs" or "upper" */
+        const char *image; /* or an image's digest */
+} fm_rsync_dest;
 
-/* Writes the config of a host's rsync daemon: module "lxc" is the LXC path,
- * module "images" the checkpoint tmpfs (used by the plain-way baseline). */
-int fm_rsyncd_config(const char *conf_path, const char *lxcpath, const char *images, const char *store,
-                     const char *addr, uint16_t port,
-                     fm_error *e);
+/* rsync of a directory tree into to's directory, deleting extraneous
+ * files; *bytes = bytes rsync sent. The stream is rsync's daemon protocol
+ * through fm-rsync-tunnel: a TLS connection to the agent with this host's
+ * certificate, so it is authenticated, encrypted, and confined by the
+ * target to that one directory. nice: the client's niceness (a sync beside
+ * the dump must not slow it). inplace: write files in place (into a fresh
+ * directory nobody reads yet: one rename less per file). files_from: NULL,
+ * or a list from fm_tree_changes_since: only those entries travel
+ * (directories without recursion, their deletions too). */
+int fm_rsync_push(const char *src_dir, const fm_rsync_dest *to, int nice, bool inplace, const char *files_from,
+                  uint64_t *bytes, fm_error *e);
+
+/* The target's side: runs rsync's server in daemon mode on fd (the
+ * connection, once the request is answered) with one module, "ct", whose
+ * root is dir (chrooted, numeric ids, written as root); its config is a
+ * file in conf_dir while it runs. Returns when it ends: 0, or an error with
+ * its exit status. */
+int fm_rsync_serve(int fd, const char *dir, const char *conf_dir, fm_error *e);
+
+/* Bound on one rsync run, either side: a stream silent this long ends it. */
+#define FM_RSYNC_IO_TIMEOUT_S 60

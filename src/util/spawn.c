@@ -1,6 +1,8 @@
 #include "spawn.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -10,21 +12,52 @@
 
 extern char **environ;
 
-static void child_exec(char *const argv[], const char *const *env_add, int out_fd)
+/* The child's environment, built before fork: after fork in a threaded
+ * process only async-signal-safe calls are allowed (putenv may take
+ * malloc's lock that another thread held). env_add replaces same-named
+ * entries. */
+static char **child_env(const char *const *env_add)
 {
-        int devnull = open("/dev/null", O_RDWR);
-        if (devnull >= 0)
-                dup2(devnull, 0);
-        dup2(out_fd >= 0 ? out_fd : devnull, 1);
-        dup2(out_fd >= 0 ? out_fd : devnull, 2);
-        for (const char *const *e = env_add; e && *e; e++)
-                putenv((char *)*e);
+        size_t n = 0, m = 0;
+        while (environ && environ[n])
+                n++;
+        while (env_add && env_add[m])
+                m++;
+        char **env = calloc(n + m + 1, sizeof(*env));
+        if (!env)
+                return NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                size_t klen = strcspn(environ[i], "=");
+                bool replaced = false;
+                for (size_t j = 0; j < m && !replaced; j++)
+                        replaced = !strncmp(env_add[j], environ[i], klen) && env_add[j][klen] == '=';
+                if (!replaced)
+                        env[k++] = environ[i];
+        }
+        for (size_t j = 0; j < m; j++)
+                env[k++] = (char *)env_add[j];
+        return env;
+}
+
+/* After fork: async-signal-safe calls only. Every source is first copied
+ * above the standard descriptors (close-on-exec), so that none is
+ * overwritten before it is placed. */
+static void child_exec(char *const argv[], char **env, int out_fd, const fm_spawn_opts *o)
+{
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        int devnull = null >= 0 ? fcntl(null, F_DUPFD_CLOEXEC, 10) : -1;
+        int out = out_fd >= 0 ? fcntl(out_fd, F_DUPFD_CLOEXEC, 10) : devnull;
+        int io = o->stdio_fd > 2 ? fcntl(o->stdio_fd, F_DUPFD_CLOEXEC, 10) : -1;
+        dup2(io >= 0 ? io : devnull, 0);
+        dup2(io >= 0 ? io : out, 1);
+        dup2(out, 2);
         /* Our descriptors are all O_CLOEXEC; signals back to defaults. */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
-        execvp(argv[0], argv);
+        execvpe(argv[0], argv, env);
         _exit(127);
 }
 
@@ -35,6 +68,9 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                 o = &def;
         int pipefd[2] = {-1, -1};
         bool capture = !o->detach_stdio;
+        _cleanup_free_ char **env = child_env(o->env_add);
+        if (!env)
+                return -ENOMEM;
         if (capture && pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
         pid_t pid = fork();
@@ -45,7 +81,7 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                 return err;
         }
         if (pid == 0)
-                child_exec(argv, o->env_add, capture ? pipefd[1] : -1);
+                child_exec(argv, env, capture ? pipefd[1] : -1, o);
         fm_close(pipefd[1]);
 
         size_t max = o->output_max ? o->output_max : 64 * 1024;

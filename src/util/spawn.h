@@ -9,6 +9,7 @@ typedef struct fm_spawn_opts {
         int timeout_ms;             /* 0 = none; the child is killed when it expires */
         bool detach_stdio;          /* child gets /dev/null for all of stdio, nothing captured */
         int also_ok;                /* fm_spawn_check: an exit status that counts as success too (0: none) */
+        int stdio_fd;               /* > 2: the child's stdin and stdout (a connection), stderr as above */
 } fm_spawn_opts;
 
 /* Runs argv[0] (looked up in PATH) and waits. Returns the exit status (0..255),

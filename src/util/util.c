@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
@@ -278,6 +280,25 @@ static int rm_rf_at(int dfd, const char *name)
 int fm_rm_rf(const char *path) { return rm_rf_at(AT_FDCWD, path); }
 
 bool fm_path_exists(const char *path) { return access(path, F_OK) == 0; }
+
+static char self_dir[PATH_MAX];
+
+static void find_self_dir(void)
+{
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                snprintf(self_dir, sizeof(self_dir), "%s", dirname(self));
+        }
+}
+
+const char *fm_self_dir(void)
+{
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, find_self_dir);
+        return self_dir[0] ? self_dir : ".";
+}
 
 uint64_t fm_free_bytes(const char *dir, uint64_t unknown)
 {

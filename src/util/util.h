@@ -63,6 +63,8 @@ int fm_wait_path(const char *path, int timeout_ms);
 int fm_mkdir_p(const char *path, int mode);
 int fm_rm_rf(const char *path);
 bool fm_path_exists(const char *path);
+/* The directory of the running program (its helpers live beside it). */
+const char *fm_self_dir(void);
 /* Bytes an unprivileged writer may still use on dir's file system;
  * `unknown' when it cannot be told. */
 uint64_t fm_free_bytes(const char *dir, uint64_t unknown);

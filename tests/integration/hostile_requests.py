@@ -54,6 +54,8 @@ def main():
                      "finish of a running container")
         expect_error(addr, {"op": "prepare", "name": name, "config": "lxc.uts.name = %s\n" % name},
                      "already runs", "prepare over a running container")
+        expect_error(addr, {"op": "rsync", "name": name, "part": "rootfs"},
+                     "not a container a migration is bringing", "rsync into a running container's rootfs")
     elif step == "prepare":
         rep = call(addr, {"op": "prepare", "name": sys.argv[3],
                           "config": "lxc.uts.name = %s\nlxc.net.0.type = veth\n" % sys.argv[3]}, "mec2")
@@ -67,6 +69,16 @@ def main():
                      "abort from a host that did not prepare it", "intruder")
         expect_error(addr, {"op": "put_images", "name": name}, "is being brought by mec2",
                      "images from a host that did not prepare it", "intruder")
+        expect_error(addr, {"op": "rsync", "name": name, "part": "rootfs"}, "is being brought by mec2",
+                     "rsync from a host that did not prepare it", "intruder")
+        # the peer that prepared it: only the container's own trees, and
+        # only images it staged
+        expect_error(addr, {"op": "rsync", "name": name, "part": "../lxc"}, "bad part",
+                     "rsync into another part of the host")
+        expect_error(addr, {"op": "rsync", "image": "0" * 32}, "not being staged",
+                     "rsync into an image nobody staged")
+        expect_error(addr, {"op": "rsync", "image": "../" + "0" * 29}, "bad image digest",
+                     "rsync into an image named with a path")
     elif step == "abort":
         rep = call(addr, {"op": "abort", "name": sys.argv[3]}, "mec2")
         if not rep or not rep.get("ok"):
@@ -112,6 +124,8 @@ def main():
         expect_error(addr, {"op": "destroy", "name": "victim"}, "not for host mec2", "a host destroying a container")
         expect_error(addr, {"op": "prepare", "name": "x", "config": ""}, "not for operator",
                      "the operator preparing as if it were a source", "operator")
+        expect_error(addr, {"op": "rsync", "name": "x", "part": "rootfs"}, "not for operator",
+                     "the operator writing a tree as if it were a source", "operator")
     elif step == "tls":
         # no certificate, or one of another fleet: no request gets through
         for what, kw in (("no certificate", {"cert": None}), ("another fleet's certificate", {"pki": sys.argv[3], "ca": os.path.join(PKI, "ca.crt")})):

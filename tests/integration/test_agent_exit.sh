@@ -1,10 +1,11 @@
-# The sanitized agent ends cleanly on SIGTERM: exit status 0, its rsync
-# daemon ended with it, and LeakSanitizer ran at its exit and found nothing.
+# The sanitized agent ends cleanly on SIGTERM: exit status 0, no child left,
+# and LeakSanitizer ran at its exit and found nothing. It listens on its one
+# port only (rsync comes through it: no daemon of its own).
 # No testbed: the agent runs in this host's namespaces, as on a real host,
-# on ports of its own (test_testbed.sh's real host uses 7199 and 8799).
+# on a port of its own (test_testbed.sh's real host uses 7199).
 #
-#   python3 ──ping, list, info──► build-san/fastmigd 127.0.0.1:7198 ── rsync --daemon :8798
-#                 SIGTERM ──────► exit 0, rsync gone, no file in $logs
+#   python3 ──ping, list, info──► build-san/fastmigd 127.0.0.1:7198 (its only listening port)
+#                 SIGTERM ──────► exit 0, no child left, no file in $logs
 #
 # A control run first proves that a leak would be seen: the same agent with a
 # small library preloaded that leaks one block must end with LSan's report of
@@ -13,13 +14,12 @@
 here=$(cd "$(dirname "$0")" && pwd)
 san=$(cd "$here/../.." && pwd)/build-san
 [ -x "$san/fastmigd" ] || fail "sanitizer build missing at $san (meson setup build-san -Db_sanitize=address,undefined -Db_lundef=false)"
-port=7198 rsync_port=8798
+port=7198
 
 tmp=$(mktemp -d /tmp/fm-agent-exit.XXXXXX)
 agent=
 cleanup() {
   [ -n "$agent" ] && kill -9 "$agent" 2>/dev/null
-  for p in $(pgrep -f "rsync --daemon.*$tmp" || true); do kill -9 "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -62,12 +62,13 @@ run_agent() {
     UBSAN_OPTIONS="log_path=$d/logs/ubsan:print_stacktrace=1" \
     LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0" "$@" \
     "$san/fastmigd" --host ax --listen 127.0.0.1:$port --lxcpath "$d/lxc" --images "$d/images" \
-    --state "$d/state" --store "$d/store" --rsync-port $rsync_port --pki "$tmp/pki" 2>"$d/log" &
+    --state "$d/state" --store "$d/store" --pki "$tmp/pki" 2>"$d/log" &
   agent=$!
   for _ in $(seq 100); do grep -q serving "$d/log" && break; sleep 0.1; done
   grep -q serving "$d/log" || fail "agent did not start: $(cat "$d/log")"
-  for _ in $(seq 50); do pgrep -f "rsync --daemon.*$d/" >/dev/null && break; sleep 0.1; done
-  pgrep -f "rsync --daemon.*$d/" >/dev/null || fail "agent started no rsync daemon: $(cat "$d/log")"
+  local ports
+  ports=$(ss -Hltnp | grep "pid=$agent," | awk '{print $4}' | sort -u | tr '\n' ' ')
+  [ "$ports" = "127.0.0.1:$port " ] || fail "the agent listens on: ${ports:-nothing} (expected 127.0.0.1:$port only)"
   FASTMIG_PKI=$tmp/pki PYTHONPATH=$here python3 - $port <<'PY' || fail "agent does not answer: $(cat "$d/log")"
 import sys
 import fmtls
@@ -101,7 +102,7 @@ grep -qs "LeakSanitizer: detected memory leaks" "$tmp"/control/logs/asan.* &&
   grep -qs "fm_test_leak" "$tmp"/control/logs/asan.* ||
   fail "control: no LSan report of the preloaded leak (status $rc): $(cat "$tmp"/control/logs/* 2>/dev/null | head -n 20)"
 
-note "the agent: SIGTERM ends it with status 0, its rsync daemon and no sanitizer report"
+note "the agent: SIGTERM ends it with status 0, no child and no sanitizer report"
 run_agent clean
 [ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM: $(cat "$tmp/clean/log"; cat "$tmp"/clean/logs/* 2>/dev/null | head -n 60)"
 if ls "$tmp"/clean/logs/* >/dev/null 2>&1; then
@@ -109,6 +110,5 @@ if ls "$tmp"/clean/logs/* >/dev/null 2>&1; then
   fail "sanitizer reports after SIGTERM"
 fi
 grep -q "stopped" "$tmp/clean/log" || fail "no clean stop in the log: $(cat "$tmp/clean/log")"
-# the agent reaps its rsync daemon before it ends: no waiting here
-! pgrep -f "rsync --daemon.*$tmp/clean/" >/dev/null || fail "the agent's rsync daemon outlived it"
+! pgrep -f "$tmp/clean/" >/dev/null || fail "a child of the agent outlived it: $(pgrep -af "$tmp/clean/")"
 echo ok

@@ -28,12 +28,8 @@ PY
 )
 echo "open TCP ports on mec1:" $open
 # 7070 (the agent) answers nothing without the fleet's certificate (the
-# tls step above); 8730 is the agent's rsync daemon, which still takes
-# rootfs and image trees in clear: its move into the authenticated channel
-# is the open part of this work (docs/SECURITY.md, "Not yet")
-for p in $open; do
-  case $p in 7070|8730) ;; *) fail "port $p of mec1 answers" ;; esac
-done
+# tls step above), and nothing else listens: rsync comes through the agent
+[ "$(echo $open)" = 7070 ] || fail "open ports of mec1: $(echo $open) (expected 7070 only)"
 ip netns exec fm-core $H config 10.77.1.2:7070
 [ ! -e /var/lib/fastmig/testbed/mec1/lxc/hook ] && [ ! -e /var/lib/fastmig/testbed/mec1/lxc/bind ] \
   || fail "a refused config left a container directory"
@@ -46,6 +42,29 @@ ip netns exec fm-core $H roles 10.77.1.2:7070
 ip netns exec fm-core $H prepare 10.77.1.2:7070 incoming
 ip netns exec fm-core $H other-peer 10.77.1.2:7070 incoming
 [ -e /var/lib/fastmig/testbed/mec1/lxc/incoming ] || fail "another peer removed a prepared container"
+# rsync through the agent (fm-rsync-tunnel, as a migration's source runs
+# it): the preparing peer writes the prepared tree, confined to it; a tree
+# with a symlink to the host's /etc and a destination climbing out of the
+# module land inside it; another host's certificate gets nothing
+L=/var/lib/fastmig/testbed/mec1/lxc
+tree=$(mktemp -d /tmp/fm-rsynctree.XXXXXX)
+echo payload > "$tree/fm-probe"; ln -s /etc "$tree/etc-link"
+tun() { # CERT DEST: rsync of $tree through the tunnel
+  ip netns exec fm-core env FASTMIG_PKI=$PKI FASTMIG_CERT=$1 rsync -a --timeout=30 \
+    -e "$FASTMIG_BUILD/fm-rsync-tunnel 10.77.1.2:7070 container incoming rootfs" "$tree/" "fastmig::ct/$2"
+}
+tun mec2 "" || fail "rsync by the preparing peer failed"
+[ "$(cat $L/incoming/rootfs/fm-probe)" = payload ] || fail "the file did not arrive"
+[ "$(readlink $L/incoming/rootfs/etc-link)" = /etc ] || fail "the symlink did not arrive as it was"
+tun mec2 ../../escape/ || true
+echo pwned > "$tree/fm-probe"
+tun mec2 etc-link/ 2>/dev/null || true
+[ "$(cat /etc/fm-probe 2>/dev/null)" != pwned ] || fail "rsync wrote through a symlink into the host's /etc"
+left=$(find /var/lib/fastmig/testbed -name escape -not -path "$L/incoming/rootfs/*")
+[ -z "$left" ] || fail "rsync escaped the container's tree: $left"
+if tun intruder "" 2>"$tree.err"; then fail "rsync with another host's certificate went through"; fi
+grep -q "being brought by mec2" "$tree.err" || fail "the refusal does not say why: $(cat "$tree.err")"
+rm -rf "$tree" "$tree.err"
 ip netns exec fm-core $H abort 10.77.1.2:7070 incoming
 [ ! -e /var/lib/fastmig/testbed/mec1/lxc/incoming ] || fail "abort left the prepared container"
 ip netns exec fm-core $H flood 10.77.1.2:7070

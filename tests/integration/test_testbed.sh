@@ -26,7 +26,7 @@ check_nothing_left() {
   [ ! -e /var/lib/fastmig/testbed ] || fail "state dir left"
   [ ! -e /run/fastmig/testbed.json ] || fail "state file left"
   # live processes only (the sandbox's init may not reap zombies)
-  for p in $(pgrep -f 'fastmigd|fm-seqecho|rsync --daemon' || true); do
+  for p in $(pgrep -f 'fastmigd|fm-seqecho|rsync' || true); do
     st=$(awk '{print $3}' /proc/$p/stat 2>/dev/null || echo Z)
     [ "$st" = Z ] || fail "process left: $(cat /proc/$p/cmdline | tr '\0' ' ')"
   done
@@ -59,7 +59,7 @@ before=$(awk '{print $5}' /proc/self/mountinfo | sort | md5sum)
 "$FASTMIG" pki issue rh --role host --ip 127.0.0.1 --dir "$rh/pki" >/dev/null
 "$FASTMIG" pki issue operator --role operator --dir "$rh/pki" >/dev/null
 "$FASTMIG_BUILD/fastmigd" --host rh --listen 127.0.0.1:7199 --lxcpath "$rh/lxc" --images "$rh/images" \
-  --state "$rh/state" --store "$rh/store" --rsync-port 8799 --pki "$rh/pki" 2>"$rh/log" &
+  --state "$rh/state" --store "$rh/store" --pki "$rh/pki" 2>"$rh/log" &
 agent=$!
 for _ in $(seq 50); do grep -q serving "$rh/log" && break; sleep 0.1; done
 grep -q serving "$rh/log" || fail "real-host agent did not start: $(cat "$rh/log")"
@@ -72,8 +72,7 @@ PY
   fail "the agent changed the host's mounts: $(grep -E 'fastmig-run|fm-realhost' /proc/self/mountinfo)"
 grep -q " /run .*fastmig-run" "/proc/$agent/mountinfo" || fail "the agent has no private /run"
 kill "$agent"; wait "$agent" 2>/dev/null || true
-for _ in $(seq 50); do pgrep -f "rsync --daemon.*$rh" >/dev/null || break; sleep 0.1; done
-! pgrep -f "rsync --daemon.*$rh" >/dev/null || fail "the agent's rsync daemon outlived it"
+! pgrep -f "$rh/" >/dev/null || fail "a child of the agent outlived it: $(pgrep -af "$rh/")"
 [ "$(awk '{print $5}' /proc/self/mountinfo | sort | md5sum)" = "$before" ] || fail "mounts left by the agent"
 rm -rf "$rh"
 echo ok
