@@ -1,5 +1,6 @@
 #include "agent.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -149,12 +150,38 @@ static double json_num(json_object *o, const char *key)
         return json_object_get_double(v);
 }
 
+/* A workload's network from the request: its address, prefix and the
+ * services' gateway; the bridge is this host's (--bridge) or the request's. */
+static int need_net(req_ctx *c, fm_ct_net *net)
+{
+        const char *bridge = NULL;
+        int64_t prefix = 24;
+        int r = fm_json_str(c->req, "ipv4", true, 15, &net->ip, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "gateway", true, 15, &net->gateway, &c->err);
+        if (r == 0)
+                r = fm_json_int(c->req, "prefix", false, 8, 30, &prefix, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "bridge", false, 15, &bridge, &c->err);
+        if (r < 0)
+                return r;
+        struct in_addr a;
+        if (inet_pton(AF_INET, net->ip, &a) != 1 || inet_pton(AF_INET, net->gateway, &a) != 1)
+                return fm_err(&c->err, EINVAL, "bad address `%s' or gateway `%s'", net->ip, net->gateway);
+        net->prefix = (int)prefix;
+        net->bridge = c->a->paths.bridge[0] ? c->a->paths.bridge : bridge;
+        if (!net->bridge || !fm_name_is_valid(net->bridge))
+                return fm_err(&c->err, EINVAL, "no bridge for the workload's veth (fastmigd --bridge, or `bridge')");
+        return 0;
+}
+
 static int op_create_workload(req_ctx *c)
 {
-        const char *name, *ip, *kind;
+        const char *name, *kind;
+        fm_ct_net net;
         int r = need_name(c, &name);
         if (r == 0)
-                r = fm_json_str(c->req, "ipv4", true, 15, &ip, &c->err);
+                r = need_net(c, &net);
         if (r == 0)
                 r = fm_json_str(c->req, "kind", true, 16, &kind, &c->err);
         if (r < 0)
@@ -175,11 +202,11 @@ static int op_create_workload(req_ctx *c)
                 if (shared && !c->a->paths.shared.path[0])
                         return fm_err(&c->err, ENOENT, "%s mounts no shared volume (fastmigd --shared DIR)",
                                       c->a->paths.host);
-                r = fm_workload_create_clone(c->a->paths.lxcpath, c->a->paths.store, name, ip, &app,
+                r = fm_workload_create_clone(c->a->paths.lxcpath, c->a->paths.store, name, &net, &app,
                                              fm_json_bool(c->req, "flat", false),
                                              shared ? c->a->paths.shared.path : NULL, &c->err);
         } else {
-                r = fm_workload_create(c->a->paths.lxcpath, name, ip, c->a->seqecho_path, &w, &c->err);
+                r = fm_workload_create(c->a->paths.lxcpath, name, &net, c->a->seqecho_path, &w, &c->err);
         }
         if (r < 0)
                 return r;

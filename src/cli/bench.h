@@ -24,7 +24,7 @@ json_object *summary_json(const fm_summary *s);
  * the service's state not kept). */
 double record(series *s, const char *who, unsigned run, int r, json_object *rep, const fm_error *e);
 /* Where the container runs now, and the other host of the first two. */
-int locate(const fm_testbed *tb, const char *name, const char **here, const char **there);
+int locate(const fm_fleet *tb, const char *name, const char **here, const char **there);
 /* Uses the testbed that is up, or builds a 2-host one (*own set: the caller
  * takes it down), with a storage host when shared. who names the benchmark
  * in progress lines. */
@@ -37,4 +37,4 @@ int bench_workload_opts(int argc, char **argv, const char *usage, uint32_t *runs
  * their JSON with the run counts "failed" and "stream_broken". */
 json_object *bench_summarize(const series *s, int stream_broken, fm_summary *sum);
 /* Removes a container of that name wherever it runs (leftover of a run). */
-void bench_destroy(const fm_testbed *tb, const char *name);
+void bench_destroy(const fm_fleet *tb, const char *name);

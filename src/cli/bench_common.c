@@ -84,7 +84,7 @@ double record(series *s, const char *who, unsigned run, int r, json_object *rep,
         return -1;
 }
 
-int locate(const fm_testbed *tb, const char *name, const char **here, const char **there)
+int locate(const fm_fleet *tb, const char *name, const char **here, const char **there)
 {
         const fm_host *h = NULL;
         char ip[16];
@@ -115,7 +115,7 @@ int bench_testbed(fm_testbed *tb, uint32_t link_mbit, const char *who, bool shar
         return fm_testbed_load(tb, e);
 }
 
-void bench_destroy(const fm_testbed *tb, const char *name)
+void bench_destroy(const fm_fleet *tb, const char *name)
 {
         const char *here, *there;
         if (locate(tb, name, &here, &there) < 0)
@@ -123,7 +123,7 @@ void bench_destroy(const fm_testbed *tb, const char *name)
         json_object *req = json_object_new_object();
         json_object_object_add(req, "op", json_object_new_string("destroy"));
         json_object_object_add(req, "name", json_object_new_string(name));
-        fm_plane_call(fm_testbed_host(tb, here), req, NULL, 60000, NULL);
+        fm_plane_call(fm_fleet_host(tb, here), req, NULL, 60000, NULL);
         json_object_put(req);
 }
 

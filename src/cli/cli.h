@@ -1,6 +1,7 @@
 /* fastmig front end: one function per verb, arguments in, text or JSON out. */
 #pragma once
 #include <json-c/json.h>
+#include "fleet/fleet.h"
 #include "testbed/testbed.h"
 #include "util/util.h"
 
@@ -16,11 +17,16 @@ int cmd_image(int argc, char **argv);
 int cmd_bench_disk(int argc, char **argv);
 int cmd_bench_shared(int argc, char **argv);
 int cmd_pki(int argc, char **argv);
+int cmd_fleet(int argc, char **argv);
 
 /* shared by the verbs */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* prints, returns 1 */
 int cli_usage(const char *usage);                                           /* prints, returns 2 */
-int cli_load_testbed(fm_testbed *tb);
+/* The fleet the verb works on: --fleet FILE, FASTMIG_FLEET, else the
+ * testbed's while it is up. */
+int cli_load_fleet(fm_fleet *f);
+/* "no host `x' in fleet F (it has ...)", returns 1 */
+int cli_no_host(const fm_fleet *f, const char *name);
 void cli_print_json(json_object *o);
 /* progress lines of an image build (stderr) */
 void cli_image_progress(const char *what, void *data);

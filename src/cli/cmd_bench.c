@@ -53,41 +53,43 @@ int cmd_bench(int argc, char **argv)
                 return cli_fail("baseline script %s not found (set FASTMIG_BASELINE)", script);
 
         fm_testbed tb;
+        fm_fleet fleet;
         fm_error e = {0};
         bool own = false;
         if (bench_testbed(&tb, mbit, "bench", false, &own, &e) < 0)
                 return cli_fail("%s", e.msg);
+        fm_testbed_fleet(&tb, &fleet);
         const char *name = "benchsvc";
         char ip[16];
         int rc = 0;
-        bench_destroy(&tb, name);
-        if (fm_plane_start_workload(&tb, tb.host[0].name, name, &(fm_workload_spec){.kind = "busybox"}, ip, &e) < 0) {
+        bench_destroy(&fleet, name);
+        if (fm_plane_start_workload(&fleet, fleet.host[0].name, name, &(fm_workload_spec){.kind = "busybox"}, ip, &e) < 0) {
                 rc = cli_fail("%s", e.msg);
                 goto out;
         }
         fprintf(stderr, "bench: %u runs each of fastmig and the baseline (lxc-checkpoint + rsync), alternating, "
                         "busybox container, %d Mbit/s links\n", runs, tb.link_mbit);
         series fm = {.metrics = metrics, .nmetrics = NMETRICS}, base = {.metrics = metrics, .nmetrics = NBASE};
-        const char *here = tb.host[0].name, *there = tb.host[1].name;
+        const char *here = fleet.host[0].name, *there = fleet.host[1].name;
         char fastmig_path[4200];
         snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", fm_self_dir());
         for (uint32_t i = 0; i < runs; i++) {
                 fm_error me = {0};
                 json_object *rep = NULL;
                 fm_migrate_opts o = {.name = name, .to = there, .probe = true, .probe_interval_us = 1000};
-                int r = fm_plane_migrate(&tb, &o, &rep, &me);
+                int r = fm_plane_migrate(&fleet, &o, &rep, &me);
                 double d1 = record(&fm, "fastmig", i + 1, r, rep, &me);
                 json_object_put(rep);
                 rep = NULL;
-                if (locate(&tb, name, &here, &there) < 0) {
+                if (locate(&fleet, name, &here, &there) < 0) {
                         rc = cli_fail("fastmig lost the container; stopping");
                         break;
                 }
-                r = fm_plane_baseline(&tb, script, fastmig_path, name, there, &rep, &me);
+                r = fm_plane_baseline(&fleet, script, fastmig_path, name, there, &rep, &me);
                 double d2 = record(&base, "baseline", i + 1, r, rep, &me);
                 json_object_put(rep);
                 fprintf(stderr, "bench: run %u/%u  downtime fastmig %.1f ms, baseline %.1f ms\n", i + 1, runs, d1, d2);
-                if (locate(&tb, name, &here, &there) < 0) {
+                if (locate(&fleet, name, &here, &there) < 0) {
                         rc = cli_fail("the baseline lost the container; stopping");
                         break;
                 }

@@ -77,10 +77,12 @@ int cmd_bench_memory(int argc, char **argv)
         if (optind != argc)
                 return cli_usage(USAGE);
         fm_testbed tb;
+        fm_fleet fleet;
         fm_error e = {0};
         bool own = false;
         if (bench_testbed(&tb, mbit, "bench-memory", false, &own, &e) < 0)
                 return cli_fail("%s", e.msg);
+        fm_testbed_fleet(&tb, &fleet);
         const char *name = "benchmem";
         int rc = 0;
         json_object *cases = json_object_new_array();
@@ -91,10 +93,10 @@ int cmd_bench_memory(int argc, char **argv)
                        "final_bytes", "wire_MB");
         for (int si = 0; si < nsizes && rc == 0; si++)
                 for (int ri = 0; ri < nrates && rc == 0; ri++) {
-                        bench_destroy(&tb, name);
+                        bench_destroy(&fleet, name);
                         fm_workload_spec w = {.kind = "memory", .mem_mib = sizes[si], .dirty_mib_s = rates[ri], .fill = fill};
                         char ip[16];
-                        if (fm_plane_start_workload(&tb, tb.host[0].name, name, &w, ip, &e) < 0) {
+                        if (fm_plane_start_workload(&fleet, fleet.host[0].name, name, &w, ip, &e) < 0) {
                                 rc = cli_fail("%s", e.msg);
                                 break;
                         }
@@ -107,7 +109,7 @@ int cmd_bench_memory(int argc, char **argv)
                                 for (int c = 0; c < ncompress && rc == 0; c++)
                                         for (int k = 0; k < 2; k++) {
                                                 const char *here, *there;
-                                                if (locate(&tb, name, &here, &there) < 0) {
+                                                if (locate(&fleet, name, &here, &there) < 0) {
                                                         rc = cli_fail("the container is gone; stopping");
                                                         break;
                                                 }
@@ -116,7 +118,7 @@ int cmd_bench_memory(int argc, char **argv)
                                                                      .compress = compress[c]};
                                                 json_object *rep = NULL;
                                                 fm_error me = {0};
-                                                int r = fm_plane_migrate(&tb, &o, &rep, &me);
+                                                int r = fm_plane_migrate(&fleet, &o, &rep, &me);
                                                 if (r == 0 && !fm_json_bool(rep, "memory_verified", false))
                                                         r = fm_err(&me, EIO, "memory not verified after the migration");
                                                 double d = record(&sr[c][k], o.mode, i + 1, r, rep, &me);
@@ -162,7 +164,7 @@ int cmd_bench_memory(int argc, char **argv)
                                 for (int k = 0; k < 2; k++)
                                         series_free(&sr[c][k]);
                 }
-        bench_destroy(&tb, name);
+        bench_destroy(&fleet, name);
         if (json) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "link_mbit", json_object_new_int(tb.link_mbit));

@@ -12,7 +12,7 @@
 #include "cli/bench.h"
 #include "plane/images.h"
 #include "plane/plane.h"
-#include "plane/stream.h"
+#include "workload/stream.h"
 #include "proto/proto.h"
 
 static const char USAGE[] = "fastmig bench-shared [--runs N] [--workloads blank,video] [--json]";
@@ -38,7 +38,7 @@ typedef struct wl_result {
         int stream_broken[NSTRAT];
 } wl_result;
 
-static int start(const fm_testbed *tb, const char *kind, const char *name, const fm_image *app, bool shared,
+static int start(const fm_fleet *tb, const char *kind, const char *name, const fm_image *app, bool shared,
                  fm_error *e)
 {
         fm_workload_spec w = {.kind = kind, .image = app->digest, .shared = shared};
@@ -47,12 +47,12 @@ static int start(const fm_testbed *tb, const char *kind, const char *name, const
         int r = fm_plane_start_workload(tb, tb->host[0].name, name, &w, ip, e);
         if (r == 0 && !strcmp(kind, "video")) {
                 _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", fm_self_dir());
-                r = fm_stream_start(name, ip, client, 8, e);
+                r = fm_stream_start(name, tb->users_netns, ip, client, 8, e);
         }
         return r;
 }
 
-static int run_workload(const fm_testbed *tb, wl_result *w, uint32_t runs)
+static int run_workload(const fm_fleet *tb, wl_result *w, uint32_t runs)
 {
         fm_error e = {0};
         _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", fm_self_dir());
@@ -156,15 +156,17 @@ int cmd_bench_shared(int argc, char **argv)
                 return rc;
         wl_result w[2] = {{.kind = "blank"}, {.kind = "video"}};
         fm_testbed tb;
+        fm_fleet fleet;
         fm_error e = {0};
         bool own = false;
         if (bench_testbed(&tb, 1000, "bench-shared", true, &own, &e) < 0)
                 return cli_fail("%s", e.msg);
+        fm_testbed_fleet(&tb, &fleet);
         json_object *out = json_object_new_object();
         for (int k = 0; k < 2 && rc == 0; k++) {
                 if (!want[k])
                         continue;
-                if ((rc = run_workload(&tb, &w[k], runs)) != 0)
+                if ((rc = run_workload(&fleet, &w[k], runs)) != 0)
                         break;
                 fm_summary sum[NSTRAT][NMETRICS];
                 json_object *jw = json_object_new_object();

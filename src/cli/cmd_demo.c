@@ -4,7 +4,7 @@
 #include "cli.h"
 #include "plane/images.h"
 #include "plane/plane.h"
-#include "plane/stream.h"
+#include "workload/stream.h"
 #include "proto/proto.h"
 
 static int64_t json_int(json_object *o, const char *k)
@@ -39,6 +39,8 @@ int cmd_demo(int argc, char **argv)
         if (fm_testbed_up(&o, json ? NULL : progress, NULL, &e) < 0)
                 return cli_fail("%s", e.msg);
         fm_testbed_load(&tb, NULL);
+        fm_fleet fleet;
+        fm_testbed_fleet(&tb, &fleet);
         int rc = 0;
         char ip[16];
         if (!json)
@@ -53,9 +55,9 @@ int cmd_demo(int argc, char **argv)
         fm_build_opts bo = {.seqecho_path = seqecho, .progress = json ? NULL : progress};
         fm_image app;
         if (fm_plane_image_install(fm_testbed_host(&tb, "mec1"), "video", NULL, &bo, &app, &e) < 0 ||
-            fm_plane_start_workload(&tb, "mec1", "demo", &(fm_workload_spec){.kind = "video", .image = app.digest}, ip,
+            fm_plane_start_workload(&fleet, "mec1", "demo", &(fm_workload_spec){.kind = "video", .image = app.digest}, ip,
                                     &e) < 0 ||
-            fm_stream_start("demo", ip, client, 8, &e) < 0) {
+            fm_stream_start("demo", fleet.users_netns, ip, client, 8, &e) < 0) {
                 rc = cli_fail("%s", e.msg);
                 goto out;
         }
@@ -84,7 +86,7 @@ int cmd_demo(int argc, char **argv)
                 }
                 fm_migrate_opts o = {.name = "demo", .to = hops[i].to, .probe = true, .probe_interval_us = 1000};
                 json_object *rep = NULL;
-                int r = fm_plane_migrate(&tb, &o, &rep, &e);
+                int r = fm_plane_migrate(&fleet, &o, &rep, &e);
                 if (rep) {
                         if (json) {
                                 cli_print_json(rep);

@@ -65,7 +65,7 @@ static int do_list(const fm_host *h, bool json)
 }
 
 /* The first host (from, when given) whose store holds ref. */
-static const fm_host *holder(const fm_testbed *tb, const char *ref, const char *from, const fm_host *not)
+static const fm_host *holder(const fm_fleet *tb, const char *ref, const char *from, const fm_host *not)
 {
         for (int i = 0; i < tb->hosts; i++) {
                 const fm_host *h = &tb->host[i];
@@ -115,13 +115,13 @@ int cmd_image(int argc, char **argv)
         }
         int nargs = argc - 1 - optind; /* after the verb */
         const char *arg = nargs > 0 ? argv[1 + optind] : NULL;
-        fm_testbed tb;
-        if (cli_load_testbed(&tb))
+        fm_fleet tb;
+        if (cli_load_fleet(&tb))
                 return 1;
         fm_error e = {0};
-        const fm_host *h = host ? fm_testbed_host(&tb, host) : NULL;
+        const fm_host *h = host ? fm_fleet_host(&tb, host) : NULL;
         if (host && !h)
-                return cli_fail("no host `%s' in the testbed (it has mec1..mec%d)", host, tb.hosts);
+                return cli_no_host(&tb, host);
         if (!strcmp(verb, "list")) {
                 if (!h || nargs)
                         return cli_usage(USAGE);
@@ -154,7 +154,7 @@ int cmd_image(int argc, char **argv)
                 return 0;
         }
         if (!strcmp(verb, "push")) {
-                const fm_host *dst = to ? fm_testbed_host(&tb, to) : NULL;
+                const fm_host *dst = to ? fm_fleet_host(&tb, to) : NULL;
                 if (!dst)
                         return to ? cli_fail("no host `%s' in the testbed", to) : cli_usage(USAGE);
                 const fm_host *src = holder(&tb, arg, from, dst);

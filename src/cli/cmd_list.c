@@ -6,8 +6,8 @@ int cmd_list(int argc, char **argv)
         (void)argv;
         if (argc != 1)
                 return cli_usage("fastmig list");
-        fm_testbed tb;
-        if (cli_load_testbed(&tb))
+        fm_fleet tb;
+        if (cli_load_fleet(&tb))
                 return 1;
         printf("%-16s %-6s %-8s %s\n", "container", "host", "state", "ipv4");
         for (int i = 0; i < tb.hosts; i++) {

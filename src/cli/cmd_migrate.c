@@ -149,8 +149,8 @@ int cmd_migrate(int argc, char **argv)
                 o.round_progress = round_progress;
                 fprintf(stderr, "migrating %s to %s\n", o.name, o.to);
         }
-        fm_testbed tb;
-        if (cli_load_testbed(&tb))
+        fm_fleet tb;
+        if (cli_load_fleet(&tb))
                 return 1;
         json_object *rep = NULL;
         fm_error e = {0};

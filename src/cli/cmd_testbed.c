@@ -52,10 +52,16 @@ static int up(int argc, char **argv)
         return 0;
 }
 
+static int load_testbed(fm_testbed *tb)
+{
+        fm_error e = {0};
+        return fm_testbed_load(tb, &e) < 0 ? cli_fail("%s", e.msg) : 0;
+}
+
 static int status(void)
 {
         fm_testbed tb;
-        if (cli_load_testbed(&tb))
+        if (load_testbed(&tb))
                 return 1;
         printf("testbed: %d edge hosts, links %d Mbit/s\n", tb.hosts, tb.link_mbit);
         int bad = 0;
@@ -89,7 +95,7 @@ static int storage(int argc, char **argv)
         if (!up && strcmp(argv[1], "cut"))
                 return cli_usage(USAGE);
         fm_testbed tb;
-        if (cli_load_testbed(&tb))
+        if (load_testbed(&tb))
                 return 1;
         if (!tb.shared)
                 return cli_fail("this testbed has no storage host (`fastmig testbed up --shared-storage')");
@@ -125,7 +131,7 @@ int cmd_testbed(int argc, char **argv)
                 if (argc < 3)
                         return cli_usage(USAGE);
                 fm_testbed tb;
-                if (cli_load_testbed(&tb))
+                if (load_testbed(&tb))
                         return 1;
                 const fm_host *h = fm_testbed_host(&tb, argv[2]);
                 if (!h)

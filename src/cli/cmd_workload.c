@@ -4,7 +4,7 @@
 #include "cli.h"
 #include "plane/images.h"
 #include "plane/plane.h"
-#include "plane/stream.h"
+#include "workload/stream.h"
 #include "probe/probe.h"
 #include "workload/workload.h"
 
@@ -24,11 +24,11 @@ int cmd_workload(int argc, char **argv)
 {
         if (argc < 2)
                 return cli_usage(USAGE);
-        fm_testbed tb;
+        fm_fleet tb;
         if ((!strcmp(argv[1], "verify") && argc == 3) || (!strcmp(argv[1], "write") && argc == 4) ||
             (!strcmp(argv[1], "state") && argc == 3) ||
             (!strcmp(argv[1], "destroy") && argc == 3)) {
-                if (cli_load_testbed(&tb))
+                if (cli_load_fleet(&tb))
                         return 1;
                 const fm_host *h = NULL;
                 char ip[16];
@@ -48,7 +48,7 @@ int cmd_workload(int argc, char **argv)
                         return 0;
                 }
                 if (!strcmp(argv[1], "write")) {
-                        int64_t c = fm_probe_write(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, argv[3], &e);
+                        int64_t c = fm_probe_write(tb.users_netns, ip, FM_SEQECHO_PORT, argv[3], &e);
                         if (c < 0)
                                 return cli_fail("%s", e.msg);
                         printf("%lld\n", (long long)c);
@@ -56,14 +56,14 @@ int cmd_workload(int argc, char **argv)
                 }
                 if (!strcmp(argv[1], "state")) {
                         uint64_t boot = 0;
-                        int64_t c = fm_probe_once(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &boot, &e);
+                        int64_t c = fm_probe_once(tb.users_netns, ip, FM_SEQECHO_PORT, &boot, &e);
                         if (c < 0)
                                 return cli_fail("%s", e.msg);
                         printf("%lld %016llx\n", (long long)c, (unsigned long long)boot);
                         return 0;
                 }
                 uint64_t pages = 0, bad = 0, sum = 0;
-                if (fm_probe_verify(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &pages, &bad, &sum, &e) < 0)
+                if (fm_probe_verify(tb.users_netns, ip, FM_SEQECHO_PORT, &pages, &bad, &sum, &e) < 0)
                         return cli_fail("%s", e.msg);
                 printf("%s on %s: %llu pages, %llu bad, checksum %016llx\n", argv[2], h->name,
                        (unsigned long long)pages, (unsigned long long)bad, (unsigned long long)sum);
@@ -118,15 +118,16 @@ int cmd_workload(int argc, char **argv)
         fm_error e = {0};
         if (fm_workload_check(&w, &e) < 0)
                 return cli_fail("%s", e.msg);
-        if (cli_load_testbed(&tb))
+        if (cli_load_fleet(&tb))
                 return 1;
-        if (w.shared && !tb.shared)
-                return cli_fail("--shared needs a testbed with a storage host (`fastmig testbed up --shared-storage')");
+        if (w.shared && !fm_fleet_host(&tb, host)->shared[0])
+                return cli_fail("--shared needs a host with a shared volume (on the testbed: `fastmig testbed up "
+                                "--shared-storage')");
         fm_image app;
         if (fm_workload_is_clone(w.kind)) {
-                const fm_host *h = fm_testbed_host(&tb, host);
+                const fm_host *h = fm_fleet_host(&tb, host);
                 if (!h)
-                        return cli_fail("no host `%s' in the testbed (it has mec1..mec%d)", host, tb.hosts);
+                        return cli_no_host(&tb, host);
                 _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", fm_self_dir());
                 fm_build_opts o = {.seqecho_path = seqecho, .progress = cli_image_progress};
                 if (fm_plane_image_install(h, w.kind, NULL, &o, &app, &e) < 0)
@@ -139,7 +140,7 @@ int cmd_workload(int argc, char **argv)
         printf("%s (%s) runs on %s, service %s udp/%d\n", name, w.kind, host, ip, FM_SEQECHO_PORT);
         if (!strcmp(w.kind, "video") && !w.flat) {
                 _cleanup_free_ char *client = fm_strdupf("%s/fm-videoclient", fm_self_dir());
-                if (fm_stream_start(name, ip, client, rate, &e) < 0)
+                if (fm_stream_start(name, tb.users_netns, ip, client, rate, &e) < 0)
                         return cli_fail("%s", e.msg);
                 char st[400];
                 fm_stream_status_path(name, st, sizeof(st));

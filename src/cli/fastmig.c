@@ -8,24 +8,34 @@
 #include "proto/tls.h"
 #include "proto/proto.h"
 
+/* What a verb works on: a fleet (--fleet FILE, FASTMIG_FLEET, or the
+ * testbed's while it is up), a testbed it builds or runs, or neither. */
+enum { ON_FLEET = 1, ON_TESTBED = 2 };
+
 static const struct {
         const char *name;
         int (*fn)(int argc, char **argv);
         const char *help;
+        int on;
 } verbs[] = {
-        {"testbed", cmd_testbed, "up|down|status|env|exec: the local multi-host testbed"},
-        {"workload", cmd_workload, "start|write: built-in workloads"},
-        {"migrate", cmd_migrate, "NAME --to HOST: live-migrate a container"},
-        {"list", cmd_list, "containers on every host"},
-        {"probe", cmd_probe, "ADDR: measure a service's availability from the user's side"},
-        {"bench", cmd_bench, "fastmig against the plain lxc-checkpoint + rsync way"},
-        {"image", cmd_image, "build|list|push|rm: base and app images in the hosts' stores"},
-        {"bench-disk", cmd_bench_disk, "the disk strategies and the baseline on blank and video (Tables I, II)"},
-        {"bench-shared", cmd_bench_shared, "shared storage against memory-mig on blank and video (Tables I, II)"},
-        {"bench-memory", cmd_bench_memory, "pre-copy against stop-and-copy on the memory workload"},
-        {"demo", cmd_demo, "the guided tour on a fresh testbed"},
-        {"pki", cmd_pki, "init|issue|show: the fleet's certificate authority"},
+        {"fleet", cmd_fleet, "check: every host of the fleet, and why one cannot migrate", ON_FLEET},
+        {"workload", cmd_workload, "start|write|state|verify|destroy: built-in workloads", ON_FLEET},
+        {"migrate", cmd_migrate, "NAME --to HOST: live-migrate a container", ON_FLEET},
+        {"list", cmd_list, "containers on every host", ON_FLEET},
+        {"image", cmd_image, "build|list|push|rm: base and app images in the hosts' stores", ON_FLEET},
+        {"pki", cmd_pki, "init|issue|show: the fleet's certificate authority", 0},
+        {"probe", cmd_probe, "ADDR: measure a service's availability from the user's side", 0},
+        {"testbed", cmd_testbed, "up|down|status|env|exec: the local multi-host testbed", ON_TESTBED},
+        {"bench", cmd_bench, "fastmig against the plain lxc-checkpoint + rsync way", ON_TESTBED},
+        {"bench-disk", cmd_bench_disk, "the disk strategies and the baseline on blank and video (Tables I, II)", ON_TESTBED},
+        {"bench-shared", cmd_bench_shared, "shared storage against memory-mig on blank and video (Tables I, II)", ON_TESTBED},
+        {"bench-memory", cmd_bench_memory, "pre-copy against stop-and-copy on the memory workload", ON_TESTBED},
+        {"demo", cmd_demo, "the guided tour on a fresh testbed", ON_TESTBED},
 };
+
+static fm_fleet fleet;
+static bool have_fleet;
+static const char *fleet_from; /* where it came from, for messages */
 
 int cli_fail(const char *fmt, ...)
 {
@@ -44,12 +54,19 @@ int cli_usage(const char *usage)
         return 2;
 }
 
-int cli_load_testbed(fm_testbed *tb)
+int cli_load_fleet(fm_fleet *f)
 {
-        fm_error e = {0};
-        if (fm_testbed_load(tb, &e) < 0)
-                return cli_fail("%s", e.msg);
+        if (!have_fleet)
+                return cli_fail("no fleet: give --fleet FILE (or FASTMIG_FLEET), or start the testbed (`fastmig testbed up')");
+        *f = fleet;
         return 0;
+}
+
+int cli_no_host(const fm_fleet *f, const char *name)
+{
+        char names[400];
+        fm_fleet_names(f, names, sizeof(names));
+        return cli_fail("no host `%s' in fleet %s (%s; it has %s)", name, f->name, fleet_from, names);
 }
 
 void cli_print_json(json_object *o)
@@ -99,21 +116,47 @@ void cli_print_migration_row(json_object *rep)
 
 static void usage_all(FILE *f)
 {
-        fprintf(f, "usage: fastmig VERB [ARGS]\n\nverbs:\n");
+        fprintf(f, "usage: fastmig [--fleet FILE] VERB [ARGS]\n\nverbs:\n");
         for (size_t i = 0; i < FM_ARRAY_SIZE(verbs); i++)
-                fprintf(f, "  %-9s %s\n", verbs[i].name, verbs[i].help);
-        fprintf(f, "\nfastmig VERB --help shows each verb's options. Runs as root.\n");
+                fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].help);
+        fprintf(f, "\n--fleet FILE (or FASTMIG_FLEET): the hosts the first five verbs work on (docs/FLEET.md);\n"
+                   "without it, the testbed's while it is up. fastmig VERB --help shows each verb's options.\n"
+                   "Runs as root.\n");
+}
+
+/* The fleet: --fleet, FASTMIG_FLEET, else the testbed's when it is up. */
+static int load_fleet(const char *file)
+{
+        if (!file || !*file)
+                file = getenv("FASTMIG_FLEET");
+        bool given = file && *file;
+        if (!given) {
+                if (!fm_path_exists(FM_TESTBED_FLEET))
+                        return 0; /* cli_load_fleet says what is missing */
+                file = FM_TESTBED_FLEET;
+        }
+        fm_error e = {0};
+        if (fm_fleet_load(file, &fleet, &e) < 0)
+                return cli_fail("%s", e.msg);
+        have_fleet = true;
+        fleet_from = given ? file : "the testbed's";
+        return 0;
 }
 
 /* The certificate fastmig presents to the agents: FASTMIG_PKI (a
- * directory with ca.crt and NAME.crt/.key) and FASTMIG_CERT (NAME, default
- * operator); without them, the testbed's, once it is up. */
+ * directory with ca.crt and NAME.crt/.key) and FASTMIG_CERT (NAME), else
+ * the fleet's (its pki and certificate), else the testbed's once it is up;
+ * the name defaults to operator. */
 static int tls_setup(void)
 {
         const char *dir = getenv("FASTMIG_PKI"), *name = getenv("FASTMIG_CERT");
         char crt[600];
+        if ((!name || !*name) && have_fleet)
+                name = fleet.cert;
         if (!name || !*name)
                 name = "operator";
+        if ((!dir || !*dir) && have_fleet && fleet.pki[0])
+                dir = fleet.pki;
         if (!dir || !*dir) {
                 snprintf(crt, sizeof(crt), "%s/%s.crt", FM_TESTBED_PKI, name);
                 if (!fm_path_exists(crt))
@@ -129,16 +172,37 @@ static int tls_setup(void)
 int main(int argc, char **argv)
 {
         signal(SIGPIPE, SIG_IGN);
+        const char *fleet_file = NULL;
+        if (argc >= 2 && !strncmp(argv[1], "--fleet", 7)) {
+                if (!strcmp(argv[1], "--fleet") && argc >= 3) {
+                        fleet_file = argv[2];
+                        argv += 2;
+                        argc -= 2;
+                } else if (!strncmp(argv[1], "--fleet=", 8)) {
+                        fleet_file = argv[1] + 8;
+                        argv++;
+                        argc--;
+                } else {
+                        usage_all(stderr);
+                        return 2;
+                }
+                argv[0] = "fastmig";
+        }
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
                 usage_all(argc < 2 ? stderr : stdout);
                 return argc < 2 ? 2 : 0;
         }
         for (size_t i = 0; i < FM_ARRAY_SIZE(verbs); i++)
                 if (!strcmp(argv[1], verbs[i].name)) {
-                        if (geteuid() != 0 && strcmp(argv[1], "probe"))
+                        if (geteuid() != 0 && strcmp(argv[1], "probe") && strcmp(argv[1], "pki"))
                                 return cli_fail("%s needs root (network namespaces, LXC, CRIU)", argv[1]);
-                        /* agents of the testbed are reached through its core router */
-                        fm_tcp_client_netns(FM_TESTBED_CORE_NS);
+                        if (fleet_file && verbs[i].on != ON_FLEET)
+                                return cli_fail("--fleet is for the verbs that work on a fleet, not `%s'", argv[1]);
+                        if (verbs[i].on == ON_FLEET && load_fleet(fleet_file) != 0)
+                                return 1;
+                        /* agents are reached from the fleet's agents_netns;
+                         * the testbed's through its core router */
+                        fm_tcp_client_netns(have_fleet ? fleet.agents_netns : FM_TESTBED_CORE_NS);
                         if (strcmp(argv[1], "pki") && tls_setup() < 0)
                                 return 1;
                         int rc = verbs[i].fn(argc - 1, argv + 1);

@@ -35,6 +35,11 @@ int fm_plane_image_install(const fm_host *h, const char *kind, const char *name,
 {
         bool custom = (name && strcmp(name, kind)) || o->video_bytes || o->video_seed;
         bool built = false;
+        /* built on this machine, into the host's store on its disk */
+        if (!h->store[0] || !fm_path_exists(h->store))
+                return fm_err(e, ENOENT, "%s's image store %s is not on this machine: build the image on a host that "
+                              "has it, then `fastmig image push' (the fleet file's `store' names it)",
+                              h->name, h->store[0] ? h->store : "(not in the fleet file)");
         if (custom)
                 return fm_image_build(h->store, kind, name, o, out, &built, e);
         int r = fm_image_build(FM_IMAGE_CACHE, kind, NULL, o, out, &built, e);

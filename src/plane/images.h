@@ -1,9 +1,10 @@
-/* Images on the testbed's hosts, for the management plane and the CLI:
+/* Images on the fleet's hosts, for the management plane and the CLI:
  * build (once, into the machine's build cache FM_IMAGE_CACHE) and install
- * into a host's store; the agents list, push and remove. */
+ * into the store of a host on this machine (the testbed's, or a fleet's
+ * whose file names the store); the agents list, push and remove. */
 #pragma once
 #include "image/build.h"
-#include "testbed/testbed.h"
+#include "fleet/fleet.h"
 
 #define FM_IMAGE_CACHE "/var/cache/fastmig/images"
 

@@ -3,11 +3,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "plane/stream.h"
+#include "workload/stream.h"
 #include "probe/probe.h"
 #include "util/spawn.h"
 #include "proto/proto.h"
-#include "testbed/route.h"
+#include "steer/steer.h"
 #include "workload/workload.h"
 
 int fm_plane_call(const fm_host *h, json_object *req, json_object **reply, int timeout_ms, fm_error *e)
@@ -36,14 +36,14 @@ static json_object *req_name(const char *op, const char *name)
         return o;
 }
 
-int fm_plane_locate(const fm_testbed *tb, const char *name, const fm_host **host, char ip[16], fm_error *e)
+int fm_plane_locate(const fm_fleet *f, const char *name, const fm_host **host, char ip[16], fm_error *e)
 {
         json_object *req = req_name("info", name);
         int r = fm_err(e, ENOENT, "no host runs a container named %s", name);
-        for (int i = 0; i < tb->hosts; i++) {
+        for (int i = 0; i < f->hosts; i++) {
                 json_object *rep = NULL;
                 fm_error ce = {0};
-                if (fm_plane_call(&tb->host[i], req, &rep, 5000, &ce) < 0)
+                if (fm_plane_call(&f->host[i], req, &rep, 5000, &ce) < 0)
                         continue;
                 json_object *ct = NULL;
                 const char *st = NULL, *addr = NULL;
@@ -53,7 +53,7 @@ int fm_plane_locate(const fm_testbed *tb, const char *name, const fm_host **host
                 }
                 bool running = st && (!strcmp(st, "RUNNING") || !strcmp(st, "FROZEN"));
                 if (running) {
-                        *host = &tb->host[i];
+                        *host = &f->host[i];
                         snprintf(ip, 16, "%s", addr ? addr : "");
                         fm_err_clear(e);
                         r = 0;
@@ -66,15 +66,22 @@ int fm_plane_locate(const fm_testbed *tb, const char *name, const fm_host **host
         return r;
 }
 
-int fm_plane_route(const fm_testbed *tb, const char *ip, const fm_host *h, fm_error *e)
+int fm_plane_route(const fm_fleet *f, const char *phase, const char *ip, const fm_host *h, fm_error *e)
 {
-        (void)tb;
-        fm_router rt = {.fd = -1};
-        int r = fm_router_open(&rt, FM_TESTBED_CORE_NS, e);
+        fm_steer st;
+        int r = fm_steer_open(&st, &f->steer, e);
         if (r == 0)
-                r = fm_router_set(&rt, ip, h->addr, e);
-        fm_router_close(&rt);
+                r = fm_steer_set(&st, phase, ip, NULL, h, e);
+        fm_steer_close(&st);
         return r;
+}
+
+/* "no host `x' in fleet testbed (it has mec1, mec2)" */
+static int no_host(const fm_fleet *f, const char *name, fm_error *e)
+{
+        char names[400];
+        fm_fleet_names(f, names, sizeof(names));
+        return fm_err(e, ENOENT, "no host `%s' in fleet %s (it has %s)", name, f->name, names);
 }
 
 int fm_plane_list(const fm_host *h, fm_ct_entry **out, size_t *n, fm_error *e)
@@ -106,12 +113,12 @@ int fm_plane_list(const fm_host *h, fm_ct_entry **out, size_t *n, fm_error *e)
         return 0;
 }
 
-static bool ip_in_use(const fm_testbed *tb, const char *ip)
+static bool ip_in_use(const fm_fleet *f, const char *ip)
 {
-        for (int i = 0; i < tb->hosts; i++) {
+        for (int i = 0; i < f->hosts; i++) {
                 fm_ct_entry *v = NULL;
                 size_t n = 0;
-                if (fm_plane_list(&tb->host[i], &v, &n, NULL) < 0)
+                if (fm_plane_list(&f->host[i], &v, &n, NULL) < 0)
                         continue;
                 bool used = false;
                 for (size_t k = 0; k < n; k++)
@@ -123,12 +130,12 @@ static bool ip_in_use(const fm_testbed *tb, const char *ip)
         return false;
 }
 
-int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *name, const fm_workload_spec *w,
+int fm_plane_start_workload(const fm_fleet *f, const char *host, const char *name, const fm_workload_spec *w,
                             char ip_out[16], fm_error *e)
 {
-        const fm_host *h = fm_testbed_host(tb, host);
+        const fm_host *h = fm_fleet_host(f, host);
         if (!h)
-                return fm_err(e, ENOENT, "no host `%s' in the testbed (it has mec1..mec%d)", host, tb->hosts);
+                return no_host(f, host, e);
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
         int r = fm_workload_check(w, e);
@@ -136,19 +143,22 @@ int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *
                 return r;
         const fm_host *where = NULL;
         char other[16];
-        if (fm_plane_locate(tb, name, &where, other, NULL) == 0)
+        if (fm_plane_locate(f, name, &where, other, NULL) == 0)
                 return fm_err(e, EEXIST, "a container named %s already runs on %s", name, where->name);
         char ip[16] = "";
-        for (int x = 10; x < 250; x++) {
-                snprintf(ip, sizeof(ip), FM_TESTBED_SUBNET_PREFIX "%d", x);
-                if (!ip_in_use(tb, ip))
+        for (int x = 0; x < 1024; x++) {
+                fm_fleet_service_addr(f, x, ip);
+                if (!ip[0] || !ip_in_use(f, ip))
                         break;
-                ip[0] = '\0';
         }
         if (!ip[0])
-                return fm_err(e, ENOSPC, "no free service address left in " FM_TESTBED_SUBNET_PREFIX "0/24");
+                return fm_err(e, ENOSPC, "no free service address left in fleet %s's services network", f->name);
         json_object *req = req_name("create_workload", name);
         json_object_object_add(req, "ipv4", json_object_new_string(ip));
+        json_object_object_add(req, "prefix", json_object_new_int(f->prefix));
+        json_object_object_add(req, "gateway", json_object_new_string(f->gateway));
+        if (h->bridge[0])
+                json_object_object_add(req, "bridge", json_object_new_string(h->bridge));
         json_object_object_add(req, "kind", json_object_new_string(w->kind));
         if (w->image)
                 json_object_object_add(req, "image", json_object_new_string(w->image));
@@ -166,12 +176,12 @@ int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *
         json_object_put(req);
         if (r < 0)
                 return r;
-        if ((r = fm_plane_route(tb, ip, h, e)) < 0)
+        if ((r = fm_plane_route(f, FM_STEER_PLACE, ip, h, e)) < 0)
                 return r;
         /* ready when it answers (a large memory workload fills its pages first) */
         uint64_t boot;
         for (int i = 0; i < 300; i++)
-                if (fm_probe_once(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &boot, NULL) >= 0) {
+                if (fm_probe_once(f->users_netns, ip, FM_SEQECHO_PORT, &boot, NULL) >= 0) {
                         snprintf(ip_out, 16, "%s", ip);
                         return 0;
                 }
@@ -203,12 +213,12 @@ static void add_probe_result(json_object *out, const fm_probe_result *pr, int in
 
 /* The memory workload checks its own pages after the migration (wherever it
  * runs now); other services: null. */
-static void add_memory_check(json_object *out, const char *ip)
+static void add_memory_check(json_object *out, const char *netns, const char *ip)
 {
         uint64_t pages = 0, bad = 0, sum = 0;
         fm_error e = {0};
         json_object *v = NULL;
-        if (fm_probe_verify(FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, &pages, &bad, &sum, &e) == 0 && pages > 0) {
+        if (fm_probe_verify(netns, ip, FM_SEQECHO_PORT, &pages, &bad, &sum, &e) == 0 && pages > 0) {
                 v = json_object_new_boolean(bad == 0);
                 json_object_object_add(out, "memory_pages", json_object_new_int64((int64_t)pages));
                 json_object_object_add(out, "memory_bad_pages", json_object_new_int64((int64_t)bad));
@@ -217,9 +227,10 @@ static void add_memory_check(json_object *out, const char *ip)
 }
 
 /* Starts the probe and waits for the service to answer. */
-static int probe_begin(fm_probe *p, const char *ip, int interval_us, const char *name, fm_error *e)
+static int probe_begin(fm_probe *p, const char *netns, const char *ip, int interval_us, const char *name,
+                       fm_error *e)
 {
-        int r = fm_probe_start(p, FM_TESTBED_UE_NS, ip, FM_SEQECHO_PORT, interval_us, e);
+        int r = fm_probe_start(p, netns, ip, FM_SEQECHO_PORT, interval_us, e);
         if (r < 0)
                 return r;
         if (fm_probe_wait_reply(p, 0, 2000) < 0) {
@@ -247,25 +258,25 @@ static void probe_end(fm_probe *p, fm_probe_result *pr)
 /* ---- one migration ---- */
 
 typedef struct steer_ctx {
-        fm_router rt;
+        fm_steer st;
         const char *ip;
         const fm_host *to, *from;
         const char *inject;
         double ms;
 } steer_ctx;
 
-int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object **report, fm_error *e)
+int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **report, fm_error *e)
 {
-        const fm_host *to = fm_testbed_host(tb, o->to);
+        const fm_host *to = fm_fleet_host(f, o->to);
         const fm_host *from = NULL;
         char ip[16] = "";
         int r;
         if (!to)
-                return fm_err(e, ENOENT, "no host `%s' in the testbed (it has mec1..mec%d)", o->to, tb->hosts);
+                return no_host(f, o->to, e);
         if (o->from) {
-                from = fm_testbed_host(tb, o->from);
+                from = fm_fleet_host(f, o->from);
                 if (!from)
-                        return fm_err(e, ENOENT, "no host `%s' in the testbed", o->from);
+                        return no_host(f, o->from, e);
                 json_object *req = req_name("info", o->name), *rep = NULL, *ct = NULL;
                 r = fm_plane_call(from, req, &rep, 5000, e);
                 json_object_put(req);
@@ -276,7 +287,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                         fm_json_str(ct, "ipv4", false, 15, &a, NULL);
                 snprintf(ip, sizeof(ip), "%s", a ? a : "");
                 json_object_put(rep);
-        } else if ((r = fm_plane_locate(tb, o->name, &from, ip, e)) < 0) {
+        } else if ((r = fm_plane_locate(f, o->name, &from, ip, e)) < 0) {
                 return r;
         }
         if (from == to)
@@ -284,19 +295,19 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         if (!ip[0])
                 return fm_err(e, EINVAL, "container %s has no static IPv4 address in its LXC config", o->name);
 
-        steer_ctx sc = {.rt = {.fd = -1}, .ip = ip, .to = to, .from = from, .inject = o->inject};
-        if ((r = fm_router_open(&sc.rt, FM_TESTBED_CORE_NS, e)) < 0)
+        steer_ctx sc = {.st = {.rt = {.fd = -1}}, .ip = ip, .to = to, .from = from, .inject = o->inject};
+        if ((r = fm_steer_open(&sc.st, &f->steer, e)) < 0)
                 return r;
-        /* the service route must point at the source before we start */
-        if ((r = fm_router_set(&sc.rt, ip, from->addr, e)) < 0)
-                goto out_router;
+        /* the service's traffic must reach the source before we start */
+        if ((r = fm_steer_set(&sc.st, FM_STEER_SOURCE, ip, NULL, from, e)) < 0)
+                goto out_steer;
 
         fm_probe probe;
         bool probing = false;
         int interval_us = o->probe_interval_us ? o->probe_interval_us : 1000;
         if (o->probe) {
-                if ((r = probe_begin(&probe, ip, interval_us, o->name, e)) < 0)
-                        goto out_router;
+                if ((r = probe_begin(&probe, f->users_netns, ip, interval_us, o->name, e)) < 0)
+                        goto out_steer;
                 probing = true;
         }
 
@@ -384,7 +395,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                                 fm_probe_mark_freeze(&probe);
                         double ts = fm_now_ms();
                         fm_error se = {0};
-                        fm_router_set(&sc.rt, ip, to->addr, &se);
+                        fm_steer_set(&sc.st, FM_STEER_FROZEN, ip, from, to, &se);
                         sc.ms = fm_now_ms() - ts;
                 } else if (ev && !strcmp(ev, "restored")) {
                         /* The target runs the service: move the route, then commit. */
@@ -392,7 +403,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
                         fm_error se = {0};
                         int q = o->inject && !strcmp(o->inject, "steer")
                                         ? fm_err(&se, EIO, "route switch failed (injected by the test hook)")
-                                        : fm_router_set(&sc.rt, ip, to->addr, &se);
+                                        : fm_steer_set(&sc.st, FM_STEER_COMMIT, ip, from, to, &se);
                         sc.ms = fm_now_ms() - ts;
                         json_object *c = json_object_new_object();
                         json_object_object_add(c, "op", json_object_new_string(q == 0 ? "commit" : "abort"));
@@ -421,7 +432,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         if (!ok) {
                 /* whatever happened, the service answers from the source again */
                 fm_error ignore = {0};
-                fm_router_set(&sc.rt, ip, from->addr, &ignore);
+                fm_steer_set(&sc.st, FM_STEER_ROLLBACK, ip, to, from, &ignore);
         }
         fm_probe_result pr = {0};
         if (probing)
@@ -460,7 +471,7 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         if (probing) {
                 add_probe_result(out, &pr, interval_us);
                 if (pr.answered_after > 0) /* a silent service would keep the check waiting */
-                        add_memory_check(out, ip);
+                        add_memory_check(out, f->users_netns, ip);
                 else
                         json_object_object_add(out, "memory_verified", NULL);
                 /* the agents may call it done, the user's view decides */
@@ -478,25 +489,25 @@ int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object
         *report = out;
         json_object_put(rep);
         json_object_put(stalls);
-out_router:
-        fm_router_close(&sc.rt);
+out_steer:
+        fm_steer_close(&sc.st);
         return r;
 }
 
-int fm_plane_baseline(const fm_testbed *tb, const char *script, const char *fastmig, const char *name,
+int fm_plane_baseline(const fm_fleet *f, const char *script, const char *fastmig, const char *name,
                       const char *to, json_object **report, fm_error *e)
 {
-        const fm_host *from = NULL, *dst = fm_testbed_host(tb, to);
+        const fm_host *from = NULL, *dst = fm_fleet_host(f, to);
         char ip[16];
         if (!dst)
-                return fm_err(e, ENOENT, "no host `%s' in the testbed", to);
-        int r = fm_plane_locate(tb, name, &from, ip, e);
+                return no_host(f, to, e);
+        int r = fm_plane_locate(f, name, &from, ip, e);
         if (r < 0)
                 return r;
-        if ((r = fm_plane_route(tb, ip, from, e)) < 0)
+        if ((r = fm_plane_route(f, FM_STEER_SOURCE, ip, from, e)) < 0)
                 return r;
         fm_probe probe;
-        if ((r = probe_begin(&probe, ip, 1000, name, e)) < 0)
+        if ((r = probe_begin(&probe, f->users_netns, ip, 1000, name, e)) < 0)
                 return r;
         char *argv[] = {"bash", (char *)script, (char *)fastmig, (char *)name, (char *)from->name, (char *)to, NULL};
         fm_spawn_opts so = {.timeout_ms = 300000};

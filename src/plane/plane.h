@@ -4,14 +4,14 @@
 #pragma once
 #include <json-c/json.h>
 #include <stdint.h>
-#include "testbed/testbed.h"
+#include "fleet/fleet.h"
 #include "workload/workload.h"
 
 typedef struct fm_migrate_opts {
         const char *name;
         const char *to;          /* host name */
         const char *from;        /* host name, NULL: find it */
-        bool probe;              /* run the probe from the ue (default true) */
+        bool probe;              /* run the probe from where the fleet's users are (default true) */
         int probe_interval_us;   /* default 1000 */
         const char *inject;      /* test hook: phase that must fail */
         const char *mode;        /* "precopy" (default) or "stopcopy" */
@@ -37,17 +37,18 @@ typedef struct fm_migrate_opts {
  * frozen_ms, total_ms, phases, bytes_disk, bytes_memory, state_continuous,
  * memory_verified (the memory workload's own check after the migration, null
  * for other services), probe {sent, received, interval_ms, ...}. */
-int fm_plane_migrate(const fm_testbed *tb, const fm_migrate_opts *o, json_object **report, fm_error *e);
+int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **report, fm_error *e);
 
 /* Finds the host that runs (or holds) a container; -ENOENT if none. */
-int fm_plane_locate(const fm_testbed *tb, const char *name, const fm_host **host, char ip[16], fm_error *e);
+int fm_plane_locate(const fm_fleet *f, const char *name, const fm_host **host, char ip[16], fm_error *e);
 
-/* Starts a built-in workload on a host with a free service IP and routes it. */
-int fm_plane_start_workload(const fm_testbed *tb, const char *host, const char *name, const fm_workload_spec *w,
+/* Starts a built-in workload on a host with a free address of the fleet's
+ * services and steers its traffic there. */
+int fm_plane_start_workload(const fm_fleet *f, const char *host, const char *name, const fm_workload_spec *w,
                             char ip_out[16], fm_error *e);
 
-/* Points the service IP at a host in the core router. */
-int fm_plane_route(const fm_testbed *tb, const char *ip, const fm_host *h, fm_error *e);
+/* Steers the service IP's traffic to host h (phase: steer/steer.h). */
+int fm_plane_route(const fm_fleet *f, const char *phase, const char *ip, const fm_host *h, fm_error *e);
 
 /* The containers one agent holds. *out is malloc'd (free it), *n entries. */
 typedef struct fm_ct_entry {
@@ -63,5 +64,5 @@ int fm_plane_call(const fm_host *h, json_object *req, json_object **reply, int t
 /* Runs the plain-way baseline script (bench/baseline.sh) for one migration,
  * measured by the same probe. The report has the same keys as a migration's
  * where they apply (downtime_ms, frozen_ms, total_ms, state_continuous). */
-int fm_plane_baseline(const fm_testbed *tb, const char *script, const char *fastmig, const char *name,
+int fm_plane_baseline(const fm_fleet *f, const char *script, const char *fastmig, const char *name,
                       const char *to, json_object **report, fm_error *e);

@@ -1,4 +1,6 @@
 #include "testbed.h"
+
+#include <arpa/inet.h>
 #include "pki/pki.h"
 #include "proto/tls.h"
 
@@ -37,7 +39,30 @@ void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit, bool shared)
                 snprintf(h->state, sizeof(h->state), FM_TESTBED_ROOT "/mec%d/state", i + 1);
                 if (shared)
                         snprintf(h->shared, sizeof(h->shared), FM_TESTBED_ROOT "/mec%d/shared", i + 1);
+                snprintf(h->route_via, sizeof(h->route_via), "%s", h->addr);
+                snprintf(h->bridge, sizeof(h->bridge), FM_TESTBED_BRIDGE);
         }
+}
+
+void fm_testbed_fleet(const fm_testbed *tb, fm_fleet *f)
+{
+        memset(f, 0, sizeof(*f));
+        snprintf(f->name, sizeof(f->name), "testbed");
+        snprintf(f->pki, sizeof(f->pki), FM_TESTBED_PKI);
+        snprintf(f->cert, sizeof(f->cert), "operator");
+        snprintf(f->agents_netns, sizeof(f->agents_netns), FM_TESTBED_CORE_NS);
+        snprintf(f->users_netns, sizeof(f->users_netns), FM_TESTBED_UE_NS);
+        struct in_addr a;
+        inet_pton(AF_INET, FM_TESTBED_SUBNET_PREFIX "0", &a);
+        f->subnet = ntohl(a.s_addr);
+        f->prefix = 24;
+        snprintf(f->gateway, sizeof(f->gateway), FM_TESTBED_GATEWAY);
+        f->steer.kind = FM_STEER_ROUTE;
+        f->steer.timeout_ms = FM_STEER_TIMEOUT_MS;
+        snprintf(f->steer.netns, sizeof(f->steer.netns), FM_TESTBED_CORE_NS);
+        f->hosts = tb->hosts;
+        for (int i = 0; i < tb->hosts && i < FM_FLEET_MAX_HOSTS; i++)
+                f->host[i] = tb->host[i];
 }
 
 int fm_testbed_run(fm_error *e, const char *fmt, ...)
@@ -364,6 +389,9 @@ int fm_testbed_up(const fm_testbed_opts *o, fm_progress_fn progress, void *pdata
                 STEP(fm_storage_up(&tb, e));
         }
         STEP(testbed_pki(&tb, e));
+        fm_fleet fleet;
+        fm_testbed_fleet(&tb, &fleet);
+        STEP(fm_fleet_save(FM_TESTBED_FLEET, &fleet, e));
         for (int i = 0; i < hosts; i++) {
                 if (progress)
                         progress(tb.host[i].name, pdata);

@@ -11,12 +11,14 @@
  *   containers 10.78.0.X (one service IP, wherever the container runs)
  */
 #pragma once
+#include "fleet/fleet.h"
 #include "util/util.h"
 
-#define FM_TESTBED_MAX_HOSTS 16
+#define FM_TESTBED_MAX_HOSTS FM_FLEET_MAX_HOSTS
 #define FM_TESTBED_STATE "/run/fastmig/testbed.json"
 #define FM_TESTBED_ROOT "/var/lib/fastmig/testbed"
 #define FM_TESTBED_PKI FM_TESTBED_ROOT "/pki" /* the testbed fleet's CA and certificates */
+#define FM_TESTBED_FLEET FM_TESTBED_ROOT "/fleet.json" /* the testbed as a fleet (docs/FLEET.md) */
 #define FM_TESTBED_CORE_NS "fm-core"
 #define FM_TESTBED_UE_NS "fm-ue"
 #define FM_TESTBED_BRIDGE "fmbr0"
@@ -24,18 +26,6 @@
 #define FM_TESTBED_GATEWAY_MAC "02:fa:57:00:00:01"
 #define FM_TESTBED_SUBNET_PREFIX "10.78.0."
 #define FM_TESTBED_UE_ADDR "10.77.0.2"
-
-typedef struct fm_host {
-        char name[32];   /* mec1 */
-        char netns[40];  /* fm-mec1 */
-        char addr[16];   /* the agent's address */
-        uint16_t port;
-        char lxcpath[256];
-        char images[256]; /* tmpfs for checkpoint images */
-        char store[256];  /* the host's image store (on disk) */
-        char state[256];
-        char shared[256]; /* where the shared volume is mounted; "" without shared storage */
-} fm_host;
 
 typedef struct fm_testbed {
         int hosts;
@@ -61,6 +51,9 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e);
 /* Loads the state of a running testbed; -ENOENT when none is up. */
 int fm_testbed_load(fm_testbed *tb, fm_error *e);
 const fm_host *fm_testbed_host(const fm_testbed *tb, const char *name);
+/* The testbed as a fleet: agents reached from the core, users in the ue,
+ * steering by the core's routes (what `testbed up` writes to FM_TESTBED_FLEET). */
+void fm_testbed_fleet(const fm_testbed *tb, fm_fleet *f);
 enum {
         FM_EXEC_QUIET = 1,       /* its stdio on /dev/null */
         FM_EXEC_PRIVATE_RUN = 2, /* a tmpfs /run of its own, as a real host has (CRIU caches there) */

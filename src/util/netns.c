@@ -68,6 +68,10 @@ int fm_netns_enter_host(const char *netns, fm_error *e)
 
 int fm_netns_socket(const char *netns, int domain, int type, int proto, fm_error *e)
 {
+        if (!netns || !*netns) { /* this one */
+                int fd = socket(domain, type | SOCK_CLOEXEC, proto);
+                return fd < 0 ? fm_err(e, errno, "socket: %s", strerror(errno)) : fd;
+        }
         _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (self < 0)
                 return fm_err(e, errno, "opening own network namespace: %s", strerror(errno));

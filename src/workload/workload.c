@@ -3,7 +3,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "testbed/testbed.h"
 #include "util/spawn.h"
 #include "lxc/container.h"
 #include "storage/shared.h"
@@ -47,11 +46,11 @@ bool fm_workload_is_clone(const char *kind)
 
 /* The LXC config of a workload; extra: more lines (may be ""). */
 static int write_config(const char *dir, const char *kind, const char *name, const char *rootfs, const char *init,
-                        const char *ip, const char *extra, fm_error *e)
+                        const fm_ct_net *net, const char *extra, fm_error *e)
 {
         /* A locally administered MAC derived from the IP: stays with the container. */
         unsigned a = 0, b = 0, c = 0, d = 0;
-        sscanf(ip, "%u.%u.%u.%u", &a, &b, &c, &d);
+        sscanf(net->ip, "%u.%u.%u.%u", &a, &b, &c, &d);
         _cleanup_free_ char *conf = fm_strdupf(
                 "# fastmig %s workload\n"
                 "lxc.uts.name = %s\n"
@@ -61,7 +60,7 @@ static int write_config(const char *dir, const char *kind, const char *name, con
                 "lxc.net.0.link = %s\n"
                 "lxc.net.0.flags = up\n"
                 "lxc.net.0.hwaddr = 02:fa:%02x:%02x:%02x:%02x\n"
-                "lxc.net.0.ipv4.address = %s/24\n"
+                "lxc.net.0.ipv4.address = %s/%d\n"
                 "lxc.net.0.ipv4.gateway = %s\n"
                 "lxc.tty.max = 0\n"
                 "lxc.console.path = none\n"
@@ -69,7 +68,8 @@ static int write_config(const char *dir, const char *kind, const char *name, con
                 "lxc.autodev = 1\n"
                 "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed\n"
                 "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n%s",
-                kind, name, rootfs, init, FM_TESTBED_BRIDGE, a & 0xff, b & 0xff, c & 0xff, d & 0xff, ip, FM_TESTBED_GATEWAY, extra);
+                kind, name, rootfs, init, net->bridge, a & 0xff, b & 0xff, c & 0xff, d & 0xff, net->ip, net->prefix,
+                net->gateway, extra);
         char path[700];
         snprintf(path, sizeof(path), "%s/config", dir);
         int r = conf ? fm_write_file(path, conf, strlen(conf), 0644) : -ENOMEM;
@@ -98,7 +98,7 @@ static int flatten(const char *store, const fm_image *app, const char *dir, cons
         return r < 0 ? fm_err_wrap(e, "copying image %s into a plain rootfs", app->name) : 0;
 }
 
-int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
+int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const fm_ct_net *net,
                              const fm_image *app, bool flat, const char *shared, fm_error *e)
 {
         char dir[512], rootfs[600], init[64], rel[200], ctrel[200], ctdir[600] = "";
@@ -141,7 +141,7 @@ int fm_workload_create_clone(const char *lxcpath, const char *store, const char 
         if (r == 0 && !flat && (fm_image_mount(store, app->digest, e) < 0 || fm_image_mount(store, base.digest, e) < 0))
                 r = -e->code;
         if (r == 0)
-                r = write_config(dir, app->name, name, rootfs, init, ip, hook, e);
+                r = write_config(dir, app->name, name, rootfs, init, net, hook, e);
         if (r < 0) {
                 fm_rm_rf(dir);
                 if (ctdir[0])
@@ -170,7 +170,7 @@ int fm_workload_destroy(const char *lxcpath, const char *shared, const char *nam
         return r;
 }
 
-int fm_workload_create(const char *lxcpath, const char *name, const char *ip, const char *seqecho_path,
+int fm_workload_create(const char *lxcpath, const char *name, const fm_ct_net *net, const char *seqecho_path,
                        const fm_workload_spec *w, fm_error *e)
 {
         char dir[512], rootfs[600], path[700], init[160] = "/sbin/fm-seqecho";
@@ -213,5 +213,5 @@ int fm_workload_create(const char *lxcpath, const char *name, const char *ip, co
         snprintf(path, sizeof(path), "%s/etc/passwd", rootfs);
         fm_write_file(path, "root:x:0:0:root:/root:/bin/sh\n", 30, 0644);
 
-        return write_config(dir, w->kind, name, rootfs, init, ip, "", e);
+        return write_config(dir, w->kind, name, rootfs, init, net, "", e);
 }

@@ -28,10 +28,19 @@ int fm_workload_check(const fm_workload_spec *w, fm_error *e);
 /* True for the kinds that are clones of an app image (blank, video). */
 bool fm_workload_is_clone(const char *kind);
 
+/* A workload's network: its veth on bridge, its static address ip/prefix,
+ * the services' gateway (the same on every host: docs/FLEET.md). */
+typedef struct fm_ct_net {
+        const char *bridge;
+        const char *ip;
+        int prefix;
+        const char *gateway;
+} fm_ct_net;
+
 /* Creates LXCPATH/NAME (rootfs from the host's static busybox plus the
  * fm-seqecho binary at seqecho_path, and an LXC config that meets the
- * checkpoint constraints) with the static service address ip (no prefix). */
-int fm_workload_create(const char *lxcpath, const char *name, const char *ip, const char *seqecho_path,
+ * checkpoint constraints) on the network net. */
+int fm_workload_create(const char *lxcpath, const char *name, const fm_ct_net *net, const char *seqecho_path,
                        const fm_workload_spec *w, fm_error *e);
 
 /* Creates LXCPATH/NAME as an overlay clone of the app image app of store
@@ -39,7 +48,7 @@ int fm_workload_create(const char *lxcpath, const char *name, const char *ip, co
  * rootfs holding the same merged tree instead (what users without images
  * have, and what the benchmark's baseline moves); shared (a volume's mount
  * point, or NULL): that plain rootfs at VOLUME/fastmig/containers/NAME/rootfs. */
-int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const char *ip,
+int fm_workload_create_clone(const char *lxcpath, const char *store, const char *name, const fm_ct_net *net,
                              const fm_image *app, bool flat, const char *shared, fm_error *e);
 /* Removes a container and, when its rootfs is on the shared volume (mounted
  * at shared, may be NULL), that tree too. */

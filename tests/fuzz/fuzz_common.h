@@ -10,13 +10,14 @@
  *   FZ_STREAM        a file stream (put_images) to a target without a page store
  *   FZ_STREAM_PAGES  u16 big-endian n, n bytes of pre-copy round records (fill
  *                    the page store), then a file stream decoded with that
- *                    store, the key and a spare file, as target.c does */
+ *                    store, the key and a spare file, as target.c does
+ *   FZ_FLEET         a fleet file (src/fleet/fleet.h), written back when read */
 #pragma once
 #include <stdint.h>
 
 #include "memory/pagestore.h"
 
-enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_MODES };
+enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_FLEET, FZ_MODES };
 
 /* max_total of fm_files_recv: every valid seed fits, an input of max_len
  * (80000) can exceed it with raw bytes, and a decoder that writes past it is

@@ -25,6 +25,7 @@
 #include "fuzz_common.h"
 #include "image/store.h"
 #include "memory/pagestream.h"
+#include "fleet/fleet.h"
 #include "proto/proto.h"
 #include "transfer/files.h"
 
@@ -224,6 +225,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case FZ_STREAM_PAGES:
                 stream_pages(data, size);
                 break;
+        case FZ_FLEET: {
+                fm_fleet f;
+                fm_error e = {0};
+                if (fm_fleet_parse((const char *)data, size, &f, &e) == 0) {
+                        /* what was read writes and reads back */
+                        json_object *o = fm_fleet_json(&f);
+                        const char *t = json_object_to_json_string(o);
+                        fm_fleet g;
+                        if (fm_fleet_parse(t, strlen(t), &g, &e) < 0 || memcmp(&f, &g, sizeof(f))) {
+                                fprintf(stderr, "fuzz_proto: a fleet read does not read back: %s\n", e.msg);
+                                abort();
+                        }
+                        json_object_put(o);
+                }
+                break;
+        }
         }
         return 0;
 }

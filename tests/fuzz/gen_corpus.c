@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
+#include "fleet/fleet.h"
 #include "image/store.h"
 #include "memory/pagestream.h"
 #include "proto/proto.h"
@@ -298,6 +299,25 @@ static void json_seeds(void)
         b.n = 0;
         put(&b, "10.77.2.2:7070", 14);
         seed("endpoint", FZ_ENDPOINT, &b);
+        b.n = 0;
+
+        /* a fleet file with every optional field, read and written back by
+         * fm_fleet so that the seed is what fastmig itself writes */
+        static const char fleet_text[] =
+                "{\"fleet\":\"edge\",\"pki\":\"/etc/fastmig/pki\",\"certificate\":\"alice\","
+                "\"agents_netns\":\"fm-core\",\"users_netns\":\"fm-ue\","
+                "\"services\":{\"subnet\":\"10.78.0.0/24\",\"gateway\":\"10.78.0.1\"},"
+                "\"steering\":{\"kind\":\"command\",\"command\":\"/usr/local/sbin/fastmig-steer\",\"timeout_ms\":2000},"
+                "\"hosts\":[{\"name\":\"mec1\",\"agent\":\"10.77.1.2:7070\",\"bridge\":\"fmbr0\","
+                "\"lxcpath\":\"/var/lib/lxc\",\"images\":\"/run/fastmig/images\",\"store\":\"/var/lib/fastmig/store\","
+                "\"shared\":\"/mnt/shared\",\"netns\":\"fm-mec1\",\"state\":\"/var/lib/fastmig/state\"},"
+                "{\"name\":\"mec2\",\"agent\":\"10.77.2.2\",\"route_via\":\"10.77.2.9\"}]}";
+        fm_fleet f;
+        fm_error fe = {0};
+        if (fm_fleet_parse(fleet_text, strlen(fleet_text), &f, &fe) < 0)
+                DIE("the fleet seed: %s", fe.msg);
+        put_json(&b, fm_fleet_json(&f));
+        seed("fleet", FZ_FLEET, &b);
         free(b.p);
 }
 

@@ -1,13 +1,18 @@
-/* The video workload's client (fm-videoclient) in the user's namespace:
- * started with the workload, read around each migration. */
+/* The video workload's client (fm-videoclient), where the fleet's users
+ * are (its users_netns): started with the workload, read around each
+ * migration. */
 #pragma once
 #include <json-c/json.h>
-#include "testbed/testbed.h"
+#include "util/util.h"
+
+#define FM_STREAM_DIR "/run/fastmig/streams" /* the clients' status files */
 
 /* Where the client of container name keeps its status. */
 void fm_stream_status_path(const char *name, char *buf, size_t n);
-/* Starts the client (detached) and waits for its first bytes. */
-int fm_stream_start(const char *name, const char *ip, const char *client_path, double rate_mbit, fm_error *e);
+/* Starts the client (detached) in network namespace netns ("": this one)
+ * and waits for its first bytes. */
+int fm_stream_start(const char *name, const char *netns, const char *ip, const char *client_path, double rate_mbit,
+                    fm_error *e);
 /* The client's status (NULL when the container has no client). */
 json_object *fm_stream_status(const char *name);
 /* Starts a measurement window (the client's window_stall_ms restarts). */

@@ -10,7 +10,7 @@
 
 void fm_stream_status_path(const char *name, char *buf, size_t n)
 {
-        snprintf(buf, n, FM_TESTBED_ROOT "/ue/stream-%s.json", name);
+        snprintf(buf, n, FM_STREAM_DIR "/stream-%s.json", name);
 }
 
 json_object *fm_stream_status(const char *name)
@@ -47,11 +47,12 @@ static pid_t client_pid(const char *name)
 
 /* The steps the client goes through, each with its own limit; the error
  * names the one that did not happen. */
-int fm_stream_start(const char *name, const char *ip, const char *client_path, double rate_mbit, fm_error *e)
+int fm_stream_start(const char *name, const char *netns, const char *ip, const char *client_path, double rate_mbit,
+                    fm_error *e)
 {
         char path[400], rate[32];
         fm_stream_status_path(name, path, sizeof(path));
-        _cleanup_free_ char *dir = fm_strdupf(FM_TESTBED_ROOT "/ue");
+        _cleanup_free_ char *dir = fm_strdupf(FM_STREAM_DIR);
         fm_mkdir_p(dir, 0755);
         unlink(path);
         snprintf(rate, sizeof(rate), "%g", rate_mbit);
@@ -68,8 +69,12 @@ int fm_stream_start(const char *name, const char *ip, const char *client_path, d
                 dup2(null, 0);
                 dup2(null, 1);
                 dup2(null, 2);
-                execl(client_path, "fm-videoclient", "--netns", FM_TESTBED_UE_NS, "--addr", ip, "--status", path,
-                      "--rate-mbit", rate, (char *)NULL);
+                if (netns && *netns)
+                        execl(client_path, "fm-videoclient", "--netns", netns, "--addr", ip, "--status", path,
+                              "--rate-mbit", rate, (char *)NULL);
+                else
+                        execl(client_path, "fm-videoclient", "--addr", ip, "--status", path, "--rate-mbit", rate,
+                              (char *)NULL);
                 _exit(127);
         }
         waitpid(pid, NULL, 0);
@@ -131,7 +136,7 @@ void fm_stream_window(const char *name)
                 return;
         /* the client rewrites its status at once with the next window's
          * number: wait for that, so that the window starts now */
-        _cleanup_free_ char *dir = fm_strdupf(FM_TESTBED_ROOT "/ue");
+        _cleanup_free_ char *dir = fm_strdupf(FM_STREAM_DIR);
         _cleanup_close_ int watch = fm_dir_watch(dir);
         for (double t0 = fm_now_ms(); fm_now_ms() - t0 < 1000;) {
                 st = fm_stream_status(name);
