@@ -3,7 +3,9 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 ARGS ?=
 
-.PHONY: all setup build build-san demo test unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec bench-tls clean
+PREFIX ?= /usr/local
+
+.PHONY: all setup build build-san install demo test unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec bench-tls clean
 
 all: build
 
@@ -21,6 +23,18 @@ build: setup $(BUILD)/build.ninja
 
 build-san: setup $(BUILD_SAN)/build.ninja
 	@ninja -C $(BUILD_SAN) >/dev/null
+
+# PREFIX/lib/fastmig/bin (the programs), PREFIX/bin/fastmig,
+# PREFIX/sbin/fastmigd, PREFIX/lib/systemd/system/fastmigd.service, and
+# /etc/fastmig/fastmigd.env when there is none (docs/INSTALL.md). DESTDIR
+# stages it elsewhere. `make setup' (run by build) brings CRIU 4.2.1 where
+# the distribution's is older.
+install: build
+	@meson configure $(BUILD) -Dprefix=$(PREFIX) >/dev/null
+	@ninja -C $(BUILD) >/dev/null
+	@meson install -C $(BUILD) --no-rebuild --quiet
+	@[ -e "$(DESTDIR)/etc/fastmig/fastmigd.env" ] || install -D -m 0644 dist/fastmigd.env "$(DESTDIR)/etc/fastmig/fastmigd.env"
+	@echo "installed under $(DESTDIR)$(PREFIX); edit $(DESTDIR)/etc/fastmig/fastmigd.env, then: systemctl enable --now fastmigd"
 
 demo: build
 	@$(BUILD)/fastmig demo $(ARGS)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/hostcheck.h"
 #include "image/push.h"
 #include "lxc/container.h"
 #include "memory/pagestore.h"
@@ -690,6 +691,16 @@ static int op_image_push(req_ctx *c)
         return 0;
 }
 
+/* What this host offers a migration (fastmig fleet check). */
+static int op_check(req_ctx *c)
+{
+        json_object *o = json_object_new_object();
+        fm_host_check(&c->a->paths, o);
+        json_object_object_add(c->reply, "host", json_object_new_string(c->a->paths.host));
+        json_object_object_add(c->reply, "check", o);
+        return 0;
+}
+
 /* The one directory an rsync from this peer may write: a container's tree
  * its migration prepared here, or an image it staged here. */
 static int rsync_dir(req_ctx *c, char *dir, size_t n)
@@ -752,6 +763,7 @@ static const struct {
 } ops[] = {
         {"ping", op_ping, OPERATOR | HOST},
         {"list", op_list, OPERATOR},
+        {"check", op_check, OPERATOR},
         {"info", op_info, OPERATOR},
         {"create_workload", op_create_workload, OPERATOR},
         {"start", op_start, OPERATOR},

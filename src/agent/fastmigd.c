@@ -97,10 +97,12 @@ static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_
 static void usage(FILE *f)
 {
         fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR --pki DIR "
-                   "[--store DIR] [--shared DIR] [--bridge NAME] [--bind-allow DIR]... [--test-hooks]\n"
+                   "[--store DIR] [--shared DIR] [--bridge NAME] [--bind-allow DIR]... [--netns NAME] [--test-hooks]\n"
                    "  --pki: the fleet's ca.crt and this host's NAME.crt, NAME.key (docs/PKI.md); every\n"
                    "         connection is TLS 1.3 with a certificate of the fleet on both sides\n"
                    "  --bridge: the bridge a migrated container's veth joins here (default: its config's)\n"
+                   "  --netns: serve a host that is network namespace NAME of this machine (/run/netns/NAME),\n"
+                   "           entered as LXC and CRIU need it (its own sysfs, the cgroup mounts kept)\n"
                    "  --bind-allow: a host directory a migrated container's config may bind read-only\n"
                    "                (repeat; default /lib /lib64 /usr/lib /usr/lib64 /sys/kernel/security)\n");
 }
@@ -108,7 +110,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
         fm_agent *a = &agent;
-        const char *listen = NULL, *state = NULL, *shared = NULL, *pki = NULL;
+        const char *listen = NULL, *state = NULL, *shared = NULL, *pki = NULL, *netns = NULL;
         static const struct option lo[] = {
                 {"host", required_argument, 0, 'h'},    {"listen", required_argument, 0, 'l'},
                 {"lxcpath", required_argument, 0, 'P'}, {"images", required_argument, 0, 'i'},
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
                 {"store", required_argument, 0, 'S'},   {"test-hooks", no_argument, 0, 'T'},    {"help", no_argument, 0, 'H'},
                 {"shared", required_argument, 0, 'V'},  {"bridge", required_argument, 0, 'B'},
                 {"bind-allow", required_argument, 0, 'A'}, {"pki", required_argument, 0, 'K'},
+                {"netns", required_argument, 0, 'N'},
                 {0, 0, 0, 0},
         };
         static const char *bind_allow[17];
@@ -132,6 +135,7 @@ int main(int argc, char **argv)
                 case 'T': a->paths.test_hooks = true; break;
                 case 'V': shared = optarg; break;
                 case 'K': pki = optarg; break;
+                case 'N': netns = optarg; break;
                 case 'B':
                         if (strlen(optarg) >= sizeof(a->paths.bridge) || !fm_name_is_valid(optarg)) {
                                 fprintf(stderr, "fastmigd: bad --bridge `%s'\n", optarg);
@@ -159,6 +163,11 @@ int main(int argc, char **argv)
         if (!a->paths.store[0]) /* default: beside the LXC path */
                 snprintf(a->paths.store, sizeof(a->paths.store), "%.240s/../store", a->paths.lxcpath);
         fm_error e = {0};
+        /* first, while this process has one thread */
+        if (netns && fm_netns_enter_host(netns, &e) < 0) {
+                fprintf(stderr, "fastmigd: --netns %s: %s\n", netns, e.msg);
+                return 2;
+        }
         if (fm_parse_endpoint(listen, a->addr, sizeof(a->addr), &a->port, &e) < 0) {
                 fprintf(stderr, "fastmigd: %s\n", e.msg);
                 return 2;

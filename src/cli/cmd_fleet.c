@@ -110,9 +110,14 @@ static json_object *check_host(const fm_fleet *f, const fm_host *h)
                         json_object *c = get(rep, "check");
                         json_object_object_add(o, "check", json_object_get(c));
                         int64_t remote = json_object_get_int64(get(get(c, "clock"), "realtime_ns"));
-                        if (remote > 0) /* against the middle of the round trip */
+                        /* the agent reads its clock last, just before it
+                         * replies: against ours when the reply is here (off
+                         * by the reply's transit, under a ms on a LAN; the
+                         * round trip holds the handshake and CRIU's checks) */
+                        if (remote > 0)
                                 json_object_object_add(o, "clock_offset_ms",
-                                                       json_object_new_double((double)(remote - (t0 + t1) / 2) / 1e6));
+                                                       json_object_new_double((double)(remote - t1) / 1e6));
+                        json_object_object_add(o, "check_ms", json_object_new_double((double)(t1 - t0) / 1e6));
                         json_object *w = get(c, "why_not");
                         for (size_t i = 0; w && i < json_object_array_length(w); i++)
                                 json_object_array_add(why, json_object_get(json_object_array_get_idx(w, i)));
