@@ -19,7 +19,7 @@ F=
 agents=()
 cleanup() {
   set +e
-  for p in "${agents[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for p in "${agents[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   for h in h1 h2; do
     for c in "$tmp/$h"/lxc/*/; do
       [ -d "$c" ] && ip netns exec fx-$h lxc-stop -k -P "$tmp/$h/lxc" -n "$(basename "$c")" >/dev/null 2>&1
@@ -102,6 +102,7 @@ F="$FM --fleet $tmp/fleet.json"
 # start_agent N: the installed agent of host hN, in the foreground as
 # systemd runs it (its stderr is the journal)
 start_agent() {
+  [ -e "$tmp/h$1/log" ] && cat "$tmp/h$1/log" >>"$tmp/h$1/log.old" && : >"$tmp/h$1/log"
   "$inst/sbin/fastmigd" --netns fx-h$1 --host h$1 --listen 10.88.$1.2:7070 --lxcpath "$tmp/h$1/lxc" \
     --images "$tmp/h$1/images" --state "$tmp/h$1/state" --store "$tmp/h$1/store" --pki "$tmp/pki" \
     --bridge fxbr0 2>>"$tmp/h$1/log" &
@@ -131,7 +132,7 @@ migrate() {
   out=$($F migrate "$1" --to "$2" --json) || fail "migration of $1 to $2: $out"
   echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("   ", d["container"], d["from"], "->", d["to"], d["strategy"], "downtime %.0f ms" % d["downtime_ms"], "stream", (d.get("stream") or {}).get("connection_kept"))'
   [ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" state_continuous)" = true ] || fail "$1 to $2: $out"
-  [ "$(jget "$out" stream)" = None ] || [ "$(jget "$out" stream.connection_kept)" = true ] || fail "$1: the stream broke"
+  [ "$(jget "$out" stream)" = null ] || [ "$(jget "$out" stream.connection_kept)" = true ] || fail "$1: the stream broke"
 }
 
 for kind in blank video; do
@@ -156,7 +157,7 @@ note "the agent as a service: SIGTERM, restart"
 kill -TERM "${agents[2]}"
 rc=0; wait "${agents[2]}" || rc=$?
 [ "$rc" -eq 0 ] || fail "agent h2 ended with status $rc after SIGTERM: $(tail -n 5 "$tmp/h2/log")"
-grep -q "stopped" "$tmp/h2/log" || fail "no clean stop in h2's log"
+grep -q "stopped" "$tmp/h2/log" || fail "no clean stop in h2's log: $(cat "$tmp/h2/log")"
 $F fleet check >"$tmp/check" 2>&1 && fail "fleet check passed with h2's agent down"
 grep -q "h2 .* no " "$tmp/check" && grep -q "does not answer" "$tmp/check" || fail "h2 down not reported: $(cat "$tmp/check")"
 [ "$($F workload state fxvideo | cut -d' ' -f1)" -gt 0 ] || fail "fxvideo stopped while h2's agent was down"
