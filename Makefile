@@ -5,7 +5,7 @@ ARGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all setup build build-san install demo test unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec bench-tls clean
+.PHONY: all setup build build-san install demo test unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec bench-tls bench-tls-migration clean
 
 all: build
 
@@ -63,5 +63,14 @@ bench-codec: build
 bench-tls: build
 	@$(BUILD)/fm-tls-speed $(ARGS)
 
+# the same migrations with TLS and with a benchmark build whose data travels
+# in clear after the handshake (build-clear, -Dbench_cleartext=true)
+build-clear/build.ninja:
+	meson setup build-clear -Dbench_cleartext=true >/dev/null
+
+bench-tls-migration: build build-clear/build.ninja
+	@ninja -C build-clear >/dev/null
+	@bash bench/tls_migration.sh
+
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) build-clear

@@ -9,7 +9,7 @@ testbed_up
 same_boot vid
 c=$("$FASTMIG" workload write vid before)
 got=0
-status=/var/lib/fastmig/testbed/ue/stream-vid.json
+status=/run/fastmig/streams/stream-vid.json
 client=$(jget "$(cat $status)" pid)
 # CPU time the client used (utime + stime, in clock ticks) since it started
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$client/stat"; }
