@@ -26,7 +26,7 @@ build-san: setup $(BUILD_SAN)/build.ninja
 
 # PREFIX/lib/fastmig/bin (the programs), PREFIX/bin/fastmig,
 # PREFIX/sbin/fastmigd, PREFIX/lib/systemd/system/fastmigd.service, and
-# /etc/fastmig/fastmigd.env when there is none (docs/INSTALL.md). DESTDIR
+# /etc/fastmig/fastmigd.env when there is none (docs/FLEET.md). DESTDIR
 # stages it elsewhere. `make setup' (run by build) brings CRIU 4.2.1 where
 # the distribution's is older.
 install: build

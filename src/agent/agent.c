@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -504,10 +506,77 @@ static int op_precopy_round(req_ctx *c)
         return r;
 }
 
+/* ---- rsync sessions (op rsync) ---- */
+
+typedef struct session_ref {
+        fm_agent *a;
+        const char *dir;
+        int slot;
+} session_ref;
+
+static void session_started(pid_t pid, void *data)
+{
+        session_ref *ref = data;
+        fm_agent *a = ref->a;
+        pthread_mutex_lock(&a->sessions_lock);
+        for (size_t i = 0; i < FM_ARRAY_SIZE(a->sessions) && ref->slot < 0; i++)
+                if (!a->sessions[i].pgid) {
+                        snprintf(a->sessions[i].dir, sizeof(a->sessions[i].dir), "%s", ref->dir);
+                        a->sessions[i].pgid = pid;
+                        ref->slot = (int)i;
+                }
+        pthread_mutex_unlock(&a->sessions_lock);
+}
+
+static void session_ended(session_ref *ref)
+{
+        if (ref->slot < 0)
+                return;
+        pthread_mutex_lock(&ref->a->sessions_lock);
+        ref->a->sessions[ref->slot].pgid = 0;
+        pthread_mutex_unlock(&ref->a->sessions_lock);
+}
+
+/* Ends the rsync sessions writing at or under dir, and waits (3 s at most)
+ * until they are gone: nothing writes there any more once this returns. */
+static void sessions_end(fm_agent *a, const char *dir)
+{
+        size_t n = strlen(dir);
+        for (int round = 0; round < 300; round++) {
+                bool any = false;
+                pthread_mutex_lock(&a->sessions_lock);
+                for (size_t i = 0; i < FM_ARRAY_SIZE(a->sessions); i++) {
+                        const char *d = a->sessions[i].dir;
+                        if (a->sessions[i].pgid && !strncmp(d, dir, n) && (d[n] == '\0' || d[n] == '/')) {
+                                kill(-a->sessions[i].pgid, SIGKILL);
+                                any = true;
+                        }
+                }
+                pthread_mutex_unlock(&a->sessions_lock);
+                if (!any)
+                        return;
+                usleep(10000);
+        }
+}
+
+/* The container's directory, when this peer's migration brings it: its
+ * rsync sessions end before the migration does. */
+static void end_container_sessions(req_ctx *c, const char *name)
+{
+        fm_error ignore = {0};
+        if (fm_target_check_owner(&c->a->paths, name, c->peer.name, &ignore) < 0)
+                return;
+        char dir[600];
+        snprintf(dir, sizeof(dir), "%s/%s", c->a->paths.lxcpath, name);
+        sessions_end(c->a, dir);
+}
+
 static int op_abort(req_ctx *c)
 {
         const char *name;
         int r = need_name(c, &name);
+        if (r == 0)
+                end_container_sessions(c, name);
         return r < 0 ? r : fm_target_abort(&c->a->paths, name, c->peer.name, &c->err);
 }
 
@@ -515,6 +584,8 @@ static int op_finish(req_ctx *c)
 {
         const char *name;
         int r = need_name(c, &name);
+        if (r == 0)
+                end_container_sessions(c, name);
         return r < 0 ? r : fm_target_finish(&c->a->paths, name, c->peer.name, &c->err);
 }
 
@@ -584,6 +655,37 @@ static fm_digest_follower *follow_swap(fm_agent *a, const char *digest, fm_diges
 /* Who staged an image: a file in its staging directory, beside the image's
  * own directory "file" that rsync fills. */
 #define STAGER "stager"
+/* ... and how long another host's staging holds the image against a new one */
+#define FM_STAGING_STALE_S 600
+
+/* Who staged digest here: 0 and *mine when a stager is recorded (*mine:
+ * it is this peer), -ENOENT when none is; *age_s its age. */
+static int stager_of(req_ctx *c, const char *digest, bool *mine, double *age_s)
+{
+        char staging[600], stager[700];
+        fm_image_staging(c->a->paths.store, digest, staging, sizeof(staging));
+        snprintf(stager, sizeof(stager), "%s/%s", staging, STAGER);
+        _cleanup_free_ char *who = NULL;
+        struct stat st;
+        if (lstat(stager, &st) < 0 || !S_ISREG(st.st_mode) || fm_read_file(stager, &who, 256) < 0)
+                return -ENOENT;
+        *mine = !strcmp(who, c->peer.name);
+        *age_s = difftime(time(NULL), st.st_mtime);
+        return 0;
+}
+
+/* An image staged here by this peer (commit, progress). */
+static int need_my_staging(req_ctx *c, const fm_image *im)
+{
+        bool mine = false;
+        double age = 0;
+        if (!fm_image_digest_is_valid(im->digest))
+                return fm_err(&c->err, EINVAL, "bad image digest");
+        if (stager_of(c, im->digest, &mine, &age) < 0 || !mine)
+                return fm_err(&c->err, EPERM, "image %s (%.12s) is not being staged on %s by %s", im->name, im->digest,
+                              c->a->paths.host, c->peer.name);
+        return 0;
+}
 
 /* An empty (fresh) or kept staging directory for an image about to arrive.
  * Into an empty one rsync writes the file front to back: its digest is
@@ -597,9 +699,18 @@ static int op_image_stage(req_ctx *c)
         char staging[600], tree[700];
         fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
         snprintf(tree, sizeof(tree), "%s/file", staging);
+        /* another host's staging of the same image is its own until it has
+         * been silent this long */
+        bool mine = false;
+        double age = 0;
+        if (stager_of(c, im.digest, &mine, &age) == 0 && !mine && age < FM_STAGING_STALE_S)
+                return fm_err(&c->err, EBUSY, "image %s (%.12s) is being staged on %s by another host", im.name,
+                              im.digest, c->a->paths.host);
         bool fresh = fm_json_bool(c->req, "fresh", false);
-        if (fresh)
+        if (fresh || !mine) {
+                sessions_end(c->a, staging);
                 fm_rm_rf(staging);
+        }
         uint64_t room = fm_free_bytes(c->a->paths.store, 0);
         if (!fm_path_exists(tree) && room < im.bytes + (64ull << 20))
                 return fm_err(&c->err, ENOSPC, "%s has %llu MB free for images, image %s needs %llu MB", c->a->paths.host,
@@ -620,11 +731,13 @@ static int op_image_commit(req_ctx *c)
 {
         fm_image im;
         int r = need_image(c, &im);
-        if (r == 0 && fm_image_digest_is_valid(im.digest)) {
+        if (r == 0 && (r = need_my_staging(c, &im)) == 0) {
+                /* no rsync into it from now on: the digest is of what stays */
                 char staging[600], stager[700];
                 fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
                 snprintf(stager, sizeof(stager), "%s/%s", staging, STAGER);
                 unlink(stager);
+                sessions_end(c->a, staging);
         }
         if (r == 0)
                 r = fm_image_commit(c->a->paths.store, &im, follow_swap(c->a, im.digest, NULL), &c->err);
@@ -642,6 +755,8 @@ static int op_image_progress(req_ctx *c)
 {
         fm_image im;
         int r = need_image(c, &im);
+        if (r == 0 && fm_image_get(c->a->paths.store, im.digest, NULL) < 0)
+                r = need_my_staging(c, &im);
         if (r < 0)
                 return r;
         json_object_object_add(c->reply, "bytes", json_object_new_int64((int64_t)fm_image_arrived(c->a->paths.store, &im)));
@@ -747,8 +862,11 @@ static int op_rsync(req_ctx *c)
                 return fm_err(&c->err, -r, "replying: %s", strerror(-r));
         c->replied = true;
         fm_sock_set_timeout(c->fd, 0); /* rsync's own timeout bounds it */
-        if ((r = fm_rsync_serve(c->fd, dir, c->a->paths.images, &c->err)) < 0)
+        session_ref ref = {.a = c->a, .dir = dir, .slot = -1};
+        bool image = json_object_object_get_ex(c->req, "image", NULL);
+        if ((r = fm_rsync_serve(c->fd, dir, image, c->a->paths.images, session_started, &ref, &c->err)) < 0)
                 fprintf(stderr, "fastmigd[%s]: rsync from %s: %s\n", c->a->paths.host, c->peer.name, c->err.msg);
+        session_ended(&ref);
         return 0;
 }
 

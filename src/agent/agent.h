@@ -7,6 +7,8 @@
 #include "image/digest.h"
 #include "migrate/migrate.h"
 
+#define FM_AGENT_MAX_CONNS_ 64 /* FM_AGENT_MAX_CONNS, below */
+
 typedef struct fm_agent {
         fm_host_paths paths;
         char addr[16];
@@ -20,6 +22,14 @@ typedef struct fm_agent {
                 fm_digest_follower *f;
         } follow[8];
         unsigned follow_next;
+        /* rsync sessions being served (op rsync): the directory each writes
+         * and its process group, so that whoever ends that directory's
+         * migration or commits its image ends them first */
+        pthread_mutex_t sessions_lock;
+        struct {
+                char dir[700];
+                pid_t pgid; /* 0: free */
+        } sessions[FM_AGENT_MAX_CONNS_];
         atomic_uint conns; /* connections being served */
 } fm_agent;
 
@@ -27,7 +37,7 @@ typedef struct fm_agent {
 #define FM_AGENT_STOP_GRACE_MS 5000
 /* Connections served at once (a thread each, and a TLS relay thread); one
  * more is closed before its handshake. A migration takes about 4 at a time on each side. */
-#define FM_AGENT_MAX_CONNS 64
+#define FM_AGENT_MAX_CONNS FM_AGENT_MAX_CONNS_
 /* A client that sends no request within this is dropped ... */
 #define FM_AGENT_FIRST_FRAME_MS 10000
 /* ... and a peer silent (or not reading) this long within a request. */

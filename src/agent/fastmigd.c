@@ -15,7 +15,8 @@
 
 /* Static: connection threads still running when main returns (after
  * fm_agent_run's grace) use it until the process is gone. */
-static fm_agent agent = {.listen_fd = -1, .follow_lock = PTHREAD_MUTEX_INITIALIZER};
+static fm_agent agent = {.listen_fd = -1, .follow_lock = PTHREAD_MUTEX_INITIALIZER,
+                         .sessions_lock = PTHREAD_MUTEX_INITIALIZER};
 /* The first SIGTERM or SIGINT asks the accept loop to stop (a byte on this
  * pipe), so that main returns and LeakSanitizer runs in the sanitized build;
  * a second one ends the agent at once. */
@@ -94,6 +95,20 @@ static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_
                 fprintf(stderr, "fastmigd[%s]: CRIU has no userfaultfd here; restores are eager\n", a->paths.host);
 }
 
+/* A directory option: absolute, short enough not to be cut, and nothing
+ * rsync's config would read otherwise (% expands there, spaces at the ends
+ * are trimmed) or that breaks a line. */
+static bool dir_arg_ok(const char *v, size_t max)
+{
+        bool ok = v[0] == '/' && strlen(v) < max && !strchr(v, '%') && v[strlen(v) - 1] != ' ';
+        for (const char *c = v; ok && *c; c++)
+                ok = (unsigned char)*c >= 0x20 && *c != 0x7f;
+        if (!ok)
+                fprintf(stderr, "fastmigd: bad directory `%s' (absolute, under %zu bytes, no %%, control characters or "
+                                "trailing space)\n", v, max);
+        return ok;
+}
+
 static void usage(FILE *f)
 {
         fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR --pki DIR "
@@ -128,10 +143,20 @@ int main(int argc, char **argv)
                 switch (ch) {
                 case 'h': snprintf(a->paths.host, sizeof(a->paths.host), "%s", optarg); break;
                 case 'l': listen = optarg; break;
-                case 'P': snprintf(a->paths.lxcpath, sizeof(a->paths.lxcpath), "%s", optarg); break;
-                case 'i': snprintf(a->paths.images, sizeof(a->paths.images), "%s", optarg); break;
-                case 's': state = optarg; break;
-                case 'S': snprintf(a->paths.store, sizeof(a->paths.store), "%s", optarg); break;
+                case 'P':
+                case 'i':
+                case 'S': {
+                        char *dst = ch == 'P' ? a->paths.lxcpath : ch == 'i' ? a->paths.images : a->paths.store;
+                        if (!dir_arg_ok(optarg, sizeof(a->paths.lxcpath)))
+                                return 2;
+                        snprintf(dst, sizeof(a->paths.lxcpath), "%s", optarg);
+                        break;
+                }
+                case 's':
+                        if (!dir_arg_ok(optarg, 200))
+                                return 2;
+                        state = optarg;
+                        break;
                 case 'T': a->paths.test_hooks = true; break;
                 case 'V': shared = optarg; break;
                 case 'K': pki = optarg; break;

@@ -57,7 +57,10 @@ static int str(reader *rd, json_object *o, const char *key, bool required, char 
 static int path(reader *rd, json_object *o, const char *key, char *out, size_t n)
 {
         int r = str(rd, o, key, false, out, n);
-        if (r == 0 && out[0] && (out[0] != '/' || strstr(out, "/../") || strstr(out, "/./")))
+        size_t n_ = strlen(out);
+        bool dots = strstr(out, "/../") || strstr(out, "/./") || (n_ >= 3 && !strcmp(out + n_ - 3, "/..")) ||
+                    (n_ >= 2 && !strcmp(out + n_ - 2, "/."));
+        if (r == 0 && out[0] && (out[0] != '/' || dots))
                 return bad(rd, key, "must be an absolute path without . or ..", out);
         return r;
 }

@@ -26,11 +26,30 @@ static void digest_hex(XXH3_state_t *st, char hex[FM_DIGEST_HEX])
         snprintf(hex, FM_DIGEST_HEX, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
 }
 
+/* A regular file, not followed through a symlink, opened without blocking
+ * (a FIFO planted there must not hang the reader). A second name is fine:
+ * the store links files it installs, and a peer's rsync can neither link
+ * into an image's staging nor reach outside it. */
+static int open_regular(const char *path, struct stat *st)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+                close(fd);
+                return -EINVAL;
+        }
+        return fd;
+}
+
 int fm_file_digest(const char *path, const char *seed, char hex[FM_DIGEST_HEX], uint64_t *bytes, fm_error *e)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat fst;
+        _cleanup_close_ int fd = open_regular(path, &fst);
+        if (fd == -EINVAL)
+                return fm_err(e, EINVAL, "%s is not a regular file", path);
         if (fd < 0)
-                return fm_err(e, errno, "opening %s: %s", path, strerror(errno));
+                return fm_err(e, -fd, "opening %s: %s", path, strerror(-fd));
         XXH3_state_t *st = XXH3_createState();
         _cleanup_free_ uint8_t *buf = malloc(CHUNK);
         if (!st || !buf) {
@@ -92,8 +111,15 @@ static void *follow_thread(void *arg)
                 int stop = atomic_load(&f->stop);
                 if (stop == 2)
                         return NULL;
-                if (f->fd < 0)
-                        f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+                if (f->fd < 0) {
+                        struct stat st;
+                        int fd = open_regular(f->path, &st);
+                        if (fd == -EINVAL) {
+                                f->failed = true;
+                                return NULL;
+                        }
+                        f->fd = fd < 0 ? -1 : fd;
+                }
                 ssize_t got = f->fd < 0 ? 0 : follow_step(f);
                 if (got < 0 || (stop == 1 && f->fd < 0)) {
                         f->failed = true;
@@ -150,6 +176,10 @@ int fm_digest_follow_end(fm_digest_follower *f, char hex[FM_DIGEST_HEX], uint64_
          * content: the claim then fails and the image is refused (and rsync
          * itself checks that what it wrote is the sender's file) */
         bool ok = !f->failed && f->fd >= 0 && fstat(f->fd, &st) == 0 && (uint64_t)st.st_size == f->done;
+        /* and the file there now is the one hashed (not one renamed over it) */
+        struct stat now;
+        ok = ok && lstat(f->path, &now) == 0 && S_ISREG(now.st_mode) && now.st_ino == st.st_ino &&
+             now.st_dev == st.st_dev;
         if (ok) {
                 digest_hex(f->st, hex);
                 if (bytes)

@@ -109,7 +109,7 @@ uint64_t fm_image_arrived(const char *store, const fm_image *im)
         char file[700];
         struct stat st;
         fm_image_staging_file(store, im->digest, file, sizeof(file));
-        if (stat(file, &st) == 0)
+        if (lstat(file, &st) == 0 && S_ISREG(st.st_mode))
                 return (uint64_t)st.st_size;
         return fm_image_get(store, im->digest, NULL) == 0 ? im->bytes : 0;
 }

@@ -192,6 +192,9 @@ int fm_target_settle(const fm_host_paths *p, const char *name, const char *injec
  * settle, abort, finish) until finish: -EPERM for anyone else, and for a
  * container that no unfinished migration brought. */
 int fm_target_check_owner(const fm_host_paths *p, const char *name, const char *peer, fm_error *e);
+/* A prepared container whose owner has sent nothing for this long may be
+ * prepared again by another host (each checked request renews it). */
+#define FM_INCOMING_STALE_S 600
 /* Removes what a migration brought; a container that no migration from
  * peer is bringing is refused (fm_target_check_owner). */
 int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, fm_error *e);

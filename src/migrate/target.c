@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "lxc/config.h"
 #include "lxc/container.h"
@@ -382,6 +383,7 @@ int fm_target_check_owner(const fm_host_paths *p, const char *name, const char *
                 return fm_err(e, EPERM, "%s on %s is not a container a migration is bringing", name, p->host);
         if (strcmp(who, peer))
                 return fm_err(e, EPERM, "%s on %s is being brought by %s, not by %s", name, p->host, who, peer);
+        utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW); /* the owner is alive */
         return 0;
 }
 
@@ -403,6 +405,12 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
         if (fm_path_exists(dir) && !fm_path_exists(path))
                 return fm_err(e, EEXIST, "a container named %s exists on %s (not from an unfinished migration)", name,
                               p->host);
+        /* another host's unfinished migration is its own until it has been
+         * silent for FM_INCOMING_STALE_S */
+        struct stat mst;
+        if (fm_path_exists(dir) && q->peer && fm_target_check_owner(p, name, q->peer, NULL) < 0 &&
+            lstat(path, &mst) == 0 && difftime(time(NULL), mst.st_mtime) < FM_INCOMING_STALE_S)
+                return fm_err(e, EBUSY, "%s on %s is being brought by another host's migration", name, p->host);
         uint64_t need = 0;
         int r = decide(p, q, out, &need, e);
         if (r < 0)

@@ -1,5 +1,6 @@
 #include "plane.h"
 
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -52,6 +53,9 @@ int fm_plane_locate(const fm_fleet *f, const char *name, const fm_host **host, c
                         fm_json_str(ct, "ipv4", false, 15, &addr, NULL);
                 }
                 bool running = st && (!strcmp(st, "RUNNING") || !strcmp(st, "FROZEN"));
+                struct in_addr in;
+                if (addr && addr[0] && inet_pton(AF_INET, addr, &in) != 1)
+                        addr = NULL; /* an agent's word, checked before it reaches a route or a hook */
                 if (running) {
                         *host = &f->host[i];
                         snprintf(ip, 16, "%s", addr ? addr : "");
@@ -113,21 +117,33 @@ int fm_plane_list(const fm_host *h, fm_ct_entry **out, size_t *n, fm_error *e)
         return 0;
 }
 
-static bool ip_in_use(const fm_fleet *f, const char *ip)
+/* The addresses the fleet's containers have (malloc'd, *n of them); fails
+ * when a host cannot say (its containers' addresses are unknown). */
+static int used_addrs(const fm_fleet *f, char (**out)[16], size_t *n, fm_error *e)
 {
+        *out = NULL;
+        *n = 0;
         for (int i = 0; i < f->hosts; i++) {
                 fm_ct_entry *v = NULL;
-                size_t n = 0;
-                if (fm_plane_list(&f->host[i], &v, &n, NULL) < 0)
-                        continue;
-                bool used = false;
-                for (size_t k = 0; k < n; k++)
-                        used = used || !strcmp(v[k].ipv4, ip);
+                size_t k = 0;
+                if (fm_plane_list(&f->host[i], &v, &k, e) < 0) {
+                        free(*out);
+                        *out = NULL;
+                        return fm_err_wrap(e, "the addresses in use are unknown");
+                }
+                char(*grown)[16] = realloc(*out, (*n + k + 1) * sizeof(**out));
+                if (!grown) {
+                        free(v);
+                        free(*out);
+                        *out = NULL;
+                        return fm_err(e, ENOMEM, "out of memory");
+                }
+                *out = grown;
+                for (size_t x = 0; x < k; x++)
+                        snprintf((*out)[(*n)++], 16, "%s", v[x].ipv4);
                 free(v);
-                if (used)
-                        return true;
         }
-        return false;
+        return 0;
 }
 
 int fm_plane_start_workload(const fm_fleet *f, const char *host, const char *name, const fm_workload_spec *w,
@@ -145,13 +161,21 @@ int fm_plane_start_workload(const fm_fleet *f, const char *host, const char *nam
         char other[16];
         if (fm_plane_locate(f, name, &where, other, NULL) == 0)
                 return fm_err(e, EEXIST, "a container named %s already runs on %s", name, where->name);
-        char ip[16] = "";
-        for (int x = 0; x < 1024; x++) {
+        char ip[16] = "", (*used)[16] = NULL;
+        size_t nused = 0;
+        if ((r = used_addrs(f, &used, &nused, e)) < 0)
+                return r;
+        bool free_ip = false;
+        for (int x = 0; !free_ip; x++) {
                 fm_fleet_service_addr(f, x, ip);
-                if (!ip[0] || !ip_in_use(f, ip))
+                if (!ip[0])
                         break;
+                free_ip = true;
+                for (size_t k = 0; k < nused && free_ip; k++)
+                        free_ip = strcmp(used[k], ip) != 0;
         }
-        if (!ip[0])
+        free(used);
+        if (!free_ip)
                 return fm_err(e, ENOSPC, "no free service address left in fleet %s's services network", f->name);
         json_object *req = req_name("create_workload", name);
         json_object_object_add(req, "ipv4", json_object_new_string(ip));
@@ -283,9 +307,10 @@ int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **
                 if (r < 0)
                         return r;
                 const char *a = NULL;
+                struct in_addr in;
                 if (json_object_object_get_ex(rep, "container", &ct))
                         fm_json_str(ct, "ipv4", false, 15, &a, NULL);
-                snprintf(ip, sizeof(ip), "%s", a ? a : "");
+                snprintf(ip, sizeof(ip), "%s", a && inet_pton(AF_INET, a, &in) == 1 ? a : "");
                 json_object_put(rep);
         } else if ((r = fm_plane_locate(f, o->name, &from, ip, e)) < 0) {
                 return r;

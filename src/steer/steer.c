@@ -30,7 +30,10 @@ static int run_command(const fm_steer *s, const char *phase, const char *ip, con
         const char *env[] = {old_addr, new_addr, via, NULL};
         char *argv[] = {(char *)s->cfg.command, (char *)phase, (char *)ip, (char *)(from ? from->name : "-"),
                         (char *)to->name, NULL};
-        fm_spawn_opts o = {.env_add = env, .timeout_ms = s->cfg.timeout_ms ? s->cfg.timeout_ms : FM_STEER_TIMEOUT_MS};
+        /* its own process group: a call that times out ends with all it
+         * started (an ssh to a router must not act after a rollback) */
+        fm_spawn_opts o = {.env_add = env, .timeout_ms = s->cfg.timeout_ms ? s->cfg.timeout_ms : FM_STEER_TIMEOUT_MS,
+                           .own_group = true};
         int r = fm_spawn_check(argv, &o, e);
         free(o.output);
         return r < 0 ? fm_err_wrap(e, "steering hook (%s %s to %s)", phase, ip, to->name) : 0;

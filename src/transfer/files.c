@@ -290,7 +290,7 @@ int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *
                      .bytes = &total, .e = e};
         int r = !t.xs || !t.out || !t.in ? fm_err(e, ENOMEM, "out of memory") : 0;
         if (live && r == 0) { /* pages files created before the watch began */
-                DIR *d0 = fdopendir(dup(dfd));
+                DIR *d0 = fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3));
                 struct dirent *de0;
                 if (d0)
                         rewinddir(d0);
@@ -314,7 +314,7 @@ int fm_files_send(int fd, const char *dir, fm_page_codec *codec, fm_files_live *
         if (live && r == 0 && writer_state(live) < 0)
                 r = fm_err(e, ECANCELED, "the dump failed");
         /* then every file, but those already sent, as it is now */
-        DIR *d = r == 0 ? fdopendir(dup(dfd)) : NULL;
+        DIR *d = r == 0 ? fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3)) : NULL;
         if (r == 0 && !d)
                 r = fm_err(e, errno, "opening %s: %s", dir, strerror(errno));
         if (d) /* the dup shares its offset with the first scan */
@@ -519,10 +519,15 @@ int fm_rsync_push(const char *src_dir, const fm_rsync_dest *to, int nice, bool i
         snprintf(niceval, sizeof(niceval), "%d", nice);
         snprintf(timeout, sizeof(timeout), "--timeout=%d", FM_RSYNC_IO_TIMEOUT_S);
         fm_strv argv = {0};
-        const char *const fixed[] = {"nice", "-n", niceval, "rsync", "-aHAX", "--numeric-ids", "--delete", "--stats",
-                                     timeout, "-e", tunnel ? tunnel : ""};
+        const char *const fixed[] = {"nice", "-n", niceval, "rsync", "--delete", "--stats", timeout, "-e",
+                                     tunnel ? tunnel : ""};
         for (size_t i = 0; i < FM_ARRAY_SIZE(fixed); i++)
                 fm_strv_push(&argv, fixed[i]);
+        /* a tree: all of it, as it is; an image: its one regular file (the
+         * target refuses links, devices and the like into a staging dir) */
+        fm_strv_push(&argv, to->image ? "-rt" : "-aHAX");
+        if (!to->image)
+                fm_strv_push(&argv, "--numeric-ids");
         if (inplace) { /* whole files (there is no basis to compare with) */
                 fm_strv_push(&argv, "--inplace");
                 fm_strv_push(&argv, "-W");
@@ -539,7 +544,7 @@ int fm_rsync_push(const char *src_dir, const fm_rsync_dest *to, int nice, bool i
          * the final sync catches up; while it is frozen only the dump's own
          * temporary files (CRIU's link remaps) can vanish: rsync failed a
          * rollback test that way. */
-        fm_spawn_opts o = {.env_add = env, .timeout_ms = 3600 * 1000, .also_ok = 24};
+        fm_spawn_opts o = {.env_add = env, .timeout_ms = 3600 * 1000, .also_ok = 24, .own_group = true};
         int r = argv.v && tunnel && src && pki && cert ? fm_spawn_check(argv.v, &o, e) : fm_err(e, ENOMEM, "out of memory");
         fm_strv_free(&argv);
         if (r == 0 && bytes)
@@ -563,7 +568,8 @@ int fm_rsync_push(const char *src_dir, const fm_rsync_dest *to, int nice, bool i
         return 0;
 }
 
-int fm_rsync_serve(int fd, const char *dir, const char *conf_dir, fm_error *e)
+int fm_rsync_serve(int fd, const char *dir, bool one_file, const char *conf_dir, void (*started)(pid_t, void *),
+                   void *data, fm_error *e)
 {
         /* The module's config, in a file of its own while rsync runs (rsync
          * resolves the path itself: no /proc/self/fd/N of a memfd). use
@@ -574,8 +580,10 @@ int fm_rsync_serve(int fd, const char *dir, const char *conf_dir, fm_error *e)
         _cleanup_free_ char *conf = fm_strdupf("use chroot = yes\nnumeric ids = yes\nlog file = /dev/null\n"
                                                "transfer logging = no\ntimeout = %d\n\n"
                                                "[ct]\n  path = %s\n  read only = no\n  munge symlinks = no\n"
-                                               "  uid = root\n  gid = root\n",
-                                               FM_RSYNC_IO_TIMEOUT_S, dir);
+                                               "  uid = root\n  gid = root\n"
+                                               "  refuse options = write-devices copy-devices%s\n",
+                                               FM_RSYNC_IO_TIMEOUT_S, dir,
+                                               one_file ? " links hard-links devices specials acls xattrs" : "");
         _cleanup_free_ char *path = fm_strdupf("%s/.rsyncd-XXXXXX", conf_dir);
         if (!conf || !path)
                 return fm_err(e, ENOMEM, "out of memory");
@@ -590,7 +598,8 @@ int fm_rsync_serve(int fd, const char *dir, const char *conf_dir, fm_error *e)
         }
         _cleanup_free_ char *arg = fm_strdupf("--config=%s", path);
         char *argv[] = {"rsync", "--server", "--daemon", arg ? arg : "--config=/nonexistent", ".", NULL};
-        fm_spawn_opts o = {.stdio_fd = fd, .timeout_ms = 3600 * 1000};
+        fm_spawn_opts o = {.stdio_fd = fd, .timeout_ms = 3600 * 1000, .own_group = true, .started = started,
+                           .started_data = data};
         r = fm_spawn_check(argv, &o, e);
         free(o.output);
         unlink(path);

@@ -1,5 +1,6 @@
 /* Moving checkpoint images and file trees between hosts. */
 #pragma once
+#include <sys/types.h>
 #include <stdatomic.h>
 
 #include "util/util.h"
@@ -79,10 +80,14 @@ int fm_rsync_push(const char *src_dir, const fm_rsync_dest *to, int nice, bool i
 
 /* The target's side: runs rsync's server in daemon mode on fd (the
  * connection, once the request is answered) with one module, "ct", whose
- * root is dir (chrooted, numeric ids, written as root); its config is a
- * file in conf_dir while it runs. Returns when it ends: 0, or an error with
+ * root is dir (chrooted, numeric ids, written as root; one_file: an
+ * image's staging directory, into which links, devices and special files
+ * are refused); its config is a file in conf_dir while it runs. rsync leads
+ * a process group of its own, whose id started (may be NULL) gets: killing
+ * that group ends the session. Returns when it ends: 0, or an error with
  * its exit status. */
-int fm_rsync_serve(int fd, const char *dir, const char *conf_dir, fm_error *e);
+int fm_rsync_serve(int fd, const char *dir, bool one_file, const char *conf_dir, void (*started)(pid_t, void *),
+                   void *data, fm_error *e);
 
 /* Bound on one rsync run, either side: a stream silent this long ends it. */
 #define FM_RSYNC_IO_TIMEOUT_S 60

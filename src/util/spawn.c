@@ -46,6 +46,8 @@ static char **child_env(const char *const *env_add)
 static void child_exec(char *const argv[], char **env, int out_fd, const fm_spawn_opts *o)
 {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (o->own_group)
+                setpgid(0, 0);
         int devnull = null >= 0 ? fcntl(null, F_DUPFD_CLOEXEC, 10) : -1;
         int out = out_fd >= 0 ? fcntl(out_fd, F_DUPFD_CLOEXEC, 10) : devnull;
         int io = o->stdio_fd > 2 ? fcntl(o->stdio_fd, F_DUPFD_CLOEXEC, 10) : -1;
@@ -83,6 +85,11 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
         if (pid == 0)
                 child_exec(argv, env, capture ? pipefd[1] : -1, o);
         fm_close(pipefd[1]);
+        if (o->own_group)
+                setpgid(pid, pid); /* also here: no window before a kill of the group */
+        pid_t target = o->own_group ? -pid : pid;
+        if (o->started)
+                o->started(pid, o->started_data);
 
         size_t max = o->output_max ? o->output_max : 64 * 1024;
         char *buf = NULL;
@@ -95,7 +102,7 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                         if (deadline) {
                                 uint64_t now = fm_now_ns();
                                 if (now >= deadline) {
-                                        kill(pid, SIGKILL);
+                                        kill(target, SIGKILL);
                                         break;
                                 }
                                 wait_ms = (int)((deadline - now) / 1000000ull) + 1;
@@ -104,7 +111,9 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                         int pr = poll(&p, 1, wait_ms);
                         if (pr < 0 && errno == EINTR)
                                 continue;
-                        if (pr <= 0)
+                        if (pr < 0)
+                                break;
+                        if (pr == 0)
                                 continue;
                         char tmp[4096];
                         ssize_t r = read(pipefd[0], tmp, sizeof(tmp));
@@ -138,7 +147,7 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                                         usleep(1000);
                         }
                         if (w == 0) {
-                                kill(pid, SIGKILL);
+                                kill(target, SIGKILL);
                                 waitpid(pid, &status, 0);
                         }
                         break;
@@ -146,6 +155,8 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                 if (waitpid(pid, &status, 0) >= 0 || errno != EINTR)
                         break;
         }
+        if (o->own_group) /* nothing of it outlives it (rsync's receiver, a hook's ssh) */
+                kill(-pid, SIGKILL);
         if (buf) {
                 buf[len] = '\0';
                 if (o->output)

@@ -1,5 +1,6 @@
 /* Running helper programs (LXC tools, rsync, ip) without a shell. */
 #pragma once
+#include <sys/types.h>
 #include "util.h"
 
 typedef struct fm_spawn_opts {
@@ -10,6 +11,10 @@ typedef struct fm_spawn_opts {
         bool detach_stdio;          /* child gets /dev/null for all of stdio, nothing captured */
         int also_ok;                /* fm_spawn_check: an exit status that counts as success too (0: none) */
         int stdio_fd;               /* > 2: the child's stdin and stdout (a connection), stderr as above */
+        bool own_group;             /* the child leads a process group: a timeout kills the whole group,
+                                     * and whatever of it is left when the child ends */
+        void (*started)(pid_t pid, void *data); /* called once it runs, may be NULL */
+        void *started_data;
 } fm_spawn_opts;
 
 /* Runs argv[0] (looked up in PATH) and waits. Returns the exit status (0..255),

@@ -105,7 +105,7 @@ int main(int argc, char **argv)
            "an app image without a base refused");
         ok(is_error(req("{\"op\":\"image_commit\",\"image\":{\"name\":\"x\",\"kind\":\"base\","
                         "\"digest\":\"0123456789abcdef0123456789abcdef\"}}", &e),
-                    "checking image"),
+                    "not being staged"),
            "commit of an image never staged refused");
         fm_tls_setup(pki, "operator", &e);
         ok(is_error(req("{\"op\":\"image_rm\",\"image\":\"no-such-image\"}", &e), "no image"),

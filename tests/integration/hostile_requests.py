@@ -79,6 +79,20 @@ def main():
                      "rsync into an image nobody staged")
         expect_error(addr, {"op": "rsync", "image": "../" + "0" * 29}, "bad image digest",
                      "rsync into an image named with a path")
+    elif step == "staging":
+        # an image being staged here by mec2 is mec2's: another host can
+        # neither take the staging over, nor commit it, nor watch it
+        im = {"name": "staged", "kind": "base", "digest": sys.argv[3], "bytes": 4096}
+        rep = call(addr, {"op": "image_stage", "image": im, "fresh": True}, "mec2")
+        if not rep or not rep.get("ok"):
+            sys.exit("FAIL: image_stage by mec2: %r" % rep)
+        print("ok: mec2 stages image %s" % sys.argv[3][:12])
+        expect_error(addr, {"op": "image_stage", "image": im, "fresh": True}, "being staged on mec1 by another host",
+                     "another host staging the same image", "intruder")
+        expect_error(addr, {"op": "image_commit", "image": im}, "is not being staged on mec1 by intruder",
+                     "another host committing it", "intruder")
+        expect_error(addr, {"op": "image_progress", "image": im}, "is not being staged on mec1 by intruder",
+                     "another host watching it", "intruder")
     elif step == "abort":
         rep = call(addr, {"op": "abort", "name": sys.argv[3]}, "mec2")
         if not rep or not rep.get("ok"):

@@ -49,9 +49,10 @@ ip netns exec fm-core $H other-peer 10.77.1.2:7070 incoming
 L=/var/lib/fastmig/testbed/mec1/lxc
 tree=$(mktemp -d /tmp/fm-rsynctree.XXXXXX)
 echo payload > "$tree/fm-probe"; ln -s /etc "$tree/etc-link"
-tun() { # CERT DEST: rsync of $tree through the tunnel
-  ip netns exec fm-core env FASTMIG_PKI=$PKI FASTMIG_CERT=$1 rsync -a --timeout=30 \
-    -e "$FASTMIG_BUILD/fm-rsync-tunnel 10.77.1.2:7070 container incoming rootfs" "$tree/" "fastmig::ct/$2"
+tun() { # CERT DEST [RSYNC OPTIONS]: rsync of $tree through the tunnel
+  local cert=$1 dest=$2; shift 2
+  ip netns exec fm-core env FASTMIG_PKI=$PKI FASTMIG_CERT=$cert rsync -a --timeout=30 "$@" \
+    -e "$FASTMIG_BUILD/fm-rsync-tunnel 10.77.1.2:7070 container incoming rootfs" "$tree/" "fastmig::ct/$dest"
 }
 tun mec2 "" || fail "rsync by the preparing peer failed"
 [ "$(cat $L/incoming/rootfs/fm-probe)" = payload ] || fail "the file did not arrive"
@@ -64,6 +65,28 @@ left=$(find /var/lib/fastmig/testbed -name escape -not -path "$L/incoming/rootfs
 [ -z "$left" ] || fail "rsync escaped the container's tree: $left"
 if tun intruder "" 2>"$tree.err"; then fail "rsync with another host's certificate went through"; fi
 grep -q "being brought by mec2" "$tree.err" || fail "the refusal does not say why: $(cat "$tree.err")"
+# a session still writing when the migration ends is ended with it: a slow
+# rsync (100 kB/s of a 4 MB file), then abort by the peer that prepared it
+head -c 4000000 /dev/urandom > "$tree/big"
+tun mec2 "" --bwlimit=100 2>"$tree.err" & slow=$!
+sleep 2
+ip netns exec fm-core $H abort 10.77.1.2:7070 incoming
+for _ in $(seq 50); do kill -0 $slow 2>/dev/null || break; sleep 0.1; done
+! kill -0 $slow 2>/dev/null || fail "the rsync session outlived the abort"
+wait $slow && fail "the slow rsync succeeded across the abort"
+! pgrep -f "rsync --server --daemon" >/dev/null || fail "an rsync server outlived the abort: $(pgrep -af 'rsync --server')"
+[ ! -e $L/incoming ] || fail "the aborted container's directory came back: $(ls -la $L/incoming)"
+ip netns exec fm-core $H prepare 10.77.1.2:7070 incoming
+# an image's staging: only files travel into it (no symlink, no device)
+D=0123456789abcdef0123456789abcdef
+ip netns exec fm-core $H staging 10.77.1.2:7070 $D
+mkdir -p "$tree/img"; ln -s /dev/zero "$tree/img/image.sqfs"
+rc=0
+ip netns exec fm-core env FASTMIG_PKI=$PKI FASTMIG_CERT=mec2 rsync -a --timeout=30 \
+  -e "$FASTMIG_BUILD/fm-rsync-tunnel 10.77.1.2:7070 image $D" "$tree/img/" fastmig::ct/ 2>"$tree.err" || rc=$?
+# 4: "requested action not supported" (the daemon refuses -l, which -a asks for)
+[ $rc -eq 4 ] || fail "a symlink into an image's staging: rsync status $rc, not 4: $(cat "$tree.err")"
+[ ! -L /var/lib/fastmig/testbed/mec1/store/.incoming-$D/file/image.sqfs ] || fail "the symlink is there"
 rm -rf "$tree" "$tree.err"
 ip netns exec fm-core $H abort 10.77.1.2:7070 incoming
 [ ! -e /var/lib/fastmig/testbed/mec1/lxc/incoming ] || fail "abort left the prepared container"

@@ -62,6 +62,38 @@ static void test_follower(const char *root)
         fm_digest_follow_cancel(fm_digest_follow(path, NULL)); /* cancel without an end */
 }
 
+/* What a peer could plant where an image file goes: a symlink (to a
+ * secret, or to /dev/zero that never ends), a FIFO (open would block).
+ * Neither is read: refused at once. */
+static void test_not_regular(const char *root)
+{
+        char good[600], sym[600], fifo[600], hex[FM_DIGEST_HEX];
+        snprintf(good, sizeof(good), "%s/good", root);
+        snprintf(sym, sizeof(sym), "%s/link", root);
+        snprintf(fifo, sizeof(fifo), "%s/fifo", root);
+        put(good, "content");
+        symlink("/dev/zero", sym);
+        mkfifo(fifo, 0600);
+        fm_error e = {0};
+        double t0 = fm_now_ms();
+        ok(fm_file_digest(sym, "", hex, NULL, &e) < 0, "a symlink to /dev/zero is not followed: %s", e.msg);
+        ok(fm_file_digest(fifo, "", hex, NULL, &e) == -EINVAL, "a FIFO is refused: %s", e.msg);
+        ok(fm_now_ms() - t0 < 1000, "at once (%.0f ms)", fm_now_ms() - t0);
+        ok(fm_file_digest(good, "", hex, NULL, &e) == 0, "a regular file is read");
+
+        /* rsync without --inplace renames a new file over the one a
+         * follower hashed: its digest is not the file's any more */
+        char other[600];
+        snprintf(other, sizeof(other), "%s/other", root);
+        put(good, "the real image");
+        fm_digest_follower *f = fm_digest_follow(good, "");
+        usleep(50000);
+        put(other, "the fake image"); /* the same size */
+        ok(rename(other, good) == 0, "another file renamed over it");
+        uint64_t n = 0;
+        ok(f && fm_digest_follow_end(f, hex, &n) == -EAGAIN, "the follower gives no digest (hash it anew)");
+}
+
 int main(void)
 {
         char root[] = "/tmp/fm-image.XXXXXX";
@@ -149,6 +181,7 @@ int main(void)
         ok(fm_image_rm(store, lxc, "app0", NULL, &e) == 0, "unused: removed");
         ok(fm_image_rm(store, lxc, "base0", NULL, &e) == 0, "then its base too");
         test_follower(root);
+        test_not_regular(root);
         fm_rm_rf(root);
         return tap_done();
 }
