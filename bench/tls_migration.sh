@@ -66,17 +66,25 @@ done
 python3 - "$out" "$ROUNDS" "$SIZE" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
+def vals(b, kind, d, col):
+    return [float(r[col]) for r in rows if r[0] == b and r[1] == kind and r[2] == d]
 def med(b, kind, d, col):
-    v = [float(r[col]) for r in rows if r[0] == b and r[1] == kind and r[2] == d]
+    v = vals(b, kind, d, col)
     return statistics.median(v) if v else float("nan")
+def span(b, kind, d, col):
+    v = vals(b, kind, d, col)
+    return "%.0f-%.0f" % (min(v), max(v)) if v else "-"
 print("What encryption costs a migration: %s rounds, builds alternating, 2-host testbed, 1 Gbit/s links" % sys.argv[2])
-print("%-34s %12s %12s %8s" % ("", "clear", "TLS", "TLS/clear"))
+print("median (min-max) of each; the ratio is of the medians")
+print("%-38s %20s %20s %9s" % ("", "clear", "TLS", "TLS/clear"))
 for kind, d, label in (("blank", "there", "blank full-mig"), ("blank", "back", "blank memory-mig"),
                        ("memory", "there", "memory %s MiB pre-copy" % sys.argv[3]), ("memory", "back", "memory %s MiB back" % sys.argv[3])):
     for col, what in ((4, "downtime ms"), (5, "stream MB/s")):
         if kind == "blank" and d == "back" and col == 5:
             continue  # memory-mig: the upper layer's few kB, no stream to speak of
         c, t = med("clear", kind, d, col), med("tls", kind, d, col)
-        print("%-34s %12.1f %12.1f %8.2f" % (label + ", " + what, c, t, t / c if c else float("nan")))
+        cs = "%.1f (%s)" % (c, span("clear", kind, d, col))
+        ts = "%.1f (%s)" % (t, span("tls", kind, d, col))
+        print("%-38s %20s %20s %9.2f" % (label + ", " + what, cs, ts, t / c if c else float("nan")))
 print("(stream: blank's rsync of images and upper layer while the service runs; memory's first pre-copy round)")
 PY
