@@ -1004,8 +1004,13 @@ static void rollback(fm_migration *m)
         }
         if (m->detached) /* only ever set with have_port */
                 fm_ct_port_set(&m->port, true, &ignore);
-        if (m->frozen)
+        if (m->frozen) {
                 fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore);
+                /* the target may have announced the address already: on one
+                 * L2 segment (garp steering) the switches learn it back here */
+                if (m->restored)
+                        fm_ct_announce(m->src->lxcpath, m->name, &ignore);
+        }
         char img[600];
         src_images(m, img, sizeof(img));
         fm_rm_rf(img);
