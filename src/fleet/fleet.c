@@ -50,6 +50,8 @@ static int str(reader *rd, json_object *o, const char *key, bool required, char 
         const char *s = json_object_get_string(v);
         if (strlen(s) >= n)
                 return bad(rd, key, "too long", s);
+        if (required && !*s) /* absent and empty read the same once written */
+                return bad(rd, key, "empty", NULL);
         snprintf(out, n, "%s", s);
         return 0;
 }

@@ -774,7 +774,8 @@ static int disk_final_join(fm_migration *m, disk_job *j)
 {
         pthread_join(j->thread, NULL);
         m->bytes_own += j->bytes;
-        m->phase_ms[FM_PHASE_DISK_FINAL] = j->ms;
+        if (m->strategy != FM_STRATEGY_SHARED) /* shared: the flush's time, from the dump (phase_dump) */
+                m->phase_ms[FM_PHASE_DISK_FINAL] = j->ms;
         if (j->r < 0 && m->err.code == 0)
                 m->err = j->err;
         return j->r;

@@ -41,6 +41,9 @@ mig() {
   [ "$(jget "$out" latency_test.passed)" = true ] || fail "$name to $to: latency test not passed"
   [ "$(jget "$out" bytes_disk.total)" = 0 ] || fail "$name to $to: disk bytes travelled"
   [ "$(jget "$out" state_continuous)" = true ] || fail "$name to $to: echo sequence broken"
+  # the flush of the frozen container's open files is shared's final disk phase
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["flushed_files"] is not None and d["phases"]["disk_final"] > 0, d["phases"]' "$out" \
+    || fail "$name to $to: the flush's time is not in phases.disk_final"
   LAST=$out
 }
 

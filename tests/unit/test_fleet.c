@@ -88,6 +88,8 @@ int main(void)
         ok(says(refused("192.0.2.11", "192.0.2.300"), "hosts[1].agent"), "a bad address");
         ok(says(refused("/24", "/31"), "services.subnet"), "a subnet too small for services");
         ok(says(refused("192.168.50.1\"", "10.0.0.1\""), "gateway: is not in the subnet"), "a gateway outside");
+        ok(says(refused("\"gateway\": \"192.168.50.1\"", "\"gateway\": \"\""), "services.gateway: empty"),
+           "an empty gateway (found by the fuzzer: it passed, and did not read back)");
         ok(says(refused("\"command\", \"command\": \"/usr/local/sbin/steer\"", "\"command\""),
                 "steering.command: missing"),
            "command steering without a command");
