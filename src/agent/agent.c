@@ -468,9 +468,16 @@ static int op_restore(req_ctx *c)
         if (r < 0)
                 return r;
         double t = fm_now_ms();
+        fm_criu_stats st = {0};
         r = fm_target_restore(&c->a->paths, name, inject, fm_json_bool(c->req, "early", false),
-                              fm_json_bool(c->req, "lazy", false), &c->err);
+                              fm_json_bool(c->req, "lazy", false), &st, &c->err);
         json_object_object_add(c->reply, "restore_ms", json_object_new_double(fm_now_ms() - t));
+        if (st.has_restore) {
+                json_object *o = fm_criu_stats_json(&st), *rs = NULL;
+                json_object_object_get_ex(o, "restore", &rs);
+                json_object_object_add(c->reply, "criu_restore", json_object_get(rs));
+                json_object_put(o);
+        }
         return r;
 }
 

@@ -34,6 +34,25 @@ static void round_progress(json_object *ev, double stall_ms, void *data)
                 (long long)round, (long long)scanned, (long long)sent, sent / 256.0, ms, stall_ms);
 }
 
+/* CRIU's own account of the frozen window, beside the phases (stderr,
+ * with the progress lines). */
+static void print_criu(json_object *rep)
+{
+        json_object *c = NULL, *d = NULL, *r = NULL, *v = NULL;
+        if (!json_object_object_get_ex(rep, "criu", &c) || !c)
+                return;
+        json_object_object_get_ex(c, "dump", &d);
+        json_object_object_get_ex(c, "restore", &r);
+#define F(o, k) (o && json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0)
+        if (d)
+                fprintf(stderr, "  criu dump: freezing %.1f ms, frozen %.1f ms (memory dump %.1f, write %.1f), %.0f pages written\n",
+                        F(d, "freezing_ms"), F(d, "frozen_ms"), F(d, "memdump_ms"), F(d, "memwrite_ms"), F(d, "pages_written"));
+        if (r)
+                fprintf(stderr, "  criu restore: %.1f ms (forking %.1f ms), %.0f pages restored\n", F(r, "restore_ms"),
+                        F(r, "forking_ms"), F(r, "pages_restored"));
+#undef F
+}
+
 int cmd_migrate(int argc, char **argv)
 {
         fm_migrate_opts o = {.probe = true, .probe_interval_us = 1000};
@@ -159,6 +178,7 @@ int cmd_migrate(int argc, char **argv)
                 if (json) {
                         cli_print_json(rep);
                 } else {
+                        print_criu(rep);
                         cli_print_migration_header();
                         cli_print_migration_row(rep);
                 }

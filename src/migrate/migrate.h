@@ -8,6 +8,7 @@
 #include <time.h>
 #include "image/store.h"
 #include "lxc/container.h"
+#include "lxc/criu_stats.h"
 #include "util/util.h"
 
 struct fm_precopy_registry; /* target side: page stores of migrations under way */
@@ -127,6 +128,7 @@ typedef struct fm_migration {
         double disk_wait_ms; /* ... and after the checkpoint images were complete */
         uint64_t bytes_base, bytes_app, bytes_own; /* disk bytes sent: images, upper layer or rootfs */
         uint64_t bytes_memory;
+        fm_criu_stats criu; /* CRIU's own figures: its dump here, its restore at the target */
         bool ok, rolled_back;
         char service_ip[16];
         fm_round rounds[FM_MAX_ROUNDS];
@@ -183,7 +185,7 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
 /* early: start LXC's restore now and hold CRIU until the images are complete
  * (or an abort); otherwise the images must be there already. */
 int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
-                      fm_error *e);
+                      fm_criu_stats *stats, fm_error *e);
 /* After a lazy restore: waits until CRIU's lazy-pages daemon has filled all
  * memory and ended well (error if it failed). inject (test hook): "settle"
  * kills the daemon first. */

@@ -645,6 +645,9 @@ static int phase_dump(fm_migration *m)
         unlink(report);
         int r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env[0] ? env : NULL, &m->err);
         m->bytes_memory = dir_bytes(img);
+        fm_error ignore = {0};
+        if (r == 0) /* CRIU's own account, beside ours */
+                fm_criu_stats_read(img, "dump", &m->criu, &ignore);
         _cleanup_free_ char *line = NULL;
         double ms = 0;
         if (m->strategy == FM_STRATEGY_SHARED && fm_read_file(report, &line, 256) > 0 &&
@@ -897,6 +900,9 @@ static void *restore_thread(void *arg)
         json_object_put(req);
         if (j->r == 0)
                 j->r = fm_reply_check(reply, &j->err);
+        json_object *cs = NULL;
+        if (j->r == 0 && json_object_object_get_ex(reply, "criu_restore", &cs))
+                fm_criu_stats_restore_from_json(cs, &j->m->criu);
         json_object_put(reply);
         j->done_at = fm_now_ms();
         return NULL;
@@ -936,7 +942,11 @@ static int phase_restore(fm_migration *m)
         if (m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(m->inject));
         m->restored = true; /* from here on the target may hold a container to remove */
-        int r = target_call(m, req, NULL, 120000);
+        json_object *reply = NULL, *cs = NULL;
+        int r = target_call(m, req, &reply, 120000);
+        if (r == 0 && json_object_object_get_ex(reply, "criu_restore", &cs))
+                fm_criu_stats_restore_from_json(cs, &m->criu);
+        json_object_put(reply);
         return r < 0 ? fm_err_wrap(&m->err, "restore on %s", m->to_host) : 0;
 }
 
@@ -1195,6 +1205,7 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(o, "disk_tail_ms", json_object_new_double(m->disk_tail_ms));
         json_object_object_add(o, "disk_wait_ms", json_object_new_double(m->disk_wait_ms));
         json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));
+        json_object_object_add(o, "criu", fm_criu_stats_json(&m->criu));
         json_object_object_add(o, "mode", json_object_new_string(m->precopy ? "precopy" : "stopcopy"));
         json_object_object_add(o, "restore", json_object_new_string(m->lazy ? "lazy" : "eager"));
         json_object_object_add(o, "tracker", json_object_new_string(m->precopy ? "hash" : "none"));

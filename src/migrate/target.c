@@ -562,7 +562,7 @@ static void stop_lazy_daemon(void *img)
 }
 
 int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
-                      fm_error *e)
+                      fm_criu_stats *stats, fm_error *e)
 {
         char img[600], done[700], abort_m[700], busy[700], lazy_m[700];
         if (!fm_name_is_valid(name))
@@ -633,6 +633,10 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
                               stop ? stop_lazy_daemon : NULL, stop ? img : NULL, e);
         if (early)
                 unlink(busy);
+        if (r == 0 && stats) {
+                fm_error ignore = {0};
+                fm_criu_stats_read(img, "restore", stats, &ignore);
+        }
         return r;
 }
 

@@ -17,6 +17,9 @@ echo "$out"
 for k in downtime_ms frozen_ms total_ms bytes_disk bytes_memory phases.dump phases.restore strategy mode; do
   [ "$(jget "$out" $k)" != None ] || fail "report lacks $k"
 done
+# CRIU's own account beside ours: its frozen window within ours, its restore
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); c=d["criu"]; f=c["dump"]["frozen_ms"]; r=c["restore"]["restore_ms"]
+assert 0 < f <= d["frozen_ms"] and r > 0 and c["dump"]["pages_written"] > 0, c' "$out" || fail "CRIU's stats missing or implausible"
 python3 -c "import sys; d=float(sys.argv[1]); f=float(sys.argv[2]); t=float(sys.argv[3]); assert 0 < d < t and 0 < f < t, (d,f,t)" \
   "$(jget "$out" downtime_ms)" "$(jget "$out" frozen_ms)" "$(jget "$out" total_ms)" || fail "implausible times"
 c1=$("$FASTMIG" workload write svc before-second)
