@@ -184,10 +184,32 @@ int cmd_fleet(int argc, char **argv)
                 fflush(stdout);
         }
         int bad = 0;
-        json_object *all = json_object_new_array();
+        json_object *all = json_object_new_array(), *notes = json_object_new_array();
+        char first_criu[32] = "", first_kernel[80] = "", first_host[32] = "";
         for (int i = 0; i < f.hosts; i++) {
                 json_object *o = check_host(&f, &f.host[i]);
                 bad += !json_object_get_boolean(get(o, "can_migrate"));
+                /* a dump is restored by the target's CRIU on the target's
+                 * kernel: hosts that differ are worth knowing about */
+                const char *cv = json_object_get_string(get(get(get(o, "check"), "criu"), "version"));
+                const char *kv = json_object_get_string(get(get(o, "check"), "kernel"));
+                if (cv && kv && !first_host[0]) {
+                        snprintf(first_criu, sizeof(first_criu), "%s", cv);
+                        snprintf(first_kernel, sizeof(first_kernel), "%s", kv);
+                        snprintf(first_host, sizeof(first_host), "%s", f.host[i].name);
+                } else if (cv && kv) {
+                        char note[300];
+                        if (strcmp(cv, first_criu)) {
+                                snprintf(note, sizeof(note), "%s runs CRIU %s, %s %s: a dump of one may not restore on the other",
+                                         f.host[i].name, cv, first_host, first_criu);
+                                json_object_array_add(notes, json_object_new_string(note));
+                        }
+                        if (strcmp(kv, first_kernel)) {
+                                snprintf(note, sizeof(note), "%s runs kernel %s, %s %s", f.host[i].name, kv, first_host,
+                                         first_kernel);
+                                json_object_array_add(notes, json_object_new_string(note));
+                        }
+                }
                 if (json)
                         json_object_array_add(all, o);
                 else {
@@ -200,9 +222,13 @@ int cmd_fleet(int argc, char **argv)
                 json_object *out = json_object_new_object();
                 json_object_object_add(out, "fleet", json_object_new_string(f.name));
                 json_object_object_add(out, "hosts", all);
+                json_object_object_add(out, "notes", notes);
                 cli_print_json(out);
                 json_object_put(out);
         } else {
+                for (size_t i = 0; i < json_object_array_length(notes); i++)
+                        printf("note: %s\n", json_object_get_string(json_object_array_get_idx(notes, i)));
+                json_object_put(notes);
                 json_object_put(all);
                 printf("%d of %d host%s can take part in a migration\n", f.hosts - bad, f.hosts, f.hosts == 1 ? "" : "s");
         }

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "lxc/container.h"
+#include "workload/stream.h"
 #include "util/netns.h"
 #include "proto/proto.h"
 #include "util/spawn.h"
@@ -527,6 +528,7 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
                 fm_testbed_run(NULL, "ip netns del %s", ns.v[i]);
         }
         fm_strv_free(&ns);
+        fm_stream_sweep(); /* the video clients ended with the ue */
         for (int i = 0; i < hosts; i++) {
                 if (fm_testbed_is_mountpoint(tb.host[i].images))
                         umount2(tb.host[i].images, MNT_DETACH);

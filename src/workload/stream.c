@@ -1,5 +1,6 @@
 #include "stream.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <string.h>
 #include <fcntl.h>
@@ -187,4 +188,27 @@ void fm_stream_stop(const char *name)
         pid_t pid = client_pid(name);
         if (pid > 0)
                 kill(pid, SIGTERM);
+        char path[400];
+        fm_stream_status_path(name, path, sizeof(path));
+        unlink(path); /* a later container of that name has no client of its own */
+}
+
+void fm_stream_sweep(void)
+{
+        DIR *d = opendir(FM_STREAM_DIR);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                if (strncmp(de->d_name, "stream-", 7) || n < 13 || strcmp(de->d_name + n - 5, ".json"))
+                        continue;
+                char name[256];
+                snprintf(name, sizeof(name), "%.*s", (int)(n - 12), de->d_name + 7);
+                if (client_pid(name) < 0) {
+                        char path[400];
+                        fm_stream_status_path(name, path, sizeof(path));
+                        unlink(path);
+                }
+        }
+        if (d)
+                closedir(d);
 }

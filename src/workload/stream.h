@@ -21,5 +21,7 @@ void fm_stream_window(const char *name);
  * {connection_kept, bytes_verified, bad_bytes, longest_stall_ms, bytes}
  * for the window; NULL when the container has no client. */
 json_object *fm_stream_report(const char *name);
-/* Stops the client of name, if any. */
+/* Stops the client of name, if any, and forgets its status. */
 void fm_stream_stop(const char *name);
+/* Forgets the status of every client that has ended. */
+void fm_stream_sweep(void);
