@@ -665,13 +665,19 @@ static fm_digest_follower *follow_swap(fm_agent *a, const char *digest, fm_diges
 /* ... and how long another host's staging holds the image against a new one */
 #define FM_STAGING_STALE_S 600
 
+/* digest's staging directory here and its stager file */
+static void staging_paths(req_ctx *c, const char *digest, char staging[600], char stager[700])
+{
+        fm_image_staging(c->a->paths.store, digest, staging, 600);
+        snprintf(stager, 700, "%s/%s", staging, STAGER);
+}
+
 /* Who staged digest here: 0 and *mine when a stager is recorded (*mine:
  * it is this peer), -ENOENT when none is; *age_s its age. */
 static int stager_of(req_ctx *c, const char *digest, bool *mine, double *age_s)
 {
         char staging[600], stager[700];
-        fm_image_staging(c->a->paths.store, digest, staging, sizeof(staging));
-        snprintf(stager, sizeof(stager), "%s/%s", staging, STAGER);
+        staging_paths(c, digest, staging, stager);
         _cleanup_free_ char *who = NULL;
         struct stat st;
         if (lstat(stager, &st) < 0 || !S_ISREG(st.st_mode) || fm_read_file(stager, &who, 256) < 0)
@@ -681,16 +687,17 @@ static int stager_of(req_ctx *c, const char *digest, bool *mine, double *age_s)
         return 0;
 }
 
-/* An image staged here by this peer (commit, progress). */
-static int need_my_staging(req_ctx *c, const fm_image *im)
+/* An image (named name, may be NULL) staged here by this peer (commit,
+ * progress, rsync). */
+static int need_my_staging(req_ctx *c, const char *name, const char *digest)
 {
         bool mine = false;
         double age = 0;
-        if (!fm_image_digest_is_valid(im->digest))
-                return fm_err(&c->err, EINVAL, "bad image digest");
-        if (stager_of(c, im->digest, &mine, &age) < 0 || !mine)
-                return fm_err(&c->err, EPERM, "image %s (%.12s) is not being staged on %s by %s", im->name, im->digest,
-                              c->a->paths.host, c->peer.name);
+        if (!fm_image_digest_is_valid(digest))
+                return fm_err(&c->err, EINVAL, "bad image digest `%s'", digest);
+        if (stager_of(c, digest, &mine, &age) < 0 || !mine)
+                return fm_err(&c->err, EPERM, "image %s%s%.12s%s is not being staged on %s by %s", name ? name : "",
+                              name ? " (" : "", digest, name ? ")" : "", c->a->paths.host, c->peer.name);
         return 0;
 }
 
@@ -703,8 +710,8 @@ static int op_image_stage(req_ctx *c)
         int r = need_image(c, &im);
         if (r < 0)
                 return r;
-        char staging[600], tree[700];
-        fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
+        char staging[600], stager[700], tree[700];
+        staging_paths(c, im.digest, staging, stager);
         snprintf(tree, sizeof(tree), "%s/file", staging);
         /* another host's staging of the same image is its own until it has
          * been silent this long */
@@ -725,8 +732,6 @@ static int op_image_stage(req_ctx *c)
         if ((r = fm_mkdir_p(tree, 0755)) < 0)
                 return fm_err(&c->err, -r, "creating %s: %s", tree, strerror(-r));
         /* only this peer may then rsync into it (op_rsync) */
-        char stager[700];
-        snprintf(stager, sizeof(stager), "%s/%s", staging, STAGER);
         if ((r = fm_write_file(stager, c->peer.name, strlen(c->peer.name), 0600)) < 0)
                 return fm_err(&c->err, -r, "writing %s: %s", stager, strerror(-r));
         fm_digest_follower *f = fresh ? fm_image_follow_staging(c->a->paths.store, &im) : NULL;
@@ -738,11 +743,10 @@ static int op_image_commit(req_ctx *c)
 {
         fm_image im;
         int r = need_image(c, &im);
-        if (r == 0 && (r = need_my_staging(c, &im)) == 0) {
+        if (r == 0 && (r = need_my_staging(c, im.name, im.digest)) == 0) {
                 /* no rsync into it from now on: the digest is of what stays */
                 char staging[600], stager[700];
-                fm_image_staging(c->a->paths.store, im.digest, staging, sizeof(staging));
-                snprintf(stager, sizeof(stager), "%s/%s", staging, STAGER);
+                staging_paths(c, im.digest, staging, stager);
                 unlink(stager);
                 sessions_end(c->a, staging);
         }
@@ -763,7 +767,7 @@ static int op_image_progress(req_ctx *c)
         fm_image im;
         int r = need_image(c, &im);
         if (r == 0 && fm_image_get(c->a->paths.store, im.digest, NULL) < 0)
-                r = need_my_staging(c, &im);
+                r = need_my_staging(c, im.name, im.digest);
         if (r < 0)
                 return r;
         json_object_object_add(c->reply, "bytes", json_object_new_int64((int64_t)fm_image_arrived(c->a->paths.store, &im)));
@@ -830,17 +834,11 @@ static int rsync_dir(req_ctx *c, char *dir, size_t n)
         const char *name, *part, *digest;
         int r;
         if (json_object_object_get_ex(c->req, "image", NULL)) {
-                if ((r = fm_json_str(c->req, "image", true, FM_DIGEST_HEX - 1, &digest, &c->err)) < 0)
+                if ((r = fm_json_str(c->req, "image", true, FM_DIGEST_HEX - 1, &digest, &c->err)) < 0 ||
+                    (r = need_my_staging(c, NULL, digest)) < 0)
                         return r;
-                if (!fm_image_digest_is_valid(digest))
-                        return fm_err(&c->err, EINVAL, "bad image digest `%s'", digest);
                 char staging[600], stager[700];
-                fm_image_staging(c->a->paths.store, digest, staging, sizeof(staging));
-                snprintf(stager, sizeof(stager), "%s/%s", staging, STAGER);
-                _cleanup_free_ char *who = NULL;
-                if (fm_read_file(stager, &who, 256) < 0 || strcmp(who, c->peer.name))
-                        return fm_err(&c->err, EPERM, "image %.12s is not being staged on %s by %s", digest,
-                                      c->a->paths.host, c->peer.name);
+                staging_paths(c, digest, staging, stager);
                 snprintf(dir, n, "%s/file", staging);
                 return 0;
         }

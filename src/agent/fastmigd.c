@@ -50,25 +50,11 @@ static int handle_stop_signals(void)
         return 0;
 }
 
-/* Finds the real criu on PATH. */
-static bool find_criu(char *out, size_t n)
-{
-        const char *path = getenv("PATH");
-        _cleanup_free_ char *copy = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        char *save = NULL;
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                snprintf(out, n, "%s/criu", d);
-                if (access(out, X_OK) == 0)
-                        return true;
-        }
-        return false;
-}
-
 static void setup_criu_wrapper(fm_agent *a, const char *state, const char *self_dir)
 {
         char real[280], wrap[PATH_MAX], bindir[600], link[700];
         snprintf(wrap, sizeof(wrap), "%s/fm-criu-wrap", self_dir);
-        if (!find_criu(real, sizeof(real)) || access(wrap, X_OK) < 0) {
+        if (!fm_find_program("criu", real, sizeof(real)) || access(wrap, X_OK) < 0) {
                 fprintf(stderr, "fastmigd[%s]: no fm-criu-wrap or criu; freezing before lxc-checkpoint\n", a->paths.host);
                 return;
         }

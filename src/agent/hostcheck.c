@@ -35,21 +35,6 @@ static json_object *error_obj(const char *msg)
         return o;
 }
 
-static const char *last_line(const char *s, char *buf, size_t n)
-{
-        size_t len = s ? strlen(s) : 0;
-        while (len && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\r'))
-                len--;
-        size_t start = len;
-        while (start && s[start - 1] != '\n')
-                start--;
-        size_t m = len - start < n - 1 ? len - start : n - 1;
-        if (m)
-                memcpy(buf, s + start, m);
-        buf[m] = '\0';
-        return buf;
-}
-
 /* ---- CRIU ---- */
 
 /* The features a migration here depends on, by the names `criu --help'
@@ -79,14 +64,9 @@ static int criu_find(const fm_host_paths *p, char *out, size_t n, char *err, siz
                 snprintf(err, en, "the agent's criu %.400s: %s", out, strerror(errno));
                 return -errno;
         }
+        if (fm_find_program("criu", out, n))
+                return 0;
         const char *path = getenv("PATH");
-        _cleanup_free_ char *copy = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        char *save = NULL;
-        for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
-                snprintf(out, n, "%s/criu", d);
-                if (access(out, X_OK) == 0)
-                        return 0;
-        }
         snprintf(err, en, "criu is not on PATH (%s)", path ? path : "unset");
         return -ENOENT;
 }
@@ -136,7 +116,7 @@ static const char *criu_no_answer(int r, const char *output, char *buf, size_t n
         else if (r > 128)
                 snprintf(buf, n, "killed by signal %d", r - 128);
         else
-                snprintf(buf, n, "status %d: %s", r, last_line(output, line, sizeof(line)));
+                snprintf(buf, n, "status %d: %s", r, fm_last_line(output, line, sizeof(line)));
         return buf;
 }
 
@@ -158,7 +138,7 @@ static int criu_version(const criu_ctx *c, char *ver, size_t n, char *err, size_
         size_t len = v ? strcspn(v, " \t\r\n") : 0;
         if (!len || len >= n || v[0] < '0' || v[0] > '9') {
                 char line[400];
-                snprintf(err, en, "`criu --version' printed no version: %s", last_line(out, line, sizeof(line)));
+                snprintf(err, en, "`criu --version' printed no version: %s", fm_last_line(out, line, sizeof(line)));
                 return -EINVAL;
         }
         snprintf(ver, n, "%.*s", (int)len, v);
@@ -176,7 +156,7 @@ static void criu_check_basic(const criu_ctx *c, json_object *o, verdict *v)
         json_object_object_add(o, "check", json_object_new_boolean(r == 0));
         if (r == 0)
                 return;
-        const char *why = r == 1 ? last_line(out, buf, sizeof(buf)) : criu_no_answer(r, out, buf, sizeof(buf));
+        const char *why = r == 1 ? fm_last_line(out, buf, sizeof(buf)) : criu_no_answer(r, out, buf, sizeof(buf));
         json_object_object_add(o, "check_error", json_object_new_string(why));
         add_line(v->why_not, "CRIU check failed: %s", why);
 }

@@ -1,46 +1,23 @@
 /* fastmig fleet check | show: what each host of the fleet offers a
  * migration, asked of its agent (request "check", src/agent/hostcheck.h). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "plane/plane.h"
 #include "proto/proto.h"
-#include "util/netns.h"
 
 static const char USAGE[] = "fastmig [--fleet FILE] fleet check [--json]   (every host: reachable, authenticated,\n"
                             "           CRIU and its features, LXC, memory, disk, tmpfs, shared volume, clock)\n"
                             "       fastmig [--fleet FILE] fleet show           (the fleet as fastmig read it)";
 
 /* A TCP connection to the agent's port, without TLS: is it reachable at all? */
-static bool reachable(const fm_fleet *f, const fm_host *h, fm_error *e)
+static bool reachable(const fm_host *h, fm_error *e)
 {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(h->port)};
-        inet_pton(AF_INET, h->addr, &sa.sin_addr);
-        _cleanup_close_ int fd = fm_netns_socket(f->agents_netns, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0, e);
-        if (fd < 0)
-                return false;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-                return true;
-        if (errno != EINPROGRESS) {
-                fm_err(e, errno, "%s", strerror(errno));
-                return false;
-        }
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        if (poll(&p, 1, 3000) <= 0)
-                soerr = ETIMEDOUT;
-        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-                soerr = errno;
-        if (soerr)
-                fm_err(e, soerr, "%s", strerror(soerr));
-        return soerr == 0;
+        int fd = fm_tcp_dial(h->addr, h->port, 3000, e);
+        fm_close(fd);
+        return fd >= 0;
 }
 
 static int64_t realtime_ns(void)
@@ -80,7 +57,7 @@ static void compare(const fm_host *h, json_object *c, json_object *why)
 
 /* One host: {host, agent, reachable, authenticated, check {...},
  * clock_offset_ms, can_migrate, why_not [...]} */
-static json_object *check_host(const fm_fleet *f, const fm_host *h)
+static json_object *check_host(const fm_host *h)
 {
         json_object *o = json_object_new_object(), *why = json_object_new_array();
         char ep[40];
@@ -88,7 +65,7 @@ static json_object *check_host(const fm_fleet *f, const fm_host *h)
         json_object_object_add(o, "host", json_object_new_string(h->name));
         json_object_object_add(o, "agent", json_object_new_string(ep));
         fm_error e = {0};
-        bool up = reachable(f, h, &e);
+        bool up = reachable(h, &e);
         json_object_object_add(o, "reachable", json_object_new_boolean(up));
         json_object *rep = NULL;
         bool authed = false;
@@ -187,7 +164,7 @@ int cmd_fleet(int argc, char **argv)
         json_object *all = json_object_new_array(), *notes = json_object_new_array();
         char first_criu[32] = "", first_kernel[80] = "", first_host[32] = "";
         for (int i = 0; i < f.hosts; i++) {
-                json_object *o = check_host(&f, &f.host[i]);
+                json_object *o = check_host(&f.host[i]);
                 bad += !json_object_get_boolean(get(o, "can_migrate"));
                 /* a dump is restored by the target's CRIU on the target's
                  * kernel: hosts that differ are worth knowing about */

@@ -308,15 +308,14 @@ static const char *client_netns;
 
 void fm_tcp_client_netns(const char *netns) { client_netns = netns; }
 
-int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
+int fm_tcp_dial(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
 {
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
         if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
                 return fm_err(e, EINVAL, "bad IPv4 address `%s'", addr);
-        int fd = client_netns ? fm_netns_socket(client_netns, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0, e)
-                              : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int fd = fm_netns_socket(client_netns, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0, e);
         if (fd < 0)
-                return client_netns ? fd : fm_err(e, errno, "socket: %s", strerror(errno));
+                return fd;
         int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
         if (r < 0 && errno != EINPROGRESS) {
                 int err = errno;
@@ -340,6 +339,14 @@ int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
                         return fm_err(e, soerr, "connecting to %s:%u: %s", addr, port, strerror(soerr));
                 }
         }
+        return fd;
+}
+
+int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
+{
+        int fd = fm_tcp_dial(addr, port, timeout_ms, e);
+        if (fd < 0)
+                return fd;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         /* every agent speaks TLS only (src/proto/tls.h): what the caller

@@ -54,12 +54,15 @@ json_object *fm_reply_error(const fm_error *e);
 int fm_reply_check(json_object *reply, fm_error *e);
 
 /* TCP helpers (all descriptors CLOEXEC). Outgoing connections are made from
- * the network namespace named here (NULL: the caller's own); the CLI sets the
- * testbed's core router, from where every agent is reachable. Set it once at
+ * the network namespace named here (NULL or "": the caller's own); the CLI
+ * sets the fleet's agents_netns (the testbed's core router). Set it once at
  * start-up, before any thread runs. */
 void fm_tcp_client_netns(const char *netns);
 int fm_tcp_listen(const char *addr, uint16_t port, fm_error *e);
 int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e);
+/* Only its first half: a TCP connection (non-blocking, no TLS) from the
+ * same namespace, within timeout_ms; is the agent reachable at all? */
+int fm_tcp_dial(const char *addr, uint16_t port, int timeout_ms, fm_error *e);
 int fm_sock_set_timeout(int fd, int ms);
 /* "a.b.c.d:port" or "a.b.c.d" (default port) */
 int fm_parse_endpoint(const char *s, char *addr, size_t addrlen, uint16_t *port, fm_error *e);

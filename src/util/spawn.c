@@ -170,20 +170,32 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
         return -EIO;
 }
 
-static const char *last_line(const char *s, char *buf, size_t n)
+const char *fm_last_line(const char *s, char *buf, size_t n)
 {
-        if (!s)
-                return "";
-        size_t len = strlen(s);
-        while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
+        size_t len = s ? strlen(s) : 0;
+        while (len && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\r'))
                 len--;
         size_t start = len;
         while (start && s[start - 1] != '\n')
                 start--;
         size_t m = len - start < n - 1 ? len - start : n - 1;
-        memcpy(buf, s + start, m);
+        if (m)
+                memcpy(buf, s + start, m);
         buf[m] = '\0';
         return buf;
+}
+
+bool fm_find_program(const char *name, char *out, size_t n)
+{
+        const char *path = getenv("PATH");
+        _cleanup_free_ char *copy = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        char *save = NULL;
+        for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
+                snprintf(out, n, "%s/%s", d, name);
+                if (access(out, X_OK) == 0)
+                        return true;
+        }
+        return false;
 }
 
 int fm_spawn_check(char *const argv[], fm_spawn_opts *o, fm_error *e)
@@ -205,7 +217,7 @@ int fm_spawn_check(char *const argv[], fm_spawn_opts *o, fm_error *e)
                         fm_err(e, -r, "cannot run `%s': %s", cmd, strerror(-r));
                 else
                         fm_err(e, EIO, "`%s' failed (status %d): %s", cmd, r,
-                               last_line(o->output, line, sizeof(line)));
+                               fm_last_line(o->output, line, sizeof(line)));
                 r = r < 0 ? r : -EIO;
         }
         if (own)

@@ -25,3 +25,8 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o);
 /* Same, failing with a message that quotes the command and its last output line
  * when the exit status is not 0. */
 int fm_spawn_check(char *const argv[], fm_spawn_opts *o, fm_error *e);
+
+/* The last non-empty line of s (program output) into buf: for messages. */
+const char *fm_last_line(const char *s, char *buf, size_t n);
+/* The first executable NAME on PATH, into out; false when there is none. */
+bool fm_find_program(const char *name, char *out, size_t n);
