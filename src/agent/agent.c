@@ -17,6 +17,7 @@
 #include "agent/hostcheck.h"
 #include "image/push.h"
 #include "lxc/container.h"
+#include "lxc/ctnet.h"
 #include "memory/pagestore.h"
 #include "proto/proto.h"
 #include "proto/tls.h"
@@ -172,6 +173,7 @@ static int need_net(req_ctx *c, fm_ct_net *net)
         if (inet_pton(AF_INET, net->ip, &a) != 1 || inet_pton(AF_INET, net->gateway, &a) != 1)
                 return fm_err(&c->err, EINVAL, "bad address `%s' or gateway `%s'", net->ip, net->gateway);
         net->prefix = (int)prefix;
+        net->lxc_net = fm_json_bool(c->req, "lxc_net", false);
         net->bridge = c->a->paths.bridge[0] ? c->a->paths.bridge : bridge;
         if (!net->bridge || !fm_name_is_valid(net->bridge))
                 return fm_err(&c->err, EINVAL, "no bridge for the workload's veth (fastmigd --bridge, or `bridge')");
@@ -425,6 +427,11 @@ static int op_prepare(req_ctx *c)
         if (r == 0 && json_object_object_get_ex(c->req, "clone", &co) && co &&
             (r = fm_clone_from_json(co, &cl, &c->err)) == 0)
                 q.clone = &cl;
+        fm_ctnet net;
+        json_object *no = NULL;
+        if (r == 0 && json_object_object_get_ex(c->req, "net", &no) && no &&
+            (r = fm_ctnet_from_json(no, &net, &c->err)) == 0)
+                q.net = &net;
         if (r < 0)
                 return r;
         q.base_bytes = (uint64_t)base_b;

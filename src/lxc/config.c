@@ -316,8 +316,15 @@ static const key_rule net_rules[] = {
         {"veth.pair", DROP, NULL}, /* a host interface name: the target's LXC picks one */
 };
 
+/* A namespace fastmig keeps (lxc/ctnet.h): the target names its own copy */
+static const key_rule share_net = {"lxc.namespace.share.net", DROP, NULL};
+
 static const key_rule *rule_for(const char *key, const fm_ct_config_policy *pol)
 {
+        if (!strcmp(key, share_net.key))
+                return pol->netns ? &share_net : NULL;
+        if (pol->netns && !strncmp(key, "lxc.net.", 8))
+                return NULL; /* its network is the namespace's, not LXC's */
         if (!strncmp(key, "lxc.net.", 8) && isdigit((unsigned char)key[8]) && key[9] == '.') {
                 for (size_t i = 0; i < FM_ARRAY_SIZE(net_rules); i++)
                         if (!strcmp(key + 10, net_rules[i].key))
@@ -370,7 +377,8 @@ static bool split_line(char *line, char **key, char **value)
 int fm_ct_config_rebuild(const char *peer, const fm_ct_config_policy *pol, char **out, fm_error *e)
 {
         *out = NULL;
-        size_t cap = strlen(peer) + strlen(pol->rootfs) + strlen(pol->name) + 256 + (pol->bridge ? 10 * strlen(pol->bridge) : 0);
+        size_t cap = strlen(peer) + strlen(pol->rootfs) + strlen(pol->name) + 256 + (pol->bridge ? 10 * strlen(pol->bridge) : 0) +
+                     (pol->netns ? strlen(pol->netns) + 32 : 0);
         size_t used = 0;
         _cleanup_free_ char *buf = malloc(cap + 1);
         if (!buf)
@@ -414,6 +422,12 @@ int fm_ct_config_rebuild(const char *peer, const fm_ct_config_policy *pol, char 
         }
         if (!named) {
                 int w = snprintf(buf + used, cap + 1 - used, "lxc.uts.name = %s\n", pol->name);
+                if (w < 0 || (size_t)w > cap - used)
+                        return fm_err(e, E2BIG, "rebuilt config too long");
+                used += (size_t)w;
+        }
+        if (pol->netns) {
+                int w = snprintf(buf + used, cap + 1 - used, "%s = %s\n", share_net.key, pol->netns);
                 if (w < 0 || (size_t)w > cap - used)
                         return fm_err(e, E2BIG, "rebuilt config too long");
         }

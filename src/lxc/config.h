@@ -11,6 +11,10 @@ typedef struct fm_ct_config_policy {
         const char *rootfs; /* the target's own lxc.rootfs.path value */
         const char *bridge; /* the target's bridge for lxc.net.N.link; NULL: keep the peer's */
         bool clone;         /* the target writes the clone's overlay hook: the peer's is dropped */
+        /* the target's own namespace for a container whose network fastmig
+         * keeps (lxc/ctnet.h): the peer's lxc.namespace.share.net is replaced
+         * by it and lxc.net lines are refused; NULL: the reverse */
+        const char *netns;
         /* host directories a peer's config may bind-mount, read-only only;
          * NULL-terminated, NULL: fm_ct_bind_allow_default */
         const char *const *bind_allow;

@@ -14,6 +14,7 @@
 #include <lxc/lxccontainer.h>
 #include <string.h>
 
+#include "ctnet.h"
 #include "util/spawn.h"
 
 static struct lxc_container *ct_open(const char *lxcpath, const char *name, fm_error *e)
@@ -63,6 +64,10 @@ int fm_ct_info_get(const char *lxcpath, const char *name, fm_ct_info *out, fm_er
                                 *nl = '\0';
                         snprintf(i.ipv4, sizeof(i.ipv4), "%s", ip);
                 }
+                fm_ctnet net;
+                fm_error ignore = {0};
+                if (!i.ipv4[0] && fm_ctnet_read(lxcpath, name, &net, &ignore) == 0)
+                        snprintf(i.ipv4, sizeof(i.ipv4), "%s", net.ip);
                 _cleanup_free_ char *rootfs = config_item(c, "lxc.rootfs.path");
                 if (rootfs) {
                         const char *p = strncmp(rootfs, "dir:", 4) ? rootfs : rootfs + 4;
@@ -88,6 +93,9 @@ int fm_ct_check_migratable(const char *lxcpath, const char *name, fm_error *e)
         _cleanup_free_ char *aa = NULL;
         _cleanup_free_ char *rootfs = NULL;
         _cleanup_free_ char *nettype = NULL;
+        _cleanup_free_ char *share = NULL;
+        fm_ctnet net;
+        fm_error ignore = {0};
         if (!c->is_defined(c)) {
                 r = fm_err(e, ENOENT, "container %s does not exist in %s", name, lxcpath);
                 goto out;
@@ -102,13 +110,23 @@ int fm_ct_check_migratable(const char *lxcpath, const char *name, fm_error *e)
         console = config_item(c, "lxc.console.path");
         aa = config_item(c, "lxc.apparmor.profile");
         rootfs = config_item(c, "lxc.rootfs.path");
-        if (!nettype || strncmp(nettype, "veth", 4))
+        share = config_item(c, "lxc.namespace.share.net");
+        bool own_net = fm_ctnet_read(lxcpath, name, &net, &ignore) == 0;
+        if (own_net) { /* fastmig keeps its namespace (ctnet.h): no lxc.net lines */
+                char want[128];
+                fm_ctnet_path(name, want, sizeof(want));
+                if (!share || strcmp(share, want) || (nettype && *nettype))
+                        r = fm_err(e, EINVAL, "container %s: has a fastmig-net record but its config does not say "
+                                              "only lxc.namespace.share.net = %s", name, want);
+        } else if (!nettype || strncmp(nettype, "veth", 4))
                 r = fm_err(e, EINVAL, "container %s: lxc.net.0.type must be veth (on a bridge) to keep its service IP", name);
         else if (!ip || !*ip)
                 r = fm_err(e, EINVAL,
                            "container %s has no static IPv4 (set lxc.net.0.ipv4.address; a DHCP client's packet "
                            "socket cannot be checkpointed)", name);
-        else if (!tty || strcmp(tty, "0"))
+        if (r < 0)
+                goto out;
+        if (!tty || strcmp(tty, "0"))
                 r = fm_err(e, EINVAL, "container %s: lxc.tty.max must be 0 (is %s); CRIU cannot restore LXC ttys "
                            "(`tty: Unable to find a master')", name, tty ? tty : "unset");
         else if (!console || strcmp(console, "none"))
@@ -263,8 +281,20 @@ int fm_ct_start(const char *lxcpath, const char *name, fm_error *e)
         /* lxc-start rather than c->start(): the monitor must not be a fork of a
          * multi-threaded agent that holds sockets. */
         char *argv[] = {"lxc-start", "-P", (char *)lxcpath, "-n", (char *)name, NULL};
+        fm_ct_info i;
+        if (fm_ct_info_get(lxcpath, name, &i, e) < 0)
+                return -e->code;
+        if (i.running)
+                return fm_err(e, EEXIST, "container %s already runs", name);
+        /* a namespace fastmig keeps is made afresh for each start */
+        fm_ctnet net;
+        int r = fm_ctnet_read(lxcpath, name, &net, e);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r == 0 && fm_ctnet_create(name, &net, true, e) < 0)
+                return -e->code;
         fm_spawn_opts o = {.detach_stdio = true, .timeout_ms = 30000};
-        int r = fm_spawn(argv, &o);
+        r = fm_spawn(argv, &o);
         if (r != 0)
                 return fm_err(e, EIO, "lxc-start of %s failed (status %d)", name, r);
         return 0;
@@ -356,6 +386,10 @@ int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e)
                 fm_spawn_opts o = {.detach_stdio = true, .timeout_ms = 30000};
                 fm_spawn(argv, &o);
         }
+        fm_ctnet net;
+        fm_error ignore = {0};
+        if (fm_ctnet_read(lxcpath, name, &net, &ignore) == 0)
+                fm_ctnet_destroy(name);
         char dir[600];
         snprintf(dir, sizeof(dir), "%s/%s", lxcpath, name);
         int r = fm_rm_rf(dir);
@@ -391,11 +425,35 @@ static void log_tail(const char *path, char *buf, size_t n)
 static int checkpoint_tool(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
                            const char *const *extra, bool restore, fm_error *e)
 {
-        char env[600];
+        char env[600], netenv[200] = "";
         snprintf(env, sizeof(env), "CRIU_CONFIG_FILE=%s", criu_conf ? criu_conf : "/dev/null");
         const char *envv[16] = {env};
-        for (size_t i = 0; extra && extra[i] && i + 2 < FM_ARRAY_SIZE(envv); i++)
-                envv[i + 1] = extra[i];
+        size_t n = 1;
+        bool wrapped = false;
+        for (size_t i = 0; extra && extra[i] && n + 2 < FM_ARRAY_SIZE(envv); i++) {
+                envv[n++] = extra[i];
+                wrapped |= !strncmp(extra[i], "FASTMIG_REAL_CRIU=", 18);
+        }
+        /* a namespace fastmig keeps stays out of CRIU's images: fm-criu-wrap
+         * names it external in the dump and hands the target's to the restore */
+        fm_ctnet net;
+        int r = fm_ctnet_read(lxcpath, name, &net, e);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r == 0) {
+                char path[128];
+                fm_ctnet_path(name, path, sizeof(path));
+                if (!wrapped)
+                        return fm_err(e, EOPNOTSUPP, "%s's network namespace is kept outside CRIU's images, which "
+                                                     "needs fm-criu-wrap", name);
+                if (restore && !fm_path_exists(path))
+                        return fm_err(e, ENOENT, "no network namespace %s to restore %s into", path, name);
+                if (restore)
+                        snprintf(netenv, sizeof(netenv), "FASTMIG_NETNS=%s", path);
+                else
+                        snprintf(netenv, sizeof(netenv), "FASTMIG_NET_EXTERNAL=%s", FM_CTNET_KEY);
+                envv[n++] = netenv;
+        }
         fm_strv argv = {0};
         fm_strv_push(&argv, "lxc-checkpoint");
         if (restore)
@@ -408,7 +466,7 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
         fm_strv_push(&argv, dir);
         /* lxc-checkpoint -r hands its stdout to the restored container: never capture it */
         fm_spawn_opts o = {.env_add = envv, .detach_stdio = true, .timeout_ms = 120000};
-        int r = fm_spawn(argv.v, &o);
+        r = fm_spawn(argv.v, &o);
         fm_strv_free(&argv);
         if (r != 0) {
                 /* fm-criu-wrap's own word first (it failed before CRIU ran),
@@ -437,6 +495,14 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
         int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, e);
         if (r < 0)
                 return r;
+        /* a namespace fastmig keeps was made off the bridge (fm_ctnet_create):
+         * the restored sockets are there now, it may join */
+        fm_ctnet net;
+        fm_error ignore = {0};
+        fm_ct_port port;
+        if (fm_ctnet_read(lxcpath, name, &net, &ignore) == 0 &&
+            (fm_ct_port_get(lxcpath, name, &port, e) < 0 || fm_ct_port_set(&port, true, e) < 0))
+                return fm_err_wrap(e, "after restore");
         if (before_thaw)
                 before_thaw(data);
         fm_ct_info i;
@@ -450,7 +516,6 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
         /* Tell the segment where the service IP is now, at once: a neighbour
          * whose entry went stale during the freeze otherwise waits for its
          * 1 s ARP retry (seen as an occasional 1.3 s downtime). */
-        fm_error ignore = {0};
         fm_ct_announce(lxcpath, name, &ignore);
         return 0;
 }
@@ -463,6 +528,16 @@ int fm_ct_port_get(const char *lxcpath, const char *name, fm_ct_port *p, fm_erro
         _cleanup_free_ char *pair = c->is_running(c) ? c->get_running_config_item(c, "lxc.net.0.veth.pair") : NULL;
         _cleanup_free_ char *bridge = config_item(c, "lxc.net.0.link");
         lxc_container_put(c);
+        fm_ctnet net;
+        fm_error ignore = {0};
+        if (fm_ctnet_read(lxcpath, name, &net, &ignore) == 0) { /* ctnet.h: its names are ours */
+                free(pair);
+                free(bridge);
+                pair = calloc(1, 16);
+                bridge = strdup(net.bridge);
+                if (pair)
+                        fm_ctnet_veth(name, pair, 16);
+        }
         if (!pair || !*pair || !bridge || !*bridge)
                 return fm_err(e, ENODEV, "container %s has no veth on a bridge", name);
         p->veth = if_nametoindex(pair);
@@ -533,6 +608,12 @@ int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e)
         _cleanup_free_ char *ip = config_item(c, "lxc.net.0.ipv4.address");
         _cleanup_free_ char *ifname = config_item(c, "lxc.net.0.name");
         lxc_container_put(c);
+        fm_ctnet net;
+        fm_error ignore = {0};
+        if ((!ip || !*ip) && fm_ctnet_read(lxcpath, name, &net, &ignore) == 0) {
+                free(ip);
+                ip = strdup(net.ip);
+        }
         if (pid <= 0 || !ip)
                 return fm_err(e, ESRCH, "container %s: no running init or no IPv4 to announce", name);
         char *sl = strchr(ip, '/');

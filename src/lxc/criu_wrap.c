@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "lxc/ctnet.h"
 #include "storage/shared.h"
 
 /* Where say() keeps what it says: lxc-checkpoint gives its tools no
@@ -353,6 +354,39 @@ static int mount_overlay(const char *opts, int argc, char **argv)
         return 0;
 }
 
+/* A network namespace fastmig keeps (src/lxc/ctnet.h) stays out of CRIU's
+ * images. Dump (FASTMIG_NET_EXTERNAL=KEY): out = "net[INODE]:KEY" for the
+ * namespace of the dumped tree's root (its traffic is cut by taking its
+ * veth off the bridge, so CRIU's network lock is not needed either).
+ * Restore (FASTMIG_NETNS=PATH): PATH is opened for CRIU to inherit, out =
+ * "fd[N]:KEY". "" when neither applies. */
+static int external_net(int argc, char **argv, char *out, size_t n)
+{
+        const char *key = getenv("FASTMIG_NET_EXTERNAL"), *path = getenv("FASTMIG_NETNS");
+        out[0] = '\0';
+        if (argc < 2)
+                return 0;
+        if (!strcmp(argv[1], "dump") && key && *key) {
+                const char *tree = arg_of(argc, argv, "-t", "--tree");
+                char ns[64];
+                struct stat st;
+                snprintf(ns, sizeof(ns), "/proc/%s/ns/net", tree ? tree : "?");
+                if (!tree || stat(ns, &st) < 0) {
+                        say("fm-criu-wrap: no network namespace of the dumped tree (%s)\n", ns);
+                        return -ENOENT;
+                }
+                snprintf(out, n, "net[%llu]:%s", (unsigned long long)st.st_ino, key);
+        } else if (!strcmp(argv[1], "restore") && path && *path) {
+                int fd = open(path, O_RDONLY); /* inherited by CRIU: no O_CLOEXEC */
+                if (fd < 0) {
+                        say("fm-criu-wrap: opening the network namespace %s: %s\n", path, strerror(errno));
+                        return -errno;
+                }
+                snprintf(out, n, "fd[%d]:%s", fd, FM_CTNET_KEY);
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *dir = arg_of(argc, argv, "-D", "--images-dir");
@@ -379,15 +413,27 @@ int main(int argc, char **argv)
         if (argc > 1 && !strcmp(argv[1], "restore") && ovl && *ovl && mount_overlay(ovl, argc, argv) < 0)
                 return 1;
         const char *lazy = getenv("FASTMIG_LAZY_STATUS");
-        char **av = argv;
+        char **av = calloc((size_t)argc + 8, sizeof(*av));
+        if (!av)
+                return 1;
+        memcpy(av, argv, (size_t)argc * sizeof(*av));
+        int ac = argc;
         if (argc > 1 && !strcmp(argv[1], "restore") && lazy && *lazy) {
                 if (start_lazy_daemon(real, lazy, argc, argv) < 0)
                         return 1;
-                av = calloc((size_t)argc + 2, sizeof(*av));
-                if (!av)
-                        return 1;
-                memcpy(av, argv, (size_t)argc * sizeof(*av));
-                av[argc] = "--lazy-pages";
+                av[ac++] = "--lazy-pages";
+        }
+        static char ext[128];
+        if (external_net(argc, argv, ext, sizeof(ext)) < 0)
+                return 1;
+        if (ext[0] && !strcmp(argv[1], "dump")) {
+                av[ac++] = "--external";
+                av[ac++] = ext;
+                av[ac++] = "--network-lock";
+                av[ac++] = "skip";
+        } else if (ext[0]) {
+                av[ac++] = "--inherit-fd";
+                av[ac++] = ext;
         }
         av[0] = (char *)real;
         execv(real, av);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include "image/store.h"
 #include "lxc/container.h"
+#include "lxc/ctnet.h"
 #include "lxc/criu_stats.h"
 #include "util/util.h"
 
@@ -113,6 +114,8 @@ typedef struct fm_migration {
         fm_latency latency;             /* ... with these figures */
         int flushed_files;              /* shared: files fsync'd after the freeze */
         bool is_clone;                  /* an overlay clone of an image (else a plain rootfs) */
+        bool own_net;                   /* its network namespace is kept by fastmig, outside CRIU's images ... */
+        fm_ctnet net;                   /* ... and holds this (lxc/ctnet.h) */
         fm_clone clone;
         fm_image app_im, base_im;       /* clone: its images in the source's store */
         bool lazy;                 /* ... and we do */
@@ -150,6 +153,7 @@ typedef struct fm_prepare_req {
         const char *config;
         const char *peer;                /* who asks: the only one that may go on with it (incoming marker) */
         const fm_clone *clone;           /* NULL: a plain directory rootfs */
+        const fm_ctnet *net;             /* NULL: LXC's network (lxc.net lines); else the namespace to make (ctnet.h) */
         enum fm_strategy want;
         uint64_t base_bytes, app_bytes;  /* clone: sizes of its images */
         uint64_t own_bytes;              /* upper layer (clone) or whole rootfs (plain) */

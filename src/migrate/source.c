@@ -205,6 +205,8 @@ static int prepare_call(fm_migration *m, const char *config, uint64_t own_bytes,
                 json_object_object_add(req, "app_bytes", json_object_new_int64((int64_t)m->app_im.bytes));
                 json_object_object_add(req, "base_bytes", json_object_new_int64((int64_t)m->base_im.bytes));
         }
+        if (m->own_net)
+                json_object_object_add(req, "net", fm_ctnet_json(&m->net));
         if (m->shared) {
                 json_object_object_add(req, "shared_volume", json_object_new_string(s->shared.id));
                 json_object_object_add(req, "src_shared", json_object_new_string(s->shared.path));
@@ -258,6 +260,10 @@ static int phase_plan(fm_migration *m)
         if ((r = fm_ct_info_get(s->lxcpath, m->name, &info, &m->err)) < 0)
                 return r;
         snprintf(m->service_ip, sizeof(m->service_ip), "%s", info.ipv4);
+        r = fm_ctnet_read(s->lxcpath, m->name, &m->net, &m->err);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        m->own_net = r == 0;
         json_object *reply = NULL;
         r = prepare_sized(m, config, &reply);
         /* check 0 refused under auto: the local-disk checks, with the tree
@@ -1206,6 +1212,8 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(o, "disk_wait_ms", json_object_new_double(m->disk_wait_ms));
         json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));
         json_object_object_add(o, "criu", fm_criu_stats_json(&m->criu));
+        /* who kept the network namespace: fastmig (outside CRIU's images) or LXC (dumped by CRIU) */
+        json_object_object_add(o, "netns", json_object_new_string(m->own_net ? "fastmig" : "lxc"));
         json_object_object_add(o, "mode", json_object_new_string(m->precopy ? "precopy" : "stopcopy"));
         json_object_object_add(o, "restore", json_object_new_string(m->lazy ? "lazy" : "eager"));
         json_object_object_add(o, "tracker", json_object_new_string(m->precopy ? "hash" : "none"));

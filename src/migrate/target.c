@@ -437,8 +437,11 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
         } else {
                 rootfs = fm_strdupf("dir:%s/rootfs", dir);
         }
+        char nspath[128];
+        fm_ctnet_path(name, nspath, sizeof(nspath));
         fm_ct_config_policy pol = {.name = name, .rootfs = rootfs, .bridge = p->bridge[0] ? p->bridge : NULL,
-                                   .clone = q->clone != NULL, .bind_allow = p->bind_allow};
+                                   .clone = q->clone != NULL, .bind_allow = p->bind_allow,
+                                   .netns = q->net ? nspath : NULL};
         _cleanup_free_ char *moved = NULL;
         if (!rootfs)
                 return fm_err(e, ENOMEM, "out of memory");
@@ -467,6 +470,15 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
         if ((r = fm_write_file(path, text, strlen(text), 0644)) < 0)
                 return fm_err(e, -r, "writing %s: %s", path, strerror(-r));
         drop_images(p, name); /* a new migration: no stale markers */
+        if (q->net) {
+                /* its namespace, made now while the service runs at the
+                 * source: off the bridge until the restore is done */
+                fm_ctnet net = *q->net;
+                if (p->bridge[0])
+                        snprintf(net.bridge, sizeof(net.bridge), "%s", p->bridge);
+                if (fm_ctnet_write(p->lxcpath, name, &net, e) < 0 || fm_ctnet_create(name, &net, false, e) < 0)
+                        return -e->code;
+        }
         return 0;
 }
 

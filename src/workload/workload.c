@@ -5,6 +5,7 @@
 
 #include "util/spawn.h"
 #include "lxc/container.h"
+#include "lxc/ctnet.h"
 #include "storage/shared.h"
 
 static int copy_file(const char *from, const char *to, int mode, fm_error *e)
@@ -45,33 +46,47 @@ bool fm_workload_is_clone(const char *kind)
 }
 
 /* The LXC config of a workload; extra: more lines (may be ""). */
-static int write_config(const char *dir, const char *kind, const char *name, const char *rootfs, const char *init,
+static int write_config(const char *lxcpath, const char *kind, const char *name, const char *rootfs, const char *init,
                         const fm_ct_net *net, const char *extra, fm_error *e)
 {
         /* A locally administered MAC derived from the IP: stays with the container. */
         unsigned a = 0, b = 0, c = 0, d = 0;
         sscanf(net->ip, "%u.%u.%u.%u", &a, &b, &c, &d);
+        fm_ctnet own = {.prefix = net->prefix};
+        snprintf(own.ip, sizeof(own.ip), "%s", net->ip);
+        snprintf(own.gateway, sizeof(own.gateway), "%s", net->gateway);
+        snprintf(own.mac, sizeof(own.mac), "02:fa:%02x:%02x:%02x:%02x", a & 0xff, b & 0xff, c & 0xff, d & 0xff);
+        snprintf(own.bridge, sizeof(own.bridge), "%s", net->bridge);
+        char nspath[128];
+        fm_ctnet_path(name, nspath, sizeof(nspath));
+        _cleanup_free_ char *netconf = net->lxc_net
+                ? fm_strdupf("lxc.net.0.type = veth\n"
+                             "lxc.net.0.link = %s\n"
+                             "lxc.net.0.flags = up\n"
+                             "lxc.net.0.hwaddr = %s\n"
+                             "lxc.net.0.ipv4.address = %s/%d\n"
+                             "lxc.net.0.ipv4.gateway = %s\n",
+                             net->bridge, own.mac, net->ip, net->prefix, net->gateway)
+                : fm_strdupf("lxc.namespace.share.net = %s\n", nspath);
+        if (!netconf)
+                return fm_err(e, ENOMEM, "out of memory");
+        if (!net->lxc_net && fm_ctnet_write(lxcpath, name, &own, e) < 0)
+                return -e->code;
         _cleanup_free_ char *conf = fm_strdupf(
                 "# fastmig %s workload\n"
                 "lxc.uts.name = %s\n"
                 "lxc.rootfs.path = dir:%s\n"
                 "lxc.init.cmd = %s\n"
-                "lxc.net.0.type = veth\n"
-                "lxc.net.0.link = %s\n"
-                "lxc.net.0.flags = up\n"
-                "lxc.net.0.hwaddr = 02:fa:%02x:%02x:%02x:%02x\n"
-                "lxc.net.0.ipv4.address = %s/%d\n"
-                "lxc.net.0.ipv4.gateway = %s\n"
+                "%s"
                 "lxc.tty.max = 0\n"
                 "lxc.console.path = none\n"
                 "lxc.pty.max = 16\n"
                 "lxc.autodev = 1\n"
                 "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed\n"
                 "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n%s",
-                kind, name, rootfs, init, net->bridge, a & 0xff, b & 0xff, c & 0xff, d & 0xff, net->ip, net->prefix,
-                net->gateway, extra);
+                kind, name, rootfs, init, netconf, extra);
         char path[700];
-        snprintf(path, sizeof(path), "%s/config", dir);
+        snprintf(path, sizeof(path), "%s/%s/config", lxcpath, name);
         int r = conf ? fm_write_file(path, conf, strlen(conf), 0644) : -ENOMEM;
         return r < 0 ? fm_err(e, -r, "writing %s: %s", path, strerror(-r)) : 0;
 }
@@ -141,7 +156,7 @@ int fm_workload_create_clone(const char *lxcpath, const char *store, const char 
         if (r == 0 && !flat && (fm_image_mount(store, app->digest, e) < 0 || fm_image_mount(store, base.digest, e) < 0))
                 r = -e->code;
         if (r == 0)
-                r = write_config(dir, app->name, name, rootfs, init, net, hook, e);
+                r = write_config(lxcpath, app->name, name, rootfs, init, net, hook, e);
         if (r < 0) {
                 fm_rm_rf(dir);
                 if (ctdir[0])
@@ -213,5 +228,5 @@ int fm_workload_create(const char *lxcpath, const char *name, const fm_ct_net *n
         snprintf(path, sizeof(path), "%s/etc/passwd", rootfs);
         fm_write_file(path, "root:x:0:0:root:/root:/bin/sh\n", 30, 0644);
 
-        return write_config(dir, w->kind, name, rootfs, init, net, "", e);
+        return write_config(lxcpath, w->kind, name, rootfs, init, net, "", e);
 }
