@@ -389,6 +389,7 @@ static int op_migrate(req_ctx *c)
         json_object_object_add(c->reply, "report", rep);
         if (r < 0)
                 c->err = m->err;
+        fm_migration_release(m);
 out:
         free(m);
         return r;
@@ -476,9 +477,12 @@ static int op_restore(req_ctx *c)
                 return r;
         double t = fm_now_ms();
         fm_criu_stats st = {0};
+        json_object *programs = NULL;
         r = fm_target_restore(&c->a->paths, name, inject, fm_json_bool(c->req, "early", false),
-                              fm_json_bool(c->req, "lazy", false), &st, &c->err);
+                              fm_json_bool(c->req, "lazy", false), &st, &programs, &c->err);
         json_object_object_add(c->reply, "restore_ms", json_object_new_double(fm_now_ms() - t));
+        if (programs) /* what this host started while the container was frozen */
+                json_object_object_add(c->reply, "frozen_programs", programs);
         if (st.has_restore) {
                 json_object *o = fm_criu_stats_json(&st), *rs = NULL;
                 json_object_object_get_ex(o, "restore", &rs);

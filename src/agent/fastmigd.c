@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "util/execwatch.h"
 #include "proto/proto.h"
 #include "util/netns.h"
 #include "util/spawn.h"
@@ -174,10 +175,23 @@ int main(int argc, char **argv)
         if (!a->paths.store[0]) /* default: beside the LXC path */
                 snprintf(a->paths.store, sizeof(a->paths.store), "%.240s/../store", a->paths.lxcpath);
         fm_error e = {0};
-        /* first, while this process has one thread */
+        /* the programs its children start (for the migration report): the
+         * kernel's connector answers only in the initial network namespace,
+         * so before entering the host's */
+        a->paths.execwatch = fm_execwatch_open(&e);
+        if (!a->paths.execwatch)
+                fprintf(stderr, "fastmigd[%s]: reports will not list the programs run while frozen: %s\n",
+                        a->paths.host, e.msg);
+        fm_err_clear(&e);
+        /* while this process has one thread (and the watch's reader) */
         if (netns && fm_netns_enter_host(netns, &e) < 0) {
                 fprintf(stderr, "fastmigd: --netns %s: %s\n", netns, e.msg);
                 return 2;
+        }
+        if (a->paths.execwatch && fm_execwatch_start(a->paths.execwatch, &e) < 0) {
+                fprintf(stderr, "fastmigd[%s]: %s\n", a->paths.host, e.msg);
+                fm_execwatch_close(a->paths.execwatch);
+                a->paths.execwatch = NULL;
         }
         if (fm_parse_endpoint(listen, a->addr, sizeof(a->addr), &a->port, &e) < 0) {
                 fprintf(stderr, "fastmigd: %s\n", e.msg);
@@ -243,6 +257,8 @@ int main(int argc, char **argv)
         /* What connection threads still use stays (reachable from `agent') */
         if (left == 0) {
                 fm_tls_drain(2000);
+                fm_execwatch_close(a->paths.execwatch);
+                a->paths.execwatch = NULL;
                 fm_agent_release(a);
                 fm_precopy_registry_free(a->paths.precopy);
                 a->paths.precopy = NULL;

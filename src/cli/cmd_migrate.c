@@ -51,6 +51,28 @@ static void print_criu(json_object *rep)
                 fprintf(stderr, "  criu restore: %.1f ms (forking %.1f ms), %.0f pages restored\n", F(r, "restore_ms"),
                         F(r, "forking_ms"), F(r, "pages_restored"));
 #undef F
+        json_object *net = NULL, *fp = NULL;
+        if (json_object_object_get_ex(rep, "netns", &net) && net)
+                fprintf(stderr, "  network namespace: %s\n",
+                        strcmp(json_object_get_string(net), "fastmig") ? "LXC's, dumped and restored by CRIU"
+                                                                       : "kept by fastmig, outside CRIU's images");
+        if (!json_object_object_get_ex(rep, "frozen_programs", &fp) || !fp)
+                return;
+        static const char *const sides[] = {"source", "target"};
+        for (size_t s = 0; s < 2; s++) {
+                json_object *a = NULL;
+                if (!json_object_object_get_ex(fp, sides[s], &a) || !a) {
+                        fprintf(stderr, "  programs started while frozen (%s): not known\n", sides[s]);
+                        continue;
+                }
+                fprintf(stderr, "  programs started while frozen (%s): %zu", sides[s], json_object_array_length(a));
+                for (size_t i = 0; i < json_object_array_length(a) && i < 12; i++) {
+                        json_object *o = json_object_array_get_idx(a, i), *p = NULL;
+                        json_object_object_get_ex(o, "program", &p);
+                        fprintf(stderr, "%s%s", i ? " " : " (", p ? json_object_get_string(p) : "?");
+                }
+                fprintf(stderr, "%s\n", json_object_array_length(a) > 12 ? " ...)" : json_object_array_length(a) ? ")" : "");
+        }
 }
 
 int cmd_migrate(int argc, char **argv)

@@ -39,6 +39,7 @@ typedef struct fm_host_paths {
         fm_shared_volume shared;   /* the shared volume mounted here; shared.path "" if none */
         char bridge[16];           /* the bridge a migrated container's veth joins; "" keeps its config's */
         const char *const *bind_allow; /* host dirs a migrated config may bind read-only; NULL: the default */
+        struct fm_execwatch *execwatch; /* programs the agent's children start (util/execwatch.h); NULL: not known */
 } fm_host_paths;
 
 enum fm_phase {
@@ -114,6 +115,9 @@ typedef struct fm_migration {
         fm_latency latency;             /* ... with these figures */
         int flushed_files;              /* shared: files fsync'd after the freeze */
         bool is_clone;                  /* an overlay clone of an image (else a plain rootfs) */
+        /* the programs each host started while the container was frozen:
+         * {"source": [...], "target": [...]} (util/execwatch.h), NULL if not known */
+        json_object *frozen_programs;
         bool own_net;                   /* its network namespace is kept by fastmig, outside CRIU's images ... */
         fm_ctnet net;                   /* ... and holds this (lxc/ctnet.h) */
         fm_clone clone;
@@ -146,6 +150,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *hooks);
 /* {"container","from","to","ok","rolled_back","error","frozen_ms","total_ms",
  *  "phases":{name:ms},"bytes_disk","bytes_memory"} */
 json_object *fm_migration_report(const fm_migration *m);
+/* Frees what the run allocated in m (not m itself). */
+void fm_migration_release(fm_migration *m);
 
 
 /* What the source asks of the target in prepare. */
@@ -188,8 +194,10 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
                              fm_error *e);
 /* early: start LXC's restore now and hold CRIU until the images are complete
  * (or an abort); otherwise the images must be there already. */
+/* *programs (may be NULL; NULL when not known): the programs this host
+ * started between the images being complete and the thaw (util/execwatch.h). */
 int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
-                      fm_criu_stats *stats, fm_error *e);
+                      fm_criu_stats *stats, json_object **programs, fm_error *e);
 /* After a lazy restore: waits until CRIU's lazy-pages daemon has filled all
  * memory and ended well (error if it failed). inject (test hook): "settle"
  * kills the daemon first. */

@@ -6,6 +6,7 @@
 
 #include "lxc/container.h"
 #include "migrate.h"
+#include "util/execwatch.h"
 #include "proto/proto.h"
 #include "transfer/files.h"
 #include "transfer/tree.h"
@@ -890,8 +891,26 @@ typedef struct restore_job {
         bool started;
         int r;
         double done_at;
+        json_object *programs; /* the target's frozen_programs */
         fm_error err;
 } restore_job;
+
+/* A target's list of programs it started while frozen, checked: an array
+ * of at most 256 objects with a short "program" (a peer's word) */
+static json_object *programs_of(json_object *reply)
+{
+        json_object *a = NULL;
+        if (!json_object_object_get_ex(reply, "frozen_programs", &a) || !json_object_is_type(a, json_type_array) ||
+            json_object_array_length(a) > 256)
+                return NULL;
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                const char *p = NULL;
+                json_object *o = json_object_array_get_idx(a, i);
+                if (!json_object_is_type(o, json_type_object) || fm_json_str(o, "program", true, 16, &p, NULL) < 0)
+                        return NULL;
+        }
+        return json_object_get(a);
+}
 
 static void *restore_thread(void *arg)
 {
@@ -909,6 +928,8 @@ static void *restore_thread(void *arg)
         json_object *cs = NULL;
         if (j->r == 0 && json_object_object_get_ex(reply, "criu_restore", &cs))
                 fm_criu_stats_restore_from_json(cs, &j->m->criu);
+        if (j->r == 0)
+                j->programs = programs_of(reply);
         json_object_put(reply);
         j->done_at = fm_now_ms();
         return NULL;
@@ -935,6 +956,10 @@ static int restore_join(fm_migration *m, restore_job *j, bool abort_first)
                 target_call(m, req_new("abort", m->name), NULL, 60000);
         pthread_join(j->thread, NULL);
         j->started = false;
+        if (abort_first) { /* a failed migration reports no window */
+                json_object_put(j->programs);
+                j->programs = NULL;
+        }
         if (j->r < 0 && !abort_first) {
                 m->err = j->err;
                 return fm_err_wrap(&m->err, "restore on %s", m->to_host);
@@ -942,7 +967,7 @@ static int restore_join(fm_migration *m, restore_job *j, bool abort_first)
         return j->r;
 }
 
-static int phase_restore(fm_migration *m)
+static int phase_restore(fm_migration *m, json_object **programs)
 {
         json_object *req = req_new("restore", m->name);
         if (m->inject[0])
@@ -952,6 +977,8 @@ static int phase_restore(fm_migration *m)
         int r = target_call(m, req, &reply, 120000);
         if (r == 0 && json_object_object_get_ex(reply, "criu_restore", &cs))
                 fm_criu_stats_restore_from_json(cs, &m->criu);
+        if (r == 0)
+                *programs = programs_of(reply);
         json_object_put(reply);
         return r < 0 ? fm_err_wrap(&m->err, "restore on %s", m->to_host) : 0;
 }
@@ -1034,6 +1061,22 @@ static void rollback(fm_migration *m)
         /* a refusal before anything was touched is not a rollback */
         m->rolled_back = m->prepared || m->frozen || m->restored;
         m->err = keep;
+}
+
+/* What each host started while the container was frozen (the report). */
+static void frozen_programs(fm_migration *m, double t0_ms, double t1_ms, json_object *target)
+{
+        json_object *src = fm_execwatch_between(m->src->execwatch, (uint64_t)(t0_ms * 1e6), (uint64_t)(t1_ms * 1e6), NULL);
+        json_object_put(m->frozen_programs);
+        m->frozen_programs = json_object_new_object();
+        json_object_object_add(m->frozen_programs, "source", src);
+        json_object_object_add(m->frozen_programs, "target", target);
+}
+
+void fm_migration_release(fm_migration *m)
+{
+        json_object_put(m->frozen_programs);
+        m->frozen_programs = NULL;
 }
 
 int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
@@ -1123,18 +1166,21 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
         emit(m, h, FM_PHASE_TRANSFER);
+        json_object *target_programs = NULL;
         if (early) {
                 /* restore = from the images being complete to the target running */
                 t = fm_now_ms();
                 r = restore_join(m, &rj, false);
                 m->phase_ms[FM_PHASE_RESTORE] = (rj.done_at > t ? rj.done_at : t) - t;
+                target_programs = rj.programs;
                 if (r < 0)
                         goto fail;
                 emit(m, h, FM_PHASE_RESTORE);
         } else {
-                PHASE(FM_PHASE_RESTORE, phase_restore(m));
+                PHASE(FM_PHASE_RESTORE, phase_restore(m, &target_programs));
         }
         m->frozen_ms = fm_now_ms() - t_freeze;
+        frozen_programs(m, t_freeze, t_freeze + m->frozen_ms, target_programs);
         PHASE(FM_PHASE_STEER, phase_steer(m, h));
         if (m->lazy)
                 PHASE(FM_PHASE_SETTLE, phase_settle(m));
@@ -1214,6 +1260,7 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(o, "criu", fm_criu_stats_json(&m->criu));
         /* who kept the network namespace: fastmig (outside CRIU's images) or LXC (dumped by CRIU) */
         json_object_object_add(o, "netns", json_object_new_string(m->own_net ? "fastmig" : "lxc"));
+        json_object_object_add(o, "frozen_programs", json_object_get(m->frozen_programs));
         json_object_object_add(o, "mode", json_object_new_string(m->precopy ? "precopy" : "stopcopy"));
         json_object_object_add(o, "restore", json_object_new_string(m->lazy ? "lazy" : "eager"));
         json_object_object_add(o, "tracker", json_object_new_string(m->precopy ? "hash" : "none"));

@@ -12,6 +12,7 @@
 #include "memory/pagestream.h"
 #include "proto/proto.h"
 #include "migrate.h"
+#include "util/execwatch.h"
 #include "transfer/files.h"
 
 static void images_dir(const fm_host_paths *p, const char *name, char *buf, size_t n)
@@ -528,9 +529,11 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
                 fm_rm_rf(img);
                 return fm_err_wrap(e, "receiving images of %s", name);
         }
-        char done[700];
+        char done[700], now[32];
         marker(p, name, "complete", done, sizeof(done));
-        touch(done); /* releases an early restore waiting in fm-criu-wrap */
+        /* releases an early restore waiting in fm-criu-wrap; when (for the report) */
+        int len = snprintf(now, sizeof(now), "%llu\n", (unsigned long long)fm_now_ns());
+        fm_write_file(done, now, (size_t)len, 0600);
         return 0;
 }
 
@@ -574,8 +577,11 @@ static void stop_lazy_daemon(void *img)
 }
 
 int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
-                      fm_criu_stats *stats, fm_error *e)
+                      fm_criu_stats *stats, json_object **programs, fm_error *e)
 {
+        uint64_t t_start = fm_now_ns();
+        if (programs)
+                *programs = NULL;
         char img[600], done[700], abort_m[700], busy[700], lazy_m[700];
         if (!fm_name_is_valid(name))
                 return fm_err(e, EINVAL, "bad container name `%s'", name);
@@ -643,8 +649,17 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
         bool stop = p->test_hooks && lazy && inject && !strcmp(inject, "settle");
         int r = fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, p->criu_path_env[0] ? env : NULL,
                               stop ? stop_lazy_daemon : NULL, stop ? img : NULL, e);
+        uint64_t t_end = fm_now_ns();
+        /* the window: from the images being complete (the time the
+         * receiver wrote into the marker) or this call, to the thaw */
+        _cleanup_free_ char *at = NULL;
+        unsigned long long t_complete = 0;
+        if (early && fm_read_file(done, &at, 64) > 0 && sscanf(at, "%llu", &t_complete) == 1 && t_complete > t_start)
+                t_start = t_complete;
         if (early)
                 unlink(busy);
+        if (r == 0 && programs)
+                *programs = fm_execwatch_between(p->execwatch, t_start, t_end, NULL);
         if (r == 0 && stats) {
                 fm_error ignore = {0};
                 fm_criu_stats_read(img, "restore", stats, &ignore);

@@ -246,11 +246,8 @@ static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool
         if (pid == 0) {
                 fm_close(errpipe[0]);
                 setsid();
-                fm_error ce = {0};
-                if (fm_netns_enter_host(h->netns, &ce) < 0) {
-                        dprintf(errpipe[1], "%s", ce.msg);
-                        _exit(1);
-                }
+                /* the agent enters its host's namespaces itself (--netns),
+                 * after opening what only the initial one offers */
                 int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
                 int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 if (fd < 0 || nul < 0)
@@ -260,11 +257,11 @@ static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool
                 dup2(fd, 2);
                 char listen[40];
                 snprintf(listen, sizeof(listen), "%s:%u", h->addr, h->port);
-                char *argv[20] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
+                char *argv[24] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
                                   "--lxcpath",        (char *)h->lxcpath, "--images", (char *)h->images,
                                   "--state",          (char *)h->state,   "--store",  (char *)h->store,
-                                  "--pki",            FM_TESTBED_PKI};
-                int k = 15;
+                                  "--pki",            FM_TESTBED_PKI,     "--netns",  (char *)h->netns};
+                int k = 17;
                 if (test_hooks)
                         argv[k++] = "--test-hooks";
                 if (h->shared[0]) {
