@@ -59,86 +59,118 @@ int cmd_bench(int argc, char **argv)
         if (bench_testbed(&tb, mbit, "bench", false, &own, &e) < 0)
                 return cli_fail("%s", e.msg);
         fm_testbed_fleet(&tb, &fleet);
-        const char *name = "benchsvc";
+        /* fastmig's own container keeps its network namespace outside CRIU's
+         * images (lxc/ctnet.h); the plain way's is an ordinary LXC one, which
+         * fastmig migrates too: the same run shows what the namespace costs */
+        const char *name = "benchsvc", *plain = "benchlxc";
         char ip[16];
         int rc = 0;
         bench_destroy(&fleet, name);
-        if (fm_plane_start_workload(&fleet, fleet.host[0].name, name, &(fm_workload_spec){.kind = "busybox"}, ip, &e) < 0) {
+        bench_destroy(&fleet, plain);
+        if (fm_plane_start_workload(&fleet, fleet.host[0].name, name, &(fm_workload_spec){.kind = "busybox"}, ip, &e) < 0 ||
+            fm_plane_start_workload(&fleet, fleet.host[0].name, plain,
+                                    &(fm_workload_spec){.kind = "busybox", .lxc_net = true}, ip, &e) < 0) {
                 rc = cli_fail("%s", e.msg);
                 goto out;
         }
-        fprintf(stderr, "bench: %u runs each of fastmig and the baseline (lxc-checkpoint + rsync), alternating, "
-                        "busybox container, %d Mbit/s links\n", runs, tb.link_mbit);
-        series fm = {.metrics = metrics, .nmetrics = NMETRICS}, base = {.metrics = metrics, .nmetrics = NBASE};
+        fprintf(stderr, "bench: %u runs each of fastmig, fastmig on a container whose network LXC makes (CRIU dumps "
+                        "it), and the baseline (lxc-checkpoint + rsync) on that one, alternating, busybox containers, "
+                        "%d Mbit/s links\n", runs, tb.link_mbit);
+        series fm = {.metrics = metrics, .nmetrics = NMETRICS}, fml = {.metrics = metrics, .nmetrics = NMETRICS},
+               base = {.metrics = metrics, .nmetrics = NBASE};
         const char *here = fleet.host[0].name, *there = fleet.host[1].name;
         char fastmig_path[4200];
         snprintf(fastmig_path, sizeof(fastmig_path), "%s/fastmig", fm_self_dir());
         for (uint32_t i = 0; i < runs; i++) {
                 fm_error me = {0};
                 json_object *rep = NULL;
+                if (locate(&fleet, name, &here, &there) < 0) {
+                        rc = cli_fail("fastmig lost the container; stopping");
+                        break;
+                }
                 fm_migrate_opts o = {.name = name, .to = there, .probe = true, .probe_interval_us = 1000};
                 int r = fm_plane_migrate(&fleet, &o, &rep, &me);
                 double d1 = record(&fm, "fastmig", i + 1, r, rep, &me);
                 json_object_put(rep);
                 rep = NULL;
-                if (locate(&fleet, name, &here, &there) < 0) {
+                if (locate(&fleet, plain, &here, &there) < 0) {
                         rc = cli_fail("fastmig lost the container; stopping");
                         break;
                 }
-                r = fm_plane_baseline(&fleet, script, fastmig_path, name, there, &rep, &me);
+                fm_migrate_opts ol = {.name = plain, .to = there, .probe = true, .probe_interval_us = 1000};
+                r = fm_plane_migrate(&fleet, &ol, &rep, &me);
+                double d3 = record(&fml, "fastmig-lxcnet", i + 1, r, rep, &me);
+                json_object_put(rep);
+                rep = NULL;
+                if (locate(&fleet, plain, &here, &there) < 0) {
+                        rc = cli_fail("fastmig lost the container; stopping");
+                        break;
+                }
+                r = fm_plane_baseline(&fleet, script, fastmig_path, plain, there, &rep, &me);
                 double d2 = record(&base, "baseline", i + 1, r, rep, &me);
                 json_object_put(rep);
-                fprintf(stderr, "bench: run %u/%u  downtime fastmig %.1f ms, baseline %.1f ms\n", i + 1, runs, d1, d2);
-                if (locate(&fleet, name, &here, &there) < 0) {
+                fprintf(stderr, "bench: run %u/%u  downtime fastmig %.1f ms, fastmig (LXC's network) %.1f ms, "
+                                "baseline %.1f ms\n", i + 1, runs, d1, d3, d2);
+                if (locate(&fleet, plain, &here, &there) < 0) {
                         rc = cli_fail("the baseline lost the container; stopping");
                         break;
                 }
         }
-        fm_summary sf[NMETRICS], sb[NMETRICS];
+        fm_summary sf[NMETRICS], sl[NMETRICS], sb[NMETRICS];
         for (int m = 0; m < NMETRICS; m++) {
                 fm_summarize(fm.v[m], fm.n, &sf[m]);
+                fm_summarize(fml.v[m], fml.n, &sl[m]);
                 fm_summarize(m < NBASE ? base.v[m] : NULL, m < NBASE ? base.n : 0, &sb[m]);
         }
         double ratio = sb[0].median > 0 ? sf[0].median / sb[0].median : 0;
+        double ratio_lxc = sb[0].median > 0 ? sl[0].median / sb[0].median : 0;
         if (json) {
-                json_object *o = json_object_new_object(), *jf = json_object_new_object(), *jb = json_object_new_object();
+                json_object *o = json_object_new_object(), *jf = json_object_new_object(), *jb = json_object_new_object(),
+                            *jl = json_object_new_object();
                 for (int m = 0; m < NMETRICS; m++) {
                         json_object_object_add(jf, metrics[m], summary_json(&sf[m]));
+                        json_object_object_add(jl, metrics[m], summary_json(&sl[m]));
                         if (m < NBASE)
                                 json_object_object_add(jb, metrics[m], summary_json(&sb[m]));
                 }
                 json_object_object_add(jf, "failed", json_object_new_int(fm.failed));
+                json_object_object_add(jl, "failed", json_object_new_int(fml.failed));
                 json_object_object_add(jb, "failed", json_object_new_int(base.failed));
                 json_object_object_add(o, "workload", json_object_new_string("busybox"));
                 json_object_object_add(o, "link_mbit", json_object_new_int(tb.link_mbit));
                 json_object_object_add(o, "runs", json_object_new_int((int)runs));
                 json_object_object_add(o, "fastmig", jf);
+                json_object_object_add(o, "fastmig_lxc_net", jl);
                 json_object_object_add(o, "baseline", jb);
                 json_object_object_add(o, "ratio_downtime_median", json_object_new_double(ratio));
+                json_object_object_add(o, "ratio_downtime_median_lxc_net", json_object_new_double(ratio_lxc));
                 json_object_object_add(o, "ratio_total_median",
                                        json_object_new_double(sb[1].median > 0 ? sf[1].median / sb[1].median : 0));
                 cli_print_json(o);
                 json_object_put(o);
         } else {
-                printf("\nbusybox container, %d Mbit/s link, %zu fastmig and %zu baseline runs (ms)\n", tb.link_mbit, fm.n,
-                       base.n);
-                printf("%-9s %-12s %9s %9s %8s %8s %6s %9s %9s\n", "who", "metric", "mean", "median", "sd", "ci95",
+                printf("\nbusybox containers, %d Mbit/s link, %zu fastmig, %zu fastmig (LXC's network) and %zu baseline "
+                       "runs (ms)\n", tb.link_mbit, fm.n, fml.n, base.n);
+                printf("%-15s %-12s %9s %9s %8s %8s %6s %9s %9s\n", "who", "metric", "mean", "median", "sd", "ci95",
                        "cv", "min", "max");
-                for (int w = 0; w < 2; w++)
-                        for (int m = 0; m < (w ? NBASE : NMETRICS); m++) {
-                                const fm_summary *s = w ? &sb[m] : &sf[m];
-                                printf("%-9s %-12s %9.1f %9.1f %8.1f %8.1f %6.3f %9.1f %9.1f\n",
-                                       w ? "baseline" : "fastmig", metrics[m], s->mean, s->median, s->sd, s->ci95,
-                                       s->cv, s->min, s->max);
+                const char *who[] = {"fastmig", "fastmig-lxcnet", "baseline"};
+                const fm_summary *sum[] = {sf, sl, sb};
+                for (int w = 0; w < 3; w++)
+                        for (int m = 0; m < (w == 2 ? NBASE : NMETRICS); m++) {
+                                const fm_summary *x = &sum[w][m];
+                                printf("%-15s %-12s %9.1f %9.1f %8.1f %8.1f %6.3f %9.1f %9.1f\n", who[w], metrics[m],
+                                       x->mean, x->median, x->sd, x->ci95, x->cv, x->min, x->max);
                         }
-                printf("\nmedian ratio fastmig/baseline: downtime %.2f, total %.2f\n", ratio,
-                       sb[1].median > 0 ? sf[1].median / sb[1].median : 0);
-                if (fm.failed || base.failed)
-                        printf("failed runs: fastmig %d, baseline %d\n", fm.failed, base.failed);
+                printf("\nmedian ratio fastmig/baseline: downtime %.2f, total %.2f; with LXC's network: downtime %.2f\n",
+                       ratio, sb[1].median > 0 ? sf[1].median / sb[1].median : 0, ratio_lxc);
+                if (fm.failed || fml.failed || base.failed)
+                        printf("failed runs: fastmig %d, fastmig (LXC's network) %d, baseline %d\n", fm.failed,
+                               fml.failed, base.failed);
         }
         series_free(&fm);
+        series_free(&fml);
         series_free(&base);
-        if (fm.failed || base.failed)
+        if (fm.failed || fml.failed || base.failed)
                 rc = rc ? rc : 1;
 out:
         if (own && fm_testbed_down(NULL, NULL, &e) < 0)

@@ -46,7 +46,8 @@ typedef struct wl_result {
 static int start(const fm_fleet *tb, const char *kind, const char *name, const fm_image *app, bool flat,
                  fm_error *e)
 {
-        fm_workload_spec w = {.kind = kind, .image = app->digest, .flat = flat};
+        /* the flat one is the plain way's: an ordinary LXC container */
+        fm_workload_spec w = {.kind = kind, .image = app->digest, .flat = flat, .lxc_net = flat};
         char ip[16];
         bench_destroy(tb, name);
         int r = fm_plane_start_workload(tb, tb->host[0].name, name, &w, ip, e);
