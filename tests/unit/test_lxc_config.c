@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "lxc/config.h"
+#include "lxc/ctnet.h"
 #include "tap.h"
 
 static const fm_ct_config_policy plain = {.name = "web", .rootfs = "dir:/var/lib/lxc/web/rootfs"};
@@ -118,6 +119,46 @@ int main(void)
         snprintf(peer, sizeof(peer), "%slxc.hook.version = 1\nlxc.hook.pre-mount = mount -t overlay x\n", ours);
         ok(rebuild(peer, &clone, &out, &e) == 0 && !strstr(out, "lxc.hook"), "a clone's overlay hook is dropped (the target writes its own)");
         free(out);
+
+        /* a namespace fastmig keeps (lxc/ctnet.h): the target names its own */
+        static const char *kept = "lxc.uts.name = web\n"
+                                  "lxc.rootfs.path = dir:/elsewhere/web/rootfs\n"
+                                  "lxc.namespace.share.net = /proc/1/ns/net\n"
+                                  "lxc.tty.max = 0\n";
+        fm_ct_config_policy own = plain;
+        own.netns = "/run/netns/fm-ct-web";
+        ok(rebuild(kept, &own, &out, &e) == 0 && strstr(out, "lxc.namespace.share.net = /run/netns/fm-ct-web\n") &&
+                   !strstr(out, "/proc/1"),
+           "the peer's lxc.namespace.share.net is replaced by the target's own namespace (%s)", e.msg);
+        free(out);
+        out = NULL;
+        ok(rebuild(kept, &plain, &out, &e) < 0 && !out && strstr(e.msg, "lxc.namespace.share.net"),
+           "lxc.namespace.share.net without a namespace the target makes is refused (%s)", e.msg);
+        ok(rebuild(ours, &own, &out, &e) < 0 && !out && strstr(e.msg, "lxc.net.0"),
+           "lxc.net lines in a container whose namespace the target makes are refused (%s)", e.msg);
+
+        /* the namespace's description, as a peer sends it in prepare */
+        static const char *const nets[] = {
+                "{\"ipv4\":\"10.78.0.10\",\"prefix\":24,\"gateway\":\"10.78.0.1\",\"mac\":\"02:fa:0a:4e:00:0a\",\"bridge\":\"fmbr0\"}",
+                "{\"ipv4\":\"10.78.0.300\",\"prefix\":24,\"gateway\":\"10.78.0.1\",\"mac\":\"02:fa:0a:4e:00:0a\",\"bridge\":\"fmbr0\"}",
+                "{\"ipv4\":\"10.78.0.10\",\"prefix\":24,\"gateway\":\"10.78.0.1\",\"mac\":\"03:fa:0a:4e:00:0a\",\"bridge\":\"fmbr0\"}",
+                "{\"ipv4\":\"10.78.0.10\",\"prefix\":24,\"gateway\":\"10.78.0.1\",\"mac\":\"02:fa:0a:4e:00:0a\",\"bridge\":\"../x\"}",
+                "{\"ipv4\":\"10.78.0.10\",\"prefix\":31,\"gateway\":\"10.78.0.1\",\"mac\":\"02:fa:0a:4e:00:0a\",\"bridge\":\"fmbr0\"}",
+                "{\"ipv4\":\"10.78.0.10\",\"prefix\":24,\"mac\":\"02:fa:0a:4e:00:0a\",\"bridge\":\"fmbr0\"}",
+                "{\"ipv4\":\"10.78.0.10\",\"prefix\":24,\"gateway\":\"10.78.0.1\",\"mac\":\"02:fa:0a:4e:00:0a0\",\"bridge\":\"fmbr0\"}",
+        };
+        for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
+                json_object *o = json_tokener_parse(nets[i]);
+                fm_ctnet n;
+                memset(&e, 0, sizeof(e));
+                int r = fm_ctnet_from_json(o, &n, &e);
+                json_object_put(o);
+                if (i == 0)
+                        ok(r == 0 && !strcmp(n.ip, "10.78.0.10") && n.prefix == 24 && !strcmp(n.bridge, "fmbr0"),
+                           "a namespace description read (%s)", e.msg);
+                else
+                        ok(r < 0 && e.msg[0], "bad namespace description %zu refused (%s)", i, e.msg);
+        }
 
         _cleanup_free_ char *v = fm_ct_config_value(busybox, "lxc.uts.name");
         ok(v && !strcmp(v, "web"), "a config value read with its quotes stripped");
