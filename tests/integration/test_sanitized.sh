@@ -5,8 +5,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 san=$(cd "$here/../.." && pwd)/build-san
 [ -x "$san/fastmig" ] || { echo "sanitizer build missing at $san"; exit 1; }
 logs=$(mktemp -d /tmp/fastmig-san.XXXXXX)
-export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:abort_on_error=0"
-export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1"
+export ASAN_OPTIONS="log_path=$logs/asan:log_exe_name=1:detect_leaks=1:abort_on_error=0"
+export UBSAN_OPTIONS="log_path=$logs/ubsan:log_exe_name=1:print_stacktrace=1"
 export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
 for t in test_migrate test_rollback test_agent_requests; do
   echo "== $t (sanitized)"
