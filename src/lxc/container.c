@@ -6,7 +6,9 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <libmnl/libmnl.h>
@@ -398,6 +400,131 @@ int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e)
         return 0;
 }
 
+/* A socket made inside the network namespace at nspath (a container's);
+ * the calling thread returns to its own namespace. */
+static int socket_in(const char *nspath, const char *name, int domain, int type, int proto, fm_error *e)
+{
+        _cleanup_close_ int ns = open(nspath, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (ns < 0 || self < 0)
+                return fm_err(e, errno, "opening %s: %s", nspath, strerror(errno));
+        if (setns(ns, CLONE_NEWNET) < 0)
+                return fm_err(e, errno, "entering the network namespace of %s: %s", name, strerror(errno));
+        int fd = socket(domain, type | SOCK_CLOEXEC, proto);
+        int err = errno;
+        if (setns(self, CLONE_NEWNET) < 0)
+                abort(); /* this thread cannot go on in the container's namespace */
+        return fd < 0 ? fm_err(e, err, "socket in %s: %s", name, strerror(err)) : fd;
+}
+
+/* Where a container's gratuitous ARP goes out: its namespace, address and
+ * interface. */
+typedef struct announce_at {
+        char nspath[128];
+        char ip[64];
+        char ifname[IFNAMSIZ];
+} announce_at;
+
+static int announce_find(const char *lxcpath, const char *name, announce_at *at, fm_error *e)
+{
+        fm_ctnet net;
+        fm_error ignore = {0};
+        snprintf(at->ifname, sizeof(at->ifname), "eth0");
+        if (fm_ctnet_read(lxcpath, name, &net, &ignore) == 0 && fm_ctnet_exists(name)) {
+                /* a namespace fastmig keeps: no need to ask LXC (ms) */
+                fm_ctnet_path(name, at->nspath, sizeof(at->nspath));
+                snprintf(at->ip, sizeof(at->ip), "%s", net.ip);
+                return 0;
+        }
+        struct lxc_container *c = ct_open(lxcpath, name, e);
+        if (!c)
+                return -e->code;
+        pid_t pid = c->is_running(c) ? c->init_pid(c) : -1;
+        _cleanup_free_ char *ip = config_item(c, "lxc.net.0.ipv4.address");
+        _cleanup_free_ char *ifname = config_item(c, "lxc.net.0.name");
+        lxc_container_put(c);
+        if (pid <= 0 || !ip)
+                return fm_err(e, ESRCH, "container %s: no running init or no IPv4 to announce", name);
+        snprintf(at->nspath, sizeof(at->nspath), "/proc/%d/ns/net", pid);
+        snprintf(at->ip, sizeof(at->ip), "%.*s", (int)strcspn(ip, "/\n"), ip);
+        if (ifname && *ifname)
+                snprintf(at->ifname, sizeof(at->ifname), "%s", ifname);
+        return 0;
+}
+
+/* A packet socket in that namespace. Closing one waits for the network's
+ * RCU grace period (synchronize_net, ~10 ms here): where that matters, the
+ * socket is made ahead and closed off the path (close_later). */
+static int announce_socket(const announce_at *at, const char *name, fm_error *e)
+{
+        return socket_in(at->nspath, name, AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP), e);
+}
+
+static void *close_thread(void *arg)
+{
+        close((int)(intptr_t)arg);
+        return NULL;
+}
+
+static void close_later(int fd)
+{
+        pthread_t t;
+        pthread_attr_t a;
+        if (fd < 0)
+                return;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &a, close_thread, (void *)(intptr_t)fd) != 0)
+                close(fd);
+        pthread_attr_destroy(&a);
+}
+
+/* Gratuitous ARP (a request and a reply) for at->ip out of its interface. */
+static int announce_send(int sock, const announce_at *at, const char *name, fm_error *e)
+{
+        struct in_addr addr;
+        if (inet_pton(AF_INET, at->ip, &addr) != 1)
+                return fm_err(e, EINVAL, "container %s: bad IPv4 `%s'", name, at->ip);
+        struct ifreq ifr = {0};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", at->ifname);
+        if (ioctl(sock, SIOCGIFINDEX, &ifr) < 0)
+                return fm_err(e, errno, "container %s has no interface %s", name, ifr.ifr_name);
+        int ifindex = ifr.ifr_ifindex;
+        if (ioctl(sock, SIOCGIFHWADDR, &ifr) < 0)
+                return fm_err(e, errno, "reading the MAC of %s in %s: %s", ifr.ifr_name, name, strerror(errno));
+        struct __attribute__((packed)) {
+                uint16_t htype, ptype;
+                uint8_t hlen, plen;
+                uint16_t op;
+                uint8_t sha[6];
+                uint32_t spa;
+                uint8_t tha[6];
+                uint32_t tpa;
+        } arp = {.htype = htons(1), .ptype = htons(ETH_P_IP), .hlen = 6, .plen = 4, .spa = addr.s_addr,
+                 .tpa = addr.s_addr};
+        memcpy(arp.sha, ifr.ifr_hwaddr.sa_data, 6);
+        struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP), .sll_ifindex = ifindex,
+                                 .sll_halen = 6};
+        memset(to.sll_addr, 0xff, 6);
+        /* a request and a reply: neighbours differ in which one they learn from */
+        for (uint16_t op = 1; op <= 2; op++) {
+                arp.op = htons(op);
+                if (sendto(sock, &arp, sizeof(arp), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+                        return fm_err(e, errno, "sending gratuitous ARP for %s: %s", at->ip, strerror(errno));
+        }
+        return 0;
+}
+
+/* Gratuitous ARP from inside the container's network namespace. */
+int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e)
+{
+        announce_at at;
+        if (announce_find(lxcpath, name, &at, e) < 0)
+                return -e->code;
+        _cleanup_close_ int sock = announce_socket(&at, name, e);
+        return sock < 0 ? sock : announce_send(sock, &at, name, e);
+}
+
 static void log_tail(const char *path, char *buf, size_t n)
 {
         _cleanup_free_ char *s = NULL;
@@ -492,17 +619,34 @@ int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, con
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
                   const char *const *env, void (*before_thaw)(void *), void *data, fm_error *e)
 {
-        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, e);
-        if (r < 0)
-                return r;
-        /* a namespace fastmig keeps was made off the bridge (fm_ctnet_create):
-         * the restored sockets are there now, it may join */
+        /* a namespace fastmig keeps exists before the restore: its ARP socket
+         * is made now, sent on right after, closed later */
         fm_ctnet net;
         fm_error ignore = {0};
+        bool own_net = fm_ctnet_read(lxcpath, name, &net, &ignore) == 0;
+        announce_at at;
+        int arp = own_net && announce_find(lxcpath, name, &at, &ignore) == 0 ? announce_socket(&at, name, &ignore) : -1;
+        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, e);
+        if (r < 0) {
+                close_later(arp);
+                return r;
+        }
+        /* a namespace fastmig keeps was made off the bridge (fm_ctnet_create):
+         * the restored sockets are there now, it may join */
         fm_ct_port port;
-        if (fm_ctnet_read(lxcpath, name, &net, &ignore) == 0 &&
-            (fm_ct_port_get(lxcpath, name, &port, e) < 0 || fm_ct_port_set(&port, true, e) < 0))
+        if (own_net && (fm_ct_port_get(lxcpath, name, &port, e) < 0 || fm_ct_port_set(&port, true, e) < 0)) {
+                close_later(arp);
                 return fm_err_wrap(e, "after restore");
+        }
+        /* Tell the segment where the service IP is now, at once: a neighbour
+         * whose entry went stale or failed during the freeze otherwise waits
+         * for its 1 s ARP retry (seen as an occasional 1.3 s downtime). With
+         * the namespace at hand this goes out before the thaw. */
+        if (arp >= 0)
+                announce_send(arp, &at, name, &ignore);
+        else if (own_net)
+                fm_ct_announce(lxcpath, name, &ignore);
+        close_later(arp);
         if (before_thaw)
                 before_thaw(data);
         fm_ct_info i;
@@ -513,10 +657,8 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
         /* A container frozen before its dump comes back frozen. */
         if (fm_ct_unfreeze(lxcpath, name, e) < 0)
                 return fm_err_wrap(e, "after restore");
-        /* Tell the segment where the service IP is now, at once: a neighbour
-         * whose entry went stale during the freeze otherwise waits for its
-         * 1 s ARP retry (seen as an occasional 1.3 s downtime). */
-        fm_ct_announce(lxcpath, name, &ignore);
+        if (!own_net) /* LXC's namespace: found through the running init */
+                fm_ct_announce(lxcpath, name, &ignore);
         return 0;
 }
 
@@ -579,78 +721,3 @@ int fm_ct_bridge_port(const char *lxcpath, const char *name, bool attach, fm_err
         return r < 0 ? r : fm_ct_port_set(&p, attach, e);
 }
 
-/* A socket made inside the network namespace of the container whose init is
- * pid; the calling thread returns to its own namespace. */
-static int socket_in(pid_t pid, const char *name, int domain, int type, int proto, fm_error *e)
-{
-        char nspath[64];
-        snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", pid);
-        _cleanup_close_ int ns = open(nspath, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (ns < 0 || self < 0)
-                return fm_err(e, errno, "opening %s: %s", nspath, strerror(errno));
-        if (setns(ns, CLONE_NEWNET) < 0)
-                return fm_err(e, errno, "entering the network namespace of %s: %s", name, strerror(errno));
-        int fd = socket(domain, type | SOCK_CLOEXEC, proto);
-        int err = errno;
-        if (setns(self, CLONE_NEWNET) < 0)
-                abort(); /* this thread cannot go on in the container's namespace */
-        return fd < 0 ? fm_err(e, err, "socket in %s: %s", name, strerror(err)) : fd;
-}
-
-/* Gratuitous ARP from inside the container's network namespace. */
-int fm_ct_announce(const char *lxcpath, const char *name, fm_error *e)
-{
-        struct lxc_container *c = ct_open(lxcpath, name, e);
-        if (!c)
-                return -e->code;
-        pid_t pid = c->is_running(c) ? c->init_pid(c) : -1;
-        _cleanup_free_ char *ip = config_item(c, "lxc.net.0.ipv4.address");
-        _cleanup_free_ char *ifname = config_item(c, "lxc.net.0.name");
-        lxc_container_put(c);
-        fm_ctnet net;
-        fm_error ignore = {0};
-        if ((!ip || !*ip) && fm_ctnet_read(lxcpath, name, &net, &ignore) == 0) {
-                free(ip);
-                ip = strdup(net.ip);
-        }
-        if (pid <= 0 || !ip)
-                return fm_err(e, ESRCH, "container %s: no running init or no IPv4 to announce", name);
-        char *sl = strchr(ip, '/');
-        if (sl)
-                *sl = '\0';
-        struct in_addr addr;
-        if (inet_pton(AF_INET, ip, &addr) != 1)
-                return fm_err(e, EINVAL, "container %s: bad IPv4 `%s'", name, ip);
-        _cleanup_close_ int sock = socket_in(pid, name, AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP), e);
-        if (sock < 0)
-                return sock;
-        struct ifreq ifr = {0};
-        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname && *ifname ? ifname : "eth0");
-        if (ioctl(sock, SIOCGIFINDEX, &ifr) < 0)
-                return fm_err(e, errno, "container %s has no interface %s", name, ifr.ifr_name);
-        int ifindex = ifr.ifr_ifindex;
-        if (ioctl(sock, SIOCGIFHWADDR, &ifr) < 0)
-                return fm_err(e, errno, "reading the MAC of %s in %s: %s", ifr.ifr_name, name, strerror(errno));
-        struct __attribute__((packed)) {
-                uint16_t htype, ptype;
-                uint8_t hlen, plen;
-                uint16_t op;
-                uint8_t sha[6];
-                uint32_t spa;
-                uint8_t tha[6];
-                uint32_t tpa;
-        } arp = {.htype = htons(1), .ptype = htons(ETH_P_IP), .hlen = 6, .plen = 4, .spa = addr.s_addr,
-                 .tpa = addr.s_addr};
-        memcpy(arp.sha, ifr.ifr_hwaddr.sa_data, 6);
-        struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP), .sll_ifindex = ifindex,
-                                 .sll_halen = 6};
-        memset(to.sll_addr, 0xff, 6);
-        /* a request and a reply: neighbours differ in which one they learn from */
-        for (uint16_t op = 1; op <= 2; op++) {
-                arp.op = htons(op);
-                if (sendto(sock, &arp, sizeof(arp), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
-                        return fm_err(e, errno, "sending gratuitous ARP for %s: %s", ip, strerror(errno));
-        }
-        return 0;
-}

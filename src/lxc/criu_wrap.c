@@ -201,6 +201,10 @@ static int mount_images(const char *list)
  * travelling; hold `criu restore' until the agent marks the checkpoint
  * images complete (FASTMIG_WAIT_COMPLETE) and, for a clone whose file-system
  * images travel too, until those are committed (FASTMIG_IMAGES). */
+/* An early restore may be asked for before the live phases (rootfs sync,
+ * pre-copy) of a container up to 1 GiB: long enough for those on a
+ * 100 Mbit/s link. */
+#define FM_EARLY_WAIT_S 600
 static int wait_images(void)
 {
         const char *done = getenv("FASTMIG_WAIT_COMPLETE"), *abort_m = getenv("FASTMIG_WAIT_ABORT");
@@ -232,8 +236,8 @@ static int wait_images(void)
                         return -ECANCELED;
                 }
                 clock_gettime(CLOCK_MONOTONIC, &now);
-                if (now.tv_sec - t0.tv_sec > 120) {
-                        say("fm-criu-wrap: images not complete after 120 s\n");
+                if (now.tv_sec - t0.tv_sec > FM_EARLY_WAIT_S) {
+                        say("fm-criu-wrap: images not complete after %d s\n", FM_EARLY_WAIT_S);
                         return -ETIMEDOUT;
                 }
                 fm_dir_watch_wait(watch, 10);

@@ -103,6 +103,11 @@ static uint64_t dir_bytes(const char *dir)
  * once there is memory to fill: measured (docs/PRECOPY.md), a 0.3 MiB
  * service came back 10 ms sooner eagerly, a 16 MiB one 18 ms sooner lazily. */
 #define FM_LAZY_MIN_BYTES (16ull << 20)
+/* The early restore is asked for before the live phases when the container
+ * is at most this large (its pre-copy then ends well within the target's
+ * wait for the images, FM_EARLY_WAIT_S in fm-criu-wrap, on links down to
+ * 100 Mbit/s); larger ones ask as the dump starts. */
+#define FM_EARLY_RESTORE_MAX_BYTES (1ull << 30)
 
 /* Resident memory of the container's processes (smaps_rollup), 0 if unknown. */
 static uint64_t container_rss(fm_migration *m)
@@ -921,7 +926,7 @@ static void *restore_thread(void *arg)
         if (j->m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(j->m->inject));
         json_object *reply = NULL;
-        j->r = fm_call(j->m->to_addr, j->m->to_port, req, &reply, 180000, &j->err);
+        j->r = fm_call(j->m->to_addr, j->m->to_port, req, &reply, 660000, &j->err); /* the target waits up to 600 s */
         json_object_put(req);
         if (j->r == 0)
                 j->r = fm_reply_check(reply, &j->err);
@@ -1084,6 +1089,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         double t0 = fm_now_ms(), t_freeze = 0, t;
         fm_hashset held = {0};
         images_job ij = {0}; /* full- and partial-mig's images */
+        restore_job rj = {0};  /* the target's restore, started early */
         int r;
 #define PHASE(p, call)                                        \
         do {                                                  \
@@ -1100,6 +1106,15 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
         fm_error ignore = {0};
         m->have_port = fm_ct_port_get(m->src->lxcpath, m->name, &m->port, &ignore) == 0;
+        /* The target's LXC starts its restore now and waits, in fm-criu-wrap,
+         * for the images: its start-up (tens of ms, longer than a small
+         * container's dump) then never delays the restore. A container
+         * whose pre-copy may outlast the target's wait (FM_EARLY_WAIT_S)
+         * asks for it as the dump starts instead. */
+        bool early = m->early_restore;
+        bool early_now = early && container_rss(m) <= FM_EARLY_RESTORE_MAX_BYTES;
+        if (early_now && (r = restore_start(m, &rj)) < 0)
+                goto fail;
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         PHASE(FM_PHASE_DISK_LIVE, disk_live(m, &ij));
         if (m->precopy || m->compress) {
@@ -1121,16 +1136,14 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 PHASE(FM_PHASE_DISK_FINAL, shared_flush(m));
         m->frozen = true; /* from here a rollback thaws (harmless if never frozen) */
         disk_job dj;
-        restore_job rj = {0};
         transfer_job tj = {0};
-        bool early = m->early_restore;
         if ((r = images_fresh(m)) < 0 || (r = transfer_start(m, &held, &tj)) < 0)
                 goto fail;
         if ((r = disk_final_start(m, h, &dj)) < 0) {
                 transfer_join(m, &tj, r);
                 goto fail;
         }
-        if (early && (r = restore_start(m, &rj)) < 0) {
+        if (early && !early_now && (r = restore_start(m, &rj)) < 0) {
                 dj.dump_done = true;
                 disk_final_join(m, &dj);
                 transfer_join(m, &tj, r);
@@ -1193,6 +1206,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->tree_watch = NULL;
         return 0;
 fail:
+        restore_join(m, &rj, true); /* a waiting early restore is released */
         if (ij.started) { /* failed before the freeze: the images' rest is of no use */
                 pthread_join(ij.thread, NULL);
                 ij.started = false;

@@ -27,6 +27,7 @@ struct fm_execwatch {
         int fd, stop_pipe[2];
         pthread_t thread;
         bool started;
+        bool busy; /* the reader holds a message it has not finished */
         pthread_mutex_t lock;
         pthread_cond_t moved;
         /* descendants of this process, one bit per pid (fork events add,
@@ -110,14 +111,19 @@ static void *reader(void *arg)
                         continue;
                 if (p[1].revents)
                         return NULL;
+                pthread_mutex_lock(&w->lock);
+                w->busy = true;
+                pthread_mutex_unlock(&w->lock);
                 ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
                 if (n < 0) {
-                        if (errno == ENOBUFS) {
-                                pthread_mutex_lock(&w->lock);
+                        int err = errno;
+                        pthread_mutex_lock(&w->lock);
+                        if (err == ENOBUFS) {
                                 w->lost++;
                                 w->lost_at = fm_now_ns();
-                                pthread_mutex_unlock(&w->lock);
                         }
+                        w->busy = false;
+                        pthread_mutex_unlock(&w->lock);
                         continue;
                 }
                 for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
@@ -130,6 +136,9 @@ static void *reader(void *arg)
                                 continue;
                         on_event(w, (const struct proc_event *)m->data);
                 }
+                pthread_mutex_lock(&w->lock);
+                w->busy = false;
+                pthread_mutex_unlock(&w->lock);
         }
 }
 
@@ -220,18 +229,19 @@ json_object *fm_execwatch_between(fm_execwatch *w, uint64_t t0, uint64_t t1, uin
 {
         if (!w)
                 return NULL;
+        /* Caught up with t1: an event newer than it was read, or the socket
+         * holds nothing unread and the reader is between messages (the
+         * kernel queues an event as the exec happens, so every one up to now
+         * is in). Bounded: 50 ms. */
         pthread_mutex_lock(&w->lock);
-        /* caught up: an event newer than t1 was read, or nothing came for
-         * 50 ms (an idle machine sends none) */
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 50000000;
-        if (until.tv_nsec >= 1000000000) {
-                until.tv_nsec -= 1000000000;
-                until.tv_sec++;
+        for (int i = 0; i < 50 && w->seen_ns < t1; i++) {
+                char peek;
+                if (!w->busy && recv(w->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN)
+                        break;
+                pthread_mutex_unlock(&w->lock);
+                usleep(1000);
+                pthread_mutex_lock(&w->lock);
         }
-        while (w->seen_ns < t1 && pthread_cond_timedwait(&w->moved, &w->lock, &until) == 0)
-                ;
         json_object *a = json_object_new_array();
         uint64_t first = w->n > RING ? w->n - RING : 0;
         for (uint64_t i = first; i < w->n; i++) {
