@@ -173,7 +173,7 @@ static int need_net(req_ctx *c, fm_ct_net *net)
         if (inet_pton(AF_INET, net->ip, &a) != 1 || inet_pton(AF_INET, net->gateway, &a) != 1)
                 return fm_err(&c->err, EINVAL, "bad address `%s' or gateway `%s'", net->ip, net->gateway);
         net->prefix = (int)prefix;
-        net->lxc_net = fm_json_bool(c->req, "lxc_net", false);
+        net->plain_lxc = fm_json_bool(c->req, "plain_lxc", false);
         net->bridge = c->a->paths.bridge[0] ? c->a->paths.bridge : bridge;
         if (!net->bridge || !fm_name_is_valid(net->bridge))
                 return fm_err(&c->err, EINVAL, "no bridge for the workload's veth (fastmigd --bridge, or `bridge')");

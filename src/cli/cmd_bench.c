@@ -60,8 +60,9 @@ int cmd_bench(int argc, char **argv)
                 return cli_fail("%s", e.msg);
         fm_testbed_fleet(&tb, &fleet);
         /* fastmig's own container keeps its network namespace outside CRIU's
-         * images (lxc/ctnet.h); the plain way's is an ordinary LXC one, which
-         * fastmig migrates too: the same run shows what the namespace costs */
+         * images (lxc/ctnet.h) and has no /dev tmpfs; the plain way's is an
+         * ordinary LXC one, which fastmig migrates too: the same run shows
+         * what those cost */
         const char *name = "benchsvc", *plain = "benchlxc";
         char ip[16];
         int rc = 0;
@@ -69,12 +70,12 @@ int cmd_bench(int argc, char **argv)
         bench_destroy(&fleet, plain);
         if (fm_plane_start_workload(&fleet, fleet.host[0].name, name, &(fm_workload_spec){.kind = "busybox"}, ip, &e) < 0 ||
             fm_plane_start_workload(&fleet, fleet.host[0].name, plain,
-                                    &(fm_workload_spec){.kind = "busybox", .lxc_net = true}, ip, &e) < 0) {
+                                    &(fm_workload_spec){.kind = "busybox", .plain_lxc = true}, ip, &e) < 0) {
                 rc = cli_fail("%s", e.msg);
                 goto out;
         }
-        fprintf(stderr, "bench: %u runs each of fastmig, fastmig on a container whose network LXC makes (CRIU dumps "
-                        "it), and the baseline (lxc-checkpoint + rsync) on that one, alternating, busybox containers, "
+        fprintf(stderr, "bench: %u runs each of fastmig, fastmig on an ordinary LXC container (LXC makes its network "
+                        "and /dev, CRIU dumps them), and the baseline (lxc-checkpoint + rsync) on that one, alternating, busybox containers, "
                         "%d Mbit/s links\n", runs, tb.link_mbit);
         series fm = {.metrics = metrics, .nmetrics = NMETRICS}, fml = {.metrics = metrics, .nmetrics = NMETRICS},
                base = {.metrics = metrics, .nmetrics = NBASE};
@@ -99,7 +100,7 @@ int cmd_bench(int argc, char **argv)
                 }
                 fm_migrate_opts ol = {.name = plain, .to = there, .probe = true, .probe_interval_us = 1000};
                 r = fm_plane_migrate(&fleet, &ol, &rep, &me);
-                double d3 = record(&fml, "fastmig-lxcnet", i + 1, r, rep, &me);
+                double d3 = record(&fml, "fastmig-plainlxc", i + 1, r, rep, &me);
                 json_object_put(rep);
                 rep = NULL;
                 if (locate(&fleet, plain, &here, &there) < 0) {
@@ -109,7 +110,7 @@ int cmd_bench(int argc, char **argv)
                 r = fm_plane_baseline(&fleet, script, fastmig_path, plain, there, &rep, &me);
                 double d2 = record(&base, "baseline", i + 1, r, rep, &me);
                 json_object_put(rep);
-                fprintf(stderr, "bench: run %u/%u  downtime fastmig %.1f ms, fastmig (LXC's network) %.1f ms, "
+                fprintf(stderr, "bench: run %u/%u  downtime fastmig %.1f ms, fastmig (plain LXC) %.1f ms, "
                                 "baseline %.1f ms\n", i + 1, runs, d1, d3, d2);
                 if (locate(&fleet, plain, &here, &there) < 0) {
                         rc = cli_fail("the baseline lost the container; stopping");
@@ -140,20 +141,20 @@ int cmd_bench(int argc, char **argv)
                 json_object_object_add(o, "link_mbit", json_object_new_int(tb.link_mbit));
                 json_object_object_add(o, "runs", json_object_new_int((int)runs));
                 json_object_object_add(o, "fastmig", jf);
-                json_object_object_add(o, "fastmig_lxc_net", jl);
+                json_object_object_add(o, "fastmig_plain_lxc", jl);
                 json_object_object_add(o, "baseline", jb);
                 json_object_object_add(o, "ratio_downtime_median", json_object_new_double(ratio));
-                json_object_object_add(o, "ratio_downtime_median_lxc_net", json_object_new_double(ratio_lxc));
+                json_object_object_add(o, "ratio_downtime_median_plain_lxc", json_object_new_double(ratio_lxc));
                 json_object_object_add(o, "ratio_total_median",
                                        json_object_new_double(sb[1].median > 0 ? sf[1].median / sb[1].median : 0));
                 cli_print_json(o);
                 json_object_put(o);
         } else {
-                printf("\nbusybox containers, %d Mbit/s link, %zu fastmig, %zu fastmig (LXC's network) and %zu baseline "
+                printf("\nbusybox containers, %d Mbit/s link, %zu fastmig, %zu fastmig (plain LXC) and %zu baseline "
                        "runs (ms)\n", tb.link_mbit, fm.n, fml.n, base.n);
                 printf("%-15s %-12s %9s %9s %8s %8s %6s %9s %9s\n", "who", "metric", "mean", "median", "sd", "ci95",
                        "cv", "min", "max");
-                const char *who[] = {"fastmig", "fastmig-lxcnet", "baseline"};
+                const char *who[] = {"fastmig", "fastmig-plainlxc", "baseline"};
                 const fm_summary *sum[] = {sf, sl, sb};
                 for (int w = 0; w < 3; w++)
                         for (int m = 0; m < (w == 2 ? NBASE : NMETRICS); m++) {
@@ -161,10 +162,10 @@ int cmd_bench(int argc, char **argv)
                                 printf("%-15s %-12s %9.1f %9.1f %8.1f %8.1f %6.3f %9.1f %9.1f\n", who[w], metrics[m],
                                        x->mean, x->median, x->sd, x->ci95, x->cv, x->min, x->max);
                         }
-                printf("\nmedian ratio fastmig/baseline: downtime %.2f, total %.2f; with LXC's network: downtime %.2f\n",
+                printf("\nmedian ratio fastmig/baseline: downtime %.2f, total %.2f; on plain LXC: downtime %.2f\n",
                        ratio, sb[1].median > 0 ? sf[1].median / sb[1].median : 0, ratio_lxc);
                 if (fm.failed || fml.failed || base.failed)
-                        printf("failed runs: fastmig %d, fastmig (LXC's network) %d, baseline %d\n", fm.failed,
+                        printf("failed runs: fastmig %d, fastmig (plain LXC) %d, baseline %d\n", fm.failed,
                                fml.failed, base.failed);
         }
         series_free(&fm);

@@ -47,7 +47,7 @@ static int start(const fm_fleet *tb, const char *kind, const char *name, const f
                  fm_error *e)
 {
         /* the flat one is the plain way's: an ordinary LXC container */
-        fm_workload_spec w = {.kind = kind, .image = app->digest, .flat = flat, .lxc_net = flat};
+        fm_workload_spec w = {.kind = kind, .image = app->digest, .flat = flat, .plain_lxc = flat};
         char ip[16];
         bench_destroy(tb, name);
         int r = fm_plane_start_workload(tb, tb->host[0].name, name, &w, ip, e);

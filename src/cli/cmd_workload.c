@@ -15,8 +15,9 @@ static const char USAGE[] = "fastmig workload start blank|busybox --host HOST --
                             "       fastmig workload start blank|video --shared ...  (that plain rootfs on the shared volume)\n"
                             "       fastmig workload start memory --host HOST --name NAME --size-mib S [--dirty-mib-s R]\n"
                             "                                     [--fill random|half]\n"
-                            "       fastmig workload start KIND --lxc-net ...  (LXC makes its network and CRIU dumps it,\n"
-                            "           as for a container of your own; default: fastmig keeps it outside CRIU's images)\n"
+                            "       fastmig workload start KIND --plain-lxc ...  (an ordinary LXC container, as one of your own:\n"
+                            "           LXC makes its network and /dev, CRIU dumps both; default: fastmig keeps the network\n"
+                            "           outside CRIU's images and /dev is the rootfs's)\n"
                             "       fastmig workload write NAME FILE   (the service writes /data/FILE)\n"
                             "       fastmig workload verify NAME       (the memory workload checks its pages)\n"
                             "       fastmig workload state NAME        (its counter and boot id: COUNTER BOOT)\n"
@@ -84,7 +85,7 @@ int cmd_workload(int argc, char **argv)
                                            {"rate-mbit", required_argument, 0, 'r'},
                                            {"flat", no_argument, 0, 'F'},
                                            {"shared", no_argument, 0, 'S'},
-                                           {"lxc-net", no_argument, 0, 'L'},
+                                           {"plain-lxc", no_argument, 0, 'L'},
                                            {0, 0, 0, 0}};
         int ch;
         optind = 1;
@@ -104,7 +105,7 @@ int cmd_workload(int argc, char **argv)
                 else if (ch == 'S')
                         w.shared = true;
                 else if (ch == 'L')
-                        w.lxc_net = true;
+                        w.plain_lxc = true;
                 else if (ch == 'r' && (fm_parse_double(optarg, &rate) < 0 || !(rate > 0 && rate <= 10000)))
                         return cli_fail("--rate-mbit takes 0 to 10000, not `%s'", optarg);
                 else if (ch == '?')

@@ -195,7 +195,9 @@ static const char video_nginx_conf[] =
         "}\n";
 
 /* nginx daemonizes; fm-seqecho stays PID 1 (the probe's service) */
-static const char video_init[] = "#!/bin/sh\n/usr/sbin/nginx\nexec /sbin/fm-seqecho\n";
+/* its own /dev/null first: LXC may have given it the host's (a container
+ * without a /dev tmpfs), which CRIU cannot dump */
+static const char video_init[] = "#!/bin/sh\nexec </dev/null >/dev/null 2>&1\n/usr/sbin/nginx\nexec /sbin/fm-seqecho\n";
 
 static int write_video(const char *tree, const fm_build_opts *o, fm_error *e)
 {
@@ -293,6 +295,7 @@ static int build_app(const char *store, const char *kind, const char *name, cons
         snprintf(im->base, sizeof(im->base), "%s", base->digest);
         snprintf(im->base_name, sizeof(im->base_name), "%s", base->name);
         snprintf(im->init, sizeof(im->init), video ? "/sbin/fm-init" : "/sbin/fm-seqecho");
+        im->init_own_stdio = true; /* fm-seqecho as PID 1, and fm-init, reopen theirs */
         if ((r = build_finish(store, bdir, im, o->progress, o->pdata, e)) < 0)
                 fm_rm_rf(bdir);
         return r;

@@ -127,6 +127,8 @@ json_object *fm_image_json(const fm_image *im)
         json_object_object_add(o, "tree_bytes", json_object_new_int64((int64_t)im->tree_bytes));
         json_object_object_add(o, "created", json_object_new_int64(im->created));
         json_object_object_add(o, "init", im->init[0] ? json_object_new_string(im->init) : NULL);
+        if (im->init_own_stdio)
+                json_object_object_add(o, "init_own_stdio", json_object_new_boolean(1));
         return o;
 }
 
@@ -167,6 +169,7 @@ int fm_image_from_json(json_object *o, fm_image *im, fm_error *e)
         snprintf(im->name, sizeof(im->name), "%s", name);
         snprintf(im->kind, sizeof(im->kind), "%s", kind);
         snprintf(im->digest, sizeof(im->digest), "%s", digest);
+        im->init_own_stdio = fm_json_bool(o, "init_own_stdio", false);
         snprintf(im->base, sizeof(im->base), "%s", base ? base : "");
         snprintf(im->base_name, sizeof(im->base_name), "%s", base_name ? base_name : "");
         im->bytes = (uint64_t)bytes;

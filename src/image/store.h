@@ -28,6 +28,10 @@ typedef struct fm_image {
         uint64_t tree_bytes;         /* apparent size of its tree's files (as built) */
         int64_t created;             /* unix time */
         char init[64];               /* app: what LXC runs as the container's init */
+        /* app: its init puts its stdio on the container's /dev/null, so a
+         * container may use the rootfs's /dev instead of a tmpfs (which CRIU
+         * dumps with tar while frozen); false for images built before */
+        bool init_own_stdio;
 } fm_image;
 
 /* Which image a container is a clone of (LXCPATH/NAME/fastmig-image). */

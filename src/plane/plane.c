@@ -190,8 +190,8 @@ int fm_plane_start_workload(const fm_fleet *f, const char *host, const char *nam
                 json_object_object_add(req, "flat", json_object_new_boolean(1));
         if (w->shared)
                 json_object_object_add(req, "shared", json_object_new_boolean(1));
-        if (w->lxc_net)
-                json_object_object_add(req, "lxc_net", json_object_new_boolean(1));
+        if (w->plain_lxc)
+                json_object_object_add(req, "plain_lxc", json_object_new_boolean(1));
         if (!strcmp(w->kind, "memory")) {
                 json_object_object_add(req, "mem_mib", json_object_new_double(w->mem_mib));
                 json_object_object_add(req, "dirty_mib_s", json_object_new_double(w->dirty_mib_s));

@@ -127,6 +127,15 @@ int main(int argc, char **argv)
         signal(SIGPWR, on_term);
         signal(SIGINT, on_term);
         signal(SIGCHLD, reap);
+        /* As a container's init, its stdio may be the host's /dev/null
+         * (LXC opens it before entering a container without a /dev tmpfs):
+         * a file of a mount the container does not see, which CRIU cannot
+         * dump. Its own /dev/null instead. */
+        int nul = getpid() == 1 ? open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
+        for (int fd = 0; nul >= 0 && fd <= 2; fd++)
+                dup2(nul, fd);
+        if (nul > 2)
+                close(nul);
         double mem_mib = 0, dirty_mib_s = 0;
         for (int i = 1; i + 1 < argc; i += 2) {
                 if (!strcmp(argv[i], "--mem-mib"))

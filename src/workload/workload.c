@@ -2,6 +2,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "util/spawn.h"
 #include "lxc/container.h"
@@ -47,7 +48,7 @@ bool fm_workload_is_clone(const char *kind)
 
 /* The LXC config of a workload; extra: more lines (may be ""). */
 static int write_config(const char *lxcpath, const char *kind, const char *name, const char *rootfs, const char *init,
-                        const fm_ct_net *net, const char *extra, fm_error *e)
+                        const fm_ct_net *net, bool own_dev, const char *extra, fm_error *e)
 {
         /* A locally administered MAC derived from the IP: stays with the container. */
         unsigned a = 0, b = 0, c = 0, d = 0;
@@ -59,7 +60,7 @@ static int write_config(const char *lxcpath, const char *kind, const char *name,
         snprintf(own.bridge, sizeof(own.bridge), "%s", net->bridge);
         char nspath[128];
         fm_ctnet_path(name, nspath, sizeof(nspath));
-        _cleanup_free_ char *netconf = net->lxc_net
+        _cleanup_free_ char *netconf = net->plain_lxc
                 ? fm_strdupf("lxc.net.0.type = veth\n"
                              "lxc.net.0.link = %s\n"
                              "lxc.net.0.flags = up\n"
@@ -70,7 +71,7 @@ static int write_config(const char *lxcpath, const char *kind, const char *name,
                 : fm_strdupf("lxc.namespace.share.net = %s\n", nspath);
         if (!netconf)
                 return fm_err(e, ENOMEM, "out of memory");
-        if (!net->lxc_net && fm_ctnet_write(lxcpath, name, &own, e) < 0)
+        if (!net->plain_lxc && fm_ctnet_write(lxcpath, name, &own, e) < 0)
                 return -e->code;
         _cleanup_free_ char *conf = fm_strdupf(
                 "# fastmig %s workload\n"
@@ -81,10 +82,10 @@ static int write_config(const char *lxcpath, const char *kind, const char *name,
                 "lxc.tty.max = 0\n"
                 "lxc.console.path = none\n"
                 "lxc.pty.max = 16\n"
-                "lxc.autodev = 1\n"
+                "lxc.autodev = %d\n"
                 "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed\n"
                 "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n%s",
-                kind, name, rootfs, init, netconf, extra);
+                kind, name, rootfs, init, netconf, own_dev ? 0 : 1, extra);
         char path[700];
         snprintf(path, sizeof(path), "%s/%s/config", lxcpath, name);
         int r = conf ? fm_write_file(path, conf, strlen(conf), 0644) : -ENOMEM;
@@ -156,7 +157,10 @@ int fm_workload_create_clone(const char *lxcpath, const char *store, const char 
         if (r == 0 && !flat && (fm_image_mount(store, app->digest, e) < 0 || fm_image_mount(store, base.digest, e) < 0))
                 r = -e->code;
         if (r == 0)
-                r = write_config(lxcpath, app->name, name, rootfs, init, net, hook, e);
+                /* the rootfs's /dev (no tmpfs for CRIU to tar) needs an init
+                 * that leaves the host's /dev/null LXC may give it */
+                r = write_config(lxcpath, app->name, name, rootfs, init, net, !net->plain_lxc && app->init_own_stdio,
+                                 hook, e);
         if (r < 0) {
                 fm_rm_rf(dir);
                 if (ctdir[0])
@@ -223,10 +227,27 @@ int fm_workload_create(const char *lxcpath, const char *name, const fm_ct_net *n
                 if (symlink("busybox", path) < 0 && errno != EEXIST)
                         return fm_err(e, errno, "symlink %s: %s", path, strerror(errno));
         }
+        /* /dev is the rootfs's own unless LXC mounts a tmpfs there
+         * (plain_lxc), which CRIU would dump with tar while frozen */
+        static const struct {
+                const char *name;
+                unsigned major, minor;
+        } devs[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(devs); i++) {
+                snprintf(path, sizeof(path), "%s/dev/%s", rootfs, devs[i].name);
+                if (mknod(path, S_IFCHR | 0666, makedev(devs[i].major, devs[i].minor)) < 0 && errno != EEXIST)
+                        return fm_err(e, errno, "mknod %s: %s", path, strerror(errno));
+                chmod(path, 0666); /* past the umask */
+        }
+        snprintf(path, sizeof(path), "%s/dev/pts", rootfs);
+        fm_mkdir_p(path, 0755);
+        snprintf(path, sizeof(path), "%s/dev/ptmx", rootfs);
+        if (symlink("pts/ptmx", path) < 0 && errno != EEXIST)
+                return fm_err(e, errno, "symlink %s: %s", path, strerror(errno));
         snprintf(path, sizeof(path), "%s/etc/hostname", rootfs);
         fm_write_file(path, name, strlen(name), 0644);
         snprintf(path, sizeof(path), "%s/etc/passwd", rootfs);
         fm_write_file(path, "root:x:0:0:root:/root:/bin/sh\n", 30, 0644);
 
-        return write_config(lxcpath, w->kind, name, rootfs, init, net, "", e);
+        return write_config(lxcpath, w->kind, name, rootfs, init, net, !net->plain_lxc, "", e);
 }

@@ -20,8 +20,10 @@ typedef struct fm_workload_spec {
         const char *image;  /* blank, video: the app image's digest (NULL: the newest of the kind's name) */
         bool flat;          /* blank, video: a plain rootfs with the image's content, not a clone */
         bool shared;        /* blank, video: that plain rootfs on the shared volume (storage/shared.h) */
-        bool lxc_net;       /* LXC makes its network and CRIU dumps it (as for a user's own container),
-                             * instead of a namespace fastmig keeps outside CRIU's images (lxc/ctnet.h) */
+        bool plain_lxc;     /* an ordinary LXC container, as a user's own: LXC makes its network (lxc.net)
+                             * and its /dev (a tmpfs), and CRIU dumps both; default: fastmig keeps the
+                             * network namespace outside CRIU's images (lxc/ctnet.h) and /dev is the
+                             * rootfs's, so that nothing but CRIU runs while it is frozen */
 } fm_workload_spec;
 
 /* Checks a spec: known kind, sizes in range (quoted in the error). */
@@ -37,9 +39,7 @@ typedef struct fm_ct_net {
         const char *ip;
         int prefix;
         const char *gateway;
-        /* LXC makes the network (lxc.net lines) and CRIU dumps it, the way
-         * a user's own container is; false: fastmig keeps it (lxc/ctnet.h) */
-        bool lxc_net;
+        bool plain_lxc; /* as fm_workload_spec's */
 } fm_ct_net;
 
 /* Creates LXCPATH/NAME (rootfs from the host's static busybox plus the
