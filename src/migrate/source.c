@@ -1,4 +1,6 @@
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -307,6 +309,88 @@ static int own_push(const fm_migration *m, int nice, const char *files_from, uin
         own_dir(m, src, sizeof(src));
         fm_rsync_dest to = {.addr = m->to_addr, .port = m->to_port, .name = m->name, .part = m->is_clone ? "upper" : "rootfs"};
         return fm_rsync_push(src, &to, nice, false, files_from, bytes, e);
+}
+
+/* The final sync of the container's own tree, started before the freeze:
+ * rsync connects (fm-rsync-tunnel says when) and waits for its list of what
+ * changed, which it gets once the container is frozen. Nothing is started
+ * while frozen. */
+typedef struct final_sync {
+        fm_migration *m;
+        pthread_t thread;
+        bool started;
+        atomic_bool done;
+        int list[2], ready[2]; /* pipes: the list (rsync's stdin), the tunnel's "connected" */
+        int r;
+        uint64_t bytes;
+        fm_error err;
+} final_sync;
+
+static void *final_sync_thread(void *arg)
+{
+        final_sync *f = arg;
+        char src[600];
+        own_dir(f->m, src, sizeof(src));
+        fm_rsync_dest to = {.addr = f->m->to_addr, .port = f->m->to_port, .name = f->m->name,
+                            .part = f->m->is_clone ? "upper" : "rootfs", .list_fd = f->list[0], .ready_fd = f->ready[1]};
+        f->r = fm_rsync_push(src, &to, 10, false, NULL, &f->bytes, &f->err);
+        atomic_store(&f->done, true);
+        return NULL;
+}
+
+/* Starts rsync and waits (at most 5 s) until it is connected; later than
+ * that it connects while frozen, which costs time but is not an error. */
+#define FM_FINAL_SYNC_CONNECT_MS 5000
+static int final_sync_start(fm_migration *m, final_sync *f)
+{
+        memset(f, 0, sizeof(*f));
+        f->m = m;
+        f->list[0] = f->list[1] = f->ready[0] = f->ready[1] = -1;
+        int r = 0;
+        if (pipe2(f->list, O_CLOEXEC) < 0 || pipe2(f->ready, O_CLOEXEC) < 0)
+                r = fm_err(&m->err, errno, "pipe: %s", strerror(errno));
+        else if (pthread_create(&f->thread, NULL, final_sync_thread, f) != 0)
+                r = fm_err(&m->err, EAGAIN, "cannot start the final rootfs sync");
+        if (r < 0) {
+                for (int i = 0; i < 2; i++) {
+                        fm_close(f->list[i]);
+                        fm_close(f->ready[i]);
+                }
+                return r;
+        }
+        f->started = true;
+        for (int waited = 0; waited < FM_FINAL_SYNC_CONNECT_MS && !atomic_load(&f->done); waited += 10) {
+                struct pollfd p = {.fd = f->ready[0], .events = POLLIN};
+                if (poll(&p, 1, 10) == 1)
+                        break;
+        }
+        return 0;
+}
+
+/* Gives rsync its list (the NUL-separated file at list_path, or nothing)
+ * and waits for it to end. */
+static int final_sync_finish(final_sync *f, const char *list_path)
+{
+        if (!f->started)
+                return 0;
+        if (list_path) {
+                _cleanup_close_ int in = open(list_path, O_RDONLY | O_CLOEXEC);
+                char buf[65536];
+                ssize_t n;
+                while (in >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+                        if (fm_write_all(f->list[1], buf, (size_t)n) < 0)
+                                break; /* rsync has gone: its status says why */
+        }
+        fm_close(f->list[1]);
+        f->list[1] = -1;
+        pthread_join(f->thread, NULL);
+        f->started = false;
+        for (int i = 0; i < 2; i++) {
+                fm_close(f->list[i]);
+                fm_close(f->ready[i]);
+                f->list[i] = f->ready[i] = -1;
+        }
+        return f->r;
 }
 
 /* While the service runs: the images the strategy sends (whole, into empty
@@ -677,6 +761,7 @@ typedef struct disk_job {
         pthread_t thread;
         volatile bool dump_done; /* stop waiting for the freeze */
         double frozen_at;        /* fm_now_ms() when the freeze was seen, 0 if never */
+        final_sync *fs;          /* the rsync started ahead (not for a tree that stays on the shared volume) */
         int r;
         double ms;
         uint64_t bytes;
@@ -738,48 +823,46 @@ static void *disk_final_thread(void *arg)
                 return NULL;
         char src[600];
         own_dir(j->m, src, sizeof(src));
-        /* Nothing changed since (shortly before) the live sync began: the
-         * target already has this tree, skip rsync's start-up and its CPU. */
-        bool changed = true;
+        /* What changed since (shortly before) the live sync began is all
+         * that travels, often nothing. */
         struct timespec since = j->m->disk_live_start;
         since.tv_nsec -= 50000000; /* margin for the kernel's coarse ctime clock */
         if (since.tv_nsec < 0) {
                 since.tv_nsec += 1000000000;
                 since.tv_sec--;
         }
-        /* a tree on a network file system (leaving the volume): rsync's own
-         * walk of it would cost seconds of round trips while frozen; one
-         * walk lists what changed, and only that travels */
-        char list[700] = "";
+        /* a tree on a network file system (leaving the volume) is not
+         * walked while frozen (seconds of round trips): its watch says */
+        char list[700];
         size_t n = 0;
-        if (j->m->moving_tree) {
-                snprintf(list, sizeof(list), "%s/.%s.changed", j->m->src->images, j->m->name);
-                fm_error we = {0};
-                if (j->m->tree_watch && fm_tree_watch_list(j->m->tree_watch, list, &n, &we) == 0) {
-                        j->m->tree_changes_by = "inotify";
-                } else {
-                        if (j->m->tree_watch)
-                                fprintf(stderr, "fastmigd: %s: %s; walking the tree\n", j->m->name, we.msg);
+        snprintf(list, sizeof(list), "%s/.%s.changed", j->m->src->images, j->m->name);
+        fm_error we = {0};
+        if (j->m->moving_tree && j->m->tree_watch && fm_tree_watch_list(j->m->tree_watch, list, &n, &we) == 0) {
+                j->m->tree_changes_by = "inotify";
+        } else {
+                if (j->m->moving_tree && j->m->tree_watch)
+                        fprintf(stderr, "fastmigd: %s: %s; walking the tree\n", j->m->name, we.msg);
+                if (j->m->moving_tree)
                         j->m->tree_changes_by = "walk";
-                        j->r = fm_tree_changes_since(src, since, list, &n, &j->err);
-                }
-                changed = j->r == 0 && n > 0;
-        } else if (fm_tree_changed_since(src, since, &changed, NULL) < 0) {
-                changed = true;
+                j->r = fm_tree_changes_since(src, since, list, &n, &j->err);
         }
-        if (changed)
-                j->r = own_push(j->m, 10, list[0] ? list : NULL, &j->bytes, &j->err);
-        if (list[0])
-                unlink(list);
+        int rs = final_sync_finish(j->fs, j->r == 0 && n > 0 ? list : NULL);
+        if (j->r == 0 && rs < 0) {
+                j->r = rs;
+                j->err = j->fs->err;
+        }
+        j->bytes = j->fs->bytes;
+        unlink(list);
         j->ms = fm_now_ms() - t;
         return NULL;
 }
 
-static int disk_final_start(fm_migration *m, const fm_mig_hooks *h, disk_job *j)
+static int disk_final_start(fm_migration *m, const fm_mig_hooks *h, final_sync *fs, disk_job *j)
 {
         memset(j, 0, sizeof(*j));
         j->m = m;
         j->h = h;
+        j->fs = fs;
         if (pthread_create(&j->thread, NULL, disk_final_thread, j) != 0)
                 return fm_err(&m->err, EAGAIN, "cannot start the final rootfs sync");
         return 0;
@@ -1090,6 +1173,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         fm_hashset held = {0};
         images_job ij = {0}; /* full- and partial-mig's images */
         restore_job rj = {0};  /* the target's restore, started early */
+        final_sync fs = {0};   /* the rootfs's last changes, rsync started before the freeze */
         int r;
 #define PHASE(p, call)                                        \
         do {                                                  \
@@ -1124,6 +1208,10 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 }
                 PHASE(FM_PHASE_PRECOPY, phase_precopy(m, &held, h));
         }
+        /* the final sync's rsync connects now, while the service runs (a
+         * tree that stays on the shared volume has none) */
+        if (!(m->strategy == FM_STRATEGY_SHARED && !m->moving_tree) && (r = final_sync_start(m, &fs)) < 0)
+                goto fail;
         t_freeze = fm_now_ms();
         atomic_store(&ij.freezing, true);
         /* With fm-criu-wrap the freeze happens inside the dump, once
@@ -1139,7 +1227,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         transfer_job tj = {0};
         if ((r = images_fresh(m)) < 0 || (r = transfer_start(m, &held, &tj)) < 0)
                 goto fail;
-        if ((r = disk_final_start(m, h, &dj)) < 0) {
+        if ((r = disk_final_start(m, h, &fs, &dj)) < 0) {
                 transfer_join(m, &tj, r);
                 goto fail;
         }
@@ -1206,6 +1294,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->tree_watch = NULL;
         return 0;
 fail:
+        final_sync_finish(&fs, NULL); /* given no list, it ends at once */
         restore_join(m, &rj, true); /* a waiting early restore is released */
         if (ij.started) { /* failed before the freeze: the images' rest is of no use */
                 pthread_join(ij.thread, NULL);

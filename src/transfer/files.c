@@ -512,7 +512,10 @@ int fm_rsync_push(const char *src_dir, const fm_rsync_dest *to, int nice, bool i
                           : fm_strdupf("'%s/fm-rsync-tunnel' %s:%u container %s %s", fm_self_dir(), to->addr, to->port,
                                        to->name, to->part);
         _cleanup_free_ char *src = fm_strdupf("%s/", src_dir);
+        if (to->list_fd > 2)
+                files_from = "-";
         _cleanup_free_ char *list = files_from ? fm_strdupf("--files-from=%s", files_from) : NULL;
+        _cleanup_free_ char *ready = to->ready_fd > 2 ? fm_strdupf("FASTMIG_READY_FD=%d", to->ready_fd) : NULL;
         _cleanup_free_ char *pki = fm_strdupf("FASTMIG_PKI=%s", fm_tls_dir());
         _cleanup_free_ char *cert = fm_strdupf("FASTMIG_CERT=%s", fm_tls_self());
         char niceval[16], timeout[32];
@@ -539,12 +542,13 @@ int fm_rsync_push(const char *src_dir, const fm_rsync_dest *to, int nice, bool i
         }
         fm_strv_push(&argv, src ? src : "/nonexistent/");
         fm_strv_push(&argv, "fastmig::ct/");
-        const char *env[] = {pki, cert, NULL};
+        const char *env[] = {pki, cert, ready, NULL};
         /* 24: source files vanished while rsync ran. While the service runs
          * the final sync catches up; while it is frozen only the dump's own
          * temporary files (CRIU's link remaps) can vanish: rsync failed a
          * rollback test that way. */
-        fm_spawn_opts o = {.env_add = env, .timeout_ms = 3600 * 1000, .also_ok = 24, .own_group = true};
+        fm_spawn_opts o = {.env_add = env, .timeout_ms = 3600 * 1000, .also_ok = 24, .own_group = true,
+                           .stdin_fd = to->list_fd > 2 ? to->list_fd : 0, .keep_fd = to->ready_fd > 2 ? to->ready_fd : 0};
         int r = argv.v && tunnel && src && pki && cert ? fm_spawn_check(argv.v, &o, e) : fm_err(e, ENOMEM, "out of memory");
         fm_strv_free(&argv);
         if (r == 0 && bytes)

@@ -64,6 +64,13 @@ typedef struct fm_rsync_dest {
         const char *name;  /* a container ... */
         const char *part;  /* ... and its "rootfs" or "upper" */
         const char *image; /* or an image's digest */
+        /* > 2 (or 0 for none): the list of what travels (as files_from),
+         * read from this descriptor once rsync is connected: rsync can be
+         * started ahead and given its list later */
+        int list_fd;
+        /* > 2 (or 0): fm-rsync-tunnel writes one byte to it once it is
+         * connected and the target agent serves the tree */
+        int ready_fd;
 } fm_rsync_dest;
 
 /* rsync of a directory tree into to's directory, deleting extraneous

@@ -103,6 +103,15 @@ static int run(int argc, char **argv, fm_error *e)
                 return fm_err_wrap(e, "agent %s", argv[1]);
         /* from here on the stream is rsync's, no timeout but its own */
         fm_sock_set_timeout(conn_fd, 0);
+        /* the agent serves the tree: say so to whoever started rsync ahead
+         * of its file list (FASTMIG_READY_FD, files.h) */
+        const char *ready = getenv("FASTMIG_READY_FD");
+        int rfd = ready ? atoi(ready) : -1;
+        if (rfd > 2) {
+                ssize_t w = write(rfd, "1", 1);
+                (void)w;
+                close(rfd);
+        }
         pthread_t up;
         if ((r = pthread_create(&up, NULL, upstream, NULL)) != 0)
                 return fm_err(e, r, "thread: %s", strerror(r));

@@ -51,9 +51,12 @@ static void child_exec(char *const argv[], char **env, int out_fd, const fm_spaw
         int devnull = null >= 0 ? fcntl(null, F_DUPFD_CLOEXEC, 10) : -1;
         int out = out_fd >= 0 ? fcntl(out_fd, F_DUPFD_CLOEXEC, 10) : devnull;
         int io = o->stdio_fd > 2 ? fcntl(o->stdio_fd, F_DUPFD_CLOEXEC, 10) : -1;
-        dup2(io >= 0 ? io : devnull, 0);
+        int in = o->stdin_fd > 2 ? fcntl(o->stdin_fd, F_DUPFD_CLOEXEC, 10) : -1;
+        dup2(in >= 0 ? in : io >= 0 ? io : devnull, 0);
         dup2(io >= 0 ? io : out, 1);
         dup2(out, 2);
+        if (o->keep_fd > 2)
+                fcntl(o->keep_fd, F_SETFD, 0);
         /* Our descriptors are all O_CLOEXEC; signals back to defaults. */
         sigset_t none;
         sigemptyset(&none);

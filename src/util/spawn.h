@@ -11,6 +11,8 @@ typedef struct fm_spawn_opts {
         bool detach_stdio;          /* child gets /dev/null for all of stdio, nothing captured */
         int also_ok;                /* fm_spawn_check: an exit status that counts as success too (0: none) */
         int stdio_fd;               /* > 2: the child's stdin and stdout (a connection), stderr as above */
+        int stdin_fd;               /* > 2: the child's stdin only (stdout and stderr as above) */
+        int keep_fd;                /* > 2: stays open in the child under its number */
         bool own_group;             /* the child leads a process group: a timeout kills the whole group,
                                      * and whatever of it is left when the child ends */
         void (*started)(pid_t pid, void *data); /* called once it runs, may be NULL */
