@@ -367,12 +367,12 @@ static int final_sync_start(fm_migration *m, final_sync *f)
         return 0;
 }
 
-/* Gives rsync its list (the NUL-separated file at list_path, or nothing)
- * and waits for it to end. */
-static int final_sync_finish(final_sync *f, const char *list_path)
+/* Gives rsync its list (the NUL-separated file at list_path, or nothing);
+ * final_sync_finish waits for it to end. */
+static void final_sync_send(final_sync *f, const char *list_path)
 {
-        if (!f->started)
-                return 0;
+        if (!f->started || f->list[1] < 0)
+                return;
         if (list_path) {
                 _cleanup_close_ int in = open(list_path, O_RDONLY | O_CLOEXEC);
                 char buf[65536];
@@ -383,6 +383,13 @@ static int final_sync_finish(final_sync *f, const char *list_path)
         }
         fm_close(f->list[1]);
         f->list[1] = -1;
+}
+
+static int final_sync_finish(final_sync *f, const char *list_path)
+{
+        if (!f->started)
+                return 0;
+        final_sync_send(f, list_path);
         pthread_join(f->thread, NULL);
         f->started = false;
         for (int i = 0; i < 2; i++) {
@@ -846,12 +853,18 @@ static void *disk_final_thread(void *arg)
                         j->m->tree_changes_by = "walk";
                 j->r = fm_tree_changes_since(src, since, list, &n, &j->err);
         }
-        int rs = final_sync_finish(j->fs, j->r == 0 && n > 0 ? list : NULL);
-        if (j->r == 0 && rs < 0) {
-                j->r = rs;
-                j->err = j->fs->err;
+        /* Nothing changed: rsync gets its empty list after the restore, so
+         * that its exchange (a few ms of busy processes on both hosts) stays
+         * out of the window. Else the images are complete, and the target
+         * restores, only once it has ended. */
+        if (j->r != 0 || n > 0) {
+                int rs = final_sync_finish(j->fs, j->r == 0 ? list : NULL);
+                if (j->r == 0 && rs < 0) {
+                        j->r = rs;
+                        j->err = j->fs->err;
+                }
+                j->bytes = j->fs->bytes;
         }
-        j->bytes = j->fs->bytes;
         unlink(list);
         j->ms = fm_now_ms() - t;
         return NULL;
@@ -1282,6 +1295,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         }
         m->frozen_ms = fm_now_ms() - t_freeze;
         frozen_programs(m, t_freeze, t_freeze + m->frozen_ms, target_programs);
+        final_sync_finish(&fs, NULL); /* nothing changed while it waited: an empty list */
         PHASE(FM_PHASE_STEER, phase_steer(m, h));
         if (m->lazy)
                 PHASE(FM_PHASE_SETTLE, phase_settle(m));
