@@ -134,7 +134,13 @@ static void *reader(void *arg)
                             m->len < sizeof(struct proc_event) - sizeof(((struct proc_event *)0)->event_data) + 16 ||
                             NLMSG_LENGTH(sizeof(*m) + m->len) > h->nlmsg_len)
                                 continue;
-                        on_event(w, (const struct proc_event *)m->data);
+                        /* the event follows a 20-byte cn_msg: 4-aligned, and
+                         * it holds a u64; copied out whole (its size is
+                         * checked above, the union's unused tail zeroed) */
+                        struct proc_event ev;
+                        memset(&ev, 0, sizeof(ev));
+                        memcpy(&ev, m->data, m->len < sizeof(ev) ? m->len : sizeof(ev));
+                        on_event(w, &ev);
                 }
                 pthread_mutex_lock(&w->lock);
                 w->busy = false;
