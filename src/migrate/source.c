@@ -110,6 +110,10 @@ static uint64_t dir_bytes(const char *dir)
  * wait for the images, FM_EARLY_WAIT_S in fm-criu-wrap, on links down to
  * 100 Mbit/s); larger ones ask as the dump starts. */
 #define FM_EARLY_RESTORE_MAX_BYTES (1ull << 30)
+/* The final sync's rsync is started before pre-copy for a container at most
+ * this large: its pre-copy then ends well within the 60 s the target's
+ * rsync waits for the list, even on a 100 Mbit/s link. */
+#define FM_FINAL_SYNC_EARLY_MAX_BYTES (64ull << 20)
 
 /* Resident memory of the container's processes (smaps_rollup), 0 if unknown. */
 static uint64_t container_rss(fm_migration *m)
@@ -338,9 +342,7 @@ static void *final_sync_thread(void *arg)
         return NULL;
 }
 
-/* Starts rsync and waits (at most 5 s) until it is connected; later than
- * that it connects while frozen, which costs time but is not an error. */
-#define FM_FINAL_SYNC_CONNECT_MS 5000
+/* Starts rsync; final_sync_connected waits for its connection. */
 static int final_sync_start(fm_migration *m, final_sync *f)
 {
         memset(f, 0, sizeof(*f));
@@ -359,12 +361,19 @@ static int final_sync_start(fm_migration *m, final_sync *f)
                 return r;
         }
         f->started = true;
-        for (int waited = 0; waited < FM_FINAL_SYNC_CONNECT_MS && !atomic_load(&f->done); waited += 10) {
+        return 0;
+}
+
+/* Waits (at most 5 s) until the started rsync is connected; later than that
+ * it connects while frozen, which costs time but is not an error. */
+#define FM_FINAL_SYNC_CONNECT_MS 5000
+static void final_sync_connected(final_sync *f)
+{
+        for (int waited = 0; f->started && waited < FM_FINAL_SYNC_CONNECT_MS && !atomic_load(&f->done); waited += 10) {
                 struct pollfd p = {.fd = f->ready[0], .events = POLLIN};
                 if (poll(&p, 1, 10) == 1)
                         break;
         }
-        return 0;
 }
 
 /* Gives rsync its list (the NUL-separated file at list_path, or nothing);
@@ -1209,11 +1218,20 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
          * whose pre-copy may outlast the target's wait (FM_EARLY_WAIT_S)
          * asks for it as the dump starts instead. */
         bool early = m->early_restore;
-        bool early_now = early && container_rss(m) <= FM_EARLY_RESTORE_MAX_BYTES;
+        uint64_t rss = container_rss(m);
+        bool early_now = early && rss <= FM_EARLY_RESTORE_MAX_BYTES;
         if (early_now && (r = restore_start(m, &rj)) < 0)
                 goto fail;
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         PHASE(FM_PHASE_DISK_LIVE, disk_live(m, &ij));
+        /* The final sync's rsync connects while the service runs (a tree
+         * that stays on the shared volume has none): beside pre-copy for a
+         * container whose pre-copy is short (the target's rsync waits at
+         * most FM_RSYNC_IO_TIMEOUT_S for its list), after it for the others. */
+        bool final = !(m->strategy == FM_STRATEGY_SHARED && !m->moving_tree);
+        bool final_now = final && rss <= FM_FINAL_SYNC_EARLY_MAX_BYTES;
+        if (final_now && (r = final_sync_start(m, &fs)) < 0)
+                goto fail;
         if (m->precopy || m->compress) {
                 if (fm_hashset_init(&held, 1024) < 0) {
                         r = fm_err(&m->err, ENOMEM, "out of memory");
@@ -1221,10 +1239,9 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 }
                 PHASE(FM_PHASE_PRECOPY, phase_precopy(m, &held, h));
         }
-        /* the final sync's rsync connects now, while the service runs (a
-         * tree that stays on the shared volume has none) */
-        if (!(m->strategy == FM_STRATEGY_SHARED && !m->moving_tree) && (r = final_sync_start(m, &fs)) < 0)
+        if (final && !final_now && (r = final_sync_start(m, &fs)) < 0)
                 goto fail;
+        final_sync_connected(&fs);
         t_freeze = fm_now_ms();
         atomic_store(&ij.freezing, true);
         /* With fm-criu-wrap the freeze happens inside the dump, once
