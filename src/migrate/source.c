@@ -1196,6 +1196,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         images_job ij = {0}; /* full- and partial-mig's images */
         restore_job rj = {0};  /* the target's restore, started early */
         final_sync fs = {0};   /* the rootfs's last changes, rsync started before the freeze */
+        json_object *target_programs = NULL; /* what the target started while frozen */
         int r;
 #define PHASE(p, call)                                        \
         do {                                                  \
@@ -1297,7 +1298,6 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
         emit(m, h, FM_PHASE_TRANSFER);
-        json_object *target_programs = NULL;
         if (early) {
                 /* restore = from the images being complete to the target running */
                 t = fm_now_ms();
@@ -1311,13 +1311,17 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 PHASE(FM_PHASE_RESTORE, phase_restore(m, &target_programs));
         }
         m->frozen_ms = fm_now_ms() - t_freeze;
-        frozen_programs(m, t_freeze, t_freeze + m->frozen_ms, target_programs);
-        final_sync_finish(&fs, NULL); /* nothing changed while it waited: an empty list */
+        /* nothing changed while it waited: its empty list now, so that its
+         * exchange runs beside the commit and cleanup (joined at the end) */
+        final_sync_send(&fs, NULL);
         PHASE(FM_PHASE_STEER, phase_steer(m, h));
         if (m->lazy)
                 PHASE(FM_PHASE_SETTLE, phase_settle(m));
         PHASE(FM_PHASE_CLEANUP, (phase_cleanup(m), 0));
 #undef PHASE
+        final_sync_finish(&fs, NULL);
+        /* the window's account, once nothing waits for it */
+        frozen_programs(m, t_freeze, t_freeze + m->frozen_ms, target_programs);
         m->ok = true;
         m->total_ms = fm_now_ms() - t0;
         fm_hashset_free(&held);
@@ -1325,6 +1329,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->tree_watch = NULL;
         return 0;
 fail:
+        json_object_put(target_programs);
         final_sync_finish(&fs, NULL); /* given no list, it ends at once */
         restore_join(m, &rj, true); /* a waiting early restore is released */
         if (ij.started) { /* failed before the freeze: the images' rest is of no use */
