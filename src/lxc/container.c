@@ -293,7 +293,7 @@ int fm_ct_start(const char *lxcpath, const char *name, fm_error *e)
         int r = fm_ctnet_read(lxcpath, name, &net, e);
         if (r < 0 && r != -ENOENT)
                 return r;
-        if (r == 0 && fm_ctnet_create(name, &net, false, e) < 0)
+        if (r == 0 && fm_ctnet_create(name, &net, true, e) < 0)
                 return -e->code;
         fm_spawn_opts o = {.detach_stdio = true, .timeout_ms = 30000};
         r = fm_spawn(argv, &o);
@@ -619,22 +619,22 @@ int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, con
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
                   const char *const *env, void (*before_thaw)(void *), void *data, fm_error *e)
 {
-        /* a namespace fastmig keeps exists before the restore, hidden
-         * (fm_ctnet_create): its ARP socket and its arp_ignore are opened
-         * now, used right after, closed later */
+        /* a namespace fastmig keeps exists before the restore: its ARP socket
+         * is made now, sent on right after, closed later */
         fm_ctnet net;
         fm_error ignore = {0};
         bool own_net = fm_ctnet_read(lxcpath, name, &net, &ignore) == 0;
         announce_at at;
         int arp = own_net && announce_find(lxcpath, name, &at, &ignore) == 0 ? announce_socket(&at, name, &ignore) : -1;
-        _cleanup_close_ int hide = own_net ? fm_ctnet_arp_fd(name, &ignore) : -1;
         int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, e);
         if (r < 0) {
                 close_later(arp);
                 return r;
         }
-        /* the restored sockets are there now: the address answers ARP */
-        if (hide >= 0 && fm_ctnet_reveal(hide, e) < 0) {
+        /* a namespace fastmig keeps was made off the bridge (fm_ctnet_create):
+         * the restored sockets are there now, it may join */
+        fm_ct_port port;
+        if (own_net && (fm_ct_port_get(lxcpath, name, &port, e) < 0 || fm_ct_port_set(&port, true, e) < 0)) {
                 close_later(arp);
                 return fm_err_wrap(e, "after restore");
         }

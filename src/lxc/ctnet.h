@@ -45,22 +45,11 @@ void fm_ctnet_veth(const char *name, char *buf, size_t n);
 bool fm_ctnet_exists(const char *name);
 
 /* Makes the namespace with its interface, address and route, and the host
- * end of its veth, up and on the bridge. hidden (a migration's target
- * before its restore): the interface answers no ARP (arp_ignore 8) and this
- * host forgets any neighbour entry for the address, so that nothing reaches
- * the namespace before the restored service speaks itself (an address that
- * answers before the service is there resets the peers' connections; the
- * peers' packets wait in this host's neighbour queue meanwhile), while what
- * the restored sockets send at once (CRIU's window probe as they leave
- * repair mode) gets out; fm_ctnet_reveal ends it. A stale namespace of that
- * name is replaced. */
-int fm_ctnet_create(const char *name, const fm_ctnet *n, bool hidden, fm_error *e);
-
-/* The namespace's eth0 arp_ignore file, opened in the namespace (the
- * calling thread returns to its own), for fm_ctnet_reveal: -errno if not. */
-int fm_ctnet_arp_fd(const char *name, fm_error *e);
-/* Answers ARP again (arp_ignore 0) through that descriptor: one write. */
-int fm_ctnet_reveal(int arp_fd, fm_error *e);
+ * end of its veth, up; on the bridge when attach (a container about to
+ * start), off it otherwise (a migration's target before its restore: a
+ * service address that answers before the service is there resets the
+ * peers' connections). A stale namespace of that name is replaced. */
+int fm_ctnet_create(const char *name, const fm_ctnet *n, bool attach, fm_error *e);
 /* Removes the veth and the namespace's file (the namespace goes with its
  * last process); missing parts are not an error. */
 void fm_ctnet_destroy(const char *name);

@@ -473,11 +473,11 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
         drop_images(p, name); /* a new migration: no stale markers */
         if (q->net) {
                 /* its namespace, made now while the service runs at the
-                 * source: hidden until the restored service speaks */
+                 * source: off the bridge until the restore is done */
                 fm_ctnet net = *q->net;
                 if (p->bridge[0])
                         snprintf(net.bridge, sizeof(net.bridge), "%s", p->bridge);
-                if (fm_ctnet_write(p->lxcpath, name, &net, e) < 0 || fm_ctnet_create(name, &net, true, e) < 0)
+                if (fm_ctnet_write(p->lxcpath, name, &net, e) < 0 || fm_ctnet_create(name, &net, false, e) < 0)
                         return -e->code;
         }
         return 0;
