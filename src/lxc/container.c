@@ -296,9 +296,13 @@ int fm_ct_start(const char *lxcpath, const char *name, fm_error *e)
         if (r == 0 && fm_ctnet_create(name, &net, true, e) < 0)
                 return -e->code;
         fm_spawn_opts o = {.detach_stdio = true, .timeout_ms = 30000};
+        bool made = r == 0;
         r = fm_spawn(argv, &o);
-        if (r != 0)
+        if (r != 0) {
+                if (made) /* an address on the bridge with nothing behind it */
+                        fm_ctnet_destroy(name);
                 return fm_err(e, EIO, "lxc-start of %s failed (status %d)", name, r);
+        }
         return 0;
 }
 

@@ -422,14 +422,15 @@ int main(int argc, char **argv)
                 return 1;
         memcpy(av, argv, (size_t)argc * sizeof(*av));
         int ac = argc;
+        /* before the lazy-pages daemon: a failure here leaves none behind */
+        static char ext[128];
+        if (external_net(argc, argv, ext, sizeof(ext)) < 0)
+                return 1;
         if (argc > 1 && !strcmp(argv[1], "restore") && lazy && *lazy) {
                 if (start_lazy_daemon(real, lazy, argc, argv) < 0)
                         return 1;
                 av[ac++] = "--lazy-pages";
         }
-        static char ext[128];
-        if (external_net(argc, argv, ext, sizeof(ext)) < 0)
-                return 1;
         if (ext[0] && !strcmp(argv[1], "dump")) {
                 av[ac++] = "--external";
                 av[ac++] = ext;

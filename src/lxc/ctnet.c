@@ -1,6 +1,7 @@
 #include "ctnet.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,11 +35,13 @@ static bool mac_ok(const char *s)
 {
         unsigned v[6];
         char end;
-        if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &end) != 6)
+        if (strlen(s) != 17)
                 return false;
-        for (int i = 2; i < 17; i += 3)
-                if (s[i] != ':')
+        for (int i = 0; i < 17; i++) /* hex pairs and colons only: sscanf alone takes signs and spaces */
+                if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
                         return false;
+        if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &end) != 6)
+                return false;
         /* unicast, not all zero */
         return !(v[0] & 1) && (v[0] | v[1] | v[2] | v[3] | v[4] | v[5]);
 }

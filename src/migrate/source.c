@@ -276,6 +276,9 @@ static int phase_plan(fm_migration *m)
         if (r < 0 && r != -ENOENT)
                 return r;
         m->own_net = r == 0;
+        if (m->own_net && !s->criu_path_env[0])
+                return fm_err(&m->err, EOPNOTSUPP, "%s's network namespace is kept outside CRIU's images, which "
+                                                   "needs fm-criu-wrap on %s", m->name, s->host);
         json_object *reply = NULL;
         r = prepare_sized(m, config, &reply);
         /* check 0 refused under auto: the local-disk checks, with the tree
@@ -365,15 +368,24 @@ static int final_sync_start(fm_migration *m, final_sync *f)
 }
 
 /* Waits (at most 5 s) until the started rsync is connected; later than that
- * it connects while frozen, which costs time but is not an error. */
+ * it connects while frozen, which costs time but is not an error. An rsync
+ * that has already ended (before its list) failed: the migration fails
+ * before the freeze. */
 #define FM_FINAL_SYNC_CONNECT_MS 5000
-static void final_sync_connected(final_sync *f)
+static int final_sync_connected(fm_migration *m, final_sync *f)
 {
         for (int waited = 0; f->started && waited < FM_FINAL_SYNC_CONNECT_MS && !atomic_load(&f->done); waited += 10) {
                 struct pollfd p = {.fd = f->ready[0], .events = POLLIN};
                 if (poll(&p, 1, 10) == 1)
                         break;
         }
+        if (f->started && atomic_load(&f->done)) {
+                m->err = f->err;
+                if (!m->err.code)
+                        fm_err(&m->err, EPIPE, "the final rootfs sync ended before its list");
+                return fm_err_wrap(&m->err, "the final rootfs sync to %s", m->to_host);
+        }
+        return 0;
 }
 
 /* Gives rsync its list (the NUL-separated file at list_path, or nothing);
@@ -382,13 +394,30 @@ static void final_sync_send(final_sync *f, const char *list_path)
 {
         if (!f->started || f->list[1] < 0)
                 return;
-        if (list_path) {
+        /* Written without blocking: the agent holds a read end too, so a
+         * write to an rsync that has ended would wait for good (with the
+         * container frozen). Stops when rsync ends, or after 30 s. */
+        if (list_path && !atomic_load(&f->done)) {
                 _cleanup_close_ int in = open(list_path, O_RDONLY | O_CLOEXEC);
+                fcntl(f->list[1], F_SETFL, fcntl(f->list[1], F_GETFL) | O_NONBLOCK);
+                uint64_t deadline = fm_now_ns() + 30000000000ull;
                 char buf[65536];
                 ssize_t n;
-                while (in >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
-                        if (fm_write_all(f->list[1], buf, (size_t)n) < 0)
-                                break; /* rsync has gone: its status says why */
+                bool gone = false;
+                while (!gone && in >= 0 && (n = read(in, buf, sizeof(buf))) > 0) {
+                        for (ssize_t off = 0; off < n && !gone;) {
+                                ssize_t w = write(f->list[1], buf + off, (size_t)(n - off));
+                                if (w > 0) {
+                                        off += w;
+                                } else if (w < 0 && errno == EAGAIN) {
+                                        struct pollfd p = {.fd = f->list[1], .events = POLLOUT};
+                                        poll(&p, 1, 50);
+                                        gone = atomic_load(&f->done) || fm_now_ns() > deadline;
+                                } else if (!(w < 0 && errno == EINTR)) {
+                                        gone = true; /* rsync has gone: its status says why */
+                                }
+                        }
+                }
         }
         fm_close(f->list[1]);
         f->list[1] = -1;
@@ -831,6 +860,11 @@ static void *disk_final_thread(void *arg)
         fm_error ignore = {0};
         if (j->m->have_port && fm_ct_port_set(&j->m->port, false, &ignore) == 0)
                 j->m->detached = true;
+        else if (j->m->own_net) { /* its dump has no network lock: the detach is all */
+                j->r = fm_err(&j->err, ignore.code ? ignore.code : ENODEV,
+                              "cannot take %s's veth off its bridge: %s", j->m->name, ignore.msg);
+                return NULL;
+        }
         /* nothing answers from here any more: the plane may send traffic to
          * the target already (see fm_mig_hooks) */
         emit_simple(j->h, "frozen");
@@ -999,6 +1033,7 @@ typedef struct restore_job {
         fm_migration *m;
         pthread_t thread;
         bool started;
+        atomic_bool done; /* the request has been answered */
         int r;
         double done_at;
         json_object *programs; /* the target's frozen_programs */
@@ -1042,7 +1077,24 @@ static void *restore_thread(void *arg)
                 j->programs = programs_of(reply);
         json_object_put(reply);
         j->done_at = fm_now_ms();
+        atomic_store(&j->done, true);
         return NULL;
+}
+
+/* Before the freeze: an early restore that has already been answered
+ * failed (it cannot succeed before the images): fail now, unfrozen. */
+static int restore_alive(fm_migration *m, restore_job *j)
+{
+        if (!j->started || !atomic_load(&j->done))
+                return 0;
+        pthread_join(j->thread, NULL);
+        j->started = false;
+        json_object_put(j->programs);
+        j->programs = NULL;
+        m->err = j->err;
+        if (!m->err.code)
+                fm_err(&m->err, EIO, "the early restore ended before the images");
+        return fm_err_wrap(&m->err, "restore on %s", m->to_host);
 }
 
 static int restore_start(fm_migration *m, restore_job *j)
@@ -1062,8 +1114,13 @@ static int restore_join(fm_migration *m, restore_job *j, bool abort_first)
 {
         if (!j->started)
                 return 0;
-        if (abort_first)
-                target_call(m, req_new("abort", m->name), NULL, 60000);
+        if (abort_first) { /* its own error, not the migration's */
+                json_object *req = req_new("abort", m->name), *reply = NULL;
+                fm_error ignore = {0};
+                if (fm_call(m->to_addr, m->to_port, req, &reply, 60000, &ignore) == 0)
+                        json_object_put(reply);
+                json_object_put(req);
+        }
         pthread_join(j->thread, NULL);
         j->started = false;
         if (abort_first) { /* a failed migration reports no window */
@@ -1213,6 +1270,10 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
         fm_error ignore = {0};
         m->have_port = fm_ct_port_get(m->src->lxcpath, m->name, &m->port, &ignore) == 0;
+        if (m->own_net && !m->have_port) { /* its traffic is cut by the veth's detach, nothing else */
+                r = fm_err(&m->err, ENODEV, "%s: %s", m->name, ignore.msg);
+                goto fail;
+        }
         /* The target's LXC starts its restore now and waits, in fm-criu-wrap,
          * for the images: its start-up (tens of ms, longer than a small
          * container's dump) then never delays the restore. A container
@@ -1242,7 +1303,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         }
         if (final && !final_now && (r = final_sync_start(m, &fs)) < 0)
                 goto fail;
-        final_sync_connected(&fs);
+        if ((r = final_sync_connected(m, &fs)) < 0 || (r = restore_alive(m, &rj)) < 0)
+                goto fail;
         t_freeze = fm_now_ms();
         atomic_store(&ij.freezing, true);
         /* With fm-criu-wrap the freeze happens inside the dump, once

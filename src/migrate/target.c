@@ -412,6 +412,9 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
         if (fm_path_exists(dir) && q->peer && fm_target_check_owner(p, name, q->peer, NULL) < 0 &&
             lstat(path, &mst) == 0 && difftime(time(NULL), mst.st_mtime) < FM_INCOMING_STALE_S)
                 return fm_err(e, EBUSY, "%s on %s is being brought by another host's migration", name, p->host);
+        if (q->net && !p->criu_path_env[0])
+                return fm_err(e, EOPNOTSUPP, "%s keeps its network namespace outside CRIU's images, which needs "
+                                             "fm-criu-wrap on %s", name, p->host);
         uint64_t need = 0;
         int r = decide(p, q, out, &need, e);
         if (r < 0)

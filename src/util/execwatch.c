@@ -126,7 +126,8 @@ static void *reader(void *arg)
                         pthread_mutex_unlock(&w->lock);
                         continue;
                 }
-                for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+                int len = (int)n; /* signed: NLMSG_OK's guard against a short tail */
+                for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
                         if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_NOOP)
                                 continue;
                         const struct cn_msg *m = NLMSG_DATA(h);
@@ -242,7 +243,12 @@ json_object *fm_execwatch_between(fm_execwatch *w, uint64_t t0, uint64_t t1, uin
         pthread_mutex_lock(&w->lock);
         for (int i = 0; i < 50 && w->seen_ns < t1; i++) {
                 char peek;
-                if (!w->busy && recv(w->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN)
+                ssize_t k = w->busy ? 1 : recv(w->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+                if (k < 0 && errno == ENOBUFS) { /* the peek took the kernel's word of a loss */
+                        w->lost++;
+                        w->lost_at = fm_now_ns();
+                }
+                if (k < 0 && errno == EAGAIN)
                         break;
                 pthread_mutex_unlock(&w->lock);
                 usleep(1000);

@@ -146,6 +146,8 @@ int main(void)
                 "{\"ipv4\":\"10.78.0.10\",\"prefix\":31,\"gateway\":\"10.78.0.1\",\"mac\":\"02:fa:0a:4e:00:0a\",\"bridge\":\"fmbr0\"}",
                 "{\"ipv4\":\"10.78.0.10\",\"prefix\":24,\"mac\":\"02:fa:0a:4e:00:0a\",\"bridge\":\"fmbr0\"}",
                 "{\"ipv4\":\"10.78.0.10\",\"prefix\":24,\"gateway\":\"10.78.0.1\",\"mac\":\"02:fa:0a:4e:00:0a0\",\"bridge\":\"fmbr0\"}",
+                "{\"ipv4\":\"10.78.0.10\",\"prefix\":24,\"gateway\":\"10.78.0.1\",\"mac\":\"-2:fa:0a:4e:00:0a\",\"bridge\":\"fmbr0\"}",
+                "{\"ipv4\":\"10.78.0.10\",\"prefix\":24,\"gateway\":\"10.78.0.1\",\"mac\":\" 2:fa:0a:4e:00:0a\",\"bridge\":\"fmbr0\"}",
         };
         for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
                 json_object *o = json_tokener_parse(nets[i]);
