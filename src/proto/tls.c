@@ -220,6 +220,10 @@ static void *relay_thread(void *arg)
         close(r->net);
         close(r->app);
         free(r);
+        /* OpenSSL's state of this thread (its error queue) is freed now,
+         * not by a thread-exit destructor that may run after a process
+         * that drained its relays has exited (LSan saw it as a leak) */
+        OPENSSL_thread_stop();
         atomic_fetch_sub(&relays_live, 1);
         return NULL;
 }
