@@ -26,6 +26,23 @@ static const char *baseline_script(void)
         return path;
 }
 
+/* One fastmig migration of name to the other host, recorded in s; -1
+ * when the container is nowhere to be found. */
+static int migrate_once(const fm_fleet *fleet, const char *name, series *s, const char *who, unsigned run,
+                        double *downtime)
+{
+        const char *here, *there;
+        if (locate(fleet, name, &here, &there) < 0)
+                return -1;
+        fm_error e = {0};
+        json_object *rep = NULL;
+        fm_migrate_opts o = {.name = name, .to = there, .probe = true, .probe_interval_us = 1000};
+        int r = fm_plane_migrate(fleet, &o, &rep, &e);
+        *downtime = record(s, who, run, r, rep, &e);
+        json_object_put(rep);
+        return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
         uint32_t runs = 10, mbit = 1000;
@@ -85,29 +102,17 @@ int cmd_bench(int argc, char **argv)
         for (uint32_t i = 0; i < runs; i++) {
                 fm_error me = {0};
                 json_object *rep = NULL;
-                if (locate(&fleet, name, &here, &there) < 0) {
+                double d1 = 0, d3 = 0;
+                if (migrate_once(&fleet, name, &fm, "fastmig", i + 1, &d1) < 0 ||
+                    migrate_once(&fleet, plain, &fml, "fastmig-plainlxc", i + 1, &d3) < 0) {
                         rc = cli_fail("fastmig lost the container; stopping");
                         break;
                 }
-                fm_migrate_opts o = {.name = name, .to = there, .probe = true, .probe_interval_us = 1000};
-                int r = fm_plane_migrate(&fleet, &o, &rep, &me);
-                double d1 = record(&fm, "fastmig", i + 1, r, rep, &me);
-                json_object_put(rep);
-                rep = NULL;
                 if (locate(&fleet, plain, &here, &there) < 0) {
                         rc = cli_fail("fastmig lost the container; stopping");
                         break;
                 }
-                fm_migrate_opts ol = {.name = plain, .to = there, .probe = true, .probe_interval_us = 1000};
-                r = fm_plane_migrate(&fleet, &ol, &rep, &me);
-                double d3 = record(&fml, "fastmig-plainlxc", i + 1, r, rep, &me);
-                json_object_put(rep);
-                rep = NULL;
-                if (locate(&fleet, plain, &here, &there) < 0) {
-                        rc = cli_fail("fastmig lost the container; stopping");
-                        break;
-                }
-                r = fm_plane_baseline(&fleet, script, fastmig_path, plain, there, &rep, &me);
+                int r = fm_plane_baseline(&fleet, script, fastmig_path, plain, there, &rep, &me);
                 double d2 = record(&base, "baseline", i + 1, r, rep, &me);
                 json_object_put(rep);
                 fprintf(stderr, "bench: run %u/%u  downtime fastmig %.1f ms, fastmig (plain LXC) %.1f ms, "

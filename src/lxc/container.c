@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ctnet.h"
+#include "util/netns.h"
 #include "util/spawn.h"
 
 static struct lxc_container *ct_open(const char *lxcpath, const char *name, fm_error *e)
@@ -404,23 +405,6 @@ int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e)
         return 0;
 }
 
-/* A socket made inside the network namespace at nspath (a container's);
- * the calling thread returns to its own namespace. */
-static int socket_in(const char *nspath, const char *name, int domain, int type, int proto, fm_error *e)
-{
-        _cleanup_close_ int ns = open(nspath, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (ns < 0 || self < 0)
-                return fm_err(e, errno, "opening %s: %s", nspath, strerror(errno));
-        if (setns(ns, CLONE_NEWNET) < 0)
-                return fm_err(e, errno, "entering the network namespace of %s: %s", name, strerror(errno));
-        int fd = socket(domain, type | SOCK_CLOEXEC, proto);
-        int err = errno;
-        if (setns(self, CLONE_NEWNET) < 0)
-                abort(); /* this thread cannot go on in the container's namespace */
-        return fd < 0 ? fm_err(e, err, "socket in %s: %s", name, strerror(err)) : fd;
-}
-
 /* Where a container's gratuitous ARP goes out: its namespace, address and
  * interface. */
 typedef struct announce_at {
@@ -461,7 +445,8 @@ static int announce_find(const char *lxcpath, const char *name, announce_at *at,
  * socket is made ahead and closed off the path (close_later). */
 static int announce_socket(const announce_at *at, const char *name, fm_error *e)
 {
-        return socket_in(at->nspath, name, AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP), e);
+        int fd = fm_netns_socket(at->nspath, AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP), e);
+        return fd < 0 ? fm_err_wrap(e, "container %s", name) : fd;
 }
 
 static void *close_thread(void *arg)
@@ -637,8 +622,7 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
         }
         /* a namespace fastmig keeps was made off the bridge (fm_ctnet_create):
          * the restored sockets are there now, it may join */
-        fm_ct_port port;
-        if (own_net && (fm_ct_port_get(lxcpath, name, &port, e) < 0 || fm_ct_port_set(&port, true, e) < 0)) {
+        if (own_net && fm_ct_bridge_port(lxcpath, name, true, e) < 0) {
                 close_later(arp);
                 return fm_err_wrap(e, "after restore");
         }
@@ -668,23 +652,23 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
 
 int fm_ct_port_get(const char *lxcpath, const char *name, fm_ct_port *p, fm_error *e)
 {
-        struct lxc_container *c = ct_open(lxcpath, name, e);
-        if (!c)
-                return -e->code;
-        _cleanup_free_ char *pair = c->is_running(c) ? c->get_running_config_item(c, "lxc.net.0.veth.pair") : NULL;
-        _cleanup_free_ char *bridge = config_item(c, "lxc.net.0.link");
-        lxc_container_put(c);
+        char pair[IFNAMSIZ] = "", bridge[IFNAMSIZ] = "";
         fm_ctnet net;
         fm_error ignore = {0};
         if (fm_ctnet_read(lxcpath, name, &net, &ignore) == 0) { /* ctnet.h: its names are ours */
-                free(pair);
-                free(bridge);
-                pair = calloc(1, 16);
-                bridge = strdup(net.bridge);
-                if (pair)
-                        fm_ctnet_veth(name, pair, 16);
+                fm_ctnet_veth(name, pair, sizeof(pair));
+                snprintf(bridge, sizeof(bridge), "%s", net.bridge);
+        } else {
+                struct lxc_container *c = ct_open(lxcpath, name, e);
+                if (!c)
+                        return -e->code;
+                _cleanup_free_ char *rp = c->is_running(c) ? c->get_running_config_item(c, "lxc.net.0.veth.pair") : NULL;
+                _cleanup_free_ char *rb = config_item(c, "lxc.net.0.link");
+                lxc_container_put(c);
+                snprintf(pair, sizeof(pair), "%s", rp ? rp : "");
+                snprintf(bridge, sizeof(bridge), "%s", rb ? rb : "");
         }
-        if (!pair || !*pair || !bridge || !*bridge)
+        if (!*pair || !*bridge)
                 return fm_err(e, ENODEV, "container %s has no veth on a bridge", name);
         p->veth = if_nametoindex(pair);
         p->bridge = if_nametoindex(bridge);

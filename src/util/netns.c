@@ -8,12 +8,16 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+/* A name in /run/netns, or (absolute) a namespace file: /proc/PID/ns/net. */
 static int open_netns(const char *netns, fm_error *e)
 {
         char path[256];
-        if (!fm_name_is_valid(netns))
+        if (netns && netns[0] == '/')
+                snprintf(path, sizeof(path), "%s", netns);
+        else if (!fm_name_is_valid(netns))
                 return fm_err(e, EINVAL, "bad network namespace name `%s'", netns);
-        snprintf(path, sizeof(path), "/run/netns/%s", netns);
+        else
+                snprintf(path, sizeof(path), "/run/netns/%s", netns);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return fm_err(e, errno, "opening network namespace %s: %s", path, strerror(errno));

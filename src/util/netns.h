@@ -14,7 +14,9 @@ int fm_netns_enter_host(const char *netns, fm_error *e);
 int fm_netns_enter_net(const char *netns, fm_error *e);
 
 /* Opens a socket of the given kind inside a network namespace without moving
- * the calling thread for longer than the call; NULL or "": this one. */
+ * the calling thread for longer than the call; NULL or "": this one. Here
+ * and in fm_netns_enter_net a namespace is a name in /run/netns or, if it
+ * starts with '/', a namespace file (/proc/PID/ns/net). */
 int fm_netns_socket(const char *netns, int domain, int type, int proto, fm_error *e);
 
 /* Moves the calling process (single-threaded) into a mount namespace of its
