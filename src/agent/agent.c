@@ -332,11 +332,12 @@ static int op_migrate(req_ctx *c)
         snprintf(m->name, sizeof(m->name), "%s", name);
         snprintf(m->to_host, sizeof(m->to_host), "%s", to_host ? to_host : to);
         snprintf(m->inject, sizeof(m->inject), "%s", inject ? inject : "");
-        const char *mode = NULL, *restore = NULL, *compress = NULL, *strategy = NULL;
+        const char *mode = NULL, *restore = NULL, *compress = NULL, *strategy = NULL, *dump = NULL;
         int64_t max_rounds = 8, threshold = 1024; /* docs/PRECOPY.md: why */
         int64_t lead = FM_IMAGES_LEAD_MS;
         if ((r = fm_json_str(c->req, "compress", false, 16, &compress, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "restore", false, 16, &restore, &c->err)) < 0 ||
+            (r = fm_json_str(c->req, "dump", false, 16, &dump, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "mode", false, 16, &mode, &c->err)) < 0 ||
             (r = fm_json_str(c->req, "strategy", false, 16, &strategy, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "max_rounds", false, 1, FM_MAX_ROUNDS, &max_rounds, &c->err)) < 0 ||
@@ -356,6 +357,11 @@ static int op_migrate(req_ctx *c)
                 goto out;
         }
         m->want_lazy = !restore || !strcmp(restore, "auto") ? -1 : !strcmp(restore, "lazy");
+        if (dump && strcmp(dump, "lazy") && strcmp(dump, "full") && strcmp(dump, "auto")) {
+                r = fm_err(&c->err, EINVAL, "unknown dump `%s' (auto, lazy, full)", dump);
+                goto out;
+        }
+        m->want_lazy_dump = !dump || !strcmp(dump, "auto") ? -1 : !strcmp(dump, "lazy");
         if (compress && strcmp(compress, "lz4") && strcmp(compress, "none")) {
                 r = fm_err(&c->err, EINVAL, "unknown compress `%s' (lz4, none)", compress);
                 goto out;
@@ -454,6 +460,7 @@ static int op_prepare(req_ctx *c)
         json_object_object_add(c->reply, "decided_by", json_object_new_int(out.decided_by));
         json_object_object_add(c->reply, "early_restore", json_object_new_boolean(c->a->paths.criu_path_env[0] != 0));
         json_object_object_add(c->reply, "lazy_restore", json_object_new_boolean(c->a->paths.lazy_restore));
+        json_object_object_add(c->reply, "lazy_dump", json_object_new_boolean(fm_target_can_lazy_dump(&c->a->paths)));
         return 0;
 }
 
@@ -479,7 +486,8 @@ static int op_restore(req_ctx *c)
         fm_criu_stats st = {0};
         json_object *programs = NULL;
         r = fm_target_restore(&c->a->paths, name, inject, fm_json_bool(c->req, "early", false),
-                              fm_json_bool(c->req, "lazy", false), &st, &programs, &c->err);
+                              fm_json_bool(c->req, "lazy", false), fm_json_bool(c->req, "lazy_dump", false), &st,
+                              &programs, &c->err);
         json_object_object_add(c->reply, "restore_ms", json_object_new_double(fm_now_ms() - t));
         if (programs) /* what this host started while the container was frozen */
                 json_object_object_add(c->reply, "frozen_programs", programs);
@@ -502,6 +510,27 @@ static int op_settle(req_ctx *c)
         r = fm_target_settle(&c->a->paths, name, inject, &c->err);
         json_object_object_add(c->reply, "settle_ms", json_object_new_double(fm_now_ms() - t));
         return r;
+}
+
+/* The lazy final dump's pages: this agent is the page server of its
+ * lazy-pages daemon and asks the source for each request. The reply comes
+ * first (the socket is ready); the connection then carries the pages. */
+static int op_lazy_pages(req_ctx *c)
+{
+        const char *name;
+        int r = need_incoming(c, &name, NULL);
+        if (r < 0)
+                return r;
+        int lfd = fm_target_page_server_open(&c->a->paths, name, &c->err);
+        if (lfd < 0)
+                return lfd;
+        json_object *ok = fm_reply_ok();
+        fm_msg_send(c->fd, FM_FRAME_REPLY, ok); /* if the source is gone, the run sees it */
+        json_object_put(ok);
+        c->replied = true;
+        if (fm_target_page_server_run(&c->a->paths, name, lfd, c->fd, &c->err) < 0) /* its daemon, left without pages, fails the settle */
+                fprintf(stderr, "fastmigd[%s]: lazy pages of %s: %s\n", c->a->paths.host, name, c->err.msg);
+        return 0;
 }
 
 static int op_precopy_begin(req_ctx *c)
@@ -907,6 +936,7 @@ static const struct {
         {"put_images", op_put_images, HOST},
         {"restore", op_restore, HOST},
         {"settle", op_settle, HOST},
+        {"lazy_pages", op_lazy_pages, HOST},
         {"abort", op_abort, HOST},
         {"finish", op_finish, HOST},
         {"precopy_begin", op_precopy_begin, HOST},

@@ -6,7 +6,7 @@
 
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
                             "       [--mode precopy|stopcopy] [--tracker hash|none] [--max-rounds N] [--dirty-threshold PAGES]\n"
-                            "       [--min-shrink F] [--restore auto|lazy|eager] [--compress lz4|none]\n"
+                            "       [--min-shrink F] [--restore auto|lazy|eager] [--dump auto|lazy|full] [--compress lz4|none]\n"
                             "       [--strategy auto|memory|partial|full|shared] [--images-lead MS] [--storage-latency-ms MS]\n"
                             "       [--stay-shared]";
 
@@ -44,6 +44,13 @@ static void print_criu(json_object *rep)
         json_object_object_get_ex(c, "dump", &d);
         json_object_object_get_ex(c, "restore", &r);
 #define F(o, k) (o && json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0)
+        json_object *dm = NULL, *lp = NULL;
+        if (json_object_object_get_ex(rep, "dump", &dm) && dm && !strcmp(json_object_get_string(dm), "lazy")) {
+                json_object_object_get_ex(rep, "lazy_pages", &lp);
+                fprintf(stderr, "  lazy dump: memory left in the frozen tasks, %lld pages asked for by the target\n",
+                        lp ? (long long)json_object_get_int64(lp) : 0);
+                d = NULL; /* CRIU's dump figures mean nothing then */
+        }
         if (d)
                 fprintf(stderr, "  criu dump: freezing %.1f ms, frozen %.1f ms (memory dump %.1f, write %.1f), %.0f pages written\n",
                         F(d, "freezing_ms"), F(d, "frozen_ms"), F(d, "memdump_ms"), F(d, "memwrite_ms"), F(d, "pages_written"));
@@ -93,6 +100,7 @@ int cmd_migrate(int argc, char **argv)
                 {"images-lead", required_argument, 0, 'L'},
                 {"dirty-threshold", required_argument, 0, 'd'},
                 {"restore", required_argument, 0, 'R'},
+                {"dump", required_argument, 0, 'D'},
                 {"compress", required_argument, 0, 'C'},
                 {"min-shrink", required_argument, 0, 'S'},
                 {"strategy", required_argument, 0, 's'},
@@ -139,6 +147,11 @@ int cmd_migrate(int argc, char **argv)
                         if (strcmp(optarg, "lazy") && strcmp(optarg, "eager") && strcmp(optarg, "auto"))
                                 return cli_fail("--restore is auto, lazy or eager, not `%s'", optarg);
                         o.restore = optarg;
+                        break;
+                case 'D':
+                        if (strcmp(optarg, "lazy") && strcmp(optarg, "full") && strcmp(optarg, "auto"))
+                                return cli_fail("--dump is auto, lazy or full, not `%s'", optarg);
+                        o.dump = optarg;
                         break;
                 case 'k':
                         if (strcmp(optarg, "hash") && strcmp(optarg, "none"))

@@ -539,7 +539,7 @@ static void log_tail(const char *path, char *buf, size_t n)
 }
 
 static int checkpoint_tool(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                           const char *const *extra, bool restore, fm_error *e)
+                           const char *const *extra, bool restore, int timeout_ms, fm_error *e)
 {
         char env[600], netenv[200] = "";
         snprintf(env, sizeof(env), "CRIU_CONFIG_FILE=%s", criu_conf ? criu_conf : "/dev/null");
@@ -581,7 +581,8 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
         fm_strv_push(&argv, "-D");
         fm_strv_push(&argv, dir);
         /* lxc-checkpoint -r hands its stdout to the restored container: never capture it */
-        fm_spawn_opts o = {.env_add = envv, .detach_stdio = true, .timeout_ms = 120000};
+        fm_spawn_opts o = {.env_add = envv, .detach_stdio = true,
+                           .timeout_ms = timeout_ms > 0 ? timeout_ms : 120000};
         r = fm_spawn(argv.v, &o);
         fm_strv_free(&argv);
         if (r != 0) {
@@ -600,9 +601,9 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
 }
 
 int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                     const char *const *env, fm_error *e)
+                     const char *const *env, int timeout_ms, fm_error *e)
 {
-        return checkpoint_tool(lxcpath, name, dir, criu_conf, env, false, e);
+        return checkpoint_tool(lxcpath, name, dir, criu_conf, env, false, timeout_ms, e);
 }
 
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
@@ -615,7 +616,7 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
         bool own_net = fm_ctnet_read(lxcpath, name, &net, &ignore) == 0;
         announce_at at;
         int arp = own_net && announce_find(lxcpath, name, &at, &ignore) == 0 ? announce_socket(&at, name, &ignore) : -1;
-        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, e);
+        int r = checkpoint_tool(lxcpath, name, dir, criu_conf, env, true, 0, e);
         if (r < 0) {
                 close_later(arp);
                 return r;

@@ -26,9 +26,10 @@ int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e);
 
 /* Dumps a (frozen or running) container into dir, leaving its processes in
  * place (they stay frozen when they were). criu_conf: CRIU_CONFIG_FILE;
- * env: more "K=V" for lxc-checkpoint (NULL-terminated, may be NULL). */
+ * env: more "K=V" for lxc-checkpoint (NULL-terminated, may be NULL);
+ * timeout_ms: 0 for the default (120 s). */
 int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                     const char *const *env, fm_error *e);
+                     const char *const *env, int timeout_ms, fm_error *e);
 /* Restores from dir; the container is running (thawed) on success.
  * before_thaw (may be NULL) runs between CRIU's restore and the thaw. */
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,

@@ -15,6 +15,10 @@
  * for the daemon and writes "DAEMON_PID EXIT_STATUS" to FASTMIG_LAZY_STATUS
  * ("DAEMON_PID -SIGNAL" if it was killed); the agent commits only after that
  * says 0.
+ * With FASTMIG_PAGE_SERVER (a lazy final dump) the dump leaves the pages in
+ * the frozen tasks and serves them to the source's agent on that socket,
+ * and the target's lazy-pages daemon takes them from the target's agent on
+ * its socket (src/memory/pagerelay.h).
  * For a container that is an overlay clone of an image (FASTMIG_OVERLAY set
  * to the mount options) it mounts the overlay on CRIU's --root just before
  * the restore: LXC's restore only bind-mounts a directory rootfs, and the
@@ -34,7 +38,9 @@
 #include <linux/close_range.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "lxc/ctnet.h"
@@ -271,11 +277,40 @@ static void write_status(const char *path, pid_t daemon, int status)
                 unlink(tmp);
 }
 
+/* A connection to the agent's page-server socket (FASTMIG_PAGE_SERVER),
+ * which CRIU inherits: no O_CLOEXEC. tag says what it is for ('P' the page
+ * server's protocol, 'S' CRIU's status fd); 0: nothing is sent first. The
+ * target's agent makes the socket when the source asks for it, before the
+ * dump: a short wait covers a late start. */
+static int page_server_conn(const char *path, char tag)
+{
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(a.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(a.sun_path, path, strlen(path) + 1);
+        for (int waited_ms = 0;; waited_ms++) {
+                int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                if (fd < 0)
+                        return -errno;
+                if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+                        if (!tag || write(fd, &tag, 1) == 1)
+                                return fd;
+                }
+                int err = errno;
+                close(fd);
+                if ((err != ENOENT && err != ECONNREFUSED) || waited_ms >= 5000) {
+                        say("fm-criu-wrap: connecting to the page server %s: %s\n", path, strerror(err));
+                        return -err;
+                }
+                usleep(1000);
+        }
+}
+
 /* Starts `criu lazy-pages' for the images of this restore, in its own
  * session under a keeper that reports how it ended; returns once the daemon
  * listens. Neither is left a child of `criu restore', which fails a restore
  * when any child of its own exits. */
-static int start_lazy_daemon(const char *real, const char *status_path, int argc, char **argv)
+static int start_lazy_daemon(const char *real, const char *status_path, const char *ps, int argc, char **argv)
 {
         const char *dir = arg_of(argc, argv, "-D", "--images-dir");
         const char *work = arg_of(argc, argv, "-W", "--work-dir");
@@ -284,6 +319,16 @@ static int start_lazy_daemon(const char *real, const char *status_path, int argc
                 return -EINVAL;
         }
         unlink(status_path);
+        /* a lazy final dump: the pages come from the agent, which asks the source */
+        int psfd = ps ? page_server_conn(ps, 0) : -1;
+        if (ps && psfd < 0)
+                return psfd;
+        if (psfd >= 0 && psfd < 10) { /* clear of the fds the child sets up */
+                int hi = fcntl(psfd, F_DUPFD_CLOEXEC, 10);
+                close(psfd);
+                if ((psfd = hi) < 0)
+                        return -errno;
+        }
         int ready[2];
         if (pipe2(ready, O_CLOEXEC) < 0)
                 return -errno;
@@ -297,7 +342,9 @@ static int start_lazy_daemon(const char *real, const char *status_path, int argc
                 if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0 || dup2(ready[1], 3) < 0 ||
                     fcntl(3, F_SETFD, 0) < 0) /* dup2 onto itself keeps O_CLOEXEC */
                         _exit(1);
-                close_range(4, ~0U, 0);
+                if (psfd >= 0 && (dup2(psfd, 4) < 0 || fcntl(4, F_SETFD, 0) < 0)) /* fd 4: the page server */
+                        _exit(1);
+                close_range(psfd >= 0 ? 5 : 4, ~0U, 0);
                 pid_t keeper = fork();
                 if (keeper != 0)
                         _exit(keeper < 0);
@@ -308,6 +355,11 @@ static int start_lazy_daemon(const char *real, const char *status_path, int argc
                         setenv("CRIU_CONFIG_FILE", "/dev/null", 1);
                         const char *av[16] = {real, "lazy-pages", "-D", dir, "-o", "lazy-pages.log", "--status-fd", fdarg};
                         int n = 8;
+                        if (psfd >= 0) {
+                                av[n++] = "--page-server";
+                                av[n++] = "--ps-socket";
+                                av[n++] = "4";
+                        }
                         if (work) {
                                 av[n++] = "-W";
                                 av[n++] = work;
@@ -327,6 +379,8 @@ static int start_lazy_daemon(const char *real, const char *status_path, int argc
                 _exit(0);
         }
         close(ready[1]);
+        if (psfd >= 0)
+                close(psfd);
         int st;
         waitpid(mid, &st, 0);
         /* CRIU writes one byte on its status fd once its socket listens */
@@ -405,8 +459,12 @@ int main(int argc, char **argv)
                 for (int i = 2; i + 1 < argc; i++)
                         if (!strcmp(argv[i], "--freeze-cgroup")) {
                                 int r = freeze(argv[i + 1]);
+                                const char *lz = getenv("FASTMIG_PAGE_SERVER");
                                 if (r < 0) /* CRIU will freeze it, slower */
                                         say("fm-criu-wrap: freezing %s: %s\n", argv[i + 1], strerror(-r));
+                                /* a lazy dump must leave the tasks frozen (CRIU thaws what it froze) */
+                                if (r < 0 && lz && *lz)
+                                        return 1;
                                 else if (flush_shared(argv[i + 1]) < 0)
                                         return 1; /* the agent thaws the container */
                                 break;
@@ -417,7 +475,7 @@ int main(int argc, char **argv)
         if (argc > 1 && !strcmp(argv[1], "restore") && ovl && *ovl && mount_overlay(ovl, argc, argv) < 0)
                 return 1;
         const char *lazy = getenv("FASTMIG_LAZY_STATUS");
-        char **av = calloc((size_t)argc + 8, sizeof(*av));
+        char **av = calloc((size_t)argc + 16, sizeof(*av));
         if (!av)
                 return 1;
         memcpy(av, argv, (size_t)argc * sizeof(*av));
@@ -426,10 +484,29 @@ int main(int argc, char **argv)
         static char ext[128];
         if (external_net(argc, argv, ext, sizeof(ext)) < 0)
                 return 1;
+        const char *ps = getenv("FASTMIG_PAGE_SERVER");
+        if (ps && !*ps)
+                ps = NULL;
         if (argc > 1 && !strcmp(argv[1], "restore") && lazy && *lazy) {
-                if (start_lazy_daemon(real, lazy, argc, argv) < 0)
+                if (start_lazy_daemon(real, lazy, ps, argc, argv) < 0)
                         return 1;
                 av[ac++] = "--lazy-pages";
+        }
+        /* a lazy final dump: the pages stay in the frozen tasks, served to
+         * the agent on one connection; the other says when the images are
+         * complete (CRIU writes its status once its page server is up) */
+        static char ps_arg[16], st_arg[16];
+        if (argc > 1 && !strcmp(argv[1], "dump") && ps) {
+                int p = page_server_conn(ps, 'P'), s = p < 0 ? -1 : page_server_conn(ps, 'S');
+                if (p < 0 || s < 0)
+                        return 1; /* the agent thaws the container */
+                snprintf(ps_arg, sizeof(ps_arg), "%d", p);
+                snprintf(st_arg, sizeof(st_arg), "%d", s);
+                av[ac++] = "--lazy-pages";
+                av[ac++] = "--ps-socket";
+                av[ac++] = ps_arg;
+                av[ac++] = "--status-fd";
+                av[ac++] = st_arg;
         }
         if (ext[0] && !strcmp(argv[1], "dump")) {
                 av[ac++] = "--external";

@@ -100,6 +100,9 @@ typedef struct fm_migration {
         bool early_restore;        /* ... and we use it */
         int want_lazy;             /* lazy restore: 1 asked for, 0 not, -1 auto (by memory size) */
         bool target_lazy;          /* the target can restore lazily */
+        int want_lazy_dump;        /* lazy final dump: 1 asked for, 0 not, -1 auto (with pre-copy and a lazy restore) */
+        bool target_lazy_dump;     /* the target can take one (its agent serves its lazy-pages daemon) */
+        bool lazy_dump;            /* ... and we do: the frozen dump writes no anonymous memory */
         enum fm_strategy want_strategy; /* asked for (auto: the target's checks decide) */
         enum fm_strategy strategy;      /* decided in plan */
         int decided_by;                 /* the check that decided (0..3) */
@@ -142,6 +145,7 @@ typedef struct fm_migration {
         int nrounds;
         const char *stop_rule;
         uint64_t final_pages, final_bytes; /* pages sent whole in the final stream, its bytes */
+        uint64_t lazy_pages;               /* a lazy final dump: pages the target asked for */
         uint8_t key[192];                  /* FM_HASH_KEY_SIZE, fresh per migration */
         fm_error err;
 } fm_migration;
@@ -196,8 +200,18 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
  * (or an abort); otherwise the images must be there already. */
 /* *programs (may be NULL; NULL when not known): the programs this host
  * started between the images being complete and the thaw (util/execwatch.h). */
+/* lazy_dump: the daemon takes the pages from this agent, which asks the source. */
 int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
-                      fm_criu_stats *stats, json_object **programs, fm_error *e);
+                      bool lazy_dump, fm_criu_stats *stats, json_object **programs, fm_error *e);
+/* The lazy final dump (memory/pagerelay.h): whether this host can take one;
+ * the socket its lazy-pages daemon will connect to (made before the source
+ * dumps); serving the daemon with the pages the source sends on peer_fd. */
+bool fm_target_can_lazy_dump(const fm_host_paths *p);
+/* Either side's socket for them: IMAGES/.NAME.ps/s, in a directory only
+ * root may enter; -ENAMETOOLONG when it does not fit a socket address. */
+int fm_page_server_path(const char *images, const char *name, char *dir, size_t dn, char *path, size_t pn);
+int fm_target_page_server_open(const fm_host_paths *p, const char *name, fm_error *e);
+int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd, int peer_fd, fm_error *e);
 /* After a lazy restore: waits until CRIU's lazy-pages daemon has filled all
  * memory and ended well (error if it failed). inject (test hook): "settle"
  * kills the daemon first. */

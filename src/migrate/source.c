@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "lxc/container.h"
@@ -15,6 +16,7 @@
 #include "transfer/treewatch.h"
 #include "image/push.h"
 #include "memory/memscan.h"
+#include "memory/pagerelay.h"
 #include "memory/pagestream.h"
 #include "memory/rounds.h"
 #include "util/spawn.h"
@@ -296,6 +298,7 @@ static int phase_plan(fm_migration *m)
         }
         m->target_early_restore = fm_json_bool(reply, "early_restore", false);
         m->target_lazy = fm_json_bool(reply, "lazy_restore", false);
+        m->target_lazy_dump = fm_json_bool(reply, "lazy_dump", false);
         const char *st = NULL;
         int64_t by = 3;
         fm_json_str(reply, "strategy", false, 16, &st, NULL);
@@ -770,24 +773,30 @@ static void flush_report(const fm_migration *m, char *buf, size_t n)
         snprintf(buf, n, "%s/.%s.flush", m->src->images, m->name);
 }
 
-static int phase_dump(fm_migration *m)
+/* ps: a lazy final dump's page-server socket (NULL: a full dump); e: its
+ * own error (it runs beside the pipeline then). */
+static int phase_dump(fm_migration *m, const char *ps, fm_error *e)
 {
         char img[600];
         src_images(m, img, sizeof(img));
         if (injected(m, FM_PHASE_DUMP))
-                return fm_err(&m->err, EIO, "dump failed (injected by the test hook)");
+                return fm_err(e, EIO, "dump failed (injected by the test hook)");
         /* shared: fm-criu-wrap flushes the volume's files once frozen */
         char flush[300], report[700];
         flush_report(m, report, sizeof(report));
         snprintf(flush, sizeof(flush), "FASTMIG_SHARED_FLUSH=%s", m->strategy == FM_STRATEGY_SHARED ? m->src->shared.path : "");
         _cleanup_free_ char *rep_env = fm_strdupf("FASTMIG_FLUSH_REPORT=%s", report);
+        _cleanup_free_ char *ps_env = fm_strdupf("FASTMIG_PAGE_SERVER=%s", ps ? ps : "");
         const char *env[] = {m->src->criu_path_env[0] ? m->src->criu_path_env : NULL, m->src->criu_real_env, flush,
-                             rep_env, NULL};
+                             rep_env, ps_env, NULL};
         unlink(report);
-        int r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env[0] ? env : NULL, &m->err);
+        /* a lazy dump ends when all pages are at the target: as long as the
+         * target's settle may take */
+        int r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env[0] ? env : NULL,
+                                 ps ? 660000 : 0, e);
         m->bytes_memory = dir_bytes(img);
         fm_error ignore = {0};
-        if (r == 0) /* CRIU's own account, beside ours */
+        if (r == 0 && !ps) /* CRIU's own account, beside ours (a lazy dump's is not meaningful) */
                 fm_criu_stats_read(img, "dump", &m->criu, &ignore);
         _cleanup_free_ char *line = NULL;
         double ms = 0;
@@ -795,6 +804,218 @@ static int phase_dump(fm_migration *m)
             sscanf(line, "%d %lf", &m->flushed_files, &ms) == 2)
                 m->phase_ms[FM_PHASE_DISK_FINAL] = ms;
         unlink(report);
+        return r;
+}
+
+/* ---- the lazy final dump (memory/pagerelay.h) ----
+ * CRIU dumps everything but the anonymous memory, which stays in the frozen
+ * tasks; its page server (on a socket this agent listens on) hands pages
+ * out until it is closed, and only then does the dump end. The target's
+ * lazy-pages daemon asks its agent, which asks here over a connection made
+ * before the freeze; the answers are page records, so a page the target
+ * holds since pre-copy travels as a reference. */
+typedef struct lazy_job {
+        fm_migration *m;
+        fm_hashset *held;
+        char dir[600], path[700];
+        int lfd, peer, ps, st;  /* listener; the target; CRIU's page server; its status */
+        pthread_t relay, dump;
+        bool relay_started, dump_started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool ready, go, cancel, relay_ended, dump_ended; /* under lock */
+        int relay_r, dump_r;
+        fm_error relay_err, dump_err;
+        fm_pagerelay_stats stats;
+        bool opened; /* lazy_open ran: lazy_close has something to do */
+} lazy_job;
+
+static void lazy_set(lazy_job *j, bool *flag)
+{
+        pthread_mutex_lock(&j->lock);
+        *flag = true;
+        pthread_cond_broadcast(&j->cond);
+        pthread_mutex_unlock(&j->lock);
+}
+
+static bool lazy_get(lazy_job *j, const bool *flag)
+{
+        pthread_mutex_lock(&j->lock);
+        bool v = *flag;
+        pthread_mutex_unlock(&j->lock);
+        return v;
+}
+
+/* fm-criu-wrap's two connections: 'P' CRIU's page server, 'S' its status */
+static int lazy_accept(lazy_job *j, fm_error *e)
+{
+        while (j->ps < 0 || j->st < 0) {
+                if (lazy_get(j, &j->cancel) || lazy_get(j, &j->dump_ended))
+                        return fm_err(e, ECANCELED, "the dump ended before its page server started");
+                struct pollfd p = {.fd = j->lfd, .events = POLLIN};
+                if (poll(&p, 1, 50) <= 0)
+                        continue;
+                int fd = accept4(j->lfd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                char tag = 0;
+                fm_sock_set_timeout(fd, 2000);
+                if (read(fd, &tag, 1) == 1 && tag == 'P' && j->ps < 0)
+                        j->ps = fd;
+                else if (tag == 'S' && j->st < 0)
+                        j->st = fd;
+                else
+                        close(fd);
+        }
+        fm_sock_set_timeout(j->ps, 0);
+        /* CRIU writes one byte on its status fd once the images are written
+         * and its page server is up; it closes it unwritten when it fails */
+        for (;;) {
+                if (lazy_get(j, &j->cancel))
+                        return fm_err(e, ECANCELED, "cancelled");
+                struct pollfd p = {.fd = j->st, .events = POLLIN};
+                if (poll(&p, 1, 50) <= 0)
+                        continue;
+                char b;
+                if (read(j->st, &b, 1) == 1)
+                        return 0;
+                return fm_err(e, EIO, "CRIU's lazy dump failed before its page server started");
+        }
+}
+
+static void *lazy_relay_thread(void *arg)
+{
+        lazy_job *j = arg;
+        fm_migration *m = j->m;
+        int r = lazy_accept(j, &j->relay_err);
+        if (r == 0) {
+                lazy_set(j, &j->ready);
+                /* the images' stream uses held until it has ended */
+                pthread_mutex_lock(&j->lock);
+                while (!j->go && !j->cancel)
+                        pthread_cond_wait(&j->cond, &j->lock);
+                bool go = !j->cancel;
+                pthread_mutex_unlock(&j->lock);
+                r = go ? fm_pagerelay_source(j->peer, j->ps, m->key, j->held, m->compress, &j->stats, &j->relay_err)
+                       : fm_err(&j->relay_err, ECANCELED, "cancelled");
+        }
+        j->relay_r = r;
+        lazy_set(j, &j->relay_ended);
+        return NULL;
+}
+
+static void *lazy_dump_thread(void *arg)
+{
+        lazy_job *j = arg;
+        j->dump_r = phase_dump(j->m, j->path, &j->dump_err);
+        lazy_set(j, &j->dump_ended);
+        return NULL;
+}
+
+/* Before the freeze: the socket CRIU will serve on, and the target's
+ * agent ready to serve its daemon. */
+static int lazy_open(fm_migration *m, fm_hashset *held, lazy_job *j)
+{
+        memset(j, 0, sizeof(*j));
+        j->m = m;
+        j->held = held;
+        j->lfd = j->peer = j->ps = j->st = -1;
+        pthread_mutex_init(&j->lock, NULL);
+        pthread_cond_init(&j->cond, NULL);
+        j->opened = true;
+        if (fm_page_server_path(m->src->images, m->name, j->dir, sizeof(j->dir), j->path, sizeof(j->path)) < 0)
+                return fm_err(&m->err, ENAMETOOLONG, "%s is too long for a socket", j->path);
+        fm_rm_rf(j->dir);
+        if (mkdir(j->dir, 0700) < 0)
+                return fm_err(&m->err, errno, "creating %s: %s", j->dir, strerror(errno));
+        if ((j->lfd = fm_unix_listen(j->path, &m->err)) < 0)
+                return j->lfd;
+        if ((j->peer = fm_tcp_connect(m->to_addr, m->to_port, 30000, &m->err)) < 0)
+                return fm_err_wrap(&m->err, "lazy pages: %s", m->to_host);
+        json_object *req = req_new("lazy_pages", m->name), *reply = NULL;
+        int r = fm_msg_send(j->peer, FM_FRAME_REQUEST, req);
+        json_object_put(req);
+        uint8_t t = 0;
+        if (r < 0)
+                return fm_err(&m->err, -r, "lazy pages: %s: %s", m->to_host, strerror(-r));
+        if ((r = fm_msg_recv(j->peer, &t, &reply, &m->err)) == 0)
+                r = t == FM_FRAME_REPLY ? fm_reply_check(reply, &m->err) : fm_err(&m->err, EPROTO, "no reply");
+        json_object_put(reply);
+        if (r < 0)
+                return fm_err_wrap(&m->err, "lazy pages: %s", m->to_host);
+        fm_sock_set_timeout(j->peer, 0); /* requests come when the target's daemon asks */
+        if (pthread_create(&j->relay, NULL, lazy_relay_thread, j) != 0)
+                return fm_err(&m->err, EAGAIN, "cannot start the page relay");
+        j->relay_started = true;
+        return 0;
+}
+
+/* The dump, until its images are complete (its page server then serves on). */
+static int lazy_dump(fm_migration *m, lazy_job *j)
+{
+        if (pthread_create(&j->dump, NULL, lazy_dump_thread, j) != 0)
+                return fm_err(&m->err, EAGAIN, "cannot start the dump");
+        j->dump_started = true;
+        pthread_mutex_lock(&j->lock);
+        while (!j->ready && !j->dump_ended && !j->relay_ended)
+                pthread_cond_wait(&j->cond, &j->lock);
+        bool ready = j->ready;
+        pthread_mutex_unlock(&j->lock);
+        if (ready)
+                return 0;
+        /* the dump's own error says more than the relay's */
+        pthread_join(j->dump, NULL);
+        j->dump_started = false;
+        m->err = j->dump_r < 0 ? j->dump_err : j->relay_err;
+        if (!m->err.code)
+                fm_err(&m->err, EIO, "the lazy dump ended before its page server started");
+        return -m->err.code;
+}
+
+/* Ends everything it started and removes its socket: on failure, and
+ * (ok) once the target's daemon has all memory. CRIU ends when its page
+ * server's socket closes; the tasks stay frozen (their cgroup was frozen
+ * before CRIU ran) until the rollback thaws them or the cleanup destroys
+ * them. */
+static int lazy_close(fm_migration *m, lazy_job *j, bool ok)
+{
+        if (!j->opened)
+                return 0;
+        if (!ok) {
+                lazy_set(j, &j->cancel);
+                if (j->peer >= 0)
+                        shutdown(j->peer, SHUT_RDWR);
+                if (j->ps >= 0)
+                        shutdown(j->ps, SHUT_RDWR);
+        }
+        if (j->relay_started)
+                pthread_join(j->relay, NULL);
+        if (!ok && j->ps >= 0) /* the relay may have taken it after the shutdown */
+                shutdown(j->ps, SHUT_RDWR);
+        if (j->dump_started)
+                pthread_join(j->dump, NULL);
+        int r = 0;
+        if (ok && j->relay_r < 0) {
+                m->err = j->relay_err;
+                r = j->relay_r;
+        }
+        m->final_pages += j->stats.st.literal;
+        m->final_bytes += j->stats.st.bytes;
+        m->bytes_memory += j->stats.pages * FM_PAGE_SIZE;
+        m->lazy_pages = j->stats.pages;
+        if (ok && j->dump_r < 0) /* every page is at the target: the service is safe there */
+                fprintf(stderr, "fastmigd[%s]: the lazy dump of %s ended badly after its pages: %s\n", m->src->host,
+                        m->name, j->dump_err.msg);
+        fm_close(j->lfd);
+        fm_close(j->peer);
+        fm_close(j->ps);
+        fm_close(j->st);
+        j->lfd = j->peer = j->ps = j->st = -1;
+        j->relay_started = j->dump_started = false;
+        fm_rm_rf(j->dir);
+        pthread_mutex_destroy(&j->lock);
+        pthread_cond_destroy(&j->cond);
+        j->opened = false;
         return r;
 }
 
@@ -1063,6 +1284,7 @@ static void *restore_thread(void *arg)
         json_object *req = req_new("restore", j->m->name);
         json_object_object_add(req, "early", json_object_new_boolean(1));
         json_object_object_add(req, "lazy", json_object_new_boolean(j->m->lazy));
+        json_object_object_add(req, "lazy_dump", json_object_new_boolean(j->m->lazy_dump));
         if (j->m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(j->m->inject));
         json_object *reply = NULL;
@@ -1162,13 +1384,16 @@ static int phase_steer(fm_migration *m, const fm_mig_hooks *h)
 
 /* A lazy restore: the source copy stays until the target's memory is all
  * in place, so a daemon that fails still leaves the service somewhere. */
-static int phase_settle(fm_migration *m)
+static int phase_settle(fm_migration *m, lazy_job *lj)
 {
         json_object *req = req_new("settle", m->name);
         if (m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(m->inject));
         int r = target_call(m, req, NULL, 660000);
-        return r < 0 ? fm_err_wrap(&m->err, "completing the lazy restore on %s", m->to_host) : 0;
+        if (r < 0)
+                return fm_err_wrap(&m->err, "completing the lazy restore on %s", m->to_host);
+        /* a lazy dump: every page has left; its CRIU has ended or is ending */
+        return lazy_close(m, lj, true);
 }
 
 static void *finish_thread(void *arg)
@@ -1253,6 +1478,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         images_job ij = {0}; /* full- and partial-mig's images */
         restore_job rj = {0};  /* the target's restore, started early */
         final_sync fs = {0};   /* the rootfs's last changes, rsync started before the freeze */
+        lazy_job lj = {0};     /* a lazy final dump's page relay and its dump */
         json_object *target_programs = NULL; /* what the target started while frozen */
         int r;
 #define PHASE(p, call)                                        \
@@ -1268,6 +1494,11 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->early_restore = m->src->criu_path_env[0] && m->target_early_restore;
         m->lazy = m->early_restore && m->target_lazy &&
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
+        /* the frozen dump leaves the memory where it is when the target's
+         * daemon can take it from there (and pre-copy has sent most of it) */
+        char psd[600], psp[700];
+        m->lazy_dump = m->lazy && m->precopy && m->target_lazy_dump && m->want_lazy_dump != 0 &&
+                       fm_page_server_path(m->src->images, m->name, psd, sizeof(psd), psp, sizeof(psp)) == 0;
         fm_error ignore = {0};
         m->have_port = fm_ct_port_get(m->src->lxcpath, m->name, &m->port, &ignore) == 0;
         if (m->own_net && !m->have_port) { /* its traffic is cut by the veth's detach, nothing else */
@@ -1305,6 +1536,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 goto fail;
         if ((r = final_sync_connected(m, &fs)) < 0 || (r = restore_alive(m, &rj)) < 0)
                 goto fail;
+        if (m->lazy_dump && (r = lazy_open(m, &held, &lj)) < 0)
+                goto fail;
         t_freeze = fm_now_ms();
         atomic_store(&ij.freezing, true);
         /* With fm-criu-wrap the freeze happens inside the dump, once
@@ -1331,7 +1564,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 goto fail;
         }
         double t_dump = fm_now_ms();
-        r = phase_dump(m);
+        r = m->lazy_dump ? lazy_dump(m, &lj) : phase_dump(m, NULL, &m->err);
         double t_dumped = fm_now_ms();
         dj.dump_done = true;
         int rd = disk_final_join(m, &dj);
@@ -1356,6 +1589,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 restore_join(m, &rj, true);
                 goto fail;
         }
+        if (m->lazy_dump) /* the images' stream is done with held */
+                lazy_set(&lj, &lj.go);
         emit(m, h, FM_PHASE_FREEZE);
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
@@ -1378,7 +1613,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         final_sync_send(&fs, NULL);
         PHASE(FM_PHASE_STEER, phase_steer(m, h));
         if (m->lazy)
-                PHASE(FM_PHASE_SETTLE, phase_settle(m));
+                PHASE(FM_PHASE_SETTLE, phase_settle(m, &lj));
         PHASE(FM_PHASE_CLEANUP, (phase_cleanup(m), 0));
 #undef PHASE
         final_sync_finish(&fs, NULL);
@@ -1391,6 +1626,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         m->tree_watch = NULL;
         return 0;
 fail:
+        lazy_close(m, &lj, false); /* before the rollback thaws: CRIU lets the tasks go first */
         json_object_put(target_programs);
         final_sync_finish(&fs, NULL); /* given no list, it ends at once */
         restore_join(m, &rj, true); /* a waiting early restore is released */
@@ -1464,6 +1700,8 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(o, "frozen_programs", json_object_get(m->frozen_programs));
         json_object_object_add(o, "mode", json_object_new_string(m->precopy ? "precopy" : "stopcopy"));
         json_object_object_add(o, "restore", json_object_new_string(m->lazy ? "lazy" : "eager"));
+        json_object_object_add(o, "dump", json_object_new_string(m->lazy_dump ? "lazy" : "full"));
+        json_object_object_add(o, "lazy_pages", m->lazy_dump ? json_object_new_int64((int64_t)m->lazy_pages) : NULL);
         json_object_object_add(o, "tracker", json_object_new_string(m->precopy ? "hash" : "none"));
         json_object_object_add(o, "stop_rule", m->stop_rule ? json_object_new_string(m->stop_rule) : NULL);
         json_object *rounds = json_object_new_array();

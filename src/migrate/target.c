@@ -1,4 +1,8 @@
 #include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <string.h>
 
@@ -9,6 +13,7 @@
 
 #include "lxc/config.h"
 #include "lxc/container.h"
+#include "memory/pagerelay.h"
 #include "memory/pagestream.h"
 #include "proto/proto.h"
 #include "migrate.h"
@@ -249,6 +254,92 @@ int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, ui
         if (r >= 0)
                 spare_grow(p, name, *stored * FM_PAGE_SIZE);
         return r < 0 ? fm_err_wrap(e, "pre-copy round of %s", name) : 0;
+}
+
+/* ---- the lazy final dump's pages (memory/pagerelay.h) ---- */
+
+int fm_page_server_path(const char *images, const char *name, char *dir, size_t dn, char *path, size_t pn)
+{
+        struct sockaddr_un a;
+        snprintf(dir, dn, "%s/.%s.ps", images, name);
+        int len = snprintf(path, pn, "%s/s", dir);
+        return len > 0 && (size_t)len < pn && (size_t)len < sizeof(a.sun_path) ? 0 : -ENAMETOOLONG;
+}
+
+static int ps_path(const fm_host_paths *p, const char *name, char *buf, size_t n)
+{
+        char dir[700];
+        return fm_page_server_path(p->images, name, dir, sizeof(dir), buf, n);
+}
+
+static void ps_dir(const fm_host_paths *p, const char *name, char *buf, size_t n)
+{
+        char path[800];
+        fm_page_server_path(p->images, name, buf, n, path, sizeof(path));
+}
+
+bool fm_target_can_lazy_dump(const fm_host_paths *p)
+{
+        char path[700];
+        /* the longest name a container may have */
+        return p->lazy_restore && p->precopy &&
+               ps_path(p, "0123456789012345678901234567890123456789012345678901234567890", path, sizeof(path)) == 0;
+}
+
+int fm_target_page_server_open(const fm_host_paths *p, const char *name, fm_error *e)
+{
+        char path[700];
+        if (!fm_target_can_lazy_dump(p))
+                return fm_err(e, EOPNOTSUPP, "%s cannot take a lazy final dump", p->host);
+        if (ps_path(p, name, path, sizeof(path)) < 0)
+                return fm_err(e, ENAMETOOLONG, "%s/.%s.ps/s is too long for a socket", p->images, name);
+        char dir[700];
+        ps_dir(p, name, dir, sizeof(dir));
+        fm_rm_rf(dir);
+        if (mkdir(dir, 0700) < 0)
+                return fm_err(e, errno, "creating %s: %s", dir, strerror(errno));
+        return fm_unix_listen(path, e);
+}
+
+/* Waits (as long as an early restore waits for its images) for the daemon
+ * to connect, then serves it; ends early when the source goes away or the
+ * migration is aborted. */
+#define FM_PAGE_SERVER_WAIT_MS (600 * 1000)
+int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd, int peer_fd, fm_error *e)
+{
+        char dir[700], abort_m[700];
+        ps_dir(p, name, dir, sizeof(dir));
+        marker(p, name, "abort", abort_m, sizeof(abort_m));
+        int dfd = -1, r = 0;
+        for (double t0 = fm_now_ms(); dfd < 0 && r == 0;) {
+                struct pollfd pf[2] = {{.fd = lfd, .events = POLLIN}, {.fd = peer_fd, .events = POLLIN}};
+                int n = poll(pf, 2, 100);
+                if (n < 0 && errno != EINTR)
+                        r = fm_err(e, errno, "waiting for the lazy-pages daemon: %s", strerror(errno));
+                else if (n > 0 && pf[1].revents) /* it sends nothing before the daemon asks */
+                        r = fm_err(e, ECANCELED, "the source of %s gave up its lazy pages", name);
+                else if (fm_path_exists(abort_m))
+                        r = fm_err(e, ECANCELED, "the migration of %s was aborted", name);
+                else if (fm_now_ms() - t0 > FM_PAGE_SERVER_WAIT_MS)
+                        r = fm_err(e, ETIMEDOUT, "no lazy-pages daemon for %s", name);
+                else if (n > 0 && pf[0].revents && (dfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 &&
+                         errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+                        r = fm_err(e, errno, "accepting the lazy-pages daemon: %s", strerror(errno));
+        }
+        close(lfd);
+        fm_rm_rf(dir);
+        if (r < 0)
+                return r;
+        precopy_slot *s = slot_take(p, name);
+        if (!s) {
+                close(dfd);
+                return fm_err(e, ENOENT, "no page store of %s on %s", name, p->host);
+        }
+        fm_pagerelay_stats st = {0};
+        r = fm_pagerelay_target(dfd, peer_fd, s->key, &s->store, &st, e);
+        slot_give(p, s);
+        close(dfd);
+        return r;
 }
 
 static void drop_images(const fm_host_paths *p, const char *name)
@@ -580,7 +671,7 @@ static void stop_lazy_daemon(void *img)
 }
 
 int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
-                      fm_criu_stats *stats, json_object **programs, fm_error *e)
+                      bool lazy_dump, fm_criu_stats *stats, json_object **programs, fm_error *e)
 {
         uint64_t t_start = fm_now_ns();
         if (programs)
@@ -598,6 +689,12 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
                 return fm_err(e, EOPNOTSUPP, "early restore needs fm-criu-wrap on %s", p->host);
         if (lazy && !p->lazy_restore)
                 return fm_err(e, EOPNOTSUPP, "%s cannot restore lazily (no userfaultfd or no fm-criu-wrap)", p->host);
+        /* a lazy final dump: the daemon asks this agent for the pages */
+        char ps[700], ps_env[760] = "";
+        if (lazy_dump && (!lazy || ps_path(p, name, ps, sizeof(ps)) < 0))
+                return fm_err(e, EINVAL, "a lazy final dump needs a lazy restore");
+        if (lazy_dump)
+                snprintf(ps_env, sizeof(ps_env), "FASTMIG_PAGE_SERVER=%s", ps);
         marker(p, name, "lazy", lazy_m, sizeof(lazy_m));
         unlink(lazy_m);
         if (!early && !fm_path_exists(img))
@@ -626,10 +723,12 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
         snprintf(wait_done, sizeof(wait_done), "FASTMIG_WAIT_COMPLETE=%s", done);
         snprintf(wait_abort, sizeof(wait_abort), "FASTMIG_WAIT_ABORT=%s", abort_m);
         snprintf(lazy_env, sizeof(lazy_env), "FASTMIG_LAZY_STATUS=%s", lazy ? lazy_m : "");
-        const char *env[8] = {p->criu_path_env, p->criu_real_env, wait_abort, lazy_env};
+        const char *env[10] = {p->criu_path_env, p->criu_real_env, wait_abort, lazy_env};
         int n = 4;
         if (ovl_env[0])
                 env[n++] = ovl_env;
+        if (ps_env[0])
+                env[n++] = ps_env;
         if (early)
                 env[n++] = wait_done;
         if (early && images_env[0])

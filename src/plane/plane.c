@@ -350,6 +350,8 @@ int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **
                 json_object_object_add(req, "mode", json_object_new_string(o->mode));
         if (o->restore)
                 json_object_object_add(req, "restore", json_object_new_string(o->restore));
+        if (o->dump)
+                json_object_object_add(req, "dump", json_object_new_string(o->dump));
         if (o->compress)
                 json_object_object_add(req, "compress", json_object_new_string(o->compress));
         if (o->strategy)

@@ -17,6 +17,7 @@ typedef struct fm_migrate_opts {
         const char *mode;        /* "precopy" (default) or "stopcopy" */
         int max_rounds;          /* precopy: 0 = the agent's default (8) */
         const char *restore;     /* "auto" (default: lazy from 16 MiB of memory, where the target can), "lazy", "eager" */
+        const char *dump;        /* "auto" (default: lazy with pre-copy and a lazy restore), "lazy", "full" */
         const char *compress;    /* "lz4" or "none"; NULL: the agent's default */
         int64_t dirty_threshold; /* precopy: pages; 0 = the agent's default (1024) */
         double min_shrink;       /* precopy: no-progress share; 0 = the agent's default (0.9) */

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 static uint32_t type_limit(uint8_t type)
 {
@@ -300,6 +301,24 @@ int fm_tcp_listen(const char *addr, uint16_t port, fm_error *e)
                 int err = errno;
                 fm_close(fd);
                 return fm_err(e, err, "listening on %s:%u: %s", addr, port, strerror(err));
+        }
+        return fd;
+}
+
+int fm_unix_listen(const char *path, fm_error *e)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return fm_err(e, ENAMETOOLONG, "%s is too long for a socket", path);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return fm_err(e, errno, "socket: %s", strerror(errno));
+        unlink(path);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+                int err = errno;
+                fm_close(fd);
+                return fm_err(e, err, "listening on %s: %s", path, strerror(err));
         }
         return fd;
 }

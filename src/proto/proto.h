@@ -59,6 +59,9 @@ int fm_reply_check(json_object *reply, fm_error *e);
  * start-up, before any thread runs. */
 void fm_tcp_client_netns(const char *netns);
 int fm_tcp_listen(const char *addr, uint16_t port, fm_error *e);
+/* A unix stream socket listening at path (made afresh; the caller keeps
+ * its directory private). */
+int fm_unix_listen(const char *path, fm_error *e);
 int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e);
 /* Only its first half: a TCP connection (non-blocking, no TLS) from the
  * same namespace, within timeout_ms; is the agent reachable at all? */

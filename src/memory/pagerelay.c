@@ -1,0 +1,257 @@
+#include "memory/pagerelay.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/proto.h"
+
+static void put64(uint8_t *p, uint64_t v)
+{
+        for (int i = 7; i >= 0; i--, v >>= 8)
+                p[i] = (uint8_t)v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
+void fm_lazy_req_build(uint8_t out[FM_LAZY_REQ_LEN], const fm_lazy_req *q)
+{
+        put64(out, q->id);
+        put64(out + 8, q->vaddr);
+        put64(out + 16, q->nr);
+}
+
+int fm_lazy_req_parse(const uint8_t *buf, size_t len, fm_lazy_req *q, fm_error *e)
+{
+        if (len != FM_LAZY_REQ_LEN)
+                return fm_err(e, EPROTO, "a lazy-pages request is %d bytes, not %zu", FM_LAZY_REQ_LEN, len);
+        q->id = get64(buf);
+        q->vaddr = get64(buf + 8);
+        q->nr = get64(buf + 16);
+        if (q->vaddr % FM_PAGE_SIZE)
+                return fm_err(e, EPROTO, "lazy-pages request for an unaligned address %#llx",
+                              (unsigned long long)q->vaddr);
+        if (q->nr == 0 || q->nr > FM_LAZY_MAX_PAGES)
+                return fm_err(e, EPROTO, "lazy-pages request for %llu pages (1..%u)", (unsigned long long)q->nr,
+                              FM_LAZY_MAX_PAGES);
+        if (q->vaddr > UINT64_MAX - q->nr * FM_PAGE_SIZE)
+                return fm_err(e, EPROTO, "lazy-pages request beyond the address space");
+        return 0;
+}
+
+/* ---- source: the peer's requests, answered from CRIU's page server ---- */
+
+/* Asks CRIU for q's pages into pages; *got: how many it gave (it may give
+ * fewer than asked, from the start of the range). */
+static int criu_get(int criu_fd, const fm_lazy_req *q, uint8_t *pages, uint64_t *got, fm_error *e)
+{
+        fm_criu_iov iov = {.cmd = FM_CRIU_PS_IOV_GET, .nr_pages = q->nr, .vaddr = q->vaddr, .dst_id = q->id};
+        int r = fm_write_all(criu_fd, &iov, sizeof(iov));
+        if (r == 0)
+                r = fm_read_all(criu_fd, &iov, sizeof(iov));
+        if (r < 0)
+                return fm_err(e, -r, "CRIU's page server %s: %s", r == -EPIPE ? "ended" : "failed", strerror(-r));
+        if ((iov.cmd & 0xffff) != FM_CRIU_PS_IOV_ADD_F || iov.vaddr != q->vaddr || iov.dst_id != q->id ||
+            iov.nr_pages == 0 || iov.nr_pages > q->nr)
+                return fm_err(e, EPROTO, "CRIU's page server answered %#x for %llu pages at %#llx (asked %llu)",
+                              iov.cmd, (unsigned long long)iov.nr_pages, (unsigned long long)iov.vaddr,
+                              (unsigned long long)q->nr);
+        if ((r = fm_read_all(criu_fd, pages, iov.nr_pages * FM_PAGE_SIZE)) < 0)
+                return fm_err(e, -r, "reading pages from CRIU's page server: %s", strerror(-r));
+        *got = iov.nr_pages;
+        return 0;
+}
+
+/* The answer: a frame that starts with the request as answered (its count
+ * the pages that follow), then records; frames hold whole records. */
+static int answer(int peer_fd, const fm_lazy_req *q, uint64_t got, const uint8_t *pages, const uint8_t *key,
+                  fm_hashset *held, bool compress, uint8_t *out, fm_pagerelay_stats *st, fm_error *e)
+{
+        fm_lazy_req a = {.id = q->id, .vaddr = q->vaddr, .nr = got};
+        fm_lazy_req_build(out, &a);
+        size_t used = FM_LAZY_REQ_LEN;
+        for (uint64_t i = 0; i < got; i++) {
+                if (used + FM_PAGEREC_MAX > FM_DATA_MAX) {
+                        int r = fm_frame_send(peer_fd, FM_FRAME_DATA, out, (uint32_t)used);
+                        if (r < 0)
+                                return fm_err(e, -r, "sending pages: %s", strerror(-r));
+                        used = 0;
+                }
+                int n = fm_pagestream_put_page(pages + i * FM_PAGE_SIZE, key, held, compress, out + used, &st->st);
+                if (n < 0)
+                        return fm_err(e, -n, "encoding pages: %s", strerror(-n));
+                used += (size_t)n;
+        }
+        int r = fm_frame_send(peer_fd, FM_FRAME_DATA, out, (uint32_t)used);
+        if (r < 0)
+                return fm_err(e, -r, "sending pages: %s", strerror(-r));
+        st->requests++;
+        st->pages += got;
+        return 0;
+}
+
+static int criu_close(int criu_fd, int *status, fm_error *e)
+{
+        fm_criu_iov iov = {.cmd = FM_CRIU_PS_IOV_FORCE_CLOSE};
+        int32_t s = -1;
+        int r = fm_write_all(criu_fd, &iov, sizeof(iov));
+        if (r == 0)
+                r = fm_read_all(criu_fd, &s, sizeof(s));
+        if (r < 0)
+                return fm_err(e, -r, "closing CRIU's page server: %s", strerror(-r));
+        *status = s;
+        return 0;
+}
+
+int fm_pagerelay_source(int peer_fd, int criu_fd, const uint8_t *key, fm_hashset *held, bool compress,
+                        fm_pagerelay_stats *st, fm_error *e)
+{
+        _cleanup_free_ uint8_t *pages = malloc((size_t)FM_LAZY_MAX_PAGES * FM_PAGE_SIZE);
+        _cleanup_free_ uint8_t *out = malloc(FM_DATA_MAX);
+        if (!pages || !out)
+                return fm_err(e, ENOMEM, "out of memory");
+        int r = 0;
+        for (;;) {
+                uint8_t t = 0;
+                char *buf = NULL;
+                uint32_t len = 0;
+                if ((r = fm_frame_recv(peer_fd, &t, &buf, &len, e)) < 0)
+                        return fm_err_wrap(e, "lazy pages: the target");
+                if (t == FM_FRAME_END) {
+                        free(buf);
+                        break;
+                }
+                fm_lazy_req q;
+                r = t == FM_FRAME_DATA ? fm_lazy_req_parse((const uint8_t *)buf, len, &q, e)
+                                       : fm_err(e, EPROTO, "unexpected frame type %u among lazy-pages requests", t);
+                free(buf);
+                uint64_t got = 0;
+                if (r == 0)
+                        r = criu_get(criu_fd, &q, pages, &got, e);
+                if (r == 0)
+                        r = answer(peer_fd, &q, got, pages, key, held, compress, out, st, e);
+                if (r < 0) { /* the target learns why; CRIU's dump ends when its socket closes */
+                        json_object *rep = fm_reply_error(e);
+                        fm_msg_send(peer_fd, FM_FRAME_REPLY, rep);
+                        json_object_put(rep);
+                        return r;
+                }
+        }
+        /* every page is in place at the target: CRIU's dump may end */
+        if ((r = criu_close(criu_fd, &st->criu_status, e)) < 0)
+                return r;
+        json_object *rep = fm_reply_ok();
+        json_object_object_add(rep, "criu_status", json_object_new_int(st->criu_status));
+        r = fm_msg_send(peer_fd, FM_FRAME_REPLY, rep);
+        json_object_put(rep);
+        return r < 0 ? fm_err(e, -r, "lazy pages: replying to the target: %s", strerror(-r)) : 0;
+}
+
+/* ---- target: the daemon's requests, answered from the peer ---- */
+
+/* Reads the answer to q from the peer and writes it to the daemon: CRIU's
+ * header, then the rebuilt pages. */
+static int relay_answer(int daemon_fd, int peer_fd, const fm_lazy_req *q, const uint8_t *key, fm_pagestore *store,
+                        fm_pagerelay_stats *st, fm_error *e)
+{
+        uint64_t left = 0;
+        bool first = true;
+        do {
+                uint8_t t = 0;
+                _cleanup_free_ char *buf = NULL;
+                uint32_t len = 0;
+                int r = fm_frame_recv(peer_fd, &t, &buf, &len, e);
+                if (r < 0)
+                        return fm_err_wrap(e, "lazy pages: the source");
+                if (t == FM_FRAME_REPLY) {
+                        json_object *rep = NULL;
+                        if (fm_msg_parse(buf, len, &rep, e) == 0) {
+                                fm_reply_check(rep, e);
+                                json_object_put(rep);
+                        }
+                        return fm_err_wrap(e, "lazy pages: the source");
+                }
+                if (t != FM_FRAME_DATA)
+                        return fm_err(e, EPROTO, "unexpected frame type %u among lazy pages", t);
+                const uint8_t *rec = (const uint8_t *)buf;
+                size_t n = len;
+                if (first) {
+                        fm_lazy_req a;
+                        if (len < FM_LAZY_REQ_LEN ||
+                            fm_lazy_req_parse(rec, FM_LAZY_REQ_LEN, &a, e) < 0)
+                                return fm_err(e, EPROTO, "lazy pages: a malformed answer from the source");
+                        if (a.id != q->id || a.vaddr != q->vaddr || a.nr > q->nr)
+                                return fm_err(e, EPROTO, "lazy pages: the source answered another request");
+                        fm_criu_iov iov = {.cmd = (FM_CRIU_PE_PRESENT << 16) | FM_CRIU_PS_IOV_ADD_F,
+                                           .nr_pages = a.nr, .vaddr = a.vaddr, .dst_id = a.id};
+                        if ((r = fm_write_all(daemon_fd, &iov, sizeof(iov))) < 0)
+                                return fm_err(e, -r, "lazy pages: writing to the daemon: %s", strerror(-r));
+                        left = a.nr * FM_PAGE_SIZE;
+                        rec += FM_LAZY_REQ_LEN;
+                        n -= FM_LAZY_REQ_LEN;
+                        first = false;
+                        st->requests++;
+                        st->pages += a.nr;
+                }
+                uint64_t size = 0;
+                if (fm_pagestream_decoded_size(rec, n, &size, e) < 0)
+                        return fm_err_wrap(e, "lazy pages");
+                if (size % FM_PAGE_SIZE || size > left)
+                        return fm_err(e, EPROTO, "lazy pages: the source sent %llu bytes where %llu were due",
+                                      (unsigned long long)size, (unsigned long long)left);
+                if (fm_pagestream_decode(rec, n, key, store, daemon_fd, NULL, &st->st, e) < 0)
+                        return fm_err_wrap(e, "lazy pages");
+                left -= size;
+        } while (left > 0);
+        return 0;
+}
+
+int fm_pagerelay_target(int daemon_fd, int peer_fd, const uint8_t *key, fm_pagestore *store, fm_pagerelay_stats *st,
+                        fm_error *e)
+{
+        int r;
+        for (;;) {
+                fm_criu_iov iov;
+                if ((r = fm_read_all(daemon_fd, &iov, sizeof(iov))) < 0)
+                        return fm_err(e, -r, "lazy pages: the lazy-pages daemon %s",
+                                      r == -EPIPE ? "went away" : strerror(-r));
+                if (iov.cmd == FM_CRIU_PS_IOV_CLOSE || iov.cmd == FM_CRIU_PS_IOV_FORCE_CLOSE)
+                        break;
+                if (iov.cmd != FM_CRIU_PS_IOV_GET)
+                        return fm_err(e, EPROTO, "lazy pages: the daemon sent command %#x", iov.cmd);
+                fm_lazy_req q = {.id = iov.dst_id, .vaddr = iov.vaddr, .nr = iov.nr_pages};
+                uint8_t req[FM_LAZY_REQ_LEN];
+                fm_lazy_req_build(req, &q);
+                if (fm_lazy_req_parse(req, sizeof(req), &q, e) < 0)
+                        return fm_err_wrap(e, "lazy pages: from the daemon");
+                if ((r = fm_frame_send(peer_fd, FM_FRAME_DATA, req, sizeof(req))) < 0)
+                        return fm_err(e, -r, "lazy pages: asking the source: %s", strerror(-r));
+                if ((r = relay_answer(daemon_fd, peer_fd, &q, key, store, st, e)) < 0)
+                        return r;
+        }
+        /* all memory is in place here: the source's dump may end */
+        if ((r = fm_frame_send(peer_fd, FM_FRAME_END, NULL, 0)) < 0)
+                return fm_err(e, -r, "lazy pages: ending the stream: %s", strerror(-r));
+        uint8_t t = 0;
+        json_object *rep = NULL;
+        if ((r = fm_msg_recv(peer_fd, &t, &rep, e)) < 0)
+                return fm_err_wrap(e, "lazy pages: the source's last word");
+        int64_t status = -1;
+        r = t == FM_FRAME_REPLY ? fm_reply_check(rep, e) : fm_err(e, EPROTO, "lazy pages: no reply at the end");
+        if (r == 0)
+                r = fm_json_int(rep, "criu_status", true, INT32_MIN, INT32_MAX, &status, e);
+        json_object_put(rep);
+        if (r < 0)
+                return r;
+        st->criu_status = (int)status;
+        int32_t s = (int32_t)status;
+        if ((r = fm_write_all(daemon_fd, &s, sizeof(s))) < 0)
+                return fm_err(e, -r, "lazy pages: writing to the daemon: %s", strerror(-r));
+        return 0;
+}
