@@ -539,7 +539,8 @@ static int op_precopy_begin(req_ctx *c)
         int r = need_incoming(c, &name, NULL);
         if (r == 0)
                 r = fm_json_str(c->req, "key", true, 2 * FM_HASH_KEY_SIZE, &key, &c->err);
-        return r < 0 ? r : fm_target_precopy_begin(&c->a->paths, name, key, &c->err);
+        return r < 0 ? r
+                     : fm_target_precopy_begin(&c->a->paths, name, key, fm_json_bool(c->req, "spare", true), &c->err);
 }
 
 static int op_precopy_round(req_ctx *c)

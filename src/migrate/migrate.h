@@ -229,11 +229,12 @@ int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, 
 
 /* Pre-copy, target side: a page store for NAME keyed with key (hex of
  * FM_HASH_KEY_SIZE bytes); then rounds of page records into it; the final
- * images of NAME then resolve references against it. */
+ * images of NAME then resolve references against it. spare: keep room for
+ * the final page files in tmpfs (not for a lazy final dump, which has none). */
 struct fm_precopy_registry *fm_precopy_registry_new(void);
 /* Frees the registry and closes its page stores (no migration may use it). */
 void fm_precopy_registry_free(struct fm_precopy_registry *r);
-int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char *key_hex, fm_error *e);
+int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char *key_hex, bool spare, fm_error *e);
 int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, uint64_t *stored, fm_error *e);
 /* The container is this host's now: images dropped, the marker removed. */
 int fm_target_finish(const fm_host_paths *p, const char *name, const char *peer, fm_error *e);

@@ -731,6 +731,8 @@ static int phase_precopy(fm_migration *m, fm_hashset *held, const fm_mig_hooks *
                 snprintf(hex + 2 * i, 3, "%02x", m->key[i]);
         json_object *req = req_new("precopy_begin", m->name);
         json_object_object_add(req, "key", json_object_new_string(hex));
+        /* a lazy dump writes no page files there: no room to keep for them */
+        json_object_object_add(req, "spare", json_object_new_boolean(!m->lazy_dump));
         int r = target_call(m, req, NULL, 30000);
         if (r < 0)
                 return fm_err_wrap(&m->err, "starting pre-copy on %s", m->to_host);

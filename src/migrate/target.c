@@ -49,6 +49,7 @@ typedef struct precopy_slot {
         fm_pagestore store;
         bool used;
         bool busy; /* a round or the final images are using it */
+        bool no_spare; /* a lazy final dump follows: no page files to make room for */
 } precopy_slot;
 
 struct fm_precopy_registry {
@@ -178,7 +179,7 @@ static int hex_key(const char *hex, uint8_t *key, fm_error *e)
         return 0;
 }
 
-int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char *key_hex, fm_error *e)
+int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char *key_hex, bool spare, fm_error *e)
 {
         if (!p->precopy)
                 return fm_err(e, EOPNOTSUPP, "%s takes no pre-copy", p->host);
@@ -207,6 +208,7 @@ int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char
                         snprintf(s->name, sizeof(s->name), "%s", name);
                         memcpy(s->key, key, sizeof(key));
                         s->used = true;
+                        s->no_spare = !spare;
                 }
         } else {
                 r = fm_err(e, EBUSY, "too many pre-copy migrations under way on %s", p->host);
@@ -250,8 +252,9 @@ int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, ui
                 r = -first.code;
         }
         *stored = s->store.npages;
+        bool spare = !s->no_spare;
         slot_give(p, s);
-        if (r >= 0)
+        if (r >= 0 && spare)
                 spare_grow(p, name, *stored * FM_PAGE_SIZE);
         return r < 0 ? fm_err_wrap(e, "pre-copy round of %s", name) : 0;
 }
