@@ -45,6 +45,30 @@ int fm_lazy_req_parse(const uint8_t *buf, size_t len, fm_lazy_req *q, fm_error *
         return 0;
 }
 
+int fm_lazy_answer_parse(const uint8_t *buf, size_t len, const fm_lazy_req *q, fm_lazy_req *a, size_t *records,
+                         fm_error *e)
+{
+        if (len < FM_LAZY_REQ_LEN)
+                return fm_err(e, EPROTO, "lazy pages: an answer of %zu bytes", len);
+        a->id = get64(buf);
+        a->vaddr = get64(buf + 8);
+        a->nr = get64(buf + 16);
+        if (a->id != q->id || a->vaddr != q->vaddr || a->nr == 0 || a->nr > q->nr)
+                return fm_err(e, EPROTO, "lazy pages: an answer to another request");
+        *records = FM_LAZY_REQ_LEN;
+        return 0;
+}
+
+int fm_lazy_records_size(const uint8_t *buf, size_t len, uint64_t left, uint64_t *size, fm_error *e)
+{
+        if (fm_pagestream_decoded_size(buf, len, size, e) < 0)
+                return fm_err_wrap(e, "lazy pages");
+        if (*size == 0 || *size % FM_PAGE_SIZE || *size > left) /* every frame brings whole pages */
+                return fm_err(e, EPROTO, "lazy pages: %llu bytes where %llu were due", (unsigned long long)*size,
+                              (unsigned long long)left);
+        return 0;
+}
+
 /* ---- source: the peer's requests, answered from CRIU's page server ---- */
 
 /* Asks CRIU for q's pages into pages; *got: how many it gave (it may give
@@ -183,28 +207,23 @@ static int relay_answer(int daemon_fd, int peer_fd, const fm_lazy_req *q, const 
                 size_t n = len;
                 if (first) {
                         fm_lazy_req a;
-                        if (len < FM_LAZY_REQ_LEN ||
-                            fm_lazy_req_parse(rec, FM_LAZY_REQ_LEN, &a, e) < 0)
-                                return fm_err(e, EPROTO, "lazy pages: a malformed answer from the source");
-                        if (a.id != q->id || a.vaddr != q->vaddr || a.nr > q->nr)
-                                return fm_err(e, EPROTO, "lazy pages: the source answered another request");
+                        size_t off = 0;
+                        if (fm_lazy_answer_parse(rec, len, q, &a, &off, e) < 0)
+                                return -e->code;
                         fm_criu_iov iov = {.cmd = (FM_CRIU_PE_PRESENT << 16) | FM_CRIU_PS_IOV_ADD_F,
                                            .nr_pages = a.nr, .vaddr = a.vaddr, .dst_id = a.id};
                         if ((r = fm_write_all(daemon_fd, &iov, sizeof(iov))) < 0)
                                 return fm_err(e, -r, "lazy pages: writing to the daemon: %s", strerror(-r));
                         left = a.nr * FM_PAGE_SIZE;
-                        rec += FM_LAZY_REQ_LEN;
-                        n -= FM_LAZY_REQ_LEN;
+                        rec += off;
+                        n -= off;
                         first = false;
                         st->requests++;
                         st->pages += a.nr;
                 }
                 uint64_t size = 0;
-                if (fm_pagestream_decoded_size(rec, n, &size, e) < 0)
-                        return fm_err_wrap(e, "lazy pages");
-                if (size % FM_PAGE_SIZE || size > left)
-                        return fm_err(e, EPROTO, "lazy pages: the source sent %llu bytes where %llu were due",
-                                      (unsigned long long)size, (unsigned long long)left);
+                if (fm_lazy_records_size(rec, n, left, &size, e) < 0)
+                        return -e->code;
                 if (fm_pagestream_decode(rec, n, key, store, daemon_fd, NULL, &st->st, e) < 0)
                         return fm_err_wrap(e, "lazy pages");
                 left -= size;

@@ -44,6 +44,14 @@ void fm_lazy_req_build(uint8_t out[FM_LAZY_REQ_LEN], const fm_lazy_req *q);
 /* Pure (fuzzed): exactly FM_LAZY_REQ_LEN bytes, an aligned address, a count in range. */
 int fm_lazy_req_parse(const uint8_t *buf, size_t len, fm_lazy_req *q, fm_error *e);
 
+/* The first frame of the answer to q: the request as answered (its count:
+ * the pages that follow, 1..q's) and where its records start. Pure (fuzzed). */
+int fm_lazy_answer_parse(const uint8_t *buf, size_t len, const fm_lazy_req *q, fm_lazy_req *a, size_t *records,
+                         fm_error *e);
+/* What one frame of an answer's records rebuilds, checked against what is
+ * still due: whole pages, at least one, no more than left. Pure (fuzzed). */
+int fm_lazy_records_size(const uint8_t *buf, size_t len, uint64_t left, uint64_t *size, fm_error *e);
+
 typedef struct fm_pagerelay_stats {
         uint64_t requests, pages;
         fm_pagestream_stats st;

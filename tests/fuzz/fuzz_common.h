@@ -11,13 +11,23 @@
  *   FZ_STREAM_PAGES  u16 big-endian n, n bytes of pre-copy round records (fill
  *                    the page store), then a file stream decoded with that
  *                    store, the key and a spare file, as target.c does
- *   FZ_FLEET         a fleet file (src/fleet/fleet.h), written back when read */
+ *   FZ_FLEET         a fleet file (src/fleet/fleet.h), written back when read
+ *   FZ_LAZY          a lazy final dump's exchange (src/memory/pagerelay.h): u16
+ *                    big-endian n, n bytes of pre-copy round records (fill the
+ *                    page store), a 24-byte request as the source reads it,
+ *                    then the first frame of an answer to FZ_LAZY_Q as the
+ *                    target reads it (header, sizes, records decoded) */
 #pragma once
 #include <stdint.h>
 
 #include "memory/pagestore.h"
 
-enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_FLEET, FZ_MODES };
+enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_FLEET, FZ_LAZY, FZ_MODES };
+
+/* the request FZ_LAZY's answers answer */
+#define FZ_LAZY_Q_ID ((1ull << 8) | 1u)
+#define FZ_LAZY_Q_VADDR 0x7f0000000000ull
+#define FZ_LAZY_Q_NR 4u
 
 /* max_total of fm_files_recv: every valid seed fits, an input of max_len
  * (80000) can exceed it with raw bytes, and a decoder that writes past it is

@@ -24,6 +24,7 @@
 
 #include "fuzz_common.h"
 #include "image/store.h"
+#include "memory/pagerelay.h"
 #include "memory/pagestream.h"
 #include "fleet/fleet.h"
 #include "proto/proto.h"
@@ -196,6 +197,38 @@ static void stream_pages(const uint8_t *data, size_t size)
         unlink(g.spare);
 }
 
+static void lazy(const uint8_t *data, size_t size)
+{
+        size_t n = size >= 2 ? (size_t)data[0] << 8 | data[1] : 0;
+        data += size >= 2 ? 2 : size;
+        size -= size >= 2 ? 2 : size;
+        if (n > size)
+                n = size;
+        store_reset();
+        round_records(data, n);
+        data += n;
+        size -= n;
+        fm_error e = {0};
+        fm_lazy_req q, a;
+        if (size >= FM_LAZY_REQ_LEN && fm_lazy_req_parse(data, FM_LAZY_REQ_LEN, &q, &e) == 0) {
+                uint8_t back[FM_LAZY_REQ_LEN];
+                fm_lazy_req_build(back, &q);
+                if (memcmp(back, data, FM_LAZY_REQ_LEN)) {
+                        fprintf(stderr, "fuzz_proto: a lazy-pages request does not build back\n");
+                        abort();
+                }
+        }
+        data += size >= FM_LAZY_REQ_LEN ? FM_LAZY_REQ_LEN : size;
+        size -= size >= FM_LAZY_REQ_LEN ? FM_LAZY_REQ_LEN : size;
+        fm_lazy_req want = {.id = FZ_LAZY_Q_ID, .vaddr = FZ_LAZY_Q_VADDR, .nr = FZ_LAZY_Q_NR};
+        size_t off = 0;
+        uint64_t got = 0;
+        fm_pagestream_stats st = {0};
+        if (fm_lazy_answer_parse(data, size, &want, &a, &off, &e) == 0 &&
+            fm_lazy_records_size(data + off, size - off, a.nr * FM_PAGE_SIZE, &got, &e) == 0)
+                fm_pagestream_decode(data + off, size - off, g.key, &g.store, g.devnull, NULL, &st, &e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (size == 0)
@@ -224,6 +257,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
         case FZ_STREAM_PAGES:
                 stream_pages(data, size);
+                break;
+        case FZ_LAZY:
+                lazy(data, size);
                 break;
         case FZ_FLEET: {
                 fm_fleet f;

@@ -21,6 +21,7 @@
 #include "fuzz_common.h"
 #include "fleet/fleet.h"
 #include "image/store.h"
+#include "memory/pagerelay.h"
 #include "memory/pagestream.h"
 #include "proto/proto.h"
 #include "transfer/files.h"
@@ -455,6 +456,29 @@ int main(int argc, char **argv)
         fm_hashset_free(&held3);
         free(s.p);
         free(in.p);
+        /* a lazy final dump: that round in the store, a request, and the
+         * first frame of the answer to FZ_LAZY_Q (a reference, a zero page,
+         * a compressible and a random page) */
+        {
+                buf lz = {0};
+                uint8_t n2[2] = {(uint8_t)(round.n >> 8), (uint8_t)round.n};
+                put(&lz, n2, 2);
+                put(&lz, round.p, round.n);
+                uint8_t rq[FM_LAZY_REQ_LEN];
+                fm_lazy_req q = {.id = FZ_LAZY_Q_ID, .vaddr = FZ_LAZY_Q_VADDR, .nr = FZ_LAZY_Q_NR};
+                fm_lazy_req_build(rq, &q);
+                put(&lz, rq, sizeof(rq));
+                put(&lz, rq, sizeof(rq)); /* the answer's header: all four pages */
+                fm_pagestream_stats st = {0};
+                static uint8_t rec[4 * FM_PAGEREC_MAX];
+                size_t rn = 0;
+                const int which[4] = {0, 2, 3, 4};
+                for (int i = 0; i < 4; i++)
+                        rn += (size_t)fm_pagestream_put_page(pg[which[i]], key, &held, true, rec + rn, &st);
+                put(&lz, rec, rn);
+                seed("lazy-answer", FZ_LAZY, &lz);
+                free(lz.p);
+        }
         free(round.p);
         free(pagesfile.p);
         fm_hashset_free(&held);

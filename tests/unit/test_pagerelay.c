@@ -1,0 +1,232 @@
+/* The lazy final dump's relay (src/memory/pagerelay.c): its pure checks, and
+ * both relays end to end over socket pairs, between a stand-in for CRIU's
+ * page server (it serves a buffer of pages, fewer than asked at times, as
+ * CRIU may) and a stand-in for the lazy-pages daemon. The real thing runs in
+ * tests/integration/test_precopy.sh. */
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "memory/pagerelay.h"
+#include "proto/proto.h"
+#include "tap.h"
+
+#define NPAGES 64
+#define BASE 0x7f1200000000ull
+#define TASK ((7ull << 8) | 1u)
+
+static uint8_t key[FM_HASH_KEY_SIZE];
+static uint8_t mem[NPAGES][FM_PAGE_SIZE];
+
+/* CRIU's page server: answers GETs from mem (at most 5 pages at a time),
+ * FORCE_CLOSE with status 0; bad_at: a request for this address gets no
+ * pages (CRIU ends then). */
+typedef struct criu_fake {
+        int fd;
+        uint64_t bad_at;
+        int served;
+} criu_fake;
+
+static void *criu_thread(void *arg)
+{
+        criu_fake *c = arg;
+        for (;;) {
+                fm_criu_iov iov;
+                if (fm_read_all(c->fd, &iov, sizeof(iov)) < 0)
+                        break;
+                if (iov.cmd == FM_CRIU_PS_IOV_FORCE_CLOSE) {
+                        int32_t s = 0;
+                        fm_write_all(c->fd, &s, sizeof(s));
+                        break;
+                }
+                uint64_t first = (iov.vaddr - BASE) / FM_PAGE_SIZE;
+                if (iov.cmd != FM_CRIU_PS_IOV_GET || iov.dst_id != TASK || iov.vaddr == c->bad_at ||
+                    first + iov.nr_pages > NPAGES)
+                        break; /* CRIU fails the dump: its socket closes */
+                uint64_t n = iov.nr_pages > 5 ? 5 : iov.nr_pages;
+                iov.cmd = (FM_CRIU_PE_PRESENT << 16) | FM_CRIU_PS_IOV_ADD_F;
+                iov.nr_pages = n;
+                fm_write_all(c->fd, &iov, sizeof(iov));
+                fm_write_all(c->fd, mem[first], n * FM_PAGE_SIZE);
+                c->served++;
+        }
+        close(c->fd);
+        return NULL;
+}
+
+typedef struct relay {
+        int peer, other; /* source: criu fd; target: daemon fd */
+        fm_hashset *held;
+        fm_pagestore *store;
+        fm_pagerelay_stats st;
+        fm_error e;
+        int r;
+} relay;
+
+static void *source_thread(void *arg)
+{
+        relay *x = arg;
+        x->r = fm_pagerelay_source(x->peer, x->other, key, x->held, true, &x->st, &x->e);
+        close(x->peer);
+        return NULL;
+}
+
+static void *target_thread(void *arg)
+{
+        relay *x = arg;
+        x->r = fm_pagerelay_target(x->other, x->peer, key, x->store, &x->st, &x->e);
+        close(x->peer);
+        close(x->other);
+        return NULL;
+}
+
+/* The daemon asks for nr pages at page first; 0 when what came is mem's. */
+static int daemon_get(int fd, uint64_t first, uint64_t nr, uint64_t *got)
+{
+        fm_criu_iov iov = {.cmd = FM_CRIU_PS_IOV_GET, .nr_pages = nr, .vaddr = BASE + first * FM_PAGE_SIZE,
+                           .dst_id = TASK};
+        static uint8_t buf[NPAGES][FM_PAGE_SIZE];
+        if (fm_write_all(fd, &iov, sizeof(iov)) < 0 || fm_read_all(fd, &iov, sizeof(iov)) < 0)
+                return -1;
+        if ((iov.cmd & 0xffff) != FM_CRIU_PS_IOV_ADD_F || iov.vaddr != BASE + first * FM_PAGE_SIZE ||
+            iov.nr_pages == 0 || iov.nr_pages > nr)
+                return -1;
+        if (fm_read_all(fd, buf, iov.nr_pages * FM_PAGE_SIZE) < 0)
+                return -1;
+        *got = iov.nr_pages;
+        return memcmp(buf, mem[first], iov.nr_pages * FM_PAGE_SIZE) ? -1 : 0;
+}
+
+/* A whole exchange; bad_at as criu_fake's. Returns what the daemon saw:
+ * 0 all pages right and the close answered 0. */
+static int exchange(uint64_t bad_at, relay *src, relay *tgt, int *criu_served)
+{
+        int criu[2], peer[2], dmn[2];
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, criu);
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, peer);
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, dmn);
+        criu_fake c = {.fd = criu[1], .bad_at = bad_at};
+        src->peer = peer[0];
+        src->other = criu[0];
+        tgt->peer = peer[1];
+        tgt->other = dmn[1];
+        pthread_t tc, ts, tt;
+        pthread_create(&tc, NULL, criu_thread, &c);
+        pthread_create(&ts, NULL, source_thread, src);
+        pthread_create(&tt, NULL, target_thread, tgt);
+        int bad = 0;
+        /* a fault's page, then the rest in growing requests (as the daemon) */
+        uint64_t got = 0;
+        bad |= daemon_get(dmn[0], 9, 1, &got) < 0 || got != 1;
+        for (uint64_t at = 0, ask = 1; !bad && at < NPAGES; at += got, ask *= 2) {
+                uint64_t nr = ask > NPAGES - at ? NPAGES - at : ask;
+                bad |= daemon_get(dmn[0], at, nr, &got) < 0;
+        }
+        int32_t status = -1;
+        fm_criu_iov close_iov = {.cmd = FM_CRIU_PS_IOV_FORCE_CLOSE};
+        if (!bad && (fm_write_all(dmn[0], &close_iov, sizeof(close_iov)) < 0 ||
+                     fm_read_all(dmn[0], &status, sizeof(status)) < 0 || status != 0))
+                bad = 1;
+        close(dmn[0]); /* the daemon is gone: a relay still waiting ends */
+        pthread_join(tt, NULL);
+        pthread_join(ts, NULL);
+        close(criu[0]);
+        pthread_join(tc, NULL);
+        *criu_served = c.served;
+        return bad ? -1 : 0;
+}
+
+int main(void)
+{
+        for (size_t i = 0; i < sizeof(key); i++)
+                key[i] = (uint8_t)(i * 13 + 5);
+        /* half random-ish, a quarter compressible, some zero */
+        for (int p = 0; p < NPAGES; p++)
+                for (int i = 0; i < FM_PAGE_SIZE; i++)
+                        mem[p][i] = p % 8 == 7 ? 0 : p % 4 == 1 ? (uint8_t)(i % 3) : (uint8_t)(p * 131 + i * 7 + (i >> 5) * 29);
+
+        /* ---- pure checks ---- */
+        fm_error e = {0};
+        fm_lazy_req q = {.id = TASK, .vaddr = BASE, .nr = 16}, r;
+        uint8_t b[FM_LAZY_REQ_LEN];
+        fm_lazy_req_build(b, &q);
+        ok(fm_lazy_req_parse(b, sizeof(b), &r, &e) == 0 && r.id == q.id && r.vaddr == q.vaddr && r.nr == 16,
+           "a request builds and parses back");
+        ok(fm_lazy_req_parse(b, sizeof(b) - 1, &r, &e) < 0, "a short request is refused");
+        q.vaddr = BASE + 1;
+        fm_lazy_req_build(b, &q);
+        ok(fm_lazy_req_parse(b, sizeof(b), &r, &e) < 0, "an unaligned address is refused");
+        q.vaddr = BASE;
+        q.nr = 0;
+        fm_lazy_req_build(b, &q);
+        ok(fm_lazy_req_parse(b, sizeof(b), &r, &e) < 0, "zero pages are refused");
+        q.nr = FM_LAZY_MAX_PAGES + 1;
+        fm_lazy_req_build(b, &q);
+        ok(fm_lazy_req_parse(b, sizeof(b), &r, &e) < 0, "more than 4 MiB is refused");
+        q.nr = 2;
+        q.vaddr = UINT64_MAX - FM_PAGE_SIZE + 1;
+        fm_lazy_req_build(b, &q);
+        ok(fm_lazy_req_parse(b, sizeof(b), &r, &e) < 0, "a range past the address space is refused");
+
+        fm_lazy_req want = {.id = TASK, .vaddr = BASE, .nr = 4}, a;
+        size_t off = 0;
+        fm_lazy_req ans = want;
+        ans.nr = 5;
+        fm_lazy_req_build(b, &ans);
+        ok(fm_lazy_answer_parse(b, sizeof(b), &want, &a, &off, &e) < 0, "an answer with more pages than asked is refused");
+        ans.nr = 2;
+        ans.id = TASK + 256;
+        fm_lazy_req_build(b, &ans);
+        ok(fm_lazy_answer_parse(b, sizeof(b), &want, &a, &off, &e) < 0, "an answer for another task is refused");
+        ans.id = TASK;
+        fm_lazy_req_build(b, &ans);
+        ok(fm_lazy_answer_parse(b, sizeof(b), &want, &a, &off, &e) == 0 && a.nr == 2 && off == FM_LAZY_REQ_LEN,
+           "a shorter answer is taken");
+        uint8_t recs[3 + 100] = {'T', 0, 100};
+        uint64_t size = 0;
+        ok(fm_lazy_records_size(recs, sizeof(recs), 4 * FM_PAGE_SIZE, &size, &e) < 0, "a partial page is refused");
+        uint8_t zeros[3] = {'Z', 'Z', 'Z'};
+        ok(fm_lazy_records_size(zeros, 3, 2 * FM_PAGE_SIZE, &size, &e) < 0, "more pages than due are refused");
+        ok(fm_lazy_records_size(zeros, 0, 2 * FM_PAGE_SIZE, &size, &e) < 0, "a frame without pages is refused");
+        ok(fm_lazy_records_size(zeros, 2, 2 * FM_PAGE_SIZE, &size, &e) == 0 && size == 2 * FM_PAGE_SIZE,
+           "whole pages as due are taken");
+
+        /* ---- end to end: the target holds every other page since pre-copy ---- */
+        char spath[] = "/tmp/fastmig-test-relay-XXXXXX";
+        int sfd = mkstemp(spath);
+        close(sfd);
+        fm_pagestore store;
+        fm_hashset held;
+        fm_hashset_init(&held, 64);
+        ok(fm_pagestore_open(&store, spath, 256, &e) == 0, "page store opens");
+        for (int p = 0; p < NPAGES; p += 2) {
+                fm_page_hash h = fm_page_hash_of(mem[p], key);
+                fm_pagestore_put(&store, h, mem[p], &e);
+                fm_hashset_add(&held, h);
+        }
+        relay src = {.held = &held}, tgt = {.store = &store};
+        int served = 0;
+        ok(exchange(0, &src, &tgt, &served) == 0, "the daemon gets every page it asks for, and the close");
+        ok(src.r == 0 && tgt.r == 0, "both relays end well (%s%s)", src.e.msg, tgt.e.msg);
+        ok(src.st.criu_status == 0 && tgt.st.criu_status == 0, "CRIU's status reaches the daemon");
+        ok(src.st.pages == tgt.st.pages && tgt.st.pages >= NPAGES + 1, "pages counted alike on both sides (%llu)",
+           (unsigned long long)tgt.st.pages);
+        ok(src.st.st.ref >= NPAGES / 2 - 4 && src.st.st.literal <= NPAGES / 2 + 1,
+           "pages the target holds travel as references (%llu refs, %llu literals, %llu zero)",
+           (unsigned long long)src.st.st.ref, (unsigned long long)src.st.st.literal,
+           (unsigned long long)src.st.st.zero);
+        ok(src.st.st.bytes < (uint64_t)NPAGES * FM_PAGE_SIZE / 2, "the wire carried less than half the memory (%llu bytes)",
+           (unsigned long long)src.st.st.bytes);
+        ok(served > (int)(NPAGES / 5), "CRIU's partial answers were followed (%d answers)", served);
+
+        /* ---- CRIU fails on one request: both relays fail, the daemon sees the end ---- */
+        relay src2 = {.held = &held}, tgt2 = {.store = &store};
+        ok(exchange(BASE + 12 * FM_PAGE_SIZE, &src2, &tgt2, &served) < 0, "a failed page server fails the daemon");
+        ok(src2.r < 0 && tgt2.r < 0, "both relays report it");
+        ok(strstr(tgt2.e.msg, "page server") != NULL, "the target learns why: %s", tgt2.e.msg);
+
+        fm_pagestore_close(&store);
+        fm_hashset_free(&held);
+        unlink(spath);
+        return tap_done();
+}
