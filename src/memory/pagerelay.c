@@ -6,6 +6,8 @@
 
 #include "proto/proto.h"
 
+#include <xxhash.h>
+
 static void put64(uint8_t *p, uint64_t v)
 {
         for (int i = 7; i >= 0; i--, v >>= 8)
@@ -45,17 +47,18 @@ int fm_lazy_req_parse(const uint8_t *buf, size_t len, fm_lazy_req *q, fm_error *
         return 0;
 }
 
-int fm_lazy_answer_parse(const uint8_t *buf, size_t len, const fm_lazy_req *q, fm_lazy_req *a, size_t *records,
-                         fm_error *e)
+int fm_lazy_answer_parse(const uint8_t *buf, size_t len, const fm_lazy_req *q, fm_lazy_req *a, uint64_t *xxh64,
+                         size_t *records, fm_error *e)
 {
-        if (len < FM_LAZY_REQ_LEN)
+        if (len < FM_LAZY_ANSWER_LEN)
                 return fm_err(e, EPROTO, "lazy pages: an answer of %zu bytes", len);
         a->id = get64(buf);
         a->vaddr = get64(buf + 8);
         a->nr = get64(buf + 16);
         if (a->id != q->id || a->vaddr != q->vaddr || a->nr == 0 || a->nr > q->nr)
                 return fm_err(e, EPROTO, "lazy pages: an answer to another request");
-        *records = FM_LAZY_REQ_LEN;
+        *xxh64 = get64(buf + FM_LAZY_REQ_LEN);
+        *records = FM_LAZY_ANSWER_LEN;
         return 0;
 }
 
@@ -95,11 +98,13 @@ static int criu_get(int criu_fd, const fm_lazy_req *q, uint8_t *pages, uint64_t 
 /* The answer: a frame that starts with the request as answered (its count
  * the pages that follow), then records; frames hold whole records. */
 static int answer(int peer_fd, const fm_lazy_req *q, uint64_t got, const uint8_t *pages, const uint8_t *key,
-                  fm_hashset *held, bool compress, uint8_t *out, fm_pagerelay_stats *st, fm_error *e)
+                  fm_hashset *held, bool compress, bool *corrupt_one, uint8_t *out, fm_pagerelay_stats *st,
+                  fm_error *e)
 {
         fm_lazy_req a = {.id = q->id, .vaddr = q->vaddr, .nr = got};
         fm_lazy_req_build(out, &a);
-        size_t used = FM_LAZY_REQ_LEN;
+        put64(out + FM_LAZY_REQ_LEN, XXH64(pages, got * FM_PAGE_SIZE, 0));
+        size_t used = FM_LAZY_ANSWER_LEN;
         for (uint64_t i = 0; i < got; i++) {
                 if (used + FM_PAGEREC_MAX > FM_DATA_MAX) {
                         int r = fm_frame_send(peer_fd, FM_FRAME_DATA, out, (uint32_t)used);
@@ -110,6 +115,10 @@ static int answer(int peer_fd, const fm_lazy_req *q, uint64_t got, const uint8_t
                 int n = fm_pagestream_put_page(pages + i * FM_PAGE_SIZE, key, held, compress, out + used, &st->st);
                 if (n < 0)
                         return fm_err(e, -n, "encoding pages: %s", strerror(-n));
+                if (*corrupt_one && out[used] == 'L') {
+                        out[used + 1 + FM_PAGE_SIZE / 2] ^= 0x40;
+                        *corrupt_one = false;
+                }
                 used += (size_t)n;
         }
         int r = fm_frame_send(peer_fd, FM_FRAME_DATA, out, (uint32_t)used);
@@ -134,7 +143,7 @@ static int criu_close(int criu_fd, int *status, fm_error *e)
 }
 
 int fm_pagerelay_source(int peer_fd, int criu_fd, const uint8_t *key, fm_hashset *held, bool compress,
-                        fm_pagerelay_stats *st, fm_error *e)
+                        bool corrupt_one, fm_pagerelay_stats *st, fm_error *e)
 {
         _cleanup_free_ uint8_t *pages = malloc((size_t)FM_LAZY_MAX_PAGES * FM_PAGE_SIZE);
         _cleanup_free_ uint8_t *out = malloc(FM_DATA_MAX);
@@ -159,7 +168,7 @@ int fm_pagerelay_source(int peer_fd, int criu_fd, const uint8_t *key, fm_hashset
                 if (r == 0)
                         r = criu_get(criu_fd, &q, pages, &got, e);
                 if (r == 0)
-                        r = answer(peer_fd, &q, got, pages, key, held, compress, out, st, e);
+                        r = answer(peer_fd, &q, got, pages, key, held, compress, &corrupt_one, out, st, e);
                 if (r < 0) { /* the target learns why; CRIU's dump ends when its socket closes */
                         json_object *rep = fm_reply_error(e);
                         fm_msg_send(peer_fd, FM_FRAME_REPLY, rep);
@@ -181,8 +190,8 @@ int fm_pagerelay_source(int peer_fd, int criu_fd, const uint8_t *key, fm_hashset
 
 /* Reads the answer to q from the peer and writes it to the daemon: CRIU's
  * header, then the rebuilt pages. */
-static int relay_answer(int daemon_fd, int peer_fd, const fm_lazy_req *q, const uint8_t *key, fm_pagestore *store,
-                        fm_pagerelay_stats *st, fm_error *e)
+static int relay_frames(int daemon_fd, int peer_fd, const fm_lazy_req *q, const uint8_t *key, fm_pagestore *store,
+                        XXH64_state_t *xs, uint64_t *want, fm_pagerelay_stats *st, fm_error *e)
 {
         uint64_t left = 0;
         bool first = true;
@@ -208,7 +217,7 @@ static int relay_answer(int daemon_fd, int peer_fd, const fm_lazy_req *q, const 
                 if (first) {
                         fm_lazy_req a;
                         size_t off = 0;
-                        if (fm_lazy_answer_parse(rec, len, q, &a, &off, e) < 0)
+                        if (fm_lazy_answer_parse(rec, len, q, &a, want, &off, e) < 0)
                                 return -e->code;
                         fm_criu_iov iov = {.cmd = (FM_CRIU_PE_PRESENT << 16) | FM_CRIU_PS_IOV_ADD_F,
                                            .nr_pages = a.nr, .vaddr = a.vaddr, .dst_id = a.id};
@@ -224,11 +233,29 @@ static int relay_answer(int daemon_fd, int peer_fd, const fm_lazy_req *q, const 
                 uint64_t size = 0;
                 if (fm_lazy_records_size(rec, n, left, &size, e) < 0)
                         return -e->code;
-                if (fm_pagestream_decode(rec, n, key, store, daemon_fd, NULL, &st->st, e) < 0)
+                if (fm_pagestream_decode(rec, n, key, store, daemon_fd, xs, &st->st, e) < 0)
                         return fm_err_wrap(e, "lazy pages");
                 left -= size;
         } while (left > 0);
         return 0;
+}
+
+/* Reads the answer to q from the peer and writes it to the daemon: CRIU's
+ * header, then the rebuilt pages, whose XXH64 must be the sender's. */
+static int relay_answer(int daemon_fd, int peer_fd, const fm_lazy_req *q, const uint8_t *key, fm_pagestore *store,
+                        fm_pagerelay_stats *st, fm_error *e)
+{
+        XXH64_state_t *xs = XXH64_createState();
+        if (!xs)
+                return fm_err(e, ENOMEM, "out of memory");
+        XXH64_reset(xs, 0);
+        uint64_t want = 0;
+        int r = relay_frames(daemon_fd, peer_fd, q, key, store, xs, &want, st, e);
+        if (r == 0 && XXH64_digest(xs) != want)
+                r = fm_err(e, EBADMSG, "lazy pages: the pages at %#llx do not match their checksum",
+                           (unsigned long long)q->vaddr);
+        XXH64_freeState(xs);
+        return r;
 }
 
 int fm_pagerelay_target(int daemon_fd, int peer_fd, const uint8_t *key, fm_pagestore *store, fm_pagerelay_stats *st,

@@ -44,10 +44,14 @@ void fm_lazy_req_build(uint8_t out[FM_LAZY_REQ_LEN], const fm_lazy_req *q);
 /* Pure (fuzzed): exactly FM_LAZY_REQ_LEN bytes, an aligned address, a count in range. */
 int fm_lazy_req_parse(const uint8_t *buf, size_t len, fm_lazy_req *q, fm_error *e);
 
-/* The first frame of the answer to q: the request as answered (its count:
- * the pages that follow, 1..q's) and where its records start. Pure (fuzzed). */
-int fm_lazy_answer_parse(const uint8_t *buf, size_t len, const fm_lazy_req *q, fm_lazy_req *a, size_t *records,
-                         fm_error *e);
+/* An answer's first frame starts with the request as answered (its count:
+ * the pages that follow, 1..q's) and the XXH64 of those pages, u64
+ * big-endian; records follow, then more frames of records. */
+#define FM_LAZY_ANSWER_LEN (FM_LAZY_REQ_LEN + 8)
+/* Pure (fuzzed): the header of the answer to q, its pages' XXH64 and where
+ * its records start. */
+int fm_lazy_answer_parse(const uint8_t *buf, size_t len, const fm_lazy_req *q, fm_lazy_req *a, uint64_t *xxh64,
+                         size_t *records, fm_error *e);
 /* What one frame of an answer's records rebuilds, checked against what is
  * still due: whole pages, at least one, no more than left. Pure (fuzzed). */
 int fm_lazy_records_size(const uint8_t *buf, size_t len, uint64_t left, uint64_t *size, fm_error *e);
@@ -61,12 +65,15 @@ typedef struct fm_pagerelay_stats {
 /* Source: answers the peer's requests (peer_fd) with the pages of CRIU's
  * page server (criu_fd) until the peer ends its stream; then closes CRIU's
  * page server (the dump then ends) and replies with CRIU's status. held:
- * what the peer holds (updated with every literal). Another thread stops
+ * what the peer holds (updated with every literal); corrupt_one (test
+ * hook): flip a byte of the first literal page sent. Another thread stops
  * it by shutting the descriptors down. */
 int fm_pagerelay_source(int peer_fd, int criu_fd, const uint8_t *key, fm_hashset *held, bool compress,
-                        fm_pagerelay_stats *st, fm_error *e);
+                        bool corrupt_one, fm_pagerelay_stats *st, fm_error *e);
 /* Target: answers the lazy-pages daemon (daemon_fd) with pages asked of the
- * peer (peer_fd), rebuilt with the page store; on the daemon's close, ends
- * the peer's stream and passes its status on. */
+ * peer (peer_fd), rebuilt with the page store and checked against the
+ * sender's XXH64 (a mismatch ends it: the daemon fails, the migration rolls
+ * back); on the daemon's close, ends the peer's stream and passes its
+ * status on. */
 int fm_pagerelay_target(int daemon_fd, int peer_fd, const uint8_t *key, fm_pagestore *store, fm_pagerelay_stats *st,
                         fm_error *e);

@@ -99,6 +99,27 @@ int fm_pagestore_put(fm_pagestore *s, fm_page_hash h, const void *page, fm_error
         return 0;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+int fm_pagestore_map(fm_pagestore *s, bool populate)
+{
+        size_t want = (size_t)(s->npages * FM_PAGE_SIZE), old = s->map ? s->map_len : 0;
+        if (want <= old)
+                return 0;
+        /* grown in place where it can: what is mapped stays populated */
+        void *m = s->map ? mremap(s->map, s->map_len, want, MREMAP_MAYMOVE)
+                         : mmap(NULL, want, PROT_READ, MAP_SHARED, s->fd, 0);
+        if (m == MAP_FAILED)
+                return -errno;
+        s->map = m;
+        s->map_len = want;
+        if (populate) /* an older kernel faults them in as they are read */
+                (void)madvise(s->map + old, want - old, MADV_POPULATE_READ);
+        return 0;
+}
+
 const uint8_t *fm_pagestore_ref(fm_pagestore *s, fm_page_hash h, fm_error *e)
 {
         uint64_t i = find_slot(s, h);
@@ -109,15 +130,11 @@ const uint8_t *fm_pagestore_ref(fm_pagestore *s, fm_page_hash h, fm_error *e)
         }
         size_t off = (size_t)(s->offsets[i] * FM_PAGE_SIZE);
         /* a mapping instead of a pread per page: the final images of a large
-         * container are hundreds of thousands of references */
+         * container are hundreds of thousands of references. It is made
+         * (populated) after each pre-copy round; pages stored since fault
+         * in as they are read, rather than all of it again while frozen. */
         if (off + FM_PAGE_SIZE > s->map_len) {
-                if (s->map)
-                        munmap(s->map, s->map_len);
-                s->map_len = (size_t)(s->npages * FM_PAGE_SIZE);
-                s->map = mmap(NULL, s->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, s->fd, 0);
-                if (s->map == MAP_FAILED) {
-                        s->map = NULL;
-                        s->map_len = 0;
+                if (fm_pagestore_map(s, false) < 0) {
                         ssize_t r = pread(s->fd, s->page, FM_PAGE_SIZE, (off_t)off);
                         if (r == FM_PAGE_SIZE)
                                 return s->page;

@@ -37,4 +37,8 @@ int fm_pagestore_put(fm_pagestore *s, fm_page_hash h, const void *page, fm_error
 int fm_pagestore_get(fm_pagestore *s, fm_page_hash h, void *out, fm_error *e);
 /* The page with hash h in place (valid until the next call), NULL with e set
  * (ENOENT) when absent. */
+/* Maps the store as far as it holds pages (grown in place where it can);
+ * populate: fault the newly mapped part in now (before a freeze, rather
+ * than page by page while frozen). */
+int fm_pagestore_map(fm_pagestore *s, bool populate);
 const uint8_t *fm_pagestore_ref(fm_pagestore *s, fm_page_hash h, fm_error *e);

@@ -898,7 +898,9 @@ static void *lazy_relay_thread(void *arg)
                         pthread_cond_wait(&j->cond, &j->lock);
                 bool go = !j->cancel;
                 pthread_mutex_unlock(&j->lock);
-                r = go ? fm_pagerelay_source(j->peer, j->ps, m->key, j->held, m->compress, &j->stats, &j->relay_err)
+                bool corrupt = m->src->test_hooks && !strcmp(m->inject, "corrupt_pages");
+                r = go ? fm_pagerelay_source(j->peer, j->ps, m->key, j->held, m->compress, corrupt, &j->stats,
+                                             &j->relay_err)
                        : fm_err(&j->relay_err, ECANCELED, "cancelled");
         }
         j->relay_r = r;

@@ -252,6 +252,8 @@ int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, ui
                 r = -first.code;
         }
         *stored = s->store.npages;
+        if (r >= 0) /* its references are read while frozen: mapped now */
+                fm_pagestore_map(&s->store, true);
         bool spare = !s->no_spare;
         slot_give(p, s);
         if (r >= 0 && spare)
@@ -342,6 +344,12 @@ int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd,
         r = fm_pagerelay_target(dfd, peer_fd, s->key, &s->store, &st, e);
         slot_give(p, s);
         close(dfd);
+        if (r < 0) { /* the daemon fails with it: settle quotes this */
+                char img[600], path[700];
+                images_dir(p, name, img, sizeof(img));
+                snprintf(path, sizeof(path), "%s/pagerelay.err", img);
+                fm_write_file(path, e->msg, strlen(e->msg), 0600);
+        }
         return r;
 }
 
@@ -803,8 +811,13 @@ int fm_target_settle(const fm_host_paths *p, const char *name, const char *injec
                                 log[--n] = 0;
                         last = strrchr(log, '\n') ? strrchr(log, '\n') + 1 : log;
                 }
-                return fm_err(e, EIO, "the lazy-pages daemon of %s %s %d before all memory was in place%s%s", name,
+                char errp[700];
+                _cleanup_free_ char *relay = NULL;
+                snprintf(errp, sizeof(errp), "%s/pagerelay.err", img);
+                fm_read_file(errp, &relay, 1024);
+                return fm_err(e, EIO, "the lazy-pages daemon of %s %s %d before all memory was in place%s%s%s%s", name,
                               code < 0 ? "was killed by signal" : "failed with status", code < 0 ? -code : code,
+                              relay ? "; its page server: " : "", relay ? relay : "",
                               *last ? "; its log ends: " : "", last);
         }
         return 0;

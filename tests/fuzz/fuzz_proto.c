@@ -224,7 +224,8 @@ static void lazy(const uint8_t *data, size_t size)
         size_t off = 0;
         uint64_t got = 0;
         fm_pagestream_stats st = {0};
-        if (fm_lazy_answer_parse(data, size, &want, &a, &off, &e) == 0 &&
+        uint64_t xh = 0;
+        if (fm_lazy_answer_parse(data, size, &want, &a, &xh, &off, &e) == 0 &&
             fm_lazy_records_size(data + off, size - off, a.nr * FM_PAGE_SIZE, &got, &e) == 0)
                 fm_pagestream_decode(data + off, size - off, g.key, &g.store, g.devnull, NULL, &st, &e);
 }

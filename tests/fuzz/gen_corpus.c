@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "fuzz_common.h"
 #include "fleet/fleet.h"
 #include "image/store.h"
@@ -468,7 +470,16 @@ int main(int argc, char **argv)
                 fm_lazy_req q = {.id = FZ_LAZY_Q_ID, .vaddr = FZ_LAZY_Q_VADDR, .nr = FZ_LAZY_Q_NR};
                 fm_lazy_req_build(rq, &q);
                 put(&lz, rq, sizeof(rq));
-                put(&lz, rq, sizeof(rq)); /* the answer's header: all four pages */
+                put(&lz, rq, sizeof(rq)); /* the answer's header: all four pages, their XXH64 */
+                static uint8_t raw[4 * FM_PAGE_SIZE];
+                const int pick[4] = {0, 2, 3, 4};
+                for (int i = 0; i < 4; i++)
+                        memcpy(raw + (size_t)i * FM_PAGE_SIZE, pg[pick[i]], FM_PAGE_SIZE);
+                uint64_t xh = XXH64(raw, sizeof(raw), 0);
+                uint8_t xb[8];
+                for (int i = 0; i < 8; i++)
+                        xb[i] = (uint8_t)(xh >> (56 - 8 * i));
+                put(&lz, xb, 8);
                 fm_pagestream_stats st = {0};
                 static uint8_t rec[4 * FM_PAGEREC_MAX];
                 size_t rn = 0;

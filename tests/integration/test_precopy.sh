@@ -11,6 +11,14 @@ echo "$out"
 [ "$(jget "$out" ok)" = true ] || fail "pre-copy migration failed"
 [ "$(jget "$out" mode)" = precopy ] && [ "$(jget "$out" tracker)" = hash ] || fail "mode/tracker not reported"
 [ "$(jget "$out" restore)" = lazy ] || fail "restore is not lazy by default: $(jget "$out" restore)"
+# the final dump is lazy by default too: the memory stayed in the frozen
+# tasks and the target's daemon asked for all of it (64 MiB: 16384 pages
+# and the few the service's own mappings add), nearly all as references
+[ "$(jget "$out" dump)" = lazy ] || fail "dump is not lazy by default: $(jget "$out" dump)"
+[ "$(jget "$out" lazy_pages)" -ge 16384 ] || fail "the target asked for $(jget "$out" lazy_pages) pages"
+for h in mec1 mec2; do
+  [ ! -e /var/lib/fastmig/testbed/$h/images/.pc.ps ] || fail "page-server socket left on $h"
+done
 [ ! -e /var/lib/fastmig/testbed/mec2/images/.pc.lazy ] || fail "lazy marker left on the target"
 [ "$(jget "$out" memory_verified)" = true ] || fail "memory not verified"
 [ "$(jget "$out" state_continuous)" = true ] || fail "state lost"
@@ -30,6 +38,14 @@ PY
 out=$("$FASTMIG" migrate pc --to mec1 --mode precopy --restore eager --json)
 [ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" memory_verified)" = true ] || fail "second pre-copy"
 [ "$(jget "$out" restore)" = eager ] || fail "--restore eager not honoured"
+[ "$(jget "$out" dump)" = full ] || fail "an eager restore took a lazy dump"
+# and lazily again from a full dump (the target's daemon on its own images)
+out=$("$FASTMIG" migrate pc --to mec2 --dump full --json)
+[ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" memory_verified)" = true ] || fail "lazy restore of a full dump"
+[ "$(jget "$out" dump)" = full ] && [ "$(jget "$out" restore)" = lazy ] || fail "--dump full not honoured"
+out=$("$FASTMIG" migrate pc --to mec1 --dump lazy --json)
+[ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" memory_verified)" = true ] && [ "$(jget "$out" dump)" = lazy ] ||
+  fail "--dump lazy"
 
 # compressible memory (half of every page one repeated word): LZ4, the
 # default, about halves what travels; stop-and-copy raw (no page encoding,

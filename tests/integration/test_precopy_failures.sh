@@ -1,5 +1,5 @@
 # Pre-copy failures abort cleanly: a corrupted final stream (one byte of a page
-# flipped in flight), a target that lost the pages of the rounds (references
+# flipped in flight, in the lazy dump's answers or in the full dump's files), a target that lost the pages of the rounds (references
 # it cannot resolve), a lazy restore whose lazy-pages daemon dies while it
 # fills the restored memory (after the service already ran on the target and
 # traffic moved there), and a target whose tmpfs is full. Each time the
@@ -21,10 +21,13 @@ check_source_ok() { # what
   [ -z "$(ls -A "$imgs")" ] || fail "$1: left on mec2: $(ls -A "$imgs")"
 }
 
+# both with the lazy final dump (the pages travel on the target's demand)
+# and with the full one (they travel as files)
+for dump in lazy full; do
 for inject in corrupt_pages lose_pages; do
   c0=$("$FASTMIG" workload write pf "before-$inject")
   set +e
-  out=$("$FASTMIG" migrate pf --to mec2 --mode precopy --json --inject-failure $inject 2>/tmp/fm-pf.$$)
+  out=$("$FASTMIG" migrate pf --to mec2 --mode precopy --dump $dump --json --inject-failure $inject 2>/tmp/fm-pf.$$)
   rc=$?
   set -e
   echo "$out"
@@ -32,10 +35,12 @@ for inject in corrupt_pages lose_pages; do
   [ "$(jget "$out" rolled_back)" = true ] || fail "$inject: not rolled back"
   [ "$(jget "$out" state_continuous)" = true ] || fail "$inject: state not kept: $(jget "$out" probe.not_kept)"
   case $inject in
-    corrupt_pages) grep -q "does not match its checksum" /tmp/fm-pf.$$ || fail "corrupt: $(cat /tmp/fm-pf.$$)" ;;
+    corrupt_pages) grep -q "match.* checksum" /tmp/fm-pf.$$ || fail "corrupt: $(cat /tmp/fm-pf.$$)" ;;
     lose_pages) grep -q "page the target lacks" /tmp/fm-pf.$$ || fail "lose: $(cat /tmp/fm-pf.$$)" ;;
   esac
-  check_source_ok $inject "$c0"
+  [ "$(jget "$out" dump)" = $dump ] || fail "$inject: dump $(jget "$out" dump), not $dump"
+  check_source_ok "$inject-$dump" "$c0"
+done
 done
 
 # the lazy-pages daemon dies before the restored memory is complete (the

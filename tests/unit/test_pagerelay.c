@@ -58,6 +58,7 @@ typedef struct relay {
         int peer, other; /* source: criu fd; target: daemon fd */
         fm_hashset *held;
         fm_pagestore *store;
+        bool corrupt;
         fm_pagerelay_stats st;
         fm_error e;
         int r;
@@ -66,7 +67,8 @@ typedef struct relay {
 static void *source_thread(void *arg)
 {
         relay *x = arg;
-        x->r = fm_pagerelay_source(x->peer, x->other, key, x->held, true, &x->st, &x->e);
+        /* the damaged run sends its literals raw: the hook flips a byte of one */
+        x->r = fm_pagerelay_source(x->peer, x->other, key, x->held, !x->corrupt, x->corrupt, &x->st, &x->e);
         close(x->peer);
         return NULL;
 }
@@ -172,16 +174,20 @@ int main(void)
         size_t off = 0;
         fm_lazy_req ans = want;
         ans.nr = 5;
-        fm_lazy_req_build(b, &ans);
-        ok(fm_lazy_answer_parse(b, sizeof(b), &want, &a, &off, &e) < 0, "an answer with more pages than asked is refused");
+        uint8_t hb[FM_LAZY_ANSWER_LEN] = {0};
+        uint64_t xh = 0;
+        fm_lazy_req_build(hb, &ans);
+        ok(fm_lazy_answer_parse(hb, sizeof(hb), &want, &a, &xh, &off, &e) < 0, "an answer with more pages than asked is refused");
         ans.nr = 2;
         ans.id = TASK + 256;
-        fm_lazy_req_build(b, &ans);
-        ok(fm_lazy_answer_parse(b, sizeof(b), &want, &a, &off, &e) < 0, "an answer for another task is refused");
+        fm_lazy_req_build(hb, &ans);
+        ok(fm_lazy_answer_parse(hb, sizeof(hb), &want, &a, &xh, &off, &e) < 0, "an answer for another task is refused");
         ans.id = TASK;
-        fm_lazy_req_build(b, &ans);
-        ok(fm_lazy_answer_parse(b, sizeof(b), &want, &a, &off, &e) == 0 && a.nr == 2 && off == FM_LAZY_REQ_LEN,
-           "a shorter answer is taken");
+        fm_lazy_req_build(hb, &ans);
+        hb[FM_LAZY_ANSWER_LEN - 1] = 0x2a;
+        ok(fm_lazy_answer_parse(hb, FM_LAZY_REQ_LEN, &want, &a, &xh, &off, &e) < 0, "an answer without its checksum is refused");
+        ok(fm_lazy_answer_parse(hb, sizeof(hb), &want, &a, &xh, &off, &e) == 0 && a.nr == 2 && xh == 0x2a &&
+           off == FM_LAZY_ANSWER_LEN, "a shorter answer is taken, with its checksum");
         uint8_t recs[3 + 100] = {'T', 0, 100};
         uint64_t size = 0;
         ok(fm_lazy_records_size(recs, sizeof(recs), 4 * FM_PAGE_SIZE, &size, &e) < 0, "a partial page is refused");
@@ -224,6 +230,13 @@ int main(void)
         ok(exchange(BASE + 12 * FM_PAGE_SIZE, &src2, &tgt2, &served) < 0, "a failed page server fails the daemon");
         ok(src2.r < 0 && tgt2.r < 0, "both relays report it");
         ok(strstr(tgt2.e.msg, "page server") != NULL, "the target learns why: %s", tgt2.e.msg);
+
+        /* ---- a page damaged on its way (test hook): the checksum catches it ---- */
+        relay src3 = {.held = &held, .corrupt = true}, tgt3 = {.store = &store};
+        for (int p = 0; p < NPAGES; p++) /* new content: literals again */
+                mem[p][100] ^= 0x5a;
+        ok(exchange(0, &src3, &tgt3, &served) < 0, "a damaged page fails the daemon");
+        ok(tgt3.r == -EBADMSG && strstr(tgt3.e.msg, "checksum"), "the target says so: %s", tgt3.e.msg);
 
         fm_pagestore_close(&store);
         fm_hashset_free(&held);
