@@ -323,6 +323,11 @@ static int start_lazy_daemon(const char *real, const char *status_path, const ch
         int psfd = ps ? page_server_conn(ps, 0) : -1;
         if (ps && psfd < 0)
                 return psfd;
+        /* the daemon sends its requests without waiting (one per fault and
+         * one per task in the background): room for thousands of them */
+        int big = 16 << 20;
+        if (psfd >= 0)
+                setsockopt(psfd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
         if (psfd >= 0 && psfd < 10) { /* clear of the fds the child sets up */
                 int hi = fcntl(psfd, F_DUPFD_CLOEXEC, 10);
                 close(psfd);
@@ -369,6 +374,7 @@ static int start_lazy_daemon(const char *real, const char *status_path, const ch
                         _exit(127);
                 }
                 close(3);
+                close(4); /* the page server's socket is the daemon's alone */
                 int st = 0;
                 if (d < 0)
                         st = 127 << 8;
@@ -497,6 +503,12 @@ int main(int argc, char **argv)
          * complete (CRIU writes its status once its page server is up) */
         static char ps_arg[16], st_arg[16];
         if (argc > 1 && !strcmp(argv[1], "dump") && ps) {
+                /* CRIU would thaw what it froze itself when its page server
+                 * ends: the source copy must stay frozen until the agent says */
+                if (!arg_of(argc, argv, "--freeze-cgroup", "--freeze-cgroup")) {
+                        say("fm-criu-wrap: a lazy dump without --freeze-cgroup\n");
+                        return 1;
+                }
                 int p = page_server_conn(ps, 'P'), s = p < 0 ? -1 : page_server_conn(ps, 'S');
                 if (p < 0 || s < 0)
                         return 1; /* the agent thaws the container */

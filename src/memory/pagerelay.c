@@ -1,8 +1,11 @@
 #include "memory/pagerelay.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "proto/proto.h"
 
@@ -72,7 +75,203 @@ int fm_lazy_records_size(const uint8_t *buf, size_t len, uint64_t left, uint64_t
         return 0;
 }
 
+/* ---- CRIU's pagemap images: what its page server holds lazily ---- */
+
+#define CRIU_IMG_COMMON_MAGIC 0x54564319u
+#define CRIU_PAGEMAP_MAGIC 0x56084025u
+#define CRIU_PE_LAZY (1u << 1)
+#define LAZY_MAP_MAX_RANGES (1u << 22)
+
+static uint32_t le32(const uint8_t *p)
+{
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+        uint64_t x = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+                if (*i >= n)
+                        return -1;
+                uint8_t b = p[(*i)++];
+                x |= (uint64_t)(b & 0x7f) << shift;
+                if (!(b & 0x80)) {
+                        *v = x;
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+/* One pagemap_entry (images/pagemap.proto): vaddr = 1, compat_nr_pages =
+ * 2, flags = 4, nr_pages = 5 (which wins when present); others skipped. */
+static int entry_parse(const uint8_t *p, size_t n, uint64_t *vaddr, uint64_t *nr, uint32_t *flags)
+{
+        bool has_vaddr = false, has_nr = false, has_big = false;
+        uint64_t compat = 0, big = 0;
+        *flags = 0;
+        for (size_t i = 0; i < n;) {
+                uint64_t tag = 0, v = 0;
+                if (varint(p, n, &i, &tag) < 0)
+                        return -1;
+                switch (tag & 7) {
+                case 0:
+                        if (varint(p, n, &i, &v) < 0)
+                                return -1;
+                        break;
+                case 1:
+                        if (n - i < 8)
+                                return -1;
+                        i += 8;
+                        continue;
+                case 5:
+                        if (n - i < 4)
+                                return -1;
+                        i += 4;
+                        continue;
+                case 2:
+                        if (varint(p, n, &i, &v) < 0 || v > n - i)
+                                return -1;
+                        i += v;
+                        continue;
+                default:
+                        return -1;
+                }
+                switch (tag >> 3) {
+                case 1: *vaddr = v, has_vaddr = true; break;
+                case 2: compat = v, has_nr = true; break;
+                case 4: *flags = (uint32_t)v; break;
+                case 5: big = v, has_big = true; break;
+                default: break;
+                }
+        }
+        if (!has_vaddr || (!has_nr && !has_big))
+                return -1;
+        *nr = has_big ? big : compat;
+        return 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+        const fm_lazy_range *x = a, *y = b;
+        return x->start < y->start ? -1 : x->start > y->start;
+}
+
+void fm_lazy_map_free(fm_lazy_map *m)
+{
+        free(m->r);
+        m->r = NULL;
+        m->n = 0;
+}
+
+int fm_lazy_map_parse(const uint8_t *buf, size_t len, fm_lazy_map *m, fm_error *e)
+{
+        m->r = NULL;
+        m->n = 0;
+        if (len < 8 || le32(buf) != CRIU_IMG_COMMON_MAGIC || le32(buf + 4) != CRIU_PAGEMAP_MAGIC)
+                return fm_err(e, EPROTO, "not a CRIU pagemap image");
+        size_t cap = 0;
+        bool head = true;
+        for (size_t i = 8; i < len;) {
+                if (len - i < 4 || le32(buf + i) > len - i - 4)
+                        goto bad;
+                uint32_t n = le32(buf + i);
+                i += 4;
+                uint64_t va = 0, nr = 0;
+                uint32_t fl = 0;
+                if (head) { /* pagemap_head: the pages image's id */
+                        head = false;
+                        i += n;
+                        continue;
+                }
+                if (entry_parse(buf + i, n, &va, &nr, &fl) < 0)
+                        goto bad;
+                i += n;
+                if (!(fl & CRIU_PE_LAZY) || nr == 0)
+                        continue;
+                if (va % FM_PAGE_SIZE || nr > (UINT64_MAX - va) / FM_PAGE_SIZE)
+                        goto bad;
+                if (m->n == cap) {
+                        if (cap >= LAZY_MAP_MAX_RANGES)
+                                goto bad;
+                        cap = cap ? cap * 2 : 64;
+                        fm_lazy_range *r = realloc(m->r, cap * sizeof(*r));
+                        if (!r) {
+                                fm_lazy_map_free(m);
+                                return fm_err(e, ENOMEM, "out of memory");
+                        }
+                        m->r = r;
+                }
+                m->r[m->n++] = (fm_lazy_range){va, va + nr * FM_PAGE_SIZE};
+        }
+        /* sorted, touching and overlapping ranges merged */
+        if (m->n)
+                qsort(m->r, m->n, sizeof(*m->r), range_cmp);
+        size_t k = 0;
+        for (size_t i = 0; i < m->n; i++) {
+                if (k && m->r[i].start <= m->r[k - 1].end) {
+                        if (m->r[i].end > m->r[k - 1].end)
+                                m->r[k - 1].end = m->r[i].end;
+                } else {
+                        m->r[k++] = m->r[i];
+                }
+        }
+        m->n = k;
+        return 0;
+bad:
+        fm_lazy_map_free(m);
+        return fm_err(e, EPROTO, "a malformed CRIU pagemap image");
+}
+
+bool fm_lazy_map_covers(const fm_lazy_map *m, uint64_t vaddr, uint64_t nr)
+{
+        if (nr == 0 || nr > (UINT64_MAX - vaddr) / FM_PAGE_SIZE)
+                return false;
+        uint64_t end = vaddr + nr * FM_PAGE_SIZE;
+        size_t lo = 0, hi = m->n; /* the last range starting at or below vaddr */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (m->r[mid].start <= vaddr)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo > 0 && end <= m->r[lo - 1].end;
+}
+
 /* ---- source: the peer's requests, answered from CRIU's page server ---- */
+
+#define LAZY_MAX_TASKS 256
+
+typedef struct task_maps {
+        const char *images;
+        fm_lazy_map m[LAZY_MAX_TASKS];
+        size_t n;
+} task_maps;
+
+/* The lazy ranges of task id, read from its pagemap image the first time. */
+static const fm_lazy_map *task_map(task_maps *t, uint64_t id, fm_error *e)
+{
+        for (size_t i = 0; i < t->n; i++)
+                if (t->m[i].id == id)
+                        return &t->m[i];
+        if (id == 0 || id > INT32_MAX)
+                return fm_err(e, EPROTO, "lazy pages: no task %llu", (unsigned long long)id), NULL;
+        if (t->n == LAZY_MAX_TASKS)
+                return fm_err(e, EPROTO, "lazy pages: more than %d tasks", LAZY_MAX_TASKS), NULL;
+        char path[700];
+        snprintf(path, sizeof(path), "%s/pagemap-%llu.img", t->images, (unsigned long long)id);
+        _cleanup_free_ char *buf = NULL;
+        int n = fm_read_file(path, &buf, 64u << 20);
+        if (n < 0)
+                return fm_err(e, EPROTO, "lazy pages: no task %llu in the dump", (unsigned long long)id), NULL;
+        fm_lazy_map *m = &t->m[t->n];
+        if (fm_lazy_map_parse((const uint8_t *)buf, (size_t)n, m, e) < 0)
+                return fm_err_wrap(e, "%s", path), NULL;
+        m->id = id;
+        t->n++;
+        return m;
+}
 
 /* Asks CRIU for q's pages into pages; *got: how many it gave (it may give
  * fewer than asked, from the start of the range). */
@@ -142,8 +341,8 @@ static int criu_close(int criu_fd, int *status, fm_error *e)
         return 0;
 }
 
-int fm_pagerelay_source(int peer_fd, int criu_fd, const uint8_t *key, fm_hashset *held, bool compress,
-                        bool corrupt_one, fm_pagerelay_stats *st, fm_error *e)
+static int serve(int peer_fd, int criu_fd, task_maps *maps, const uint8_t *key, fm_hashset *held, bool compress,
+                 bool corrupt_one, fm_pagerelay_stats *st, fm_error *e)
 {
         _cleanup_free_ uint8_t *pages = malloc((size_t)FM_LAZY_MAX_PAGES * FM_PAGE_SIZE);
         _cleanup_free_ uint8_t *out = malloc(FM_DATA_MAX);
@@ -165,6 +364,12 @@ int fm_pagerelay_source(int peer_fd, int criu_fd, const uint8_t *key, fm_hashset
                                        : fm_err(e, EPROTO, "unexpected frame type %u among lazy-pages requests", t);
                 free(buf);
                 uint64_t got = 0;
+                const fm_lazy_map *tm = r == 0 ? task_map(maps, q.id, e) : NULL;
+                if (r == 0 && !tm)
+                        r = -e->code;
+                if (r == 0 && !fm_lazy_map_covers(tm, q.vaddr, q.nr))
+                        r = fm_err(e, EPROTO, "lazy pages: task %llu has no lazy pages at %#llx (+%llu)",
+                                   (unsigned long long)q.id, (unsigned long long)q.vaddr, (unsigned long long)q.nr);
                 if (r == 0)
                         r = criu_get(criu_fd, &q, pages, &got, e);
                 if (r == 0)
@@ -186,15 +391,33 @@ int fm_pagerelay_source(int peer_fd, int criu_fd, const uint8_t *key, fm_hashset
         return r < 0 ? fm_err(e, -r, "lazy pages: replying to the target: %s", strerror(-r)) : 0;
 }
 
+int fm_pagerelay_source(int peer_fd, int criu_fd, const char *images, const uint8_t *key, fm_hashset *held,
+                        bool compress, bool corrupt_one, fm_pagerelay_stats *st, fm_error *e)
+{
+        task_maps *maps = calloc(1, sizeof(*maps));
+        if (!maps)
+                return fm_err(e, ENOMEM, "out of memory");
+        maps->images = images;
+        int r = serve(peer_fd, criu_fd, maps, key, held, compress, corrupt_one, st, e);
+        for (size_t i = 0; i < maps->n; i++)
+                fm_lazy_map_free(&maps->m[i]);
+        free(maps);
+        return r;
+}
+
 /* ---- target: the daemon's requests, answered from the peer ---- */
 
 /* Reads the answer to q from the peer and writes it to the daemon: CRIU's
  * header, then the rebuilt pages. */
-static int relay_frames(int daemon_fd, int peer_fd, const fm_lazy_req *q, const uint8_t *key, fm_pagestore *store,
-                        XXH64_state_t *xs, uint64_t *want, fm_pagerelay_stats *st, fm_error *e)
+/* Reads the answer to q from the peer, rebuilt into buf_fd from its start:
+ * *a the request as answered, *want its XXH64. */
+static int relay_frames(int peer_fd, int buf_fd, const fm_lazy_req *q, const uint8_t *key, fm_pagestore *store,
+                        fm_lazy_req *a, uint64_t *want, fm_pagerelay_stats *st, fm_error *e)
 {
         uint64_t left = 0;
         bool first = true;
+        if (lseek(buf_fd, 0, SEEK_SET) < 0)
+                return fm_err(e, errno, "lazy pages: %s", strerror(errno));
         do {
                 uint8_t t = 0;
                 _cleanup_free_ char *buf = NULL;
@@ -205,7 +428,8 @@ static int relay_frames(int daemon_fd, int peer_fd, const fm_lazy_req *q, const 
                 if (t == FM_FRAME_REPLY) {
                         json_object *rep = NULL;
                         if (fm_msg_parse(buf, len, &rep, e) == 0) {
-                                fm_reply_check(rep, e);
+                                if (fm_reply_check(rep, e) == 0)
+                                        fm_err(e, EPROTO, "an answer that is no answer");
                                 json_object_put(rep);
                         }
                         return fm_err_wrap(e, "lazy pages: the source");
@@ -215,51 +439,49 @@ static int relay_frames(int daemon_fd, int peer_fd, const fm_lazy_req *q, const 
                 const uint8_t *rec = (const uint8_t *)buf;
                 size_t n = len;
                 if (first) {
-                        fm_lazy_req a;
                         size_t off = 0;
-                        if (fm_lazy_answer_parse(rec, len, q, &a, want, &off, e) < 0)
+                        if (fm_lazy_answer_parse(rec, len, q, a, want, &off, e) < 0)
                                 return -e->code;
-                        fm_criu_iov iov = {.cmd = (FM_CRIU_PE_PRESENT << 16) | FM_CRIU_PS_IOV_ADD_F,
-                                           .nr_pages = a.nr, .vaddr = a.vaddr, .dst_id = a.id};
-                        if ((r = fm_write_all(daemon_fd, &iov, sizeof(iov))) < 0)
-                                return fm_err(e, -r, "lazy pages: writing to the daemon: %s", strerror(-r));
-                        left = a.nr * FM_PAGE_SIZE;
+                        left = a->nr * FM_PAGE_SIZE;
                         rec += off;
                         n -= off;
                         first = false;
-                        st->requests++;
-                        st->pages += a.nr;
                 }
                 uint64_t size = 0;
                 if (fm_lazy_records_size(rec, n, left, &size, e) < 0)
                         return -e->code;
-                if (fm_pagestream_decode(rec, n, key, store, daemon_fd, xs, &st->st, e) < 0)
+                if (fm_pagestream_decode(rec, n, key, store, buf_fd, NULL, &st->st, e) < 0)
                         return fm_err_wrap(e, "lazy pages");
                 left -= size;
         } while (left > 0);
         return 0;
 }
 
-/* Reads the answer to q from the peer and writes it to the daemon: CRIU's
- * header, then the rebuilt pages, whose XXH64 must be the sender's. */
-static int relay_answer(int daemon_fd, int peer_fd, const fm_lazy_req *q, const uint8_t *key, fm_pagestore *store,
-                        fm_pagerelay_stats *st, fm_error *e)
+/* The answer to q, checked whole, then to the daemon: CRIU's header and
+ * the pages. buf_fd/map: room for the largest answer. */
+static int relay_answer(int daemon_fd, int peer_fd, int buf_fd, const uint8_t *map, const fm_lazy_req *q,
+                        const uint8_t *key, fm_pagestore *store, fm_pagerelay_stats *st, fm_error *e)
 {
-        XXH64_state_t *xs = XXH64_createState();
-        if (!xs)
-                return fm_err(e, ENOMEM, "out of memory");
-        XXH64_reset(xs, 0);
+        fm_lazy_req a = {0};
         uint64_t want = 0;
-        int r = relay_frames(daemon_fd, peer_fd, q, key, store, xs, &want, st, e);
-        if (r == 0 && XXH64_digest(xs) != want)
-                r = fm_err(e, EBADMSG, "lazy pages: the pages at %#llx do not match their checksum",
-                           (unsigned long long)q->vaddr);
-        XXH64_freeState(xs);
-        return r;
+        int r = relay_frames(peer_fd, buf_fd, q, key, store, &a, &want, st, e);
+        if (r < 0)
+                return r;
+        if (XXH64(map, a.nr * FM_PAGE_SIZE, 0) != want)
+                return fm_err(e, EBADMSG, "lazy pages: the pages at %#llx do not match their checksum",
+                              (unsigned long long)q->vaddr);
+        fm_criu_iov iov = {.cmd = (FM_CRIU_PE_PRESENT << 16) | FM_CRIU_PS_IOV_ADD_F, .nr_pages = a.nr,
+                           .vaddr = a.vaddr, .dst_id = a.id};
+        if ((r = fm_write_all(daemon_fd, &iov, sizeof(iov))) < 0 ||
+            (r = fm_write_all(daemon_fd, map, a.nr * FM_PAGE_SIZE)) < 0)
+                return fm_err(e, -r, "lazy pages: writing to the daemon: %s", strerror(-r));
+        st->requests++;
+        st->pages += a.nr;
+        return 0;
 }
 
-int fm_pagerelay_target(int daemon_fd, int peer_fd, const uint8_t *key, fm_pagestore *store, fm_pagerelay_stats *st,
-                        fm_error *e)
+static int target_serve(int daemon_fd, int peer_fd, int buf_fd, const uint8_t *map, const uint8_t *key,
+                        fm_pagestore *store, fm_pagerelay_stats *st, fm_error *e)
 {
         int r;
         for (;;) {
@@ -278,7 +500,7 @@ int fm_pagerelay_target(int daemon_fd, int peer_fd, const uint8_t *key, fm_pages
                         return fm_err_wrap(e, "lazy pages: from the daemon");
                 if ((r = fm_frame_send(peer_fd, FM_FRAME_DATA, req, sizeof(req))) < 0)
                         return fm_err(e, -r, "lazy pages: asking the source: %s", strerror(-r));
-                if ((r = relay_answer(daemon_fd, peer_fd, &q, key, store, st, e)) < 0)
+                if ((r = relay_answer(daemon_fd, peer_fd, buf_fd, map, &q, key, store, st, e)) < 0)
                         return r;
         }
         /* all memory is in place here: the source's dump may end */
@@ -300,4 +522,27 @@ int fm_pagerelay_target(int daemon_fd, int peer_fd, const uint8_t *key, fm_pages
         if ((r = fm_write_all(daemon_fd, &s, sizeof(s))) < 0)
                 return fm_err(e, -r, "lazy pages: writing to the daemon: %s", strerror(-r));
         return 0;
+}
+
+int fm_pagerelay_target(int daemon_fd, int peer_fd, const uint8_t *key, fm_pagestore *store, fm_pagerelay_stats *st,
+                        fm_error *e)
+{
+        /* each answer is rebuilt here, and checked, before the daemon sees it */
+        size_t room = (size_t)FM_LAZY_MAX_PAGES * FM_PAGE_SIZE;
+        int buf_fd = memfd_create("fastmig-lazy-answer", MFD_CLOEXEC);
+        if (buf_fd < 0 || ftruncate(buf_fd, (off_t)room) < 0) {
+                int err = errno;
+                fm_close(buf_fd);
+                return fm_err(e, err, "lazy pages: %s", strerror(err));
+        }
+        uint8_t *map = mmap(NULL, room, PROT_READ, MAP_SHARED, buf_fd, 0);
+        if (map == MAP_FAILED) {
+                int err = errno;
+                fm_close(buf_fd);
+                return fm_err(e, err, "lazy pages: %s", strerror(err));
+        }
+        int r = target_serve(daemon_fd, peer_fd, buf_fd, map, key, store, st, e);
+        munmap(map, room);
+        fm_close(buf_fd);
+        return r;
 }

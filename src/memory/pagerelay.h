@@ -56,6 +56,24 @@ int fm_lazy_answer_parse(const uint8_t *buf, size_t len, const fm_lazy_req *q, f
  * still due: whole pages, at least one, no more than left. Pure (fuzzed). */
 int fm_lazy_records_size(const uint8_t *buf, size_t len, uint64_t left, uint64_t *size, fm_error *e);
 
+/* What CRIU's page server may be asked for: the lazy entries of a task's
+ * pagemap image (pagemap-ID.img in the dump's directory), merged and
+ * sorted. CRIU crashes on a task it does not know and waits for ever on a
+ * range it does not hold lazily, so the source checks every request. */
+typedef struct fm_lazy_range {
+        uint64_t start, end;
+} fm_lazy_range;
+typedef struct fm_lazy_map {
+        uint64_t id;
+        fm_lazy_range *r;
+        size_t n;
+} fm_lazy_map;
+/* Pure (fuzzed): a CRIU pagemap image (two magics, then length-prefixed
+ * protobuf records: a pagemap_head, then pagemap_entry). */
+int fm_lazy_map_parse(const uint8_t *buf, size_t len, fm_lazy_map *m, fm_error *e);
+bool fm_lazy_map_covers(const fm_lazy_map *m, uint64_t vaddr, uint64_t nr);
+void fm_lazy_map_free(fm_lazy_map *m);
+
 typedef struct fm_pagerelay_stats {
         uint64_t requests, pages;
         fm_pagestream_stats st;
@@ -63,17 +81,18 @@ typedef struct fm_pagerelay_stats {
 } fm_pagerelay_stats;
 
 /* Source: answers the peer's requests (peer_fd) with the pages of CRIU's
- * page server (criu_fd) until the peer ends its stream; then closes CRIU's
+ * page server (criu_fd), each checked against the lazy entries of the
+ * dump's pagemap images in images, until the peer ends its stream; then closes CRIU's
  * page server (the dump then ends) and replies with CRIU's status. held:
  * what the peer holds (updated with every literal); corrupt_one (test
  * hook): flip a byte of the first literal page sent. Another thread stops
  * it by shutting the descriptors down. */
-int fm_pagerelay_source(int peer_fd, int criu_fd, const uint8_t *key, fm_hashset *held, bool compress,
-                        bool corrupt_one, fm_pagerelay_stats *st, fm_error *e);
+int fm_pagerelay_source(int peer_fd, int criu_fd, const char *images, const uint8_t *key, fm_hashset *held,
+                        bool compress, bool corrupt_one, fm_pagerelay_stats *st, fm_error *e);
 /* Target: answers the lazy-pages daemon (daemon_fd) with pages asked of the
  * peer (peer_fd), rebuilt with the page store and checked against the
- * sender's XXH64 (a mismatch ends it: the daemon fails, the migration rolls
- * back); on the daemon's close, ends the peer's stream and passes its
+ * sender's XXH64 before the daemon gets any of them (a mismatch ends it:
+ * the daemon fails, the migration rolls back); on the daemon's close, ends the peer's stream and passes its
  * status on. */
 int fm_pagerelay_target(int daemon_fd, int peer_fd, const uint8_t *key, fm_pagestore *store, fm_pagerelay_stats *st,
                         fm_error *e);

@@ -775,9 +775,27 @@ static void flush_report(const fm_migration *m, char *buf, size_t n)
         snprintf(buf, n, "%s/.%s.flush", m->src->images, m->name);
 }
 
-/* ps: a lazy final dump's page-server socket (NULL: a full dump); e: its
- * own error (it runs beside the pipeline then). */
-static int phase_dump(fm_migration *m, const char *ps, fm_error *e)
+/* What a dump found, kept apart from m while a lazy dump runs beside the
+ * pipeline (dump_apply puts it into m once the dump has ended). */
+typedef struct dump_out {
+        uint64_t bytes_memory;
+        bool have_flush;
+        int flushed_files;
+        double flush_ms;
+} dump_out;
+
+static void dump_apply(fm_migration *m, const dump_out *o)
+{
+        m->bytes_memory += o->bytes_memory;
+        if (o->have_flush) {
+                m->flushed_files = o->flushed_files;
+                m->phase_ms[FM_PHASE_DISK_FINAL] = o->flush_ms;
+        }
+}
+
+/* ps: a lazy final dump's page-server socket (NULL: a full dump); e, out:
+ * its own error and figures (it runs beside the pipeline then). */
+static int phase_dump(fm_migration *m, const char *ps, fm_error *e, dump_out *out)
 {
         char img[600];
         src_images(m, img, sizeof(img));
@@ -796,15 +814,13 @@ static int phase_dump(fm_migration *m, const char *ps, fm_error *e)
          * target's settle may take */
         int r = fm_ct_checkpoint(m->src->lxcpath, m->name, img, m->src->criu_dump_conf, env[0] ? env : NULL,
                                  ps ? 660000 : 0, e);
-        m->bytes_memory = dir_bytes(img);
+        out->bytes_memory = dir_bytes(img);
         fm_error ignore = {0};
         if (r == 0 && !ps) /* CRIU's own account, beside ours (a lazy dump's is not meaningful) */
                 fm_criu_stats_read(img, "dump", &m->criu, &ignore);
         _cleanup_free_ char *line = NULL;
-        double ms = 0;
-        if (m->strategy == FM_STRATEGY_SHARED && fm_read_file(report, &line, 256) > 0 &&
-            sscanf(line, "%d %lf", &m->flushed_files, &ms) == 2)
-                m->phase_ms[FM_PHASE_DISK_FINAL] = ms;
+        out->have_flush = m->strategy == FM_STRATEGY_SHARED && fm_read_file(report, &line, 256) > 0 &&
+                          sscanf(line, "%d %lf", &out->flushed_files, &out->flush_ms) == 2;
         unlink(report);
         return r;
 }
@@ -828,6 +844,7 @@ typedef struct lazy_job {
         bool ready, go, cancel, relay_ended, dump_ended; /* under lock */
         int relay_r, dump_r;
         fm_error relay_err, dump_err;
+        dump_out dump_out;
         fm_pagerelay_stats stats;
         bool opened; /* lazy_open ran: lazy_close has something to do */
 } lazy_job;
@@ -862,12 +879,14 @@ static int lazy_accept(lazy_job *j, fm_error *e)
                         continue;
                 char tag = 0;
                 fm_sock_set_timeout(fd, 2000);
-                if (read(fd, &tag, 1) == 1 && tag == 'P' && j->ps < 0)
-                        j->ps = fd;
-                else if (tag == 'S' && j->st < 0)
-                        j->st = fd;
-                else
-                        close(fd);
+                bool got = read(fd, &tag, 1) == 1;
+                pthread_mutex_lock(&j->lock); /* lazy_close shuts it down from another thread */
+                if (got && tag == 'P' && j->ps < 0)
+                        j->ps = fd, fd = -1;
+                else if (got && tag == 'S' && j->st < 0)
+                        j->st = fd, fd = -1;
+                pthread_mutex_unlock(&j->lock);
+                fm_close(fd);
         }
         fm_sock_set_timeout(j->ps, 0);
         /* CRIU writes one byte on its status fd once the images are written
@@ -899,7 +918,9 @@ static void *lazy_relay_thread(void *arg)
                 bool go = !j->cancel;
                 pthread_mutex_unlock(&j->lock);
                 bool corrupt = m->src->test_hooks && !strcmp(m->inject, "corrupt_pages");
-                r = go ? fm_pagerelay_source(j->peer, j->ps, m->key, j->held, m->compress, corrupt, &j->stats,
+                char img[600];
+                src_images(m, img, sizeof(img));
+                r = go ? fm_pagerelay_source(j->peer, j->ps, img, m->key, j->held, m->compress, corrupt, &j->stats,
                                              &j->relay_err)
                        : fm_err(&j->relay_err, ECANCELED, "cancelled");
         }
@@ -911,7 +932,7 @@ static void *lazy_relay_thread(void *arg)
 static void *lazy_dump_thread(void *arg)
 {
         lazy_job *j = arg;
-        j->dump_r = phase_dump(j->m, j->path, &j->dump_err);
+        j->dump_r = phase_dump(j->m, j->path, &j->dump_err, &j->dump_out);
         lazy_set(j, &j->dump_ended);
         return NULL;
 }
@@ -960,13 +981,20 @@ static int lazy_dump(fm_migration *m, lazy_job *j)
         if (pthread_create(&j->dump, NULL, lazy_dump_thread, j) != 0)
                 return fm_err(&m->err, EAGAIN, "cannot start the dump");
         j->dump_started = true;
+        /* as long as a full dump may take (fm_ct_checkpoint's default) */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 120;
+        int w = 0;
         pthread_mutex_lock(&j->lock);
-        while (!j->ready && !j->dump_ended && !j->relay_ended)
-                pthread_cond_wait(&j->cond, &j->lock);
-        bool ready = j->ready;
+        while (!j->ready && !j->dump_ended && !j->relay_ended && w != ETIMEDOUT)
+                w = pthread_cond_timedwait(&j->cond, &j->lock, &until);
+        bool ready = j->ready, ended = j->dump_ended;
         pthread_mutex_unlock(&j->lock);
         if (ready)
                 return 0;
+        if (!ended) /* lazy_close ends it (CRIU finds its page server's socket shut) */
+                return fm_err(&m->err, ETIMEDOUT, "the lazy dump's images were not complete after 120 s");
         /* the dump's own error says more than the relay's */
         pthread_join(j->dump, NULL);
         j->dump_started = false;
@@ -986,23 +1014,28 @@ static int lazy_close(fm_migration *m, lazy_job *j, bool ok)
         if (!j->opened)
                 return 0;
         if (!ok) {
-                lazy_set(j, &j->cancel);
+                pthread_mutex_lock(&j->lock);
+                j->cancel = true;
+                pthread_cond_broadcast(&j->cond);
                 if (j->peer >= 0)
                         shutdown(j->peer, SHUT_RDWR);
                 if (j->ps >= 0)
                         shutdown(j->ps, SHUT_RDWR);
+                pthread_mutex_unlock(&j->lock);
         }
         if (j->relay_started)
                 pthread_join(j->relay, NULL);
-        if (!ok && j->ps >= 0) /* the relay may have taken it after the shutdown */
+        if (!ok && j->ps >= 0) /* taken after the shutdown above */
                 shutdown(j->ps, SHUT_RDWR);
-        if (j->dump_started)
+        if (j->dump_started) {
                 pthread_join(j->dump, NULL);
-        int r = 0;
-        if (ok && j->relay_r < 0) {
-                m->err = j->relay_err;
-                r = j->relay_r;
+                dump_apply(m, &j->dump_out);
         }
+        /* ok: the target's daemon has every page and ended well, the
+         * service runs there: what went wrong here after that is logged */
+        if (ok && j->relay_r < 0)
+                fprintf(stderr, "fastmigd[%s]: the page relay of %s ended badly after its last page: %s\n",
+                        m->src->host, m->name, j->relay_err.msg);
         m->final_pages += j->stats.st.literal;
         m->final_bytes += j->stats.st.bytes;
         m->bytes_memory += j->stats.pages * FM_PAGE_SIZE;
@@ -1020,7 +1053,7 @@ static int lazy_close(fm_migration *m, lazy_job *j, bool ok)
         pthread_mutex_destroy(&j->lock);
         pthread_cond_destroy(&j->cond);
         j->opened = false;
-        return r;
+        return 0;
 }
 
 /* The final rootfs sync runs beside the dump: both only read what the frozen
@@ -1568,7 +1601,9 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 goto fail;
         }
         double t_dump = fm_now_ms();
-        r = m->lazy_dump ? lazy_dump(m, &lj) : phase_dump(m, NULL, &m->err);
+        dump_out dout = {0};
+        r = m->lazy_dump ? lazy_dump(m, &lj) : phase_dump(m, NULL, &m->err, &dout);
+        dump_apply(m, &dout);
         double t_dumped = fm_now_ms();
         dj.dump_done = true;
         int rd = disk_final_join(m, &dj);

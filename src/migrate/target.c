@@ -344,7 +344,13 @@ int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd,
         r = fm_pagerelay_target(dfd, peer_fd, s->key, &s->store, &st, e);
         slot_give(p, s);
         close(dfd);
-        if (r < 0) { /* the daemon fails with it: settle quotes this */
+        if (r < 0) {
+                /* without its daemon the container would read the pages it
+                 * lacks as zeros: it stays frozen until the source's abort
+                 * (or an operator) removes it */
+                fm_error ignore = {0};
+                fm_ct_freeze(p->lxcpath, name, &ignore);
+                /* the daemon fails with it: settle quotes this */
                 char img[600], path[700];
                 images_dir(p, name, img, sizeof(img));
                 snprintf(path, sizeof(path), "%s/pagerelay.err", img);
@@ -810,6 +816,14 @@ int fm_target_settle(const fm_host_paths *p, const char *name, const char *injec
                         while (n && log[n - 1] == '\n')
                                 log[--n] = 0;
                         last = strrchr(log, '\n') ? strrchr(log, '\n') + 1 : log;
+                        /* its last error, rather than a warning after it */
+                        for (char *l = log; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                                if (!strncmp(l, "Error", 5)) {
+                                        last = l;
+                                        if (strchr(l, '\n'))
+                                                *strchr(l, '\n') = 0;
+                                        break; /* the first error says why */
+                                }
                 }
                 char errp[700];
                 _cleanup_free_ char *relay = NULL;

@@ -199,6 +199,18 @@ static void stream_pages(const uint8_t *data, size_t size)
 
 static void lazy(const uint8_t *data, size_t size)
 {
+        /* the whole input as a CRIU pagemap image (what the source reads to
+         * check each request) */
+        fm_lazy_map lm;
+        fm_error pe = {0};
+        if (fm_lazy_map_parse(data, size, &lm, &pe) == 0) {
+                for (size_t i = 0; i < lm.n; i++)
+                        if (!fm_lazy_map_covers(&lm, lm.r[i].start, 1) || (i && lm.r[i].start <= lm.r[i - 1].end)) {
+                                fprintf(stderr, "fuzz_proto: lazy ranges not sorted and merged\n");
+                                abort();
+                        }
+                fm_lazy_map_free(&lm);
+        }
         size_t n = size >= 2 ? (size_t)data[0] << 8 | data[1] : 0;
         data += size >= 2 ? 2 : size;
         size -= size >= 2 ? 2 : size;

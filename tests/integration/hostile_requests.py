@@ -56,6 +56,8 @@ def main():
                      "already runs", "prepare over a running container")
         expect_error(addr, {"op": "rsync", "name": name, "part": "rootfs"},
                      "not a container a migration is bringing", "rsync into a running container's rootfs")
+        expect_error(addr, {"op": "lazy_pages", "name": name}, "not a container a migration is bringing",
+                     "a page server for a running container")
     elif step == "prepare":
         rep = call(addr, {"op": "prepare", "name": sys.argv[3],
                           "config": "lxc.uts.name = %s\nlxc.net.0.type = veth\n" % sys.argv[3]}, "mec2")
@@ -71,6 +73,8 @@ def main():
                      "images from a host that did not prepare it", "intruder")
         expect_error(addr, {"op": "rsync", "name": name, "part": "rootfs"}, "is being brought by mec2",
                      "rsync from a host that did not prepare it", "intruder")
+        expect_error(addr, {"op": "lazy_pages", "name": name}, "is being brought by mec2",
+                     "a page server asked for by a host that did not prepare it", "intruder")
         # the peer that prepared it: only the container's own trees, and
         # only images it staged
         expect_error(addr, {"op": "rsync", "name": name, "part": "../lxc"}, "bad part",
@@ -140,6 +144,8 @@ def main():
                      "the operator preparing as if it were a source", "operator")
         expect_error(addr, {"op": "rsync", "name": "x", "part": "rootfs"}, "not for operator",
                      "the operator writing a tree as if it were a source", "operator")
+        expect_error(addr, {"op": "lazy_pages", "name": "x"}, "not for operator",
+                     "the operator asking for a page server", "operator")
     elif step == "tls":
         # no certificate, or one of another fleet: no request gets through
         for what, kw in (("no certificate", {"cert": None}), ("another fleet's certificate", {"pki": sys.argv[3], "ca": os.path.join(PKI, "ca.crt")})):

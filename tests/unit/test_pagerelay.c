@@ -7,15 +7,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include "memory/pagerelay.h"
 #include "proto/proto.h"
 #include "tap.h"
 
 #define NPAGES 64
 #define BASE 0x7f1200000000ull
-#define TASK ((7ull << 8) | 1u)
+#define TASK 7ull /* CRIU's dst_id of a GET: the task's pid in the images */
 
 static uint8_t key[FM_HASH_KEY_SIZE];
+static char images[] = "/tmp/fastmig-test-relay-img-XXXXXX";
 static uint8_t mem[NPAGES][FM_PAGE_SIZE];
 
 /* CRIU's page server: answers GETs from mem (at most 5 pages at a time),
@@ -68,7 +71,7 @@ static void *source_thread(void *arg)
 {
         relay *x = arg;
         /* the damaged run sends its literals raw: the hook flips a byte of one */
-        x->r = fm_pagerelay_source(x->peer, x->other, key, x->held, !x->corrupt, x->corrupt, &x->st, &x->e);
+        x->r = fm_pagerelay_source(x->peer, x->other, images, key, x->held, !x->corrupt, x->corrupt, &x->st, &x->e);
         close(x->peer);
         return NULL;
 }
@@ -101,7 +104,7 @@ static int daemon_get(int fd, uint64_t first, uint64_t nr, uint64_t *got)
 
 /* A whole exchange; bad_at as criu_fake's. Returns what the daemon saw:
  * 0 all pages right and the close answered 0. */
-static int exchange(uint64_t bad_at, relay *src, relay *tgt, int *criu_served)
+static int exchange(uint64_t bad_at, uint64_t fault_page, relay *src, relay *tgt, int *criu_served)
 {
         int criu[2], peer[2], dmn[2];
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, criu);
@@ -119,7 +122,7 @@ static int exchange(uint64_t bad_at, relay *src, relay *tgt, int *criu_served)
         int bad = 0;
         /* a fault's page, then the rest in growing requests (as the daemon) */
         uint64_t got = 0;
-        bad |= daemon_get(dmn[0], 9, 1, &got) < 0 || got != 1;
+        bad |= daemon_get(dmn[0], fault_page, 1, &got) < 0 || got != 1;
         for (uint64_t at = 0, ask = 1; !bad && at < NPAGES; at += got, ask *= 2) {
                 uint64_t nr = ask > NPAGES - at ? NPAGES - at : ask;
                 bad |= daemon_get(dmn[0], at, nr, &got) < 0;
@@ -138,8 +141,48 @@ static int exchange(uint64_t bad_at, relay *src, relay *tgt, int *criu_served)
         return bad ? -1 : 0;
 }
 
+/* A CRIU pagemap image: magics, a pagemap_head, entries (vaddr, pages, flags). */
+static void put_varint(uint8_t *b, size_t *n, uint64_t v)
+{
+        do {
+                b[(*n)++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+                v >>= 7;
+        } while (v);
+}
+
+static size_t pagemap_image(uint8_t *b, const uint64_t (*ent)[3], size_t n)
+{
+        size_t len = 0;
+        const uint32_t magics[2] = {0x54564319u, 0x56084025u};
+        memcpy(b, magics, 8); /* little-endian on the machines CRIU runs on here */
+        len = 8;
+        uint8_t rec[64];
+        size_t rn = 0;
+        put_varint(rec, &rn, 1 << 3); /* pages_id */
+        put_varint(rec, &rn, 1);
+        uint32_t l = (uint32_t)rn;
+        memcpy(b + len, &l, 4);
+        memcpy(b + len + 4, rec, rn);
+        len += 4 + rn;
+        for (size_t i = 0; i < n; i++) {
+                rn = 0;
+                put_varint(rec, &rn, 1 << 3);
+                put_varint(rec, &rn, ent[i][0]);
+                put_varint(rec, &rn, 2 << 3);
+                put_varint(rec, &rn, ent[i][1]);
+                put_varint(rec, &rn, 4 << 3);
+                put_varint(rec, &rn, ent[i][2]);
+                l = (uint32_t)rn;
+                memcpy(b + len, &l, 4);
+                memcpy(b + len + 4, rec, rn);
+                len += 4 + rn;
+        }
+        return len;
+}
+
 int main(void)
 {
+        signal(SIGPIPE, SIG_IGN);
         for (size_t i = 0; i < sizeof(key); i++)
                 key[i] = (uint8_t)(i * 13 + 5);
         /* half random-ish, a quarter compressible, some zero */
@@ -149,6 +192,29 @@ int main(void)
 
         /* ---- pure checks ---- */
         fm_error e = {0};
+        /* the dump's pagemap: two lazy entries that touch, one present
+         * (not lazy), one lazy elsewhere */
+        static uint8_t img[4096];
+        const uint64_t ent[4][3] = {{BASE, 40, 6}, {BASE + 40 * FM_PAGE_SIZE, NPAGES - 40, 2},
+                                    {BASE + 100 * FM_PAGE_SIZE, 4, 4}, {BASE + 200 * FM_PAGE_SIZE, 8, 2}};
+        size_t ilen = pagemap_image(img, ent, 4);
+        fm_lazy_map lm;
+        ok(fm_lazy_map_parse(img, ilen, &lm, &e) == 0 && lm.n == 2, "a pagemap image parses into 2 lazy ranges");
+        ok(fm_lazy_map_covers(&lm, BASE + 30 * FM_PAGE_SIZE, 20), "a range across touching entries is lazy");
+        ok(!fm_lazy_map_covers(&lm, BASE + 60 * FM_PAGE_SIZE, 8), "a range past the lazy entries is not");
+        ok(!fm_lazy_map_covers(&lm, BASE + 100 * FM_PAGE_SIZE, 1), "a present (not lazy) entry is not");
+        ok(!fm_lazy_map_covers(&lm, BASE - FM_PAGE_SIZE, 1), "below the first range is not");
+        ok(fm_lazy_map_covers(&lm, BASE + 207 * FM_PAGE_SIZE, 1) && !fm_lazy_map_covers(&lm, BASE + 207 * FM_PAGE_SIZE, 2),
+           "the last range, to its last page");
+        fm_lazy_map_free(&lm);
+        ok(fm_lazy_map_parse(img, ilen - 1, &lm, &e) < 0, "a cut pagemap image is refused");
+        img[0] ^= 1;
+        ok(fm_lazy_map_parse(img, ilen, &lm, &e) < 0, "a file that is not a pagemap image is refused");
+        img[0] ^= 1;
+        ok(mkdtemp(images) != NULL, "images directory");
+        char path[200];
+        snprintf(path, sizeof(path), "%s/pagemap-%llu.img", images, TASK);
+        ok(fm_write_file(path, (const char *)img, ilen, 0600) == 0, "the dump's pagemap written");
         fm_lazy_req q = {.id = TASK, .vaddr = BASE, .nr = 16}, r;
         uint8_t b[FM_LAZY_REQ_LEN];
         fm_lazy_req_build(b, &q);
@@ -212,7 +278,7 @@ int main(void)
         }
         relay src = {.held = &held}, tgt = {.store = &store};
         int served = 0;
-        ok(exchange(0, &src, &tgt, &served) == 0, "the daemon gets every page it asks for, and the close");
+        ok(exchange(0, 9, &src, &tgt, &served) == 0, "the daemon gets every page it asks for, and the close");
         ok(src.r == 0 && tgt.r == 0, "both relays end well (%s%s)", src.e.msg, tgt.e.msg);
         ok(src.st.criu_status == 0 && tgt.st.criu_status == 0, "CRIU's status reaches the daemon");
         ok(src.st.pages == tgt.st.pages && tgt.st.pages >= NPAGES + 1, "pages counted alike on both sides (%llu)",
@@ -227,7 +293,7 @@ int main(void)
 
         /* ---- CRIU fails on one request: both relays fail, the daemon sees the end ---- */
         relay src2 = {.held = &held}, tgt2 = {.store = &store};
-        ok(exchange(BASE + 12 * FM_PAGE_SIZE, &src2, &tgt2, &served) < 0, "a failed page server fails the daemon");
+        ok(exchange(BASE + 12 * FM_PAGE_SIZE, 9, &src2, &tgt2, &served) < 0, "a failed page server fails the daemon");
         ok(src2.r < 0 && tgt2.r < 0, "both relays report it");
         ok(strstr(tgt2.e.msg, "page server") != NULL, "the target learns why: %s", tgt2.e.msg);
 
@@ -235,11 +301,22 @@ int main(void)
         relay src3 = {.held = &held, .corrupt = true}, tgt3 = {.store = &store};
         for (int p = 0; p < NPAGES; p++) /* new content: literals again */
                 mem[p][100] ^= 0x5a;
-        ok(exchange(0, &src3, &tgt3, &served) < 0, "a damaged page fails the daemon");
+        ok(exchange(0, 9, &src3, &tgt3, &served) < 0, "a damaged page fails the daemon");
         ok(tgt3.r == -EBADMSG && strstr(tgt3.e.msg, "checksum"), "the target says so: %s", tgt3.e.msg);
+        /* the damaged page is in the first answer (the fault's page, new content) */
+        ok(tgt3.st.pages == 0, "the daemon got nothing of the damaged answer (%llu pages)",
+           (unsigned long long)tgt3.st.pages);
+        for (int p = 0; p < NPAGES; p++)
+                mem[p][100] ^= 0x5a;
+
+        /* ---- a request for pages CRIU does not hold lazily never reaches it ---- */
+        relay src4 = {.held = &held}, tgt4 = {.store = &store};
+        ok(exchange(0, 100, &src4, &tgt4, &served) < 0 && served == 0, "a request outside the lazy ranges is refused");
+        ok(strstr(tgt4.e.msg, "no lazy pages"), "the target learns why: %s", tgt4.e.msg);
 
         fm_pagestore_close(&store);
         fm_hashset_free(&held);
         unlink(spath);
+        fm_rm_rf(images);
         return tap_done();
 }
