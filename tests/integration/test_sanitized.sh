@@ -1,5 +1,6 @@
-# The migration, rollback and agent-request tests again with the ASan+UBSan
-# build of fastmig and fastmigd; any sanitizer report fails the test.
+# The migration, pre-copy (with the lazy final dump), rollback and
+# agent-request tests again with the ASan+UBSan build of fastmig and
+# fastmigd; any sanitizer report fails the test.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 san=$(cd "$here/../.." && pwd)/build-san
@@ -8,7 +9,7 @@ logs=$(mktemp -d /tmp/fastmig-san.XXXXXX)
 export ASAN_OPTIONS="log_path=$logs/asan:log_exe_name=1:detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="log_path=$logs/ubsan:log_exe_name=1:print_stacktrace=1"
 export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
-for t in test_migrate test_rollback test_agent_requests; do
+for t in test_migrate test_precopy test_rollback test_agent_requests; do
   echo "== $t (sanitized)"
   FASTMIG_BUILD=$san bash "$here/$t.sh"
 done
