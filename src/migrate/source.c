@@ -10,6 +10,7 @@
 #include "lxc/container.h"
 #include "migrate.h"
 #include "util/execwatch.h"
+#include "util/job.h"
 #include "proto/proto.h"
 #include "transfer/files.h"
 #include "transfer/tree.h"
@@ -327,25 +328,19 @@ static int own_push(const fm_migration *m, int nice, const char *files_from, uin
  * while frozen. */
 typedef struct final_sync {
         fm_migration *m;
-        pthread_t thread;
-        bool started;
-        atomic_bool done;
+        fm_job job;
         int list[2], ready[2]; /* pipes: the list (rsync's stdin), the tunnel's "connected" */
-        int r;
         uint64_t bytes;
-        fm_error err;
 } final_sync;
 
-static void *final_sync_thread(void *arg)
+static int final_sync_run(void *arg, fm_error *e)
 {
         final_sync *f = arg;
         char src[600];
         own_dir(f->m, src, sizeof(src));
         fm_rsync_dest to = {.addr = f->m->to_addr, .port = f->m->to_port, .name = f->m->name,
                             .part = f->m->is_clone ? "upper" : "rootfs", .list_fd = f->list[0], .ready_fd = f->ready[1]};
-        f->r = fm_rsync_push(src, &to, 10, false, NULL, &f->bytes, &f->err);
-        atomic_store(&f->done, true);
-        return NULL;
+        return fm_rsync_push(src, &to, 10, false, NULL, &f->bytes, e);
 }
 
 /* Starts rsync; final_sync_connected waits for its connection. */
@@ -357,8 +352,8 @@ static int final_sync_start(fm_migration *m, final_sync *f)
         int r = 0;
         if (pipe2(f->list, O_CLOEXEC) < 0 || pipe2(f->ready, O_CLOEXEC) < 0)
                 r = fm_err(&m->err, errno, "pipe: %s", strerror(errno));
-        else if (pthread_create(&f->thread, NULL, final_sync_thread, f) != 0)
-                r = fm_err(&m->err, EAGAIN, "cannot start the final rootfs sync");
+        else
+                r = fm_job_start(&f->job, "the final rootfs sync", final_sync_run, NULL, f, &m->err);
         if (r < 0) {
                 for (int i = 0; i < 2; i++) {
                         fm_close(f->list[i]);
@@ -366,7 +361,6 @@ static int final_sync_start(fm_migration *m, final_sync *f)
                 }
                 return r;
         }
-        f->started = true;
         return 0;
 }
 
@@ -377,13 +371,14 @@ static int final_sync_start(fm_migration *m, final_sync *f)
 #define FM_FINAL_SYNC_CONNECT_MS 5000
 static int final_sync_connected(fm_migration *m, final_sync *f)
 {
-        for (int waited = 0; f->started && waited < FM_FINAL_SYNC_CONNECT_MS && !atomic_load(&f->done); waited += 10) {
+        for (int waited = 0; fm_job_running(&f->job) && waited < FM_FINAL_SYNC_CONNECT_MS && !fm_job_done(&f->job);
+             waited += 10) {
                 struct pollfd p = {.fd = f->ready[0], .events = POLLIN};
                 if (poll(&p, 1, 10) == 1)
                         break;
         }
-        if (f->started && atomic_load(&f->done)) {
-                m->err = f->err;
+        if (fm_job_done(&f->job)) {
+                m->err = f->job.err;
                 if (!m->err.code)
                         fm_err(&m->err, EPIPE, "the final rootfs sync ended before its list");
                 return fm_err_wrap(&m->err, "the final rootfs sync to %s", m->to_host);
@@ -395,12 +390,12 @@ static int final_sync_connected(fm_migration *m, final_sync *f)
  * final_sync_finish waits for it to end. */
 static void final_sync_send(final_sync *f, const char *list_path)
 {
-        if (!f->started || f->list[1] < 0)
+        if (!fm_job_running(&f->job) || f->list[1] < 0)
                 return;
         /* Written without blocking: the agent holds a read end too, so a
          * write to an rsync that has ended would wait for good (with the
          * container frozen). Stops when rsync ends, or after 30 s. */
-        if (list_path && !atomic_load(&f->done)) {
+        if (list_path && !fm_job_done(&f->job)) {
                 _cleanup_close_ int in = open(list_path, O_RDONLY | O_CLOEXEC);
                 fcntl(f->list[1], F_SETFL, fcntl(f->list[1], F_GETFL) | O_NONBLOCK);
                 uint64_t deadline = fm_now_ns() + 30000000000ull;
@@ -415,7 +410,7 @@ static void final_sync_send(final_sync *f, const char *list_path)
                                 } else if (w < 0 && errno == EAGAIN) {
                                         struct pollfd p = {.fd = f->list[1], .events = POLLOUT};
                                         poll(&p, 1, 50);
-                                        gone = atomic_load(&f->done) || fm_now_ns() > deadline;
+                                        gone = fm_job_done(&f->job) || fm_now_ns() > deadline;
                                 } else if (!(w < 0 && errno == EINTR)) {
                                         gone = true; /* rsync has gone: its status says why */
                                 }
@@ -428,17 +423,16 @@ static void final_sync_send(final_sync *f, const char *list_path)
 
 static int final_sync_finish(final_sync *f, const char *list_path)
 {
-        if (!f->started)
+        if (!fm_job_running(&f->job))
                 return 0;
         final_sync_send(f, list_path);
-        pthread_join(f->thread, NULL);
-        f->started = false;
+        int r = fm_job_join(&f->job);
         for (int i = 0; i < 2; i++) {
                 fm_close(f->list[i]);
                 fm_close(f->ready[i]);
                 f->list[i] = f->ready[i] = -1;
         }
-        return f->r;
+        return r;
 }
 
 /* While the service runs: the images the strategy sends (whole, into empty
@@ -449,17 +443,16 @@ typedef struct send_job {
         const fm_image *im;
         const fm_peer *peer;
         uint64_t *bytes;
-        int r;
-        fm_error err;
+        fm_job job;
 } send_job;
 
-static void *send_base_thread(void *arg)
+static int send_base(void *arg, fm_error *e)
 {
         send_job *j = arg;
-        j->r = fm_image_send(j->store, j->im, j->peer, true, 0, j->bytes, &j->err);
-        if (j->r == 0) /* taken in while the app layer still travels */
-                j->r = fm_image_commit_at(j->peer, j->im, &j->err);
-        return NULL;
+        int r = fm_image_send(j->store, j->im, j->peer, true, 0, j->bytes, e);
+        if (r == 0) /* taken in while the app layer still travels */
+                r = fm_image_commit_at(j->peer, j->im, e);
+        return r;
 }
 
 /* full: base and app travel side by side (the link stays busy while the
@@ -468,18 +461,12 @@ static void *send_base_thread(void *arg)
 static int send_images(fm_migration *m, const fm_peer *peer, fm_error *e)
 {
         send_job j = {.store = m->src->store, .im = &m->base_im, .peer = peer, .bytes = &m->bytes_base};
-        pthread_t th;
-        bool base = m->strategy == FM_STRATEGY_FULL, threaded = false;
-        if (base && pthread_create(&th, NULL, send_base_thread, &j) == 0)
-                threaded = true;
-        else if (base)
-                send_base_thread(&j);
+        if (m->strategy == FM_STRATEGY_FULL && fm_job_start(&j.job, "sending the base image", send_base, NULL, &j, e) < 0)
+                return -e->code;
         int r = fm_image_send(m->src->store, &m->app_im, peer, true, 0, &m->bytes_app, e);
-        if (threaded)
-                pthread_join(th, NULL);
-        if (j.r < 0) {
-                *e = j.err;
-                return j.r;
+        if (fm_job_join(&j.job) < 0) {
+                *e = j.job.err;
+                return j.job.r;
         }
         return r < 0 ? r : fm_image_commit_at(peer, &m->app_im, e);
 }
@@ -492,28 +479,21 @@ static int send_images(fm_migration *m, const fm_peer *peer, fm_error *e)
 typedef struct images_job {
         fm_migration *m;
         fm_peer peer;
-        pthread_t thread;
-        bool started;
-        atomic_bool done;
+        fm_job job;
         atomic_bool freezing; /* the freeze has begun (for the test hook) */
-        int r;
-        double done_at;
-        fm_error err;
 } images_job;
 
-static void *images_thread(void *arg)
+static int images_run(void *arg, fm_error *e)
 {
         images_job *j = arg;
-        j->r = send_images(j->m, &j->peer, &j->err);
-        if (j->r == 0 && j->m->src->test_hooks && !strcmp(j->m->inject, "images_tail")) {
+        int r = send_images(j->m, &j->peer, e);
+        if (r == 0 && j->m->src->test_hooks && !strcmp(j->m->inject, "images_tail")) {
                 /* fail the images only once the service is frozen */
                 while (!atomic_load(&j->freezing))
                         usleep(1000);
-                j->r = fm_err(&j->err, EIO, "images failed after the freeze began (injected by the test hook)");
+                r = fm_err(e, EIO, "images failed after the freeze began (injected by the test hook)");
         }
-        j->done_at = fm_now_ms();
-        atomic_store(&j->done, true);
-        return NULL;
+        return r;
 }
 
 /* Bytes of the images on the target so far, and in all. */
@@ -542,11 +522,11 @@ static void images_wait_lead(fm_migration *m, images_job *j)
         enum { N = 16 };
         double ts[N];
         uint64_t bs[N];
-        for (int n = 0; !atomic_load(&j->done); n++) {
+        for (int n = 0; !fm_job_done(&j->job); n++) {
                 uint64_t got, all;
                 if (images_progress(m, &j->peer, &got, &all) < 0) {
                         /* a target that cannot tell: wait for the end */
-                        while (!atomic_load(&j->done))
+                        while (!fm_job_done(&j->job))
                                 usleep(2000);
                         return;
                 }
@@ -569,20 +549,13 @@ static int images_start(fm_migration *m, images_job *j)
         j->m = m;
         j->peer.port = m->to_port;
         snprintf(j->peer.addr, sizeof(j->peer.addr), "%s", m->to_addr);
-        if (pthread_create(&j->thread, NULL, images_thread, j) != 0)
-                return fm_err(&m->err, EAGAIN, "cannot start sending the images");
-        j->started = true;
-        return 0;
+        return fm_job_start(&j->job, "sending the images", images_run, NULL, j, &m->err);
 }
 
 static int images_join(fm_migration *m, images_job *j)
 {
-        if (!j->started)
-                return 0;
-        pthread_join(j->thread, NULL);
-        j->started = false;
-        if (j->r < 0) {
-                m->err = j->err;
+        if (fm_job_join(&j->job) < 0) {
+                m->err = j->job.err;
                 return fm_err_wrap(&m->err, "%s-mig", fm_strategy_name(m->strategy));
         }
         return 0;
@@ -620,7 +593,7 @@ static int disk_live(fm_migration *m, images_job *ij)
         bool overlap = r == 0 && m->early_restore && m->images_lead_ms > 0;
         if (overlap)
                 images_wait_lead(m, ij);
-        if (!overlap || (atomic_load(&ij->done) && ij->r < 0)) {
+        if (!overlap || (fm_job_done(&ij->job) && ij->job.r < 0)) {
                 int ri = images_join(m, ij);
                 return ri < 0 ? ri : r;
         }
@@ -837,13 +810,10 @@ typedef struct lazy_job {
         fm_hashset *held;
         char dir[600], path[700];
         int lfd, peer, ps, st;  /* listener; the target; CRIU's page server; its status */
-        pthread_t relay, dump;
-        bool relay_started, dump_started;
+        fm_job relay, dump;
         pthread_mutex_t lock;
         pthread_cond_t cond;
         bool ready, go, cancel, relay_ended, dump_ended; /* under lock */
-        int relay_r, dump_r;
-        fm_error relay_err, dump_err;
         dump_out dump_out;
         fm_pagerelay_stats stats;
         bool opened; /* lazy_open ran: lazy_close has something to do */
@@ -904,11 +874,11 @@ static int lazy_accept(lazy_job *j, fm_error *e)
         }
 }
 
-static void *lazy_relay_thread(void *arg)
+static int lazy_relay_run(void *arg, fm_error *e)
 {
         lazy_job *j = arg;
         fm_migration *m = j->m;
-        int r = lazy_accept(j, &j->relay_err);
+        int r = lazy_accept(j, e);
         if (r == 0) {
                 lazy_set(j, &j->ready);
                 /* the images' stream uses held until it has ended */
@@ -920,21 +890,34 @@ static void *lazy_relay_thread(void *arg)
                 bool corrupt = m->src->test_hooks && !strcmp(m->inject, "corrupt_pages");
                 char img[600];
                 src_images(m, img, sizeof(img));
-                r = go ? fm_pagerelay_source(j->peer, j->ps, img, m->key, j->held, m->compress, corrupt, &j->stats,
-                                             &j->relay_err)
-                       : fm_err(&j->relay_err, ECANCELED, "cancelled");
+                r = go ? fm_pagerelay_source(j->peer, j->ps, img, m->key, j->held, m->compress, corrupt, &j->stats, e)
+                       : fm_err(e, ECANCELED, "cancelled");
         }
-        j->relay_r = r;
         lazy_set(j, &j->relay_ended);
-        return NULL;
+        return r;
 }
 
-static void *lazy_dump_thread(void *arg)
+/* Ends the relay soon: its sockets are shut down (CRIU then ends its
+ * dump, the tasks still frozen by their cgroup). */
+static void lazy_relay_cancel(void *arg)
 {
         lazy_job *j = arg;
-        j->dump_r = phase_dump(j->m, j->path, &j->dump_err, &j->dump_out);
+        pthread_mutex_lock(&j->lock);
+        j->cancel = true;
+        pthread_cond_broadcast(&j->cond);
+        if (j->peer >= 0)
+                shutdown(j->peer, SHUT_RDWR);
+        if (j->ps >= 0)
+                shutdown(j->ps, SHUT_RDWR);
+        pthread_mutex_unlock(&j->lock);
+}
+
+static int lazy_dump_run(void *arg, fm_error *e)
+{
+        lazy_job *j = arg;
+        int r = phase_dump(j->m, j->path, e, &j->dump_out);
         lazy_set(j, &j->dump_ended);
-        return NULL;
+        return r;
 }
 
 /* Before the freeze: the socket CRIU will serve on, and the target's
@@ -969,18 +952,15 @@ static int lazy_open(fm_migration *m, fm_hashset *held, lazy_job *j)
         if (r < 0)
                 return fm_err_wrap(&m->err, "lazy pages: %s", m->to_host);
         fm_sock_set_timeout(j->peer, 0); /* requests come when the target's daemon asks */
-        if (pthread_create(&j->relay, NULL, lazy_relay_thread, j) != 0)
-                return fm_err(&m->err, EAGAIN, "cannot start the page relay");
-        j->relay_started = true;
-        return 0;
+        return fm_job_start(&j->relay, "the page relay", lazy_relay_run, lazy_relay_cancel, j, &m->err);
 }
 
 /* The dump, until its images are complete (its page server then serves on). */
 static int lazy_dump(fm_migration *m, lazy_job *j)
 {
-        if (pthread_create(&j->dump, NULL, lazy_dump_thread, j) != 0)
-                return fm_err(&m->err, EAGAIN, "cannot start the dump");
-        j->dump_started = true;
+        int r = fm_job_start(&j->dump, "the dump", lazy_dump_run, NULL, j, &m->err);
+        if (r < 0)
+                return r;
         /* as long as a full dump may take (fm_ct_checkpoint's default) */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -996,9 +976,13 @@ static int lazy_dump(fm_migration *m, lazy_job *j)
         if (!ended) /* lazy_close ends it (CRIU finds its page server's socket shut) */
                 return fm_err(&m->err, ETIMEDOUT, "the lazy dump's images were not complete after 120 s");
         /* the dump's own error says more than the relay's */
-        pthread_join(j->dump, NULL);
-        j->dump_started = false;
-        m->err = j->dump_r < 0 ? j->dump_err : j->relay_err;
+        int rd = fm_job_join(&j->dump);
+        dump_apply(m, &j->dump_out);
+        fm_err_clear(&m->err);
+        if (rd < 0)
+                m->err = j->dump.err;
+        else if (lazy_get(j, &j->relay_ended)) /* it wrote its error before it said so */
+                m->err = j->relay.err;
         if (!m->err.code)
                 fm_err(&m->err, EIO, "the lazy dump ended before its page server started");
         return -m->err.code;
@@ -1013,42 +997,30 @@ static int lazy_close(fm_migration *m, lazy_job *j, bool ok)
 {
         if (!j->opened)
                 return 0;
-        if (!ok) {
-                pthread_mutex_lock(&j->lock);
-                j->cancel = true;
-                pthread_cond_broadcast(&j->cond);
-                if (j->peer >= 0)
-                        shutdown(j->peer, SHUT_RDWR);
-                if (j->ps >= 0)
-                        shutdown(j->ps, SHUT_RDWR);
-                pthread_mutex_unlock(&j->lock);
-        }
-        if (j->relay_started)
-                pthread_join(j->relay, NULL);
-        if (!ok && j->ps >= 0) /* taken after the shutdown above */
-                shutdown(j->ps, SHUT_RDWR);
-        if (j->dump_started) {
-                pthread_join(j->dump, NULL);
+        int rr = ok ? fm_job_join(&j->relay) : fm_job_cancel(&j->relay);
+        if (!ok) /* a socket the relay took after its cancel */
+                lazy_relay_cancel(j);
+        bool dumping = fm_job_running(&j->dump);
+        int rd = fm_job_join(&j->dump);
+        if (dumping)
                 dump_apply(m, &j->dump_out);
-        }
         /* ok: the target's daemon has every page and ended well, the
          * service runs there: what went wrong here after that is logged */
-        if (ok && j->relay_r < 0)
+        if (ok && rr < 0)
                 fprintf(stderr, "fastmigd[%s]: the page relay of %s ended badly after its last page: %s\n",
-                        m->src->host, m->name, j->relay_err.msg);
+                        m->src->host, m->name, j->relay.err.msg);
+        if (ok && rd < 0)
+                fprintf(stderr, "fastmigd[%s]: the lazy dump of %s ended badly after its pages: %s\n", m->src->host,
+                        m->name, j->dump.err.msg);
         m->final_pages += j->stats.st.literal;
         m->final_bytes += j->stats.st.bytes;
         m->bytes_memory += j->stats.pages * FM_PAGE_SIZE;
         m->lazy_pages = j->stats.pages;
-        if (ok && j->dump_r < 0) /* every page is at the target: the service is safe there */
-                fprintf(stderr, "fastmigd[%s]: the lazy dump of %s ended badly after its pages: %s\n", m->src->host,
-                        m->name, j->dump_err.msg);
         fm_close(j->lfd);
         fm_close(j->peer);
         fm_close(j->ps);
         fm_close(j->st);
         j->lfd = j->peer = j->ps = j->st = -1;
-        j->relay_started = j->dump_started = false;
         fm_rm_rf(j->dir);
         pthread_mutex_destroy(&j->lock);
         pthread_cond_destroy(&j->cond);
@@ -1061,14 +1033,12 @@ static int lazy_close(fm_migration *m, lazy_job *j, bool ok)
 typedef struct disk_job {
         fm_migration *m;
         const fm_mig_hooks *h;
-        pthread_t thread;
+        fm_job job;
         volatile bool dump_done; /* stop waiting for the freeze */
         double frozen_at;        /* fm_now_ms() when the freeze was seen, 0 if never */
         final_sync *fs;          /* the rsync started ahead (not for a tree that stays on the shared volume) */
-        int r;
         double ms;
         uint64_t bytes;
-        fm_error err;
 } disk_job;
 
 /* shared: what the frozen service wrote must be on the storage before the
@@ -1102,15 +1072,14 @@ static void cut_storage(fm_migration *m)
         fm_spawn(argv, &o);
 }
 
-static void *disk_final_thread(void *arg)
+static int disk_final_run(void *arg, fm_error *e)
 {
         disk_job *j = arg;
+        int r = 0;
         /* the tree is final only once the container is frozen (by fm-criu-wrap
          * inside the dump, or by us before it) */
-        if (fm_ct_wait_frozen(j->m->src->lxcpath, j->m->name, &j->dump_done, 30000, &j->err) < 0) {
-                j->r = -j->err.code;
-                return NULL;
-        }
+        if (fm_ct_wait_frozen(j->m->src->lxcpath, j->m->name, &j->dump_done, 30000, e) < 0)
+                return -e->code;
         j->frozen_at = fm_now_ms();
         /* nothing of the frozen copy may reach the service's peers any more
          * (fm_ct_bridge_port says why); on rollback it goes back. One
@@ -1118,17 +1087,15 @@ static void *disk_final_thread(void *arg)
         fm_error ignore = {0};
         if (j->m->have_port && fm_ct_port_set(&j->m->port, false, &ignore) == 0)
                 j->m->detached = true;
-        else if (j->m->own_net) { /* its dump has no network lock: the detach is all */
-                j->r = fm_err(&j->err, ignore.code ? ignore.code : ENODEV,
-                              "cannot take %s's veth off its bridge: %s", j->m->name, ignore.msg);
-                return NULL;
-        }
+        else if (j->m->own_net) /* its dump has no network lock: the detach is all */
+                return fm_err(e, ignore.code ? ignore.code : ENODEV, "cannot take %s's veth off its bridge: %s",
+                              j->m->name, ignore.msg);
         /* nothing answers from here any more: the plane may send traffic to
          * the target already (see fm_mig_hooks) */
         emit_simple(j->h, "frozen");
         double t = j->frozen_at;
         if (j->m->strategy == FM_STRATEGY_SHARED) /* flushed by fm-criu-wrap, or before the dump */
-                return NULL;
+                return 0;
         char src[600];
         own_dir(j->m, src, sizeof(src));
         /* What changed since (shortly before) the live sync began is all
@@ -1152,23 +1119,23 @@ static void *disk_final_thread(void *arg)
                         fprintf(stderr, "fastmigd: %s: %s; walking the tree\n", j->m->name, we.msg);
                 if (j->m->moving_tree)
                         j->m->tree_changes_by = "walk";
-                j->r = fm_tree_changes_since(src, since, list, &n, &j->err);
+                r = fm_tree_changes_since(src, since, list, &n, e);
         }
         /* Nothing changed: rsync gets its empty list after the restore, so
          * that its exchange (a few ms of busy processes on both hosts) stays
          * out of the window. Else the images are complete, and the target
          * restores, only once it has ended. */
-        if (j->r != 0 || n > 0) {
-                int rs = final_sync_finish(j->fs, j->r == 0 ? list : NULL);
-                if (j->r == 0 && rs < 0) {
-                        j->r = rs;
-                        j->err = j->fs->err;
+        if (r != 0 || n > 0) {
+                int rs = final_sync_finish(j->fs, r == 0 ? list : NULL);
+                if (r == 0 && rs < 0) {
+                        r = rs;
+                        *e = j->fs->job.err;
                 }
                 j->bytes = j->fs->bytes;
         }
         unlink(list);
         j->ms = fm_now_ms() - t;
-        return NULL;
+        return r;
 }
 
 static int disk_final_start(fm_migration *m, const fm_mig_hooks *h, final_sync *fs, disk_job *j)
@@ -1177,20 +1144,20 @@ static int disk_final_start(fm_migration *m, const fm_mig_hooks *h, final_sync *
         j->m = m;
         j->h = h;
         j->fs = fs;
-        if (pthread_create(&j->thread, NULL, disk_final_thread, j) != 0)
-                return fm_err(&m->err, EAGAIN, "cannot start the final rootfs sync");
-        return 0;
+        return fm_job_start(&j->job, "the final rootfs sync", disk_final_run, NULL, j, &m->err);
 }
 
+/* Stops its wait for a freeze that will not come (the dump ended), joins. */
 static int disk_final_join(fm_migration *m, disk_job *j)
 {
-        pthread_join(j->thread, NULL);
+        j->dump_done = true;
+        int r = fm_job_join(&j->job);
         m->bytes_own += j->bytes;
         if (m->strategy != FM_STRATEGY_SHARED) /* shared: the flush's time, from the dump (phase_dump) */
                 m->phase_ms[FM_PHASE_DISK_FINAL] = j->ms;
-        if (j->r < 0 && m->err.code == 0)
-                m->err = j->err;
-        return j->r;
+        if (r < 0 && m->err.code == 0)
+                m->err = j->job.err;
+        return r;
 }
 
 /* The images travel while CRIU writes them: the pages files as they grow,
@@ -1199,17 +1166,13 @@ typedef struct transfer_job {
         fm_migration *m;
         fm_hashset *held;
         fm_files_live live;
-        pthread_t thread;
-        bool started;
-        int r;
-        double done_at;
-        fm_error err;
+        fm_job job;
 } transfer_job;
 
-static int transfer_images(transfer_job *j)
+static int transfer_images(void *arg, fm_error *e)
 {
+        transfer_job *j = arg;
         fm_migration *m = j->m;
-        fm_error *e = &j->err;
         char img[600];
         src_images(m, img, sizeof(img));
         if (injected(m, FM_PHASE_TRANSFER))
@@ -1243,14 +1206,6 @@ static int transfer_images(transfer_job *j)
         return r;
 }
 
-static void *transfer_thread(void *arg)
-{
-        transfer_job *j = arg;
-        j->r = transfer_images(j);
-        j->done_at = fm_now_ms();
-        return NULL;
-}
-
 /* Call once the images directory exists and before the dump starts. */
 static int transfer_start(fm_migration *m, fm_hashset *held, transfer_job *j)
 {
@@ -1262,26 +1217,23 @@ static int transfer_start(fm_migration *m, fm_hashset *held, transfer_job *j)
         src_images(m, img, sizeof(img));
         if (fm_files_live_watch(&j->live, img, &m->err) < 0)
                 return -m->err.code;
-        if (pthread_create(&j->thread, NULL, transfer_thread, j) != 0) {
+        int r = fm_job_start(&j->job, "the image transfer", transfer_images, NULL, j, &m->err);
+        if (r < 0)
                 fm_files_live_close(&j->live);
-                return fm_err(&m->err, EAGAIN, "cannot start the image transfer");
-        }
-        j->started = true;
-        return 0;
+        return r;
 }
 
 /* dump_r: how the dump ended (a failed dump ends the stream unfinished). */
 static int transfer_join(fm_migration *m, transfer_job *j, int dump_r)
 {
-        if (!j->started)
+        if (!fm_job_running(&j->job))
                 return 0;
         atomic_store(&j->live.writer, dump_r < 0 ? -1 : 1);
-        pthread_join(j->thread, NULL);
-        j->started = false;
+        int r = fm_job_join(&j->job);
         fm_files_live_close(&j->live);
-        if (j->r < 0 && dump_r == 0)
-                m->err = j->err;
-        return j->r;
+        if (r < 0 && dump_r == 0)
+                m->err = j->job.err;
+        return r;
 }
 
 /* The restore is asked for as the dump starts (when the target has
@@ -1289,13 +1241,8 @@ static int transfer_join(fm_migration *m, transfer_job *j, int dump_r)
  * transfer, and CRIU starts the moment the images are complete. */
 typedef struct restore_job {
         fm_migration *m;
-        pthread_t thread;
-        bool started;
-        atomic_bool done; /* the request has been answered */
-        int r;
-        double done_at;
+        fm_job job;            /* done: the request has been answered */
         json_object *programs; /* the target's frozen_programs */
-        fm_error err;
 } restore_job;
 
 /* A target's list of programs it started while frozen, checked: an array
@@ -1315,7 +1262,7 @@ static json_object *programs_of(json_object *reply)
         return json_object_get(a);
 }
 
-static void *restore_thread(void *arg)
+static int restore_run(void *arg, fm_error *e)
 {
         restore_job *j = arg;
         json_object *req = req_new("restore", j->m->name);
@@ -1325,32 +1272,41 @@ static void *restore_thread(void *arg)
         if (j->m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(j->m->inject));
         json_object *reply = NULL;
-        j->r = fm_call(j->m->to_addr, j->m->to_port, req, &reply, 660000, &j->err); /* the target waits up to 600 s */
+        int r = fm_call(j->m->to_addr, j->m->to_port, req, &reply, 660000, e); /* the target waits up to 600 s */
         json_object_put(req);
-        if (j->r == 0)
-                j->r = fm_reply_check(reply, &j->err);
+        if (r == 0)
+                r = fm_reply_check(reply, e);
         json_object *cs = NULL;
-        if (j->r == 0 && json_object_object_get_ex(reply, "criu_restore", &cs))
+        if (r == 0 && json_object_object_get_ex(reply, "criu_restore", &cs))
                 fm_criu_stats_restore_from_json(cs, &j->m->criu);
-        if (j->r == 0)
+        if (r == 0)
                 j->programs = programs_of(reply);
         json_object_put(reply);
-        j->done_at = fm_now_ms();
-        atomic_store(&j->done, true);
-        return NULL;
+        return r;
+}
+
+/* The target's abort releases a restore that waits for its images (or
+ * keeps one from starting). Its own error, not the migration's. */
+static void restore_cancel(void *arg)
+{
+        restore_job *j = arg;
+        json_object *req = req_new("abort", j->m->name), *reply = NULL;
+        fm_error ignore = {0};
+        if (fm_call(j->m->to_addr, j->m->to_port, req, &reply, 60000, &ignore) == 0)
+                json_object_put(reply);
+        json_object_put(req);
 }
 
 /* Before the freeze: an early restore that has already been answered
  * failed (it cannot succeed before the images): fail now, unfrozen. */
 static int restore_alive(fm_migration *m, restore_job *j)
 {
-        if (!j->started || !atomic_load(&j->done))
+        if (!fm_job_done(&j->job))
                 return 0;
-        pthread_join(j->thread, NULL);
-        j->started = false;
+        fm_job_join(&j->job);
         json_object_put(j->programs);
         j->programs = NULL;
-        m->err = j->err;
+        m->err = j->job.err;
         if (!m->err.code)
                 fm_err(&m->err, EIO, "the early restore ended before the images");
         return fm_err_wrap(&m->err, "restore on %s", m->to_host);
@@ -1361,36 +1317,26 @@ static int restore_start(fm_migration *m, restore_job *j)
         memset(j, 0, sizeof(*j));
         j->m = m;
         m->restored = true; /* from here on the target may hold a container to remove */
-        if (pthread_create(&j->thread, NULL, restore_thread, j) != 0)
-                return fm_err(&m->err, EAGAIN, "cannot start the restore request");
-        j->started = true;
-        return 0;
+        return fm_job_start(&j->job, "the restore request", restore_run, restore_cancel, j, &m->err);
 }
 
 /* On failure before the images are complete the target is told to abort
  * first, which releases the waiting restore. */
 static int restore_join(fm_migration *m, restore_job *j, bool abort_first)
 {
-        if (!j->started)
+        if (!fm_job_running(&j->job))
                 return 0;
-        if (abort_first) { /* its own error, not the migration's */
-                json_object *req = req_new("abort", m->name), *reply = NULL;
-                fm_error ignore = {0};
-                if (fm_call(m->to_addr, m->to_port, req, &reply, 60000, &ignore) == 0)
-                        json_object_put(reply);
-                json_object_put(req);
-        }
-        pthread_join(j->thread, NULL);
-        j->started = false;
+        int r = abort_first ? fm_job_cancel(&j->job) : fm_job_join(&j->job);
         if (abort_first) { /* a failed migration reports no window */
                 json_object_put(j->programs);
                 j->programs = NULL;
+                return 0;
         }
-        if (j->r < 0 && !abort_first) {
-                m->err = j->err;
+        if (r < 0) {
+                m->err = j->job.err;
                 return fm_err_wrap(&m->err, "restore on %s", m->to_host);
         }
-        return j->r;
+        return 0;
 }
 
 static int phase_restore(fm_migration *m, json_object **programs)
@@ -1433,11 +1379,11 @@ static int phase_settle(fm_migration *m, lazy_job *lj)
         return lazy_close(m, lj, true);
 }
 
-static void *finish_thread(void *arg)
+static int finish_run(void *arg, fm_error *e)
 {
         fm_migration *m = arg; /* its err is cleared after: this is housekeeping */
-        target_call(m, req_new("finish", m->name), NULL, 30000);
-        return NULL;
+        (void)e;
+        return target_call(m, req_new("finish", m->name), NULL, 30000);
 }
 
 static void phase_cleanup(fm_migration *m)
@@ -1445,8 +1391,9 @@ static void phase_cleanup(fm_migration *m)
         char img[600];
         fm_error ignore = {0};
         /* the target drops its images meanwhile */
-        pthread_t th;
-        bool threaded = pthread_create(&th, NULL, finish_thread, m) == 0;
+        fm_job finish;
+        fm_error ignore_start = {0};
+        bool threaded = fm_job_start(&finish, "the target's finish", finish_run, NULL, m, &ignore_start) == 0;
         /* the connections now live on the target: this copy must not reset
          * them as its processes die (it left its bridge at the freeze,
          * unless that failed) */
@@ -1458,9 +1405,9 @@ static void phase_cleanup(fm_migration *m)
         src_images(m, img, sizeof(img));
         fm_rm_rf(img);
         if (threaded)
-                pthread_join(th, NULL);
+                fm_job_join(&finish);
         else
-                finish_thread(m);
+                finish_run(m, &ignore_start);
         fm_err_clear(&m->err);
 }
 
@@ -1608,7 +1555,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         dj.dump_done = true;
         int rd = disk_final_join(m, &dj);
         int rt = transfer_join(m, &tj, r < 0 || rd < 0 ? -1 : 0);
-        m->phase_ms[FM_PHASE_TRANSFER] = tj.done_at > t_dumped ? tj.done_at - t_dumped : 0;
+        m->phase_ms[FM_PHASE_TRANSFER] = tj.job.done_at > t_dumped ? tj.job.done_at - t_dumped : 0;
         if (m->src->criu_path_env[0] && dj.frozen_at > 0) {
                 t_freeze = dj.frozen_at;
                 m->phase_ms[FM_PHASE_FREEZE] = dj.frozen_at - t_dump;
@@ -1617,11 +1564,11 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - t_dump;
         }
         /* the images' tail, if they still travelled at the freeze */
-        bool tail = ij.started;
+        bool tail = fm_job_running(&ij.job);
         int ri = images_join(m, &ij);
         if (tail) {
-                m->disk_tail_ms = ij.done_at > t_freeze ? ij.done_at - t_freeze : 0;
-                m->disk_wait_ms = ij.done_at > tj.done_at ? ij.done_at - tj.done_at : 0;
+                m->disk_tail_ms = ij.job.done_at > t_freeze ? ij.job.done_at - t_freeze : 0;
+                m->disk_wait_ms = ij.job.done_at > tj.job.done_at ? ij.job.done_at - tj.job.done_at : 0;
         }
         if (r < 0 || rd < 0 || rt < 0 || ri < 0) {
                 r = r < 0 ? r : rd < 0 ? rd : rt < 0 ? rt : ri;
@@ -1638,7 +1585,7 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 /* restore = from the images being complete to the target running */
                 t = fm_now_ms();
                 r = restore_join(m, &rj, false);
-                m->phase_ms[FM_PHASE_RESTORE] = (rj.done_at > t ? rj.done_at : t) - t;
+                m->phase_ms[FM_PHASE_RESTORE] = (rj.job.done_at > t ? rj.job.done_at : t) - t;
                 target_programs = rj.programs;
                 if (r < 0)
                         goto fail;
@@ -1669,10 +1616,7 @@ fail:
         json_object_put(target_programs);
         final_sync_finish(&fs, NULL); /* given no list, it ends at once */
         restore_join(m, &rj, true); /* a waiting early restore is released */
-        if (ij.started) { /* failed before the freeze: the images' rest is of no use */
-                pthread_join(ij.thread, NULL);
-                ij.started = false;
-        }
+        fm_job_join(&ij.job); /* failed before the freeze: the images' rest is of no use */
         fm_hashset_free(&held);
         fm_tree_watch_free(m->tree_watch);
         m->tree_watch = NULL;
