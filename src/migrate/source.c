@@ -1411,34 +1411,6 @@ static void phase_cleanup(fm_migration *m)
         fm_err_clear(&m->err);
 }
 
-static void rollback(fm_migration *m)
-{
-        fm_error keep = m->err;
-        fm_error ignore = {0};
-        if (m->prepared || m->restored) {
-                json_object *reply = NULL;
-                json_object *req = req_new("abort", m->name);
-                if (fm_call(m->to_addr, m->to_port, req, &reply, 60000, &ignore) == 0)
-                        json_object_put(reply);
-                json_object_put(req);
-        }
-        if (m->detached) /* only ever set with have_port */
-                fm_ct_port_set(&m->port, true, &ignore);
-        if (m->frozen) {
-                fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore);
-                /* the target may have announced the address already: on one
-                 * L2 segment (garp steering) the switches learn it back here */
-                if (m->restored)
-                        fm_ct_announce(m->src->lxcpath, m->name, &ignore);
-        }
-        char img[600];
-        src_images(m, img, sizeof(img));
-        fm_rm_rf(img);
-        /* a refusal before anything was touched is not a rollback */
-        m->rolled_back = m->prepared || m->frozen || m->restored;
-        m->err = keep;
-}
-
 /* What each host started while the container was frozen (the report). */
 static void frozen_programs(fm_migration *m, double t0_ms, double t1_ms, json_object *target)
 {
@@ -1455,26 +1427,112 @@ void fm_migration_release(fm_migration *m)
         m->frozen_programs = NULL;
 }
 
-int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
+/* ---- the pipeline: three stages and one undo stack ----
+ * While the service runs (live), while it is frozen (frozen), once it runs
+ * on the target (commit). Every step that leaves something behind (on the
+ * target, in a job, on this host) pushes how to take it back; on failure
+ * the stack runs in reverse. One rule stands above that order: the source
+ * copy is thawed only once no copy can run on the target (undo_freeze stops
+ * the target first). */
+
+typedef struct pipeline pipeline;
+typedef void (*undo_fn)(pipeline *p);
+#define UNDO_MAX 8
+
+struct pipeline {
+        fm_migration *m;
+        const fm_mig_hooks *h;
+        double t0, t_freeze;
+        fm_hashset held;                     /* the pages the target holds (pre-copy, the final stream) */
+        images_job ij;                       /* full- and partial-mig's images */
+        restore_job rj;                      /* the target's restore, asked for early */
+        final_sync fs;                       /* the rootfs's last changes, rsync started before the freeze */
+        lazy_job lj;                         /* a lazy final dump's page relay and its dump */
+        json_object *target_programs;        /* what the target started while frozen */
+        bool early, early_now;               /* the restore is asked for early; before the rounds */
+        bool final;                          /* a final rootfs sync (not for a tree that stays on the volume) */
+        bool target_stopped;                 /* undo_target ran */
+        undo_fn undo[UNDO_MAX];
+        int nundo;
+};
+
+static void undo_push(pipeline *p, undo_fn fn)
 {
-        double t0 = fm_now_ms(), t_freeze = 0, t;
-        fm_hashset held = {0};
-        images_job ij = {0}; /* full- and partial-mig's images */
-        restore_job rj = {0};  /* the target's restore, started early */
-        final_sync fs = {0};   /* the rootfs's last changes, rsync started before the freeze */
-        lazy_job lj = {0};     /* a lazy final dump's page relay and its dump */
-        json_object *target_programs = NULL; /* what the target started while frozen */
-        int r;
-#define PHASE(p, call)                                        \
-        do {                                                  \
-                t = fm_now_ms();                              \
-                r = (call);                                   \
-                m->phase_ms[p] = fm_now_ms() - t;             \
-                if (r < 0)                                    \
-                        goto fail;                            \
-                emit(m, h, p);                                \
+        /* the stages push at most UNDO_MAX, each once */
+        if (p->nundo < UNDO_MAX)
+                p->undo[p->nundo++] = fn;
+}
+
+/* The target prepared (or runs) the container: it goes. */
+static void undo_target(pipeline *p)
+{
+        if (p->target_stopped)
+                return;
+        p->target_stopped = true;
+        fm_error ignore = {0};
+        json_object *reply = NULL, *req = req_new("abort", p->m->name);
+        if (fm_call(p->m->to_addr, p->m->to_port, req, &reply, 60000, &ignore) == 0)
+                json_object_put(reply);
+        json_object_put(req);
+}
+
+/* An early restore: released (the target's abort) and its answer awaited. */
+static void undo_restore(pipeline *p) { restore_join(p->m, &p->rj, true); }
+
+/* The images still on their way: of no use any more. */
+static void undo_images_job(pipeline *p) { fm_job_join(&p->ij.job); }
+
+/* The waiting rsync: given no list, it ends at once. */
+static void undo_final_sync(pipeline *p) { final_sync_finish(&p->fs, NULL); }
+
+/* The page relay and, with it, CRIU's lazy dump: CRIU lets the tasks go,
+ * still frozen by their cgroup. */
+static void undo_lazy(pipeline *p) { lazy_close(p->m, &p->lj, false); }
+
+static void undo_images_dir(pipeline *p)
+{
+        char img[600];
+        src_images(p->m, img, sizeof(img));
+        fm_rm_rf(img);
+}
+
+/* The service returns to the source copy, once nothing else can run it. */
+static void undo_freeze(pipeline *p)
+{
+        fm_migration *m = p->m;
+        fm_error ignore = {0};
+        undo_lazy(p);
+        undo_restore(p);
+        undo_target(p);
+        if (m->detached) /* only ever set with have_port */
+                fm_ct_port_set(&m->port, true, &ignore);
+        fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore);
+        /* the target may have announced the address already: on one L2
+         * segment (garp steering) the switches learn it back here */
+        if (m->restored)
+                fm_ct_announce(m->src->lxcpath, m->name, &ignore);
+}
+
+/* A phase: timed, reported when it ends well, the stage's end when not. */
+#define STEP(p, ph, call)                                                 \
+        do {                                                              \
+                double t_ = fm_now_ms();                                  \
+                int r_ = (call);                                          \
+                (p)->m->phase_ms[ph] = fm_now_ms() - t_;                  \
+                if (r_ < 0)                                               \
+                        return r_;                                        \
+                emit((p)->m, (p)->h, ph);                                 \
         } while (0)
-        PHASE(FM_PHASE_PLAN, phase_plan(m));
+
+/* While the service runs: plan, the early restore, the disk and memory
+ * that can travel now, and everything the frozen window will need
+ * connected and waiting. */
+static int stage_live(pipeline *p)
+{
+        fm_migration *m = p->m;
+        int r;
+        STEP(p, FM_PHASE_PLAN, phase_plan(m));
+        undo_push(p, undo_target);
         m->early_restore = m->src->criu_path_env[0] && m->target_early_restore;
         m->lazy = m->early_restore && m->target_lazy &&
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
@@ -1485,145 +1543,177 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                        fm_page_server_path(m->src->images, m->name, psd, sizeof(psd), psp, sizeof(psp)) == 0;
         fm_error ignore = {0};
         m->have_port = fm_ct_port_get(m->src->lxcpath, m->name, &m->port, &ignore) == 0;
-        if (m->own_net && !m->have_port) { /* its traffic is cut by the veth's detach, nothing else */
-                r = fm_err(&m->err, ENODEV, "%s: %s", m->name, ignore.msg);
-                goto fail;
-        }
+        if (m->own_net && !m->have_port) /* its traffic is cut by the veth's detach, nothing else */
+                return fm_err(&m->err, ENODEV, "%s: %s", m->name, ignore.msg);
         /* The target's LXC starts its restore now and waits, in fm-criu-wrap,
          * for the images: its start-up (tens of ms, longer than a small
          * container's dump) then never delays the restore. A container
          * whose pre-copy may outlast the target's wait (FM_EARLY_WAIT_S)
          * asks for it as the dump starts instead. */
-        bool early = m->early_restore;
+        p->early = m->early_restore;
         uint64_t rss = container_rss(m);
-        bool early_now = early && rss <= FM_EARLY_RESTORE_MAX_BYTES;
-        if (early_now && (r = restore_start(m, &rj)) < 0)
-                goto fail;
+        p->early_now = p->early && rss <= FM_EARLY_RESTORE_MAX_BYTES;
+        if (p->early_now) {
+                if ((r = restore_start(m, &p->rj)) < 0)
+                        return r;
+                undo_push(p, undo_restore);
+        }
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
-        PHASE(FM_PHASE_DISK_LIVE, disk_live(m, &ij));
+        undo_push(p, undo_images_job);
+        STEP(p, FM_PHASE_DISK_LIVE, disk_live(m, &p->ij));
         /* The final sync's rsync connects while the service runs (a tree
          * that stays on the shared volume has none): beside pre-copy for a
          * container whose pre-copy is short (the target's rsync waits at
          * most FM_RSYNC_IO_TIMEOUT_S for its list), after it for the others. */
-        bool final = !(m->strategy == FM_STRATEGY_SHARED && !m->moving_tree);
-        bool final_now = final && rss <= FM_FINAL_SYNC_EARLY_MAX_BYTES;
-        if (final_now && (r = final_sync_start(m, &fs)) < 0)
-                goto fail;
+        p->final = !(m->strategy == FM_STRATEGY_SHARED && !m->moving_tree);
+        bool final_now = p->final && rss <= FM_FINAL_SYNC_EARLY_MAX_BYTES;
+        undo_push(p, undo_final_sync);
+        if (final_now && (r = final_sync_start(m, &p->fs)) < 0)
+                return r;
         if (m->precopy || m->compress) {
-                if (fm_hashset_init(&held, 1024) < 0) {
-                        r = fm_err(&m->err, ENOMEM, "out of memory");
-                        goto fail;
-                }
-                PHASE(FM_PHASE_PRECOPY, phase_precopy(m, &held, h));
+                if (fm_hashset_init(&p->held, 1024) < 0)
+                        return fm_err(&m->err, ENOMEM, "out of memory");
+                STEP(p, FM_PHASE_PRECOPY, phase_precopy(m, &p->held, p->h));
         }
-        if (final && !final_now && (r = final_sync_start(m, &fs)) < 0)
-                goto fail;
-        if ((r = final_sync_connected(m, &fs)) < 0 || (r = restore_alive(m, &rj)) < 0)
-                goto fail;
-        if (m->lazy_dump && (r = lazy_open(m, &held, &lj)) < 0)
-                goto fail;
-        t_freeze = fm_now_ms();
-        atomic_store(&ij.freezing, true);
-        /* With fm-criu-wrap the freeze happens inside the dump, once
-         * lxc-checkpoint has started; without it, here. */
+        if (p->final && !final_now && (r = final_sync_start(m, &p->fs)) < 0)
+                return r;
+        if ((r = final_sync_connected(m, &p->fs)) < 0 || (r = restore_alive(m, &p->rj)) < 0)
+                return r;
+        if (m->lazy_dump) {
+                undo_push(p, undo_lazy);
+                if ((r = lazy_open(m, &p->held, &p->lj)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Frozen: the dump, what travels beside it, and the target's restore. */
+static int stage_frozen(pipeline *p)
+{
+        fm_migration *m = p->m;
+        const fm_mig_hooks *h = p->h;
+        int r;
+        p->t_freeze = fm_now_ms();
+        atomic_store(&p->ij.freezing, true);
         if (m->strategy == FM_STRATEGY_SHARED && m->src->test_hooks && !strcmp(m->inject, "storage_cut"))
                 cut_storage(m);
+        /* from here a rollback thaws (harmless if never frozen), and only
+         * then removes the dump's images */
+        m->frozen = true;
+        undo_push(p, undo_images_dir);
+        undo_push(p, undo_freeze);
+        /* With fm-criu-wrap the freeze happens inside the dump, once
+         * lxc-checkpoint has started; without it, here. */
         if (!m->src->criu_path_env[0])
-                PHASE(FM_PHASE_FREEZE, phase_freeze(m));
+                STEP(p, FM_PHASE_FREEZE, phase_freeze(m));
         if (!m->src->criu_path_env[0] && m->strategy == FM_STRATEGY_SHARED)
-                PHASE(FM_PHASE_DISK_FINAL, shared_flush(m));
-        m->frozen = true; /* from here a rollback thaws (harmless if never frozen) */
+                STEP(p, FM_PHASE_DISK_FINAL, shared_flush(m));
         disk_job dj;
         transfer_job tj = {0};
-        if ((r = images_fresh(m)) < 0 || (r = transfer_start(m, &held, &tj)) < 0)
-                goto fail;
-        if ((r = disk_final_start(m, h, &fs, &dj)) < 0) {
+        if ((r = images_fresh(m)) < 0 || (r = transfer_start(m, &p->held, &tj)) < 0)
+                return r;
+        if ((r = disk_final_start(m, h, &p->fs, &dj)) < 0) {
                 transfer_join(m, &tj, r);
-                goto fail;
+                return r;
         }
-        if (early && !early_now && (r = restore_start(m, &rj)) < 0) {
-                dj.dump_done = true;
+        if (p->early && !p->early_now && (r = restore_start(m, &p->rj)) < 0) { /* undo_freeze releases it */
                 disk_final_join(m, &dj);
                 transfer_join(m, &tj, r);
-                goto fail;
+                return r;
         }
         double t_dump = fm_now_ms();
         dump_out dout = {0};
-        r = m->lazy_dump ? lazy_dump(m, &lj) : phase_dump(m, NULL, &m->err, &dout);
+        r = m->lazy_dump ? lazy_dump(m, &p->lj) : phase_dump(m, NULL, &m->err, &dout);
         dump_apply(m, &dout);
         double t_dumped = fm_now_ms();
-        dj.dump_done = true;
         int rd = disk_final_join(m, &dj);
         int rt = transfer_join(m, &tj, r < 0 || rd < 0 ? -1 : 0);
         m->phase_ms[FM_PHASE_TRANSFER] = tj.job.done_at > t_dumped ? tj.job.done_at - t_dumped : 0;
         if (m->src->criu_path_env[0] && dj.frozen_at > 0) {
-                t_freeze = dj.frozen_at;
+                p->t_freeze = dj.frozen_at;
                 m->phase_ms[FM_PHASE_FREEZE] = dj.frozen_at - t_dump;
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - dj.frozen_at;
         } else {
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - t_dump;
         }
         /* the images' tail, if they still travelled at the freeze */
-        bool tail = fm_job_running(&ij.job);
-        int ri = images_join(m, &ij);
+        bool tail = fm_job_running(&p->ij.job);
+        int ri = images_join(m, &p->ij);
         if (tail) {
-                m->disk_tail_ms = ij.job.done_at > t_freeze ? ij.job.done_at - t_freeze : 0;
-                m->disk_wait_ms = ij.job.done_at > tj.job.done_at ? ij.job.done_at - tj.job.done_at : 0;
+                m->disk_tail_ms = p->ij.job.done_at > p->t_freeze ? p->ij.job.done_at - p->t_freeze : 0;
+                m->disk_wait_ms = p->ij.job.done_at > tj.job.done_at ? p->ij.job.done_at - tj.job.done_at : 0;
         }
-        if (r < 0 || rd < 0 || rt < 0 || ri < 0) {
-                r = r < 0 ? r : rd < 0 ? rd : rt < 0 ? rt : ri;
-                restore_join(m, &rj, true);
-                goto fail;
-        }
+        if (r < 0 || rd < 0 || rt < 0 || ri < 0)
+                return r < 0 ? r : rd < 0 ? rd : rt < 0 ? rt : ri;
         if (m->lazy_dump) /* the images' stream is done with held */
-                lazy_set(&lj, &lj.go);
+                lazy_set(&p->lj, &p->lj.go);
         emit(m, h, FM_PHASE_FREEZE);
         emit(m, h, FM_PHASE_DUMP);
         emit(m, h, FM_PHASE_DISK_FINAL);
         emit(m, h, FM_PHASE_TRANSFER);
-        if (early) {
+        if (p->early) {
                 /* restore = from the images being complete to the target running */
-                t = fm_now_ms();
-                r = restore_join(m, &rj, false);
-                m->phase_ms[FM_PHASE_RESTORE] = (rj.job.done_at > t ? rj.job.done_at : t) - t;
-                target_programs = rj.programs;
+                double t = fm_now_ms();
+                r = restore_join(m, &p->rj, false);
+                m->phase_ms[FM_PHASE_RESTORE] = (p->rj.job.done_at > t ? p->rj.job.done_at : t) - t;
+                p->target_programs = p->rj.programs;
+                p->rj.programs = NULL;
                 if (r < 0)
-                        goto fail;
+                        return r;
                 emit(m, h, FM_PHASE_RESTORE);
         } else {
-                PHASE(FM_PHASE_RESTORE, phase_restore(m, &target_programs));
+                STEP(p, FM_PHASE_RESTORE, phase_restore(m, &p->target_programs));
         }
-        m->frozen_ms = fm_now_ms() - t_freeze;
+        m->frozen_ms = fm_now_ms() - p->t_freeze;
+        return 0;
+}
+
+/* The target runs it: traffic moves, its memory settles, the source copy
+ * goes. */
+static int stage_commit(pipeline *p)
+{
+        fm_migration *m = p->m;
         /* nothing changed while it waited: its empty list now, so that its
          * exchange runs beside the commit and cleanup (joined at the end) */
-        final_sync_send(&fs, NULL);
-        PHASE(FM_PHASE_STEER, phase_steer(m, h));
+        final_sync_send(&p->fs, NULL);
+        STEP(p, FM_PHASE_STEER, phase_steer(m, p->h));
         if (m->lazy)
-                PHASE(FM_PHASE_SETTLE, phase_settle(m, &lj));
-        PHASE(FM_PHASE_CLEANUP, (phase_cleanup(m), 0));
-#undef PHASE
-        final_sync_finish(&fs, NULL);
+                STEP(p, FM_PHASE_SETTLE, phase_settle(m, &p->lj));
+        STEP(p, FM_PHASE_CLEANUP, (phase_cleanup(m), 0));
+        p->nundo = 0; /* the source copy is gone: nothing to take back */
+        final_sync_finish(&p->fs, NULL);
         /* the window's account, once nothing waits for it */
-        frozen_programs(m, t_freeze, t_freeze + m->frozen_ms, target_programs);
-        m->ok = true;
-        m->total_ms = fm_now_ms() - t0;
-        fm_hashset_free(&held);
-        fm_tree_watch_free(m->tree_watch);
-        m->tree_watch = NULL;
+        frozen_programs(m, p->t_freeze, p->t_freeze + m->frozen_ms, p->target_programs);
+        p->target_programs = NULL;
         return 0;
-fail:
-        lazy_close(m, &lj, false); /* before the rollback thaws: CRIU lets the tasks go first */
-        json_object_put(target_programs);
-        final_sync_finish(&fs, NULL); /* given no list, it ends at once */
-        restore_join(m, &rj, true); /* a waiting early restore is released */
-        fm_job_join(&ij.job); /* failed before the freeze: the images' rest is of no use */
-        fm_hashset_free(&held);
+}
+#undef STEP
+
+int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
+{
+        pipeline p = {.m = m, .h = h, .t0 = fm_now_ms()};
+        int r = stage_live(&p);
+        if (r == 0)
+                r = stage_frozen(&p);
+        if (r == 0)
+                r = stage_commit(&p);
+        if (r < 0) {
+                fm_error keep = m->err; /* the undos' own errors are not the migration's */
+                if (p.t_freeze > 0)
+                        m->frozen_ms = fm_now_ms() - p.t_freeze;
+                while (p.nundo > 0)
+                        p.undo[--p.nundo](&p);
+                /* a refusal before anything was touched is not a rollback */
+                m->rolled_back = m->prepared || m->frozen || m->restored;
+                m->err = keep;
+        }
+        m->ok = r == 0;
+        json_object_put(p.target_programs);
+        json_object_put(p.rj.programs);
+        fm_hashset_free(&p.held);
         fm_tree_watch_free(m->tree_watch);
         m->tree_watch = NULL;
-        if (t_freeze > 0)
-                m->frozen_ms = fm_now_ms() - t_freeze;
-        rollback(m);
-        m->total_ms = fm_now_ms() - t0;
+        m->total_ms = fm_now_ms() - p.t0;
         return r;
 }
 
