@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -461,8 +462,13 @@ static int send_base(void *arg, fm_error *e)
 static int send_images(fm_migration *m, const fm_peer *peer, fm_error *e)
 {
         send_job j = {.store = m->src->store, .im = &m->base_im, .peer = peer, .bytes = &m->bytes_base};
-        if (m->strategy == FM_STRATEGY_FULL && fm_job_start(&j.job, "sending the base image", send_base, NULL, &j, e) < 0)
-                return -e->code;
+        fm_error ignore = {0};
+        if (m->strategy == FM_STRATEGY_FULL &&
+            fm_job_start(&j.job, "sending the base image", send_base, NULL, &j, &ignore) < 0) {
+                int rb = send_base(&j, e); /* no thread: one after the other */
+                if (rb < 0)
+                        return rb;
+        }
         int r = fm_image_send(m->src->store, &m->app_im, peer, true, 0, &m->bytes_app, e);
         if (fm_job_join(&j.job) < 0) {
                 *e = j.job.err;
@@ -912,6 +918,15 @@ static void lazy_relay_cancel(void *arg)
         pthread_mutex_unlock(&j->lock);
 }
 
+/* Once the relay has ended: CRIU's page server finds its sockets shut, or
+ * never accepted (the listener goes), and the dump ends. */
+static void lazy_stop_criu(lazy_job *j)
+{
+        fm_job_join(&j->relay);
+        lazy_relay_cancel(j);
+        j->lfd = fm_close(j->lfd);
+}
+
 static int lazy_dump_run(void *arg, fm_error *e)
 {
         lazy_job *j = arg;
@@ -969,12 +984,16 @@ static int lazy_dump(fm_migration *m, lazy_job *j)
         pthread_mutex_lock(&j->lock);
         while (!j->ready && !j->dump_ended && !j->relay_ended && w != ETIMEDOUT)
                 w = pthread_cond_timedwait(&j->cond, &j->lock, &until);
-        bool ready = j->ready, ended = j->dump_ended;
+        bool ready = j->ready, ended = j->dump_ended || j->relay_ended;
         pthread_mutex_unlock(&j->lock);
         if (ready)
                 return 0;
         if (!ended) /* lazy_close ends it (CRIU finds its page server's socket shut) */
                 return fm_err(&m->err, ETIMEDOUT, "the lazy dump's images were not complete after 120 s");
+        /* a relay that ended first leaves CRIU nobody to serve: its sockets go */
+        bool relay_first = !lazy_get(j, &j->dump_ended);
+        if (relay_first)
+                lazy_stop_criu(j);
         /* the dump's own error says more than the relay's */
         int rd = fm_job_join(&j->dump);
         dump_apply(m, &j->dump_out);
@@ -998,8 +1017,8 @@ static int lazy_close(fm_migration *m, lazy_job *j, bool ok)
         if (!j->opened)
                 return 0;
         int rr = ok ? fm_job_join(&j->relay) : fm_job_cancel(&j->relay);
-        if (!ok) /* a socket the relay took after its cancel */
-                lazy_relay_cancel(j);
+        if (!ok) /* also a socket the relay took after its cancel, or never took */
+                lazy_stop_criu(j);
         bool dumping = fm_job_running(&j->dump);
         int rd = fm_job_join(&j->dump);
         if (dumping)
@@ -1458,9 +1477,8 @@ struct pipeline {
 
 static void undo_push(pipeline *p, undo_fn fn)
 {
-        /* the stages push at most UNDO_MAX, each once */
-        if (p->nundo < UNDO_MAX)
-                p->undo[p->nundo++] = fn;
+        assert(p->nundo < UNDO_MAX); /* the stages push each of theirs once */
+        p->undo[p->nundo++] = fn;
 }
 
 /* The target prepared (or runs) the container: it goes. */
@@ -1479,8 +1497,13 @@ static void undo_target(pipeline *p)
 /* An early restore: released (the target's abort) and its answer awaited. */
 static void undo_restore(pipeline *p) { restore_join(p->m, &p->rj, true); }
 
-/* The images still on their way: of no use any more. */
-static void undo_images_job(pipeline *p) { fm_job_join(&p->ij.job); }
+/* The images still on their way: of no use any more (joined after the
+ * thaw: they go to the target's content-addressed store, nowhere else). */
+static void undo_images_job(pipeline *p)
+{
+        atomic_store(&p->ij.freezing, true); /* the images_tail test hook waits for it */
+        fm_job_join(&p->ij.job);
+}
 
 /* The waiting rsync: given no list, it ends at once. */
 static void undo_final_sync(pipeline *p) { final_sync_finish(&p->fs, NULL); }
@@ -1502,10 +1525,12 @@ static void undo_freeze(pipeline *p)
         fm_migration *m = p->m;
         fm_error ignore = {0};
         undo_lazy(p);
+        undo_final_sync(p); /* before the target's abort: nothing writes there after it */
         undo_restore(p);
         undo_target(p);
         if (m->detached) /* only ever set with have_port */
                 fm_ct_port_set(&m->port, true, &ignore);
+        m->frozen_ms = fm_now_ms() - p->t_freeze; /* the window, all of it */
         fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore);
         /* the target may have announced the address already: on one L2
          * segment (garp steering) the switches learn it back here */

@@ -1,5 +1,6 @@
 #include "util/job.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ static void *job_main(void *p)
 int fm_job_start(fm_job *j, const char *what, int (*fn)(void *, fm_error *), void (*cancel)(void *), void *arg,
                  fm_error *e)
 {
+        assert(!j->started); /* a job runs once */
         memset(j, 0, sizeof(*j));
         j->what = what;
         j->fn = fn;

@@ -29,5 +29,6 @@ bool fm_job_running(const fm_job *j); /* started, not joined */
 bool fm_job_done(fm_job *j);          /* started and fn has returned */
 /* Waits for fn; its result (0 when it never started or was joined before). */
 int fm_job_join(fm_job *j);
-/* Asks fn to return soon (its cancel), then joins it. */
+/* Asks fn to return soon (its cancel), then joins it (without a cancel,
+ * only joins: as long as fn takes). */
 int fm_job_cancel(fm_job *j);
