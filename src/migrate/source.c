@@ -1410,7 +1410,7 @@ static void phase_cleanup(fm_migration *m)
         char img[600];
         fm_error ignore = {0};
         /* the target drops its images meanwhile */
-        fm_job finish;
+        fm_job finish = {0};
         fm_error ignore_start = {0};
         bool threaded = fm_job_start(&finish, "the target's finish", finish_run, NULL, m, &ignore_start) == 0;
         /* the connections now live on the target: this copy must not reset
