@@ -11,34 +11,20 @@
 
 #include <xxhash.h>
 
-static void put64(uint8_t *p, uint64_t v)
-{
-        for (int i = 7; i >= 0; i--, v >>= 8)
-                p[i] = (uint8_t)v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-                v = v << 8 | p[i];
-        return v;
-}
-
 void fm_lazy_req_build(uint8_t out[FM_LAZY_REQ_LEN], const fm_lazy_req *q)
 {
-        put64(out, q->id);
-        put64(out + 8, q->vaddr);
-        put64(out + 16, q->nr);
+        fm_put_be64(out, q->id);
+        fm_put_be64(out + 8, q->vaddr);
+        fm_put_be64(out + 16, q->nr);
 }
 
 int fm_lazy_req_parse(const uint8_t *buf, size_t len, fm_lazy_req *q, fm_error *e)
 {
         if (len != FM_LAZY_REQ_LEN)
                 return fm_err(e, EPROTO, "a lazy-pages request is %d bytes, not %zu", FM_LAZY_REQ_LEN, len);
-        q->id = get64(buf);
-        q->vaddr = get64(buf + 8);
-        q->nr = get64(buf + 16);
+        q->id = fm_get_be64(buf);
+        q->vaddr = fm_get_be64(buf + 8);
+        q->nr = fm_get_be64(buf + 16);
         if (q->vaddr % FM_PAGE_SIZE)
                 return fm_err(e, EPROTO, "lazy-pages request for an unaligned address %#llx",
                               (unsigned long long)q->vaddr);
@@ -55,12 +41,12 @@ int fm_lazy_answer_parse(const uint8_t *buf, size_t len, const fm_lazy_req *q, f
 {
         if (len < FM_LAZY_ANSWER_LEN)
                 return fm_err(e, EPROTO, "lazy pages: an answer of %zu bytes", len);
-        a->id = get64(buf);
-        a->vaddr = get64(buf + 8);
-        a->nr = get64(buf + 16);
+        a->id = fm_get_be64(buf);
+        a->vaddr = fm_get_be64(buf + 8);
+        a->nr = fm_get_be64(buf + 16);
         if (a->id != q->id || a->vaddr != q->vaddr || a->nr == 0 || a->nr > q->nr)
                 return fm_err(e, EPROTO, "lazy pages: an answer to another request");
-        *xxh64 = get64(buf + FM_LAZY_REQ_LEN);
+        *xxh64 = fm_get_be64(buf + FM_LAZY_REQ_LEN);
         *records = FM_LAZY_ANSWER_LEN;
         return 0;
 }
@@ -302,7 +288,7 @@ static int answer(int peer_fd, const fm_lazy_req *q, uint64_t got, const uint8_t
 {
         fm_lazy_req a = {.id = q->id, .vaddr = q->vaddr, .nr = got};
         fm_lazy_req_build(out, &a);
-        put64(out + FM_LAZY_REQ_LEN, XXH64(pages, got * FM_PAGE_SIZE, 0));
+        fm_put_be64(out + FM_LAZY_REQ_LEN, XXH64(pages, got * FM_PAGE_SIZE, 0));
         size_t used = FM_LAZY_ANSWER_LEN;
         for (uint64_t i = 0; i < got; i++) {
                 if (used + FM_PAGEREC_MAX > FM_DATA_MAX) {

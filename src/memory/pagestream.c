@@ -6,20 +6,6 @@
 
 #define OUTBUF (1 << 20)
 
-static void put64(uint8_t *p, uint64_t v)
-{
-        for (int i = 7; i >= 0; i--, v >>= 8)
-                p[i] = (uint8_t)v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-                v = v << 8 | p[i];
-        return v;
-}
-
 int fm_hashset_init(fm_hashset *s, uint64_t expect)
 {
         memset(s, 0, sizeof(*s));
@@ -84,8 +70,8 @@ int fm_pagestream_put_page(const uint8_t *page, const uint8_t *key, fm_hashset *
         fm_page_hash h = fm_page_hash_of(page, key);
         if (fm_hashset_has(held, h)) {
                 out[0] = 'R';
-                put64(out + 1, h.hi);
-                put64(out + 9, h.lo);
+                fm_put_be64(out + 1, h.hi);
+                fm_put_be64(out + 9, h.lo);
                 st->ref++;
                 st->bytes += 17;
                 return 17;
@@ -226,7 +212,7 @@ int fm_pagestream_decode(const uint8_t *buf, size_t len, const uint8_t *key, fm_
                         st->literal++;
                         break;
                 case 'R': {
-                        fm_page_hash h = {get64(pl + 8), get64(pl)};
+                        fm_page_hash h = {fm_get_be64(pl + 8), fm_get_be64(pl)};
                         if (!(data = fm_pagestore_ref(store, h, e)))
                                 return fm_err_wrap(e, "reference to a page the target lacks");
                         st->ref++;

@@ -9,20 +9,6 @@
 
 #include "util/netns.h"
 
-static uint64_t get64(const unsigned char *p)
-{
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-                v = v << 8 | p[i];
-        return v;
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-        for (int i = 7; i >= 0; i--, v >>= 8)
-                p[i] = (unsigned char)v;
-}
-
 static int udp_socket(const char *netns, const char *ip, uint16_t port, fm_error *e)
 {
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -86,7 +72,7 @@ static void handle_reply(fm_probe *p, const unsigned char *b, ssize_t n)
 {
         if (n < 28 || memcmp(b, "FMR1", 4))
                 return;
-        fm_probe_account(p, fm_now_ms() - p->t0, get64(b + 12), get64(b + 20));
+        fm_probe_account(p, fm_now_ms() - p->t0, fm_get_be64(b + 12), fm_get_be64(b + 20));
 }
 
 void fm_probe_mark_freeze(fm_probe *p)
@@ -133,7 +119,7 @@ static void *probe_thread(void *arg)
         while (!atomic_load(&p->stop)) {
                 uint64_t now = fm_now_ns();
                 if (now >= next) {
-                        put64(req + 4, p->res.sent);
+                        fm_put_be64(req + 4, p->res.sent);
                         if (send(p->fd, req, sizeof(req), MSG_DONTWAIT) >= 0 || errno != EINTR)
                                 p->res.sent++;
                         next += (uint64_t)p->interval_us * 1000ull;
@@ -219,7 +205,7 @@ static int request_raw(const char *netns, const char *ip, uint16_t port, const c
         unsigned char req[12 + 128];
         size_t len = 12;
         memcpy(req, kind, 4);
-        put64(req + 4, 0xfa57);
+        fm_put_be64(req + 4, 0xfa57);
         if (name) {
                 size_t nl = strlen(name);
                 if (nl == 0 || nl > 100 || strchr(name, '/'))
@@ -249,9 +235,9 @@ int fm_probe_verify(const char *netns, const char *ip, uint16_t port, uint64_t *
                 return n;
         if (n < 52)
                 return fm_err(e, EPROTO, "the service at %s does not support memory checks", ip);
-        *pages = get64(buf + 28);
-        *bad = get64(buf + 36);
-        *checksum = get64(buf + 44);
+        *pages = fm_get_be64(buf + 28);
+        *bad = fm_get_be64(buf + 36);
+        *checksum = fm_get_be64(buf + 44);
         return 0;
 }
 
@@ -263,8 +249,8 @@ static int64_t request(const char *netns, const char *ip, uint16_t port, const c
         if (n < 0)
                 return n;
         if (boot)
-                *boot = get64(buf + 20);
-        return (int64_t)get64(buf + 12);
+                *boot = fm_get_be64(buf + 20);
+        return (int64_t)fm_get_be64(buf + 12);
 }
 
 int64_t fm_probe_write(const char *netns, const char *ip, uint16_t port, const char *name, fm_error *e)

@@ -37,6 +37,21 @@ int fm_close(int fd);
 uint64_t fm_now_ns(void);
 static inline double fm_now_ms(void) { return (double)fm_now_ns() / 1e6; }
 
+/* u64 big-endian (network order) in byte buffers of the wire formats */
+static inline void fm_put_be64(uint8_t *p, uint64_t v)
+{
+        for (int i = 7; i >= 0; i--, v >>= 8)
+                p[i] = (uint8_t)v;
+}
+
+static inline uint64_t fm_get_be64(const uint8_t *p)
+{
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
 /* A growable NULL-terminated string vector (argument vectors, lists). */
 typedef struct fm_strv {
         char **v;

@@ -176,15 +176,24 @@ static void stream(const uint8_t *data, size_t size, fm_page_decoder *dec)
         fm_rm_rf(g.img);
 }
 
+/* An input's leading u16 n and n bytes of round records: into a fresh
+ * store (as the rounds before a final stream fill it); the rest is left. */
+static void rounds_first(const uint8_t **data, size_t *size)
+{
+        size_t n = *size >= 2 ? (size_t)(*data)[0] << 8 | (*data)[1] : 0;
+        *data += *size >= 2 ? 2 : *size;
+        *size -= *size >= 2 ? 2 : *size;
+        if (n > *size)
+                n = *size;
+        store_reset();
+        round_records(*data, n);
+        *data += n;
+        *size -= n;
+}
+
 static void stream_pages(const uint8_t *data, size_t size)
 {
-        size_t n = size >= 2 ? (size_t)data[0] << 8 | data[1] : 0;
-        data += size >= 2 ? 2 : size;
-        size -= size >= 2 ? 2 : size;
-        if (n > size)
-                n = size;
-        store_reset();
-        round_records(data, n);
+        rounds_first(&data, &size);
         /* the spare the target allocates after each round (fallocate) */
         int sp = open(g.spare, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (sp < 0 || fallocate(sp, 0, 0, FZ_SPARE_BYTES) < 0) {
@@ -193,7 +202,7 @@ static void stream_pages(const uint8_t *data, size_t size)
         }
         close(sp);
         fm_page_decoder dec = {.key = g.key, .store = &g.store, .spare = g.spare};
-        stream(data + n, size - n, &dec);
+        stream(data, size, &dec);
         unlink(g.spare);
 }
 
@@ -211,15 +220,7 @@ static void lazy(const uint8_t *data, size_t size)
                         }
                 fm_lazy_map_free(&lm);
         }
-        size_t n = size >= 2 ? (size_t)data[0] << 8 | data[1] : 0;
-        data += size >= 2 ? 2 : size;
-        size -= size >= 2 ? 2 : size;
-        if (n > size)
-                n = size;
-        store_reset();
-        round_records(data, n);
-        data += n;
-        size -= n;
+        rounds_first(&data, &size);
         fm_error e = {0};
         fm_lazy_req q, a;
         if (size >= FM_LAZY_REQ_LEN && fm_lazy_req_parse(data, FM_LAZY_REQ_LEN, &q, &e) == 0) {
