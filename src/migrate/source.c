@@ -1047,9 +1047,11 @@ static int lazy_close(fm_migration *m, lazy_job *j, bool ok)
         return 0;
 }
 
-/* The final rootfs sync runs beside the dump: both only read what the frozen
- * container cannot change any more. */
-typedef struct disk_job {
+/* What happens the moment the container is frozen, beside the dump: its
+ * traffic is cut and the plane told (frozen_cut), then the rootfs's last
+ * changes travel (frozen_sync); both only read what the frozen container
+ * cannot change any more. */
+typedef struct frozen_job {
         fm_migration *m;
         const fm_mig_hooks *h;
         fm_job job;
@@ -1058,7 +1060,7 @@ typedef struct disk_job {
         final_sync *fs;          /* the rsync started ahead (not for a tree that stays on the shared volume) */
         double ms;
         uint64_t bytes;
-} disk_job;
+} frozen_job;
 
 /* shared: what the frozen service wrote must be on the storage before the
  * target's CRIU opens the files (CRIU does not flush), and CRIU must not
@@ -1091,12 +1093,10 @@ static void cut_storage(fm_migration *m)
         fm_spawn(argv, &o);
 }
 
-static int disk_final_run(void *arg, fm_error *e)
+/* Waits for the freeze (by fm-criu-wrap inside the dump, or by us before
+ * it), then cuts the frozen copy off its peers and says "frozen". */
+static int frozen_cut(frozen_job *j, fm_error *e)
 {
-        disk_job *j = arg;
-        int r = 0;
-        /* the tree is final only once the container is frozen (by fm-criu-wrap
-         * inside the dump, or by us before it) */
         if (fm_ct_wait_frozen(j->m->src->lxcpath, j->m->name, &j->dump_done, 30000, e) < 0)
                 return -e->code;
         j->frozen_at = fm_now_ms();
@@ -1112,6 +1112,13 @@ static int disk_final_run(void *arg, fm_error *e)
         /* nothing answers from here any more: the plane may send traffic to
          * the target already (see fm_mig_hooks) */
         emit_simple(j->h, "frozen");
+        return 0;
+}
+
+/* The rootfs's changes since the live sync began, to the waiting rsync. */
+static int frozen_sync(frozen_job *j, fm_error *e)
+{
+        int r = 0;
         double t = j->frozen_at;
         if (j->m->strategy == FM_STRATEGY_SHARED) /* flushed by fm-criu-wrap, or before the dump */
                 return 0;
@@ -1157,17 +1164,24 @@ static int disk_final_run(void *arg, fm_error *e)
         return r;
 }
 
-static int disk_final_start(fm_migration *m, const fm_mig_hooks *h, final_sync *fs, disk_job *j)
+static int frozen_run(void *arg, fm_error *e)
+{
+        frozen_job *j = arg;
+        int r = frozen_cut(j, e);
+        return r < 0 ? r : frozen_sync(j, e);
+}
+
+static int frozen_start(fm_migration *m, const fm_mig_hooks *h, final_sync *fs, frozen_job *j)
 {
         memset(j, 0, sizeof(*j));
         j->m = m;
         j->h = h;
         j->fs = fs;
-        return fm_job_start(&j->job, "the final rootfs sync", disk_final_run, NULL, j, &m->err);
+        return fm_job_start(&j->job, "the work at the freeze", frozen_run, NULL, j, &m->err);
 }
 
 /* Stops its wait for a freeze that will not come (the dump ended), joins. */
-static int disk_final_join(fm_migration *m, disk_job *j)
+static int frozen_join(fm_migration *m, frozen_job *j)
 {
         j->dump_done = true;
         int r = fm_job_join(&j->job);
@@ -1633,16 +1647,16 @@ static int stage_frozen(pipeline *p)
                 STEP(p, FM_PHASE_FREEZE, phase_freeze(m));
         if (!m->src->criu_path_env[0] && m->strategy == FM_STRATEGY_SHARED)
                 STEP(p, FM_PHASE_DISK_FINAL, shared_flush(m));
-        disk_job dj;
+        frozen_job fj;
         transfer_job tj = {0};
         if ((r = images_fresh(m)) < 0 || (r = transfer_start(m, &p->held, &tj)) < 0)
                 return r;
-        if ((r = disk_final_start(m, h, &p->fs, &dj)) < 0) {
+        if ((r = frozen_start(m, h, &p->fs, &fj)) < 0) {
                 transfer_join(m, &tj, r);
                 return r;
         }
         if (p->early && !p->early_now && (r = restore_start(m, &p->rj)) < 0) { /* undo_freeze releases it */
-                disk_final_join(m, &dj);
+                frozen_join(m, &fj);
                 transfer_join(m, &tj, r);
                 return r;
         }
@@ -1651,13 +1665,13 @@ static int stage_frozen(pipeline *p)
         r = m->lazy_dump ? lazy_dump(m, &p->lj) : phase_dump(m, NULL, &m->err, &dout);
         dump_apply(m, &dout);
         double t_dumped = fm_now_ms();
-        int rd = disk_final_join(m, &dj);
+        int rd = frozen_join(m, &fj);
         int rt = transfer_join(m, &tj, r < 0 || rd < 0 ? -1 : 0);
         m->phase_ms[FM_PHASE_TRANSFER] = tj.job.done_at > t_dumped ? tj.job.done_at - t_dumped : 0;
-        if (m->src->criu_path_env[0] && dj.frozen_at > 0) {
-                p->t_freeze = dj.frozen_at;
-                m->phase_ms[FM_PHASE_FREEZE] = dj.frozen_at - t_dump;
-                m->phase_ms[FM_PHASE_DUMP] = t_dumped - dj.frozen_at;
+        if (m->src->criu_path_env[0] && fj.frozen_at > 0) {
+                p->t_freeze = fj.frozen_at;
+                m->phase_ms[FM_PHASE_FREEZE] = fj.frozen_at - t_dump;
+                m->phase_ms[FM_PHASE_DUMP] = t_dumped - fj.frozen_at;
         } else {
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - t_dump;
         }
