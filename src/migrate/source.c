@@ -1245,7 +1245,7 @@ static int transfer_start(fm_migration *m, fm_hashset *held, transfer_job *j)
         memset(j, 0, sizeof(*j));
         j->m = m;
         j->held = held;
-        j->live.inotify_fd = -1;
+        j->live.inotify_fd = j->live.wake_fd = -1;
         char img[600];
         src_images(m, img, sizeof(img));
         if (fm_files_live_watch(&j->live, img, &m->err) < 0)
@@ -1261,7 +1261,7 @@ static int transfer_join(fm_migration *m, transfer_job *j, int dump_r)
 {
         if (!fm_job_running(&j->job))
                 return 0;
-        atomic_store(&j->live.writer, dump_r < 0 ? -1 : 1);
+        fm_files_live_end(&j->live, dump_r >= 0);
         int r = fm_job_join(&j->job);
         fm_files_live_close(&j->live);
         if (r < 0 && dump_r == 0)

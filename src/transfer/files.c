@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -174,8 +175,10 @@ static void names_free(live_names *l)
  * pages files in order of creation, and which of them the writer closed. */
 static int live_events(fm_files_live *live, live_names *l, int wait_ms, fm_error *e)
 {
-        struct pollfd p = {.fd = live->inotify_fd, .events = POLLIN};
-        if (poll(&p, 1, wait_ms) <= 0)
+        /* the wake fd stays readable once written: every later wait returns
+         * at once, and the caller looks at writer first */
+        struct pollfd p[2] = {{.fd = live->inotify_fd, .events = POLLIN}, {.fd = live->wake_fd, .events = POLLIN}};
+        if (poll(p, live->wake_fd >= 0 ? 2 : 1, wait_ms) <= 0 || !p[0].revents)
                 return 0;
         _Alignas(struct inotify_event) char buf[16384];
         for (;;) {
@@ -233,15 +236,24 @@ static int send_growing(file_tx *t, int dfd, fm_files_live *live, live_names *l,
         return r < 0 ? r : tx_end(t, true);
 }
 
+void fm_files_live_end(fm_files_live *live, bool ok)
+{
+        atomic_store(&live->writer, ok ? 1 : -1);
+        uint64_t one = 1;
+        if (live->wake_fd >= 0 && write(live->wake_fd, &one, sizeof(one)) < 0) {
+                /* the sender still sees writer at its next poll */
+        }
+}
+
 int fm_files_live_watch(fm_files_live *live, const char *dir, fm_error *e)
 {
         atomic_store(&live->writer, 0);
+        live->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         live->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (live->inotify_fd < 0)
-                return fm_err(e, errno, "inotify: %s", strerror(errno));
-        if (inotify_add_watch(live->inotify_fd, dir, IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+        if (live->inotify_fd < 0 ||
+            inotify_add_watch(live->inotify_fd, dir, IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
                 int err = errno;
-                live->inotify_fd = fm_close(live->inotify_fd);
+                fm_files_live_close(live);
                 return fm_err(e, err, "watching %s: %s", dir, strerror(err));
         }
         return 0;
@@ -251,6 +263,8 @@ void fm_files_live_close(fm_files_live *live)
 {
         if (live->inotify_fd >= 0)
                 live->inotify_fd = fm_close(live->inotify_fd);
+        if (live->wake_fd >= 0)
+                live->wake_fd = fm_close(live->wake_fd);
 }
 
 /* ---- the stream ---- */

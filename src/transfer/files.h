@@ -30,13 +30,17 @@ typedef struct fm_page_decoder {
 
 /* A directory another process is still writing into (CRIU dumping): its
  * pages files can travel while they grow. writer: 0 while the writer runs, 1
- * once it ended well, -1 if it failed (set by the caller). */
+ * once it ended well, -1 if it failed (set by fm_files_live_end). */
 typedef struct fm_files_live {
         atomic_int writer;
         int inotify_fd;
+        int wake_fd; /* an eventfd: the writer's end wakes the sender at once */
 } fm_files_live;
 /* Starts watching dir; call it before the writer starts. */
 int fm_files_live_watch(fm_files_live *live, const char *dir, fm_error *e);
+/* The writer has ended (ok: its files are complete): the sender goes on
+ * now, not at its next poll. */
+void fm_files_live_end(fm_files_live *live, bool ok);
 void fm_files_live_close(fm_files_live *live);
 
 /* Sends every regular file directly in dir as FILE/DATA/FILE_END frames,

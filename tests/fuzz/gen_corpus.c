@@ -139,7 +139,7 @@ typedef struct ender {
 static void *end_writer(void *arg)
 {
         usleep(200 * 1000); /* the sender has sent the growing file's whole pages by now */
-        atomic_store(&((ender *)arg)->live->writer, 1);
+        fm_files_live_end(((ender *)arg)->live, true);
         return NULL;
 }
 

@@ -63,7 +63,7 @@ static void *writer_thread(void *arg)
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         write_piece(fd, 9, 0, 5000);
         close(fd);
-        atomic_store(&w->live->writer, w->fail ? -1 : 1);
+        fm_files_live_end(w->live, !w->fail);
         return NULL;
 }
 
@@ -132,7 +132,7 @@ static void run(bool encode, bool fail)
         fm_page_codec codec = {.key = key, .held = &held};
         fm_page_decoder dec = {.key = key, .store = &store};
 
-        fm_files_live live = {.inotify_fd = -1};
+        fm_files_live live = {.inotify_fd = -1, .wake_fd = -1};
         ok(fm_files_live_watch(&live, src, &e) == 0, "watching %s", src);
         receiver rc = {.fd = sv[1], .dir = dst, .dec = encode ? &dec : NULL};
         writer w = {.dir = src, .live = &live, .fail = fail};
