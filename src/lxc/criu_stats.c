@@ -8,13 +8,11 @@
 #define SERVICE_MAGIC 0x55105940u
 #define STATS_MAGIC 0x57093306u
 
-static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-
 int fm_criu_stats_parse(const uint8_t *buf, size_t len, fm_criu_stats *st, fm_error *e)
 {
-        if (len < 12 || le32(buf) != SERVICE_MAGIC || le32(buf + 4) != STATS_MAGIC)
+        if (len < 12 || fm_get_le32(buf) != SERVICE_MAGIC || fm_get_le32(buf + 4) != STATS_MAGIC)
                 return fm_err(e, EINVAL, "not a CRIU stats file");
-        uint32_t n = le32(buf + 8);
+        uint32_t n = fm_get_le32(buf + 8);
         if (n > len - 12)
                 return fm_err(e, EINVAL, "CRIU stats entry of %u bytes in %zu", n, len - 12);
         FmCriuStatsFile *f = fm_criu_stats_file__unpack(NULL, n, buf + 12);

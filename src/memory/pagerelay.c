@@ -18,13 +18,18 @@ void fm_lazy_req_build(uint8_t out[FM_LAZY_REQ_LEN], const fm_lazy_req *q)
         fm_put_be64(out + 16, q->nr);
 }
 
+static void req_get(const uint8_t *buf, fm_lazy_req *q)
+{
+        q->id = fm_get_be64(buf);
+        q->vaddr = fm_get_be64(buf + 8);
+        q->nr = fm_get_be64(buf + 16);
+}
+
 int fm_lazy_req_parse(const uint8_t *buf, size_t len, fm_lazy_req *q, fm_error *e)
 {
         if (len != FM_LAZY_REQ_LEN)
                 return fm_err(e, EPROTO, "a lazy-pages request is %d bytes, not %zu", FM_LAZY_REQ_LEN, len);
-        q->id = fm_get_be64(buf);
-        q->vaddr = fm_get_be64(buf + 8);
-        q->nr = fm_get_be64(buf + 16);
+        req_get(buf, q);
         if (q->vaddr % FM_PAGE_SIZE)
                 return fm_err(e, EPROTO, "lazy-pages request for an unaligned address %#llx",
                               (unsigned long long)q->vaddr);
@@ -41,9 +46,7 @@ int fm_lazy_answer_parse(const uint8_t *buf, size_t len, const fm_lazy_req *q, f
 {
         if (len < FM_LAZY_ANSWER_LEN)
                 return fm_err(e, EPROTO, "lazy pages: an answer of %zu bytes", len);
-        a->id = fm_get_be64(buf);
-        a->vaddr = fm_get_be64(buf + 8);
-        a->nr = fm_get_be64(buf + 16);
+        req_get(buf, a);
         if (a->id != q->id || a->vaddr != q->vaddr || a->nr == 0 || a->nr > q->nr)
                 return fm_err(e, EPROTO, "lazy pages: an answer to another request");
         *xxh64 = fm_get_be64(buf + FM_LAZY_REQ_LEN);
@@ -67,11 +70,6 @@ int fm_lazy_records_size(const uint8_t *buf, size_t len, uint64_t left, uint64_t
 #define CRIU_PAGEMAP_MAGIC 0x56084025u
 #define CRIU_PE_LAZY (1u << 1)
 #define LAZY_MAP_MAX_RANGES (1u << 22)
-
-static uint32_t le32(const uint8_t *p)
-{
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
 {
@@ -154,14 +152,14 @@ int fm_lazy_map_parse(const uint8_t *buf, size_t len, fm_lazy_map *m, fm_error *
 {
         m->r = NULL;
         m->n = 0;
-        if (len < 8 || le32(buf) != CRIU_IMG_COMMON_MAGIC || le32(buf + 4) != CRIU_PAGEMAP_MAGIC)
+        if (len < 8 || fm_get_le32(buf) != CRIU_IMG_COMMON_MAGIC || fm_get_le32(buf + 4) != CRIU_PAGEMAP_MAGIC)
                 return fm_err(e, EPROTO, "not a CRIU pagemap image");
         size_t cap = 0;
         bool head = true;
         for (size_t i = 8; i < len;) {
-                if (len - i < 4 || le32(buf + i) > len - i - 4)
+                if (len - i < 4 || fm_get_le32(buf + i) > len - i - 4)
                         goto bad;
-                uint32_t n = le32(buf + i);
+                uint32_t n = fm_get_le32(buf + i);
                 i += 4;
                 uint64_t va = 0, nr = 0;
                 uint32_t fl = 0;

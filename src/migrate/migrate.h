@@ -208,8 +208,12 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
  * dumps); serving the daemon with the pages the source sends on peer_fd. */
 bool fm_target_can_lazy_dump(const fm_host_paths *p);
 /* Either side's socket for them: IMAGES/.NAME.ps/s, in a directory only
- * root may enter; -ENAMETOOLONG when it does not fit a socket address. */
+ * root may enter; -ENAMETOOLONG when it does not fit a socket address.
+ * fits: it does for every name a container may have. listen: the directory
+ * made afresh and the socket listening in it (dir: what to remove after). */
 int fm_page_server_path(const char *images, const char *name, char *dir, size_t dn, char *path, size_t pn);
+bool fm_page_server_fits(const char *images);
+int fm_page_server_listen(const char *images, const char *name, char *dir, size_t dn, fm_error *e);
 int fm_target_page_server_open(const fm_host_paths *p, const char *name, fm_error *e);
 int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd, int peer_fd, fm_error *e);
 /* After a lazy restore: waits until CRIU's lazy-pages daemon has filled all

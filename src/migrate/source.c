@@ -946,12 +946,8 @@ static int lazy_open(fm_migration *m, fm_hashset *held, lazy_job *j)
         pthread_mutex_init(&j->lock, NULL);
         pthread_cond_init(&j->cond, NULL);
         j->opened = true;
-        if (fm_page_server_path(m->src->images, m->name, j->dir, sizeof(j->dir), j->path, sizeof(j->path)) < 0)
-                return fm_err(&m->err, ENAMETOOLONG, "%s is too long for a socket", j->path);
-        fm_rm_rf(j->dir);
-        if (mkdir(j->dir, 0700) < 0)
-                return fm_err(&m->err, errno, "creating %s: %s", j->dir, strerror(errno));
-        if ((j->lfd = fm_unix_listen(j->path, &m->err)) < 0)
+        fm_page_server_path(m->src->images, m->name, j->dir, sizeof(j->dir), j->path, sizeof(j->path));
+        if ((j->lfd = fm_page_server_listen(m->src->images, m->name, j->dir, sizeof(j->dir), &m->err)) < 0)
                 return j->lfd;
         if ((j->peer = fm_tcp_connect(m->to_addr, m->to_port, 30000, &m->err)) < 0)
                 return fm_err_wrap(&m->err, "lazy pages: %s", m->to_host);
@@ -1577,9 +1573,8 @@ static int stage_live(pipeline *p)
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
         /* the frozen dump leaves the memory where it is when the target's
          * daemon can take it from there (and pre-copy has sent most of it) */
-        char psd[600], psp[700];
         m->lazy_dump = m->lazy && m->precopy && m->target_lazy_dump && m->want_lazy_dump != 0 &&
-                       fm_page_server_path(m->src->images, m->name, psd, sizeof(psd), psp, sizeof(psp)) == 0;
+                       fm_page_server_fits(m->src->images);
         fm_error ignore = {0};
         m->have_port = fm_ct_port_get(m->src->lxcpath, m->name, &m->port, &ignore) == 0;
         if (m->own_net && !m->have_port) /* its traffic is cut by the veth's detach, nothing else */

@@ -271,39 +271,36 @@ int fm_page_server_path(const char *images, const char *name, char *dir, size_t 
         return len > 0 && (size_t)len < pn && (size_t)len < sizeof(a.sun_path) ? 0 : -ENAMETOOLONG;
 }
 
-static int ps_path(const fm_host_paths *p, const char *name, char *buf, size_t n)
+bool fm_page_server_fits(const char *images)
 {
-        char dir[700];
-        return fm_page_server_path(p->images, name, dir, sizeof(dir), buf, n);
+        char dir[700], path[800], longest[FM_NAME_MAX + 1];
+        memset(longest, 'n', FM_NAME_MAX);
+        longest[FM_NAME_MAX] = '\0';
+        return fm_page_server_path(images, longest, dir, sizeof(dir), path, sizeof(path)) == 0;
 }
 
-static void ps_dir(const fm_host_paths *p, const char *name, char *buf, size_t n)
+int fm_page_server_listen(const char *images, const char *name, char *dir, size_t dn, fm_error *e)
 {
         char path[800];
-        fm_page_server_path(p->images, name, buf, n, path, sizeof(path));
-}
-
-bool fm_target_can_lazy_dump(const fm_host_paths *p)
-{
-        char path[700];
-        /* the longest name a container may have */
-        return p->lazy_restore && p->precopy &&
-               ps_path(p, "0123456789012345678901234567890123456789012345678901234567890", path, sizeof(path)) == 0;
-}
-
-int fm_target_page_server_open(const fm_host_paths *p, const char *name, fm_error *e)
-{
-        char path[700];
-        if (!fm_target_can_lazy_dump(p))
-                return fm_err(e, EOPNOTSUPP, "%s cannot take a lazy final dump", p->host);
-        if (ps_path(p, name, path, sizeof(path)) < 0)
-                return fm_err(e, ENAMETOOLONG, "%s/.%s.ps/s is too long for a socket", p->images, name);
-        char dir[700];
-        ps_dir(p, name, dir, sizeof(dir));
+        if (fm_page_server_path(images, name, dir, dn, path, sizeof(path)) < 0)
+                return fm_err(e, ENAMETOOLONG, "%s is too long for a socket", path);
         fm_rm_rf(dir);
         if (mkdir(dir, 0700) < 0)
                 return fm_err(e, errno, "creating %s: %s", dir, strerror(errno));
         return fm_unix_listen(path, e);
+}
+
+bool fm_target_can_lazy_dump(const fm_host_paths *p)
+{
+        return p->lazy_restore && p->precopy && fm_page_server_fits(p->images);
+}
+
+int fm_target_page_server_open(const fm_host_paths *p, const char *name, fm_error *e)
+{
+        char dir[700];
+        if (!fm_target_can_lazy_dump(p))
+                return fm_err(e, EOPNOTSUPP, "%s cannot take a lazy final dump", p->host);
+        return fm_page_server_listen(p->images, name, dir, sizeof(dir), e);
 }
 
 /* Waits (as long as an early restore waits for its images) for the daemon
@@ -312,8 +309,8 @@ int fm_target_page_server_open(const fm_host_paths *p, const char *name, fm_erro
 #define FM_PAGE_SERVER_WAIT_MS (600 * 1000)
 int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd, int peer_fd, fm_error *e)
 {
-        char dir[700], abort_m[700];
-        ps_dir(p, name, dir, sizeof(dir));
+        char dir[700], path[800], abort_m[700];
+        fm_page_server_path(p->images, name, dir, sizeof(dir), path, sizeof(path));
         marker(p, name, "abort", abort_m, sizeof(abort_m));
         int dfd = -1, r = 0;
         for (double t0 = fm_now_ms(); dfd < 0 && r == 0;) {
@@ -708,7 +705,8 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
                 return fm_err(e, EOPNOTSUPP, "%s cannot restore lazily (no userfaultfd or no fm-criu-wrap)", p->host);
         /* a lazy final dump: the daemon asks this agent for the pages */
         char ps[700], ps_env[760] = "";
-        if (lazy_dump && (!lazy || ps_path(p, name, ps, sizeof(ps)) < 0))
+        char ps_dir[700];
+        if (lazy_dump && (!lazy || fm_page_server_path(p->images, name, ps_dir, sizeof(ps_dir), ps, sizeof(ps)) < 0))
                 return fm_err(e, EINVAL, "a lazy final dump needs a lazy restore");
         if (lazy_dump)
                 snprintf(ps_env, sizeof(ps_env), "FASTMIG_PAGE_SERVER=%s", ps);

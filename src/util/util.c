@@ -356,7 +356,7 @@ int fm_parse_double(const char *s, double *out)
 
 bool fm_name_is_valid(const char *s)
 {
-        if (!s || !*s || strlen(s) > 63)
+        if (!s || !*s || strlen(s) > FM_NAME_MAX)
                 return false;
         for (const char *p = s; *p; p++) {
                 char c = *p;

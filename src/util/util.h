@@ -52,6 +52,12 @@ static inline uint64_t fm_get_be64(const uint8_t *p)
         return v;
 }
 
+/* u32 little-endian: CRIU's image files */
+static inline uint32_t fm_get_le32(const uint8_t *p)
+{
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 /* A growable NULL-terminated string vector (argument vectors, lists). */
 typedef struct fm_strv {
         char **v;
@@ -91,5 +97,6 @@ int fm_read_all(int fd, void *buf, size_t len); /* -EPIPE on early EOF */
 /* Parse helpers that reject junk; return 0 or -EINVAL. */
 int fm_parse_u32(const char *s, uint32_t *out);
 int fm_parse_double(const char *s, double *out);
+#define FM_NAME_MAX 63 /* the longest name fm_name_is_valid takes */
 /* A valid container or host name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62} */
 bool fm_name_is_valid(const char *s);
