@@ -35,6 +35,10 @@ int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, con
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
                   const char *const *env, void (*before_thaw)(void *), void *data, fm_error *e);
 
+/* fm-criu-wrap's record, in the images directory, of when it asked the
+ * freezer (CLOCK_MONOTONIC ns, one decimal line): the window's true start. */
+#define FM_FREEZE_MARK ".freeze-at"
+
 /* Waits until the container's freezer says FROZEN, or *stop becomes true,
  * or timeout_ms passes. 0 when frozen. Only reads the freezer. */
 int fm_ct_wait_frozen(const char *lxcpath, const char *name, const volatile bool *stop, int timeout_ms,

@@ -43,6 +43,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "lxc/container.h"
 #include "lxc/ctnet.h"
 #include "storage/shared.h"
 
@@ -70,7 +71,26 @@ static void say(const char *fmt, ...)
         }
 }
 
-static int freeze(const char *cg)
+/* The moment the freeze was asked for (CLOCK_MONOTONIC ns), for the agent:
+ * its own wait for the freeze polls and, on a busy machine, can see it after
+ * CRIU has already started. A dot file: the image stream does not ship it. */
+static void freeze_mark(const char *dir, const struct timespec *t)
+{
+        if (!dir)
+                return;
+        char path[4096], line[32];
+        snprintf(path, sizeof(path), "%s/" FM_FREEZE_MARK, dir);
+        int n = snprintf(line, sizeof(line), "%llu\n",
+                         (unsigned long long)t->tv_sec * 1000000000ull + (unsigned long long)t->tv_nsec);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        ssize_t w = write(fd, line, (size_t)n);
+        (void)w;
+        close(fd);
+}
+
+static int freeze(const char *cg, const char *dir)
 {
         char path[4096];
         snprintf(path, sizeof(path), "%s/freezer.state", cg);
@@ -86,8 +106,10 @@ static int freeze(const char *cg)
                         return err;
                 }
                 char cur[16] = "";
-                if (pread(fd, cur, sizeof(cur) - 1, 0) > 0 && !strncmp(cur, "FROZEN", 6))
+                if (pread(fd, cur, sizeof(cur) - 1, 0) > 0 && !strncmp(cur, "FROZEN", 6)) {
+                        freeze_mark(dir, &t0);
                         break;
+                }
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 if (now.tv_sec - t0.tv_sec > 10) {
                         close(fd);
@@ -464,7 +486,7 @@ int main(int argc, char **argv)
         if (argc > 1 && !strcmp(argv[1], "dump"))
                 for (int i = 2; i + 1 < argc; i++)
                         if (!strcmp(argv[i], "--freeze-cgroup")) {
-                                int r = freeze(argv[i + 1]);
+                                int r = freeze(argv[i + 1], dir);
                                 const char *lz = getenv("FASTMIG_PAGE_SERVER");
                                 if (r < 0) /* CRIU will freeze it, slower */
                                         say("fm-criu-wrap: freezing %s: %s\n", argv[i + 1], strerror(-r));

@@ -1621,6 +1621,26 @@ static int stage_live(pipeline *p)
         return 0;
 }
 
+/* When fm-criu-wrap asked for the freeze (FM_FREEZE_MARK), in fm_now_ms()
+ * terms; seen_ms, our poll's sighting of it, when the mark is missing or
+ * outside [dump_ms, seen_ms]. */
+static double freeze_asked(fm_migration *m, double dump_ms, double seen_ms)
+{
+        char img[600], path[700];
+        src_images(m, img, sizeof(img));
+        snprintf(path, sizeof(path), "%s/" FM_FREEZE_MARK, img);
+        _cleanup_free_ char *txt = NULL;
+        if (fm_read_file(path, &txt, 64) < 0)
+                return seen_ms;
+        char *end = NULL;
+        errno = 0;
+        unsigned long long ns = strtoull(txt, &end, 10);
+        if (errno || end == txt || (*end && *end != '\n'))
+                return seen_ms;
+        double at = (double)ns / 1e6;
+        return at >= dump_ms && at <= seen_ms ? at : seen_ms;
+}
+
 /* Frozen: the dump, what travels beside it, and the target's restore. */
 static int stage_frozen(pipeline *p)
 {
@@ -1664,7 +1684,7 @@ static int stage_frozen(pipeline *p)
         int rt = transfer_join(m, &tj, r < 0 || rd < 0 ? -1 : 0);
         m->phase_ms[FM_PHASE_TRANSFER] = tj.job.done_at > t_dumped ? tj.job.done_at - t_dumped : 0;
         if (m->src->criu_path_env[0] && fj.frozen_at > 0) {
-                p->t_freeze = fj.frozen_at;
+                p->t_freeze = freeze_asked(m, t_dump, fj.frozen_at);
                 m->phase_ms[FM_PHASE_FREEZE] = fj.frozen_at - t_dump;
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - fj.frozen_at;
         } else {
