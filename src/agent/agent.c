@@ -15,10 +15,13 @@
 #include <unistd.h>
 
 #include "agent/hostcheck.h"
+#include "fleet/fleet.h"
 #include "image/push.h"
 #include "lxc/container.h"
 #include "lxc/ctnet.h"
 #include "memory/pagestore.h"
+#include "migrate/journal.h"
+#include "migrate/recover.h"
 #include "proto/proto.h"
 #include "proto/tls.h"
 #include "transfer/files.h"
@@ -287,30 +290,122 @@ static void mig_event(void *data, json_object *ev)
         pthread_mutex_unlock(&l->lock);
 }
 
-/* The orchestrator steers traffic: we announce "restored" and wait for its
- * {"op":"commit"} (or anything else: rollback). */
-static int mig_steer(void *data, fm_error *e)
+/* The orchestrator's fleet and this agent's must steer alike: the agent
+ * steers the migration's traffic (docs/RECOVERY.md). A request that names
+ * neither is an older client's, taken as it is. */
+static int steering_agrees(req_ctx *c)
 {
-        mig_link *l = data;
-        json_object *ev = json_object_new_object();
-        json_object_object_add(ev, "event", json_object_new_string("restored"));
-        int r = l->broken ? -EPIPE : fm_msg_send(l->c->fd, FM_FRAME_EVENT, ev);
-        json_object_put(ev);
-        if (r < 0)
-                return fm_err(e, -r, "lost the orchestrator before the commit");
-        uint8_t t = 0;
-        json_object *m = NULL;
-        if ((r = fm_msg_recv(l->c->fd, &t, &m, e)) < 0)
-                return fm_err_wrap(e, "waiting for the commit");
-        const char *op = NULL;
-        const char *why = NULL;
-        fm_json_str(m, "op", false, 32, &op, NULL);
-        fm_json_str(m, "error", false, 1000, &why, NULL);
-        r = (t == FM_FRAME_REQUEST && op && !strcmp(op, "commit"))
-                    ? 0
-                    : fm_err(e, ECANCELED, "the orchestrator did not commit: %s", why ? why : "no reason given");
-        json_object_put(m);
-        return r;
+        const char *kind = NULL, *fleet = NULL;
+        int r = fm_json_str(c->req, "steering", false, 16, &kind, &c->err);
+        if (r == 0)
+                r = fm_json_str(c->req, "fleet", false, 63, &fleet, &c->err);
+        if (r < 0 || !kind)
+                return r;
+        const fm_fleet *f = c->a->paths.fleet;
+        const char *mine = f ? fm_steer_kind_name(f->steer.kind) : "garp";
+        if (strcmp(kind, mine))
+                return fm_err(&c->err, EINVAL, "the agent of %s steers by %s (%s), the orchestrator's fleet by %s: "
+                              "start the agent with the fleet's file (fastmigd --fleet FILE)", c->a->paths.host, mine,
+                              f ? f->name : "it has no --fleet", kind);
+        if (f && fleet && strcmp(fleet, f->name))
+                return fm_err(&c->err, EINVAL, "the agent of %s serves the fleet %s, not %s", c->a->paths.host,
+                              f->name, fleet);
+        return 0;
+}
+
+static int to_host_known(req_ctx *c, const char *host)
+{
+        const fm_fleet *f = c->a->paths.fleet;
+        if (f && !fm_fleet_host(f, host)) {
+                char names[256];
+                fm_fleet_names(f, names, sizeof(names));
+                return fm_err(&c->err, ENOENT, "%s is not a host of the fleet %s (%s)", host, f->name, names);
+        }
+        return 0;
+}
+
+/* ---- recovery: one thread per migration the journal holds ---- */
+
+typedef struct recover_arg {
+        fm_agent *a;
+        char name[FM_NAME_MAX + 1];
+} recover_arg;
+
+static void *recover_thread(void *arg)
+{
+        recover_arg *ra = arg;
+        const fm_host_paths *p = &ra->a->paths;
+        char path[600];
+        fm_journal_path(p->state, ra->name, path, sizeof(path));
+        for (int delay_ms = 500;; delay_ms = delay_ms < FM_RECOVER_RETRY_MAX_MS / 2 ? delay_ms * 2 : FM_RECOVER_RETRY_MAX_MS) {
+                fm_journal_rec r;
+                fm_error e = {0};
+                if (fm_journal_read(path, &r, &e) < 0) {
+                        /* unreadable: nobody can tell which copy is the
+                         * service; the container stays as it is, refused
+                         * to migrations, until an operator decides */
+                        if (e.code != ENOENT)
+                                fprintf(stderr, "fastmigd[%s]: recovery of %s: %s; left for an operator\n", p->host,
+                                        ra->name, e.msg);
+                        else
+                                busy_release(ra->name);
+                        break;
+                }
+                int q = fm_recover_one(p, &r, &e);
+                if (q != -EAGAIN) {
+                        if (q == 0 || q == -ENOENT)
+                                busy_release(ra->name);
+                        break;
+                }
+                usleep((useconds_t)delay_ms * 1000);
+        }
+        free(ra);
+        return NULL;
+}
+
+/* name must be busy (busy_take) already; the thread releases it. */
+void fm_agent_recover(fm_agent *a, const char *name)
+{
+        recover_arg *ra = calloc(1, sizeof(*ra));
+        pthread_t t;
+        pthread_attr_t at;
+        if (ra) {
+                ra->a = a;
+                snprintf(ra->name, sizeof(ra->name), "%s", name);
+        }
+        if (!ra || pthread_attr_init(&at) != 0) {
+                free(ra);
+                fprintf(stderr, "fastmigd[%s]: cannot start the recovery of %s (restart the agent)\n", a->paths.host, name);
+                return;
+        }
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &at, recover_thread, ra) != 0) {
+                free(ra);
+                fprintf(stderr, "fastmigd[%s]: cannot start the recovery of %s (restart the agent)\n", a->paths.host, name);
+        }
+        pthread_attr_destroy(&at);
+}
+
+int fm_agent_recover_all(fm_agent *a, fm_error *e)
+{
+        char names[64][FM_NAME_MAX + 1];
+        if (!a->paths.state)
+                return 0;
+        /* the images tmpfs first: nothing there is a live migration's now */
+        int n = fm_journal_list(a->paths.state, names, 64, e);
+        if (n < 0)
+                return n;
+        int swept = fm_recover_sweep_images(&a->paths, names, n);
+        if (swept > 0)
+                fprintf(stderr, "fastmigd[%s]: removed %d entr%s a dead agent left in %s\n", a->paths.host, swept,
+                        swept == 1 ? "y" : "ies", a->paths.images);
+        for (int i = 0; i < n; i++) {
+                if (!busy_take(names[i]))
+                        continue;
+                fprintf(stderr, "fastmigd[%s]: an interrupted migration of %s: recovering it\n", a->paths.host, names[i]);
+                fm_agent_recover(a, names[i]);
+        }
+        return n;
 }
 
 static int op_migrate(req_ctx *c)
@@ -383,14 +478,27 @@ static int op_migrate(req_ctx *c)
                 r = fm_err(&c->err, EINVAL, "the target is this host (%s)", c->a->paths.host);
                 goto out;
         }
+        if ((r = steering_agrees(c)) < 0 || (r = to_host_known(c, m->to_host)) < 0)
+                goto out;
         if (!busy_take(name)) {
                 r = fm_err(&c->err, EBUSY, "container %s is already being migrated", name);
                 goto out;
         }
+        char jpath[600];
+        fm_journal_path(c->a->paths.state, name, jpath, sizeof(jpath));
+        if (fm_path_exists(jpath)) {
+                busy_release(name);
+                r = fm_err(&c->err, EBUSY, "an interrupted migration of %s is being recovered on %s (docs/RECOVERY.md)",
+                           name, c->a->paths.host);
+                goto out;
+        }
         mig_link link = {.c = c, .lock = PTHREAD_MUTEX_INITIALIZER};
-        fm_mig_hooks hooks = {.data = &link, .event = mig_event, .steer = mig_steer};
+        fm_mig_hooks hooks = {.data = &link, .event = mig_event};
         r = fm_migrate_run(m, &hooks);
-        busy_release(name);
+        if (m->stranded) /* recovery holds it (and the busy mark) from here */
+                fm_agent_recover(c->a, name);
+        else
+                busy_release(name);
         json_object *rep = fm_migration_report(m);
         json_object_object_add(c->reply, "report", rep);
         if (r < 0)

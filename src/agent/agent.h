@@ -51,6 +51,16 @@ void fm_agent_serve(fm_agent *a, int fd, const fm_tls_peer_id *peer);
  * are still being served (their threads go on: a must stay valid), or a
  * negative errno on an error of the loop itself. */
 int fm_agent_run(fm_agent *a, int stop_fd, fm_error *e);
+/* Starts recovering every migration the journal holds (src/migrate/recover.h),
+ * each on a thread of its own that retries until it can end it; their
+ * containers are refused to new migrations meanwhile. Returns how many. */
+int fm_agent_recover_all(fm_agent *a, fm_error *e);
+/* One of them (name already marked busy), e.g. a rollback the target did
+ * not confirm. */
+void fm_agent_recover(fm_agent *a, const char *name);
+/* Longest pause between two attempts of a recovery. */
+#define FM_RECOVER_RETRY_MAX_MS 5000
+
 /* Frees what the agent holds (digests of staged images being followed).
  * Only when no connection is being served. */
 void fm_agent_release(fm_agent *a);

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "fleet/fleet.h"
+#include "steer/steer.h"
 #include "util/execwatch.h"
 #include "proto/proto.h"
 #include "util/netns.h"
@@ -22,6 +24,9 @@ static fm_agent agent = {.listen_fd = -1, .follow_lock = PTHREAD_MUTEX_INITIALIZ
  * pipe), so that main returns and LeakSanitizer runs in the sanitized build;
  * a second one ends the agent at once. */
 static int stop_pipe[2] = {-1, -1};
+/* --fleet: its steering is the agent's for the life of the process */
+static fm_fleet fleet;
+static fm_steer steer = {.rt = {.fd = -1}};
 static volatile sig_atomic_t stopping;
 
 static void on_term(int sig)
@@ -99,7 +104,11 @@ static bool dir_arg_ok(const char *v, size_t max)
 static void usage(FILE *f)
 {
         fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR --pki DIR "
-                   "[--store DIR] [--shared DIR] [--bridge NAME] [--bind-allow DIR]... [--netns NAME] [--test-hooks]\n"
+                   "[--fleet FILE] [--store DIR] [--shared DIR] [--bridge NAME] [--bind-allow DIR]... [--netns NAME] "
+                   "[--test-hooks]\n"
+                   "  --fleet: the fleet file (docs/FLEET.md); this agent steers its migrations' traffic by its\n"
+                   "           steering and journals them in --state (docs/RECOVERY.md). Without it nothing is\n"
+                   "           steered (hosts on one L2 segment: the containers' gratuitous ARP)\n"
                    "  --pki: the fleet's ca.crt and this host's NAME.crt, NAME.key (docs/PKI.md); every\n"
                    "         connection is TLS 1.3 with a certificate of the fleet on both sides\n"
                    "  --bridge: the bridge a migrated container's veth joins here (default: its config's)\n"
@@ -112,7 +121,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
         fm_agent *a = &agent;
-        const char *listen = NULL, *state = NULL, *shared = NULL, *pki = NULL, *netns = NULL;
+        const char *listen = NULL, *state = NULL, *shared = NULL, *pki = NULL, *netns = NULL, *fleet_path = NULL;
         static const struct option lo[] = {
                 {"host", required_argument, 0, 'h'},    {"listen", required_argument, 0, 'l'},
                 {"lxcpath", required_argument, 0, 'P'}, {"images", required_argument, 0, 'i'},
@@ -120,7 +129,7 @@ int main(int argc, char **argv)
                 {"store", required_argument, 0, 'S'},   {"test-hooks", no_argument, 0, 'T'},    {"help", no_argument, 0, 'H'},
                 {"shared", required_argument, 0, 'V'},  {"bridge", required_argument, 0, 'B'},
                 {"bind-allow", required_argument, 0, 'A'}, {"pki", required_argument, 0, 'K'},
-                {"netns", required_argument, 0, 'N'},
+                {"netns", required_argument, 0, 'N'},   {"fleet", required_argument, 0, 'F'},
                 {0, 0, 0, 0},
         };
         static const char *bind_allow[17];
@@ -148,6 +157,7 @@ int main(int argc, char **argv)
                 case 'V': shared = optarg; break;
                 case 'K': pki = optarg; break;
                 case 'N': netns = optarg; break;
+                case 'F': fleet_path = optarg; break;
                 case 'B':
                         if (strlen(optarg) >= sizeof(a->paths.bridge) || !fm_name_is_valid(optarg)) {
                                 fprintf(stderr, "fastmigd: bad --bridge `%s'\n", optarg);
@@ -187,6 +197,22 @@ int main(int argc, char **argv)
         if (netns && fm_netns_enter_host(netns, &e) < 0) {
                 fprintf(stderr, "fastmigd: --netns %s: %s\n", netns, e.msg);
                 return 2;
+        }
+        a->paths.state = state;
+        if (fleet_path) {
+                /* the router's namespace (route steering) is opened now,
+                 * while /run/netns is this machine's */
+                if (fm_fleet_load(fleet_path, &fleet, &e) < 0 || fm_steer_open(&steer, &fleet.steer, &e) < 0) {
+                        fprintf(stderr, "fastmigd: --fleet %s: %s\n", fleet_path, e.msg);
+                        return 2;
+                }
+                if (!fm_fleet_host(&fleet, a->paths.host)) {
+                        fprintf(stderr, "fastmigd: --fleet %s: no host %s in the fleet %s\n", fleet_path, a->paths.host,
+                                fleet.name);
+                        return 2;
+                }
+                a->paths.fleet = &fleet;
+                a->paths.steer = &steer;
         }
         if (a->paths.execwatch && fm_execwatch_start(a->paths.execwatch, &e) < 0) {
                 fprintf(stderr, "fastmigd[%s]: %s\n", a->paths.host, e.msg);
@@ -247,8 +273,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fastmigd: %s\n", e.msg);
                 return 1;
         }
-        fprintf(stderr, "fastmigd[%s]: serving on %s:%u (lxcpath %s)%s\n", a->paths.host, a->addr, a->port,
-                a->paths.lxcpath, a->paths.test_hooks ? " with test hooks" : "");
+        fprintf(stderr, "fastmigd[%s]: serving on %s:%u (lxcpath %s, steering %s)%s\n", a->paths.host, a->addr,
+                a->port, a->paths.lxcpath, a->paths.fleet ? fm_steer_kind_name(fleet.steer.kind) : "none",
+                a->paths.test_hooks ? " with test hooks" : "");
+        /* what a dead agent left half done, before anything new */
+        if (fm_agent_recover_all(a, &e) < 0)
+                fprintf(stderr, "fastmigd[%s]: %s\n", a->paths.host, e.msg);
         int left = fm_agent_run(a, stop_pipe[0], &e);
         if (left < 0)
                 fprintf(stderr, "fastmigd: %s\n", e.msg);

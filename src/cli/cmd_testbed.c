@@ -8,7 +8,8 @@
 
 static const char USAGE[] = "fastmig testbed up [--hosts N] [--link-mbit M] [--shared-storage] [--test-hooks]\n"
                             "       fastmig testbed down | status | env HOST | exec HOST [--private-run] -- CMD [ARGS]\n"
-                            "       fastmig testbed storage cut|restore [--host H]";
+                            "       fastmig testbed storage cut|restore [--host H]\n"
+                            "       fastmig testbed agent HOST kill|start";
 
 static void progress(const char *what, void *data)
 {
@@ -127,6 +128,18 @@ int cmd_testbed(int argc, char **argv)
                 return status();
         if (!strcmp(sub, "storage"))
                 return storage(argc - 1, argv + 1);
+        if (!strcmp(sub, "agent")) {
+                if (argc != 4 || (strcmp(argv[3], "kill") && strcmp(argv[3], "start")))
+                        return cli_usage(USAGE);
+                char agent[4200];
+                snprintf(agent, sizeof(agent), "%s/fastmigd", fm_self_dir());
+                fm_error e = {0};
+                bool start = !strcmp(argv[3], "start");
+                if (fm_testbed_agent(argv[2], start, agent, &e) < 0)
+                        return cli_fail("%s", e.msg);
+                printf("agent of %s %s\n", argv[2], start ? "started" : "killed");
+                return 0;
+        }
         if (!strcmp(sub, "env") || !strcmp(sub, "exec")) {
                 if (argc < 3)
                         return cli_usage(USAGE);

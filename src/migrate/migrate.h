@@ -13,6 +13,8 @@
 #include "util/util.h"
 
 struct fm_precopy_registry; /* target side: page stores of migrations under way */
+struct fm_fleet;
+struct fm_steer;
 
 /* The disk strategies (docs/IMAGES.md, docs/SHARED.md). */
 enum fm_strategy { FM_STRATEGY_AUTO, FM_STRATEGY_MEMORY, FM_STRATEGY_PARTIAL, FM_STRATEGY_FULL, FM_STRATEGY_SHARED };
@@ -40,6 +42,12 @@ typedef struct fm_host_paths {
         char bridge[16];           /* the bridge a migrated container's veth joins; "" keeps its config's */
         const char *const *bind_allow; /* host dirs a migrated config may bind read-only; NULL: the default */
         struct fm_execwatch *execwatch; /* programs the agent's children start (util/execwatch.h); NULL: not known */
+        const char *state;              /* the agent's state directory, for the journal (journal.h); NULL: none */
+        /* the fleet the agent serves (fastmigd --fleet): the source steers
+         * its service's traffic by the fleet's steering to the fleet's
+         * hosts; NULL: nothing is steered (one L2 segment, GARP) */
+        const struct fm_fleet *fleet;
+        struct fm_steer *steer;         /* ... open while the agent runs */
 } fm_host_paths;
 
 enum fm_phase {
@@ -61,14 +69,23 @@ const char *fm_phase_name(enum fm_phase p);
 typedef struct fm_mig_hooks {
         void *data;
         /* progress events, may be NULL; called from the pipeline's threads
-         * too (serialize). {"event":"frozen"} says the source is frozen: the
-         * service's traffic may go to the target from then on (what the
-         * restored TCP sockets send first must be answered there). */
+         * too (serialize). {"event":"frozen"}: the source is frozen and
+         * its traffic is being sent to the target (what the restored TCP
+         * sockets send first must be answered there); {"event":"restored"}:
+         * the target runs it. */
         void (*event)(void *data, json_object *ev);
-        /* called once the target runs the service; returns 0 when traffic now
-         * goes to the target (commit) or an error (rollback). */
-        int (*steer)(void *data, fm_error *e);
 } fm_mig_hooks;
+
+/* Traffic for ip goes to host to_host from now on (from_host: where it
+ * went), by the fleet's steering (fm_host_paths.fleet; none: nothing to
+ * do). phase: FM_STEER_* (steer/steer.h). */
+int fm_mig_steer(const fm_host_paths *p, const char *phase, const char *ip, const char *from_host, const char *to_host,
+                 fm_error *e);
+
+/* Asks the target at addr:port to drop the copy of name this host's
+ * migration brings. 0 when the target answered that it holds none (any
+ * more); an error when it could not be asked or failed. */
+int fm_target_call_abort(const char *name, const char *addr, uint16_t port, fm_error *e);
 
 #define FM_MAX_ROUNDS 64
 /* full- and partial-mig: the source freezes once what is left of the
@@ -126,8 +143,13 @@ typedef struct fm_migration {
         fm_clone clone;
         fm_image app_im, base_im;       /* clone: its images in the source's store */
         bool lazy;                 /* ... and we do */
+        char id[33];     /* this migration's id (its journal record) */
+        int64_t started_wall; /* when it began, wall clock s */
         /* progress, for undo */
         bool prepared, frozen, restored, committed;
+        bool steered;    /* traffic was sent to the target */
+        bool stranded;   /* a rollback could not learn that the target stopped its copy: the source copy
+                          * stays frozen and the journal keeps the migration for recovery (recover.h) */
         bool detached; /* the source's veth is off its bridge */
         fm_ct_port port; /* ... that veth (when have_port) */
         bool have_port;

@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 
 #include "lxc/container.h"
+#include "fleet/fleet.h"
 #include "migrate.h"
+#include "migrate/journal.h"
+#include "steer/steer.h"
 #include "util/execwatch.h"
 #include "util/job.h"
 #include "proto/proto.h"
@@ -83,6 +86,63 @@ static void emit_simple(const fm_mig_hooks *h, const char *what)
         json_object_object_add(ev, "event", json_object_new_string(what));
         h->event(h->data, ev);
         json_object_put(ev);
+}
+
+int fm_mig_steer(const fm_host_paths *p, const char *phase, const char *ip, const char *from_host, const char *to_host,
+                 fm_error *e)
+{
+        if (!p->fleet || !p->steer || !ip || !ip[0])
+                return 0;
+        const fm_host *from = from_host ? fm_fleet_host(p->fleet, from_host) : NULL;
+        const fm_host *to = fm_fleet_host(p->fleet, to_host);
+        if (!to)
+                return fm_err(e, ENOENT, "%s is not a host of the fleet %s", to_host, p->fleet->name);
+        return fm_steer_set(p->steer, phase, ip, from, to, e);
+}
+
+/* Test hook "pause_AT": the pipeline stops FM_TEST_PAUSE_MS at AT (frozen:
+ * dumped and steered, before the restore is awaited; restored: the target
+ * runs it, before the commit's steering; committed: recorded, before the
+ * source copy goes), saying so in the agent's log, so that a test can kill
+ * or cut something exactly there. */
+#define FM_TEST_PAUSE_MS 4000
+static void pause_at(const fm_migration *m, const char *at)
+{
+        if (!m->src->test_hooks || strncmp(m->inject, "pause_", 6) || strcmp(m->inject + 6, at))
+                return;
+        fprintf(stderr, "fastmigd[%s]: test hook: %s paused at %s\n", m->src->host, m->name, at);
+        usleep(FM_TEST_PAUSE_MS * 1000);
+}
+
+int fm_target_call_abort(const char *name, const char *addr, uint16_t port, fm_error *e)
+{
+        json_object *req = req_new("abort", name), *reply = NULL;
+        int r = fm_call(addr, port, req, &reply, 60000, e);
+        json_object_put(req);
+        if (r == 0) {
+                r = fm_reply_check(reply, e);
+                json_object_put(reply);
+                if (r == -EPERM) /* the target has no copy this host's migration brings */
+                        r = 0;
+        }
+        return r;
+}
+
+/* The journal's record of where this migration is, written before the step
+ * it names (journal.h). */
+static int journal(fm_migration *m, fm_journal_step step)
+{
+        if (!m->src->state)
+                return 0;
+        fm_journal_rec r = {.step = step, .to_port = m->to_port, .moving_tree = m->moving_tree,
+                            .started = m->started_wall, .since = (int64_t)time(NULL)};
+        snprintf(r.name, sizeof(r.name), "%s", m->name);
+        snprintf(r.id, sizeof(r.id), "%s", m->id);
+        snprintf(r.to_host, sizeof(r.to_host), "%s", m->to_host);
+        snprintf(r.to_addr, sizeof(r.to_addr), "%s", m->to_addr);
+        snprintf(r.service_ip, sizeof(r.service_ip), "%s", m->service_ip);
+        snprintf(r.shared_rel, sizeof(r.shared_rel), "%s", m->moving_tree ? m->shared_rel : "");
+        return fm_journal_write(m->src->state, &r, &m->err);
 }
 
 static void src_images(const fm_migration *m, char *buf, size_t n)
@@ -1105,9 +1165,19 @@ static int frozen_cut(frozen_job *j, fm_error *e)
         else if (j->m->own_net) /* its dump has no network lock: the detach is all */
                 return fm_err(e, ignore.code ? ignore.code : ENODEV, "cannot take %s's veth off its bridge: %s",
                               j->m->name, ignore.msg);
-        /* nothing answers from here any more: the plane may send traffic to
-         * the target already (see fm_mig_hooks) */
+        /* Nothing answers from here any more: traffic goes to the target
+         * already, so that what the restored TCP sockets send first (a
+         * window probe as CRIU lets them go) is answered there and not by
+         * the frozen copy, however soon the restore is done. A rollback
+         * sends it back; the commit sends it again and must succeed. */
         emit_simple(j->h, "frozen");
+        fm_error se = {0};
+        if (injected(j->m, FM_PHASE_STEER)) /* the steering is broken: it fails here too (and at the commit) */
+                return 0;
+        j->m->steered = true;
+        if (fm_mig_steer(j->m->src, FM_STEER_FROZEN, j->m->service_ip, j->m->src->host, j->m->to_host, &se) < 0)
+                fprintf(stderr, "fastmigd[%s]: %s: steering to %s at the freeze: %s\n", j->m->src->host, j->m->name,
+                        j->m->to_host, se.msg);
         return 0;
 }
 
@@ -1384,13 +1454,15 @@ static int phase_restore(fm_migration *m, json_object **programs)
         return r < 0 ? fm_err_wrap(&m->err, "restore on %s", m->to_host) : 0;
 }
 
+/* The target runs the service: its traffic goes there (the one steering
+ * call that must succeed). The CLI hears "restored" first. */
 static int phase_steer(fm_migration *m, const fm_mig_hooks *h)
 {
-        int r = 0;
-        if (h && h->steer)
-                r = h->steer(h->data, &m->err);
-        if (r == 0)
-                m->committed = true;
+        emit_simple(h, "restored");
+        m->steered = true;
+        int r = injected(m, FM_PHASE_STEER)
+                        ? fm_err(&m->err, EIO, "route switch failed (injected by the test hook)")
+                        : fm_mig_steer(m->src, FM_STEER_COMMIT, m->service_ip, m->src->host, m->to_host, &m->err);
         return r < 0 ? fm_err_wrap(&m->err, "steering traffic to %s", m->to_host) : 0;
 }
 
@@ -1480,7 +1552,8 @@ struct pipeline {
         json_object *target_programs;        /* what the target started while frozen */
         bool early, early_now;               /* the restore is asked for early; before the rounds */
         bool final;                          /* a final rootfs sync (not for a tree that stays on the volume) */
-        bool target_stopped;                 /* undo_target ran */
+        bool target_stopped;                 /* undo_target ran ... */
+        bool target_gone;                    /* ... and the target said it holds no copy */
         undo_fn undo[UNDO_MAX];
         int nundo;
 };
@@ -1498,10 +1571,7 @@ static void undo_target(pipeline *p)
                 return;
         p->target_stopped = true;
         fm_error ignore = {0};
-        json_object *reply = NULL, *req = req_new("abort", p->m->name);
-        if (fm_call(p->m->to_addr, p->m->to_port, req, &reply, 60000, &ignore) == 0)
-                json_object_put(reply);
-        json_object_put(req);
+        p->target_gone = fm_target_call_abort(p->m->name, p->m->to_addr, p->m->to_port, &ignore) == 0;
 }
 
 /* An early restore: released (the target's abort) and its answer awaited. */
@@ -1538,6 +1608,13 @@ static void undo_freeze(pipeline *p)
         undo_final_sync(p); /* before the target's abort: nothing writes there after it */
         undo_restore(p);
         undo_target(p);
+        if (m->restored && !p->target_gone) {
+                /* the target may run it and did not say it stopped: thawing
+                 * here could make two copies. The journal keeps the
+                 * migration; recovery thaws once the target answers. */
+                m->stranded = true;
+                return;
+        }
         if (m->detached) /* only ever set with have_port */
                 fm_ct_port_set(&m->port, true, &ignore);
         m->frozen_ms = fm_now_ms() - p->t_freeze; /* the window, all of it */
@@ -1546,6 +1623,9 @@ static void undo_freeze(pipeline *p)
          * segment (garp steering) the switches learn it back here */
         if (m->restored)
                 fm_ct_announce(m->src->lxcpath, m->name, &ignore);
+        if (m->steered && fm_mig_steer(m->src, FM_STEER_ROLLBACK, m->service_ip, m->to_host, m->src->host, &ignore) < 0)
+                fprintf(stderr, "fastmigd[%s]: %s: steering back after the rollback: %s\n", m->src->host, m->name,
+                        ignore.msg);
 }
 
 /* A phase: timed, reported when it ends well, the stage's end when not. */
@@ -1566,8 +1646,16 @@ static int stage_live(pipeline *p)
 {
         fm_migration *m = p->m;
         int r;
+        /* before the target holds anything: a restarted agent asks it to
+         * drop what it may have prepared */
+        if ((r = journal(m, FM_JOURNAL_PLANNED)) < 0)
+                return r;
         STEP(p, FM_PHASE_PLAN, phase_plan(m));
         undo_push(p, undo_target);
+        /* its traffic reaches it here before anything moves (a route left
+         * elsewhere by hand or by an older failure) */
+        if ((r = fm_mig_steer(m->src, FM_STEER_SOURCE, m->service_ip, NULL, m->src->host, &m->err)) < 0)
+                return fm_err_wrap(&m->err, "steering %s's traffic to %s", m->name, m->src->host);
         m->early_restore = m->src->criu_path_env[0] && m->target_early_restore;
         m->lazy = m->early_restore && m->target_lazy &&
                   (m->want_lazy > 0 || (m->want_lazy < 0 && container_rss(m) >= FM_LAZY_MIN_BYTES));
@@ -1647,6 +1735,10 @@ static int stage_frozen(pipeline *p)
         fm_migration *m = p->m;
         const fm_mig_hooks *h = p->h;
         int r;
+        /* from here the target may come to run it: a restarted agent thaws
+         * this copy only once the target has dropped its own */
+        if ((r = journal(m, FM_JOURNAL_FROZEN)) < 0)
+                return r;
         p->t_freeze = fm_now_ms();
         atomic_store(&p->ij.freezing, true);
         if (m->strategy == FM_STRATEGY_SHARED && m->src->test_hooks && !strcmp(m->inject, "storage_cut"))
@@ -1681,6 +1773,7 @@ static int stage_frozen(pipeline *p)
         dump_apply(m, &dout);
         double t_dumped = fm_now_ms();
         int rd = frozen_join(m, &fj);
+        pause_at(m, "frozen");
         int rt = transfer_join(m, &tj, r < 0 || rd < 0 ? -1 : 0);
         m->phase_ms[FM_PHASE_TRANSFER] = tj.job.done_at > t_dumped ? tj.job.done_at - t_dumped : 0;
         if (m->src->criu_path_env[0] && fj.frozen_at > 0) {
@@ -1730,9 +1823,18 @@ static int stage_commit(pipeline *p)
         /* nothing changed while it waited: its empty list now, so that its
          * exchange runs beside the commit and cleanup (joined at the end) */
         final_sync_send(&p->fs, NULL);
+        pause_at(m, "restored");
         STEP(p, FM_PHASE_STEER, phase_steer(m, p->h));
         if (m->lazy)
                 STEP(p, FM_PHASE_SETTLE, phase_settle(m, &p->lj));
+        /* The commit: the target runs it, with all its memory, and its
+         * traffic goes there. Recorded before the source copy goes; a
+         * restarted agent finishes it from here. */
+        int r = journal(m, FM_JOURNAL_COMMITTED);
+        if (r < 0)
+                return r;
+        m->committed = true;
+        pause_at(m, "committed");
         STEP(p, FM_PHASE_CLEANUP, (phase_cleanup(m), 0));
         p->nundo = 0; /* the source copy is gone: nothing to take back */
         final_sync_finish(&p->fs, NULL);
@@ -1746,6 +1848,9 @@ static int stage_commit(pipeline *p)
 int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
 {
         pipeline p = {.m = m, .h = h, .t0 = fm_now_ms()};
+        if (!m->id[0])
+                fm_journal_new_id(m->id);
+        m->started_wall = (int64_t)time(NULL);
         int r = stage_live(&p);
         if (r == 0)
                 r = stage_frozen(&p);
@@ -1758,9 +1863,15 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 while (p.nundo > 0)
                         p.undo[--p.nundo](&p);
                 /* a refusal before anything was touched is not a rollback */
-                m->rolled_back = m->prepared || m->frozen || m->restored;
+                m->rolled_back = !m->stranded && (m->prepared || m->frozen || m->restored);
                 m->err = keep;
+                if (m->stranded)
+                        fm_err_wrap(&m->err, "%s stays frozen on %s until %s confirms it runs no copy (the agent "
+                                             "keeps asking; docs/RECOVERY.md)", m->name, m->src->host, m->to_host);
         }
+        /* over, either way, unless recovery holds it */
+        if (!m->stranded && m->src->state)
+                fm_journal_remove(m->src->state, m->name);
         m->ok = r == 0;
         json_object_put(p.target_programs);
         json_object_put(p.rj.programs);

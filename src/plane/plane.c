@@ -283,14 +283,6 @@ static void probe_end(fm_probe *p, fm_probe_result *pr)
 
 /* ---- one migration ---- */
 
-typedef struct steer_ctx {
-        fm_steer st;
-        const char *ip;
-        const fm_host *to, *from;
-        const char *inject;
-        double ms;
-} steer_ctx;
-
 int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **report, fm_error *e)
 {
         const fm_host *to = fm_fleet_host(f, o->to);
@@ -322,19 +314,16 @@ int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **
         if (!ip[0])
                 return fm_err(e, EINVAL, "container %s has no static IPv4 address in its LXC config", o->name);
 
-        steer_ctx sc = {.st = {.rt = {.fd = -1}}, .ip = ip, .to = to, .from = from, .inject = o->inject};
-        if ((r = fm_steer_open(&sc.st, &f->steer, e)) < 0)
-                return r;
-        /* the service's traffic must reach the source before we start */
-        if ((r = fm_steer_set(&sc.st, FM_STEER_SOURCE, ip, NULL, from, e)) < 0)
-                goto out_steer;
+        /* The source agent steers the service's traffic (the migration's
+         * outcome is its to decide, docs/RECOVERY.md): by this fleet's
+         * steering, which its own fleet file must name too. */
 
         fm_probe probe;
         bool probing = false;
         int interval_us = o->probe_interval_us ? o->probe_interval_us : 1000;
         if (o->probe) {
                 if ((r = probe_begin(&probe, f->users_netns, ip, interval_us, o->name, e)) < 0)
-                        goto out_steer;
+                        return r;
                 probing = true;
         }
 
@@ -344,6 +333,8 @@ int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **
         snprintf(to_ep, sizeof(to_ep), "%s:%u", to->addr, to->port);
         json_object_object_add(req, "to", json_object_new_string(to_ep));
         json_object_object_add(req, "to_host", json_object_new_string(to->name));
+        json_object_object_add(req, "steering", json_object_new_string(fm_steer_kind_name(f->steer.kind)));
+        json_object_object_add(req, "fleet", json_object_new_string(f->name));
         if (o->inject)
                 json_object_object_add(req, "inject", json_object_new_string(o->inject));
         if (o->mode)
@@ -413,35 +404,10 @@ int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **
                         json_object_object_get_ex(m, "ms", &ms);
                         if (o->progress && ph)
                                 o->progress(ph, json_object_get_double(ms), o->pdata);
-                } else if (ev && !strcmp(ev, "frozen") && !(o->inject && !strcmp(o->inject, "steer"))) {
-                        /* The source is frozen: traffic goes to the target
-                         * already, so that what the restored TCP sockets send
-                         * first (a window probe as CRIU lets them go) is
-                         * answered to the target and not to the frozen copy,
-                         * however soon the restore is done. The commit still
-                         * waits for "restored"; a failure puts the route back. */
-                        if (probing)
-                                fm_probe_mark_freeze(&probe);
-                        double ts = fm_now_ms();
-                        fm_error se = {0};
-                        fm_steer_set(&sc.st, FM_STEER_FROZEN, ip, from, to, &se);
-                        sc.ms = fm_now_ms() - ts;
-                } else if (ev && !strcmp(ev, "restored")) {
-                        /* The target runs the service: move the route, then commit. */
-                        double ts = fm_now_ms();
-                        fm_error se = {0};
-                        int q = o->inject && !strcmp(o->inject, "steer")
-                                        ? fm_err(&se, EIO, "route switch failed (injected by the test hook)")
-                                        : fm_steer_set(&sc.st, FM_STEER_COMMIT, ip, from, to, &se);
-                        sc.ms = fm_now_ms() - ts;
-                        json_object *c = json_object_new_object();
-                        json_object_object_add(c, "op", json_object_new_string(q == 0 ? "commit" : "abort"));
-                        if (q < 0)
-                                json_object_object_add(c, "error", json_object_new_string(se.msg));
-                        r = fm_msg_send(fd, FM_FRAME_REQUEST, c);
-                        json_object_put(c);
-                        if (r < 0)
-                                r = fm_err(e, -r, "sending the commit to %s: %s", from->name, strerror(-r));
+                } else if (ev && !strcmp(ev, "frozen") && probing) {
+                        /* the source is frozen (and its agent sends the
+                         * traffic to the target) */
+                        fm_probe_mark_freeze(&probe);
                 }
                 json_object_put(m);
         }
@@ -457,11 +423,6 @@ int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **
                         fm_reply_check(rep, e);
                         r = -e->code;
                 }
-        }
-        if (!ok) {
-                /* whatever happened, the service answers from the source again */
-                fm_error ignore = {0};
-                fm_steer_set(&sc.st, FM_STEER_ROLLBACK, ip, to, from, &ignore);
         }
         fm_probe_result pr = {0};
         if (probing)
@@ -483,9 +444,6 @@ int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **
         if (!json_object_object_get_ex(out, "rolled_back", NULL))
                 json_object_object_add(out, "rolled_back", json_object_new_boolean(false));
         json_object_object_add(out, "total_ms", json_object_new_double(total));
-        json_object *phases = NULL;
-        if (json_object_object_get_ex(out, "phases", &phases))
-                json_object_object_add(phases, "steer", json_object_new_double(sc.ms));
         json_object *stream = fm_stream_report(o->name);
         json_object_object_add(out, "stream", stream);
         int64_t bad = 0;
@@ -518,8 +476,6 @@ int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **
         *report = out;
         json_object_put(rep);
         json_object_put(stalls);
-out_steer:
-        fm_steer_close(&sc.st);
         return r;
 }
 

@@ -8,6 +8,7 @@ int fm_steer_open(fm_steer *s, const fm_steer_cfg *cfg, fm_error *e)
 {
         s->cfg = *cfg;
         s->rt.fd = -1;
+        pthread_mutex_init(&s->lock, NULL);
         if (cfg->kind == FM_STEER_ROUTE)
                 return fm_router_open(&s->rt, cfg->netns, e);
         return 0;
@@ -41,10 +42,14 @@ static int run_command(const fm_steer *s, const char *phase, const char *ip, con
 
 int fm_steer_set(fm_steer *s, const char *phase, const char *ip, const fm_host *from, const fm_host *to, fm_error *e)
 {
+        int r;
+        pthread_mutex_lock(&s->lock);
         switch (s->cfg.kind) {
-        case FM_STEER_ROUTE: return fm_router_set(&s->rt, ip, to->route_via, e);
-        case FM_STEER_COMMAND: return run_command(s, phase, ip, from, to, e);
-        case FM_STEER_GARP: return 0;
+        case FM_STEER_ROUTE: r = fm_router_set(&s->rt, ip, to->route_via, e); break;
+        case FM_STEER_COMMAND: r = run_command(s, phase, ip, from, to, e); break;
+        case FM_STEER_GARP: r = 0; break;
+        default: r = fm_err(e, EINVAL, "unknown steering"); break;
         }
-        return fm_err(e, EINVAL, "unknown steering");
+        pthread_mutex_unlock(&s->lock);
+        return r;
 }

@@ -11,6 +11,7 @@
  *   garp     hosts on one L2 segment: the restored container announces
  *            itself (gratuitous ARP, src/lxc/container.c); nothing to do here. */
 #pragma once
+#include <pthread.h>
 #include "fleet/fleet.h"
 #include "steer/route.h"
 
@@ -24,6 +25,7 @@
 typedef struct fm_steer {
         fm_steer_cfg cfg;
         fm_router rt; /* route: open while the steer is */
+        pthread_mutex_t lock; /* one call at a time (an agent's migrations share it) */
 } fm_steer;
 
 int fm_steer_open(fm_steer *s, const fm_steer_cfg *cfg, fm_error *e);

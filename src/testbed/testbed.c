@@ -136,9 +136,10 @@ bool fm_testbed_any_left(char *what, size_t len)
         return left;
 }
 
-static int save_state(const fm_testbed *tb, const pid_t *agents, fm_error *e)
+static int save_state(const fm_testbed *tb, const pid_t *agents, bool test_hooks, fm_error *e)
 {
         json_object *o = json_object_new_object();
+        json_object_object_add(o, "test_hooks", json_object_new_boolean(test_hooks));
         json_object_object_add(o, "hosts", json_object_new_int(tb->hosts));
         json_object_object_add(o, "link_mbit", json_object_new_int(tb->link_mbit));
         json_object_object_add(o, "shared_storage", json_object_new_boolean(tb->shared));
@@ -153,7 +154,7 @@ static int save_state(const fm_testbed *tb, const pid_t *agents, fm_error *e)
         return r < 0 ? fm_err(e, -r, "writing %s: %s", FM_TESTBED_STATE, strerror(-r)) : 0;
 }
 
-static int load_raw(int *hosts, int *link, bool *shared, pid_t *pids, fm_error *e)
+static int load_raw(int *hosts, int *link, bool *shared, pid_t *pids, bool *hooks, fm_error *e)
 {
         _cleanup_free_ char *s = NULL;
         int r = fm_read_file(FM_TESTBED_STATE, &s, 1 << 20);
@@ -178,6 +179,8 @@ static int load_raw(int *hosts, int *link, bool *shared, pid_t *pids, fm_error *
         *hosts = (int)h;
         *link = (int)l;
         *shared = fm_json_bool(o, "shared_storage", false);
+        if (hooks)
+                *hooks = fm_json_bool(o, "test_hooks", false);
         json_object_put(o);
         return 0;
 }
@@ -186,7 +189,7 @@ int fm_testbed_load(fm_testbed *tb, fm_error *e)
 {
         int hosts = 0, link = 0;
         bool shared = false;
-        int r = load_raw(&hosts, &link, &shared, NULL, e);
+        int r = load_raw(&hosts, &link, &shared, NULL, NULL, e);
         if (r < 0)
                 return r;
         fm_testbed_layout(tb, hosts, link, shared);
@@ -260,8 +263,9 @@ static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool
                 char *argv[24] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
                                   "--lxcpath",        (char *)h->lxcpath, "--images", (char *)h->images,
                                   "--state",          (char *)h->state,   "--store",  (char *)h->store,
-                                  "--pki",            FM_TESTBED_PKI,     "--netns",  (char *)h->netns};
-                int k = 17;
+                                  "--pki",            FM_TESTBED_PKI,     "--netns",  (char *)h->netns,
+                                  "--fleet",          FM_TESTBED_FLEET};
+                int k = 19;
                 if (test_hooks)
                         argv[k++] = "--test-hooks";
                 if (h->shared[0]) {
@@ -339,7 +343,7 @@ int fm_testbed_up(const fm_testbed_opts *o, fm_progress_fn progress, void *pdata
         } while (0)
         if (progress)
                 progress("namespaces and links", pdata);
-        STEP(save_state(&tb, agents, e)); /* so that `down' can clean a half-built testbed */
+        STEP(save_state(&tb, agents, o->test_hooks, e)); /* so that `down' can clean a half-built testbed */
         STEP(fm_testbed_run(e, "ip netns add %s", FM_TESTBED_CORE_NS));
         STEP(fm_testbed_run(e, "ip netns add %s", FM_TESTBED_UE_NS));
         STEP(fm_testbed_run(e, "ip -n %s link set lo up", FM_TESTBED_CORE_NS));
@@ -394,7 +398,7 @@ int fm_testbed_up(const fm_testbed_opts *o, fm_progress_fn progress, void *pdata
                 if (progress)
                         progress(tb.host[i].name, pdata);
                 STEP(start_agent(&tb, i, o->agent_path, o->test_hooks, &agents[i], e));
-                STEP(save_state(&tb, agents, e));
+                STEP(save_state(&tb, agents, o->test_hooks, e));
         }
         return 0;
 fail:
@@ -493,12 +497,57 @@ static void agents_wait(int *fds, int n)
         }
 }
 
+int fm_testbed_agent(const char *host, bool start, const char *agent_path, fm_error *e)
+{
+        int hosts = 0, link = 0;
+        bool shared = false, hooks = false;
+        pid_t pids[FM_TESTBED_MAX_HOSTS] = {0};
+        int r = load_raw(&hosts, &link, &shared, pids, &hooks, e);
+        if (r < 0)
+                return r;
+        fm_testbed tb;
+        fm_testbed_layout(&tb, hosts, link, shared);
+        int i = 0;
+        while (i < hosts && strcmp(tb.host[i].name, host))
+                i++;
+        if (i == hosts)
+                return fm_err(e, ENOENT, "no host `%s' in the testbed (it has mec1..mec%d)", host, hosts);
+        /* the agent of record, if it still runs (its pid may be reused) */
+        int fd = pids[i] > 0 ? pidfd_open(pids[i], 0) : -1;
+        char path[64];
+        _cleanup_free_ char *comm = NULL;
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pids[i]);
+        if (fd >= 0 && (fm_read_file(path, &comm, 64) < 0 || strncmp(comm, "fastmigd", 8)))
+                fd = fm_close(fd);
+        if (start) {
+                if (fd >= 0) {
+                        fm_close(fd);
+                        return fm_err(e, EEXIST, "the agent of %s runs already (pid %d)", host, (int)pids[i]);
+                }
+                pid_t pid = 0;
+                if ((r = start_agent(&tb, i, agent_path, hooks, &pid, e)) < 0)
+                        return r;
+                pids[i] = pid;
+        } else {
+                if (fd < 0)
+                        return fm_err(e, ESRCH, "the agent of %s does not run", host);
+                /* as a crash would: no chance to clean up */
+                pidfd_send_signal(fd, SIGKILL, NULL, 0);
+                struct pollfd pf = {.fd = fd, .events = POLLIN};
+                while (poll(&pf, 1, 10000) < 0 && errno == EINTR)
+                        ;
+                fm_close(fd);
+                pids[i] = 0;
+        }
+        return save_state(&tb, pids, hooks, e);
+}
+
 int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
 {
         int hosts = 0, link = 0;
         bool shared = true; /* unknown: look for everything */
         pid_t pids[FM_TESTBED_MAX_HOSTS] = {0};
-        if (load_raw(&hosts, &link, &shared, pids, NULL) < 0)
+        if (load_raw(&hosts, &link, &shared, pids, NULL, NULL) < 0)
                 hosts = FM_TESTBED_MAX_HOSTS;
         int agent_fds[FM_TESTBED_MAX_HOSTS];
         fm_testbed tb;

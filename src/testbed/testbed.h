@@ -48,6 +48,9 @@ typedef void (*fm_progress_fn)(const char *what, void *data);
 void fm_testbed_layout(fm_testbed *tb, int hosts, int link_mbit, bool shared);
 int fm_testbed_up(const fm_testbed_opts *o, fm_progress_fn progress, void *pdata, fm_error *e);
 int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e);
+/* Kills (SIGKILL, as a crash would) or starts the agent of one host, as a
+ * supervisor would restart it (with the testbed's options). */
+int fm_testbed_agent(const char *host, bool start, const char *agent_path, fm_error *e);
 /* Loads the state of a running testbed; -ENOENT when none is up. */
 int fm_testbed_load(fm_testbed *tb, fm_error *e);
 const fm_host *fm_testbed_host(const fm_testbed *tb, const char *name);

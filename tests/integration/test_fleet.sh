@@ -105,7 +105,7 @@ start_agent() {
   [ -e "$tmp/h$1/log" ] && cat "$tmp/h$1/log" >>"$tmp/h$1/log.old" && : >"$tmp/h$1/log"
   "$inst/sbin/fastmigd" --netns fx-h$1 --host h$1 --listen 10.88.$1.2:7070 --lxcpath "$tmp/h$1/lxc" \
     --images "$tmp/h$1/images" --state "$tmp/h$1/state" --store "$tmp/h$1/store" --pki "$tmp/pki" \
-    --bridge fxbr0 2>>"$tmp/h$1/log" &
+    --bridge fxbr0 --fleet "$tmp/fleet.json" 2>>"$tmp/h$1/log" &
   agents[$1]=$!
   for _ in $(seq 100); do grep -q serving "$tmp/h$1/log" && return 0; sleep 0.1; done
   fail "agent h$1 did not start: $(cat "$tmp/h$1/log")"
