@@ -351,9 +351,14 @@ static void *recover_thread(void *arg)
                                 busy_release(ra->name);
                         break;
                 }
+                if (strcmp(r.name, ra->name)) {
+                        fprintf(stderr, "fastmigd[%s]: recovery: %s holds a record of %s; left for an operator\n",
+                                p->host, path, r.name);
+                        break;
+                }
                 int q = fm_recover_one(p, &r, &e);
                 if (q != -EAGAIN) {
-                        if (q == 0 || q == -ENOENT)
+                        if (q == 0) /* else the record stays, and so does the mark, for an operator */
                                 busy_release(ra->name);
                         break;
                 }
@@ -478,18 +483,21 @@ static int op_migrate(req_ctx *c)
                 r = fm_err(&c->err, EINVAL, "the target is this host (%s)", c->a->paths.host);
                 goto out;
         }
-        if ((r = steering_agrees(c)) < 0 || (r = to_host_known(c, m->to_host)) < 0)
-                goto out;
-        if (!busy_take(name)) {
-                r = fm_err(&c->err, EBUSY, "container %s is already being migrated", name);
+        if (!fm_name_is_valid(m->to_host)) { /* the journal names the target by it */
+                r = fm_err(&c->err, EINVAL, "bad or missing to_host `%s'", m->to_host);
                 goto out;
         }
+        if ((r = steering_agrees(c)) < 0 || (r = to_host_known(c, m->to_host)) < 0)
+                goto out;
         char jpath[600];
         fm_journal_path(c->a->paths.state, name, jpath, sizeof(jpath));
         if (fm_path_exists(jpath)) {
-                busy_release(name);
                 r = fm_err(&c->err, EBUSY, "an interrupted migration of %s is being recovered on %s (docs/RECOVERY.md)",
                            name, c->a->paths.host);
+                goto out;
+        }
+        if (!busy_take(name)) {
+                r = fm_err(&c->err, EBUSY, "container %s is already being migrated", name);
                 goto out;
         }
         mig_link link = {.c = c, .lock = PTHREAD_MUTEX_INITIALIZER};
@@ -1145,6 +1153,7 @@ static int accept_one(fm_agent *a, fm_error *e)
                 fm_close(fd);
                 return 0;
         }
+        fm_tcp_keepalive(fd); /* a dead peer ends its request within FM_TCP_DEAD_MS */
         /* small messages (replies, rsync's) go out at once, not after a
          * delayed ACK */
         int one = 1;

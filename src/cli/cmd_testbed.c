@@ -9,7 +9,8 @@
 static const char USAGE[] = "fastmig testbed up [--hosts N] [--link-mbit M] [--shared-storage] [--test-hooks]\n"
                             "       fastmig testbed down | status | env HOST | exec HOST [--private-run] -- CMD [ARGS]\n"
                             "       fastmig testbed storage cut|restore [--host H]\n"
-                            "       fastmig testbed agent HOST kill|start";
+                            "       fastmig testbed agent HOST kill|start\n"
+                            "       fastmig testbed link HOST cut|restore";
 
 static void progress(const char *what, void *data)
 {
@@ -128,6 +129,16 @@ int cmd_testbed(int argc, char **argv)
                 return status();
         if (!strcmp(sub, "storage"))
                 return storage(argc - 1, argv + 1);
+        if (!strcmp(sub, "link")) {
+                if (argc != 4 || (strcmp(argv[3], "cut") && strcmp(argv[3], "restore")))
+                        return cli_usage(USAGE);
+                fm_error e = {0};
+                bool cut = !strcmp(argv[3], "cut");
+                if (fm_testbed_link(argv[2], cut, &e) < 0)
+                        return cli_fail("%s", e.msg);
+                printf("link of %s %s\n", argv[2], cut ? "cut" : "restored");
+                return 0;
+        }
         if (!strcmp(sub, "agent")) {
                 if (argc != 4 || (strcmp(argv[3], "kill") && strcmp(argv[3], "start")))
                         return cli_usage(USAGE);

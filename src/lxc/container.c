@@ -392,6 +392,12 @@ int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e)
                 char *argv[] = {"lxc-stop", "-k", "-P", (char *)lxcpath, "-n", (char *)name, NULL};
                 fm_spawn_opts o = {.detach_stdio = true, .timeout_ms = 30000};
                 fm_spawn(argv, &o);
+                /* its directory goes only once it is stopped: a caller is
+                 * told "gone" only when it is */
+                if (fm_ct_info_get(lxcpath, name, &i, e) < 0)
+                        return -e->code;
+                if (i.running)
+                        return fm_err(e, EBUSY, "container %s still runs after lxc-stop -k", name);
         }
         fm_ctnet net;
         fm_error ignore = {0};
@@ -581,7 +587,9 @@ static int checkpoint_tool(const char *lxcpath, const char *name, const char *di
         fm_strv_push(&argv, "-D");
         fm_strv_push(&argv, dir);
         /* lxc-checkpoint -r hands its stdout to the restored container: never capture it */
-        fm_spawn_opts o = {.env_add = envv, .detach_stdio = true,
+        /* outlives a dead agent: CRIU must not be killed inside the tasks
+         * (the restarted agent waits for it: src/migrate/recover.h) */
+        fm_spawn_opts o = {.env_add = envv, .detach_stdio = true, .outlive_parent = true,
                            .timeout_ms = timeout_ms > 0 ? timeout_ms : 120000};
         r = fm_spawn(argv.v, &o);
         fm_strv_free(&argv);

@@ -53,9 +53,12 @@ int fm_journal_write(const char *state, const fm_journal_rec *r, fm_error *e)
 {
         char dir[512], path[600], tmp[620];
         snprintf(dir, sizeof(dir), "%s/" FM_JOURNAL_DIR, state);
+        bool fresh = !fm_path_exists(dir);
         int q = fm_mkdir_p(dir, 0700);
         if (q < 0)
                 return fm_err(e, -q, "creating %s: %s", dir, strerror(-q));
+        if (fresh && (q = fsync_dir(state)) < 0)
+                return fm_err(e, -q, "syncing %s: %s", state, strerror(-q));
         fm_journal_path(state, r->name, path, sizeof(path));
         snprintf(tmp, sizeof(tmp), "%s.new", path);
         json_object *o = json_object_new_object();
@@ -75,8 +78,10 @@ int fm_journal_write(const char *state, const fm_journal_rec *r, fm_error *e)
         int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         int err = fd < 0 ? errno : 0;
         if (fd >= 0) {
-                if (fm_write_all(fd, s, len) < 0 || write(fd, "\n", 1) != 1)
-                        err = errno ? errno : EIO;
+                if ((q = fm_write_all(fd, s, len)) < 0)
+                        err = -q;
+                else if (write(fd, "\n", 1) != 1)
+                        err = EIO;
                 else if (fsync(fd) < 0)
                         err = errno;
                 close(fd);
@@ -84,12 +89,15 @@ int fm_journal_write(const char *state, const fm_journal_rec *r, fm_error *e)
         json_object_put(o);
         if (!err && rename(tmp, path) < 0)
                 err = errno;
-        if (!err && (q = fsync_dir(dir)) < 0)
-                err = -q;
         if (err) {
                 unlink(tmp);
                 return fm_err(e, err, "writing the journal %s: %s", path, strerror(err));
         }
+        /* renamed: the record is what a restart reads, whatever the
+         * directory's sync says (a caller that took a failure here for
+         * "not recorded" could undo a step the record says was taken) */
+        if ((q = fsync_dir(dir)) < 0)
+                fprintf(stderr, "fastmig: syncing %s: %s\n", dir, strerror(-q));
         return 0;
 }
 
@@ -124,6 +132,8 @@ int fm_journal_parse(const char *text, size_t len, fm_journal_rec *r, fm_error *
                 q = fm_json_str(o, "to_host", true, sizeof(r->to_host) - 1, &host, e);
         if (q == 0)
                 q = ipv4(o, "to_addr", true, r->to_addr, sizeof(r->to_addr), e);
+        if (q == 0 && !r->to_addr[0])
+                q = fm_err(e, EINVAL, "empty `to_addr'");
         if (q == 0)
                 q = fm_json_int(o, "to_port", true, 1, 65535, &port, e);
         if (q == 0)

@@ -83,9 +83,11 @@ int fm_mig_steer(const fm_host_paths *p, const char *phase, const char *ip, cons
                  fm_error *e);
 
 /* Asks the target at addr:port to drop the copy of name this host's
- * migration brings. 0 when the target answered that it holds none (any
- * more); an error when it could not be asked or failed. */
+ * migration brings. 0 only when the target answered that it holds none
+ * (any more: it removed it, or there is no container of that name); an
+ * error when it could not be asked, refused or failed. */
 int fm_target_call_abort(const char *name, const char *addr, uint16_t port, fm_error *e);
+#define FM_ABORT_CONNECT_MS 10000
 
 #define FM_MAX_ROUNDS 64
 /* full- and partial-mig: the source freezes once what is left of the

@@ -51,20 +51,26 @@ static int procs_on(const char *dir, pid_t *pids, int max)
 int fm_recover_reap(const char *images_dir, int wait_ms)
 {
         pid_t pids[32];
-        int first = procs_on(images_dir, pids, 32);
+        int n = procs_on(images_dir, pids, 32);
         uint64_t deadline = fm_now_ns() + (uint64_t)wait_ms * 1000000ull;
-        int n = first;
         while (n > 0 && fm_now_ns() < deadline) {
                 usleep(50000);
                 n = procs_on(images_dir, pids, 32);
         }
-        for (int tries = 0; n > 0 && tries < 50; tries++) {
+        return n;
+}
+
+void fm_recover_kill(const char *images_dir)
+{
+        pid_t pids[32];
+        for (int tries = 0; tries < 50; tries++) {
+                int n = procs_on(images_dir, pids, 32);
+                if (n == 0)
+                        return;
                 for (int i = 0; i < n; i++)
                         kill(pids[i], SIGKILL);
                 usleep(100000);
-                n = procs_on(images_dir, pids, 32);
         }
-        return first;
 }
 
 static void say(const fm_host_paths *p, const fm_journal_rec *r, const char *what, const char *why)
@@ -73,24 +79,33 @@ static void say(const fm_host_paths *p, const fm_journal_rec *r, const char *wha
                 fm_journal_step_name(r->step), what, why ? ": " : "", why ? why : "");
 }
 
-/* No commit was recorded: the target drops its copy, then this one runs. */
+/* No commit was recorded: the target drops its copy, then this one runs.
+ * Only while this copy is still here to run: a source copy that is gone
+ * (the host rebooted, someone removed it) leaves the target's, which may
+ * be the only one, for an operator. */
 static int roll_back(const fm_host_paths *p, const fm_journal_rec *r, fm_error *e)
 {
+        fm_ct_info info;
+        if (fm_ct_info_get(p->lxcpath, r->name, &info, e) < 0) {
+                say(p, r, "cannot read the source copy's state", e->msg);
+                return -EAGAIN;
+        }
+        if (!info.defined || !info.running) {
+                say(p, r, "the source copy does not run any more; the target's copy, if any, is left as it is for an "
+                          "operator (docs/RECOVERY.md)", NULL);
+                return fm_err(e, ENOENT, "%s is not running on %s", r->name, p->host);
+        }
         if (fm_target_call_abort(r->name, r->to_addr, r->to_port, e) < 0) {
                 say(p, r, "the target did not confirm it runs no copy; the source copy stays frozen", e->msg);
                 return -EAGAIN;
         }
         fm_error ignore = {0};
-        fm_ct_info info;
-        if (fm_ct_info_get(p->lxcpath, r->name, &info, &ignore) < 0 || !info.defined) {
-                /* nothing here to thaw: not ours to invent */
-                say(p, r, "the source copy is gone (removed by someone else)", NULL);
-                return fm_err(e, ENOENT, "%s is no longer on %s", r->name, p->host);
-        }
         fm_ct_port port;
-        if (fm_ct_port_get(p->lxcpath, r->name, &port, &ignore) == 0)
-                fm_ct_port_set(&port, true, &ignore);
-        if (fm_ct_unfreeze(p->lxcpath, r->name, e) < 0 && info.frozen) {
+        if (fm_ct_port_get(p->lxcpath, r->name, &port, &ignore) == 0 && fm_ct_port_set(&port, true, e) < 0) {
+                say(p, r, "putting its veth back on the bridge failed", e->msg);
+                return -EAGAIN;
+        }
+        if (fm_ct_unfreeze(p->lxcpath, r->name, e) < 0) {
                 say(p, r, "thawing failed", e->msg);
                 return -EAGAIN;
         }
@@ -142,10 +157,12 @@ int fm_recover_one(const fm_host_paths *p, const fm_journal_rec *r, fm_error *e)
 {
         char img[600];
         snprintf(img, sizeof(img), "%s/%s", p->images, r->name);
-        /* a dead agent's dump may still be running on the frozen tasks */
-        int left = fm_recover_reap(img, FM_RECOVER_REAP_MS);
-        if (left > 0)
-                say(p, r, "waited for the checkpoint programs left running", NULL);
+        /* a dead agent's dump may still be running on the frozen tasks:
+         * never killed (CRIU's parasite may be inside them), awaited */
+        if (fm_recover_reap(img, FM_RECOVER_REAP_MS) > 0) {
+                say(p, r, "checkpoint programs of the dead agent still run on its images; waiting for them", NULL);
+                return -EAGAIN;
+        }
         int q = 0;
         fm_error ignore = {0};
         switch (r->step) {
@@ -160,7 +177,7 @@ int fm_recover_one(const fm_host_paths *p, const fm_journal_rec *r, fm_error *e)
         case FM_JOURNAL_FROZEN: q = roll_back(p, r, e); break;
         case FM_JOURNAL_COMMITTED: q = roll_forward(p, r, e); break;
         }
-        if (q < 0 && q != -ENOENT)
+        if (q < 0) /* the journal stays: later, or an operator */
                 return q;
         fm_rm_rf(img);
         snprintf(img, sizeof(img), "%s/.%s.ps", p->images, r->name); /* a lazy dump's page-server socket */

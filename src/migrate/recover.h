@@ -13,15 +13,18 @@
 #include "migrate/journal.h"
 #include "migrate/migrate.h"
 
-/* 0: the migration has ended (journal removed); -EAGAIN: the target or the
- * steering did not answer, call again later (the journal stays); another
- * error: it could not be ended (logged; the journal stays). */
+/* 0: the migration has ended (journal removed); -EAGAIN: the target, the
+ * steering or a leftover dump did not let it end yet, call again later;
+ * another error: it cannot be ended without an operator (logged). The
+ * journal stays unless 0. */
 int fm_recover_one(const fm_host_paths *p, const fm_journal_rec *r, fm_error *e);
 
 /* Waits (up to wait_ms) for the checkpoint programs a dead agent left on
- * the container's images directory (lxc-checkpoint, CRIU) to end, then
- * kills what is left. Returns how many were still running at the start. */
+ * the container's images directory (lxc-checkpoint, CRIU) to end; none is
+ * killed. Returns how many still run. */
 int fm_recover_reap(const char *images_dir, int wait_ms);
+/* Kills them (a target's restore, never a source's dump). */
+void fm_recover_kill(const char *images_dir);
 
 #define FM_RECOVER_REAP_MS 30000
 

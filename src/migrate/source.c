@@ -116,14 +116,28 @@ static void pause_at(const fm_migration *m, const char *at)
 
 int fm_target_call_abort(const char *name, const char *addr, uint16_t port, fm_error *e)
 {
+        /* a target that cannot be reached is known soon (the caller asks
+         * again); one that answers may take a while (it lets a restore
+         * under way end first) */
+        _cleanup_close_ int fd = fm_tcp_connect(addr, port, FM_ABORT_CONNECT_MS, e);
+        if (fd < 0)
+                return fd;
+        fm_sock_set_timeout(fd, 60000);
         json_object *req = req_new("abort", name), *reply = NULL;
-        int r = fm_call(addr, port, req, &reply, 60000, e);
+        int r = fm_msg_send(fd, FM_FRAME_REQUEST, req);
         json_object_put(req);
+        uint8_t t = 0;
+        if (r < 0)
+                r = fm_err(e, -r, "asking %s:%u to abort: %s", addr, port, strerror(-r));
+        else if ((r = fm_msg_recv(fd, &t, &reply, e)) == 0 && t != FM_FRAME_REPLY) {
+                json_object_put(reply);
+                r = fm_err(e, EPROTO, "%s:%u answered the abort with a frame of type %u", addr, port, t);
+        }
         if (r == 0) {
+                /* only its yes counts: any refusal (not ours, a marker it
+                 * could not read) leaves a copy possibly running there */
                 r = fm_reply_check(reply, e);
                 json_object_put(reply);
-                if (r == -EPERM) /* the target has no copy this host's migration brings */
-                        r = 0;
         }
         return r;
 }
@@ -1389,11 +1403,8 @@ static int restore_run(void *arg, fm_error *e)
 static void restore_cancel(void *arg)
 {
         restore_job *j = arg;
-        json_object *req = req_new("abort", j->m->name), *reply = NULL;
         fm_error ignore = {0};
-        if (fm_call(j->m->to_addr, j->m->to_port, req, &reply, 60000, &ignore) == 0)
-                json_object_put(reply);
-        json_object_put(req);
+        fm_target_call_abort(j->m->name, j->m->to_addr, j->m->to_port, &ignore);
 }
 
 /* Before the freeze: an early restore that has already been answered
@@ -1615,17 +1626,23 @@ static void undo_freeze(pipeline *p)
                 m->stranded = true;
                 return;
         }
-        if (m->detached) /* only ever set with have_port */
-                fm_ct_port_set(&m->port, true, &ignore);
+        /* what fails from here is left to recovery, which retries the
+         * same steps (docs/RECOVERY.md): the journal still says frozen */
+        if (m->detached && fm_ct_port_set(&m->port, true, &ignore) < 0) /* only ever set with have_port */
+                m->stranded = true;
         m->frozen_ms = fm_now_ms() - p->t_freeze; /* the window, all of it */
-        fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore);
+        if (!m->stranded && fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore) < 0)
+                m->stranded = true;
         /* the target may have announced the address already: on one L2
          * segment (garp steering) the switches learn it back here */
-        if (m->restored)
+        if (!m->stranded && m->restored)
                 fm_ct_announce(m->src->lxcpath, m->name, &ignore);
-        if (m->steered && fm_mig_steer(m->src, FM_STEER_ROLLBACK, m->service_ip, m->to_host, m->src->host, &ignore) < 0)
-                fprintf(stderr, "fastmigd[%s]: %s: steering back after the rollback: %s\n", m->src->host, m->name,
-                        ignore.msg);
+        if (!m->stranded && m->steered &&
+            fm_mig_steer(m->src, FM_STEER_ROLLBACK, m->service_ip, m->to_host, m->src->host, &ignore) < 0)
+                m->stranded = true;
+        if (m->stranded)
+                fprintf(stderr, "fastmigd[%s]: %s: the rollback did not complete (%s); recovery takes it over\n",
+                        m->src->host, m->name, ignore.msg);
 }
 
 /* A phase: timed, reported when it ends well, the stage's end when not. */
@@ -1866,8 +1883,9 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 m->rolled_back = !m->stranded && (m->prepared || m->frozen || m->restored);
                 m->err = keep;
                 if (m->stranded)
-                        fm_err_wrap(&m->err, "%s stays frozen on %s until %s confirms it runs no copy (the agent "
-                                             "keeps asking; docs/RECOVERY.md)", m->name, m->src->host, m->to_host);
+                        fm_err_wrap(&m->err, "%s stays frozen on %s until %s confirms it runs no copy and the "
+                                             "rollback completes (the agent keeps trying; docs/RECOVERY.md)",
+                                    m->name, m->src->host, m->to_host);
         }
         /* over, either way, unless recovery holds it */
         if (!m->stranded && m->src->state)

@@ -17,6 +17,7 @@
 #include "memory/pagestream.h"
 #include "proto/proto.h"
 #include "migrate.h"
+#include "migrate/recover.h"
 #include "util/execwatch.h"
 #include "transfer/files.h"
 
@@ -851,6 +852,11 @@ int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, 
         touch(abort_m);
         for (int i = 0; i < 3000 && fm_path_exists(busy); i++)
                 usleep(10000);
+        /* a restore whose agent died (its marker swept at the restart) may
+         * still run on the images: it ends first, killed if need be (a
+         * half-restored copy is of no use) */
+        if (fm_recover_reap(img, 5000) > 0)
+                fm_recover_kill(img);
         int r = fm_ct_destroy(p->lxcpath, name, e);
         drop_images(p, name); /* a restore asked for after this finds no container */
         return r;

@@ -327,6 +327,17 @@ static const char *client_netns;
 
 void fm_tcp_client_netns(const char *netns) { client_netns = netns; }
 
+void fm_tcp_keepalive(int fd)
+{
+        int one = 1, idle = FM_TCP_KEEPIDLE_S, intvl = FM_TCP_KEEPINTVL_S, cnt = FM_TCP_KEEPCNT;
+        unsigned int ut = FM_TCP_DEAD_MS;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+}
+
 int fm_tcp_dial(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
 {
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -358,6 +369,7 @@ int fm_tcp_dial(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
                         return fm_err(e, soerr, "connecting to %s:%u: %s", addr, port, strerror(soerr));
                 }
         }
+        fm_tcp_keepalive(fd);
         return fd;
 }
 

@@ -58,6 +58,18 @@ int fm_reply_check(json_object *reply, fm_error *e);
  * sets the fleet's agents_netns (the testbed's core router). Set it once at
  * start-up, before any thread runs. */
 void fm_tcp_client_netns(const char *netns);
+/* Every connection, both ends: a peer whose host dies or whose link is cut
+ * is noticed within FM_TCP_DEAD_MS, whether the connection is idle
+ * (keepalive probes from 5 s of silence on, every 2 s) or has data
+ * unacknowledged (TCP_USER_TIMEOUT, which also ends the probing); blocked
+ * reads and writes then fail. A live peer that is merely slow to answer is
+ * not affected (its kernel answers the probes); one that leaves its receive
+ * window shut that long while data waits is taken for dead. */
+#define FM_TCP_KEEPIDLE_S 5
+#define FM_TCP_KEEPINTVL_S 2
+#define FM_TCP_KEEPCNT 3
+#define FM_TCP_DEAD_MS 30000
+void fm_tcp_keepalive(int fd);
 int fm_tcp_listen(const char *addr, uint16_t port, fm_error *e);
 /* A unix stream socket listening at path (made afresh; the caller keeps
  * its directory private). */

@@ -542,6 +542,25 @@ int fm_testbed_agent(const char *host, bool start, const char *agent_path, fm_er
         return save_state(&tb, pids, hooks, e);
 }
 
+int fm_testbed_link(const char *host, bool cut, fm_error *e)
+{
+        fm_testbed tb;
+        int r = fm_testbed_load(&tb, e);
+        if (r < 0)
+                return r;
+        const fm_host *h = fm_testbed_host(&tb, host);
+        if (!h)
+                return fm_err(e, ENOENT, "no host `%s' in the testbed (it has mec1..mec%d)", host, tb.hosts);
+        /* what the core forwards to and from the host: its peers and the
+         * users; the core's own connections to its agent (fastmig's) stay */
+        const char *op = cut ? "-I" : "-D";
+        r = fm_testbed_run(e, "ip netns exec %s iptables %s FORWARD -i %s -j DROP", FM_TESTBED_CORE_NS, op, h->name);
+        if (r == 0)
+                r = fm_testbed_run(e, "ip netns exec %s iptables %s FORWARD -o %s -j DROP", FM_TESTBED_CORE_NS, op,
+                                   h->name);
+        return r < 0 ? fm_err_wrap(e, "%s %s's link", cut ? "cutting" : "restoring", host) : 0;
+}
+
 int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
 {
         int hosts = 0, link = 0;

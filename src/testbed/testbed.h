@@ -51,6 +51,10 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e);
 /* Kills (SIGKILL, as a crash would) or starts the agent of one host, as a
  * supervisor would restart it (with the testbed's options). */
 int fm_testbed_agent(const char *host, bool start, const char *agent_path, fm_error *e);
+/* Cuts (or restores) what the core forwards to and from one host: its
+ * links to the other hosts and to the users go silent, packets dropped;
+ * fastmig, on the core, still reaches its agent. */
+int fm_testbed_link(const char *host, bool cut, fm_error *e);
 /* Loads the state of a running testbed; -ENOENT when none is up. */
 int fm_testbed_load(fm_testbed *tb, fm_error *e);
 const fm_host *fm_testbed_host(const fm_testbed *tb, const char *name);

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,8 +44,13 @@ static char **child_env(const char *const *env_add)
 /* After fork: async-signal-safe calls only. Every source is first copied
  * above the standard descriptors (close-on-exec), so that none is
  * overwritten before it is placed. */
-static void child_exec(char *const argv[], char **env, int out_fd, const fm_spawn_opts *o)
+static void child_exec(char *const argv[], char **env, int out_fd, const fm_spawn_opts *o, pid_t parent)
 {
+        /* a dead agent leaves no rsync, steering call or probe behind (the
+         * signal comes when the starting thread ends; it waits for the
+         * child, so that is when the process dies) */
+        if (!o->outlive_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+                _exit(127);
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (o->own_group)
                 setpgid(0, 0);
@@ -78,6 +84,7 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                 return -ENOMEM;
         if (capture && pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
+        pid_t self = getpid();
         pid_t pid = fork();
         if (pid < 0) {
                 int err = -errno;
@@ -86,7 +93,7 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                 return err;
         }
         if (pid == 0)
-                child_exec(argv, env, capture ? pipefd[1] : -1, o);
+                child_exec(argv, env, capture ? pipefd[1] : -1, o, self);
         fm_close(pipefd[1]);
         if (o->own_group)
                 setpgid(pid, pid); /* also here: no window before a kill of the group */

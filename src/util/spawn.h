@@ -15,6 +15,9 @@ typedef struct fm_spawn_opts {
         int keep_fd;                /* > 2: stays open in the child under its number */
         bool own_group;             /* the child leads a process group: a timeout kills the whole group,
                                      * and whatever of it is left when the child ends */
+        bool outlive_parent;        /* keep running when the thread that started it dies: only for what
+                                     * must not be killed half-way (a CRIU dump holds the tasks with its
+                                     * parasite inside them); every other child gets SIGKILL then */
         void (*started)(pid_t pid, void *data); /* called once it runs, may be NULL */
         void *started_data;
 } fm_spawn_opts;

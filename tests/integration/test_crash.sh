@@ -119,6 +119,22 @@ wait_log mec1 "$lines" "recovery of svc .*rolled back"
 wait_recovered mec1
 one_copy_on svc mec1 mec2 before-frozen
 
+note "the link between the hosts cut while the source is frozen, restored a minute later: a dead link is noticed (FM_TCP_DEAD_MS), the source stays frozen until the target answers again, then it rolls back"
+start_migration mec1 mec2 frozen
+"$FASTMIG" testbed link mec2 cut
+t0=$(date +%s)
+wait $cli && fail "the CLI said the migration succeeded"
+t1=$(date +%s)
+note "the source gave up on the target after $((t1 - t0)) s"
+[ $((t1 - t0)) -le 90 ] || fail "the dead link was noticed only after $((t1 - t0)) s"
+grep -q "stays frozen" /tmp/fm-crash-err.$$ || fail "the CLI does not say the source stays frozen: $(cat /tmp/fm-crash-err.$$)"
+[ "$(freezer_state mec1 svc)" = FROZEN ] || fail "the source copy is not held frozen: $(freezer_state mec1 svc)"
+lines=$(log_lines mec1)
+"$FASTMIG" testbed link mec2 restore
+wait_log mec1 "$lines" "recovery of svc .*rolled back"
+wait_recovered mec1
+one_copy_on svc mec1 mec2 before-frozen
+
 note "and a migration after all that works"
 out=$("$FASTMIG" migrate svc --to mec2 --json)
 [ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" state_continuous)" = true ] || fail "clean migration after the crashes"
