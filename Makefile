@@ -5,7 +5,7 @@ ARGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all setup build build-san install demo test unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec bench-tls bench-tls-migration clean
+.PHONY: all setup build build-san install demo test soak unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec bench-tls bench-tls-migration clean
 
 all: build
 
@@ -41,6 +41,10 @@ demo: build
 
 test: build build-san
 	@bash tests/run.sh
+
+# 200 migrations with faults mixed in; nothing may accumulate (docs/RECOVERY.md)
+soak: build
+	@FASTMIG_BUILD=$(CURDIR)/$(BUILD) bash tests/soak.sh $(ARGS)
 
 bench: build
 	@$(BUILD)/fastmig bench $(ARGS)
