@@ -48,12 +48,15 @@ held() {
   echo "$out"
 }
 # held, once it has settled (connections end and threads go shortly after
-# a reply): the baseline's line, or the last one seen after 10 s
+# a reply): the line equal to $1, or, with $1 empty, two equal lines in a
+# row; else the last one seen after about 10 s
 held_settled() {
-  local now i
+  local now last="" i
   for i in $(seq 1 50); do
     now=$(held)
-    [ "$now" = "$1" ] && break
+    if [ -n "$1" ]; then [ "$now" = "$1" ] && break
+    else [ "$now" = "$last" ] && break; fi
+    last=$now
     sleep 0.2
   done
   echo "$now"

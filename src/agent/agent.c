@@ -391,6 +391,61 @@ void fm_agent_recover(fm_agent *a, const char *name)
         pthread_attr_destroy(&at);
 }
 
+/* ---- upkeep: what abandoned migrations leave lapses (fm_target_expire) ---- */
+
+static bool busy_has(const char *name)
+{
+        pthread_mutex_lock(&busy_lock);
+        bool has = false;
+        for (int i = 0; i < 64 && !has; i++)
+                has = !strcmp(busy[i], name);
+        pthread_mutex_unlock(&busy_lock);
+        return has;
+}
+
+/* a migration of it runs here, or an rsync writes into its directory */
+static bool container_in_use(void *data, const char *name)
+{
+        fm_agent *a = data;
+        if (busy_has(name))
+                return true;
+        char dir[600];
+        snprintf(dir, sizeof(dir), "%s/%s", a->paths.lxcpath, name);
+        size_t n = strlen(dir);
+        bool used = false;
+        pthread_mutex_lock(&a->sessions_lock);
+        for (int i = 0; i < FM_AGENT_MAX_CONNS && !used; i++) {
+                const char *d = a->sessions[i].dir;
+                used = a->sessions[i].pgid && !strncmp(d, dir, n) && (d[n] == '\0' || d[n] == '/');
+        }
+        pthread_mutex_unlock(&a->sessions_lock);
+        return used;
+}
+
+static void *upkeep_thread(void *arg)
+{
+        fm_agent *a = arg;
+        for (;;) {
+                sleep(FM_EXPIRE_EVERY_S);
+                fm_target_expire(&a->paths, a->paths.stale_s, container_in_use, a);
+                if (a->paths.shared.path[0])
+                        fm_shared_sweep_probes(a->paths.shared.path, a->paths.stale_s);
+        }
+        return NULL;
+}
+
+void fm_agent_upkeep_start(fm_agent *a)
+{
+        pthread_t t;
+        pthread_attr_t at;
+        if (pthread_attr_init(&at) != 0)
+                return;
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &at, upkeep_thread, a) != 0)
+                fprintf(stderr, "fastmigd[%s]: no upkeep thread: abandoned migrations will not lapse\n", a->paths.host);
+        pthread_attr_destroy(&at);
+}
+
 int fm_agent_recover_all(fm_agent *a, fm_error *e)
 {
         char names[64][FM_NAME_MAX + 1];
@@ -874,9 +929,16 @@ static int op_image_stage(req_ctx *c)
          * been silent this long */
         bool mine = false;
         double age = 0;
-        if (stager_of(c, im.digest, &mine, &age) == 0 && !mine && age < FM_STAGING_STALE_S)
+        /* the look at the stager and the claim are one step: two hosts
+         * staging one image at once must not both pass (the second would
+         * remove the first's staging) */
+        static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&claim_lock);
+        if (stager_of(c, im.digest, &mine, &age) == 0 && !mine && age < FM_STAGING_STALE_S) {
+                pthread_mutex_unlock(&claim_lock);
                 return fm_err(&c->err, EBUSY, "image %s (%.12s) is being staged on %s by another host", im.name,
                               im.digest, c->a->paths.host);
+        }
         bool fresh = fm_json_bool(c->req, "fresh", false);
         if (fresh || !mine) {
                 sessions_end(c->a, staging);
@@ -884,13 +946,16 @@ static int op_image_stage(req_ctx *c)
         }
         uint64_t room = fm_free_bytes(c->a->paths.store, 0);
         if (!fm_path_exists(tree) && room < im.bytes + (64ull << 20))
-                return fm_err(&c->err, ENOSPC, "%s has %llu MB free for images, image %s needs %llu MB", c->a->paths.host,
-                              (unsigned long long)(room / 1000000), im.name, (unsigned long long)(im.bytes / 1000000));
-        if ((r = fm_mkdir_p(tree, 0755)) < 0)
-                return fm_err(&c->err, -r, "creating %s: %s", tree, strerror(-r));
+                r = fm_err(&c->err, ENOSPC, "%s has %llu MB free for images, image %s needs %llu MB", c->a->paths.host,
+                           (unsigned long long)(room / 1000000), im.name, (unsigned long long)(im.bytes / 1000000));
+        else if ((r = fm_mkdir_p(tree, 0755)) < 0)
+                r = fm_err(&c->err, -r, "creating %s: %s", tree, strerror(-r));
         /* only this peer may then rsync into it (op_rsync) */
-        if ((r = fm_write_file(stager, c->peer.name, strlen(c->peer.name), 0600)) < 0)
-                return fm_err(&c->err, -r, "writing %s: %s", stager, strerror(-r));
+        else if ((r = fm_write_file(stager, c->peer.name, strlen(c->peer.name), 0600)) < 0)
+                r = fm_err(&c->err, -r, "writing %s: %s", stager, strerror(-r));
+        pthread_mutex_unlock(&claim_lock);
+        if (r < 0)
+                return r;
         fm_digest_follower *f = fresh ? fm_image_follow_staging(c->a->paths.store, &im) : NULL;
         fm_digest_follow_cancel(follow_swap(c->a, im.digest, f));
         return 0;

@@ -58,6 +58,10 @@ int fm_agent_recover_all(fm_agent *a, fm_error *e);
 /* One of them (name already marked busy), e.g. a rollback the target did
  * not confirm. */
 void fm_agent_recover(fm_agent *a, const char *name);
+/* Starts the thread that lets what abandoned migrations left lapse, every
+ * FM_EXPIRE_EVERY_S (fm_target_expire, and the latency tests' leftovers on
+ * the shared volume). */
+void fm_agent_upkeep_start(fm_agent *a);
 /* Longest pause between two attempts of a recovery. */
 #define FM_RECOVER_RETRY_MAX_MS 5000
 

@@ -105,10 +105,12 @@ static void usage(FILE *f)
 {
         fprintf(f, "usage: fastmigd --host NAME --listen ADDR[:PORT] --lxcpath DIR --images DIR --state DIR --pki DIR "
                    "[--fleet FILE] [--store DIR] [--shared DIR] [--bridge NAME] [--bind-allow DIR]... [--netns NAME] "
-                   "[--test-hooks]\n"
+                   "[--expiry S] [--test-hooks]\n"
                    "  --fleet: the fleet file (docs/FLEET.md); this agent steers its migrations' traffic by its\n"
                    "           steering and journals them in --state (docs/RECOVERY.md). Without it nothing is\n"
                    "           steered (hosts on one L2 segment: the containers' gratuitous ARP)\n"
+                   "  --expiry: a migration whose source has been silent this long is abandoned: what it\n"
+                   "            left here lapses (default 600 s; docs/RECOVERY.md)\n"
                    "  --pki: the fleet's ca.crt and this host's NAME.crt, NAME.key (docs/PKI.md); every\n"
                    "         connection is TLS 1.3 with a certificate of the fleet on both sides\n"
                    "  --bridge: the bridge a migrated container's veth joins here (default: its config's)\n"
@@ -130,6 +132,7 @@ int main(int argc, char **argv)
                 {"shared", required_argument, 0, 'V'},  {"bridge", required_argument, 0, 'B'},
                 {"bind-allow", required_argument, 0, 'A'}, {"pki", required_argument, 0, 'K'},
                 {"netns", required_argument, 0, 'N'},   {"fleet", required_argument, 0, 'F'},
+                {"expiry", required_argument, 0, 'E'},
                 {0, 0, 0, 0},
         };
         static const char *bind_allow[17];
@@ -158,6 +161,15 @@ int main(int argc, char **argv)
                 case 'K': pki = optarg; break;
                 case 'N': netns = optarg; break;
                 case 'F': fleet_path = optarg; break;
+                case 'E': {
+                        uint32_t v = 0;
+                        if (fm_parse_u32(optarg, &v) < 0 || v < 5 || v > 86400) {
+                                fprintf(stderr, "fastmigd: --expiry takes seconds, 5 to 86400, not `%s'\n", optarg);
+                                return 2;
+                        }
+                        a->paths.stale_s = (int)v;
+                        break;
+                }
                 case 'B':
                         if (strlen(optarg) >= sizeof(a->paths.bridge) || !fm_name_is_valid(optarg)) {
                                 fprintf(stderr, "fastmigd: bad --bridge `%s'\n", optarg);
@@ -279,6 +291,9 @@ int main(int argc, char **argv)
         /* what a dead agent left half done, before anything new */
         if (fm_agent_recover_all(a, &e) < 0)
                 fprintf(stderr, "fastmigd[%s]: %s\n", a->paths.host, e.msg);
+        if (!a->paths.stale_s)
+                a->paths.stale_s = FM_INCOMING_STALE_S;
+        fm_agent_upkeep_start(a);
         int left = fm_agent_run(a, stop_pipe[0], &e);
         if (left < 0)
                 fprintf(stderr, "fastmigd: %s\n", e.msg);

@@ -6,7 +6,7 @@
 #include "proto/proto.h"
 #include "testbed/storage.h"
 
-static const char USAGE[] = "fastmig testbed up [--hosts N] [--link-mbit M] [--shared-storage] [--test-hooks]\n"
+static const char USAGE[] = "fastmig testbed up [--hosts N] [--link-mbit M] [--shared-storage] [--test-hooks] [--agent-expiry S]\n"
                             "       fastmig testbed down | status | env HOST | exec HOST [--private-run] -- CMD [ARGS]\n"
                             "       fastmig testbed storage cut|restore [--host H]\n"
                             "       fastmig testbed agent HOST kill|start\n"
@@ -19,12 +19,13 @@ static void progress(const char *what, void *data)
 
 static int up(int argc, char **argv)
 {
-        uint32_t hosts = 2, mbit = 1000;
+        uint32_t hosts = 2, mbit = 1000, expiry = 0;
         bool hooks = false, shared = false;
         static const struct option lo[] = {{"hosts", required_argument, 0, 'n'},
                                            {"link-mbit", required_argument, 0, 'm'},
                                            {"test-hooks", no_argument, 0, 'T'},
                                            {"shared-storage", no_argument, 0, 's'},
+                                           {"agent-expiry", required_argument, 0, 'E'},
                                            {0, 0, 0, 0}};
         int ch;
         optind = 1;
@@ -35,6 +36,8 @@ static int up(int argc, char **argv)
                         return cli_fail("--link-mbit takes a number, not `%s'", optarg);
                 if (ch == 'T')
                         hooks = true;
+                if (ch == 'E' && (fm_parse_u32(optarg, &expiry) < 0 || expiry < 5 || expiry > 86400))
+                        return cli_fail("--agent-expiry takes seconds, 5 to 86400, not `%s'", optarg);
                 if (ch == 's')
                         shared = true;
                 if (ch == '?')
@@ -46,7 +49,7 @@ static int up(int argc, char **argv)
         snprintf(agent, sizeof(agent), "%s/fastmigd", fm_self_dir());
         fm_error e = {0};
         fm_testbed_opts o = {.hosts = (int)hosts, .link_mbit = (int)mbit, .agent_path = agent, .test_hooks = hooks,
-                             .shared_storage = shared};
+                             .shared_storage = shared, .agent_expiry_s = (int)expiry};
         if (fm_testbed_up(&o, progress, "up:", &e) < 0)
                 return cli_fail("%s", e.msg);
         printf("testbed up: %u edge hosts (mec1..mec%u), core, ue%s; links %u Mbit/s\n", hosts, hosts,

@@ -48,6 +48,8 @@ typedef struct fm_host_paths {
          * hosts; NULL: nothing is steered (one L2 segment, GARP) */
         const struct fm_fleet *fleet;
         struct fm_steer *steer;         /* ... open while the agent runs */
+        int stale_s;                    /* a migration's source silent this long has abandoned it (fastmigd
+                                         * --expiry, default FM_INCOMING_STALE_S) */
 } fm_host_paths;
 
 enum fm_phase {
@@ -251,6 +253,15 @@ int fm_target_check_owner(const fm_host_paths *p, const char *name, const char *
 /* A prepared container whose owner has sent nothing for this long may be
  * prepared again by another host (each checked request renews it). */
 #define FM_INCOMING_STALE_S 600
+/* What lapses when a migration's source has been silent stale_s (the
+ * agent calls it every FM_EXPIRE_EVERY_S): a prepared container that never
+ * ran is removed; a restored one that runs is kept (it may be the service)
+ * but its images, page store and spare file go; page stores of containers
+ * no migration brings go. in_use (may be NULL): the caller's own word
+ * that a container is still being worked on (a migration, an rsync into
+ * it): skipped. Returns how many things went. */
+int fm_target_expire(const fm_host_paths *p, int stale_s, bool (*in_use)(void *data, const char *name), void *data);
+#define FM_EXPIRE_EVERY_S 10
 /* Removes what a migration brought; a container that no migration from
  * peer is bringing is refused (fm_target_check_owner). */
 int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, fm_error *e);

@@ -100,7 +100,8 @@ int fm_mig_steer(const fm_host_paths *p, const char *phase, const char *ip, cons
         return fm_steer_set(p->steer, phase, ip, from, to, e);
 }
 
-/* Test hook "pause_AT": the pipeline stops FM_TEST_PAUSE_MS at AT (frozen:
+/* Test hook "pause_AT": the pipeline stops FM_TEST_PAUSE_MS at AT (planned:
+ * the target prepared, an early restore asked for, nothing frozen; frozen:
  * dumped and steered, before the restore is awaited; restored: the target
  * runs it, before the commit's steering; committed: recorded, before the
  * source copy goes), saying so in the agent's log, so that a test can kill
@@ -521,13 +522,43 @@ typedef struct send_job {
         fm_job job;
 } send_job;
 
+/* How long a migration waits for an image another host is staging on the
+ * same target (two containers of one image moving there at once). */
+#define FM_IMAGE_AWAIT_MS 120000
+
+/* An image to the target: staged, sent whole and committed (0), or, when
+ * another host is staging it there right now, awaited (1: it is not sent
+ * twice). commit: commit it once sent (the app layer is committed after
+ * its base, by the caller). */
+static int image_to(const char *store, const fm_image *im, const fm_peer *peer, bool commit, uint64_t *bytes,
+                    fm_error *e)
+{
+        uint64_t deadline = fm_now_ns() + FM_IMAGE_AWAIT_MS * 1000000ull;
+        for (;;) {
+                /* another migration brought it (since prepare, or while we
+                 * waited): nothing to send or commit */
+                fm_error ignore = {0};
+                if (fm_image_peer_has(peer, im->digest, &ignore) == 1) {
+                        fm_err_clear(e);
+                        *bytes = 0;
+                        return 1;
+                }
+                int r = fm_image_send(store, im, peer, true, 0, bytes, e);
+                if (r == 0)
+                        return commit ? fm_image_commit_at(peer, im, e) : 0;
+                if (r != -EBUSY)
+                        return r;
+                if (fm_now_ns() > deadline)
+                        return fm_err_wrap(e, "waited %d s", FM_IMAGE_AWAIT_MS / 1000);
+                usleep(100000);
+        }
+}
+
 static int send_base(void *arg, fm_error *e)
 {
         send_job *j = arg;
-        int r = fm_image_send(j->store, j->im, j->peer, true, 0, j->bytes, e);
-        if (r == 0) /* taken in while the app layer still travels */
-                r = fm_image_commit_at(j->peer, j->im, e);
-        return r;
+        int r = image_to(j->store, j->im, j->peer, true, j->bytes, e); /* taken in while the app layer still travels */
+        return r < 0 ? r : 0;
 }
 
 /* full: base and app travel side by side (the link stays busy while the
@@ -543,12 +574,14 @@ static int send_images(fm_migration *m, const fm_peer *peer, fm_error *e)
                 if (rb < 0)
                         return rb;
         }
-        int r = fm_image_send(m->src->store, &m->app_im, peer, true, 0, &m->bytes_app, e);
+        int r = image_to(m->src->store, &m->app_im, peer, false, &m->bytes_app, e);
         if (fm_job_join(&j.job) < 0) {
                 *e = j.job.err;
                 return j.job.r;
         }
-        return r < 0 ? r : fm_image_commit_at(peer, &m->app_im, e);
+        if (r != 0) /* failed, or another host's staging brought it */
+                return r < 0 ? r : 0;
+        return fm_image_commit_at(peer, &m->app_im, e);
 }
 
 /* With an early restore the images' tail need not hold the freeze back:
@@ -1697,6 +1730,7 @@ static int stage_live(pipeline *p)
                         return r;
                 undo_push(p, undo_restore);
         }
+        pause_at(m, "planned");
         clock_gettime(CLOCK_REALTIME, &m->disk_live_start);
         undo_push(p, undo_images_job);
         STEP(p, FM_PHASE_DISK_LIVE, disk_live(m, &p->ij));

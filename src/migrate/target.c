@@ -105,7 +105,7 @@ static void slot_give(const fm_host_paths *p, precopy_slot *s)
 
 static void store_path(const fm_host_paths *p, const char *name, char *buf, size_t n)
 {
-        snprintf(buf, n, "%s/.%s.pagestore", p->images, name);
+        snprintf(buf, n, "%s/.%.*s.pagestore", p->images, FM_NAME_MAX, name);
 }
 
 /* The page images of the final dump will be about as large as the store;
@@ -476,7 +476,7 @@ static char *clone_config(const fm_host_paths *p, const char *name, const char *
  * directory and until finish, the name of the peer that prepared it. */
 static void incoming_path(const fm_host_paths *p, const char *name, char *buf, size_t n)
 {
-        snprintf(buf, n, "%s/%s/fastmig-incoming", p->lxcpath, name);
+        snprintf(buf, n, "%s/%.*s/fastmig-incoming", p->lxcpath, FM_NAME_MAX, name);
 }
 
 int fm_target_check_owner(const fm_host_paths *p, const char *name, const char *peer, fm_error *e)
@@ -492,6 +492,68 @@ int fm_target_check_owner(const fm_host_paths *p, const char *name, const char *
                 return fm_err(e, EPERM, "%s on %s is being brought by %s, not by %s", name, p->host, who, peer);
         utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW); /* the owner is alive */
         return 0;
+}
+
+/* Disk room promised to migrations prepared here and not yet finished or
+ * aborted: a free-space check alone would let two concurrent migrations
+ * both pass and then both fail after their freeze. Given back at finish,
+ * abort or expiry (fm_target_expire), and in any case after an hour. One
+ * agent serves one host: the table is the process's. */
+static pthread_mutex_t room_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+        char name[FM_NAME_MAX + 1];
+        uint64_t bytes;
+        time_t at;
+} room_held[64];
+
+/* What is promised to others than name; name's own promise, if any, is
+ * dropped. Under room_lock. */
+static uint64_t room_promised(const char *name)
+{
+        uint64_t sum = 0;
+        time_t now = time(NULL);
+        for (size_t i = 0; i < FM_ARRAY_SIZE(room_held); i++) {
+                if (!room_held[i].name[0])
+                        continue;
+                if (!strcmp(room_held[i].name, name) || difftime(now, room_held[i].at) > FM_INCOMING_STALE_S * 6)
+                        room_held[i].name[0] = '\0';
+                else
+                        sum += room_held[i].bytes;
+        }
+        return sum;
+}
+
+/* Promises need to name if need + 64 MB fits beside the others' promises. */
+static int room_take(const fm_host_paths *p, const char *name, const char *strategy, uint64_t room, uint64_t need,
+                     fm_error *e)
+{
+        pthread_mutex_lock(&room_lock);
+        uint64_t others = room_promised(name);
+        int r = 0;
+        if (need + (64ull << 20) + others > room) {
+                r = fm_err(e, ENOSPC,
+                           "%s-mig of %s: %s has %llu MB free, %llu MB of it promised to other migrations under way, "
+                           "%llu MB would travel (and 64 MB to spare)",
+                           strategy, name, p->host, (unsigned long long)(room / 1000000),
+                           (unsigned long long)(others / 1000000), (unsigned long long)(need / 1000000));
+        } else {
+                for (size_t i = 0; i < FM_ARRAY_SIZE(room_held); i++)
+                        if (!room_held[i].name[0]) {
+                                snprintf(room_held[i].name, sizeof(room_held[i].name), "%s", name);
+                                room_held[i].bytes = need;
+                                room_held[i].at = time(NULL);
+                                break;
+                        }
+        }
+        pthread_mutex_unlock(&room_lock);
+        return r;
+}
+
+static void room_give_back(const char *name)
+{
+        pthread_mutex_lock(&room_lock);
+        room_promised(name);
+        pthread_mutex_unlock(&room_lock);
 }
 
 int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare_req *q, fm_prepare_out *out,
@@ -513,10 +575,10 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
                 return fm_err(e, EEXIST, "a container named %s exists on %s (not from an unfinished migration)", name,
                               p->host);
         /* another host's unfinished migration is its own until it has been
-         * silent for FM_INCOMING_STALE_S */
+         * silent for FM_INCOMING_STALE_S (fastmigd --expiry) */
         struct stat mst;
         if (fm_path_exists(dir) && q->peer && fm_target_check_owner(p, name, q->peer, NULL) < 0 &&
-            lstat(path, &mst) == 0 && difftime(time(NULL), mst.st_mtime) < FM_INCOMING_STALE_S)
+            lstat(path, &mst) == 0 && difftime(time(NULL), mst.st_mtime) < (p->stale_s ? p->stale_s : FM_INCOMING_STALE_S))
                 return fm_err(e, EBUSY, "%s on %s is being brought by another host's migration", name, p->host);
         if (q->net && !p->criu_path_env[0])
                 return fm_err(e, EOPNOTSUPP, "%s keeps its network namespace outside CRIU's images, which needs "
@@ -526,10 +588,8 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
         if (r < 0)
                 return r;
         uint64_t room = p->test_hooks && q->inject && !strcmp(q->inject, "room") ? 0 : fm_free_bytes(p->lxcpath, 0);
-        if (need + (64ull << 20) > room)
-                return fm_err(e, ENOSPC, "%s-mig of %s: %s has %llu MB free, %llu MB would travel (and 64 MB to spare)",
-                              fm_strategy_name(out->strategy), name, p->host, (unsigned long long)(room / 1000000),
-                              (unsigned long long)(need / 1000000));
+        if ((r = room_take(p, name, fm_strategy_name(out->strategy), room, need, e)) < 0)
+                return r;
         /* The peer's config is rebuilt, never stored as sent (src/lxc/config.h).
          * Its rootfs is this host's: the container's directory, or the same
          * tree where this host mounts the shared volume. */
@@ -859,6 +919,7 @@ int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, 
                 fm_recover_kill(img);
         int r = fm_ct_destroy(p->lxcpath, name, e);
         drop_images(p, name); /* a restore asked for after this finds no container */
+        room_give_back(name);
         return r;
 }
 
@@ -868,7 +929,102 @@ int fm_target_finish(const fm_host_paths *p, const char *name, const char *peer,
         if (fm_target_check_owner(p, name, peer, e) < 0)
                 return -e->code;
         drop_images(p, name);
+        room_give_back(name);
         incoming_path(p, name, path, sizeof(path));
         unlink(path);
         return 0;
+}
+
+/* One container with an incoming marker: what lapses once its owner has
+ * been silent stale_s. 1 when something went. */
+static int expire_one(const fm_host_paths *p, const char *name, int stale_s,
+                      bool (*in_use)(void *data, const char *name), void *data)
+{
+        char path[700], img[600];
+        struct stat st;
+        incoming_path(p, name, path, sizeof(path));
+        if (lstat(path, &st) < 0 || difftime(time(NULL), st.st_mtime) < stale_s || (in_use && in_use(data, name)))
+                return 0;
+        images_dir(p, name, img, sizeof(img));
+        fm_error e = {0};
+        fm_ct_info info;
+        if (fm_ct_info_get(p->lxcpath, name, &info, &e) < 0)
+                return 0;
+        char restoring[700];
+        marker(p, name, "restoring", restoring, sizeof(restoring));
+        if (!info.running || fm_path_exists(restoring)) {
+                /* prepared (maybe an early restore held: LXC calls that
+                 * running), never run: it goes as an abort would take it */
+                char abort_m[700];
+                marker(p, name, "abort", abort_m, sizeof(abort_m));
+                touch(abort_m);
+                if (fm_recover_reap(img, 5000) > 0)
+                        fm_recover_kill(img);
+                if (fm_ct_destroy(p->lxcpath, name, &e) < 0)
+                        return 0;
+                drop_images(p, name);
+                room_give_back(name);
+                fprintf(stderr, "fastmigd[%s]: %s: prepared by a migration silent for %d s or more: removed\n", p->host,
+                        name, stale_s);
+                return 1;
+        }
+        /* restored and running: it may be the service (the source may have
+         * committed); only what the restore needed goes, unless a lazy-pages
+         * daemon still fills its memory from there. The marker stays for
+         * the source's finish or abort. */
+        if (fm_recover_reap(img, 0) > 0)
+                return 0;
+        char store[700], spare[700];
+        store_path(p, name, store, sizeof(store));
+        spare_path(p, name, spare, sizeof(spare));
+        if (!fm_path_exists(img) && !fm_path_exists(store) && !fm_path_exists(spare))
+                return 0;
+        drop_images(p, name);
+        unlink(spare);
+        room_give_back(name);
+        fprintf(stderr, "fastmigd[%s]: %s: its migration silent for %d s or more: its images and page store dropped, "
+                        "the container kept (docs/RECOVERY.md)\n", p->host, name, stale_s);
+        return 1;
+}
+
+int fm_target_expire(const fm_host_paths *p, int stale_s, bool (*in_use)(void *data, const char *name), void *data)
+{
+        DIR *d = opendir(p->lxcpath);
+        if (!d)
+                return 0;
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                char name[FM_NAME_MAX + 1];
+                if (de->d_name[0] == '.' || !fm_name_is_valid(de->d_name))
+                        continue;
+                snprintf(name, sizeof(name), "%.*s", FM_NAME_MAX, de->d_name);
+                n += expire_one(p, name, stale_s, in_use, data);
+        }
+        closedir(d);
+        /* page stores of migrations whose container is not (or no longer)
+         * being brought here */
+        if (p->precopy) {
+                char names[PRECOPY_MAX][64];
+                int k = 0;
+                pthread_mutex_lock(&p->precopy->lock);
+                for (int i = 0; i < PRECOPY_MAX; i++)
+                        if (p->precopy->slot[i].used && !p->precopy->slot[i].busy)
+                                snprintf(names[k++], sizeof(names[0]), "%s", p->precopy->slot[i].name);
+                pthread_mutex_unlock(&p->precopy->lock);
+                for (int i = 0; i < k; i++) {
+                        char path[700];
+                        struct stat st;
+                        incoming_path(p, names[i], path, sizeof(path));
+                        if ((lstat(path, &st) == 0 && difftime(time(NULL), st.st_mtime) < stale_s) ||
+                            (in_use && in_use(data, names[i])))
+                                continue;
+                        slot_drop(p, names[i]);
+                        char store[700];
+                        store_path(p, names[i], store, sizeof(store));
+                        unlink(store);
+                        n++;
+                }
+        }
+        return n;
 }

@@ -368,6 +368,53 @@ int fm_shared_latency(const char *volume, int n, int deadline_ms, fm_latency *ou
         return 0;
 }
 
+typedef struct sweep_arg {
+        const char *volume;
+        int stale_s;
+} sweep_arg;
+
+/* Child: removes the latency tests' directories older than stale_s (a
+ * test that timed out on a volume that hung leaves its own); writes how
+ * many went (int). */
+static int sweep_child(void *arg, int out)
+{
+        sweep_arg *a = arg;
+        int root = open(a->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = root >= 0 ? fdopendir(root) : NULL;
+        if (!d)
+                return 30;
+        int n = 0;
+        time_t now = time(NULL);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                struct stat st;
+                if (strncmp(de->d_name, ".fastmig-probe-", 15) || fstatat(root, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISDIR(st.st_mode) || difftime(now, st.st_mtime) < a->stale_s)
+                        continue;
+                int fd = openat(root, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                DIR *pd = fd >= 0 ? fdopendir(fd) : NULL;
+                struct dirent *f;
+                while (pd && (f = readdir(pd)))
+                        if (f->d_name[0] != '.')
+                                unlinkat(fd, f->d_name, 0);
+                if (pd)
+                        closedir(pd);
+                if (unlinkat(root, de->d_name, AT_REMOVEDIR) == 0)
+                        n++;
+        }
+        closedir(d);
+        return write(out, &n, sizeof(n)) == (ssize_t)sizeof(n) ? 0 : 31;
+}
+
+int fm_shared_sweep_probes(const char *volume, int stale_s)
+{
+        sweep_arg a = {.volume = volume, .stale_s = stale_s};
+        int n = 0;
+        size_t got = 0;
+        int r = run_child(sweep_child, &a, FM_SHARED_SWEEP_DEADLINE_MS, &n, sizeof(n), &got);
+        return r == 0 && got == sizeof(n) ? n : r < 0 ? r : -EIO;
+}
+
 typedef struct flush_arg {
         const char *volume;
         const pid_t *pids;

@@ -60,3 +60,9 @@ void fm_shared_rootfs_rel(const char *name, char *buf, size_t n);
  * the volume; a container directory of fastmig's own layout that is left
  * empty goes too. */
 int fm_shared_discard(const char *volume, const char *rel, fm_error *e);
+/* Removes the latency tests' directories (.fastmig-probe-*) older than
+ * stale_s from the volume's top, in a child given
+ * FM_SHARED_SWEEP_DEADLINE_MS (the volume may hang). How many went, or a
+ * negative errno. */
+int fm_shared_sweep_probes(const char *volume, int stale_s);
+#define FM_SHARED_SWEEP_DEADLINE_MS 10000

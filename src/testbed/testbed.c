@@ -136,10 +136,11 @@ bool fm_testbed_any_left(char *what, size_t len)
         return left;
 }
 
-static int save_state(const fm_testbed *tb, const pid_t *agents, bool test_hooks, fm_error *e)
+static int save_state(const fm_testbed *tb, const pid_t *agents, bool test_hooks, int expiry_s, fm_error *e)
 {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "test_hooks", json_object_new_boolean(test_hooks));
+        json_object_object_add(o, "agent_expiry_s", json_object_new_int(expiry_s));
         json_object_object_add(o, "hosts", json_object_new_int(tb->hosts));
         json_object_object_add(o, "link_mbit", json_object_new_int(tb->link_mbit));
         json_object_object_add(o, "shared_storage", json_object_new_boolean(tb->shared));
@@ -154,7 +155,7 @@ static int save_state(const fm_testbed *tb, const pid_t *agents, bool test_hooks
         return r < 0 ? fm_err(e, -r, "writing %s: %s", FM_TESTBED_STATE, strerror(-r)) : 0;
 }
 
-static int load_raw(int *hosts, int *link, bool *shared, pid_t *pids, bool *hooks, fm_error *e)
+static int load_raw(int *hosts, int *link, bool *shared, pid_t *pids, bool *hooks, int *expiry_s, fm_error *e)
 {
         _cleanup_free_ char *s = NULL;
         int r = fm_read_file(FM_TESTBED_STATE, &s, 1 << 20);
@@ -181,6 +182,10 @@ static int load_raw(int *hosts, int *link, bool *shared, pid_t *pids, bool *hook
         *shared = fm_json_bool(o, "shared_storage", false);
         if (hooks)
                 *hooks = fm_json_bool(o, "test_hooks", false);
+        int64_t ex = 0;
+        fm_json_int(o, "agent_expiry_s", false, 0, 86400, &ex, NULL);
+        if (expiry_s)
+                *expiry_s = (int)ex;
         json_object_put(o);
         return 0;
 }
@@ -189,7 +194,7 @@ int fm_testbed_load(fm_testbed *tb, fm_error *e)
 {
         int hosts = 0, link = 0;
         bool shared = false;
-        int r = load_raw(&hosts, &link, &shared, NULL, NULL, e);
+        int r = load_raw(&hosts, &link, &shared, NULL, NULL, NULL, e);
         if (r < 0)
                 return r;
         fm_testbed_layout(tb, hosts, link, shared);
@@ -234,7 +239,7 @@ static int testbed_pki(const fm_testbed *tb, fm_error *e)
         return r < 0 ? fm_err_wrap(e, "the testbed's certificates") : 0;
 }
 
-static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool test_hooks, pid_t *pid_out,
+static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool test_hooks, int expiry_s, pid_t *pid_out,
                        fm_error *e)
 {
         const fm_host *h = &tb->host[i];
@@ -260,7 +265,7 @@ static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool
                 dup2(fd, 2);
                 char listen[40];
                 snprintf(listen, sizeof(listen), "%s:%u", h->addr, h->port);
-                char *argv[24] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
+                char *argv[28] = {(char *)agent_path, "--host",   (char *)h->name, "--listen", listen,
                                   "--lxcpath",        (char *)h->lxcpath, "--images", (char *)h->images,
                                   "--state",          (char *)h->state,   "--store",  (char *)h->store,
                                   "--pki",            FM_TESTBED_PKI,     "--netns",  (char *)h->netns,
@@ -268,6 +273,12 @@ static int start_agent(const fm_testbed *tb, int i, const char *agent_path, bool
                 int k = 19;
                 if (test_hooks)
                         argv[k++] = "--test-hooks";
+                char expiry[16];
+                if (expiry_s > 0) {
+                        snprintf(expiry, sizeof(expiry), "%d", expiry_s);
+                        argv[k++] = "--expiry";
+                        argv[k++] = expiry;
+                }
                 if (h->shared[0]) {
                         argv[k++] = "--shared";
                         argv[k++] = (char *)h->shared;
@@ -343,7 +354,7 @@ int fm_testbed_up(const fm_testbed_opts *o, fm_progress_fn progress, void *pdata
         } while (0)
         if (progress)
                 progress("namespaces and links", pdata);
-        STEP(save_state(&tb, agents, o->test_hooks, e)); /* so that `down' can clean a half-built testbed */
+        STEP(save_state(&tb, agents, o->test_hooks, o->agent_expiry_s, e)); /* so that `down' can clean a half-built testbed */
         STEP(fm_testbed_run(e, "ip netns add %s", FM_TESTBED_CORE_NS));
         STEP(fm_testbed_run(e, "ip netns add %s", FM_TESTBED_UE_NS));
         STEP(fm_testbed_run(e, "ip -n %s link set lo up", FM_TESTBED_CORE_NS));
@@ -397,8 +408,8 @@ int fm_testbed_up(const fm_testbed_opts *o, fm_progress_fn progress, void *pdata
         for (int i = 0; i < hosts; i++) {
                 if (progress)
                         progress(tb.host[i].name, pdata);
-                STEP(start_agent(&tb, i, o->agent_path, o->test_hooks, &agents[i], e));
-                STEP(save_state(&tb, agents, o->test_hooks, e));
+                STEP(start_agent(&tb, i, o->agent_path, o->test_hooks, o->agent_expiry_s, &agents[i], e));
+                STEP(save_state(&tb, agents, o->test_hooks, o->agent_expiry_s, e));
         }
         return 0;
 fail:
@@ -501,8 +512,9 @@ int fm_testbed_agent(const char *host, bool start, const char *agent_path, fm_er
 {
         int hosts = 0, link = 0;
         bool shared = false, hooks = false;
+        int expiry = 0;
         pid_t pids[FM_TESTBED_MAX_HOSTS] = {0};
-        int r = load_raw(&hosts, &link, &shared, pids, &hooks, e);
+        int r = load_raw(&hosts, &link, &shared, pids, &hooks, &expiry, e);
         if (r < 0)
                 return r;
         fm_testbed tb;
@@ -525,7 +537,7 @@ int fm_testbed_agent(const char *host, bool start, const char *agent_path, fm_er
                         return fm_err(e, EEXIST, "the agent of %s runs already (pid %d)", host, (int)pids[i]);
                 }
                 pid_t pid = 0;
-                if ((r = start_agent(&tb, i, agent_path, hooks, &pid, e)) < 0)
+                if ((r = start_agent(&tb, i, agent_path, hooks, expiry, &pid, e)) < 0)
                         return r;
                 pids[i] = pid;
         } else {
@@ -539,7 +551,7 @@ int fm_testbed_agent(const char *host, bool start, const char *agent_path, fm_er
                 fm_close(fd);
                 pids[i] = 0;
         }
-        return save_state(&tb, pids, hooks, e);
+        return save_state(&tb, pids, hooks, expiry, e);
 }
 
 int fm_testbed_link(const char *host, bool cut, fm_error *e)
@@ -566,7 +578,7 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
         int hosts = 0, link = 0;
         bool shared = true; /* unknown: look for everything */
         pid_t pids[FM_TESTBED_MAX_HOSTS] = {0};
-        if (load_raw(&hosts, &link, &shared, pids, NULL, NULL) < 0)
+        if (load_raw(&hosts, &link, &shared, pids, NULL, NULL, NULL) < 0)
                 hosts = FM_TESTBED_MAX_HOSTS;
         int agent_fds[FM_TESTBED_MAX_HOSTS];
         fm_testbed tb;

@@ -40,6 +40,7 @@ typedef struct fm_testbed_opts {
         const char *agent_path;
         bool test_hooks;
         bool shared_storage; /* the storage host of storage.h */
+        int agent_expiry_s;  /* the agents' --expiry (0: their default) */
 } fm_testbed_opts;
 
 typedef void (*fm_progress_fn)(const char *what, void *data);

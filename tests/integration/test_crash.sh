@@ -2,8 +2,8 @@
 # one host, its traffic goes there, and its state went on (docs/RECOVERY.md).
 # The real processes are killed (SIGKILL) at a moment a test hook holds the
 # migration (pause_frozen: dumped and steered; pause_restored: the target
-# runs it; pause_committed: the commit is recorded), then restarted as a
-# supervisor would.
+# runs it; pause_committed: the commit is recorded; pause_planned: the
+# target prepared, nothing frozen), then restarted as a supervisor would.
 . "$(dirname "$0")/lib.sh"
 testbed_up --test-hooks
 ST=/var/lib/fastmig/testbed
