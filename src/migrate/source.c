@@ -534,11 +534,12 @@ static int image_to(const char *store, const fm_image *im, const fm_peer *peer, 
                     fm_error *e)
 {
         uint64_t deadline = fm_now_ns() + FM_IMAGE_AWAIT_MS * 1000000ull;
-        for (;;) {
-                /* another migration brought it (since prepare, or while we
-                 * waited): nothing to send or commit */
+        for (bool waited = false;; waited = true) {
+                /* another host's staging of it, awaited, is committed:
+                 * nothing to send or commit (only then: a forced full-mig
+                 * sends an image the target has) */
                 fm_error ignore = {0};
-                if (fm_image_peer_has(peer, im->digest, &ignore) == 1) {
+                if (waited && fm_image_peer_has(peer, im->digest, &ignore) == 1) {
                         fm_err_clear(e);
                         *bytes = 0;
                         return 1;
