@@ -411,12 +411,11 @@ static bool container_in_use(void *data, const char *name)
                 return true;
         char dir[600];
         snprintf(dir, sizeof(dir), "%s/%s", a->paths.lxcpath, name);
-        size_t n = strlen(dir);
         bool used = false;
         pthread_mutex_lock(&a->sessions_lock);
         for (int i = 0; i < FM_AGENT_MAX_CONNS && !used; i++) {
                 const char *d = a->sessions[i].dir;
-                used = a->sessions[i].pgid && !strncmp(d, dir, n) && (d[n] == '\0' || d[n] == '/');
+                used = a->sessions[i].pgid && fm_path_under(d, dir);
         }
         pthread_mutex_unlock(&a->sessions_lock);
         return used;
@@ -760,13 +759,12 @@ static void session_ended(session_ref *ref)
  * until they are gone: nothing writes there any more once this returns. */
 static void sessions_end(fm_agent *a, const char *dir)
 {
-        size_t n = strlen(dir);
         for (int round = 0; round < 300; round++) {
                 bool any = false;
                 pthread_mutex_lock(&a->sessions_lock);
                 for (size_t i = 0; i < FM_ARRAY_SIZE(a->sessions); i++) {
                         const char *d = a->sessions[i].dir;
-                        if (a->sessions[i].pgid && !strncmp(d, dir, n) && (d[n] == '\0' || d[n] == '/')) {
+                        if (a->sessions[i].pgid && fm_path_under(d, dir)) {
                                 kill(-a->sessions[i].pgid, SIGKILL);
                                 any = true;
                         }

@@ -120,20 +120,9 @@ int fm_target_call_abort(const char *name, const char *addr, uint16_t port, fm_e
         /* a target that cannot be reached is known soon (the caller asks
          * again); one that answers may take a while (it lets a restore
          * under way end first) */
-        _cleanup_close_ int fd = fm_tcp_connect(addr, port, FM_ABORT_CONNECT_MS, e);
-        if (fd < 0)
-                return fd;
-        fm_sock_set_timeout(fd, 60000);
         json_object *req = req_new("abort", name), *reply = NULL;
-        int r = fm_msg_send(fd, FM_FRAME_REQUEST, req);
+        int r = fm_call_bounded(addr, port, req, &reply, FM_ABORT_CONNECT_MS, 60000, e);
         json_object_put(req);
-        uint8_t t = 0;
-        if (r < 0)
-                r = fm_err(e, -r, "asking %s:%u to abort: %s", addr, port, strerror(-r));
-        else if ((r = fm_msg_recv(fd, &t, &reply, e)) == 0 && t != FM_FRAME_REPLY) {
-                json_object_put(reply);
-                r = fm_err(e, EPROTO, "%s:%u answered the abort with a frame of type %u", addr, port, t);
-        }
         if (r == 0) {
                 /* only its yes counts: any refusal (not ours, a marker it
                  * could not read) leaves a copy possibly running there */

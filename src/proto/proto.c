@@ -413,9 +413,17 @@ int fm_parse_endpoint(const char *s, char *addr, size_t addrlen, uint16_t *port,
 int fm_call(const char *addr, uint16_t port, json_object *req, json_object **reply, int timeout_ms,
             fm_error *e)
 {
-        _cleanup_close_ int fd = fm_tcp_connect(addr, port, timeout_ms, e);
+        return fm_call_bounded(addr, port, req, reply, timeout_ms, timeout_ms, e);
+}
+
+int fm_call_bounded(const char *addr, uint16_t port, json_object *req, json_object **reply, int connect_ms,
+                    int timeout_ms, fm_error *e)
+{
+        _cleanup_close_ int fd = fm_tcp_connect(addr, port, connect_ms, e);
         if (fd < 0)
                 return fd;
+        if (timeout_ms != connect_ms)
+                fm_sock_set_timeout(fd, timeout_ms);
         int r = fm_msg_send(fd, FM_FRAME_REQUEST, req);
         if (r < 0)
                 return fm_err(e, -r, "sending request to %s:%u: %s", addr, port, strerror(-r));

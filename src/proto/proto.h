@@ -85,3 +85,7 @@ int fm_parse_endpoint(const char *s, char *addr, size_t addrlen, uint16_t *port,
 /* One request/reply round trip on a fresh connection. */
 int fm_call(const char *addr, uint16_t port, json_object *req, json_object **reply, int timeout_ms,
             fm_error *e);
+/* The same, with a bound of its own on the connection (an unreachable
+ * peer is known soon while a reachable one may take timeout_ms). */
+int fm_call_bounded(const char *addr, uint16_t port, json_object *req, json_object **reply, int connect_ms,
+                    int timeout_ms, fm_error *e);

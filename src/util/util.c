@@ -407,3 +407,9 @@ int fm_wait_path(const char *path, int timeout_ms)
                 fm_dir_watch_wait(watch, wait < 100 ? wait : 100);
         }
 }
+
+bool fm_path_under(const char *path, const char *dir)
+{
+        size_t n = strlen(dir);
+        return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
+}

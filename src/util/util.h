@@ -91,6 +91,8 @@ const char *fm_self_dir(void);
 uint64_t fm_free_bytes(const char *dir, uint64_t unknown);
 /* A relative path with no "..", no empty or absolute component. */
 bool fm_path_is_safe_relative(const char *p);
+/* path is dir or below it (a prefix that ends at a '/'). */
+bool fm_path_under(const char *path, const char *dir);
 int fm_write_all(int fd, const void *buf, size_t len);
 int fm_read_all(int fd, void *buf, size_t len); /* -EPIPE on early EOF */
 

@@ -58,6 +58,15 @@ one_copy_on() {
   eval "$("$FASTMIG" testbed env "$on")"
   [ "$(cat "$LXC_PATH/$name/rootfs/data/$4")" = "$c" ] || fail "the file written before the freeze is not on $on"
 }
+# starts the killed agent of host $1 again and waits until its recovery
+# logged $2 for svc and left no journal
+restart_recovers() {
+  local lines
+  lines=$(log_lines "$1")
+  "$FASTMIG" testbed agent "$1" start
+  wait_log "$1" "$lines" "recovery of svc .*$2"
+  wait_recovered "$1"
+}
 # migrate svc from $1 to $2 with the pause hook $3, in the background
 start_migration() {
   c=$("$FASTMIG" workload write svc "before-$3")
@@ -80,30 +89,21 @@ start_migration mec2 mec1 frozen
 "$FASTMIG" testbed agent mec2 kill
 wait $cli && fail "the CLI said the migration succeeded"
 [ -e "$ST/mec2/state/journal/svc.json" ] || fail "no journal left by the dead agent"
-lines=$(log_lines mec2)
-"$FASTMIG" testbed agent mec2 start
-wait_log mec2 "$lines" "recovery of svc .*rolled back"
-wait_recovered mec2
+restart_recovers mec2 "rolled back"
 one_copy_on svc mec2 mec1 before-frozen
 
 note "the source agent killed once the target runs it, before the commit: it rolls back"
 start_migration mec2 mec1 restored
 "$FASTMIG" testbed agent mec2 kill
 wait $cli || true
-lines=$(log_lines mec2)
-"$FASTMIG" testbed agent mec2 start
-wait_log mec2 "$lines" "recovery of svc .*rolled back"
-wait_recovered mec2
+restart_recovers mec2 "rolled back"
 one_copy_on svc mec2 mec1 before-restored
 
 note "the source agent killed after the commit was recorded: it finishes the commit"
 start_migration mec2 mec1 committed
 "$FASTMIG" testbed agent mec2 kill
 wait $cli || true
-lines=$(log_lines mec2)
-"$FASTMIG" testbed agent mec2 start
-wait_log mec2 "$lines" "recovery of svc .*committed"
-wait_recovered mec2
+restart_recovers mec2 "committed"
 one_copy_on svc mec1 mec2 before-committed
 
 note "the target agent killed while the source is frozen: the source stays frozen until it can learn the target runs no copy"
