@@ -21,6 +21,7 @@
 #include "lxc/ctnet.h"
 #include "memory/pagestore.h"
 #include "migrate/journal.h"
+#include "migrate/lease.h"
 #include "migrate/recover.h"
 #include "proto/proto.h"
 #include "proto/tls.h"
@@ -433,6 +434,17 @@ static void *upkeep_thread(void *arg)
         return NULL;
 }
 
+/* the leases this host holds for copies migrations brought (lease.h) */
+static void *lease_thread(void *arg)
+{
+        fm_agent *a = arg;
+        for (;;) {
+                usleep(FM_LEASE_RENEW_MS * 1000);
+                fm_lease_renew_all(&a->paths);
+        }
+        return NULL;
+}
+
 void fm_agent_upkeep_start(fm_agent *a)
 {
         pthread_t t;
@@ -442,6 +454,8 @@ void fm_agent_upkeep_start(fm_agent *a)
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&t, &at, upkeep_thread, a) != 0)
                 fprintf(stderr, "fastmigd[%s]: no upkeep thread: abandoned migrations will not lapse\n", a->paths.host);
+        if (pthread_create(&t, &at, lease_thread, a) != 0)
+                fprintf(stderr, "fastmigd[%s]: no lease thread: restored copies will be fenced\n", a->paths.host);
         pthread_attr_destroy(&at);
 }
 
@@ -631,6 +645,8 @@ static int op_prepare(req_ctx *c)
         json_object_object_add(c->reply, "early_restore", json_object_new_boolean(c->a->paths.criu_path_env[0] != 0));
         json_object_object_add(c->reply, "lazy_restore", json_object_new_boolean(c->a->paths.lazy_restore));
         json_object_object_add(c->reply, "lazy_dump", json_object_new_boolean(fm_target_can_lazy_dump(&c->a->paths)));
+        /* its copy runs only on the source's lease, fenced when it lapses */
+        json_object_object_add(c->reply, "lease", json_object_new_boolean(fm_lease_enabled(&c->a->paths)));
         return 0;
 }
 
@@ -795,6 +811,17 @@ static int op_abort(req_ctx *c)
         if (r == 0)
                 end_container_sessions(c, name);
         return r < 0 ? r : fm_target_abort(&c->a->paths, name, c->peer.name, &c->err);
+}
+
+/* A target asks whether the copy it restored may run on (lease.h). */
+static int op_lease(req_ctx *c)
+{
+        const char *name;
+        int r = need_name(c, &name);
+        if (r == 0)
+                json_object_object_add(c->reply, "lease",
+                                       json_object_new_string(fm_lease_answer(&c->a->paths, name, c->peer.name)));
+        return r;
 }
 
 static int op_finish(req_ctx *c)
@@ -1119,6 +1146,7 @@ static const struct {
         {"lazy_pages", op_lazy_pages, HOST},
         {"abort", op_abort, HOST},
         {"finish", op_finish, HOST},
+        {"lease", op_lease, HOST},
         {"precopy_begin", op_precopy_begin, HOST},
         {"precopy_round", op_precopy_round, HOST},
         {"image_list", op_image_list, OPERATOR},

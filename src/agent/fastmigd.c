@@ -10,6 +10,7 @@
 
 #include "agent/agent.h"
 #include "fleet/fleet.h"
+#include "migrate/lease.h"
 #include "steer/steer.h"
 #include "util/execwatch.h"
 #include "proto/proto.h"
@@ -248,6 +249,14 @@ int main(int argc, char **argv)
         /* fm-seqecho lives next to this binary */
         const char *self_dir = fm_self_dir();
         snprintf(a->seqecho_path, sizeof(a->seqecho_path), "%s/fm-seqecho", self_dir);
+        /* fm-fence guards the copies migrations bring here (src/migrate/lease.h) */
+        snprintf(a->paths.fence_prog, sizeof(a->paths.fence_prog), "%s/fm-fence", self_dir);
+        if (access(a->paths.fence_prog, X_OK) < 0) {
+                fprintf(stderr, "fastmigd: %s: %s (it is installed beside fastmigd)\n", a->paths.fence_prog,
+                        strerror(errno));
+                return 1;
+        }
+        fm_lease_agent_started();
         a->paths.precopy = fm_precopy_registry_new();
         /* fm-criu-wrap as `criu` for lxc-checkpoint (see src/lxc/criu_wrap.c) */
         setup_criu_wrapper(a, state, self_dir);

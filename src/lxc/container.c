@@ -615,7 +615,7 @@ int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, con
 }
 
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                  const char *const *env, void (*before_thaw)(void *), void *data, fm_error *e)
+                  const char *const *env, const fm_ct_thaw_hooks *h, fm_error *e)
 {
         /* a namespace fastmig keeps exists before the restore: its ARP socket
          * is made now, sent on right after, closed later */
@@ -644,15 +644,15 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
         else if (own_net)
                 fm_ct_announce(lxcpath, name, &ignore);
         close_later(arp);
-        if (before_thaw)
-                before_thaw(data);
+        if (h && h->before_thaw)
+                h->before_thaw(h->data);
         fm_ct_info i;
         if (fm_ct_info_get(lxcpath, name, &i, e) < 0)
                 return -e->code;
         if (!i.running)
                 return fm_err(e, EIO, "container %s is %s right after restore", name, i.state);
         /* A container frozen before its dump comes back frozen. */
-        if (fm_ct_unfreeze(lxcpath, name, e) < 0)
+        if ((h && h->thaw ? h->thaw(h->data, e) : fm_ct_unfreeze(lxcpath, name, e)) < 0)
                 return fm_err_wrap(e, "after restore");
         if (!own_net) /* LXC's namespace: found through the running init */
                 fm_ct_announce(lxcpath, name, &ignore);

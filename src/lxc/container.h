@@ -30,10 +30,18 @@ int fm_ct_destroy(const char *lxcpath, const char *name, fm_error *e);
  * timeout_ms: 0 for the default (120 s). */
 int fm_ct_checkpoint(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
                      const char *const *env, int timeout_ms, fm_error *e);
-/* Restores from dir; the container is running (thawed) on success.
- * before_thaw (may be NULL) runs between CRIU's restore and the thaw. */
+/* What runs between CRIU's restore (the container comes back frozen) and
+ * its thaw; every member may be NULL. thaw, when set, thaws it instead of
+ * fm_ct_unfreeze (the target's lease decides: src/migrate/lease.h). */
+typedef struct fm_ct_thaw_hooks {
+        void (*before_thaw)(void *data);
+        int (*thaw)(void *data, fm_error *e);
+        void *data;
+} fm_ct_thaw_hooks;
+
+/* Restores from dir; the container is running (thawed) on success. */
 int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const char *criu_conf,
-                  const char *const *env, void (*before_thaw)(void *), void *data, fm_error *e);
+                  const char *const *env, const fm_ct_thaw_hooks *h, fm_error *e);
 
 /* fm-criu-wrap's record, in the images directory, of when it asked the
  * freezer (CLOCK_MONOTONIC ns, one decimal line): the window's true start. */

@@ -15,7 +15,7 @@
 
 #include "proto/proto.h"
 
-static const char *const step_names[] = {"planned", "frozen", "committed"};
+static const char *const step_names[] = {"planned", "frozen", "committed", "rolledback"};
 
 const char *fm_journal_step_name(fm_journal_step s)
 {
@@ -70,6 +70,7 @@ int fm_journal_write(const char *state, const fm_journal_rec *r, fm_error *e)
         json_object_object_add(o, "to_port", json_object_new_int(r->to_port));
         json_object_object_add(o, "service_ip", json_object_new_string(r->service_ip));
         json_object_object_add(o, "moving_tree", json_object_new_boolean(r->moving_tree));
+        json_object_object_add(o, "leases", json_object_new_boolean(r->leases));
         json_object_object_add(o, "shared_rel", json_object_new_string(r->shared_rel));
         json_object_object_add(o, "started", json_object_new_int64(r->started));
         json_object_object_add(o, "since", json_object_new_int64(r->since));
@@ -164,6 +165,7 @@ int fm_journal_parse(const char *text, size_t len, fm_journal_rec *r, fm_error *
                         snprintf(r->to_host, sizeof(r->to_host), "%s", host);
                         r->to_port = (uint16_t)port;
                         r->moving_tree = fm_json_bool(o, "moving_tree", false);
+                        r->leases = fm_json_bool(o, "leases", false);
                         snprintf(r->shared_rel, sizeof(r->shared_rel), "%s", rel ? rel : "");
                         r->started = started;
                         r->since = since;

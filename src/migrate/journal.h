@@ -16,6 +16,8 @@ typedef enum fm_journal_step {
         FM_JOURNAL_PLANNED,   /* the target prepared a copy (it may restore it early, never thaw it) */
         FM_JOURNAL_FROZEN,    /* the source freezes now: the target may run the service from here */
         FM_JOURNAL_COMMITTED, /* the target runs it with all its memory: the source copy goes */
+        FM_JOURNAL_ROLLEDBACK, /* the source copy runs again; the target's, fenced by its lapsed lease
+                                * (lease.h), is still to be removed */
 } fm_journal_step;
 
 typedef struct fm_journal_rec {
@@ -28,6 +30,7 @@ typedef struct fm_journal_rec {
         char service_ip[16];        /* "" if none (nothing to steer) */
         bool moving_tree;           /* shared: the tree moved to the target's disk ... */
         char shared_rel[200];       /* ... from there, under the volume (discarded on commit) */
+        bool leases;                /* the target runs its copy only on a lease from this agent (lease.h) */
         int64_t started;            /* wall clock, s */
         int64_t since;              /* when the step was recorded, wall clock, s */
 } fm_journal_rec;

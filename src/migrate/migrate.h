@@ -48,6 +48,7 @@ typedef struct fm_host_paths {
          * hosts; NULL: nothing is steered (one L2 segment, GARP) */
         const struct fm_fleet *fleet;
         struct fm_steer *steer;         /* ... open while the agent runs */
+        char fence_prog[512];           /* fm-fence (lease.h); "": leases are not kept here */
         int stale_s;                    /* a migration's source silent this long has abandoned it (fastmigd
                                          * --expiry, default FM_INCOMING_STALE_S) */
 } fm_host_paths;
@@ -118,6 +119,7 @@ typedef struct fm_migration {
         double min_shrink;
         struct timespec disk_live_start; /* wall clock, for change detection */
         bool target_early_restore; /* the target can hold CRIU until images are complete */
+        bool target_leases;        /* the target runs its copy only on our lease (lease.h) */
         bool early_restore;        /* ... and we use it */
         int want_lazy;             /* lazy restore: 1 asked for, 0 not, -1 auto (by memory size) */
         bool target_lazy;          /* the target can restore lazily */
@@ -152,8 +154,11 @@ typedef struct fm_migration {
         /* progress, for undo */
         bool prepared, frozen, restored, committed;
         bool steered;    /* traffic was sent to the target */
-        bool stranded;   /* a rollback could not learn that the target stopped its copy: the source copy
-                          * stays frozen and the journal keeps the migration for recovery (recover.h) */
+        bool stranded;   /* the journal keeps the migration for recovery (recover.h): a rollback could not
+                          * learn that the target stopped its copy (the source copy stays frozen), or one
+                          * of the two below */
+        bool abort_pending; /* rolled back once the target's lease had lapsed: its fenced copy still to go */
+        bool finish_pending; /* committed, the target not yet told */
         bool detached; /* the source's veth is off its bridge */
         fm_ct_port port; /* ... that veth (when have_port) */
         bool have_port;

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lxc/container.h"
+#include "migrate/lease.h"
 #include "proto/proto.h"
 #include "steer/steer.h"
 #include "storage/shared.h"
@@ -79,26 +81,10 @@ static void say(const fm_host_paths *p, const fm_journal_rec *r, const char *wha
                 fm_journal_step_name(r->step), what, why ? ": " : "", why ? why : "");
 }
 
-/* No commit was recorded: the target drops its copy, then this one runs.
- * Only while this copy is still here to run: a source copy that is gone
- * (the host rebooted, someone removed it) leaves the target's, which may
- * be the only one, for an operator. */
-static int roll_back(const fm_host_paths *p, const fm_journal_rec *r, fm_error *e)
+/* The source copy runs again: on its bridge, thawed, its traffic here.
+ * Each step is idempotent. */
+static int thaw_here(const fm_host_paths *p, const fm_journal_rec *r, fm_error *e)
 {
-        fm_ct_info info;
-        if (fm_ct_info_get(p->lxcpath, r->name, &info, e) < 0) {
-                say(p, r, "cannot read the source copy's state", e->msg);
-                return -EAGAIN;
-        }
-        if (!info.defined || !info.running) {
-                say(p, r, "the source copy does not run any more; the target's copy, if any, is left as it is for an "
-                          "operator (docs/RECOVERY.md)", NULL);
-                return fm_err(e, ENOENT, "%s is not running on %s", r->name, p->host);
-        }
-        if (fm_target_call_abort(r->name, r->to_addr, r->to_port, e) < 0) {
-                say(p, r, "the target did not confirm it runs no copy; the source copy stays frozen", e->msg);
-                return -EAGAIN;
-        }
         fm_error ignore = {0};
         fm_ct_port port;
         if (fm_ct_port_get(p->lxcpath, r->name, &port, &ignore) == 0 && fm_ct_port_set(&port, true, e) < 0) {
@@ -114,8 +100,61 @@ static int roll_back(const fm_host_paths *p, const fm_journal_rec *r, fm_error *
                 say(p, r, "steering back failed", e->msg);
                 return -EAGAIN;
         }
-        say(p, r, "rolled back: the service runs here again", NULL);
         return 0;
+}
+
+/* No commit was recorded: this copy runs again once no copy can run on
+ * the target: the target said it dropped its own, or (a target that keeps
+ * leases) no lease this agent or a dead predecessor granted can still
+ * hold. Only while this copy is still here to run: a source copy that is
+ * gone (the host rebooted, someone removed it) leaves the target's, which
+ * may be the only one, for an operator. */
+static int roll_back(const fm_host_paths *p, const fm_journal_rec *r, fm_error *e)
+{
+        fm_ct_info info;
+        if (fm_ct_info_get(p->lxcpath, r->name, &info, e) < 0) {
+                say(p, r, "cannot read the source copy's state", e->msg);
+                return -EAGAIN;
+        }
+        if (!info.defined || !info.running) {
+                say(p, r, "the source copy does not run any more; the target's copy, if any, is left as it is for an "
+                          "operator (docs/RECOVERY.md)", NULL);
+                return fm_err(e, ENOENT, "%s is not running on %s", r->name, p->host);
+        }
+        if (r->step == FM_JOURNAL_ROLLEDBACK) { /* thawed already (again, harmlessly); the target's copy to go */
+                if (thaw_here(p, r, e) < 0)
+                        return -EAGAIN;
+                if (fm_target_call_abort(r->name, r->to_addr, r->to_port, e) < 0) {
+                        say(p, r, "the target has not removed its fenced copy yet", e->msg);
+                        return -EAGAIN;
+                }
+                say(p, r, "the target removed its fenced copy", NULL);
+                return 0;
+        }
+        if (fm_target_call_abort(r->name, r->to_addr, r->to_port, e) == 0) {
+                if (thaw_here(p, r, e) < 0)
+                        return -EAGAIN;
+                say(p, r, "rolled back: the service runs here again", NULL);
+                return 0;
+        }
+        if (!r->leases || fm_now_ns() < fm_lease_restart_safe_ns()) {
+                say(p, r, "the target did not confirm it runs no copy; the source copy stays frozen", e->msg);
+                return -EAGAIN;
+        }
+        /* every lease granted before this agent started has lapsed: the
+         * target's copy, if any, is fenced */
+        fm_journal_rec rb = *r;
+        rb.step = FM_JOURNAL_ROLLEDBACK;
+        rb.since = (int64_t)time(NULL);
+        if (p->state && fm_journal_write(p->state, &rb, e) < 0) {
+                say(p, r, "recording the rollback failed", e->msg);
+                return -EAGAIN;
+        }
+        if (thaw_here(p, r, e) < 0)
+                return -EAGAIN;
+        say(p, r, "rolled back: the service runs here again; the target's copy, fenced by its lapsed lease, is removed "
+                  "once the target answers", NULL);
+        return -EAGAIN;
 }
 
 /* The commit was recorded: the target's copy is the service. */
@@ -174,7 +213,8 @@ int fm_recover_one(const fm_host_paths *p, const fm_journal_rec *r, fm_error *e)
                 else
                         say(p, r, "ended before the freeze", NULL);
                 break;
-        case FM_JOURNAL_FROZEN: q = roll_back(p, r, e); break;
+        case FM_JOURNAL_FROZEN:
+        case FM_JOURNAL_ROLLEDBACK: q = roll_back(p, r, e); break;
         case FM_JOURNAL_COMMITTED: q = roll_forward(p, r, e); break;
         }
         if (q < 0) /* the journal stays: later, or an operator */

@@ -12,6 +12,7 @@
 #include "fleet/fleet.h"
 #include "migrate.h"
 #include "migrate/journal.h"
+#include "migrate/lease.h"
 #include "steer/steer.h"
 #include "util/execwatch.h"
 #include "util/job.h"
@@ -101,7 +102,9 @@ int fm_mig_steer(const fm_host_paths *p, const char *phase, const char *ip, cons
 }
 
 /* Test hook "pause_AT": the pipeline stops FM_TEST_PAUSE_MS at AT (planned:
- * the target prepared, an early restore asked for, nothing frozen; frozen:
+ * the target prepared, an early restore asked for, nothing frozen; disk: in
+ * the disk sync, before the rootfs's rsync; rounds: after the first pre-copy
+ * round reached the target; frozen:
  * dumped and steered, before the restore is awaited; restored: the target
  * runs it, before the commit's steering; committed: recorded, before the
  * source copy goes), saying so in the agent's log, so that a test can kill
@@ -138,7 +141,7 @@ static int journal(fm_migration *m, fm_journal_step step)
 {
         if (!m->src->state)
                 return 0;
-        fm_journal_rec r = {.step = step, .to_port = m->to_port, .moving_tree = m->moving_tree,
+        fm_journal_rec r = {.step = step, .to_port = m->to_port, .moving_tree = m->moving_tree, .leases = m->target_leases,
                             .started = m->started_wall, .since = (int64_t)time(NULL)};
         snprintf(r.name, sizeof(r.name), "%s", m->name);
         snprintf(r.id, sizeof(r.id), "%s", m->id);
@@ -363,6 +366,7 @@ static int phase_plan(fm_migration *m)
                 return fm_err_wrap(&m->err, "preparing %s", m->to_host);
         }
         m->target_early_restore = fm_json_bool(reply, "early_restore", false);
+        m->target_leases = fm_json_bool(reply, "lease", false);
         m->target_lazy = fm_json_bool(reply, "lazy_restore", false);
         m->target_lazy_dump = fm_json_bool(reply, "lazy_dump", false);
         const char *st = NULL;
@@ -687,6 +691,7 @@ static int disk_live(fm_migration *m, images_job *ij)
                                 we.msg);
         }
         uint64_t bytes = 0;
+        pause_at(m, "disk");
         r = own_push(m, 0, NULL, &bytes, &m->err);
         m->bytes_own += bytes;
         if (!images)
@@ -822,6 +827,8 @@ static int phase_precopy(fm_migration *m, fm_hashset *held, const fm_mig_hooks *
                         return r;
                 m->nrounds = i + 1;
                 emit_round(m, h, i);
+                if (i == 0)
+                        pause_at(m, "rounds");
                 rule = fm_rounds_next(&cfg, i + 1, m->rounds[i].pages_sent, i ? m->rounds[i - 1].pages_sent : 0);
         }
         m->stop_rule = fm_stop_rule_name(rule == FM_ROUNDS_GO_ON ? FM_STOP_MAX_ROUNDS : rule);
@@ -1516,9 +1523,14 @@ static int phase_settle(fm_migration *m, lazy_job *lj)
 
 static int finish_run(void *arg, fm_error *e)
 {
-        fm_migration *m = arg; /* its err is cleared after: this is housekeeping */
+        fm_migration *m = arg; /* its err is cleared after */
         (void)e;
-        return target_call(m, req_new("finish", m->name), NULL, 30000);
+        int r = target_call(m, req_new("finish", m->name), NULL, 30000);
+        /* until the target hears it, its copy runs on the lease the
+         * journal's commit grants: recovery tells it */
+        if (r < 0)
+                m->finish_pending = m->stranded = true;
+        return r;
 }
 
 static void phase_cleanup(fm_migration *m)
@@ -1638,34 +1650,51 @@ static void undo_freeze(pipeline *p)
 {
         fm_migration *m = p->m;
         fm_error ignore = {0};
+        /* no lease from here: the target's copy runs FM_LEASE_MS after the
+         * last grant at most */
+        uint64_t lapsed = fm_lease_refuse(m->name);
         undo_lazy(p);
         undo_final_sync(p); /* before the target's abort: nothing writes there after it */
         undo_restore(p);
         undo_target(p);
-        if (m->restored && !p->target_gone) {
+        if (m->restored && !p->target_gone && !m->target_leases) {
                 /* the target may run it and did not say it stopped: thawing
                  * here could make two copies. The journal keeps the
                  * migration; recovery thaws once the target answers. */
                 m->stranded = true;
                 return;
         }
+        if (m->restored && !p->target_gone) {
+                /* its copy, if any, is fenced once its lease has lapsed:
+                 * then this one runs, and recovery removes that one */
+                uint64_t now = fm_now_ns();
+                if (lapsed > now) {
+                        fprintf(stderr, "fastmigd[%s]: %s: %s did not confirm it runs no copy; thawing here when "
+                                        "its lease has lapsed, in %.1f s\n",
+                                m->src->host, m->name, m->to_host, (double)(lapsed - now) / 1e9);
+                        usleep((useconds_t)((lapsed - now) / 1000));
+                }
+                m->abort_pending = m->stranded = true;
+                if (journal(m, FM_JOURNAL_ROLLEDBACK) < 0) /* the frozen record stays: recovery does the same */
+                        fprintf(stderr, "fastmigd[%s]: %s: %s\n", m->src->host, m->name, m->err.msg);
+        }
         /* what fails from here is left to recovery, which retries the
-         * same steps (docs/RECOVERY.md): the journal still says frozen */
-        if (m->detached && fm_ct_port_set(&m->port, true, &ignore) < 0) /* only ever set with have_port */
-                m->stranded = true;
+         * same steps (docs/RECOVERY.md): the journal still says frozen
+         * (or rolledback) */
+        bool failed = m->detached && fm_ct_port_set(&m->port, true, &ignore) < 0; /* only ever set with have_port */
         m->frozen_ms = fm_now_ms() - p->t_freeze; /* the window, all of it */
-        if (!m->stranded && fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore) < 0)
-                m->stranded = true;
+        failed = failed || fm_ct_unfreeze(m->src->lxcpath, m->name, &ignore) < 0;
         /* the target may have announced the address already: on one L2
          * segment (garp steering) the switches learn it back here */
-        if (!m->stranded && m->restored)
+        if (!failed && m->restored)
                 fm_ct_announce(m->src->lxcpath, m->name, &ignore);
-        if (!m->stranded && m->steered &&
-            fm_mig_steer(m->src, FM_STEER_ROLLBACK, m->service_ip, m->to_host, m->src->host, &ignore) < 0)
+        failed = failed || (m->steered && fm_mig_steer(m->src, FM_STEER_ROLLBACK, m->service_ip, m->to_host,
+                                                       m->src->host, &ignore) < 0);
+        if (failed) {
                 m->stranded = true;
-        if (m->stranded)
                 fprintf(stderr, "fastmigd[%s]: %s: the rollback did not complete (%s); recovery takes it over\n",
                         m->src->host, m->name, ignore.msg);
+        }
 }
 
 /* A phase: timed, reported when it ends well, the stage's end when not. */
@@ -1875,6 +1904,7 @@ static int stage_commit(pipeline *p)
         if (r < 0)
                 return r;
         m->committed = true;
+        fm_lease_commit(m->name); /* the target's copy runs for good */
         pause_at(m, "committed");
         STEP(p, FM_PHASE_CLEANUP, (phase_cleanup(m), 0));
         p->nundo = 0; /* the source copy is gone: nothing to take back */
@@ -1892,7 +1922,9 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         if (!m->id[0])
                 fm_journal_new_id(m->id);
         m->started_wall = (int64_t)time(NULL);
-        int r = stage_live(&p);
+        int r = fm_lease_open(m->name, m->to_host) < 0
+                        ? fm_err(&m->err, ENOSPC, "too many migrations under way on %s", m->src->host)
+                        : stage_live(&p);
         if (r == 0)
                 r = stage_frozen(&p);
         if (r == 0)
@@ -1904,13 +1936,20 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 while (p.nundo > 0)
                         p.undo[--p.nundo](&p);
                 /* a refusal before anything was touched is not a rollback */
-                m->rolled_back = !m->stranded && (m->prepared || m->frozen || m->restored);
+                bool thawed = !m->stranded || m->abort_pending;
+                m->rolled_back = thawed && (m->prepared || m->frozen || m->restored);
                 m->err = keep;
-                if (m->stranded)
+                if (m->abort_pending)
+                        fm_err_wrap(&m->err, "%s runs on %s again; %s did not confirm it dropped its copy, which its "
+                                             "lapsed lease has fenced (frozen, off its bridge): the agent keeps asking "
+                                             "%s to remove it (docs/RECOVERY.md)",
+                                    m->name, m->src->host, m->to_host, m->to_host);
+                else if (m->stranded)
                         fm_err_wrap(&m->err, "%s stays frozen on %s until %s confirms it runs no copy and the "
                                              "rollback completes (the agent keeps trying; docs/RECOVERY.md)",
                                     m->name, m->src->host, m->to_host);
         }
+        fm_lease_close(m->name);
         /* over, either way, unless recovery holds it */
         if (!m->stranded && m->src->state)
                 fm_journal_remove(m->src->state, m->name);

@@ -17,6 +17,7 @@
 #include "memory/pagestream.h"
 #include "proto/proto.h"
 #include "migrate.h"
+#include "migrate/lease.h"
 #include "migrate/recover.h"
 #include "util/execwatch.h"
 #include "transfer/files.h"
@@ -745,6 +746,20 @@ static void stop_lazy_daemon(void *img)
         fprintf(stderr, "fastmigd: test hook: lazy-pages daemon %d stopped\n", (int)d);
 }
 
+typedef struct thaw_ctx {
+        const fm_host_paths *p;
+        const char *name;
+        char *img;
+} thaw_ctx;
+
+static void stop_lazy_daemon_hook(void *data) { stop_lazy_daemon(((thaw_ctx *)data)->img); }
+
+static int lease_thaw(void *data, fm_error *e)
+{
+        thaw_ctx *t = data;
+        return fm_lease_thaw(t->p, t->name, e);
+}
+
 int fm_target_restore(const fm_host_paths *p, const char *name, const char *inject, bool early, bool lazy,
                       bool lazy_dump, fm_criu_stats *stats, json_object **programs, fm_error *e)
 {
@@ -825,8 +840,17 @@ int fm_target_restore(const fm_host_paths *p, const char *name, const char *inje
                 fm_mkdir_p(img, 0700);
         }
         bool stop = p->test_hooks && lazy && inject && !strcmp(inject, "settle");
-        int r = fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, p->criu_path_env[0] ? env : NULL,
-                              stop ? stop_lazy_daemon : NULL, stop ? img : NULL, e);
+        /* the copy runs only on its source's lease, and a fence that
+         * outlives this agent freezes it once the lease lapses */
+        int r = fm_lease_begin(p, name, e);
+        if (r < 0) {
+                if (early)
+                        unlink(busy);
+                return r;
+        }
+        thaw_ctx tc = {.p = p, .name = name, .img = stop ? img : NULL};
+        fm_ct_thaw_hooks th = {.before_thaw = stop ? stop_lazy_daemon_hook : NULL, .thaw = lease_thaw, .data = &tc};
+        r = fm_ct_restore(p->lxcpath, name, img, p->criu_restore_conf, p->criu_path_env[0] ? env : NULL, &th, e);
         uint64_t t_end = fm_now_ns();
         /* the window: from the images being complete (the time the
          * receiver wrote into the marker) or this call, to the thaw */
@@ -917,6 +941,7 @@ int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, 
          * half-restored copy is of no use) */
         if (fm_recover_reap(img, 5000) > 0)
                 fm_recover_kill(img);
+        fm_lease_end(p, name, false, e);
         int r = fm_ct_destroy(p->lxcpath, name, e);
         drop_images(p, name); /* a restore asked for after this finds no container */
         room_give_back(name);
@@ -927,6 +952,9 @@ int fm_target_finish(const fm_host_paths *p, const char *name, const char *peer,
 {
         char path[700];
         if (fm_target_check_owner(p, name, peer, e) < 0)
+                return -e->code;
+        /* the copy runs for good (a fenced one thawed): the source committed */
+        if (fm_lease_end(p, name, true, e) < 0)
                 return -e->code;
         drop_images(p, name);
         room_give_back(name);
@@ -947,12 +975,19 @@ static int expire_one(const fm_host_paths *p, const char *name, int stale_s,
                 return 0;
         images_dir(p, name, img, sizeof(img));
         fm_error e = {0};
-        fm_ct_info info;
-        if (fm_ct_info_get(p->lxcpath, name, &info, &e) < 0)
-                return 0;
         char restoring[700];
         marker(p, name, "restoring", restoring, sizeof(restoring));
-        if (!info.running || fm_path_exists(restoring)) {
+        /* LXC's state request waits as long as a held early restore: the
+         * lease and the marker say whether it ever ran, LXC only after */
+        int thawed = fm_lease_thawed(p->lxcpath, name);
+        bool never_ran = thawed == 0 || (thawed < 0 && fm_path_exists(restoring));
+        fm_ct_info info;
+        if (!never_ran && thawed < 0) {
+                if (fm_ct_info_get(p->lxcpath, name, &info, &e) < 0)
+                        return 0;
+                never_ran = !info.running;
+        }
+        if (never_ran) {
                 /* prepared (maybe an early restore held: LXC calls that
                  * running), never run: it goes as an abort would take it */
                 char abort_m[700];
@@ -960,6 +995,7 @@ static int expire_one(const fm_host_paths *p, const char *name, int stale_s,
                 touch(abort_m);
                 if (fm_recover_reap(img, 5000) > 0)
                         fm_recover_kill(img);
+                fm_lease_end(p, name, false, &e);
                 if (fm_ct_destroy(p->lxcpath, name, &e) < 0)
                         return 0;
                 drop_images(p, name);

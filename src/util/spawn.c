@@ -234,3 +234,31 @@ int fm_spawn_check(char *const argv[], fm_spawn_opts *o, fm_error *e)
                 free(def.output);
         return r;
 }
+
+int fm_spawn_daemon(char *const argv[], fm_error *e)
+{
+        pid_t pid = fork();
+        if (pid < 0)
+                return fm_err(e, errno, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                /* the middle process ends at once: the program is nobody's
+                 * child here, gets no parent-death signal and leaves no zombie */
+                if (fork() != 0)
+                        _exit(0);
+                setsid();
+                sigset_t all;
+                sigemptyset(&all);
+                sigprocmask(SIG_SETMASK, &all, NULL);
+                signal(SIGPIPE, SIG_DFL);
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (null >= 0)
+                        dup2(null, 0);
+                syscall(SYS_close_range, 3, ~0U, 0);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        return 0;
+}

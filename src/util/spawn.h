@@ -31,6 +31,12 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o);
  * when the exit status is not 0. */
 int fm_spawn_check(char *const argv[], fm_spawn_opts *o, fm_error *e);
 
+/* Starts argv[0] (a full path) in a session of its own, outside this
+ * process's children (no parent-death signal, nothing to reap): for what
+ * must go on when the agent dies. Its stdin is /dev/null, its stdout and
+ * stderr this process's. Does not wait. */
+int fm_spawn_daemon(char *const argv[], fm_error *e);
+
 /* The last non-empty line of s (program output) into buf: for messages. */
 const char *fm_last_line(const char *s, char *buf, size_t n);
 /* The first executable NAME on PATH, into out; false when there is none. */

@@ -40,3 +40,74 @@ state_kept() {
     || fail "file written before the first freeze missing on $2"
 }
 counter_of() { "$FASTMIG" workload write "$1" "probe-$RANDOM"; }
+
+# ---- killing and breaking the real thing (test_crash, test_expiry) ----
+# start_migration and restart_recovers work on the container svc.
+ST=/var/lib/fastmig/testbed
+
+log_lines() { wc -l < "$ST/$1/state/agent.log"; }
+# waits until host $1's agent log, after line $2, has $3
+wait_log() {
+  local i
+  for i in $(seq 1 900); do
+    tail -n +"$(($2 + 1))" "$ST/$1/state/agent.log" | grep -q "$3" && return 0
+    sleep 0.1
+  done
+  fail "$1's agent never logged \`$3'"
+}
+# waits until no journal is left on host $1 (its recovery has ended)
+wait_recovered() {
+  local i
+  for i in $(seq 1 900); do
+    [ -z "$(ls -A "$ST/$1/state/journal" 2>/dev/null)" ] && return 0
+    sleep 0.1
+  done
+  fail "$1 still holds a journal: $(ls "$ST/$1/state/journal")"
+}
+# the v1 freezer's state of container $2 on host $1 (LXC's own state does
+# not know of that freezer)
+freezer_state() {
+  local pid cg
+  eval "$("$FASTMIG" testbed env "$1")"
+  pid=$("$FASTMIG" testbed exec "$1" -- lxc-info -P "$LXC_PATH" -n "$2" -p -H)
+  cg=$(awk -F: '$2 == "freezer" {print $3}' "/proc/$pid/cgroup")
+  cat "/sys/fs/cgroup/freezer$cg/freezer.state"
+}
+host_of() { "$FASTMIG" list | awk -v n="$1" '$1 == n {print $2, $3}'; }
+# exactly one copy, running on $2, reached through the core's route, its
+# counter on from $c, its file written before the freeze there
+one_copy_on() {
+  local name=$1 on=$2 other=$3 n ip c2
+  n=$("$FASTMIG" list | awk -v n="$name" '$1 == n' | wc -l)
+  [ "$n" -eq 1 ] || fail "$n copies of $name: $("$FASTMIG" list)"
+  [ "$(host_of "$name")" = "$on RUNNING" ] || fail "$name is not running on $on: $(host_of "$name")"
+  eval "$("$FASTMIG" testbed env "$other")"
+  [ ! -e "$LXC_PATH/$name" ] || fail "$other still holds $LXC_PATH/$name"
+  [ -z "$(ls -A "$ST/$other/images/")" ] || fail "images left on $other: $(ls -A "$ST/$other/images/")"
+  [ -z "$(ls -A "$ST/$on/images/")" ] || fail "images left on $on: $(ls -A "$ST/$on/images/")"
+  ip="10.77.${on#mec}.2"
+  ip netns exec fm-core ip route get 10.78.0.10 | grep -q "via $ip" || fail "the route does not lead to $on"
+  same_boot "$name"
+  c2=$("$FASTMIG" workload write "$name" "after-$RANDOM")
+  [ "$c2" -gt "$c" ] || fail "$name's counter went back: $c -> $c2"
+  eval "$("$FASTMIG" testbed env "$on")"
+  [ "$(cat "$LXC_PATH/$name/rootfs/data/$4")" = "$c" ] || fail "the file written before the freeze is not on $on"
+}
+# starts the killed agent of host $1 again and waits until its recovery
+# logged $2 for svc and left no journal
+restart_recovers() {
+  local lines
+  lines=$(log_lines "$1")
+  "$FASTMIG" testbed agent "$1" start
+  wait_log "$1" "$lines" "recovery of svc .*$2"
+  wait_recovered "$1"
+}
+# migrate svc from $1 to $2 with the pause hook $3, in the background
+start_migration() {
+  c=$("$FASTMIG" workload write svc "before-$3")
+  from_lines=$(log_lines "$1")
+  "$FASTMIG" migrate svc --to "$2" --json --inject-failure "pause_$3" >/tmp/fm-crash-out.$$ 2>/tmp/fm-crash-err.$$ &
+  cli=$!
+  wait_log "$1" "$from_lines" "svc paused at $3"
+}
+
