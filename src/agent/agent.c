@@ -668,6 +668,10 @@ static int op_restore(req_ctx *c)
         int r = need_incoming(c, &name, &inject);
         if (r < 0)
                 return r;
+        /* a source that counts on this host's fence to thaw without its word */
+        if (fm_json_bool(c->req, "lease", false) && !fm_lease_enabled(&c->a->paths))
+                return fm_err(&c->err, EOPNOTSUPP, "%s keeps no leases now (started without --fleet or fm-fence)",
+                              c->a->paths.host);
         double t = fm_now_ms();
         fm_criu_stats st = {0};
         json_object *programs = NULL;

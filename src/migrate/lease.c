@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
@@ -18,6 +19,20 @@
 #include "util/spawn.h"
 
 #define MS_NS 1000000ull
+
+uint64_t fm_lease_now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_BOOTTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void fm_lease_sleep_until(uint64_t ns)
+{
+        struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+        while (clock_nanosleep(CLOCK_BOOTTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+                ;
+}
 
 /* ---- the source ---- */
 
@@ -30,7 +45,7 @@ static struct {
 } grants[64];
 static uint64_t agent_started;
 
-void fm_lease_agent_started(void) { agent_started = fm_now_ns(); }
+void fm_lease_agent_started(void) { agent_started = fm_lease_now_ns(); }
 
 uint64_t fm_lease_restart_safe_ns(void) { return agent_started + (FM_LEASE_MS + FM_LEASE_MARGIN_MS) * MS_NS; }
 
@@ -69,7 +84,7 @@ void fm_lease_commit(const char *name)
 
 uint64_t fm_lease_refuse(const char *name)
 {
-        uint64_t now = fm_now_ns(), safe = now;
+        uint64_t now = fm_lease_now_ns(), safe = now;
         pthread_mutex_lock(&grants_lock);
         int i = grant_find(name);
         if (i >= 0) {
@@ -102,7 +117,7 @@ const char *fm_lease_answer(const fm_host_paths *p, const char *name, const char
                         answer = "committed";
                 else {
                         /* recorded before it is sent: a refusal later counts from here */
-                        grants[i].last_grant = fm_now_ns();
+                        grants[i].last_grant = fm_lease_now_ns();
                         answer = "granted";
                 }
         }
@@ -123,13 +138,18 @@ const char *fm_lease_answer(const fm_host_paths *p, const char *name, const char
 
 /* ---- the target ---- */
 
+/* In the container's directory: FM_LEASE_FILE holds the state, replaced
+ * whole (written aside, renamed); LOCK_FILE, flock'ed around every
+ * read-modify-write; FM_FENCE_LOCK, an OFD lock the live fence holds. */
+#define LOCK_FILE FM_LEASE_FILE ".lock"
+
 /* UNTIL: granted until, not thawed yet (the restore thaws only before
  * until); RUNNING: thawed, granted until (the fence acts after it). */
 typedef enum { LEASE_UNTIL, LEASE_RUNNING, LEASE_COMMITTED, LEASE_FENCED } lease_state;
 
 typedef struct lease_val {
         lease_state st;
-        uint64_t until; /* UNTIL, RUNNING: fm_now_ns */
+        uint64_t until; /* UNTIL, RUNNING: fm_lease_now_ns */
 } lease_val;
 
 static bool granted(const lease_val *v) { return v->st == LEASE_UNTIL || v->st == LEASE_RUNNING; }
@@ -141,11 +161,12 @@ static void lease_path(const char *lxcpath, const char *name, const char *file, 
         snprintf(buf, n, "%s/%.*s/%s", lxcpath, FM_NAME_MAX, name, file);
 }
 
-/* The lease file, locked (closing the fd unlocks); -errno. */
+/* The lease's lock, taken (closing the fd releases it); -errno, -ENOENT
+ * when there is no lease (and create is false). */
 static int lease_lock(const char *lxcpath, const char *name, bool create)
 {
         char path[700];
-        lease_path(lxcpath, name, FM_LEASE_FILE, path, sizeof(path));
+        lease_path(lxcpath, name, LOCK_FILE, path, sizeof(path));
         int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
         if (fd < 0)
                 return -errno;
@@ -157,15 +178,21 @@ static int lease_lock(const char *lxcpath, const char *name, bool create)
         return fd;
 }
 
-/* Anything else than what lease_write writes reads as lapsed. */
-static void lease_read(int fd, lease_val *v)
+/* Under the lock. -ENOENT: the lease ended. What cannot be read is a lapsed
+ * lease of a copy not thawed: nothing thaws it, nothing asks LXC about it. */
+static int lease_read(const char *lxcpath, const char *name, lease_val *v)
 {
-        char buf[64] = "";
-        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-        buf[n > 0 ? n : 0] = '\0';
+        char path[700];
+        lease_path(lxcpath, name, FM_LEASE_FILE, path, sizeof(path));
+        _cleanup_free_ char *buf = NULL;
+        int n = fm_read_file(path, &buf, 64);
+        if (n == -ENOENT)
+                return n;
         unsigned long long t = 0;
         char nl = 0;
         *v = (lease_val){.st = LEASE_UNTIL, .until = 0};
+        if (n <= 0)
+                return 0;
         if (!strcmp(buf, "committed\n"))
                 v->st = LEASE_COMMITTED;
         else if (!strcmp(buf, "fenced\n"))
@@ -174,20 +201,34 @@ static void lease_read(int fd, lease_val *v)
                 v->until = t;
         else if (sscanf(buf, "running %llu%c", &t, &nl) == 2 && nl == '\n')
                 *v = (lease_val){.st = LEASE_RUNNING, .until = t};
-        else /* unreadable: lapsed, and fenced if it may run */
-                v->st = LEASE_RUNNING;
+        return 0;
 }
 
-static int lease_write(int fd, const lease_val *v)
+/* Under the lock: written aside and renamed, so a reader never sees half. */
+static int lease_write(const char *lxcpath, const char *name, const lease_val *v)
 {
-        char buf[64];
+        char buf[64], path[700], tmp[720];
         int n = v->st == LEASE_COMMITTED ? snprintf(buf, sizeof(buf), "committed\n")
                 : v->st == LEASE_FENCED  ? snprintf(buf, sizeof(buf), "fenced\n")
                 : v->st == LEASE_RUNNING ? snprintf(buf, sizeof(buf), "running %llu\n", (unsigned long long)v->until)
                                          : snprintf(buf, sizeof(buf), "until %llu\n", (unsigned long long)v->until);
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
-                return -errno;
-        return 0;
+        lease_path(lxcpath, name, FM_LEASE_FILE, path, sizeof(path));
+        snprintf(tmp, sizeof(tmp), "%s.new", path);
+        int r = fm_write_file(tmp, buf, (size_t)n, 0600);
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
+static void lease_remove(const char *lxcpath, const char *name)
+{
+        char path[700];
+        lease_path(lxcpath, name, FM_LEASE_FILE, path, sizeof(path));
+        unlink(path);
+        lease_path(lxcpath, name, LOCK_FILE, path, sizeof(path));
+        unlink(path);
 }
 
 /* A fenced copy runs for good: back on its bridge, thawed. */
@@ -219,7 +260,7 @@ static int ask(const fm_host_paths *p, const char *name, const char **answer, fm
         json_object *req = json_object_new_object(), *reply = NULL;
         json_object_object_add(req, "op", json_object_new_string("lease"));
         json_object_object_add(req, "name", json_object_new_string(name));
-        uint64_t t0 = fm_now_ns();
+        uint64_t t0 = fm_lease_now_ns();
         int r = fm_call_bounded(h->addr, h->port, req, &reply, FM_LEASE_ASK_CONNECT_MS, FM_LEASE_ASK_MS, e);
         json_object_put(req);
         const char *s = NULL;
@@ -239,33 +280,37 @@ static int ask(const fm_host_paths *p, const char *name, const char **answer, fm
         if (fd < 0) /* it ended meanwhile */
                 return fm_err(e, -fd, "the lease of %s ended", name);
         lease_val v;
-        lease_read(fd, &v);
-        if (granted(&v) && !strcmp(*answer, "granted")) {
+        r = lease_read(p->lxcpath, name, &v);
+        if (r == 0 && granted(&v) && !strcmp(*answer, "granted")) {
                 uint64_t until = t0 + FM_LEASE_MS * MS_NS;
                 if (until > v.until)
                         v.until = until;
-        } else if (granted(&v) && !strcmp(*answer, "refused")) {
+        } else if (r == 0 && granted(&v) && !strcmp(*answer, "refused")) {
                 v.until = 0;
-        } else if (v.st != LEASE_COMMITTED && !strcmp(*answer, "committed")) {
+        } else if (r == 0 && v.st != LEASE_COMMITTED && !strcmp(*answer, "committed")) {
                 if (v.st == LEASE_FENCED && unfence(p->lxcpath, name, e) < 0) {
                         close(fd);
                         return -e->code;
                 }
                 v.st = LEASE_COMMITTED;
         }
-        r = lease_write(fd, &v);
+        if (r == 0)
+                r = lease_write(p->lxcpath, name, &v);
         close(fd);
-        return r < 0 ? fm_err(e, -r, "writing the lease of %s: %s", name, strerror(-r)) : 0;
+        return r < 0 && r != -ENOENT ? fm_err(e, -r, "writing the lease of %s: %s", name, strerror(-r)) : 0;
 }
 
+/* The fence holds an OFD write lock on FM_FENCE_LOCK while it runs: looked
+ * at here without taking it (a fence starting meanwhile is not disturbed). */
 static bool fence_alive(const fm_host_paths *p, const char *name)
 {
         char path[700];
         lease_path(p->lxcpath, name, FM_FENCE_LOCK, path, sizeof(path));
-        int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_CREAT, 0600);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return false;
-        bool held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+        struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        bool held = fcntl(fd, F_OFD_GETLK, &l) == 0 && l.l_type != F_UNLCK;
         close(fd);
         return held;
 }
@@ -283,7 +328,7 @@ static int fence_start(const fm_host_paths *p, const char *name, fm_error *e)
         return fm_err(e, ESRCH, "the fence process of %s (%s) did not start", name, p->fence_prog);
 }
 
-/* The fence has gone (it looks every FM_FENCE_POLL_MS). */
+/* Once the lease ended: the fence has gone (it looks every FM_FENCE_POLL_MS). */
 static void fence_wait_gone(const fm_host_paths *p, const char *name)
 {
         for (int i = 0; i < 100 && fence_alive(p, name); i++)
@@ -301,7 +346,7 @@ int fm_lease_begin(const fm_host_paths *p, const char *name, fm_error *e)
         if (fd < 0)
                 return fm_err(e, -fd, "creating the lease of %s: %s", name, strerror(-fd));
         lease_val v = {.st = LEASE_UNTIL, .until = 0};
-        int r = lease_write(fd, &v);
+        int r = lease_write(p->lxcpath, name, &v);
         close(fd);
         if (r < 0)
                 return fm_err(e, -r, "writing the lease of %s: %s", name, strerror(-r));
@@ -314,7 +359,7 @@ int fm_lease_begin(const fm_host_paths *p, const char *name, fm_error *e)
         return fence_alive(p, name) ? 0 : fence_start(p, name, e);
 }
 
-int fm_lease_end(const fm_host_paths *p, const char *name, bool commit, fm_error *e)
+int fm_lease_end(const fm_host_paths *p, const char *name, fm_error *e)
 {
         int fd = lease_lock(p->lxcpath, name, false);
         if (fd == -ENOENT)
@@ -322,25 +367,89 @@ int fm_lease_end(const fm_host_paths *p, const char *name, bool commit, fm_error
         if (fd < 0)
                 return fm_err(e, -fd, "the lease of %s: %s", name, strerror(-fd));
         lease_val v;
-        lease_read(fd, &v);
-        int r = 0;
-        if (v.st == LEASE_FENCED && commit)
+        int r = lease_read(p->lxcpath, name, &v);
+        if (r == 0 && v.st == LEASE_FENCED)
                 r = unfence(p->lxcpath, name, e);
-        else if (v.st == LEASE_FENCED) /* to be removed: a frozen task does not die */
-                fm_ct_unfreeze(p->lxcpath, name, e);
+        else
+                r = 0;
         if (r == 0) {
                 v.st = LEASE_COMMITTED;
-                lease_write(fd, &v);
+                r = lease_write(p->lxcpath, name, &v);
+                if (r < 0)
+                        fm_err(e, -r, "writing the lease of %s: %s", name, strerror(-r));
+        }
+        if (r < 0) {
+                close(fd);
+                return -e->code;
+        }
+        fence_wait_gone(p, name);
+        lease_remove(p->lxcpath, name);
+        close(fd);
+        return 0;
+}
+
+void fm_lease_revoke(const fm_host_paths *p, const char *name)
+{
+        int fd = lease_lock(p->lxcpath, name, false);
+        if (fd < 0)
+                return;
+        lease_val v;
+        if (lease_read(p->lxcpath, name, &v) == 0 && granted(&v)) {
+                v.until = 0; /* never thawed from here; fenced if it runs */
+                lease_write(p->lxcpath, name, &v);
         }
         close(fd);
-        if (r < 0)
-                return r;
-        fence_wait_gone(p, name);
-        char path[700];
-        lease_path(p->lxcpath, name, FM_LEASE_FILE, path, sizeof(path));
-        unlink(path);
-        fm_err_clear(e);
-        return 0;
+}
+
+/* ---- renewal: one asking thread per lease, so that an unreachable
+ * source delays no other lease ---- */
+
+static pthread_mutex_t asking_lock = PTHREAD_MUTEX_INITIALIZER;
+static char asking[64][FM_NAME_MAX + 1];
+
+typedef struct ask_arg {
+        const fm_host_paths *p;
+        char name[FM_NAME_MAX + 1];
+        bool fenced;
+} ask_arg;
+
+static void *ask_thread(void *arg)
+{
+        ask_arg *a = arg;
+        const char *answer = NULL;
+        fm_error e = {0};
+        if (ask(a->p, a->name, &answer, &e) < 0 && e.code != ENOENT)
+                fprintf(stderr, "fastmigd[%s]: %s\n", a->p->host, e.msg);
+        /* a fence that died (killed, or the host's agents restarted) */
+        fm_error fe = {0};
+        if (!a->fenced && !fence_alive(a->p, a->name) && fm_lease_thawed(a->p->lxcpath, a->name) >= 0 &&
+            fence_start(a->p, a->name, &fe) < 0)
+                fprintf(stderr, "fastmigd[%s]: %s\n", a->p->host, fe.msg);
+        pthread_mutex_lock(&asking_lock);
+        for (size_t i = 0; i < FM_ARRAY_SIZE(asking); i++)
+                if (!strcmp(asking[i], a->name))
+                        asking[i][0] = '\0';
+        pthread_mutex_unlock(&asking_lock);
+        free(a);
+        return NULL;
+}
+
+/* Marks name as being asked for; false when it is already, or no room. */
+static bool asking_take(const char *name)
+{
+        pthread_mutex_lock(&asking_lock);
+        int fr = -1;
+        bool busy = false;
+        for (size_t i = 0; i < FM_ARRAY_SIZE(asking); i++) {
+                if (!strcmp(asking[i], name))
+                        busy = true;
+                else if (!asking[i][0] && fr < 0)
+                        fr = (int)i;
+        }
+        if (!busy && fr >= 0)
+                snprintf(asking[fr], sizeof(asking[fr]), "%.*s", FM_NAME_MAX, name);
+        pthread_mutex_unlock(&asking_lock);
+        return !busy && fr >= 0;
 }
 
 void fm_lease_renew_all(const fm_host_paths *p)
@@ -358,17 +467,31 @@ void fm_lease_renew_all(const fm_host_paths *p)
                 if (fd < 0)
                         continue;
                 lease_val v;
-                lease_read(fd, &v);
+                int r = lease_read(p->lxcpath, de->d_name, &v);
                 close(fd);
-                if (!granted(&v))
+                /* a fenced copy is asked about too: a commit thaws it */
+                if (r < 0 || v.st == LEASE_COMMITTED || !asking_take(de->d_name))
                         continue;
-                const char *answer = NULL;
-                fm_error e = {0};
-                if (ask(p, de->d_name, &answer, &e) < 0)
-                        fprintf(stderr, "fastmigd[%s]: %s\n", p->host, e.msg);
-                /* a fence that died (killed, or the host's agents restarted) */
-                if (!fence_alive(p, de->d_name) && fence_start(p, de->d_name, &e) < 0)
-                        fprintf(stderr, "fastmigd[%s]: %s\n", p->host, e.msg);
+                ask_arg *a = calloc(1, sizeof(*a));
+                pthread_t t;
+                pthread_attr_t at;
+                if (!a || pthread_attr_init(&at) != 0) {
+                        free(a);
+                        continue;
+                }
+                a->p = p;
+                a->fenced = v.st == LEASE_FENCED;
+                snprintf(a->name, sizeof(a->name), "%.*s", FM_NAME_MAX, de->d_name);
+                pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+                if (pthread_create(&t, &at, ask_thread, a) != 0) {
+                        pthread_mutex_lock(&asking_lock);
+                        for (size_t i = 0; i < FM_ARRAY_SIZE(asking); i++)
+                                if (!strcmp(asking[i], a->name))
+                                        asking[i][0] = '\0';
+                        pthread_mutex_unlock(&asking_lock);
+                        free(a);
+                }
+                pthread_attr_destroy(&at);
         }
         closedir(d);
 }
@@ -379,25 +502,26 @@ int fm_lease_fence_poll(const char *lxcpath, const char *name)
         if (fd < 0)
                 return 1; /* ended (finish, abort) */
         lease_val v;
-        lease_read(fd, &v);
         int done = 0;
-        if (!granted(&v)) {
+        if (lease_read(lxcpath, name, &v) < 0 || !granted(&v)) {
                 done = 1;
-        } else if (v.st == LEASE_RUNNING && fm_now_ns() >= v.until) {
+        } else if (v.st == LEASE_RUNNING && fm_lease_now_ns() >= v.until) {
                 /* (a copy not thawed yet is never asked about: LXC's state
-                 * request waits while its restore is held) */
+                 * request waits while its restore is held) First off the
+                 * bridge (one netlink message), then frozen (which may
+                 * wait on a task in the kernel). */
                 fm_error e = {0};
+                fm_ct_port port;
+                if (fm_ct_port_get(lxcpath, name, &port, &e) == 0)
+                        fm_ct_port_set(&port, false, &e);
                 if (fm_ct_freeze(lxcpath, name, &e) < 0) {
                         fprintf(stderr, "fm-fence: %s: freezing it: %s (trying again)\n", name, e.msg);
                 } else {
-                        fm_ct_port port;
-                        if (fm_ct_port_get(lxcpath, name, &port, &e) == 0)
-                                fm_ct_port_set(&port, false, &e);
                         fprintf(stderr, "fm-fence: %s: its source has not renewed its lease (%s): frozen and "
                                         "taken off its bridge until the source commits or aborts\n",
                                 name, v.until ? "lapsed" : "refused");
                         v.st = LEASE_FENCED;
-                        lease_write(fd, &v);
+                        lease_write(lxcpath, name, &v);
                         done = 1;
                 }
         }
@@ -405,7 +529,6 @@ int fm_lease_fence_poll(const char *lxcpath, const char *name)
         return done;
 }
 
-/* The restore's thaw: only while the lease holds (fm_ct_thaw_hooks). */
 int fm_lease_thaw(const fm_host_paths *p, const char *name, fm_error *e)
 {
         if (!fm_lease_enabled(p))
@@ -414,15 +537,21 @@ int fm_lease_thaw(const fm_host_paths *p, const char *name, fm_error *e)
         if (fd < 0)
                 return fm_err(e, -fd, "no lease for %s", name);
         lease_val v;
-        lease_read(fd, &v);
-        int r = v.st == LEASE_COMMITTED || (granted(&v) && fm_now_ns() < v.until)
-                        ? fm_ct_unfreeze(p->lxcpath, name, e)
-                        : fm_err(e, ETIMEDOUT, "%s's lease from its source lapsed before its restore ended: it "
-                                               "stays frozen", name);
-        if (r == 0 && v.st == LEASE_UNTIL) { /* from here the fence watches it */
+        int r = lease_read(p->lxcpath, name, &v);
+        if (r == 0 && v.st != LEASE_COMMITTED && !(granted(&v) && fm_lease_now_ns() < v.until))
+                r = fm_err(e, ETIMEDOUT, "%s's lease from its source lapsed before its restore ended: it stays frozen",
+                           name);
+        else if (r < 0)
+                r = fm_err(e, -r, "no lease for %s", name);
+        /* from here the fence watches it: recorded before the thaw, so that
+         * no thawed copy goes unwatched */
+        if (r == 0 && v.st == LEASE_UNTIL) {
                 v.st = LEASE_RUNNING;
-                lease_write(fd, &v);
+                if ((r = lease_write(p->lxcpath, name, &v)) < 0)
+                        r = fm_err(e, -r, "writing the lease of %s: %s", name, strerror(-r));
         }
+        if (r == 0)
+                r = fm_ct_unfreeze(p->lxcpath, name, e);
         close(fd);
         return r;
 }
@@ -433,7 +562,7 @@ int fm_lease_thawed(const char *lxcpath, const char *name)
         if (fd < 0)
                 return fd;
         lease_val v;
-        lease_read(fd, &v);
+        int r = lease_read(lxcpath, name, &v);
         close(fd);
-        return v.st != LEASE_UNTIL;
+        return r < 0 ? r : v.st != LEASE_UNTIL;
 }

@@ -11,7 +11,8 @@
  * its last grant no copy can run on the target, and it may thaw its own
  * without the target's word. A committed migration answers "committed": the
  * target's copy then runs for good (a fenced one is thawed). Both clocks are
- * CLOCK_MONOTONIC of their own host: only durations cross the wire.
+ * CLOCK_BOOTTIME of their own host (it runs on through a suspend): only
+ * durations cross the wire.
  * docs/RECOVERY.md has the rule and the bound it gives. */
 #pragma once
 #include <stdbool.h>
@@ -30,18 +31,22 @@
 #define FM_LEASE_FILE "fastmig-lease"
 #define FM_FENCE_LOCK "fastmig-fence" /* held by the live fence process */
 
+/* CLOCK_BOOTTIME, ns; and a sleep until such a moment (not cut short by signals). */
+uint64_t fm_lease_now_ns(void);
+void fm_lease_sleep_until(uint64_t ns);
+
 /* ---- the source: grants ---- */
 
 /* Records this agent's start: a predecessor that died granted nothing after it. */
 void fm_lease_agent_started(void);
-/* When (fm_now_ns) no copy a dead predecessor let run can still run. */
+/* When (fm_lease_now_ns) no copy a dead predecessor let run can still run. */
 uint64_t fm_lease_restart_safe_ns(void);
 /* A migration of name to to_host begins: grants may be given. */
 int fm_lease_open(const char *name, const char *to_host);
 /* It committed (after the journal says so): the answer becomes "committed". */
 void fm_lease_commit(const char *name);
 /* It rolls back: no grant from now on. Returns when (fm_now_ns) the last
- * grant's copy is surely fenced (now, when none was granted). */
+ * grant's copy is surely fenced (now, when none was granted); fm_lease_now_ns. */
 uint64_t fm_lease_refuse(const char *name);
 /* It ended: the journal answers from now on. */
 void fm_lease_close(const char *name);
@@ -56,12 +61,16 @@ bool fm_lease_enabled(const fm_host_paths *p);
 int fm_lease_begin(const fm_host_paths *p, const char *name, fm_error *e);
 /* The restore's thaw (fm_ct_thaw_hooks): only while the lease holds. */
 int fm_lease_thaw(const fm_host_paths *p, const char *name, fm_error *e);
-/* The migration ended. commit: the copy runs for good (thawed and put back
- * on its bridge if it was fenced); else it is about to be removed. Waits
- * for the fence to go, removes the lease. */
-int fm_lease_end(const fm_host_paths *p, const char *name, bool commit, fm_error *e);
-/* One pass of the renewal: every lease held here is asked for again, and a
- * fence that died is started again. */
+/* The migration committed: the copy runs for good (thawed and put back on
+ * its bridge if it was fenced). Waits for the fence to go, removes the
+ * lease. */
+int fm_lease_end(const fm_host_paths *p, const char *name, fm_error *e);
+/* The copy is about to be removed (abort, expiry): the lease lapses now,
+ * so that nothing thaws it and the fence, which stays until the container
+ * is gone, fences it if it runs. */
+void fm_lease_revoke(const fm_host_paths *p, const char *name);
+/* One pass of the renewal: every lease held here is asked for again (on a
+ * thread of its own), and a fence that died is started again. */
 void fm_lease_renew_all(const fm_host_paths *p);
 /* 1: the restore thawed the copy (it may run, or be fenced); 0: not
  * (yet); -ENOENT: no lease (none kept here, or the migration ended). Never

@@ -137,7 +137,7 @@ static int roll_back(const fm_host_paths *p, const fm_journal_rec *r, fm_error *
                 say(p, r, "rolled back: the service runs here again", NULL);
                 return 0;
         }
-        if (!r->leases || fm_now_ns() < fm_lease_restart_safe_ns()) {
+        if (!r->leases || fm_lease_now_ns() < fm_lease_restart_safe_ns()) {
                 say(p, r, "the target did not confirm it runs no copy; the source copy stays frozen", e->msg);
                 return -EAGAIN;
         }
@@ -186,8 +186,10 @@ static int roll_forward(const fm_host_paths *p, const fm_journal_rec *r, fm_erro
         }
         q = fm_reply_check(reply, e);
         json_object_put(reply);
-        if (q < 0 && q != -EPERM) /* EPERM: it has finished already */
+        if (q < 0 && q != -EPERM) { /* EPERM: it has finished already */
                 say(p, r, "the target's `finish' failed", e->msg);
+                return -EAGAIN; /* its copy may be fenced: asked again */
+        }
         say(p, r, "committed: the service runs on the target", NULL);
         return 0;
 }

@@ -1412,6 +1412,8 @@ static int restore_run(void *arg, fm_error *e)
         json_object_object_add(req, "early", json_object_new_boolean(1));
         json_object_object_add(req, "lazy", json_object_new_boolean(j->m->lazy));
         json_object_object_add(req, "lazy_dump", json_object_new_boolean(j->m->lazy_dump));
+        /* the thaw without its word below counts on the target's fence */
+        json_object_object_add(req, "lease", json_object_new_boolean(j->m->target_leases));
         if (j->m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(j->m->inject));
         json_object *reply = NULL;
@@ -1482,6 +1484,7 @@ static int restore_join(fm_migration *m, restore_job *j, bool abort_first)
 static int phase_restore(fm_migration *m, json_object **programs)
 {
         json_object *req = req_new("restore", m->name);
+        json_object_object_add(req, "lease", json_object_new_boolean(m->target_leases));
         if (m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(m->inject));
         m->restored = true; /* from here on the target may hold a container to remove */
@@ -1667,12 +1670,12 @@ static void undo_freeze(pipeline *p)
         if (m->restored && !p->target_gone) {
                 /* its copy, if any, is fenced once its lease has lapsed:
                  * then this one runs, and recovery removes that one */
-                uint64_t now = fm_now_ns();
+                uint64_t now = fm_lease_now_ns();
                 if (lapsed > now) {
                         fprintf(stderr, "fastmigd[%s]: %s: %s did not confirm it runs no copy; thawing here when "
                                         "its lease has lapsed, in %.1f s\n",
                                 m->src->host, m->name, m->to_host, (double)(lapsed - now) / 1e9);
-                        usleep((useconds_t)((lapsed - now) / 1000));
+                        fm_lease_sleep_until(lapsed);
                 }
                 m->abort_pending = m->stranded = true;
                 if (journal(m, FM_JOURNAL_ROLLEDBACK) < 0) /* the frozen record stays: recovery does the same */

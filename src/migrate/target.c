@@ -941,7 +941,9 @@ int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, 
          * half-restored copy is of no use) */
         if (fm_recover_reap(img, 5000) > 0)
                 fm_recover_kill(img);
-        fm_lease_end(p, name, false, e);
+        /* lapsed: nothing thaws it now; the fence stays until it is gone
+         * (lxc-stop kills a frozen container too) */
+        fm_lease_revoke(p, name);
         int r = fm_ct_destroy(p->lxcpath, name, e);
         drop_images(p, name); /* a restore asked for after this finds no container */
         room_give_back(name);
@@ -954,7 +956,7 @@ int fm_target_finish(const fm_host_paths *p, const char *name, const char *peer,
         if (fm_target_check_owner(p, name, peer, e) < 0)
                 return -e->code;
         /* the copy runs for good (a fenced one thawed): the source committed */
-        if (fm_lease_end(p, name, true, e) < 0)
+        if (fm_lease_end(p, name, e) < 0)
                 return -e->code;
         drop_images(p, name);
         room_give_back(name);
@@ -995,7 +997,7 @@ static int expire_one(const fm_host_paths *p, const char *name, int stale_s,
                 touch(abort_m);
                 if (fm_recover_reap(img, 5000) > 0)
                         fm_recover_kill(img);
-                fm_lease_end(p, name, false, &e);
+                fm_lease_revoke(p, name);
                 if (fm_ct_destroy(p->lxcpath, name, &e) < 0)
                         return 0;
                 drop_images(p, name);

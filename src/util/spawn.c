@@ -242,17 +242,20 @@ int fm_spawn_daemon(char *const argv[], fm_error *e)
                 return fm_err(e, errno, "fork: %s", strerror(errno));
         if (pid == 0) {
                 /* the middle process ends at once: the program is nobody's
-                 * child here, gets no parent-death signal and leaves no zombie */
-                if (fork() != 0)
-                        _exit(0);
+                 * child here, gets no parent-death signal and leaves no
+                 * zombie (_Fork: no atfork handlers in a threaded child) */
+                pid_t g = _Fork();
+                if (g != 0)
+                        _exit(g < 0 ? 1 : 0);
                 setsid();
                 sigset_t all;
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);
                 signal(SIGPIPE, SIG_DFL);
-                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (null >= 0)
-                        dup2(null, 0);
+                int null = open("/dev/null", O_RDWR);
+                for (int fd = 0; null >= 0 && fd <= 2; fd++)
+                        if (fd == 0 || fcntl(fd, F_GETFD) < 0)
+                                dup2(null, fd);
                 syscall(SYS_close_range, 3, ~0U, 0);
                 execv(argv[0], argv);
                 _exit(127);
@@ -260,5 +263,7 @@ int fm_spawn_daemon(char *const argv[], fm_error *e)
         int st = 0;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                return fm_err(e, EAGAIN, "starting %s: fork failed", argv[0]);
         return 0;
 }

@@ -6,7 +6,18 @@ FASTMIG="$FASTMIG_BUILD/fastmig"
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 77; }
 [ -x "$FASTMIG" ] || { echo "fastmig not built at $FASTMIG"; exit 1; }
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# A failure shows the end of each testbed agent's log: the testbed is gone
+# when the test has exited.
+fail() {
+  local l
+  echo "FAIL: $*" >&2
+  for l in /var/lib/fastmig/testbed/mec*/state/agent.log; do
+    [ -f "$l" ] || continue
+    echo "   $l, its end:" >&2
+    tail -n 25 "$l" | sed 's/^/   | /' >&2
+  done
+  exit 1
+}
 note() { echo "-- $*"; }
 # jq is not assumed: read JSON fields with python3's json module.
 jget() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); v=d
