@@ -566,3 +566,23 @@ int fm_lease_thawed(const char *lxcpath, const char *name)
         close(fd);
         return r < 0 ? r : v.st != LEASE_UNTIL;
 }
+
+int fm_lease_fence_hold(const fm_host_paths *p, const char *name)
+{
+        char path[700];
+        lease_path(p->lxcpath, name, FM_FENCE_LOCK, path, sizeof(path));
+        return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+void fm_lease_fence_wait(int fd)
+{
+        if (fd < 0)
+                return;
+        for (int i = 0; i < 100; i++) {
+                struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+                if (fcntl(fd, F_OFD_GETLK, &l) < 0 || l.l_type == F_UNLCK)
+                        break;
+                usleep(20000);
+        }
+        close(fd);
+}

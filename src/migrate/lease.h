@@ -69,6 +69,11 @@ int fm_lease_end(const fm_host_paths *p, const char *name, fm_error *e);
  * so that nothing thaws it and the fence, which stays until the container
  * is gone, fences it if it runs. */
 void fm_lease_revoke(const fm_host_paths *p, const char *name);
+/* Around a removal: the fence's lock file, opened before the container's
+ * directory goes (-1: no fence), then awaited until the fence, which sees
+ * the lease gone, has ended (at most 2 s). */
+int fm_lease_fence_hold(const fm_host_paths *p, const char *name);
+void fm_lease_fence_wait(int fd);
 /* One pass of the renewal: every lease held here is asked for again (on a
  * thread of its own), and a fence that died is started again. */
 void fm_lease_renew_all(const fm_host_paths *p);

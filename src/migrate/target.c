@@ -944,7 +944,12 @@ int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, 
         /* lapsed: nothing thaws it now; the fence stays until it is gone
          * (lxc-stop kills a frozen container too) */
         fm_lease_revoke(p, name);
+        int fence = fm_lease_fence_hold(p, name);
         int r = fm_ct_destroy(p->lxcpath, name, e);
+        if (r == 0)
+                fm_lease_fence_wait(fence);
+        else if (fence >= 0)
+                close(fence);
         drop_images(p, name); /* a restore asked for after this finds no container */
         room_give_back(name);
         return r;
@@ -998,8 +1003,13 @@ static int expire_one(const fm_host_paths *p, const char *name, int stale_s,
                 if (fm_recover_reap(img, 5000) > 0)
                         fm_recover_kill(img);
                 fm_lease_revoke(p, name);
-                if (fm_ct_destroy(p->lxcpath, name, &e) < 0)
+                int fence = fm_lease_fence_hold(p, name);
+                if (fm_ct_destroy(p->lxcpath, name, &e) < 0) {
+                        if (fence >= 0)
+                                close(fence);
                         return 0;
+                }
+                fm_lease_fence_wait(fence);
                 drop_images(p, name);
                 room_give_back(name);
                 fprintf(stderr, "fastmigd[%s]: %s: prepared by a migration silent for %d s or more: removed\n", p->host,

@@ -27,8 +27,8 @@ int main(void)
 {
         char state[] = "/tmp/fastmig-test-journal-XXXXXX";
         ok(mkdtemp(state) != NULL, "a state directory");
-        fm_journal_rec w = {.step = FM_JOURNAL_FROZEN, .to_port = 7070, .moving_tree = true, .started = 1700000000,
-                            .since = 1700000005};
+        fm_journal_rec w = {.step = FM_JOURNAL_FROZEN, .to_port = 7070, .moving_tree = true, .leases = true,
+                            .started = 1700000000, .since = 1700000005};
         snprintf(w.name, sizeof(w.name), "svc");
         fm_journal_new_id(w.id);
         snprintf(w.to_host, sizeof(w.to_host), "mec2");
@@ -51,6 +51,11 @@ int main(void)
         ok(fm_journal_write(state, &w, &e) == 0 && fm_journal_read(path, &r, &e) == 0 &&
                    r.step == FM_JOURNAL_COMMITTED,
            "a later step replaces the record");
+        w.step = FM_JOURNAL_ROLLEDBACK;
+        ok(fm_journal_write(state, &w, &e) == 0 && fm_journal_read(path, &r, &e) == 0 &&
+                   r.step == FM_JOURNAL_ROLLEDBACK && r.leases,
+           "rolledback, with the target's leases, read back");
+        w.step = FM_JOURNAL_COMMITTED;
         /* a half-written replacement (the .new a crash leaves) is not a record */
         char half[700];
         snprintf(half, sizeof(half), "%s.new", path);
