@@ -413,6 +413,15 @@ typedef struct ask_arg {
         bool fenced;
 } ask_arg;
 
+static void asking_give(const char *name)
+{
+        pthread_mutex_lock(&asking_lock);
+        for (size_t i = 0; i < FM_ARRAY_SIZE(asking); i++)
+                if (!strcmp(asking[i], name))
+                        asking[i][0] = '\0';
+        pthread_mutex_unlock(&asking_lock);
+}
+
 static void *ask_thread(void *arg)
 {
         ask_arg *a = arg;
@@ -425,11 +434,7 @@ static void *ask_thread(void *arg)
         if (!a->fenced && !fence_alive(a->p, a->name) && fm_lease_thawed(a->p->lxcpath, a->name) >= 0 &&
             fence_start(a->p, a->name, &fe) < 0)
                 fprintf(stderr, "fastmigd[%s]: %s\n", a->p->host, fe.msg);
-        pthread_mutex_lock(&asking_lock);
-        for (size_t i = 0; i < FM_ARRAY_SIZE(asking); i++)
-                if (!strcmp(asking[i], a->name))
-                        asking[i][0] = '\0';
-        pthread_mutex_unlock(&asking_lock);
+        asking_give(a->name);
         free(a);
         return NULL;
 }
@@ -484,11 +489,7 @@ void fm_lease_renew_all(const fm_host_paths *p)
                 snprintf(a->name, sizeof(a->name), "%.*s", FM_NAME_MAX, de->d_name);
                 pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
                 if (pthread_create(&t, &at, ask_thread, a) != 0) {
-                        pthread_mutex_lock(&asking_lock);
-                        for (size_t i = 0; i < FM_ARRAY_SIZE(asking); i++)
-                                if (!strcmp(asking[i], a->name))
-                                        asking[i][0] = '\0';
-                        pthread_mutex_unlock(&asking_lock);
+                        asking_give(a->name);
                         free(a);
                 }
                 pthread_attr_destroy(&at);
