@@ -40,7 +40,8 @@ static pthread_mutex_t grants_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
         char name[FM_NAME_MAX + 1]; /* "": free */
         char to_host[32];
-        uint64_t last_grant; /* fm_now_ns; 0: none yet */
+        uint64_t last_grant; /* fm_lease_now_ns; 0: none yet */
+        uint64_t last_ask;   /* the target asked (any answer) */
         bool refusing, committed;
 } grants[64];
 static uint64_t agent_started;
@@ -96,6 +97,15 @@ uint64_t fm_lease_refuse(const char *name)
         return safe > now ? safe : now;
 }
 
+uint64_t fm_lease_last_ask(const char *name)
+{
+        pthread_mutex_lock(&grants_lock);
+        int i = grant_find(name);
+        uint64_t t = i >= 0 ? grants[i].last_ask : 0;
+        pthread_mutex_unlock(&grants_lock);
+        return t;
+}
+
 void fm_lease_close(const char *name)
 {
         pthread_mutex_lock(&grants_lock);
@@ -111,6 +121,8 @@ const char *fm_lease_answer(const fm_host_paths *p, const char *name, const char
         pthread_mutex_lock(&grants_lock);
         int i = grant_find(name);
         if (i >= 0) {
+                if (!strcmp(grants[i].to_host, peer))
+                        grants[i].last_ask = fm_lease_now_ns();
                 if (strcmp(grants[i].to_host, peer) || grants[i].refusing)
                         answer = "refused";
                 else if (grants[i].committed)

@@ -48,6 +48,9 @@ void fm_lease_commit(const char *name);
 /* It rolls back: no grant from now on. Returns when (fm_now_ns) the last
  * grant's copy is surely fenced (now, when none was granted); fm_lease_now_ns. */
 uint64_t fm_lease_refuse(const char *name);
+/* When its target last asked (fm_lease_now_ns; 0: never): a target that
+ * stops asking has fallen silent (dead, stopped, cut off). */
+uint64_t fm_lease_last_ask(const char *name);
 /* It ended: the journal answers from now on. */
 void fm_lease_close(const char *name);
 /* The answer to peer's `lease` for name: "granted", "committed" or "refused". */

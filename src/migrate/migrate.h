@@ -3,6 +3,7 @@
  * fm_target_* steps it calls remotely. All state of one migration is in one
  * struct, so an agent can run several at once. */
 #pragma once
+#include <stdatomic.h>
 #include "storage/shared.h"
 #include <json-c/json.h>
 #include <time.h>
@@ -158,6 +159,8 @@ typedef struct fm_migration {
                           * learn that the target stopped its copy (the source copy stays frozen), or one
                           * of the two below */
         bool abort_pending; /* rolled back once the target's lease had lapsed: its fenced copy still to go */
+        struct fm_cancel *cancel; /* this migration's connections and children (util/cancel.h) */
+        atomic_bool target_silent; /* the target stopped asking for its lease while frozen: given up */
         bool finish_pending; /* committed, the target not yet told */
         bool detached; /* the source's veth is off its bridge */
         fm_ct_port port; /* ... that veth (when have_port) */

@@ -13,6 +13,7 @@
 #include "migrate.h"
 #include "migrate/journal.h"
 #include "migrate/lease.h"
+#include "util/cancel.h"
 #include "steer/steer.h"
 #include "util/execwatch.h"
 #include "util/job.h"
@@ -1577,6 +1578,61 @@ void fm_migration_release(fm_migration *m)
         m->frozen_programs = NULL;
 }
 
+/* While frozen, until the commit: a target that keeps leases asks for its
+ * lease every second (lease.h), so one that stops asking for FM_LEASE_MS
+ * has fallen silent (dead, stopped, cut off). Then every connection and
+ * child of this migration is ended (util/cancel.h): its blocked calls fail
+ * at once and the rollback runs, instead of waiting out each call's own
+ * timeout (a stopped agent keeps its TCP connections alive). */
+typedef struct silence_watch {
+        fm_migration *m;
+        fm_job job;
+        atomic_bool stop;
+        uint64_t since; /* fm_lease_now_ns: the watch's start */
+} silence_watch;
+
+static int silence_run(void *arg, fm_error *e)
+{
+        (void)e;
+        silence_watch *w = arg;
+        while (!atomic_load(&w->stop)) {
+                uint64_t now = fm_lease_now_ns(), ask = fm_lease_last_ask(w->m->name);
+                uint64_t last = ask > w->since ? ask : w->since;
+                /* (a target that never asked holds no lease: its copy
+                 * cannot run, and its calls end by their own bounds) */
+                if (ask && now > last && now - last > FM_LEASE_MS * 1000000ull) {
+                        fprintf(stderr, "fastmigd[%s]: %s: %s has not asked for its lease for %.1f s: giving it up\n",
+                                w->m->src->host, w->m->name, w->m->to_host, (double)(now - last) / 1e9);
+                        atomic_store(&w->m->target_silent, true);
+                        fm_cancel_fire(w->m->cancel);
+                        break;
+                }
+                usleep(200000);
+        }
+        return 0;
+}
+
+static void silence_start(fm_migration *m, silence_watch *w)
+{
+        memset(w, 0, sizeof(*w));
+        w->m = m;
+        w->since = fm_lease_now_ns();
+        fm_error ignore = {0};
+        if (m->target_leases && m->cancel)
+                fm_job_start(&w->job, "the target's silence watch", silence_run, NULL, w, &ignore);
+}
+
+/* 0, or -ECANCELED when the target had fallen silent. */
+static int silence_stop(fm_migration *m, silence_watch *w)
+{
+        atomic_store(&w->stop, true);
+        fm_job_join(&w->job);
+        if (atomic_load(&m->target_silent))
+                return fm_err(&m->err, ECANCELED, "%s fell silent (no lease asked for %d s)", m->to_host,
+                              FM_LEASE_MS / 1000);
+        return 0;
+}
+
 /* ---- the pipeline: three stages and one undo stack ----
  * While the service runs (live), while it is frozen (frozen), once it runs
  * on the target (commit). Every step that leaves something behind (on the
@@ -1599,6 +1655,7 @@ struct pipeline {
         final_sync fs;                       /* the rootfs's last changes, rsync started before the freeze */
         lazy_job lj;                         /* a lazy final dump's page relay and its dump */
         json_object *target_programs;        /* what the target started while frozen */
+        silence_watch watch;                 /* from the freeze to the commit */
         bool early, early_now;               /* the restore is asked for early; before the rounds */
         bool final;                          /* a final rootfs sync (not for a tree that stays on the volume) */
         bool target_stopped;                 /* undo_target ran ... */
@@ -1681,6 +1738,9 @@ static void undo_freeze(pipeline *p)
                 if (journal(m, FM_JOURNAL_ROLLEDBACK) < 0) /* the frozen record stays: recovery does the same */
                         fprintf(stderr, "fastmigd[%s]: %s: %s\n", m->src->host, m->name, m->err.msg);
         }
+        /* local steps from here: not ended by a silent target's cancel */
+        fm_cancel *group = fm_cancel_bound();
+        fm_cancel_bind(NULL);
         /* what fails from here is left to recovery, which retries the
          * same steps (docs/RECOVERY.md): the journal still says frozen
          * (or rolledback) */
@@ -1698,6 +1758,7 @@ static void undo_freeze(pipeline *p)
                 fprintf(stderr, "fastmigd[%s]: %s: the rollback did not complete (%s); recovery takes it over\n",
                         m->src->host, m->name, ignore.msg);
         }
+        fm_cancel_bind(group);
 }
 
 /* A phase: timed, reported when it ends well, the stage's end when not. */
@@ -1812,6 +1873,7 @@ static int stage_frozen(pipeline *p)
          * this copy only once the target has dropped its own */
         if ((r = journal(m, FM_JOURNAL_FROZEN)) < 0)
                 return r;
+        silence_start(m, &p->watch);
         p->t_freeze = fm_now_ms();
         atomic_store(&p->ij.freezing, true);
         if (m->strategy == FM_STRATEGY_SHARED && m->src->test_hooks && !strcmp(m->inject, "storage_cut"))
@@ -1903,8 +1965,9 @@ static int stage_commit(pipeline *p)
         /* The commit: the target runs it, with all its memory, and its
          * traffic goes there. Recorded before the source copy goes; a
          * restarted agent finishes it from here. */
-        int r = journal(m, FM_JOURNAL_COMMITTED);
-        if (r < 0)
+        /* a target that fell silent meanwhile is given up, not committed to */
+        int r = silence_stop(m, &p->watch);
+        if (r < 0 || (r = journal(m, FM_JOURNAL_COMMITTED)) < 0)
                 return r;
         m->committed = true;
         fm_lease_commit(m->name); /* the target's copy runs for good */
@@ -1925,6 +1988,9 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         if (!m->id[0])
                 fm_journal_new_id(m->id);
         m->started_wall = (int64_t)time(NULL);
+        /* every connection and child from here is this migration's */
+        m->cancel = fm_cancel_new();
+        fm_cancel_bind(m->cancel);
         int r = fm_lease_open(m->name, m->to_host) < 0
                         ? fm_err(&m->err, ENOSPC, "too many migrations under way on %s", m->src->host)
                         : stage_live(&p);
@@ -1933,6 +1999,9 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
         if (r == 0)
                 r = stage_commit(&p);
         if (r < 0) {
+                if (atomic_load(&m->target_silent)) /* what failed first failed because of it */
+                        fm_err(&m->err, ETIMEDOUT, "%s fell silent: it asked for no lease in %d s", m->to_host,
+                               FM_LEASE_MS / 1000);
                 fm_error keep = m->err; /* the undos' own errors are not the migration's */
                 if (p.t_freeze > 0)
                         m->frozen_ms = fm_now_ms() - p.t_freeze;
@@ -1953,6 +2022,10 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                                     m->name, m->src->host, m->to_host);
         }
         fm_lease_close(m->name);
+        silence_stop(m, &p.watch); /* (after a failure: still running) */
+        fm_cancel_bind(NULL);
+        fm_cancel_free(m->cancel);
+        m->cancel = NULL;
         /* over, either way, unless recovery holds it */
         if (!m->stranded && m->src->state)
                 fm_journal_remove(m->src->state, m->name);

@@ -1,5 +1,6 @@
 #include "proto.h"
 #include "tls.h"
+#include "util/cancel.h"
 #include "util/netns.h"
 
 #include <arpa/inet.h>
@@ -384,6 +385,11 @@ int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
          * gets is the relay's end, blocking, with the caller's timeouts */
         if ((fd = fm_tls_client(fd, addr, timeout_ms, NULL, e)) < 0)
                 return fm_err_wrap(e, "connecting to %s:%u", addr, port);
+        /* a cancel group's (util/cancel.h): shut down if it fires */
+        if (fm_cancel_track_fd(fd) < 0) {
+                fm_close(fd);
+                return fm_err(e, ECANCELED, "connecting to %s:%u: given up (the peer fell silent)", addr, port);
+        }
         if (timeout_ms > 0)
                 fm_sock_set_timeout(fd, timeout_ms);
         return fd;

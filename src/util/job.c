@@ -1,5 +1,7 @@
 #include "util/job.h"
 
+#include "util/cancel.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
@@ -7,6 +9,7 @@
 static void *job_main(void *p)
 {
         fm_job *j = p;
+        fm_cancel_bind(j->group);
         j->r = j->fn(j->arg, &j->err);
         j->done_at = fm_now_ms();
         atomic_store(&j->done, true);
@@ -22,6 +25,7 @@ int fm_job_start(fm_job *j, const char *what, int (*fn)(void *, fm_error *), voi
         j->fn = fn;
         j->cancel = cancel;
         j->arg = arg;
+        j->group = fm_cancel_bound();
         atomic_store(&j->done, false);
         if (pthread_create(&j->thread, NULL, job_main, j) != 0)
                 return fm_err(e, EAGAIN, "cannot start %s", what);

@@ -20,6 +20,7 @@ typedef struct fm_job {
         int r;
         double done_at; /* fm_now_ms() when fn returned */
         fm_error err;
+        struct fm_cancel *group; /* the starter's cancel group (util/cancel.h), the thread's too */
 } fm_job;
 
 /* Starts fn(arg) (what: for the error). e: why it could not start. */

@@ -1,4 +1,5 @@
 #include "spawn.h"
+#include "cancel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +99,8 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
         if (o->own_group)
                 setpgid(pid, pid); /* also here: no window before a kill of the group */
         pid_t target = o->own_group ? -pid : pid;
+        if (!o->outlive_parent) /* a cancel group's (util/cancel.h): killed if it fires */
+                fm_cancel_track_pid(target);
         if (o->started)
                 o->started(pid, o->started_data);
 
@@ -165,6 +168,8 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                 if (waitpid(pid, &status, 0) >= 0 || errno != EINTR)
                         break;
         }
+        if (!o->outlive_parent)
+                fm_cancel_untrack_pid(target);
         if (o->own_group) /* nothing of it outlives it (rsync's receiver, a hook's ssh) */
                 kill(-pid, SIGKILL);
         if (buf) {

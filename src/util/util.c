@@ -1,4 +1,5 @@
 #include "util.h"
+#include "cancel.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -64,8 +65,10 @@ void fm_err_clear(fm_error *e)
 
 int fm_close(int fd)
 {
-        if (fd >= 0)
+        if (fd >= 0) {
+                fm_cancel_untrack_fd(fd);
                 (void)close(fd); /* never retried: the fd is gone either way */
+        }
         return -1;
 }
 

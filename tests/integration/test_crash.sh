@@ -59,6 +59,24 @@ wait_log mec1 "$lines" "recovery of svc .*removed its fenced copy"
 wait_recovered mec1
 one_copy_on svc mec1 mec2 before-frozen
 
+note "the target agent stopped (SIGSTOP: alive, answering nothing) while the source is frozen: the source gives it up when it stops asking for its lease, and thaws its copy; once the agent runs again its copy is removed"
+start_migration mec1 mec2 frozen
+agent=$(pgrep -f "fastmigd --host mec2 --listen")
+[ -n "$agent" ] || fail "no agent of mec2 running"
+kill -STOP $agent
+t0=$(date +%s)
+wait $cli && fail "the CLI said the migration succeeded"
+t1=$(date +%s)
+note "the service ran on mec1 again $((t1 - t0)) s after mec2's agent stopped"
+[ $((t1 - t0)) -le 60 ] || { kill -CONT $agent; fail "the source stayed frozen $((t1 - t0)) s (documented bound: 60 s)"; }
+grep -q "fell silent" /tmp/fm-crash-err.$$ || { kill -CONT $agent; fail "the CLI does not say mec2 fell silent: $(cat /tmp/fm-crash-err.$$)"; }
+[ "$(freezer_state mec1 svc)" = THAWED ] || { kill -CONT $agent; fail "the source copy is not thawed"; }
+lines=$(log_lines mec1)
+kill -CONT $agent
+wait_log mec1 "$lines" "recovery of svc .*removed its fenced copy"
+wait_recovered mec1
+one_copy_on svc mec1 mec2 before-frozen
+
 note "the link between the hosts cut while the source is frozen: a dead link is noticed (FM_TCP_DEAD_MS) and the source thaws its copy while the link is still cut; the target's copy, if it ran, is fenced; once the link is back it is removed"
 start_migration mec1 mec2 frozen
 "$FASTMIG" testbed link mec2 cut
