@@ -2022,7 +2022,8 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                                     m->name, m->src->host, m->to_host);
         }
         fm_lease_close(m->name);
-        silence_stop(m, &p.watch); /* (after a failure: still running) */
+        atomic_store(&p.watch.stop, true); /* (after a failure: still running) */
+        fm_job_join(&p.watch.job);
         fm_cancel_bind(NULL);
         fm_cancel_free(m->cancel);
         m->cancel = NULL;
