@@ -376,6 +376,8 @@ int fm_tcp_dial(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
 
 int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
 {
+        if (fm_cancel_fired(fm_cancel_bound()))
+                return fm_err(e, ECANCELED, "connecting to %s:%u: given up (the peer fell silent)", addr, port);
         int fd = fm_tcp_dial(addr, port, timeout_ms, e);
         if (fd < 0)
                 return fd;

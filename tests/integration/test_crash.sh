@@ -47,7 +47,7 @@ t0=$(date +%s)
 wait $cli && fail "the CLI said the migration succeeded"
 t1=$(date +%s)
 note "the service ran on mec1 again $((t1 - t0)) s after mec2's agent died"
-[ $((t1 - t0)) -le 60 ] || fail "the source stayed frozen $((t1 - t0)) s (documented bound: 60 s)"
+[ $((t1 - t0)) -le 30 ] || fail "the source stayed frozen $((t1 - t0)) s (documented bound: about 13 s; the test allows 30)"
 grep -q "runs on mec1 again" /tmp/fm-crash-err.$$ || fail "the CLI does not say the service runs on mec1 again: $(cat /tmp/fm-crash-err.$$)"
 [ "$(freezer_state mec1 svc)" = THAWED ] || fail "the source copy is not thawed: $(freezer_state mec1 svc)"
 c3=$("$FASTMIG" workload write svc "while-mec2-is-dead")
@@ -68,7 +68,7 @@ t0=$(date +%s)
 wait $cli && fail "the CLI said the migration succeeded"
 t1=$(date +%s)
 note "the service ran on mec1 again $((t1 - t0)) s after mec2's agent stopped"
-[ $((t1 - t0)) -le 60 ] || { kill -CONT $agent; fail "the source stayed frozen $((t1 - t0)) s (documented bound: 60 s)"; }
+[ $((t1 - t0)) -le 30 ] || { kill -CONT $agent; fail "the source stayed frozen $((t1 - t0)) s (documented bound: about 13 s; the test allows 30)"; }
 grep -q "fell silent" /tmp/fm-crash-err.$$ || { kill -CONT $agent; fail "the CLI does not say mec2 fell silent: $(cat /tmp/fm-crash-err.$$)"; }
 [ "$(freezer_state mec1 svc)" = THAWED ] || { kill -CONT $agent; fail "the source copy is not thawed"; }
 lines=$(log_lines mec1)
@@ -77,14 +77,14 @@ wait_log mec1 "$lines" "recovery of svc .*removed its fenced copy"
 wait_recovered mec1
 one_copy_on svc mec1 mec2 before-frozen
 
-note "the link between the hosts cut while the source is frozen: a dead link is noticed (FM_TCP_DEAD_MS) and the source thaws its copy while the link is still cut; the target's copy, if it ran, is fenced; once the link is back it is removed"
+note "the link between the hosts cut while the source is frozen: the source gives the target up when its lease asks stop, and thaws its copy while the link is still cut; the target's copy, if it ran, is fenced; once the link is back it is removed"
 start_migration mec1 mec2 frozen
 "$FASTMIG" testbed link mec2 cut
 t0=$(date +%s)
 wait $cli && fail "the CLI said the migration succeeded"
 t1=$(date +%s)
 note "the service ran on mec1 again $((t1 - t0)) s after the cut"
-[ $((t1 - t0)) -le 90 ] || fail "the source stayed frozen $((t1 - t0)) s after the cut (documented bound: 90 s)"
+[ $((t1 - t0)) -le 30 ] || fail "the source stayed frozen $((t1 - t0)) s after the cut (documented bound: about 13 s; the test allows 30)"
 grep -q "runs on mec1 again" /tmp/fm-crash-err.$$ || fail "the CLI does not say the service runs on mec1 again: $(cat /tmp/fm-crash-err.$$)"
 [ "$(freezer_state mec1 svc)" = THAWED ] || fail "the source copy is not thawed: $(freezer_state mec1 svc)"
 c3=$("$FASTMIG" workload write svc "during-the-cut")
