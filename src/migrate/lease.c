@@ -175,19 +175,24 @@ static void lease_path(const char *lxcpath, const char *name, const char *file, 
 
 /* The lease's lock, taken (closing the fd releases it); -errno, -ENOENT
  * when there is no lease (and create is false). */
-static int lease_lock(const char *lxcpath, const char *name, bool create)
+static int lease_lock_how(const char *lxcpath, const char *name, bool create, int how)
 {
         char path[700];
         lease_path(lxcpath, name, LOCK_FILE, path, sizeof(path));
         int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
         if (fd < 0)
                 return -errno;
-        if (flock(fd, LOCK_EX) < 0) {
+        if (flock(fd, how) < 0) {
                 int r = -errno;
                 close(fd);
                 return r;
         }
         return fd;
+}
+
+static int lease_lock(const char *lxcpath, const char *name, bool create)
+{
+        return lease_lock_how(lxcpath, name, create, LOCK_EX);
 }
 
 /* Under the lock. -ENOENT: the lease ended. What cannot be read is a lapsed
@@ -480,7 +485,10 @@ void fm_lease_renew_all(const fm_host_paths *p)
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.' || !fm_name_is_valid(de->d_name))
                         continue;
-                int fd = lease_lock(p->lxcpath, de->d_name, false);
+                /* a lease held long (a fence freezing a copy whose task
+                 * waits in the kernel) is looked at next time, and keeps
+                 * no other lease from its renewal */
+                int fd = lease_lock_how(p->lxcpath, de->d_name, false, LOCK_EX | LOCK_NB);
                 if (fd < 0)
                         continue;
                 lease_val v;

@@ -2003,6 +2003,11 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                         fm_err(&m->err, ETIMEDOUT, "%s fell silent: it asked for no lease in %d s", m->to_host,
                                FM_LEASE_MS / 1000);
                 fm_error keep = m->err; /* the undos' own errors are not the migration's */
+                /* the undos abort the target, which then stops asking for
+                 * its lease: the watch ends here (each abort has its own
+                 * bound), unless it fired already */
+                atomic_store(&p.watch.stop, true);
+                fm_job_join(&p.watch.job);
                 if (p.t_freeze > 0)
                         m->frozen_ms = fm_now_ms() - p.t_freeze;
                 while (p.nundo > 0)
