@@ -14,7 +14,7 @@ fail() {
   for l in /var/lib/fastmig/testbed/mec*/state/agent.log; do
     [ -f "$l" ] || continue
     echo "   $l, its end:" >&2
-    tail -n 25 "$l" | sed 's/^/   | /' >&2
+    tail -n 60 "$l" | sed 's/^/   | /' >&2
   done
   exit 1
 }

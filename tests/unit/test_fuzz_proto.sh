@@ -19,7 +19,7 @@ if [ -f "$root/src/proto/tls.c" ]; then tls=("$root/src/proto/tls.c" "$root/src/
 clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I"$root/src" -I/usr/include/json-c \
   -Wl,--wrap=fm_write_all \
   "$root/tests/fuzz/fuzz_proto.c" "$root/src/proto/proto.c" "$root/src/util/util.c" "$root/src/util/netns.c" \
-  "$root/src/util/spawn.c" "$root/src/transfer/files.c" "$root/src/memory/pagestore.c" \
+  "$root/src/util/spawn.c" "$root/src/util/cancel.c" "$root/src/transfer/files.c" "$root/src/memory/pagestore.c" \
   "$root/src/memory/pagestream.c" "$root/src/memory/pagerelay.c" "$root/src/image/store.c" "$root/src/image/digest.c" "$root/src/fleet/fleet.c" "${tls[@]}" \
   -ljson-c -lxxhash -llz4 -lpthread -o "$out" ||
   { echo "FAIL: cannot build the fuzzer (libFuzzer missing? run scripts/setup.sh)"; exit 1; }
