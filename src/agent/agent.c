@@ -942,6 +942,21 @@ static int need_my_staging(req_ctx *c, const char *name, const char *digest)
         return 0;
 }
 
+/* The look at an image's stager and the claim are one step (two hosts
+ * staging one image at once must not both pass: the second would remove
+ * the first's staging), and an image being committed (its stager gone, its
+ * staging not yet moved into the store) is not claimed either. */
+static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
+static char committing[8][FM_DIGEST_HEX];
+
+static bool committing_has(const char *digest)
+{
+        for (size_t i = 0; i < FM_ARRAY_SIZE(committing); i++)
+                if (!strcmp(committing[i], digest))
+                        return true;
+        return false;
+}
+
 /* An empty (fresh) or kept staging directory for an image about to arrive.
  * Into an empty one rsync writes the file front to back: its digest is
  * computed as it arrives (image_commit then has it at once). */
@@ -958,12 +973,9 @@ static int op_image_stage(req_ctx *c)
          * been silent this long */
         bool mine = false;
         double age = 0;
-        /* the look at the stager and the claim are one step: two hosts
-         * staging one image at once must not both pass (the second would
-         * remove the first's staging) */
-        static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
         pthread_mutex_lock(&claim_lock);
-        if (stager_of(c, im.digest, &mine, &age) == 0 && !mine && age < FM_STAGING_STALE_S) {
+        if (committing_has(im.digest) ||
+            (stager_of(c, im.digest, &mine, &age) == 0 && !mine && age < FM_STAGING_STALE_S)) {
                 pthread_mutex_unlock(&claim_lock);
                 return fm_err(&c->err, EBUSY, "image %s (%.12s) is being staged on %s by another host", im.name,
                               im.digest, c->a->paths.host);
@@ -994,15 +1006,32 @@ static int op_image_commit(req_ctx *c)
 {
         fm_image im;
         int r = need_image(c, &im);
+        int slot = -1;
+        pthread_mutex_lock(&claim_lock);
         if (r == 0 && (r = need_my_staging(c, im.name, im.digest)) == 0) {
-                /* no rsync into it from now on: the digest is of what stays */
+                /* no rsync into it from now on: the digest is of what stays;
+                 * and no other host's staging until it is in the store */
                 char staging[600], stager[700];
                 staging_paths(c, im.digest, staging, stager);
                 unlink(stager);
-                sessions_end(c->a, staging);
+                for (size_t i = 0; i < FM_ARRAY_SIZE(committing) && slot < 0; i++)
+                        if (!committing[i][0])
+                                slot = (int)i;
+                if (slot >= 0)
+                        snprintf(committing[slot], sizeof(committing[slot]), "%s", im.digest);
         }
-        if (r == 0)
+        pthread_mutex_unlock(&claim_lock);
+        if (r == 0) {
+                char staging[600], stager[700];
+                staging_paths(c, im.digest, staging, stager);
+                sessions_end(c->a, staging);
                 r = fm_image_commit(c->a->paths.store, &im, follow_swap(c->a, im.digest, NULL), &c->err);
+        }
+        if (slot >= 0) {
+                pthread_mutex_lock(&claim_lock);
+                committing[slot][0] = '\0';
+                pthread_mutex_unlock(&claim_lock);
+        }
         /* mounted now, while the service still runs at the source: not in
          * the restore, which waits for nothing else */
         if (r == 0) {
