@@ -974,6 +974,12 @@ static int op_image_stage(req_ctx *c)
         bool mine = false;
         double age = 0;
         pthread_mutex_lock(&claim_lock);
+        fm_image there;
+        if (fm_json_bool(c->req, "unless_there", false) && fm_image_get(c->a->paths.store, im.digest, &there) == 0) {
+                pthread_mutex_unlock(&claim_lock);
+                return fm_err(&c->err, EEXIST, "image %s (%.12s) is on %s already", im.name, im.digest,
+                              c->a->paths.host);
+        }
         if (committing_has(im.digest) ||
             (stager_of(c, im.digest, &mine, &age) == 0 && !mine && age < FM_STAGING_STALE_S)) {
                 pthread_mutex_unlock(&claim_lock);

@@ -47,13 +47,15 @@ int fm_image_push(const char *store, const fm_image *im, const fm_peer *to, bool
         return r < 0 ? r : fm_image_commit_at(to, im, e);
 }
 
-int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool fresh, int nice, uint64_t *bytes,
-                  fm_error *e)
+static int image_send(const char *store, const fm_image *im, const fm_peer *to, bool fresh, bool unless_there,
+                      int nice, uint64_t *bytes, fm_error *e)
 {
         json_object *req = json_object_new_object();
         json_object_object_add(req, "op", json_object_new_string("image_stage"));
         json_object_object_add(req, "image", fm_image_json(im));
         json_object_object_add(req, "fresh", json_object_new_boolean(fresh));
+        if (unless_there)
+                json_object_object_add(req, "unless_there", json_object_new_boolean(true));
         json_object *rep = NULL;
         int r = peer_call(to, req, &rep, e);
         if (r < 0)
@@ -66,6 +68,18 @@ int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool
         if ((r = fm_rsync_push(dir, &dest, nice, true, NULL, bytes, e)) < 0)
                 return fm_err_wrap(e, "sending image %s", im->name);
         return 0;
+}
+
+int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool fresh, int nice, uint64_t *bytes,
+                  fm_error *e)
+{
+        return image_send(store, im, to, fresh, false, nice, bytes, e);
+}
+
+int fm_image_send_unless_there(const char *store, const fm_image *im, const fm_peer *to, int nice, uint64_t *bytes,
+                               fm_error *e)
+{
+        return image_send(store, im, to, true, true, nice, bytes, e);
 }
 
 int fm_image_commit_at(const fm_peer *to, const fm_image *im, fm_error *e)

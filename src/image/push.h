@@ -22,6 +22,11 @@ int fm_image_push(const char *store, const fm_image *im, const fm_peer *to, bool
  * image after its base). Trees can travel side by side. */
 int fm_image_send(const char *store, const fm_image *im, const fm_peer *to, bool fresh, int nice, uint64_t *bytes,
                   fm_error *e);
+/* The same, unless the target has it committed by the time it is staged
+ * (-EEXIST, checked in the same step as the claim): after awaiting another
+ * host's staging of it. */
+int fm_image_send_unless_there(const char *store, const fm_image *im, const fm_peer *to, int nice, uint64_t *bytes,
+                               fm_error *e);
 int fm_image_commit_at(const fm_peer *to, const fm_image *im, fm_error *e);
 /* How much of im has reached the peer's staging directory so far (all of
  * it once committed there). */

@@ -538,7 +538,16 @@ static int image_to(const char *store, const fm_image *im, const fm_peer *peer, 
                         *bytes = 0;
                         return 1;
                 }
-                int r = fm_image_send(store, im, peer, true, 0, bytes, e);
+                /* after a wait, sent only if it is not there by the
+                 * time it is claimed (the other host may commit it
+                 * between the look above and the claim) */
+                int r = waited ? fm_image_send_unless_there(store, im, peer, 0, bytes, e)
+                               : fm_image_send(store, im, peer, true, 0, bytes, e);
+                if (r == -EEXIST) {
+                        fm_err_clear(e);
+                        *bytes = 0;
+                        return 1;
+                }
                 if (r == 0)
                         return commit ? fm_image_commit_at(peer, im, e) : 0;
                 if (r != -EBUSY)
