@@ -268,7 +268,7 @@ static int ask(const fm_host_paths *p, const char *name, const char **answer, fm
         char path[700];
         _cleanup_free_ char *peer = NULL;
         *answer = NULL;
-        lease_path(p->lxcpath, name, "fastmig-incoming", path, sizeof(path));
+        lease_path(p->lxcpath, name, FM_INCOMING_FILE, path, sizeof(path));
         if (fm_read_file(path, &peer, 64) < 0)
                 return fm_err(e, ENOENT, "no migration is bringing %s", name);
         const fm_host *h = fm_fleet_host(p->fleet, peer);

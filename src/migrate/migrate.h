@@ -261,6 +261,9 @@ int fm_target_check_owner(const fm_host_paths *p, const char *name, const char *
 /* A prepared container whose owner has sent nothing for this long may be
  * prepared again by another host (each checked request renews it). */
 #define FM_INCOMING_STALE_S 600
+/* In a container's LXC directory on the target, until finish: the name of
+ * the host whose migration is bringing it. */
+#define FM_INCOMING_FILE "fastmig-incoming"
 /* What lapses when a migration's source has been silent stale_s (the
  * agent calls it every FM_EXPIRE_EVERY_S): a prepared container that never
  * ran is removed; a restored one that runs is kept (it may be the service)

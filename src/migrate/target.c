@@ -477,7 +477,7 @@ static char *clone_config(const fm_host_paths *p, const char *name, const char *
  * directory and until finish, the name of the peer that prepared it. */
 static void incoming_path(const fm_host_paths *p, const char *name, char *buf, size_t n)
 {
-        snprintf(buf, n, "%s/%.*s/fastmig-incoming", p->lxcpath, FM_NAME_MAX, name);
+        snprintf(buf, n, "%s/%.*s/" FM_INCOMING_FILE, p->lxcpath, FM_NAME_MAX, name);
 }
 
 int fm_target_check_owner(const fm_host_paths *p, const char *name, const char *peer, fm_error *e)
