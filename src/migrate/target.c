@@ -50,7 +50,8 @@ typedef struct precopy_slot {
         uint8_t key[FM_HASH_KEY_SIZE];
         fm_pagestore store;
         bool used;
-        bool busy; /* a round or the final images are using it */
+        bool busy; /* a round or the final images are using it ... */
+        int user_fd; /* ... read from this connection (-1: none or ended) */
         bool no_spare; /* a lazy final dump follows: no page files to make room for */
 } precopy_slot;
 
@@ -78,8 +79,9 @@ void fm_precopy_registry_free(struct fm_precopy_registry *r)
         free(r);
 }
 
-/* Takes the slot of name for exclusive use (NULL when none or busy). */
-static precopy_slot *slot_take(const fm_host_paths *p, const char *name)
+/* Takes the slot of name for exclusive use (NULL when none or busy), for
+ * a reader of the connection fd, which slot_drop may end. */
+static precopy_slot *slot_take(const fm_host_paths *p, const char *name, int fd)
 {
         if (!p->precopy)
                 return NULL;
@@ -89,6 +91,7 @@ static precopy_slot *slot_take(const fm_host_paths *p, const char *name)
                 precopy_slot *s = &p->precopy->slot[i];
                 if (s->used && !s->busy && !strcmp(s->name, name)) {
                         s->busy = true;
+                        s->user_fd = fd;
                         found = s;
                         break;
                 }
@@ -101,6 +104,7 @@ static void slot_give(const fm_host_paths *p, precopy_slot *s)
 {
         pthread_mutex_lock(&p->precopy->lock);
         s->busy = false;
+        s->user_fd = -1;
         pthread_mutex_unlock(&p->precopy->lock);
 }
 
@@ -137,8 +141,13 @@ static uint64_t spare_size(const fm_host_paths *p, const char *name)
         return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
-/* Drops the page store of name (waits for a user of it to finish). */
-static void slot_drop(const fm_host_paths *p, const char *name)
+/* Drops the page store of name, once its user has given it back. That
+ * user reads from the migration's source, which may be waiting for this
+ * very drop (its abort) before it closes that connection: with end_reader
+ * the connection is ended, and the user, whose read fails at once, gives
+ * the slot back. (The fd is open while the slot is busy: its user gives
+ * the slot back before its connection closes.) */
+static void slot_drop(const fm_host_paths *p, const char *name, bool end_reader)
 {
         if (!p->precopy)
                 return;
@@ -150,6 +159,9 @@ static void slot_drop(const fm_host_paths *p, const char *name)
                         if (!s->used || strcmp(s->name, name))
                                 continue;
                         if (s->busy) {
+                                if (end_reader && s->user_fd >= 0)
+                                        shutdown(s->user_fd, SHUT_RDWR);
+                                s->user_fd = -1;
                                 again = true;
                                 continue;
                         }
@@ -191,7 +203,7 @@ int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char
         int r = hex_key(key_hex, key, e);
         if (r < 0)
                 return r;
-        slot_drop(p, name);
+        slot_drop(p, name, true); /* a new migration */
         uint64_t room = fm_free_bytes(p->images, 0);
         /* half for the store: the final images need as much again */
         uint64_t max_pages = room / 2 / FM_PAGE_SIZE;
@@ -221,7 +233,7 @@ int fm_target_precopy_begin(const fm_host_paths *p, const char *name, const char
 
 int fm_target_precopy_round(const fm_host_paths *p, const char *name, int fd, uint64_t *stored, fm_error *e)
 {
-        precopy_slot *s = slot_take(p, name);
+        precopy_slot *s = slot_take(p, name, fd);
         if (!s)
                 return fm_err(e, ENOENT, "no pre-copy of %s under way on %s", name, p->host);
         _cleanup_close_ int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -334,7 +346,7 @@ int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd,
         fm_rm_rf(dir);
         if (r < 0)
                 return r;
-        precopy_slot *s = slot_take(p, name);
+        precopy_slot *s = slot_take(p, name, peer_fd);
         if (!s) {
                 close(dfd);
                 return fm_err(e, ENOENT, "no page store of %s on %s", name, p->host);
@@ -358,9 +370,10 @@ int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd,
         return r;
 }
 
-static void drop_images(const fm_host_paths *p, const char *name)
+/* end_reader: the migration is over, a transfer still reading is ended */
+static void drop_images(const fm_host_paths *p, const char *name, bool end_reader)
 {
-        slot_drop(p, name);
+        slot_drop(p, name, end_reader);
         char path[700];
         static const char *const kinds[] = {"complete", "abort", "lazy"};
         for (size_t i = 0; i < FM_ARRAY_SIZE(kinds); i++) {
@@ -640,7 +653,7 @@ int fm_target_prepare(const fm_host_paths *p, const char *name, const fm_prepare
         const char *text = conf ? conf : moved;
         if ((r = fm_write_file(path, text, strlen(text), 0644)) < 0)
                 return fm_err(e, -r, "writing %s: %s", path, strerror(-r));
-        drop_images(p, name); /* a new migration: no stale markers */
+        drop_images(p, name, true); /* a new migration: no stale markers */
         if (q->net) {
                 /* its namespace, made now while the service runs at the
                  * source: off the bridge until the restore is done */
@@ -662,7 +675,7 @@ int fm_target_receive_images(const fm_host_paths *p, const char *name, const cha
         images_dir(p, name, img, sizeof(img));
         fm_rm_rf(img);
         uint64_t room = fm_free_bytes(p->images, 1ull << 40);
-        precopy_slot *s = slot_take(p, name);
+        precopy_slot *s = slot_take(p, name, fd);
         if (s && p->test_hooks && inject && !strcmp(inject, "lose_pages")) {
                 /* test hook: the target forgets every page of the rounds */
                 char path[700];
@@ -950,7 +963,7 @@ int fm_target_abort(const fm_host_paths *p, const char *name, const char *peer, 
                 fm_lease_fence_wait(fence);
         else if (fence >= 0)
                 close(fence);
-        drop_images(p, name); /* a restore asked for after this finds no container */
+        drop_images(p, name, true); /* a restore asked for after this finds no container */
         room_give_back(name);
         return r;
 }
@@ -963,7 +976,7 @@ int fm_target_finish(const fm_host_paths *p, const char *name, const char *peer,
         /* the copy runs for good (a fenced one thawed): the source committed */
         if (fm_lease_end(p, name, e) < 0)
                 return -e->code;
-        drop_images(p, name);
+        drop_images(p, name, false); /* settled: nothing reads any more */
         room_give_back(name);
         incoming_path(p, name, path, sizeof(path));
         unlink(path);
@@ -1010,7 +1023,7 @@ static int expire_one(const fm_host_paths *p, const char *name, int stale_s,
                         return 0;
                 }
                 fm_lease_fence_wait(fence);
-                drop_images(p, name);
+                drop_images(p, name, true);
                 room_give_back(name);
                 fprintf(stderr, "fastmigd[%s]: %s: prepared by a migration silent for %d s or more: removed\n", p->host,
                         name, stale_s);
@@ -1027,7 +1040,7 @@ static int expire_one(const fm_host_paths *p, const char *name, int stale_s,
         spare_path(p, name, spare, sizeof(spare));
         if (!fm_path_exists(img) && !fm_path_exists(store) && !fm_path_exists(spare))
                 return 0;
-        drop_images(p, name);
+        drop_images(p, name, true);
         unlink(spare);
         room_give_back(name);
         fprintf(stderr, "fastmigd[%s]: %s: its migration silent for %d s or more: its images and page store dropped, "
@@ -1067,7 +1080,7 @@ int fm_target_expire(const fm_host_paths *p, int stale_s, bool (*in_use)(void *d
                         if ((lstat(path, &st) == 0 && difftime(time(NULL), st.st_mtime) < stale_s) ||
                             (in_use && in_use(data, names[i])))
                                 continue;
-                        slot_drop(p, names[i]);
+                        slot_drop(p, names[i], true);
                         char store[700];
                         store_path(p, names[i], store, sizeof(store));
                         unlink(store);
