@@ -159,6 +159,7 @@ typedef struct fm_migration {
                           * learn that the target stopped its copy (the source copy stays frozen), or one
                           * of the two below */
         bool abort_pending; /* rolled back once the target's lease had lapsed: its fenced copy still to go */
+        bool thaw_failed;   /* the rollback's local steps (port, thaw, steering) did not all succeed */
         struct fm_cancel *cancel; /* this migration's connections and children (util/cancel.h) */
         atomic_bool target_silent; /* the target stopped asking for its lease while frozen: given up */
         bool finish_pending; /* committed, the target not yet told */

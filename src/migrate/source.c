@@ -1763,7 +1763,7 @@ static void undo_freeze(pipeline *p)
         failed = failed || (m->steered && fm_mig_steer(m->src, FM_STEER_ROLLBACK, m->service_ip, m->to_host,
                                                        m->src->host, &ignore) < 0);
         if (failed) {
-                m->stranded = true;
+                m->stranded = m->thaw_failed = true;
                 fprintf(stderr, "fastmigd[%s]: %s: the rollback did not complete (%s); recovery takes it over\n",
                         m->src->host, m->name, ignore.msg);
         }
@@ -2022,10 +2022,14 @@ int fm_migrate_run(fm_migration *m, const fm_mig_hooks *h)
                 while (p.nundo > 0)
                         p.undo[--p.nundo](&p);
                 /* a refusal before anything was touched is not a rollback */
-                bool thawed = !m->stranded || m->abort_pending;
+                bool thawed = !m->thaw_failed && (!m->stranded || m->abort_pending);
                 m->rolled_back = thawed && (m->prepared || m->frozen || m->restored);
                 m->err = keep;
-                if (m->abort_pending)
+                if (m->thaw_failed)
+                        fm_err_wrap(&m->err, "%s's rollback on %s did not complete (its log says why); the agent "
+                                             "keeps retrying it (docs/RECOVERY.md)",
+                                    m->name, m->src->host);
+                else if (m->abort_pending)
                         fm_err_wrap(&m->err, "%s runs on %s again; %s did not confirm it dropped its copy, which its "
                                              "lapsed lease has fenced (frozen, off its bridge): the agent keeps asking "
                                              "%s to remove it (docs/RECOVERY.md)",

@@ -347,6 +347,12 @@ int fm_tcp_dial(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
         int fd = fm_netns_socket(client_netns, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0, e);
         if (fd < 0)
                 return fd;
+        /* a cancel group's from now (util/cancel.h): its firing ends the
+         * dial, and the TLS handshake after it, at once */
+        if (fm_cancel_track_fd(fd) < 0) {
+                fm_close(fd);
+                return fm_err(e, ECANCELED, "connecting to %s:%u: given up (the peer fell silent)", addr, port);
+        }
         int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
         if (r < 0 && errno != EINPROGRESS) {
                 int err = errno;
@@ -365,6 +371,8 @@ int fm_tcp_dial(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
                         soerr = ETIMEDOUT;
                 else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
                         soerr = errno;
+                else if (!soerr && fm_cancel_fired(fm_cancel_bound()))
+                        soerr = ECANCELED; /* shut down while dialling */
                 if (soerr) {
                         fm_close(fd);
                         return fm_err(e, soerr, "connecting to %s:%u: %s", addr, port, strerror(soerr));
@@ -376,8 +384,6 @@ int fm_tcp_dial(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
 
 int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
 {
-        if (fm_cancel_fired(fm_cancel_bound()))
-                return fm_err(e, ECANCELED, "connecting to %s:%u: given up (the peer fell silent)", addr, port);
         int fd = fm_tcp_dial(addr, port, timeout_ms, e);
         if (fd < 0)
                 return fd;
@@ -387,7 +393,8 @@ int fm_tcp_connect(const char *addr, uint16_t port, int timeout_ms, fm_error *e)
          * gets is the relay's end, blocking, with the caller's timeouts */
         if ((fd = fm_tls_client(fd, addr, timeout_ms, NULL, e)) < 0)
                 return fm_err_wrap(e, "connecting to %s:%u", addr, port);
-        /* a cancel group's (util/cancel.h): shut down if it fires */
+        /* the relay's end too (the raw socket stays tracked: its shutdown
+         * ends the relay) */
         if (fm_cancel_track_fd(fd) < 0) {
                 fm_close(fd);
                 return fm_err(e, ECANCELED, "connecting to %s:%u: given up (the peer fell silent)", addr, port);

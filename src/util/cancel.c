@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#define CANCEL_FDS 32
-#define CANCEL_PIDS 16
+#define CANCEL_FDS 128 /* a migration holds about a dozen connections, two fds each */
+#define CANCEL_PIDS 32
 
 struct fm_cancel {
         pthread_mutex_t lock;

@@ -144,32 +144,37 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                 }
                 fm_close(pipefd[0]);
         }
-        int status = 0;
-        for (;;) {
-                if (!capture && o->timeout_ms) {
-                        /* sleep until the child ends (its pidfd turns
-                         * readable) or the deadline; not a 1 ms poll: rsync
-                         * runs for seconds beside a frozen dump */
-                        uint64_t deadline = fm_now_ns() + (uint64_t)o->timeout_ms * 1000000ull;
-                        _cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-                        pid_t w;
-                        while ((w = waitpid(pid, &status, WNOHANG)) == 0 && fm_now_ns() < deadline) {
-                                struct pollfd p = {.fd = pfd, .events = POLLIN};
-                                int left = (int)((deadline - fm_now_ns()) / 1000000ull) + 1;
-                                if (pfd < 0 || poll(&p, 1, left) < 0)
-                                        usleep(1000);
-                        }
-                        if (w == 0) {
-                                kill(target, SIGKILL);
-                                waitpid(pid, &status, 0);
-                        }
-                        break;
+        /* the child is waited for without being reaped until it is
+         * untracked: its pid cannot be reused while a cancel group may
+         * still kill it */
+        siginfo_t si;
+        if (!capture && o->timeout_ms) {
+                /* sleep until the child ends (its pidfd turns readable) or
+                 * the deadline; not a 1 ms poll: rsync runs for seconds
+                 * beside a frozen dump */
+                uint64_t deadline = fm_now_ns() + (uint64_t)o->timeout_ms * 1000000ull;
+                _cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+                for (;;) {
+                        memset(&si, 0, sizeof(si));
+                        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno != EINTR)
+                                break;
+                        if (si.si_pid == pid || fm_now_ns() >= deadline)
+                                break;
+                        struct pollfd p = {.fd = pfd, .events = POLLIN};
+                        int left = (int)((deadline - fm_now_ns()) / 1000000ull) + 1;
+                        if (pfd < 0 || poll(&p, 1, left) < 0)
+                                usleep(1000);
                 }
-                if (waitpid(pid, &status, 0) >= 0 || errno != EINTR)
-                        break;
+                if (si.si_pid != pid)
+                        kill(target, SIGKILL);
         }
+        while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+                ;
         if (!o->outlive_parent)
                 fm_cancel_untrack_pid(target);
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
         if (o->own_group) /* nothing of it outlives it (rsync's receiver, a hook's ssh) */
                 kill(-pid, SIGKILL);
         if (buf) {
