@@ -1108,6 +1108,8 @@ static int op_check(req_ctx *c)
 {
         json_object *o = json_object_new_object();
         fm_host_check(&c->a->paths, o);
+        /* its copies run only on a lease, fenced when it lapses (docs/RECOVERY.md) */
+        json_object_object_add(o, "leases", json_object_new_boolean(fm_lease_enabled(&c->a->paths)));
         json_object_object_add(c->reply, "host", json_object_new_string(c->a->paths.host));
         json_object_object_add(c->reply, "check", o);
         return 0;

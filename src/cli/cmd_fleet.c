@@ -127,9 +127,10 @@ static void print_row(json_object *o)
         const char *criu = json_object_get_string(get(get(c, "criu"), "version"));
         const char *lxc = json_object_get_string(get(get(c, "lxc"), "version"));
         const char *shared = json_object_get_string(get(get(c, "shared"), "id"));
-        printf("%-8s %-21s %-5s %-5s %-7s %-5s %-7s %8s %8s %8s %-10.10s %8s  %s\n", json_object_get_string(get(o, "host")),
-               json_object_get_string(get(o, "agent")), yes(get(o, "reachable")), yes(get(o, "authenticated")),
-               criu ? criu : "-", yes(get(feat, "uffd-noncoop")), lxc ? lxc : "-", mem, disk, tmp,
+        printf("%-8s %-21s %-5s %-5s %-7s %-5s %-7s %-5s %8s %8s %8s %-10.10s %8s  %s\n",
+               json_object_get_string(get(o, "host")), json_object_get_string(get(o, "agent")),
+               yes(get(o, "reachable")), yes(get(o, "authenticated")), criu ? criu : "-", yes(get(feat, "uffd-noncoop")),
+               lxc ? lxc : "-", yes(get(c, "leases")), mem, disk, tmp,
                shared ? shared : "-", clk, yes(get(o, "can_migrate")));
         json_object *why = get(o, "why_not");
         for (size_t i = 0; why && i < json_object_array_length(why); i++)
@@ -156,8 +157,8 @@ int cmd_fleet(int argc, char **argv)
         if (!json) {
                 printf("fleet %s: %d host%s, steering %s\n", f.name, f.hosts, f.hosts == 1 ? "" : "s",
                        fm_steer_kind_name(f.steer.kind));
-                printf("%-8s %-21s %-5s %-5s %-7s %-5s %-7s %8s %8s %8s %-10s %8s  %s\n", "host", "agent", "up", "TLS",
-                       "criu", "uffd", "lxc", "mem_GB", "disk_GB", "tmpfs_GB", "shared", "clock_ms", "can_migrate");
+                printf("%-8s %-21s %-5s %-5s %-7s %-5s %-7s %-5s %8s %8s %8s %-10s %8s  %s\n", "host", "agent", "up",
+                       "TLS", "criu", "uffd", "lxc", "lease", "mem_GB", "disk_GB", "tmpfs_GB", "shared", "clock_ms", "can_migrate");
                 fflush(stdout);
         }
         int bad = 0;

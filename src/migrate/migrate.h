@@ -162,6 +162,7 @@ typedef struct fm_migration {
         bool thaw_failed;   /* the rollback's local steps (port, thaw, steering) did not all succeed */
         struct fm_cancel *cancel; /* this migration's connections and children (util/cancel.h) */
         atomic_bool target_silent; /* the target stopped asking for its lease while frozen: given up */
+        _Atomic uint64_t restore_asked; /* fm_lease_now_ns when the restore was asked for: its lease follows */
         bool finish_pending; /* committed, the target not yet told */
         bool detached; /* the source's veth is off its bridge */
         fm_ct_port port; /* ... that veth (when have_port) */

@@ -1427,6 +1427,7 @@ static int restore_run(void *arg, fm_error *e)
         if (j->m->inject[0])
                 json_object_object_add(req, "inject", json_object_new_string(j->m->inject));
         json_object *reply = NULL;
+        atomic_store(&j->m->restore_asked, fm_lease_now_ns());
         int r = fm_call(j->m->to_addr, j->m->to_port, req, &reply, 660000, e); /* the target waits up to 600 s */
         json_object_put(req);
         if (r == 0)
@@ -1499,6 +1500,7 @@ static int phase_restore(fm_migration *m, json_object **programs)
                 json_object_object_add(req, "inject", json_object_new_string(m->inject));
         m->restored = true; /* from here on the target may hold a container to remove */
         json_object *reply = NULL, *cs = NULL;
+        atomic_store(&m->restore_asked, fm_lease_now_ns());
         int r = target_call(m, req, &reply, 120000);
         if (r == 0 && json_object_object_get_ex(reply, "criu_restore", &cs))
                 fm_criu_stats_restore_from_json(cs, &m->criu);
@@ -1606,12 +1608,17 @@ static int silence_run(void *arg, fm_error *e)
         silence_watch *w = arg;
         while (!atomic_load(&w->stop)) {
                 uint64_t now = fm_lease_now_ns(), ask = fm_lease_last_ask(w->m->name);
+                uint64_t asked = atomic_load(&w->m->restore_asked);
                 uint64_t last = ask > w->since ? ask : w->since;
-                /* (a target that never asked holds no lease: its copy
-                 * cannot run, and its calls end by their own bounds) */
-                if (ask && now > last && now - last > FM_LEASE_MS * 1000000ull) {
-                        fprintf(stderr, "fastmigd[%s]: %s: %s has not asked for its lease for %.1f s: giving it up\n",
-                                w->m->src->host, w->m->name, w->m->to_host, (double)(now - last) / 1e9);
+                last = asked > last ? asked : last;
+                /* a target asks as soon as it has the restore request (and
+                 * before its restore: target.c); before that request it
+                 * holds no lease, its copy cannot run, and the calls end by
+                 * their own bounds */
+                if ((ask || asked) && now > last && now - last > FM_LEASE_MS * 1000000ull) {
+                        fprintf(stderr, "fastmigd[%s]: %s: %s has not asked for its lease for %.1f s%s: giving it up\n",
+                                w->m->src->host, w->m->name, w->m->to_host, (double)(now - last) / 1e9,
+                                ask ? "" : " since its restore was asked for");
                         atomic_store(&w->m->target_silent, true);
                         fm_cancel_fire(w->m->cancel);
                         break;

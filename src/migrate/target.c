@@ -354,6 +354,14 @@ int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd,
         fm_pagerelay_stats st = {0};
         r = fm_pagerelay_target(dfd, peer_fd, s->key, &s->store, &st, e);
         slot_give(p, s);
+        if (r < 0) {
+                /* the daemon fails once its connection closes, and settle
+                 * quotes this: written first */
+                char img[600], path[700];
+                images_dir(p, name, img, sizeof(img));
+                snprintf(path, sizeof(path), "%s/pagerelay.err", img);
+                fm_write_file(path, e->msg, strlen(e->msg), 0600);
+        }
         close(dfd);
         if (r < 0) {
                 /* without its daemon the container would read the pages it
@@ -361,11 +369,6 @@ int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd,
                  * (or an operator) removes it */
                 fm_error ignore = {0};
                 fm_ct_freeze(p->lxcpath, name, &ignore);
-                /* the daemon fails with it: settle quotes this */
-                char img[600], path[700];
-                images_dir(p, name, img, sizeof(img));
-                snprintf(path, sizeof(path), "%s/pagerelay.err", img);
-                fm_write_file(path, e->msg, strlen(e->msg), 0600);
         }
         return r;
 }

@@ -102,7 +102,9 @@ one_copy_on() {
   c2=$("$FASTMIG" workload write "$name" "after-$RANDOM")
   [ "$c2" -gt "$c" ] || fail "$name's counter went back: $c -> $c2"
   eval "$("$FASTMIG" testbed env "$on")"
-  [ "$(cat "$LXC_PATH/$name/rootfs/data/$4")" = "$c" ] || fail "the file written before the freeze is not on $on"
+  # (read inside: the rootfs may be on the shared volume)
+  [ "$("$FASTMIG" testbed exec "$on" -- lxc-attach -P "$LXC_PATH" -n "$name" -- cat "/data/$4")" = "$c" ] ||
+    fail "the file written before the freeze is not on $on"
 }
 # starts the killed agent of host $1 again and waits until its recovery
 # logged $2 for svc and left no journal

@@ -120,6 +120,74 @@ wait_recovered mec1
 [ "$(freezer_state mec2 svc)" = THAWED ] || fail "mec2's copy was not thawed by the finish: $(freezer_state mec2 svc)"
 one_copy_on svc mec2 mec1 before-restored
 
+note "the CLI killed once the target runs it: the source agent carries on and commits"
+start_migration mec2 mec1 restored
+kill -9 $cli
+wait $cli 2>/dev/null || true
+for i in $(seq 1 150); do [ "$(host_of svc)" = "mec1 RUNNING" ] && break; sleep 0.1; done
+wait_recovered mec2
+one_copy_on svc mec1 mec2 before-restored
+
+note "the CLI killed after the commit was recorded: the source agent finishes it"
+start_migration mec1 mec2 committed
+kill -9 $cli
+wait $cli 2>/dev/null || true
+for i in $(seq 1 150); do [ "$(host_of svc)" = "mec2 RUNNING" ] && break; sleep 0.1; done
+wait_recovered mec1
+one_copy_on svc mec2 mec1 before-committed
+
+# $1 the pause: the target agent killed there, the source commits (its
+# traffic goes to the target). The target's copy runs on until its lease
+# lapses, then is fenced, unless the target heard "committed" in answer to
+# a lease ask before it died (possible at `committed': it asks every
+# second), and then it runs for good; never does it run on a lapsed lease
+# without that word. The restarted target asks again and hears
+# "committed", and the source's finish gets through.
+target_killed_after_restore() {
+  local lease
+  start_migration mec2 mec1 "$1"
+  "$FASTMIG" testbed agent mec1 kill
+  t0=$(date +%s)
+  wait $cli || true
+  grep -q '"step":"committed"' "$ST/mec2/state/journal/svc.json" ||
+    fail "the finish still owed to mec1 is not in the journal: $(cat "$ST/mec2/state/journal/svc.json" 2>/dev/null)"
+  eval "$("$FASTMIG" testbed env mec1)"
+  # past the lease (10 s from the last ask) and the fence's poll
+  sleep $((t0 + 13 - $(date +%s)))
+  lease=$(cat "$LXC_PATH/svc/fastmig-lease" 2>/dev/null || echo none)
+  note "mec1's copy 13 s after its agent died: lease $lease, $(freezer_state mec1 svc)"
+  case $lease in
+  fenced) [ "$(freezer_state mec1 svc)" = FROZEN ] || fail "mec1's fenced copy is not frozen" ;;
+  committed) [ "$1" = committed ] || fail "mec1 heard of a commit that came after its agent died" ;;
+  *) fail "mec1's copy runs on a lapsed lease: $lease" ;;
+  esac
+  lines=$(log_lines mec2)
+  "$FASTMIG" testbed agent mec1 start
+  wait_log mec2 "$lines" "recovery of svc .*committed"
+  wait_recovered mec2
+  [ "$(freezer_state mec1 svc)" = THAWED ] || fail "mec1's copy was not thawed: $(freezer_state mec1 svc)"
+  one_copy_on svc mec1 mec2 "before-$1"
+}
+note "the target agent killed once it runs the copy, restarted after its lease lapsed: the source commits, the copy is fenced, then runs for good"
+target_killed_after_restore restored
+"$FASTMIG" migrate svc --to mec2 --json >/dev/null || fail "moving svc back to mec2"
+note "the target agent killed after the commit was recorded, restarted after its lease lapsed: the same"
+target_killed_after_restore committed
+
+note "the link cut after the commit was recorded: mec1's copy is fenced while cut off, and runs again once the finish arrives"
+start_migration mec1 mec2 committed
+"$FASTMIG" testbed link mec2 cut
+wait $cli || true
+eval "$("$FASTMIG" testbed env mec2)"
+for i in $(seq 1 300); do grep -q fenced "$LXC_PATH/svc/fastmig-lease" 2>/dev/null && break; sleep 0.1; done
+grep -q fenced "$LXC_PATH/svc/fastmig-lease" || fail "mec2's copy was not fenced while its source was cut off"
+lines=$(log_lines mec1)
+"$FASTMIG" testbed link mec2 restore
+wait_log mec1 "$lines" "recovery of svc .*committed"
+wait_recovered mec1
+[ "$(freezer_state mec2 svc)" = THAWED ] || fail "mec2's copy was not thawed by the finish: $(freezer_state mec2 svc)"
+one_copy_on svc mec2 mec1 before-committed
+
 note "and a migration after all that works"
 out=$("$FASTMIG" migrate svc --to mec1 --json)
 [ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" state_continuous)" = true ] || fail "clean migration after the crashes"

@@ -75,8 +75,48 @@ grep -q fenced "$LXC_PATH/svc/fastmig-lease" || fail "mec2's copy is not fenced:
 restart_recovers mec1 "rolled back"
 one_copy_on svc mec1 mec2 before-restored
 
+note "the CLI killed in the disk sync: the source agent carries on and commits"
+start_migration mec1 mec2 disk
+kill -9 $cli
+wait $cli 2>/dev/null || true
+for i in $(seq 1 300); do [ "$(host_of svc)" = "mec2 RUNNING" ] && break; sleep 0.1; done
+wait_recovered mec1
+one_copy_on svc mec2 mec1 before-disk
+
+note "the source agent killed in the pre-copy rounds, restarted: nothing was frozen, its recovery has the target drop what it prepared"
+start_migration mec2 mec1 rounds
+"$FASTMIG" testbed agent mec2 kill
+wait $cli && fail "the CLI said the migration succeeded"
+[ "$(freezer_state mec2 svc)" = THAWED ] || fail "mec2's copy is not running: $(freezer_state mec2 svc)"
+restart_recovers mec2 "ended before the freeze"
+one_copy_on svc mec2 mec1 before-rounds
+
+note "the target agent killed in the disk sync, restarted: the migration fails without a freeze; what the target held lapses after the expiry"
+start_migration mec2 mec1 disk
+"$FASTMIG" testbed agent mec1 kill
+wait $cli && fail "the CLI said the migration succeeded"
+[ "$(freezer_state mec2 svc)" = THAWED ] || fail "mec2's copy is not running: $(freezer_state mec2 svc)"
+lines=$(log_lines mec1)
+"$FASTMIG" testbed agent mec1 start
+wait_log mec1 "$lines" "svc: prepared by a migration silent for 15 s or more: removed"
+one_copy_on svc mec2 mec1 before-disk
+
+note "the link cut in the pre-copy rounds, restored after the migration failed: it fails (having frozen meanwhile, the source gives the target up when its lease asks stop); once the link is back the target holds nothing of it"
+start_migration mec2 mec1 rounds
+"$FASTMIG" testbed link mec1 cut
+t0=$(date +%s)
+wait $cli && fail "the CLI said the migration succeeded"
+note "the migration gave up $(($(date +%s) - t0)) s after the cut: $(tail -n 1 /tmp/fm-crash-err.$$)"
+[ "$(freezer_state mec2 svc)" = THAWED ] || fail "mec2's copy is not running: $(freezer_state mec2 svc)"
+"$FASTMIG" testbed link mec1 restore
+# by the source's recovery (an abort) or the target's expiry
+eval "$("$FASTMIG" testbed env mec1)"
+for i in $(seq 1 600); do [ ! -e "$LXC_PATH/svc" ] && break; sleep 0.1; done
+wait_recovered mec2
+one_copy_on svc mec2 mec1 before-rounds
+
 note "and a migration after all that works"
-out=$("$FASTMIG" migrate svc --to mec2 --json)
+out=$("$FASTMIG" migrate svc --to mec1 --json)
 [ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" state_continuous)" = true ] || fail "clean migration after the expiries"
 same_boot svc
 rm -f /tmp/fm-crash-out.$$ /tmp/fm-crash-err.$$

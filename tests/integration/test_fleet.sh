@@ -122,6 +122,7 @@ for i in 0 1; do
   [ "$(jget "$js" hosts.$i.authenticated)" = true ] || fail "host $i not authenticated"
   [ "$(jget "$js" hosts.$i.check.tmpfs.is_tmpfs)" = true ] || fail "host $i: tmpfs not seen"
   [ "$(jget "$js" hosts.$i.check.criu.version)" != None ] || fail "host $i: no CRIU version"
+  [ "$(jget "$js" hosts.$i.check.leases)" = true ] || fail "host $i: its copies run on no lease"
 done
 # a host whose agent is down says so, and why
 FASTMIG_FLEET=$tmp/fleet.json "$FM" fleet show >/dev/null || fail "FASTMIG_FLEET not read"
