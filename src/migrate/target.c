@@ -144,8 +144,9 @@ static uint64_t spare_size(const fm_host_paths *p, const char *name)
 /* Drops the page store of name, once its user has given it back. That
  * user reads from the migration's source, which may be waiting for this
  * very drop (its abort) before it closes that connection: with end_reader
- * the connection is ended, and the user, whose read fails at once, gives
- * the slot back. (The fd is open while the slot is busy: its user gives
+ * the connection is ended, and the user (images, a pre-copy round), whose
+ * read fails at once, gives the slot back (the lazy-pages relay ends with
+ * its daemon, which an abort kills). (The fd is open while the slot is busy: its user gives
  * the slot back before its connection closes.) */
 static void slot_drop(const fm_host_paths *p, const char *name, bool end_reader)
 {
@@ -159,9 +160,10 @@ static void slot_drop(const fm_host_paths *p, const char *name, bool end_reader)
                         if (!s->used || strcmp(s->name, name))
                                 continue;
                         if (s->busy) {
-                                if (end_reader && s->user_fd >= 0)
+                                if (end_reader && s->user_fd >= 0) {
                                         shutdown(s->user_fd, SHUT_RDWR);
-                                s->user_fd = -1;
+                                        s->user_fd = -1; /* once */
+                                }
                                 again = true;
                                 continue;
                         }
@@ -353,15 +355,16 @@ int fm_target_page_server_run(const fm_host_paths *p, const char *name, int lfd,
         }
         fm_pagerelay_stats st = {0};
         r = fm_pagerelay_target(dfd, peer_fd, s->key, &s->store, &st, e);
-        slot_give(p, s);
         if (r < 0) {
                 /* the daemon fails once its connection closes, and settle
-                 * quotes this: written first */
+                 * quotes this: written first (and before the slot goes
+                 * back, after which an abort removes the images) */
                 char img[600], path[700];
                 images_dir(p, name, img, sizeof(img));
                 snprintf(path, sizeof(path), "%s/pagerelay.err", img);
                 fm_write_file(path, e->msg, strlen(e->msg), 0600);
         }
+        slot_give(p, s);
         close(dfd);
         if (r < 0) {
                 /* without its daemon the container would read the pages it

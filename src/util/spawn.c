@@ -148,6 +148,7 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
          * untracked: its pid cannot be reused while a cancel group may
          * still kill it */
         siginfo_t si;
+        bool gone = false; /* not our child any more (reaped elsewhere): never signalled */
         if (!capture && o->timeout_ms) {
                 /* sleep until the child ends (its pidfd turns readable) or
                  * the deadline; not a 1 ms poll: rsync runs for seconds
@@ -156,27 +157,35 @@ int fm_spawn(char *const argv[], fm_spawn_opts *o)
                 _cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
                 for (;;) {
                         memset(&si, 0, sizeof(si));
-                        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno != EINTR)
+                        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno != EINTR) {
+                                gone = true;
                                 break;
-                        if (si.si_pid == pid || fm_now_ns() >= deadline)
+                        }
+                        uint64_t now = fm_now_ns();
+                        if (si.si_pid == pid || now >= deadline)
                                 break;
                         struct pollfd p = {.fd = pfd, .events = POLLIN};
-                        int left = (int)((deadline - fm_now_ns()) / 1000000ull) + 1;
+                        int left = (int)((deadline - now) / 1000000ull) + 1;
                         if (pfd < 0 || poll(&p, 1, left) < 0)
                                 usleep(1000);
                 }
-                if (si.si_pid != pid)
+                if (!gone && si.si_pid != pid)
                         kill(target, SIGKILL);
         }
-        while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
-                ;
+        while (!gone && waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0)
+                gone = errno != EINTR;
         if (!o->outlive_parent)
                 fm_cancel_untrack_pid(target);
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        if (o->own_group) /* nothing of it outlives it (rsync's receiver, a hook's ssh) */
+        /* before the reaping: the zombie leader keeps the group's id ours */
+        if (o->own_group && !gone) /* nothing of it outlives it (rsync's receiver, a hook's ssh) */
                 kill(-pid, SIGKILL);
+        int status = 0, wr;
+        while ((wr = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+                ;
+        if (wr < 0) {
+                free(buf);
+                return -ECHILD;
+        }
         if (buf) {
                 buf[len] = '\0';
                 if (o->output)
