@@ -1430,11 +1430,10 @@ static int restore_run(void *arg, fm_error *e)
         atomic_store(&j->m->restore_asked, fm_lease_now_ns());
         int r = fm_call(j->m->to_addr, j->m->to_port, req, &reply, 660000, e); /* the target waits up to 600 s */
         json_object_put(req);
-        fm_error refused = {0};
-        if (r < 0 || fm_reply_check(reply, &refused) < 0) /* no lease follows: its error is the news */
-                atomic_store(&j->m->restore_asked, 0);
         if (r == 0)
                 r = fm_reply_check(reply, e);
+        if (r < 0) /* refused: no lease follows, its error is the news */
+                atomic_store(&j->m->restore_asked, 0);
         json_object *cs = NULL;
         if (r == 0 && json_object_object_get_ex(reply, "criu_restore", &cs))
                 fm_criu_stats_restore_from_json(cs, &j->m->criu);

@@ -123,4 +123,13 @@ start_migration() {
   cli=$!
   wait_log "$1" "$from_lines" "svc paused at $3"
 }
-
+# the CLI migrating svc from $1 to $2 killed at the pause $3: the source
+# agent carries on and commits by itself
+cli_killed_commits() {
+  start_migration "$1" "$2" "$3"
+  kill -9 $cli
+  wait $cli 2>/dev/null || true
+  for i in $(seq 1 300); do [ "$(host_of svc)" = "$2 RUNNING" ] && break; sleep 0.1; done
+  wait_recovered "$1"
+  one_copy_on svc "$2" "$1" "before-$3"
+}

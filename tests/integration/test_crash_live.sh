@@ -10,31 +10,38 @@ testbed_up --test-hooks --agent-expiry 15
 "$FASTMIG" workload start busybox --host mec1 --name svc
 same_boot svc
 
+# svc migrating from $1 to $2, held at the pause $3 (before the freeze):
+# the source agent killed and restarted: nothing was frozen, its recovery
+# has the target drop what it prepared
+source_killed_before_freeze() {
+  start_migration "$1" "$2" "$3"
+  "$FASTMIG" testbed agent "$1" kill
+  wait $cli && fail "the CLI said the migration succeeded"
+  [ "$(freezer_state "$1" svc)" = THAWED ] || fail "$1's copy is not running: $(freezer_state "$1" svc)"
+  restart_recovers "$1" "ended before the freeze"
+  one_copy_on svc "$1" "$2" "before-$3"
+}
+# the same with the target agent killed and restarted: the migration fails
+# without a freeze; what the target held lapses after the expiry
+target_killed_before_freeze() {
+  start_migration "$1" "$2" "$3"
+  "$FASTMIG" testbed agent "$2" kill
+  wait $cli && fail "the CLI said the migration succeeded"
+  [ "$(freezer_state "$1" svc)" = THAWED ] || fail "$1's copy is not running: $(freezer_state "$1" svc)"
+  lines=$(log_lines "$2")
+  "$FASTMIG" testbed agent "$2" start
+  wait_log "$2" "$lines" "svc: prepared by a migration silent for 15 s or more: removed"
+  one_copy_on svc "$1" "$2" "before-$3"
+}
+
 note "the CLI killed in the pre-copy rounds: the source agent carries on and commits"
-start_migration mec1 mec2 rounds
-kill -9 $cli
-wait $cli 2>/dev/null || true
-for i in $(seq 1 150); do [ "$(host_of svc)" = "mec2 RUNNING" ] && break; sleep 0.1; done
-wait_recovered mec1
-one_copy_on svc mec2 mec1 before-rounds
+cli_killed_commits mec1 mec2 rounds
 
 note "the source agent killed in the disk sync, restarted: nothing was frozen, its recovery has the target drop what it prepared"
-start_migration mec2 mec1 disk
-"$FASTMIG" testbed agent mec2 kill
-wait $cli && fail "the CLI said the migration succeeded"
-[ "$(freezer_state mec2 svc)" = THAWED ] || fail "mec2's copy is not running: $(freezer_state mec2 svc)"
-restart_recovers mec2 "ended before the freeze"
-one_copy_on svc mec2 mec1 before-disk
+source_killed_before_freeze mec2 mec1 disk
 
 note "the target agent killed in the pre-copy rounds, restarted: the migration fails without a freeze; what the target held lapses after the expiry"
-start_migration mec2 mec1 rounds
-"$FASTMIG" testbed agent mec1 kill
-wait $cli && fail "the CLI said the migration succeeded"
-[ "$(freezer_state mec2 svc)" = THAWED ] || fail "mec2's copy is not running: $(freezer_state mec2 svc)"
-lines=$(log_lines mec1)
-"$FASTMIG" testbed agent mec1 start
-wait_log mec1 "$lines" "svc: prepared by a migration silent for 15 s or more: removed"
-one_copy_on svc mec2 mec1 before-rounds
+target_killed_before_freeze mec2 mec1 rounds
 
 note "the link cut in the disk sync, restored after the migration failed: it fails without a freeze (rsync's timeout); what the target held lapses"
 start_migration mec2 mec1 disk
@@ -76,30 +83,13 @@ restart_recovers mec1 "rolled back"
 one_copy_on svc mec1 mec2 before-restored
 
 note "the CLI killed in the disk sync: the source agent carries on and commits"
-start_migration mec1 mec2 disk
-kill -9 $cli
-wait $cli 2>/dev/null || true
-for i in $(seq 1 300); do [ "$(host_of svc)" = "mec2 RUNNING" ] && break; sleep 0.1; done
-wait_recovered mec1
-one_copy_on svc mec2 mec1 before-disk
+cli_killed_commits mec1 mec2 disk
 
 note "the source agent killed in the pre-copy rounds, restarted: nothing was frozen, its recovery has the target drop what it prepared"
-start_migration mec2 mec1 rounds
-"$FASTMIG" testbed agent mec2 kill
-wait $cli && fail "the CLI said the migration succeeded"
-[ "$(freezer_state mec2 svc)" = THAWED ] || fail "mec2's copy is not running: $(freezer_state mec2 svc)"
-restart_recovers mec2 "ended before the freeze"
-one_copy_on svc mec2 mec1 before-rounds
+source_killed_before_freeze mec2 mec1 rounds
 
 note "the target agent killed in the disk sync, restarted: the migration fails without a freeze; what the target held lapses after the expiry"
-start_migration mec2 mec1 disk
-"$FASTMIG" testbed agent mec1 kill
-wait $cli && fail "the CLI said the migration succeeded"
-[ "$(freezer_state mec2 svc)" = THAWED ] || fail "mec2's copy is not running: $(freezer_state mec2 svc)"
-lines=$(log_lines mec1)
-"$FASTMIG" testbed agent mec1 start
-wait_log mec1 "$lines" "svc: prepared by a migration silent for 15 s or more: removed"
-one_copy_on svc mec2 mec1 before-disk
+target_killed_before_freeze mec2 mec1 disk
 
 note "the link cut in the pre-copy rounds, restored after the migration failed: it fails (having frozen meanwhile, the source gives the target up when its lease asks stop); once the link is back the target holds nothing of it"
 start_migration mec2 mec1 rounds
