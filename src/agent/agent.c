@@ -126,6 +126,14 @@ static int op_list(req_ctx *c)
                 closedir(d);
         }
         json_object_object_add(c->reply, "containers", arr);
+        /* migrations this host's agent still owns (running, or left to
+         * its recovery): an orchestrator waits for them to end */
+        char names[64][FM_NAME_MAX + 1];
+        int n = fm_journal_list(c->a->paths.state, names, 64, NULL);
+        json_object *mig = json_object_new_array();
+        for (int i = 0; i < n; i++)
+                json_object_array_add(mig, json_object_new_string(names[i]));
+        json_object_object_add(c->reply, "migrating", mig);
         return 0;
 }
 

@@ -18,6 +18,11 @@ int cmd_bench_disk(int argc, char **argv);
 int cmd_bench_shared(int argc, char **argv);
 int cmd_pki(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
+int cmd_orch(int argc, char **argv);
+/* Follows a migration of the orchestrator to its end (progress lines on
+ * stderr unless quiet); *final gets the migration resource. 0 when it
+ * succeeded. */
+int cli_orch_watch(const char *id, bool quiet, json_object **final);
 
 /* shared by the verbs */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* prints, returns 1 */

@@ -2,6 +2,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "orch/client.h"
+#include "plane/options.h"
 #include "plane/plane.h"
 
 static const char USAGE[] = "fastmig migrate NAME --to HOST [--from HOST] [--json] [--no-probe] [--probe-interval-ms MS]\n"
@@ -80,6 +82,52 @@ static void print_criu(json_object *rep)
                 }
                 fprintf(stderr, "%s\n", json_object_array_length(a) > 12 ? " ...)" : json_object_array_length(a) ? ")" : "");
         }
+}
+
+/* With FASTMIG_API_URL set, the orchestrator runs the migration: the same
+ * options as a request, its progress followed, its report printed alike. */
+static int migrate_via_orch(const fm_api_client *c, const fm_migrate_opts *o, bool json)
+{
+        json_object *b = json_object_new_object();
+        json_object_object_add(b, "container", json_object_new_string(o->name));
+        json_object_object_add(b, "to", json_object_new_string(o->to));
+        if (o->from)
+                json_object_object_add(b, "from", json_object_new_string(o->from));
+        json_object_object_add(b, "options", fm_migrate_opts_to_json(o));
+        long st = 0;
+        json_object *m = NULL, *id = NULL;
+        fm_error e = {0};
+        int r = fm_api_call(c, "POST", "/fastmig/v1/migrations", b, &st, &m, &e);
+        json_object_put(b);
+        if (r < 0)
+                return cli_fail("the orchestrator refused the migration of %s: %s", o->name, e.msg);
+        if (!json_object_object_get_ex(m, "id", &id)) {
+                json_object_put(m);
+                return cli_fail("the orchestrator's answer has no migration id");
+        }
+        char ids[32];
+        snprintf(ids, sizeof(ids), "%s", json_object_get_string(id));
+        json_object_put(m);
+        if (!json)
+                fprintf(stderr, "migrating %s to %s through the orchestrator (migration %s)\n", o->name, o->to, ids);
+        m = NULL;
+        r = cli_orch_watch(ids, json, &m);
+        json_object *rep = NULL, *err = NULL;
+        if (m && json_object_object_get_ex(m, "report", &rep) && rep) {
+                if (json) {
+                        cli_print_json(rep);
+                } else {
+                        print_criu(rep);
+                        cli_print_migration_header();
+                        cli_print_migration_row(rep);
+                }
+        }
+        if (m && r != 0) {
+                json_object_object_get_ex(m, "error", &err);
+                r = cli_fail("migration of %s failed: %s", o->name, err ? json_object_get_string(err) : "see its report");
+        }
+        json_object_put(m);
+        return r;
 }
 
 int cmd_migrate(int argc, char **argv)
@@ -198,6 +246,10 @@ int cmd_migrate(int argc, char **argv)
         if (tracker && !strcmp(tracker, "none") && !o.mode)
                 o.mode = "stopcopy";
         o.name = argv[optind];
+        fm_api_client api;
+        fm_error e = {0};
+        if (fm_api_client_from_env(&api, &e))
+                return e.code ? cli_fail("%s", e.msg) : migrate_via_orch(&api, &o, json);
         if (!json) {
                 o.progress = progress;
                 o.round_progress = round_progress;
@@ -207,7 +259,6 @@ int cmd_migrate(int argc, char **argv)
         if (cli_load_fleet(&tb))
                 return 1;
         json_object *rep = NULL;
-        fm_error e = {0};
         int r = fm_plane_migrate(&tb, &o, &rep, &e);
         if (rep) {
                 if (json) {

@@ -7,7 +7,9 @@
 #include "testbed/storage.h"
 
 static const char USAGE[] = "fastmig testbed up [--hosts N] [--link-mbit M] [--shared-storage] [--test-hooks] [--agent-expiry S]\n"
-                            "       fastmig testbed down | status | env HOST | exec HOST [--private-run] -- CMD [ARGS]\n"
+                            "                  [--orchestrator]\n"
+                            "       fastmig testbed down | status | env HOST|orch | exec HOST [--private-run] -- CMD [ARGS]\n"
+                            "       fastmig testbed orch kill|start|stop\n"
                             "       fastmig testbed storage cut|restore [--host H]\n"
                             "       fastmig testbed agent HOST kill|start\n"
                             "       fastmig testbed link HOST cut|restore";
@@ -17,15 +19,24 @@ static void progress(const char *what, void *data)
         fprintf(stderr, "fastmig: %s %s\n", (const char *)data, what);
 }
 
+static int orch_start(void)
+{
+        char orchd[4200];
+        snprintf(orchd, sizeof(orchd), "%s/fastmig-orchd", fm_self_dir());
+        fm_error e = {0};
+        return fm_testbed_orch_start(orchd, &e) < 0 ? cli_fail("%s", e.msg) : 0;
+}
+
 static int up(int argc, char **argv)
 {
         uint32_t hosts = 2, mbit = 1000, expiry = 0;
-        bool hooks = false, shared = false;
+        bool hooks = false, shared = false, orch = false;
         static const struct option lo[] = {{"hosts", required_argument, 0, 'n'},
                                            {"link-mbit", required_argument, 0, 'm'},
                                            {"test-hooks", no_argument, 0, 'T'},
                                            {"shared-storage", no_argument, 0, 's'},
                                            {"agent-expiry", required_argument, 0, 'E'},
+                                           {"orchestrator", no_argument, 0, 'O'},
                                            {0, 0, 0, 0}};
         int ch;
         optind = 1;
@@ -40,6 +51,8 @@ static int up(int argc, char **argv)
                         return cli_fail("--agent-expiry takes seconds, 5 to 86400, not `%s'", optarg);
                 if (ch == 's')
                         shared = true;
+                if (ch == 'O')
+                        orch = true;
                 if (ch == '?')
                         return cli_usage(USAGE);
         }
@@ -54,6 +67,12 @@ static int up(int argc, char **argv)
                 return cli_fail("%s", e.msg);
         printf("testbed up: %u edge hosts (mec1..mec%u), core, ue%s; links %u Mbit/s\n", hosts, hosts,
                shared ? ", storage (GlusterFS volume " FM_STORAGE_VOLUME " on " FM_STORAGE_ADDR ")" : "", mbit);
+        if (orch) {
+                if (orch_start() != 0)
+                        return 1;
+                printf("orchestrator: https://%s:%d (fastmig testbed env orch)\n", FM_TESTBED_ORCH_ADDR,
+                       FM_TESTBED_ORCH_PORT);
+        }
         return 0;
 }
 
@@ -152,6 +171,30 @@ int cmd_testbed(int argc, char **argv)
                 if (fm_testbed_agent(argv[2], start, agent, &e) < 0)
                         return cli_fail("%s", e.msg);
                 printf("agent of %s %s\n", argv[2], start ? "started" : "killed");
+                return 0;
+        }
+        if (!strcmp(sub, "env") && argc == 3 && !strcmp(argv[2], "orch")) {
+                char buf[512];
+                fm_error e = {0};
+                if (fm_testbed_orch_env(buf, sizeof(buf), &e) < 0)
+                        return cli_fail("%s", e.msg);
+                fputs(buf, stdout);
+                return 0;
+        }
+        if (!strcmp(sub, "orch")) {
+                if (argc != 3)
+                        return cli_usage(USAGE);
+                fm_error e = {0};
+                if (!strcmp(argv[2], "start")) {
+                        if (orch_start() != 0)
+                                return 1;
+                } else if (!strcmp(argv[2], "kill") || !strcmp(argv[2], "stop")) {
+                        if (fm_testbed_orch_stop(!strcmp(argv[2], "kill"), &e) < 0)
+                                return cli_fail("%s", e.msg);
+                } else {
+                        return cli_usage(USAGE);
+                }
+                printf("orchestrator %s\n", !strcmp(argv[2], "start") ? "started" : !strcmp(argv[2], "kill") ? "killed" : "stopped");
                 return 0;
         }
         if (!strcmp(sub, "env") || !strcmp(sub, "exec")) {

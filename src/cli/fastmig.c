@@ -24,6 +24,7 @@ static const struct {
         {"list", cmd_list, "containers on every host", ON_FLEET},
         {"image", cmd_image, "build|list|push|rm: base and app images in the hosts' stores", ON_FLEET},
         {"pki", cmd_pki, "init|issue|show: the fleet's certificate authority", 0},
+        {"orch", cmd_orch, "token|register|services|hosts|migrations|watch: the orchestrator and its API", 0},
         {"probe", cmd_probe, "ADDR: measure a service's availability from the user's side", 0},
         {"testbed", cmd_testbed, "up|down|status|env|exec: the local multi-host testbed", ON_TESTBED},
         {"bench", cmd_bench, "fastmig against the plain lxc-checkpoint + rsync way", ON_TESTBED},
@@ -194,7 +195,7 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < FM_ARRAY_SIZE(verbs); i++)
                 if (!strcmp(argv[1], verbs[i].name)) {
-                        if (geteuid() != 0 && strcmp(argv[1], "probe") && strcmp(argv[1], "pki"))
+                        if (geteuid() != 0 && strcmp(argv[1], "probe") && strcmp(argv[1], "pki") && strcmp(argv[1], "orch"))
                                 return cli_fail("%s needs root (network namespaces, LXC, CRIU)", argv[1]);
                         if (fleet_file && verbs[i].on != ON_FLEET)
                                 return cli_fail("--fleet is for the verbs that work on a fleet, not `%s'", argv[1]);

@@ -583,6 +583,7 @@ int fm_testbed_down(fm_progress_fn progress, void *pdata, fm_error *e)
         int agent_fds[FM_TESTBED_MAX_HOSTS];
         fm_testbed tb;
         fm_testbed_layout(&tb, hosts, link, shared);
+        fm_testbed_orch_stop(true, NULL); /* it would only see its agents go */
         for (int i = 0; i < hosts; i++) {
                 const fm_host *h = &tb.host[i];
                 agent_fds[i] = -1;
@@ -647,4 +648,38 @@ int fm_testbed_exec(const fm_host *h, char *const argv[], int flags, fm_error *e
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int fm_testbed_orch_stop(bool hard, fm_error *e)
+{
+        _cleanup_free_ char *text = NULL;
+        if (fm_read_file(FM_TESTBED_ORCH "/pid", &text, 64) < 0)
+                return 0;
+        uint32_t pid = 0;
+        text[strcspn(text, "\n")] = '\0';
+        if (fm_parse_u32(text, &pid) < 0 || pid < 2) {
+                unlink(FM_TESTBED_ORCH "/pid");
+                return 0;
+        }
+        /* only the process that file names, not one that took its pid: the
+         * pidfd is taken first, then the name checked */
+        int fd = pidfd_open((pid_t)pid, 0);
+        char path[64];
+        _cleanup_free_ char *comm = NULL;
+        snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+        if (fd >= 0 && (fm_read_file(path, &comm, 64) < 0 || strncmp(comm, "fastmig-orchd", 13)))
+                fd = fm_close(fd);
+        if (fd >= 0) {
+                pidfd_send_signal(fd, hard ? SIGKILL : SIGTERM, NULL, 0);
+                struct pollfd pf = {.fd = fd, .events = POLLIN};
+                if (poll(&pf, 1, 30000) == 0) {
+                        pidfd_send_signal(fd, SIGKILL, NULL, 0);
+                        poll(&pf, 1, 10000);
+                }
+                fm_close(fd);
+                waitpid((pid_t)pid, NULL, WNOHANG);
+        }
+        unlink(FM_TESTBED_ORCH "/pid");
+        (void)e;
+        return 0;
 }

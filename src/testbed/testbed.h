@@ -79,3 +79,21 @@ void fm_testbed_kill_netns(const char *ns);
 bool fm_testbed_is_mountpoint(const char *path);
 /* True when anything a testbed creates is present (namespaces, mounts, state). */
 bool fm_testbed_any_left(char *what, size_t len);
+
+/* ---- the testbed's orchestrator (testbed/orch.c, in the orchestrator's
+ * library; stopping it is here, for testbed down) ---- */
+#define FM_TESTBED_ORCH FM_TESTBED_ROOT "/orch" /* its database, log, token, pid */
+#define FM_TESTBED_ORCH_ADDR "127.0.0.1"
+#define FM_TESTBED_ORCH_PORT 7443
+#define FM_TESTBED_ORCH_CLIENT "testbed" /* the token testbed env orch prints */
+
+/* Starts fastmig-orchd (orchd_path) for the testbed's fleet, first making
+ * its certificate (orch, role operator, for 127.0.0.1) and a token for
+ * client `testbed' when they are missing; returns once it serves. */
+int fm_testbed_orch_start(const char *orchd_path, fm_error *e);
+/* Stops it: SIGTERM (it waits for migrations under way), SIGKILL when kill
+ * (as a crash would) or when it has not ended after 30 s. 0 when none ran. */
+int fm_testbed_orch_stop(bool kill, fm_error *e);
+/* FASTMIG_API_URL, FASTMIG_API_TOKEN and FASTMIG_API_CA as shell
+ * assignments into buf. -ENOENT without a started orchestrator. */
+int fm_testbed_orch_env(char *buf, size_t n, fm_error *e);

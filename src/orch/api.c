@@ -1,0 +1,776 @@
+/* The orchestrator's API (docs/ORCHESTRATOR.md, docs/openapi.yaml): MEC 021
+ * Application Mobility Service resources under /amsi/v1 with the spec's
+ * names, and fastmig's own under /fastmig/v1. Every body is checked against
+ * its table (proto/validate.h) before anything reads it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include "orch/api.h"
+#include "orch/http.h"
+#include "plane/options.h"
+#include "plane/plane.h"
+#include "proto/proto.h"
+
+#define ID_MAX 64
+#define LIST_MAX 1000
+
+/* ---- request tables ---- */
+
+static const char *const associate_types[] = {"UE_IPv4_ADDRESS", "UE_IPV6_ADDRESS", "NATED_IP_ADDRESS", "GTP_TEID", NULL};
+static const fm_vfield associate_id[] = {
+        {"type", FM_V_STR, true, .oneof = associate_types},
+        {"value", FM_V_STR, true, .max = 64},
+        {NULL},
+};
+static const char *const service_levels[] = {"APP_MOBILITY_NOT_ALLOWED", "APP_MOBILITY_WITH_CONFIRMATION",
+                                             "APP_MOBILITY_WITHOUT_CONFIRMATION", NULL};
+static const char *const transfer_states[] = {"NOT_TRANSFERRED", "USER_CONTEXT_TRANSFER_COMPLETED", NULL};
+static const fm_vfield device_information[] = {
+        {"associateId", FM_V_OBJ, true, .sub = associate_id},
+        {"appMobilityServiceLevel", FM_V_STR, true, .oneof = service_levels},
+        {"contextTransferState", FM_V_STR, .oneof = transfer_states},
+        {NULL},
+};
+static const fm_vfield device_item[] = {{"", FM_V_OBJ, .sub = device_information}, {NULL}};
+static const fm_vfield consumer_id[] = {
+        {"appInstanceId", FM_V_STR, .max = ID_MAX},
+        {"mepId", FM_V_STR, .max = ID_MAX},
+        {NULL},
+};
+/* fastmig's extension of RegistrationInfo: the container and its tolerances */
+static const fm_vfield service_ext[] = {
+        {"container", FM_V_STR, true, .max = FM_NAME_MAX},
+        {"downtimeBudgetMs", FM_V_NUM, .lo = 1, .hi = 600000},
+        {"storageLatencyMs", FM_V_NUM, .lo = 0.001, .hi = 60000},
+        {"host", FM_V_STR, .max = FM_NAME_MAX}, /* read-only: where it runs, ignored in a request */
+        {NULL},
+};
+const fm_vfield fm_api_registration[] = {
+        {"appMobilityServiceId", FM_V_STR, .max = ID_MAX},
+        {"serviceConsumerId", FM_V_OBJ, true, .sub = consumer_id},
+        {"deviceInformation", FM_V_ARR, .max = 16, .sub = device_item},
+        {"expiryTime", FM_V_INT, .lo = 0, .hi = 4294967295.0},
+        {"fastmig", FM_V_OBJ, true, .sub = service_ext},
+        {NULL},
+};
+
+static const char *const mobility_statuses[] = {"INTERHOST_MOVEOUT_TRIGGERED", "INTERHOST_MOVEOUT_COMPLETED",
+                                                "INTERHOST_MOVEOUT_FAILED", NULL};
+static const fm_vfield status_item[] = {{"", FM_V_STR, .oneof = mobility_statuses}, {NULL}};
+static const fm_vfield associate_item[] = {{"", FM_V_OBJ, .sub = associate_id}, {NULL}};
+static const fm_vfield filter_criteria[] = {
+        {"appInstanceId", FM_V_STR, .max = ID_MAX},
+        {"associateId", FM_V_ARR, .max = 16, .sub = associate_item},
+        {"mobilityStatus", FM_V_ARR, .max = 3, .sub = status_item},
+        {NULL},
+};
+static const fm_vfield time_stamp[] = {
+        {"seconds", FM_V_INT, true, .lo = 0, .hi = 4294967295.0},
+        {"nanoSeconds", FM_V_INT, true, .lo = 0, .hi = 999999999},
+        {NULL},
+};
+static const char *const subscription_types[] = {"MobilityProcedureSubscription", NULL};
+const fm_vfield fm_api_subscription[] = {
+        {"subscriptionType", FM_V_STR, true, .oneof = subscription_types},
+        {"callbackReference", FM_V_STR, true, .max = 1024},
+        {"requestTestNotification", FM_V_BOOL},
+        {"websockNotifConfig", FM_V_OBJ},
+        {"filterCriteria", FM_V_OBJ, true, .sub = filter_criteria},
+        {"expiryDeadline", FM_V_OBJ, .sub = time_stamp},
+        {"_links", FM_V_OBJ},
+        {NULL},
+};
+
+const fm_vfield fm_api_migration[] = {
+        {"appMobilityServiceId", FM_V_STR, .max = ID_MAX},
+        {"container", FM_V_STR, .max = FM_NAME_MAX},
+        {"to", FM_V_STR, true, .max = FM_NAME_MAX},
+        {"from", FM_V_STR, .max = FM_NAME_MAX},
+        {"options", FM_V_OBJ, .sub = fm_migrate_opts_fields},
+        {NULL},
+};
+
+/* ---- helpers ---- */
+
+static const char *jstr(json_object *o, const char *k)
+{
+        json_object *v = NULL;
+        return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
+                       ? json_object_get_string(v)
+                       : NULL;
+}
+
+static json_object *jget(json_object *o, const char *k)
+{
+        json_object *v = NULL;
+        return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
+}
+
+static void db_problem(fm_http_resp *rs, const fm_error *e)
+{
+        fm_http_problem(rs, 500, "the orchestrator's database failed: %s", e->msg);
+}
+
+static json_object *links_self(const char *url)
+{
+        json_object *l = json_object_new_object(), *s = json_object_new_object();
+        json_object_object_add(s, "href", json_object_new_string(url));
+        json_object_object_add(l, "self", s);
+        return l;
+}
+
+/* The stored service row as the API shows it: its RegistrationInfo with
+ * the id and where it runs. */
+static json_object *service_json(json_object *row)
+{
+        json_object *b = json_object_get(jget(row, "body"));
+        if (!b)
+                b = json_object_new_object();
+        json_object_object_add(b, "appMobilityServiceId", json_object_new_string(jstr(row, "id") ? jstr(row, "id") : ""));
+        json_object *ext = jget(b, "fastmig");
+        if (ext)
+                json_object_object_add(ext, "host", jstr(row, "host") ? json_object_new_string(jstr(row, "host")) : NULL);
+        return b;
+}
+
+/* The service with id, or NULL (expired registrations are gone). */
+static json_object *service_row(api *a, const char *id, fm_error *e)
+{
+        json_object *rows = fm_store_rows(a->o->store, e,
+                                          "SELECT id, host, container, body AS j_body FROM services WHERE id = ? AND "
+                                          "(expires = 0 OR expires > ?)",
+                                          "si", id, fm_orch_now_ms());
+        json_object *row = rows && json_object_array_length(rows) ? json_object_get(json_object_array_get_idx(rows, 0)) : NULL;
+        json_object_put(rows);
+        return row;
+}
+
+static bool id_is_valid(const char *s)
+{
+        size_t n = strlen(s);
+        return n > 0 && n <= ID_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+/* A RegistrationInfo's rules beyond its table. */
+static int registration_check(json_object *b, fm_error *e)
+{
+        json_object *c = jget(b, "serviceConsumerId");
+        if (!!jget(c, "appInstanceId") == !!jget(c, "mepId"))
+                return fm_err(e, EINVAL, "`serviceConsumerId' holds exactly one of appInstanceId and mepId");
+        json_object *d = jget(b, "deviceInformation");
+        for (size_t i = 0; d && i < json_object_array_length(d); i++) {
+                json_object *id = jget(json_object_array_get_idx(d, i), "associateId");
+                const char *t = jstr(id, "type"), *v = jstr(id, "value");
+                struct in_addr a4;
+                struct in6_addr a6;
+                if (!strcmp(t, "UE_IPv4_ADDRESS") && inet_pton(AF_INET, v, &a4) != 1)
+                        return fm_err(e, EINVAL, "`deviceInformation[%zu].associateId.value' is not an IPv4 address: `%s'", i, v);
+                if (!strcmp(t, "UE_IPV6_ADDRESS") && inet_pton(AF_INET6, v, &a6) != 1)
+                        return fm_err(e, EINVAL, "`deviceInformation[%zu].associateId.value' is not an IPv6 address: `%s'", i, v);
+        }
+        const char *ct = jstr(jget(b, "fastmig"), "container");
+        if (!fm_name_is_valid(ct))
+                return fm_err(e, EINVAL, "`fastmig.container' is not a container name: `%s'", ct);
+        return 0;
+}
+
+/* ---- app_mobility_services ---- */
+
+static void services_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        (void)rq;
+        fm_error e = {0};
+        json_object *rows = fm_store_rows(a->o->store, &e,
+                                          "SELECT id, host, body AS j_body FROM services WHERE expires = 0 OR expires > ? "
+                                          "ORDER BY created, id",
+                                          "i", fm_orch_now_ms());
+        if (!rows)
+                return db_problem(rs, &e);
+        json_object *out = json_object_new_array();
+        for (size_t i = 0; i < json_object_array_length(rows); i++)
+                json_object_array_add(out, service_json(json_object_array_get_idx(rows, i)));
+        json_object_put(rows);
+        rs->status = 200;
+        rs->body = out;
+}
+
+static void services_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        fm_error e = {0};
+        if (fm_validate(rq->body, fm_api_registration, &e) < 0 || registration_check(rq->body, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        if (jget(rq->body, "appMobilityServiceId"))
+                return fm_http_problem(rs, 400, "`appMobilityServiceId' is given by the orchestrator, not in a POST");
+        json_object *ext = jget(rq->body, "fastmig");
+        const char *ct = jstr(ext, "container");
+        const fm_host *h = NULL;
+        char ip[16];
+        if (fm_plane_locate(&a->o->fleet, ct, &h, ip, &e) < 0)
+                return fm_http_problem(rs, 422, "container %s: %s", ct, e.msg);
+        char id[17];
+        fm_orch_new_id(id);
+        json_object_object_del(ext, "host");
+        json_object *et = jget(rq->body, "expiryTime");
+        int64_t expiry = et ? json_object_get_int64(et) : 0, now = fm_orch_now_ms();
+        int r = fm_store_run(a->o->store, &e,
+                             "INSERT INTO services (id, container, host, body, created, expires) VALUES (?, ?, ?, ?, ?, ?)",
+                             "ssssii", id, ct, h->name, json_object_to_json_string_ext(rq->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                             now, expiry ? now + expiry * 1000 : 0);
+        if (r == -EEXIST) {
+                json_object *x = fm_store_rows(a->o->store, NULL, "SELECT id FROM services WHERE container = ?", "s", ct);
+                const char *other = x && json_object_array_length(x) ? jstr(json_object_array_get_idx(x, 0), "id") : "?";
+                fm_http_problem(rs, 409, "container %s is registered already, as service %s", ct, other);
+                json_object_put(x);
+                return;
+        }
+        if (r < 0)
+                return db_problem(rs, &e);
+        json_object *row = service_row(a, id, &e);
+        if (!row)
+                return db_problem(rs, &e);
+        rs->status = 201;
+        rs->body = service_json(row);
+        json_object_put(row);
+        snprintf(rs->location, sizeof(rs->location), "%s/amsi/v1/app_mobility_services/%s", a->o->base_url, id);
+        fm_orch_log(a->o, "info", NULL, "service %s registered by %s: container %s on %s", id, rq->client, ct, h->name);
+}
+
+static void service_get(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+{
+        (void)rq;
+        fm_error e = {0};
+        json_object *row = service_row(a, id, &e);
+        if (!row)
+                return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no service %s", id);
+        rs->status = 200;
+        rs->body = service_json(row);
+        json_object_put(row);
+}
+
+static bool service_busy(api *a, const char *id, int64_t *mig)
+{
+        json_object *x = fm_store_rows(a->o->store, NULL,
+                                       "SELECT id FROM migrations WHERE service = ? AND status IN ('queued', 'running')",
+                                       "s", id);
+        bool busy = x && json_object_array_length(x);
+        if (busy) {
+                json_object *v = jget(json_object_array_get_idx(x, 0), "id");
+                *mig = v ? json_object_get_int64(v) : 0;
+        }
+        json_object_put(x);
+        return busy;
+}
+
+static void service_put(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+{
+        fm_error e = {0};
+        if (fm_validate(rq->body, fm_api_registration, &e) < 0 || registration_check(rq->body, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        const char *bid = jstr(rq->body, "appMobilityServiceId");
+        if (bid && strcmp(bid, id))
+                return fm_http_problem(rs, 400, "`appMobilityServiceId' is %s, the path names %s", bid, id);
+        fm_store_lock(a->o->store);
+        json_object *row = service_row(a, id, &e);
+        const char *ct = jstr(jget(rq->body, "fastmig"), "container");
+        if (!row) {
+                e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no service %s", id);
+        } else if (strcmp(jstr(row, "container"), ct)) {
+                fm_http_problem(rs, 422, "service %s is container %s; another container is another service", id,
+                                jstr(row, "container"));
+        } else {
+                json_object_object_del(rq->body, "appMobilityServiceId");
+                json_object_object_del(jget(rq->body, "fastmig"), "host");
+                json_object *et = jget(rq->body, "expiryTime");
+                int64_t expiry = et ? json_object_get_int64(et) : 0;
+                if (fm_store_run(a->o->store, &e, "UPDATE services SET body = ?, expires = ? WHERE id = ?", "sis",
+                                 json_object_to_json_string_ext(rq->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                                 expiry ? fm_orch_now_ms() + expiry * 1000 : 0, id) < 0) {
+                        db_problem(rs, &e);
+                } else {
+                        json_object_put(row);
+                        row = service_row(a, id, &e);
+                        rs->status = 200;
+                        rs->body = row ? service_json(row) : NULL;
+                }
+        }
+        fm_store_unlock(a->o->store);
+        json_object_put(row);
+}
+
+static void service_delete(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+{
+        fm_error e = {0};
+        int64_t mig = 0;
+        fm_store_lock(a->o->store);
+        json_object *row = service_row(a, id, &e);
+        if (!row)
+                e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no service %s", id);
+        else if (service_busy(a, id, &mig))
+                fm_http_problem(rs, 409, "service %s is migrating (migration %lld)", id, (long long)mig);
+        else if (fm_store_run(a->o->store, &e, "DELETE FROM services WHERE id = ?", "s", id) < 0)
+                db_problem(rs, &e);
+        else
+                rs->status = 204;
+        fm_store_unlock(a->o->store);
+        json_object_put(row);
+        if (rs->status == 204)
+                fm_orch_log(a->o, "info", NULL, "service %s deregistered by %s", id, rq->client);
+}
+
+/* ---- subscriptions ---- */
+
+static int64_t deadline_ms(json_object *b)
+{
+        json_object *d = jget(b, "expiryDeadline");
+        if (!d)
+                return 0;
+        return json_object_get_int64(jget(d, "seconds")) * 1000 + json_object_get_int64(jget(d, "nanoSeconds")) / 1000000;
+}
+
+static int subscription_check(json_object *b, fm_error *e)
+{
+        const char *cb = jstr(b, "callbackReference");
+        if (strncmp(cb, "http://", 7) && strncmp(cb, "https://", 8))
+                return fm_err(e, EINVAL, "`callbackReference' is an http:// or https:// URI, not `%.64s'", cb);
+        if (strspn(cb, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/?#[]@!$&'()*+,;=%") != strlen(cb))
+                return fm_err(e, EINVAL, "`callbackReference' holds characters a URI does not");
+        if (jget(b, "websockNotifConfig"))
+                return fm_err(e, EINVAL, "`websockNotifConfig': notifications go to callbackReference only (no websockets)");
+        int64_t d = deadline_ms(b);
+        if (d && d <= fm_orch_now_ms())
+                return fm_err(e, EINVAL, "`expiryDeadline' has passed");
+        return 0;
+}
+
+static json_object *subscription_json(api *a, json_object *row)
+{
+        json_object *b = json_object_get(jget(row, "body"));
+        char url[512];
+        snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", a->o->base_url, jstr(row, "id"));
+        json_object_object_add(b, "_links", links_self(url));
+        json_object *fc = jget(b, "filterCriteria");
+        if (fc && !jget(fc, "mobilityStatus")) { /* MEC 021: the default is included in the answer */
+                json_object *st = json_object_new_array();
+                json_object_array_add(st, json_object_new_string("INTERHOST_MOVEOUT_TRIGGERED"));
+                json_object_object_add(fc, "mobilityStatus", st);
+        }
+        return b;
+}
+
+static void subscriptions_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        const char *type = fm_http_query(rq, "subscriptionType");
+        if (type && strcmp(type, "mobility_proc") && strcmp(type, "adj_app_info") && strcmp(type, "MobilityProcedureSubscription"))
+                return fm_http_problem(rs, 400, "subscriptionType is mobility_proc or adj_app_info, not `%.64s'", type);
+        fm_error e = {0};
+        json_object *rows = fm_store_rows(a->o->store, &e, "SELECT id FROM subscriptions ORDER BY rowid", "");
+        if (!rows)
+                return db_problem(rs, &e);
+        char url[512];
+        snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions", a->o->base_url);
+        json_object *out = json_object_new_object(), *list = json_object_new_array();
+        json_object_object_add(out, "_links", links_self(url));
+        /* only MobilityProcedureSubscription is offered: adj_app_info lists none */
+        for (size_t i = 0; (!type || strcmp(type, "adj_app_info")) && i < json_object_array_length(rows); i++) {
+                json_object *s = json_object_new_object();
+                snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", a->o->base_url,
+                         jstr(json_object_array_get_idx(rows, i), "id"));
+                json_object_object_add(s, "href", json_object_new_string(url));
+                json_object_object_add(s, "subscriptionType", json_object_new_string("MobilityProcedureSubscription"));
+                json_object_array_add(list, s);
+        }
+        json_object_object_add(out, "subscription", list);
+        json_object_put(rows);
+        rs->status = 200;
+        rs->body = out;
+}
+
+static json_object *subscription_row(api *a, const char *id, fm_error *e)
+{
+        json_object *rows = fm_store_rows(a->o->store, e, "SELECT id, body AS j_body FROM subscriptions WHERE id = ?", "s", id);
+        json_object *row = rows && json_object_array_length(rows) ? json_object_get(json_object_array_get_idx(rows, 0)) : NULL;
+        json_object_put(rows);
+        return row;
+}
+
+static void subscriptions_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        fm_error e = {0};
+        if (fm_validate(rq->body, fm_api_subscription, &e) < 0 || subscription_check(rq->body, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        json_object_object_del(rq->body, "_links");
+        char id[17];
+        fm_orch_new_id(id);
+        if (fm_store_run(a->o->store, &e, "INSERT INTO subscriptions (id, body, expiry) VALUES (?, ?, ?)", "ssi", id,
+                         json_object_to_json_string_ext(rq->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), deadline_ms(rq->body)) < 0)
+                return db_problem(rs, &e);
+        json_object *row = subscription_row(a, id, &e);
+        if (!row)
+                return db_problem(rs, &e);
+        rs->status = 201;
+        rs->body = subscription_json(a, row);
+        json_object_put(row);
+        snprintf(rs->location, sizeof(rs->location), "%s/amsi/v1/subscriptions/%s", a->o->base_url, id);
+        if (fm_json_bool(rq->body, "requestTestNotification", false))
+                fm_orch_notify_test(a->o, id, jstr(rq->body, "callbackReference"));
+        fm_orch_log(a->o, "info", NULL, "subscription %s by %s: %s", id, rq->client, jstr(rq->body, "callbackReference"));
+}
+
+static void subscription_get(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+{
+        (void)rq;
+        fm_error e = {0};
+        json_object *row = subscription_row(a, id, &e);
+        if (!row)
+                return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no subscription %s", id);
+        rs->status = 200;
+        rs->body = subscription_json(a, row);
+        json_object_put(row);
+}
+
+static void subscription_put(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+{
+        fm_error e = {0};
+        if (fm_validate(rq->body, fm_api_subscription, &e) < 0 || subscription_check(rq->body, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        json_object_object_del(rq->body, "_links");
+        int r = fm_store_run(a->o->store, &e, "UPDATE subscriptions SET body = ?, expiry = ? WHERE id = ?", "sis",
+                             json_object_to_json_string_ext(rq->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), deadline_ms(rq->body), id);
+        if (r < 0)
+                return db_problem(rs, &e);
+        if (r == 0)
+                return fm_http_problem(rs, 404, "no subscription %s", id);
+        subscription_get(a, rq, rs, id);
+}
+
+static void subscription_delete(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+{
+        (void)rq;
+        fm_error e = {0};
+        int r = fm_store_run(a->o->store, &e, "DELETE FROM subscriptions WHERE id = ?", "s", id);
+        if (r < 0)
+                return db_problem(rs, &e);
+        if (r == 0)
+                return fm_http_problem(rs, 404, "no subscription %s", id);
+        fm_store_run(a->o->store, NULL, "DELETE FROM outbox WHERE subscription = ?", "s", id);
+        rs->status = 204;
+}
+
+/* ---- queries ---- */
+
+/* For the service an application instance registered, the fleet's other
+ * hosts: where this instance can move (docs/ORCHESTRATOR.md). */
+static void adjacent(api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        const char *app = fm_http_query(rq, "appInstanceId");
+        if (!app || !id_is_valid(app))
+                return fm_http_problem(rs, 400, "the query needs appInstanceId (1 to %d of [A-Za-z0-9_.-])", ID_MAX);
+        fm_error e = {0};
+        json_object *rows = fm_store_rows(a->o->store, &e,
+                                          "SELECT id, host, container FROM services WHERE "
+                                          "json_extract(body, '$.serviceConsumerId.appInstanceId') = ?",
+                                          "s", app);
+        if (!rows)
+                return db_problem(rs, &e);
+        if (!json_object_array_length(rows)) {
+                json_object_put(rows);
+                return fm_http_problem(rs, 404, "no service registered by application instance %s", app);
+        }
+        json_object *row = json_object_array_get_idx(rows, 0), *out = json_object_new_array();
+        const char *here = jstr(row, "host");
+        for (size_t i = 0; i < (size_t)a->o->fleet.hosts; i++) {
+                const fm_host *h = &a->o->fleet.host[i];
+                if (here && !strcmp(here, h->name))
+                        continue;
+                json_object *x = json_object_new_object(), *link = json_object_new_array(), *ci = json_object_new_object(),
+                            *ips = json_object_new_array(), *ip = json_object_new_object(), *mh = json_object_new_object();
+                json_object_object_add(x, "appDId", json_object_new_string(jstr(row, "container")));
+                json_object_object_add(x, "appInstanceId", json_object_new_string(app));
+                json_object_object_add(ip, "host", json_object_new_string(h->addr));
+                json_object_object_add(ip, "port", json_object_new_int(h->port));
+                json_object_array_add(ips, ip);
+                json_object_object_add(ci, "ipAddresses", ips);
+                json_object_array_add(link, ci);
+                json_object_object_add(x, "appInstanceCommLink", link);
+                json_object_object_add(mh, "hostId", json_object_new_string(h->name));
+                json_object_object_add(mh, "hostName", json_object_new_string(h->name));
+                json_object_object_add(x, "mecHostInformation", mh);
+                json_object_object_add(x, "registeredInstanceId", json_object_new_string(jstr(row, "id")));
+                json_object_array_add(out, x);
+        }
+        json_object_put(rows);
+        rs->status = 200;
+        rs->body = out;
+}
+
+/* ---- hosts ---- */
+
+static void hosts_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        (void)rq;
+        json_object *out = json_object_new_array();
+        for (size_t i = 0; i < (size_t)a->o->fleet.hosts; i++) {
+                const fm_host *h = &a->o->fleet.host[i];
+                json_object *x = json_object_new_object(), *req = json_object_new_object(), *rep = NULL;
+                char ep[64];
+                snprintf(ep, sizeof(ep), "%s:%u", h->addr, h->port);
+                json_object_object_add(x, "name", json_object_new_string(h->name));
+                json_object_object_add(x, "agent", json_object_new_string(ep));
+                json_object_object_add(req, "op", json_object_new_string("list"));
+                fm_error e = {0};
+                int r = fm_plane_call(h, req, &rep, 3000, &e);
+                json_object_put(req);
+                json_object_object_add(x, "reachable", json_object_new_boolean(r == 0));
+                if (r == 0) {
+                        json_object_object_add(x, "containers", json_object_get(jget(rep, "containers")));
+                        json_object_object_add(x, "migrating", json_object_get(jget(rep, "migrating")));
+                } else {
+                        json_object_object_add(x, "error", json_object_new_string(e.msg));
+                }
+                json_object_put(rep);
+                json_object_array_add(out, x);
+        }
+        rs->status = 200;
+        rs->body = out;
+}
+
+/* ---- migrations ---- */
+
+static json_object *migration_row(api *a, int64_t id, fm_error *e)
+{
+        json_object *rows = fm_store_rows(a->o->store, e,
+                                          "SELECT *, options AS j_options, report AS j_report FROM migrations WHERE id = ?",
+                                          "i", id);
+        json_object *row = rows && json_object_array_length(rows) ? json_object_get(json_object_array_get_idx(rows, 0)) : NULL;
+        json_object_put(rows);
+        return row;
+}
+
+static void migrations_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        fm_error e = {0};
+        if (fm_validate(rq->body, fm_api_migration, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        const char *sid = jstr(rq->body, "appMobilityServiceId"), *ct = jstr(rq->body, "container");
+        const char *to = jstr(rq->body, "to"), *from = jstr(rq->body, "from");
+        if (!!sid == !!ct)
+                return fm_http_problem(rs, 400, "a migration names exactly one of appMobilityServiceId and container");
+        if (ct && !fm_name_is_valid(ct))
+                return fm_http_problem(rs, 400, "`container' is not a container name: `%s'", ct);
+        if (!fm_fleet_host(&a->o->fleet, to))
+                return fm_http_problem(rs, 422, "`to': no host %s in the fleet", to);
+        if (from && !fm_fleet_host(&a->o->fleet, from))
+                return fm_http_problem(rs, 422, "`from': no host %s in the fleet", from);
+        json_object *opts = jget(rq->body, "options");
+        opts = opts ? json_object_get(opts) : json_object_new_object();
+        json_object *svc = NULL;
+        if (sid) {
+                svc = service_row(a, sid, &e);
+                if (!svc) {
+                        json_object_put(opts);
+                        return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 422, "no service %s", sid);
+                }
+                ct = jstr(svc, "container");
+        } else {
+                json_object *x = fm_store_rows(a->o->store, NULL, "SELECT id, host, container, body AS j_body FROM services "
+                                                                  "WHERE container = ?", "s", ct);
+                if (x && json_object_array_length(x))
+                        svc = json_object_get(json_object_array_get_idx(x, 0));
+                json_object_put(x);
+        }
+        json_object *body = svc ? jget(svc, "body") : NULL, *dev = jget(body, "deviceInformation");
+        for (size_t i = 0; dev && i < json_object_array_length(dev); i++)
+                if (!strcmp(jstr(json_object_array_get_idx(dev, i), "appMobilityServiceLevel"), "APP_MOBILITY_NOT_ALLOWED")) {
+                        fm_http_problem(rs, 409, "service %s does not allow its application to move "
+                                                 "(appMobilityServiceLevel APP_MOBILITY_NOT_ALLOWED)", jstr(svc, "id"));
+                        json_object_put(svc);
+                        json_object_put(opts);
+                        return;
+                }
+        /* the service's storage tolerance, unless the request gives one */
+        json_object *lat = jget(jget(body, "fastmig"), "storageLatencyMs");
+        if (lat && !jget(opts, "storage_latency_ms"))
+                json_object_object_add(opts, "storage_latency_ms", json_object_new_double(json_object_get_double(lat)));
+        char src[FM_NAME_MAX + 1] = "";
+        if (from) {
+                snprintf(src, sizeof(src), "%s", from);
+        } else {
+                const fm_host *h = NULL;
+                char ip[16];
+                if (fm_plane_locate(&a->o->fleet, ct, &h, ip, &e) < 0) {
+                        fm_http_problem(rs, 422, "container %s: %s", ct, e.msg);
+                        json_object_put(svc);
+                        json_object_put(opts);
+                        return;
+                }
+                snprintf(src, sizeof(src), "%s", h->name);
+        }
+        if (!strcmp(src, to)) {
+                fm_http_problem(rs, 409, "%s runs on %s already", ct, to);
+                json_object_put(svc);
+                json_object_put(opts);
+                return;
+        }
+        /* one migration of a container at a time: the check and the insert are one step */
+        fm_store_lock(a->o->store);
+        json_object *busy = fm_store_rows(a->o->store, &e,
+                                          "SELECT id FROM migrations WHERE container = ? AND status IN ('queued', 'running')",
+                                          "s", ct);
+        int64_t id = -1;
+        if (!busy) {
+                db_problem(rs, &e);
+        } else if (json_object_array_length(busy)) {
+                fm_http_problem(rs, 409, "%s is migrating already (migration %lld)", ct,
+                                (long long)json_object_get_int64(jget(json_object_array_get_idx(busy, 0), "id")));
+        } else if (fm_store_run(a->o->store, &e,
+                                "INSERT INTO migrations (service, container, src, dst, status, options, client, requested) "
+                                "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                                "ssssssi", svc ? jstr(svc, "id") : NULL, ct, src, to,
+                                json_object_to_json_string_ext(opts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), rq->client,
+                                fm_orch_now_ms()) < 0) {
+                db_problem(rs, &e);
+        } else {
+                id = fm_store_last_id(a->o->store);
+        }
+        fm_store_unlock(a->o->store);
+        json_object_put(busy);
+        json_object_put(svc);
+        json_object_put(opts);
+        if (id < 0)
+                return;
+        fm_orch_runner_kick(a->o);
+        json_object *row = migration_row(a, id, &e);
+        rs->status = 201;
+        rs->body = row ? fm_orch_migration_json(a->o, row) : NULL;
+        json_object_put(row);
+        snprintf(rs->location, sizeof(rs->location), "%s/fastmig/v1/migrations/%lld", a->o->base_url, (long long)id);
+        fm_orch_log(a->o, "info", NULL, "migration %lld of %s from %s to %s requested by %s", (long long)id, ct, src, to,
+                    rq->client);
+}
+
+static void migrations_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        const char *status = fm_http_query(rq, "status"), *ct = fm_http_query(rq, "container"),
+                   *svc = fm_http_query(rq, "appMobilityServiceId"), *lim = fm_http_query(rq, "limit");
+        static const char *const statuses[] = {"queued", "running", "succeeded", "rolled_back", "failed"};
+        bool known = !status;
+        for (size_t i = 0; status && i < FM_ARRAY_SIZE(statuses); i++)
+                known = known || !strcmp(status, statuses[i]);
+        if (!known)
+                return fm_http_problem(rs, 400, "status is queued, running, succeeded, rolled_back or failed, not `%.32s'", status);
+        uint32_t limit = 100;
+        if (lim && (fm_parse_u32(lim, &limit) < 0 || limit < 1 || limit > LIST_MAX))
+                return fm_http_problem(rs, 400, "limit takes 1 to %d, not `%.32s'", LIST_MAX, lim);
+        fm_error e = {0};
+        json_object *rows = fm_store_rows(a->o->store, &e,
+                                          "SELECT *, options AS j_options, report AS j_report FROM migrations WHERE "
+                                          "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR container = ?2) AND "
+                                          "(?3 IS NULL OR service = ?3) ORDER BY id DESC LIMIT ?4",
+                                          "sssi", status, ct, svc, (int64_t)limit);
+        if (!rows)
+                return db_problem(rs, &e);
+        json_object *out = json_object_new_array();
+        for (size_t i = 0; i < json_object_array_length(rows); i++)
+                json_object_array_add(out, fm_orch_migration_json(a->o, json_object_array_get_idx(rows, i)));
+        json_object_put(rows);
+        rs->status = 200;
+        rs->body = out;
+}
+
+static void migration_get(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *ids)
+{
+        (void)rq;
+        uint32_t id = 0;
+        if (fm_parse_u32(ids, &id) < 0)
+                return fm_http_problem(rs, 404, "no migration %s", ids);
+        fm_error e = {0};
+        json_object *row = migration_row(a, id, &e);
+        if (!row)
+                return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no migration %s", ids);
+        rs->status = 200;
+        rs->body = fm_orch_migration_json(a->o, row);
+        json_object_put(row);
+}
+
+/* ---- routing ---- */
+
+typedef void (*coll_fn)(api *, const fm_http_req *, fm_http_resp *);
+typedef void (*item_fn)(api *, const fm_http_req *, fm_http_resp *, const char *);
+
+typedef struct route {
+        const char *path; /* a trailing "/{}" takes one id */
+        const char *method;
+        coll_fn coll;
+        item_fn item;
+        bool body;        /* takes a JSON body */
+} route;
+
+static const route routes[] = {
+        {"/amsi/v1/app_mobility_services", "GET", services_list, NULL, false},
+        {"/amsi/v1/app_mobility_services", "POST", services_post, NULL, true},
+        {"/amsi/v1/app_mobility_services/{}", "GET", NULL, service_get, false},
+        {"/amsi/v1/app_mobility_services/{}", "PUT", NULL, service_put, true},
+        {"/amsi/v1/app_mobility_services/{}", "DELETE", NULL, service_delete, false},
+        {"/amsi/v1/subscriptions", "GET", subscriptions_list, NULL, false},
+        {"/amsi/v1/subscriptions", "POST", subscriptions_post, NULL, true},
+        {"/amsi/v1/subscriptions/{}", "GET", NULL, subscription_get, false},
+        {"/amsi/v1/subscriptions/{}", "PUT", NULL, subscription_put, true},
+        {"/amsi/v1/subscriptions/{}", "DELETE", NULL, subscription_delete, false},
+        {"/amsi/v1/queries/adjacent_app_instances", "GET", adjacent, NULL, false},
+        {"/fastmig/v1/hosts", "GET", hosts_list, NULL, false},
+        {"/fastmig/v1/migrations", "GET", migrations_list, NULL, false},
+        {"/fastmig/v1/migrations", "POST", migrations_post, NULL, true},
+        {"/fastmig/v1/migrations/{}", "GET", NULL, migration_get, false},
+};
+
+/* path matches pattern; an id segment goes to id */
+static bool match(const char *pattern, const char *path, char id[ID_MAX + 1])
+{
+        size_t n = strlen(pattern);
+        bool item = n > 3 && !strcmp(pattern + n - 3, "/{}");
+        if (!item)
+                return !strcmp(pattern, path);
+        n -= 2; /* keep the slash */
+        if (strncmp(pattern, path, n))
+                return false;
+        const char *rest = path + n;
+        if (!*rest || strchr(rest, '/') || strlen(rest) > ID_MAX)
+                return false;
+        snprintf(id, ID_MAX + 1, "%s", rest);
+        return true;
+}
+
+void fm_api_handle(void *data, const fm_http_req *rq, fm_http_resp *rs)
+{
+        api *a = data;
+        char id[ID_MAX + 1] = "", allow[64] = "";
+        const route *hit = NULL;
+        for (size_t i = 0; i < FM_ARRAY_SIZE(routes); i++) {
+                char x[ID_MAX + 1];
+                if (!match(routes[i].path, rq->path, x))
+                        continue;
+                size_t n = strlen(allow);
+                snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "", routes[i].method);
+                if (!strcmp(routes[i].method, rq->method)) {
+                        hit = &routes[i];
+                        memcpy(id, x, sizeof(id));
+                }
+        }
+        if (!hit && allow[0]) {
+                snprintf(rs->allow, sizeof(rs->allow), "%s", allow);
+                return fm_http_problem(rs, 405, "%s takes %s, not %.16s", rq->path, allow, rq->method);
+        }
+        if (!hit)
+                return fm_http_problem(rs, 404, "no resource %.200s", rq->path);
+        if (hit->item && !id_is_valid(id))
+                return fm_http_problem(rs, 404, "no resource %.200s", rq->path);
+        if (hit->body && !rq->body)
+                return fm_http_problem(rs, 400, "%s %s takes a JSON object as its body", rq->method, hit->path);
+        if (!hit->body && rq->body)
+                return fm_http_problem(rs, 400, "%s %s takes no body", rq->method, hit->path);
+        if (hit->item)
+                hit->item(a, rq, rs, id);
+        else
+                hit->coll(a, rq, rs);
+}
