@@ -13,6 +13,9 @@ PACKAGES=(
   libjson-c-dev libxxhash-dev liblz4-dev
   # TLS between fastmig and its agents (src/pki)
   libssl-dev
+  # the orchestrator (src/orch): its database, HTTPS server and HTTP client;
+  # curl for the API's tests
+  libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev curl
   # the protocol fuzzer (tests/unit/test_fuzz_proto.sh): clang and its
   # compiler-rt (libFuzzer, ASan), which clang-14 only recommends
   clang libclang-rt-dev
