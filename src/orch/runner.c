@@ -134,7 +134,7 @@ static void *migration_thread(void *arg)
                     err ? ": " : "", err ? err : "");
         if (service)
                 fm_orch_notify_mobility(o, service, ok ? "INTERHOST_MOVEOUT_COMPLETED" : "INTERHOST_MOVEOUT_FAILED",
-                                        jstr(row, ok ? "dst" : "src"));
+                                        jstr(row, "dst"));
         json_object_put(report);
         json_object_put(rows);
         free(r);
@@ -341,7 +341,7 @@ int fm_orch_reconcile(fm_orch *o, fm_error *e)
                 if (service)
                         fm_orch_notify_mobility(o, service, !strcmp(status, "succeeded") ? "INTERHOST_MOVEOUT_COMPLETED"
                                                                                          : "INTERHOST_MOVEOUT_FAILED",
-                                                w.running == 1 ? w.host->name : src);
+                                                dst);
         }
         json_object_put(left);
         /* every service's host, as the agents see it now */

@@ -133,3 +133,42 @@ cli_killed_commits() {
   wait_recovered "$1"
   one_copy_on svc "$2" "$1" "before-$3"
 }
+
+# ---- the orchestrator's API (test_orch*, test_openapi): after
+# `testbed up --orchestrator' ----
+orch_env() {
+  eval "$("$FASTMIG" testbed env orch)"
+  export FASTMIG_API_URL FASTMIG_API_TOKEN FASTMIG_API_CA
+}
+# api METHOD PATH [BODY [CONTENT-TYPE]]: sets ST (the HTTP status), BODY and
+# HDRS (the answer's headers); API_TOKEN overrides the token ("" sends none)
+api() {
+  local args=(-sS --cacert "$FASTMIG_API_CA" -X "$1" -D /tmp/fm-api-hdr.$$ -w '\n%{http_code}')
+  local tok=${API_TOKEN-$FASTMIG_API_TOKEN} out
+  [ -z "$tok" ] || args+=(-H "Authorization: Bearer $tok")
+  if [ $# -ge 3 ]; then args+=(-H "Content-Type: ${4:-application/json}" --data-binary "$3"); fi
+  out=$(curl "${args[@]}" "$FASTMIG_API_URL$2") || fail "curl $1 $2 failed"
+  ST=${out##*$'\n'}
+  BODY=${out%$'\n'*}
+  HDRS=$(tr -d '\r' < /tmp/fm-api-hdr.$$)
+  rm -f /tmp/fm-api-hdr.$$
+}
+# expect STATUS WHAT: the last answer had that status
+expect() { [ "$ST" = "$1" ] || fail "$2: HTTP $ST, not $1: $BODY"; }
+# expect_problem STATUS WHAT [WORDS]: an RFC 9457 problem with that status
+# whose detail has WORDS
+expect_problem() {
+  expect "$1" "$2"
+  grep -qi '^content-type: application/problem+json' <<<"$HDRS" || fail "$2: not a problem: $HDRS"
+  [ "$(jget "$BODY" status)" = "$1" ] || fail "$2: the problem's status is not $1: $BODY"
+  [ -z "${3:-}" ] || grep -q -- "$3" <<<"$(jget "$BODY" detail)" || fail "$2: the detail does not say \`$3': $BODY"
+}
+# waits until migration $1 of the orchestrator has ended; prints it
+orch_wait() {
+  local i
+  for i in $(seq 1 1200); do
+    api GET "/fastmig/v1/migrations/$1"
+    case "$(jget "$BODY" status)" in queued|running) sleep 0.2 ;; *) echo "$BODY"; return 0 ;; esac
+  done
+  fail "migration $1 did not end: $BODY"
+}

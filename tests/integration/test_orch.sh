@@ -1,0 +1,155 @@
+# The orchestrator daemon on the testbed (docs/ORCHESTRATOR.md): its API's
+# answers to good and bad requests, a migration it runs with the MEC 021
+# notifications to a subscriber's callback (a real HTTP listener), a busy
+# service refused, a failed migration notified, three migrations at once.
+. "$(dirname "$0")/lib.sh"
+testbed_up --hosts 3 --test-hooks --orchestrator
+orch_env
+"$FASTMIG" workload start blank --host mec1 --name svc >/dev/null
+same_boot svc
+LISTEN=/tmp/fm-orch-notes.$$
+python3 - 18181 "$LISTEN" <<'PY' &
+import http.server, sys
+out = open(sys.argv[2], 'a')
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        out.write(body.decode() + "\n"); out.flush()
+        self.send_response(204); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+PY
+listener=$!
+trap 'kill $listener 2>/dev/null; rm -f "$LISTEN"; testbed_clean' EXIT
+
+note "every request needs a valid token"
+API_TOKEN="" api GET /amsi/v1/app_mobility_services
+expect_problem 401 "no token"
+grep -qi '^www-authenticate: bearer' <<<"$HDRS" || fail "401 without WWW-Authenticate: $HDRS"
+API_TOKEN=$(printf '%064d' 0) api GET /amsi/v1/app_mobility_services
+expect_problem 401 "a wrong token"
+
+note "register svc (MEC 021 RegistrationInfo with fastmig's extension)"
+REG='{"serviceConsumerId":{"appInstanceId":"app-svc"},"deviceInformation":[{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.77.0.2"},"appMobilityServiceLevel":"APP_MOBILITY_WITHOUT_CONFIRMATION"}],"fastmig":{"container":"svc","downtimeBudgetMs":1000}}'
+api POST /amsi/v1/app_mobility_services "$REG"
+expect 201 "registering svc"
+SID=$(jget "$BODY" appMobilityServiceId)
+grep -qi "^location: $FASTMIG_API_URL/amsi/v1/app_mobility_services/$SID\$" <<<"$HDRS" || fail "no Location: $HDRS"
+[ "$(jget "$BODY" fastmig.host)" = mec1 ] || fail "svc's host is not mec1: $BODY"
+api GET "/amsi/v1/app_mobility_services/$SID"
+expect 200 "reading svc"
+
+note "bad requests: the right status and a problem naming what is wrong"
+api POST /amsi/v1/app_mobility_services '{"serviceConsumerId": {'
+expect_problem 400 "malformed JSON" "not a JSON object"
+api POST /amsi/v1/app_mobility_services "${REG%\}},\"colour\":\"red\"}"
+expect_problem 400 "an unknown field" "colour"
+api POST /amsi/v1/app_mobility_services "${REG/\"downtimeBudgetMs\":1000/\"downtimeBudgetMs\":\"soon\"}"
+expect_problem 400 "a wrong type" "fastmig.downtimeBudgetMs"
+api POST /amsi/v1/app_mobility_services "${REG/\"downtimeBudgetMs\":1000/\"downtimeBudgetMs\":0}"
+expect_problem 400 "a value out of range" "downtimeBudgetMs"
+api POST /amsi/v1/app_mobility_services "${REG/UE_IPv4_ADDRESS/UE_IPv4}"
+expect_problem 400 "a value outside the spec's set" "UE_IPv4_ADDRESS"
+api POST /amsi/v1/app_mobility_services "{\"pad\":\"$(head -c 70000 /dev/zero | tr '\0' x)\"}"
+expect_problem 413 "an oversized body" "65536"
+api POST /amsi/v1/app_mobility_services "$REG" text/plain
+expect_problem 415 "a body that is not JSON"
+api GET /amsi/v1/app_mobility_services/0123456789abcdef
+expect_problem 404 "an unknown id"
+api GET /fastmig/v1/nothing
+expect_problem 404 "an unknown path"
+api PATCH /amsi/v1/app_mobility_services
+expect_problem 405 "a method the path does not take"
+grep -qi '^allow: GET, POST' <<<"$HDRS" || fail "405 without Allow: $HDRS"
+api POST /amsi/v1/app_mobility_services "$REG"
+expect_problem 409 "svc registered twice" "$SID"
+api POST /amsi/v1/app_mobility_services "${REG/\"container\":\"svc\"/\"container\":\"ghost\"}"
+expect_problem 422 "a container no host runs" "ghost"
+api POST /fastmig/v1/migrations '{"container":"svc","to":"mec9"}'
+expect_problem 422 "a migration to an unknown host" "mec9"
+api POST /fastmig/v1/migrations '{"container":"svc","to":"mec2","options":{"max_rounds":100}}'
+expect_problem 400 "an option out of range" "options.max_rounds"
+api POST /amsi/v1/subscriptions '{"subscriptionType":"MobilityProcedureSubscription","callbackReference":"file:///etc/passwd","filterCriteria":{}}'
+expect_problem 400 "a callback that is no HTTP URI" "callbackReference"
+
+note "subscribe a listener, migrate svc through the orchestrator (fastmig migrate with FASTMIG_API_URL)"
+SUB='{"subscriptionType":"MobilityProcedureSubscription","callbackReference":"http://127.0.0.1:18181/notify","filterCriteria":{"appInstanceId":"app-svc","mobilityStatus":["INTERHOST_MOVEOUT_TRIGGERED","INTERHOST_MOVEOUT_COMPLETED","INTERHOST_MOVEOUT_FAILED"]}}'
+api POST /amsi/v1/subscriptions "$SUB"
+expect 201 "subscribing"
+SUBID=$(jget "$BODY" _links.self.href)
+api GET "/amsi/v1/subscriptions?subscriptionType=mobility_proc"
+expect 200 "listing subscriptions"
+[ "$(jget "$BODY" subscription.0.href)" = "$SUBID" ] || fail "the subscription is not listed: $BODY"
+c=$("$FASTMIG" workload write svc before-1)
+out=$("$FASTMIG" migrate svc --to mec2 --json) || fail "the migration through the orchestrator failed: $out"
+[ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" state_continuous)" = true ] || fail "svc's migration: $out"
+state_kept svc mec2 before-1
+api GET "/amsi/v1/app_mobility_services/$SID"
+[ "$(jget "$BODY" fastmig.host)" = mec2 ] || fail "the service's host is not mec2 after the migration: $BODY"
+for i in $(seq 1 100); do [ "$(wc -l < "$LISTEN")" -ge 2 ] && break; sleep 0.1; done
+python3 - "$LISTEN" "$SUBID" <<'PY' || fail "the notifications: $(cat "$LISTEN")"
+import json, sys
+n = [json.loads(l) for l in open(sys.argv[1])]
+assert [x["mobilityStatus"] for x in n] == ["INTERHOST_MOVEOUT_TRIGGERED", "INTERHOST_MOVEOUT_COMPLETED"], n
+for x in n:
+    assert x["notificationType"] == "MobilityProcedureNotification"
+    assert x["associateId"] == [{"type": "UE_IPv4_ADDRESS", "value": "10.77.0.2"}]
+    assert x["targetAppInfo"]["appInstanceId"] == "app-svc"
+    assert x["targetAppInfo"]["commInterface"]["ipAddresses"][0]["host"] == "10.77.2.2"
+    assert x["_links"]["subscription"]["href"] == sys.argv[2]
+    assert x["timeStamp"]["seconds"] > 1700000000
+assert n[0]["timeStamp"]["seconds"] <= n[1]["timeStamp"]["seconds"]
+PY
+: > "$LISTEN"
+
+note "a second migration of a busy service is refused (409); a failed one is notified"
+api POST /fastmig/v1/migrations "{\"appMobilityServiceId\":\"$SID\",\"to\":\"mec3\",\"options\":{\"inject_failure\":\"pause_planned\"}}"
+expect 201 "migrating svc to mec3"
+MID=$(jget "$BODY" id)
+api POST /fastmig/v1/migrations "{\"appMobilityServiceId\":\"$SID\",\"to\":\"mec1\"}"
+expect_problem 409 "a second migration of svc" "migrating already"
+api DELETE "/amsi/v1/app_mobility_services/$SID"
+expect_problem 409 "deregistering a migrating service"
+m=$(orch_wait "$MID")
+[ "$(jget "$m" status)" = succeeded ] || fail "svc's migration to mec3: $m"
+state_kept svc mec3 before-1
+api POST /fastmig/v1/migrations "{\"appMobilityServiceId\":\"$SID\",\"to\":\"mec1\",\"options\":{\"inject_failure\":\"restore\"}}"
+expect 201 "a migration that will fail"
+m=$(orch_wait "$(jget "$BODY" id)")
+[ "$(jget "$m" status)" = rolled_back ] || fail "the failed migration is not rolled back: $m"
+state_kept svc mec3 before-1
+for i in $(seq 1 100); do [ "$(wc -l < "$LISTEN")" -ge 4 ] && break; sleep 0.1; done
+[ "$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["mobilityStatus"].split("_")[-1] for l in open(sys.argv[1])))' "$LISTEN")" = \
+  "TRIGGERED COMPLETED TRIGGERED FAILED" ] || fail "the notifications: $(cat "$LISTEN")"
+
+note "three migrations at once, one from each host"
+for x in "ca mec1" "cb mec1" "cc mec2"; do
+  read -r n on <<<"$x"
+  "$FASTMIG" workload start blank --host "$on" --name "$n" >/dev/null
+done
+declare -A C0 MIDS
+for n in ca cb cc; do same_boot $n; C0[$n]=$("$FASTMIG" workload write $n before); done
+# ca mec1 -> mec2, cb mec1 -> mec3, cc mec2 -> mec3 (svc is on mec3): two per host at most
+for x in "ca mec2" "cb mec3" "cc mec3"; do
+  read -r n to <<<"$x"
+  api POST /fastmig/v1/migrations "{\"container\":\"$n\",\"to\":\"$to\"}"
+  expect 201 "migrating $n"
+  MIDS[$n]=$(jget "$BODY" id)
+done
+for n in ca cb cc; do
+  m=$(orch_wait "${MIDS[$n]}")
+  [ "$(jget "$m" status)" = succeeded ] || fail "$n: $m"
+  [ "$(jget "$m" report.state_continuous)" = true ] || fail "$n: state not continuous: $m"
+  eval "S_$n=$(jget "$m" started) E_$n=$(jget "$m" ended)"
+  same_boot $n
+  [ "$("$FASTMIG" workload write $n after)" -gt "${C0[$n]}" ] || fail "$n's counter went back"
+done
+# they ran together: each started before the others ended
+[ "$S_ca" -lt "$E_cb" ] && [ "$S_cb" -lt "$E_ca" ] && [ "$S_ca" -lt "$E_cc" ] && [ "$S_cc" -lt "$E_ca" ] ||
+  fail "the migrations did not overlap: ca $S_ca-$E_ca cb $S_cb-$E_cb cc $S_cc-$E_cc"
+"$FASTMIG" list | grep -q "^ca *mec2 *RUNNING" && "$FASTMIG" list | grep -q "^cb *mec3 *RUNNING" &&
+  "$FASTMIG" list | grep -q "^cc *mec3 *RUNNING" || fail "not where they were sent: $("$FASTMIG" list)"
+api GET "/fastmig/v1/migrations?status=succeeded&limit=3"
+expect 200 "listing migrations"
+[ "$(jget "$BODY" 0.status)" = succeeded ] || fail "the list: $BODY"
+echo ok
