@@ -304,7 +304,11 @@ int fm_orch_reconcile(fm_orch *o, fm_error *e)
                 double t0 = fm_now_ms();
                 for (;;) { /* the source agent (or its recovery) ends it */
                         find(o, name, &w);
-                        if ((!w.migrating && !w.unreachable[0] && w.running <= 1) || fm_now_ms() - t0 > RECONCILE_WAIT_MS)
+                        /* over when no agent owns it any more and one host runs it (an
+                         * unreachable target's copy is fenced: the source's rule), or
+                         * every host answered and none runs it */
+                        if ((!w.migrating && (w.running == 1 || (!w.running && !w.unreachable[0]))) ||
+                            fm_now_ms() - t0 > RECONCILE_WAIT_MS)
                                 break;
                         struct timespec ts = {0, 500 * 1000000L};
                         nanosleep(&ts, NULL);

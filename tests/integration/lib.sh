@@ -140,7 +140,7 @@ orch_env() {
   eval "$("$FASTMIG" testbed env orch)"
   export FASTMIG_API_URL FASTMIG_API_TOKEN FASTMIG_API_CA
 }
-# api METHOD PATH [BODY [CONTENT-TYPE]]: sets ST (the HTTP status), BODY and
+# api METHOD PATH [BODY [CONTENT-TYPE]]: sets HTTP (the status), BODY and
 # HDRS (the answer's headers); API_TOKEN overrides the token ("" sends none)
 api() {
   local args=(-sS --cacert "$FASTMIG_API_CA" -X "$1" -D /tmp/fm-api-hdr.$$ -w '\n%{http_code}')
@@ -148,13 +148,13 @@ api() {
   [ -z "$tok" ] || args+=(-H "Authorization: Bearer $tok")
   if [ $# -ge 3 ]; then args+=(-H "Content-Type: ${4:-application/json}" --data-binary "$3"); fi
   out=$(curl "${args[@]}" "$FASTMIG_API_URL$2") || fail "curl $1 $2 failed"
-  ST=${out##*$'\n'}
+  HTTP=${out##*$'\n'}
   BODY=${out%$'\n'*}
   HDRS=$(tr -d '\r' < /tmp/fm-api-hdr.$$)
   rm -f /tmp/fm-api-hdr.$$
 }
 # expect STATUS WHAT: the last answer had that status
-expect() { [ "$ST" = "$1" ] || fail "$2: HTTP $ST, not $1: $BODY"; }
+expect() { [ "$HTTP" = "$1" ] || fail "$2: HTTP $HTTP, not $1: $BODY"; }
 # expect_problem STATUS WHAT [WORDS]: an RFC 9457 problem with that status
 # whose detail has WORDS
 expect_problem() {
