@@ -16,13 +16,16 @@
  *                    big-endian n, n bytes of pre-copy round records (fill the
  *                    page store), a 24-byte request as the source reads it,
  *                    then the first frame of an answer to FZ_LAZY_Q as the
- *                    target reads it (header, sizes, records decoded) */
+ *                    target reads it (header, sizes, records decoded)
+ *   FZ_API           a request body of the orchestrator's API, checked against
+ *                    each of its tables and rules (src/orch/schema.h) and as a
+ *                    migration's options (src/plane/options.h) */
 #pragma once
 #include <stdint.h>
 
 #include "memory/pagestore.h"
 
-enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_FLEET, FZ_LAZY, FZ_MODES };
+enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_FLEET, FZ_LAZY, FZ_API, FZ_MODES };
 
 /* the request FZ_LAZY's answers answer */
 #define FZ_LAZY_Q_ID ((1ull << 8) | 1u)

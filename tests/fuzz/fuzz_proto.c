@@ -27,6 +27,8 @@
 #include "memory/pagerelay.h"
 #include "memory/pagestream.h"
 #include "fleet/fleet.h"
+#include "orch/schema.h"
+#include "plane/options.h"
 #include "proto/proto.h"
 #include "transfer/files.h"
 
@@ -275,6 +277,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case FZ_LAZY:
                 lazy(data, size);
                 break;
+        case FZ_API: {
+                json_object *o = NULL;
+                fm_error e = {0};
+                if (fm_msg_parse((const char *)data, size, &o, &e) < 0)
+                        break;
+                if (fm_validate(o, fm_api_registration, &e) == 0)
+                        fm_api_registration_check(o, &e);
+                if (fm_validate(o, fm_api_subscription, &e) == 0)
+                        fm_api_subscription_check(o, 1700000000000, &e);
+                fm_validate(o, fm_api_migration, &e);
+                json_object *opts = NULL;
+                fm_migrate_opts mo = {0};
+                fm_migrate_opts_from_json(json_object_object_get_ex(o, "options", &opts) ? opts : o, &mo, &e);
+                json_object_put(o);
+                break;
+        }
         case FZ_FLEET: {
                 fm_fleet f;
                 fm_error e = {0};

@@ -321,6 +321,29 @@ static void json_seeds(void)
                 DIE("the fleet seed: %s", fe.msg);
         put_json(&b, fm_fleet_json(&f));
         seed("fleet", FZ_FLEET, &b);
+        /* the orchestrator's request bodies, one of each with every field */
+        static const char *const api[][2] = {
+                {"api-registration",
+                 "{\"serviceConsumerId\":{\"appInstanceId\":\"app-1\"},\"deviceInformation\":[{\"associateId\":"
+                 "{\"type\":\"UE_IPv4_ADDRESS\",\"value\":\"10.77.0.2\"},\"appMobilityServiceLevel\":"
+                 "\"APP_MOBILITY_WITHOUT_CONFIRMATION\",\"contextTransferState\":\"NOT_TRANSFERRED\"}],\"expiryTime\":60,"
+                 "\"fastmig\":{\"container\":\"svc\",\"downtimeBudgetMs\":500,\"storageLatencyMs\":5}}"},
+                {"api-subscription",
+                 "{\"subscriptionType\":\"MobilityProcedureSubscription\",\"callbackReference\":\"http://127.0.0.1:8/cb\","
+                 "\"requestTestNotification\":true,\"filterCriteria\":{\"appInstanceId\":\"app-1\",\"associateId\":"
+                 "[{\"type\":\"UE_IPv4_ADDRESS\",\"value\":\"10.77.0.2\"}],\"mobilityStatus\":[\"INTERHOST_MOVEOUT_TRIGGERED\"]},"
+                 "\"expiryDeadline\":{\"seconds\":4000000000,\"nanoSeconds\":0}}"},
+                {"api-migration",
+                 "{\"container\":\"svc\",\"to\":\"mec2\",\"from\":\"mec1\",\"options\":{\"mode\":\"precopy\","
+                 "\"restore\":\"lazy\",\"dump\":\"auto\",\"compress\":\"lz4\",\"strategy\":\"auto\",\"max_rounds\":8,"
+                 "\"dirty_threshold\":1024,\"min_shrink\":0.9,\"images_lead_ms\":100,\"storage_latency_ms\":5,"
+                 "\"stay_shared\":false,\"probe\":true,\"probe_interval_ms\":1}}"},
+        };
+        for (size_t i = 0; i < sizeof(api) / sizeof(api[0]); i++) {
+                b.n = 0;
+                put(&b, api[i][1], strlen(api[i][1]));
+                seed(api[i][0], FZ_API, &b);
+        }
         free(b.p);
 }
 

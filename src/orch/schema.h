@@ -1,0 +1,21 @@
+/* The orchestrator API's request bodies (docs/openapi.json): a table per
+ * body for fm_validate, and the rules a table cannot say. */
+#pragma once
+#include <json-c/json.h>
+#include <stdint.h>
+#include "proto/validate.h"
+
+#define ID_MAX 64 /* an id in a path or a body: [A-Za-z0-9_.-], 1 to 64 */
+
+extern const fm_vfield fm_api_registration[];  /* RegistrationInfo with fastmig's extension */
+extern const fm_vfield fm_api_subscription[];  /* MobilityProcedureSubscription */
+extern const fm_vfield fm_api_migration[];     /* a migration request (fastmig's own) */
+
+/* serviceConsumerId holds exactly one id; an associate id of an address
+ * type is that address; the container is a valid name */
+int fm_api_registration_check(json_object *b, fm_error *e);
+/* the callback is an http(s) URI of URI characters; no websockets; the
+ * expiry deadline, if any, is after now_ms */
+int fm_api_subscription_check(json_object *b, int64_t now_ms, fm_error *e);
+/* a subscription's expiryDeadline in ms since the epoch, 0 without one */
+int64_t fm_api_deadline_ms(json_object *b);
