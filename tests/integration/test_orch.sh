@@ -152,4 +152,25 @@ done
 api GET "/fastmig/v1/migrations?status=succeeded&limit=3"
 expect 200 "listing migrations"
 [ "$(jget "$BODY" 0.status)" = succeeded ] || fail "the list: $BODY"
+
+note "the API agrees with docs/openapi.json: every operation, every other method, undocumented paths"
+"$FASTMIG" workload start blank --host mec1 --name oa >/dev/null
+api POST /amsi/v1/subscriptions "$SUB"
+SUB2=$(jget "$BODY" _links.self.href)
+FIX=$(python3 - "$SID" "${SUB2##*/}" "${MIDS[ca]}" "$REG" "$SUB" <<'PY'
+import json, sys
+sid, sub, mid, reg, subbody = sys.argv[1:6]
+regs = json.loads(reg)
+oa = json.loads(reg); oa["fastmig"]["container"] = "oa"; oa["serviceConsumerId"]["appInstanceId"] = "app-oa"
+print(json.dumps({"params": {"appMobilityServiceId": sid, "subscriptionId": sub, "migrationId": mid, "appInstanceId": "app-svc"},
+  "bodies": {"POST /amsi/v1/app_mobility_services": oa, "PUT /amsi/v1/app_mobility_services/{appMobilityServiceId}": regs,
+             "POST /amsi/v1/subscriptions": json.loads(subbody),
+             "PUT /amsi/v1/subscriptions/{subscriptionId}": json.loads(subbody),
+             "POST /fastmig/v1/migrations": {"container": "oa", "to": "mec3", "options": {"probe": False}}}}))
+PY
+)
+python3 "$(dirname "$0")/openapi_check.py" "$(dirname "$0")/../../docs/openapi.json" "$FIX" || fail "the API does not agree with its document"
+api GET "/fastmig/v1/migrations?container=oa"
+m=$(orch_wait "$(jget "$BODY" 0.id)")
+[ "$(jget "$m" status)" = succeeded ] || fail "oa's migration: $m"
 echo ok
