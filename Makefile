@@ -25,8 +25,9 @@ build-san: setup $(BUILD_SAN)/build.ninja
 	@ninja -C $(BUILD_SAN) >/dev/null
 
 # PREFIX/lib/fastmig/bin (the programs), PREFIX/bin/fastmig,
-# PREFIX/sbin/fastmigd, PREFIX/lib/systemd/system/fastmigd.service, and
-# /etc/fastmig/fastmigd.env when there is none (docs/FLEET.md). DESTDIR
+# PREFIX/sbin/fastmigd and fastmig-orchd, their systemd units in
+# PREFIX/lib/systemd/system, and /etc/fastmig/fastmigd.env and
+# fastmig-orchd.env when there are none (docs/FLEET.md, docs/ORCHESTRATOR.md). DESTDIR
 # stages it elsewhere. `make setup' (run by build) brings CRIU 4.2.1 where
 # the distribution's is older.
 install: build
@@ -34,6 +35,7 @@ install: build
 	@ninja -C $(BUILD) >/dev/null
 	@meson install -C $(BUILD) --no-rebuild --quiet
 	@[ -e "$(DESTDIR)/etc/fastmig/fastmigd.env" ] || install -D -m 0644 dist/fastmigd.env "$(DESTDIR)/etc/fastmig/fastmigd.env"
+	@[ -e "$(DESTDIR)/etc/fastmig/fastmig-orchd.env" ] || install -D -m 0644 dist/fastmig-orchd.env "$(DESTDIR)/etc/fastmig/fastmig-orchd.env"
 	@echo "installed under $(DESTDIR)$(PREFIX); edit $(DESTDIR)/etc/fastmig/fastmigd.env, then: systemctl enable --now fastmigd"
 
 demo: build

@@ -14,7 +14,7 @@
 #define DEFAULT_DB "/var/lib/fastmig/orch/orch.db"
 
 static const char USAGE[] =
-        "fastmig orch token NAME [--db FILE] [--replace]   a client's bearer token (printed once, stored hashed)\n"
+        "fastmig orch token NAME [--db FILE] [--replace|--revoke]   a client's bearer token (printed once, stored hashed)\n"
         "       fastmig orch register CONTAINER --app ID [--ue IPV4]... [--level not-allowed|with-confirmation|without-confirmation]\n"
         "                             [--downtime-budget-ms MS] [--storage-latency-ms MS]\n"
         "       fastmig orch services | hosts | migrations [--status S] | deregister ID\n"
@@ -24,8 +24,9 @@ static const char USAGE[] =
 static int token(int argc, char **argv)
 {
         const char *db = getenv("FASTMIG_ORCH_DB");
-        bool replace = false;
-        static const struct option lo[] = {{"db", required_argument, 0, 'd'}, {"replace", no_argument, 0, 'r'}, {0, 0, 0, 0}};
+        bool replace = false, revoke = false;
+        static const struct option lo[] = {{"db", required_argument, 0, 'd'}, {"replace", no_argument, 0, 'r'},
+                                           {"revoke", no_argument, 0, 'R'}, {0, 0, 0, 0}};
         int ch;
         optind = 1;
         while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -33,10 +34,12 @@ static int token(int argc, char **argv)
                         db = optarg;
                 else if (ch == 'r')
                         replace = true;
+                else if (ch == 'R')
+                        revoke = true;
                 else
                         return cli_usage(USAGE);
         }
-        if (optind != argc - 1)
+        if (optind != argc - 1 || (replace && revoke))
                 return cli_usage(USAGE);
         if (!db || !*db)
                 db = DEFAULT_DB;
@@ -44,6 +47,16 @@ static int token(int argc, char **argv)
         fm_store *s = NULL;
         if (fm_store_open(db, &s, &e) < 0)
                 return cli_fail("%s", e.msg);
+        if (revoke) {
+                int n = fm_store_run(s, &e, "DELETE FROM clients WHERE name = ?", "s", argv[optind]);
+                fm_store_close(s);
+                if (n < 0)
+                        return cli_fail("%s", e.msg);
+                if (n == 0)
+                        return cli_fail("no client %s in %s", argv[optind], db);
+                printf("the token of %s is revoked\n", argv[optind]);
+                return 0;
+        }
         char tok[2 * FM_HTTP_TOKEN_BYTES + 1];
         int r = fm_http_token_create(s, argv[optind], replace, tok, &e);
         fm_store_close(s);

@@ -45,6 +45,8 @@ DESTDIR=$tmp/root meson install -C "$FASTMIG_BUILD" --no-rebuild --quiet >/dev/n
   || fail "installed layout incomplete: $(find "$tmp/root" -type f -o -type l | head -20)"
 grep -q "^ExecStart=/usr/local/sbin/fastmigd \$FASTMIGD_ARGS" "$inst/lib/systemd/system/fastmigd.service" \
   || fail "systemd unit: $(cat "$inst/lib/systemd/system/fastmigd.service")"
+[ -x "$inst/sbin/fastmig-orchd" ] && grep -q "^ExecStart=/usr/local/sbin/fastmig-orchd \$FASTMIG_ORCHD_ARGS" \
+  "$inst/lib/systemd/system/fastmig-orchd.service" || fail "the orchestrator's program or unit was not installed"
 FM="$inst/bin/fastmig"
 
 note "two hosts, a router and a user as plain network namespaces"
