@@ -450,7 +450,12 @@ static void migrations_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
                         return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 422, "no service %s", sid);
                 }
                 ct = jstr(svc, "container");
-        } else {
+        }
+        /* svc goes before the end: the name is kept here */
+        char name[FM_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%s", ct ? ct : "");
+        ct = name;
+        if (!sid) {
                 json_object *x = fm_store_rows(a->o->store, NULL, "SELECT id, host, container, body AS j_body FROM services "
                                                                   "WHERE container = ?", "s", ct);
                 if (x && json_object_array_length(x))

@@ -9,7 +9,7 @@ logs=$(mktemp -d /tmp/fastmig-san.XXXXXX)
 export ASAN_OPTIONS="log_path=$logs/asan:log_exe_name=1:detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="log_path=$logs/ubsan:log_exe_name=1:print_stacktrace=1"
 export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
-for t in test_migrate test_precopy test_rollback test_agent_requests; do
+for t in test_migrate test_precopy test_rollback test_agent_requests test_orch; do
   echo "== $t (sanitized)"
   FASTMIG_BUILD=$san bash "$here/$t.sh"
 done
