@@ -246,6 +246,14 @@ int cmd_migrate(int argc, char **argv)
         if (tracker && !strcmp(tracker, "none") && !o.mode)
                 o.mode = "stopcopy";
         o.name = argv[optind];
+        { /* the flags against the table the orchestrator checks them with */
+                json_object *j = fm_migrate_opts_to_json(&o);
+                fm_error ve = {0};
+                int v = fm_validate(j, fm_migrate_opts_fields, &ve);
+                json_object_put(j);
+                if (v < 0)
+                        return cli_fail("%s", ve.msg);
+        }
         fm_api_client api;
         fm_error e = {0};
         if (fm_api_client_from_env(&api, &e))

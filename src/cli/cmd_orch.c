@@ -132,6 +132,8 @@ static int reg(int argc, char **argv)
         }
         if (optind != argc - 1 || !app)
                 return cli_usage(USAGE);
+        if (!nue && strcmp(level, "APP_MOBILITY_WITHOUT_CONFIRMATION"))
+                return cli_fail("--level is given per user: name them with --ue");
         for (size_t i = 0; i < nue; i++) {
                 json_object *d = json_object_new_object(), *id = json_object_new_object();
                 json_object_object_add(id, "type", json_object_new_string("UE_IPv4_ADDRESS"));

@@ -1,7 +1,7 @@
-/* The orchestrator's API (docs/ORCHESTRATOR.md, docs/openapi.yaml): MEC 021
+/* The orchestrator's API (docs/ORCHESTRATOR.md, docs/openapi.json): MEC 021
  * Application Mobility Service resources under /amsi/v1 with the spec's
  * names, and fastmig's own under /fastmig/v1. Every body is checked against
- * its table (proto/validate.h) before anything reads it. */
+ * its table (orch/schema.c) before anything reads it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include "proto/proto.h"
 
 #define LIST_MAX 1000
+#define SUBSCRIPTIONS_PER_CLIENT 64
 
 /* ---- helpers ---- */
 
@@ -105,6 +106,7 @@ static void services_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
                 return fm_http_problem(rs, 400, "`appMobilityServiceId' is given by the orchestrator, not in a POST");
         json_object *ext = jget(rq->body, "fastmig");
         const char *ct = jstr(ext, "container");
+        fm_orch_expire_services(a->o); /* a lapsed registration of ct is gone first */
         const fm_host *h = NULL;
         char ip[16];
         if (fm_plane_locate(&a->o->fleet, ct, &h, ip, &e) < 0)
@@ -191,8 +193,12 @@ static void service_put(api *a, const fm_http_req *rq, fm_http_resp *rs, const c
                 } else {
                         json_object_put(row);
                         row = service_row(a, id, &e);
-                        rs->status = 200;
-                        rs->body = row ? service_json(row) : NULL;
+                        if (row) {
+                                rs->status = 200;
+                                rs->body = service_json(row);
+                        } else {
+                                fm_http_problem(rs, 404, "no service %s", id);
+                        }
                 }
         }
         fm_store_unlock(a->o->store);
@@ -280,8 +286,22 @@ static void subscriptions_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
         json_object_object_del(rq->body, "_links");
         char id[17];
         fm_orch_new_id(id);
-        if (fm_store_run(a->o->store, &e, "INSERT INTO subscriptions (id, body, expiry) VALUES (?, ?, ?)", "ssi", id,
-                         json_object_to_json_string_ext(rq->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), fm_api_deadline_ms(rq->body)) < 0)
+        /* a client's subscriptions are bounded: each may cost the notifier a
+         * timeout per notification */
+        fm_store_lock(a->o->store);
+        json_object *n = fm_store_rows(a->o->store, &e, "SELECT count(*) AS n FROM subscriptions WHERE client = ?", "s",
+                                       rq->client);
+        int64_t have = n ? json_object_get_int64(jget(json_object_array_get_idx(n, 0), "n")) : -1;
+        json_object_put(n);
+        int r = have < 0 ? -EIO : have >= SUBSCRIPTIONS_PER_CLIENT ? -EDQUOT
+                : fm_store_run(a->o->store, &e, "INSERT INTO subscriptions (id, body, expiry, client) VALUES (?, ?, ?, ?)",
+                               "ssis", id, json_object_to_json_string_ext(rq->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                               fm_api_deadline_ms(rq->body), rq->client);
+        fm_store_unlock(a->o->store);
+        if (r == -EDQUOT)
+                return fm_http_problem(rs, 409, "client %s has %d subscriptions, the most one may have", rq->client,
+                                       SUBSCRIPTIONS_PER_CLIENT);
+        if (r < 0)
                 return db_problem(rs, &e);
         json_object *row = subscription_row(a, id, &e);
         if (!row)
@@ -291,7 +311,7 @@ static void subscriptions_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
         json_object_put(row);
         snprintf(rs->location, sizeof(rs->location), "%s/amsi/v1/subscriptions/%s", a->o->base_url, id);
         if (fm_json_bool(rq->body, "requestTestNotification", false))
-                fm_orch_notify_test(a->o, id, jstr(rq->body, "callbackReference"));
+                fm_orch_notify_test(a->o, id);
         fm_orch_log(a->o, "info", NULL, "subscription %s by %s: %s", id, rq->client, jstr(rq->body, "callbackReference"));
 }
 
@@ -343,7 +363,8 @@ static void adjacent(api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         const char *app = fm_http_query(rq, "appInstanceId");
         if (!app || !id_is_valid(app))
-                return fm_http_problem(rs, 400, "the query needs appInstanceId (1 to %d of [A-Za-z0-9_.-])", ID_MAX);
+                return fm_http_problem(rs, 400, "the query needs appInstanceId (1 to %d of [A-Za-z0-9_.-]), not `%.80s'",
+                                       ID_MAX, app ? app : "");
         fm_error e = {0};
         json_object *rows = fm_store_rows(a->o->store, &e,
                                           "SELECT id, host, container FROM services WHERE "
@@ -425,83 +446,90 @@ static json_object *migration_row(api *a, int64_t id, fm_error *e)
         return row;
 }
 
+/* The service a migration of container ct (or of service sid) belongs
+ * to, NULL when none; *gone when sid names none. Under the store's lock. */
+static json_object *migration_service(api *a, const char *sid, const char *ct, bool *gone, fm_error *e)
+{
+        json_object *x = sid ? fm_store_rows(a->o->store, e,
+                                             "SELECT id, container, body AS j_body FROM services WHERE id = ? AND "
+                                             "(expires = 0 OR expires > ?)", "si", sid, fm_orch_now_ms())
+                             : fm_store_rows(a->o->store, e,
+                                             "SELECT id, container, body AS j_body FROM services WHERE container = ? AND "
+                                             "(expires = 0 OR expires > ?)", "si", ct, fm_orch_now_ms());
+        json_object *svc = x && json_object_array_length(x) ? json_object_get(json_object_array_get_idx(x, 0)) : NULL;
+        *gone = x && sid && !svc;
+        json_object_put(x);
+        return svc;
+}
+
+/* Whether a service's registration forbids its application to move. */
+static bool mobility_forbidden(json_object *svc)
+{
+        json_object *dev = jget(jget(svc, "body"), "deviceInformation");
+        for (size_t i = 0; json_object_is_type(dev, json_type_array) && i < json_object_array_length(dev); i++) {
+                const char *l = jstr(json_object_array_get_idx(dev, i), "appMobilityServiceLevel");
+                if (l && !strcmp(l, "APP_MOBILITY_NOT_ALLOWED"))
+                        return true;
+        }
+        return false;
+}
+
 static void migrations_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         fm_error e = {0};
         if (fm_validate(rq->body, fm_api_migration, &e) < 0)
                 return fm_http_problem(rs, 400, "%s", e.msg);
-        const char *sid = jstr(rq->body, "appMobilityServiceId"), *ct = jstr(rq->body, "container");
-        const char *to = jstr(rq->body, "to"), *from = jstr(rq->body, "from");
-        if (!!sid == !!ct)
+        const char *sid = jstr(rq->body, "appMobilityServiceId"), *to = jstr(rq->body, "to"), *from = jstr(rq->body, "from");
+        char ct[FM_NAME_MAX + 1] = "", src[FM_NAME_MAX + 1] = "";
+        snprintf(ct, sizeof(ct), "%s", jstr(rq->body, "container") ? jstr(rq->body, "container") : "");
+        if (!!sid == !!ct[0])
                 return fm_http_problem(rs, 400, "a migration names exactly one of appMobilityServiceId and container");
-        if (ct && !fm_name_is_valid(ct))
+        if (ct[0] && !fm_name_is_valid(ct))
                 return fm_http_problem(rs, 400, "`container' is not a container name: `%s'", ct);
         if (!fm_fleet_host(&a->o->fleet, to))
-                return fm_http_problem(rs, 422, "`to': no host %s in the fleet", to);
+                return fm_http_problem(rs, 422, "`to': no host `%s' in the fleet", to);
         if (from && !fm_fleet_host(&a->o->fleet, from))
-                return fm_http_problem(rs, 422, "`from': no host %s in the fleet", from);
-        json_object *opts = jget(rq->body, "options");
-        opts = opts ? json_object_get(opts) : json_object_new_object();
-        json_object *svc = NULL;
-        if (sid) {
-                svc = service_row(a, sid, &e);
-                if (!svc) {
-                        json_object_put(opts);
-                        return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 422, "no service %s", sid);
-                }
-                ct = jstr(svc, "container");
+                return fm_http_problem(rs, 422, "`from': no host `%s' in the fleet", from);
+        bool gone = false;
+        if (sid) { /* the container it names (a registration never changes it) */
+                json_object *svc = migration_service(a, sid, NULL, &gone, &e);
+                if (svc)
+                        snprintf(ct, sizeof(ct), "%s", jstr(svc, "container"));
+                json_object_put(svc);
+                if (!svc)
+                        return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 422, "no service `%s'", sid);
         }
-        /* svc goes before the end: the name is kept here */
-        char name[FM_NAME_MAX + 1];
-        snprintf(name, sizeof(name), "%s", ct ? ct : "");
-        ct = name;
-        if (!sid) {
-                json_object *x = fm_store_rows(a->o->store, NULL, "SELECT id, host, container, body AS j_body FROM services "
-                                                                  "WHERE container = ?", "s", ct);
-                if (x && json_object_array_length(x))
-                        svc = json_object_get(json_object_array_get_idx(x, 0));
-                json_object_put(x);
-        }
-        json_object *body = svc ? jget(svc, "body") : NULL, *dev = jget(body, "deviceInformation");
-        for (size_t i = 0; dev && i < json_object_array_length(dev); i++)
-                if (!strcmp(jstr(json_object_array_get_idx(dev, i), "appMobilityServiceLevel"), "APP_MOBILITY_NOT_ALLOWED")) {
-                        fm_http_problem(rs, 409, "service %s does not allow its application to move "
-                                                 "(appMobilityServiceLevel APP_MOBILITY_NOT_ALLOWED)", jstr(svc, "id"));
-                        json_object_put(svc);
-                        json_object_put(opts);
-                        return;
-                }
-        /* the service's storage tolerance, unless the request gives one */
-        json_object *lat = jget(jget(body, "fastmig"), "storageLatencyMs");
-        if (lat && !jget(opts, "storage_latency_ms"))
-                json_object_object_add(opts, "storage_latency_ms", json_object_new_double(json_object_get_double(lat)));
-        char src[FM_NAME_MAX + 1] = "";
+        /* where it runs: the agents are asked outside the lock */
         if (from) {
                 snprintf(src, sizeof(src), "%s", from);
         } else {
                 const fm_host *h = NULL;
                 char ip[16];
-                if (fm_plane_locate(&a->o->fleet, ct, &h, ip, &e) < 0) {
-                        fm_http_problem(rs, 422, "container %s: %s", ct, e.msg);
-                        json_object_put(svc);
-                        json_object_put(opts);
-                        return;
-                }
+                if (fm_plane_locate(&a->o->fleet, ct, &h, ip, &e) < 0)
+                        return fm_http_problem(rs, 422, "container %s: %s", ct, e.msg);
                 snprintf(src, sizeof(src), "%s", h->name);
         }
-        if (!strcmp(src, to)) {
-                fm_http_problem(rs, 409, "%s runs on %s already", ct, to);
-                json_object_put(svc);
-                json_object_put(opts);
-                return;
-        }
-        /* one migration of a container at a time: the check and the insert are one step */
-        fm_store_lock(a->o->store);
-        json_object *busy = fm_store_rows(a->o->store, &e,
-                                          "SELECT id FROM migrations WHERE container = ? AND status IN ('queued', 'running')",
-                                          "s", ct);
+        if (!strcmp(src, to))
+                return fm_http_problem(rs, 409, "%s runs on %s already", ct, to);
+        json_object *opts = jget(rq->body, "options");
+        opts = opts ? json_object_get(opts) : json_object_new_object();
+        /* the service's state, one migration of a container at a time, and
+         * the insert: one step */
         int64_t id = -1;
-        if (!busy) {
+        fm_store_lock(a->o->store);
+        json_object *svc = migration_service(a, sid, ct, &gone, &e), *busy = NULL;
+        json_object *lat = jget(jget(jget(svc, "body"), "fastmig"), "storageLatencyMs");
+        if (lat && !jget(opts, "storage_latency_ms")) /* the service's tolerance, unless the request gives one */
+                json_object_object_add(opts, "storage_latency_ms", json_object_new_double(json_object_get_double(lat)));
+        if (e.code) {
+                db_problem(rs, &e);
+        } else if (gone) {
+                fm_http_problem(rs, 422, "no service `%s'", sid);
+        } else if (svc && mobility_forbidden(svc)) {
+                fm_http_problem(rs, 409, "service %s does not allow its application to move "
+                                         "(appMobilityServiceLevel APP_MOBILITY_NOT_ALLOWED)", jstr(svc, "id"));
+        } else if (!(busy = fm_store_rows(a->o->store, &e, "SELECT id FROM migrations WHERE container = ? AND "
+                                                           "status IN ('queued', 'running')", "s", ct))) {
                 db_problem(rs, &e);
         } else if (json_object_array_length(busy)) {
                 fm_http_problem(rs, 409, "%s is migrating already (migration %lld)", ct,
@@ -510,8 +538,8 @@ static void migrations_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
                                 "INSERT INTO migrations (service, container, src, dst, status, options, client, requested) "
                                 "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
                                 "ssssssi", svc ? jstr(svc, "id") : NULL, ct, src, to,
-                                json_object_to_json_string_ext(opts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), rq->client,
-                                fm_orch_now_ms()) < 0) {
+                                json_object_to_json_string_ext(opts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                                rq->client, fm_orch_now_ms()) < 0) {
                 db_problem(rs, &e);
         } else {
                 id = fm_store_last_id(a->o->store);
@@ -630,7 +658,7 @@ void fm_api_handle(void *data, const fm_http_req *rq, fm_http_resp *rs)
         char id[ID_MAX + 1] = "", allow[64] = "";
         const route *hit = NULL;
         for (size_t i = 0; i < FM_ARRAY_SIZE(routes); i++) {
-                char x[ID_MAX + 1];
+                char x[ID_MAX + 1] = "";
                 if (!match(routes[i].path, rq->path, x))
                         continue;
                 size_t n = strlen(allow);

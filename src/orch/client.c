@@ -16,8 +16,10 @@ bool fm_api_client_from_env(fm_api_client *c, fm_error *e)
         memset(c, 0, sizeof(*c));
         if (strncmp(url, "https://", 8) || strlen(url) >= sizeof(c->url))
                 return fm_err(e, EINVAL, "FASTMIG_API_URL is an https:// URL, not `%.64s'", url), true;
-        if (!tok || !*tok || strlen(tok) >= sizeof(c->token))
+        if (!tok || !*tok)
                 return fm_err(e, EINVAL, "FASTMIG_API_URL is set but FASTMIG_API_TOKEN is not"), true;
+        if (strlen(tok) >= sizeof(c->token))
+                return fm_err(e, EINVAL, "FASTMIG_API_TOKEN is longer than a token (%zu characters)", strlen(tok)), true;
         snprintf(c->url, sizeof(c->url), "%s", url);
         size_t n = strlen(c->url);
         while (n && c->url[n - 1] == '/')
@@ -87,14 +89,13 @@ int fm_api_call(const fm_api_client *c, const char *method, const char *path, js
         if (rc != CURLE_OK) {
                 r = fm_err(e, EIO, "%s %s: %s", method, url, b.over ? "the answer is too large" : curl_easy_strerror(rc));
         } else if (b.n) {
-                fm_error pe = {0};
-                /* an answer may be an array: wrap it to parse with the bounded parser's rules */
+                /* an answer may be an array: not fm_msg_parse (objects only), the same depth limit */
                 json_tokener *tok = json_tokener_new_ex(32);
                 *reply = tok ? json_tokener_parse_ex(tok, b.p, (int)b.n) : NULL;
                 if (tok)
                         json_tokener_free(tok);
                 if (!*reply)
-                        r = fm_err(e, EPROTO, "%s %s: the answer (HTTP %ld) is not JSON%s", method, url, *status, pe.msg);
+                        r = fm_err(e, EPROTO, "%s %s: the answer (HTTP %ld) is not JSON", method, url, *status);
         }
         if (r == 0 && *status >= 400) {
                 json_object *t = NULL, *d = NULL;
@@ -105,5 +106,9 @@ int fm_api_call(const fm_api_client *c, const char *method, const char *path, js
                            d ? json_object_get_string(d) : "(no detail)");
         }
         free(b.p);
+        if (r < 0) {
+                json_object_put(*reply);
+                *reply = NULL;
+        }
         return r;
 }

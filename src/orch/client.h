@@ -18,8 +18,9 @@ bool fm_api_client_from_env(fm_api_client *c, fm_error *e);
 
 /* One request: method, path (from the URL's root, with its query), body
  * (NULL: none). *status gets the HTTP status and *reply the JSON answer
- * (NULL when it had none). A problem answer (4xx, 5xx) is also put in *e
- * as "STATUS TITLE: DETAIL" and the call returns -code; transport errors
+ * (NULL when it had none). A problem answer (4xx, 5xx) is put in *e as
+ * "STATUS TITLE: DETAIL" and the call returns -code (ENOENT for 404, EBUSY
+ * for 409, EACCES for 401, EINVAL else) with *reply NULL; transport errors
  * return -EIO. */
 int fm_api_call(const fm_api_client *c, const char *method, const char *path, json_object *body, long *status,
                 json_object **reply, fm_error *e);

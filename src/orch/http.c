@@ -9,12 +9,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "orch/orch.h"
 #include "proto/proto.h"
 
 struct fm_http {
         struct MHD_Daemon *d;
         fm_store *store;
         fm_http_handler handler;
+        fm_http_logger log;
         void *data;
         char *crt, *key;
 };
@@ -23,7 +25,6 @@ struct fm_http {
 typedef struct request {
         char *buf;
         size_t len;
-        bool too_big;
         char client[64];
 } request;
 
@@ -98,7 +99,7 @@ int fm_http_token_create(fm_store *s, const char *name, bool replace, char out[2
                                        "ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, "
                                        "created = excluded.created"
                                      : "INSERT INTO clients (name, token_sha256, created) VALUES (?, ?, ?)",
-                             "ssi", name, hash, (int64_t)time(NULL));
+                             "ssi", name, hash, fm_orch_now_ms());
         if (r == -EEXIST)
                 return fm_err(e, EEXIST, "client %s has a token already (replace it with --replace)", name);
         return r < 0 ? r : 0;
@@ -106,24 +107,27 @@ int fm_http_token_create(fm_store *s, const char *name, bool replace, char out[2
 
 /* The client a bearer token belongs to, from its hash: a token is 256
  * random bits, so its hash is a key no one can guess; the lookup's time
- * says nothing of a token that is not there. */
-static bool authenticate(fm_http *h, struct MHD_Connection *c, char client[64])
+ * says nothing of a token that is not there. 1: found; 0: no token; -1: a
+ * token that is not valid; -2: the database failed. */
+static int authenticate(fm_http *h, struct MHD_Connection *c, char client[64])
 {
         const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (!a || strncasecmp(a, "Bearer ", 7))
-                return false;
+                return 0;
         const char *tok = a + 7;
         if (strlen(tok) != 2 * FM_HTTP_TOKEN_BYTES || strspn(tok, "0123456789abcdef") != 2 * FM_HTTP_TOKEN_BYTES)
-                return false;
+                return -1;
         char hash[65];
         sha256_hex(tok, hash);
         json_object *rows = fm_store_rows(h->store, NULL, "SELECT name FROM clients WHERE token_sha256 = ?", "s", hash);
-        json_object *row = rows ? json_object_array_get_idx(rows, 0) : NULL, *n = NULL;
+        if (!rows)
+                return -2;
+        json_object *row = json_object_array_get_idx(rows, 0), *n = NULL;
         bool ok = row && json_object_object_get_ex(row, "name", &n);
         if (ok)
                 snprintf(client, 64, "%s", json_object_get_string(n));
         json_object_put(rows);
-        return ok;
+        return ok ? 1 : -1;
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *c, fm_http_resp *rs)
@@ -139,9 +143,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, fm_http_resp *rs)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rs->location);
         if (rs->allow[0])
                 MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
-        if (rs->status == 401)
+        if (rs->status == 401) /* RFC 6750 3.1: an error code only when a token was sent */
                 MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                        "Bearer realm=\"fastmig\", error=\"invalid_token\"");
+                                        rs->bad_token ? "Bearer realm=\"fastmig\", error=\"invalid_token\""
+                                                      : "Bearer realm=\"fastmig\"");
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         enum MHD_Result ok = MHD_queue_response(c, (unsigned)rs->status, r);
         MHD_destroy_response(r);
@@ -157,6 +162,15 @@ static enum MHD_Result problem_now(struct MHD_Connection *c, int status, const c
         return send_resp(c, &rs);
 }
 
+static enum MHD_Result unauthorized(struct MHD_Connection *c, bool token_sent)
+{
+        fm_http_resp rs = {0};
+        fm_http_problem(&rs, 401, token_sent ? "the bearer token is not valid"
+                                             : "a valid bearer token is needed (Authorization: Bearer TOKEN)");
+        rs.bad_token = token_sent;
+        return send_resp(c, &rs);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -168,8 +182,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 if (!q)
                         return MHD_NO;
                 *con_cls = q;
-                if (!authenticate(h, c, q->client))
-                        return problem_now(c, 401, "a valid bearer token is needed (Authorization: Bearer TOKEN)");
+                int who = authenticate(h, c, q->client);
+                if (who == -2)
+                        return problem_now(c, 503, "the orchestrator's database does not answer; try again");
+                if (who <= 0)
+                        return unauthorized(c, who < 0);
                 const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (cl && strtoull(cl, NULL, 10) > FM_HTTP_BODY_MAX) {
                         char d[128];
@@ -179,7 +196,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return MHD_YES;
         }
         if (*upload_size) {
-                if (!q->too_big && q->len + *upload_size <= FM_HTTP_BODY_MAX) {
+                if (q->len + *upload_size <= FM_HTTP_BODY_MAX) {
                         char *nb = realloc(q->buf, q->len + *upload_size + 1);
                         if (!nb)
                                 return MHD_NO;
@@ -187,18 +204,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         memcpy(q->buf + q->len, upload, *upload_size);
                         q->len += *upload_size;
                 } else {
-                        q->too_big = true;
-                        free(q->buf);
-                        q->buf = NULL;
-                        q->len = 0;
+                        /* a body without a length that outgrew the limit: the
+                         * answer cannot be queued mid-body (MHD 0.9), so the
+                         * connection ends rather than read on */
+                        return MHD_NO;
                 }
                 *upload_size = 0;
                 return MHD_YES;
-        }
-        if (q->too_big) {
-                char d[128];
-                snprintf(d, sizeof(d), "a body takes at most %d bytes", FM_HTTP_BODY_MAX);
-                return problem_now(c, 413, d);
         }
         fm_http_req rq = {.method = method, .path = url, .client = q->client, .conn = c};
         fm_http_resp rs = {.status = 500};
@@ -231,8 +243,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         *con_cls = NULL;
 }
 
-int fm_http_start(int fd, const char *crt, const char *key, fm_store *store, fm_http_handler handler, void *data,
-                  fm_http **out, fm_error *e)
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        fm_http *h = cls;
+        char msg[512];
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        msg[strcspn(msg, "\n")] = '\0';
+        if (h->log)
+                h->log(h->data, msg);
+}
+
+int fm_http_start(int fd, const char *crt, const char *key, fm_store *store, fm_http_handler handler,
+                  fm_http_logger log, void *data, fm_http **out, fm_error *e)
 {
         fm_http *h = calloc(1, sizeof(*h));
         if (!h) {
@@ -241,6 +263,7 @@ int fm_http_start(int fd, const char *crt, const char *key, fm_store *store, fm_
         }
         h->store = store;
         h->handler = handler;
+        h->log = log;
         h->data = data;
         int r = fm_read_file(crt, &h->crt, 1 << 20);
         if (r >= 0 && (r = fm_read_file(key, &h->key, 1 << 20)) < 0)
@@ -250,10 +273,15 @@ int fm_http_start(int fd, const char *crt, const char *key, fm_store *store, fm_
                 fm_http_stop(h);
                 return fm_err(e, -r, "reading %s: %s", crt, strerror(-r));
         }
-        h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0,
-                                NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
-                                (unsigned)4, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        /* a thread per connection: a handler that asks the agents (seconds
+         * when one is down) holds up only its own client; the limits bound
+         * the threads, per address so that one client cannot take them all */
+        h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                                        MHD_USE_TLS | MHD_USE_ERROR_LOG,
+                                0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned)FM_HTTP_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                (unsigned)FM_HTTP_CONNECTIONS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                                 MHD_OPTION_HTTPS_MEM_CERT, h->crt, MHD_OPTION_HTTPS_MEM_KEY, h->key,
                                 MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3", MHD_OPTION_END);
         if (!h->d) {

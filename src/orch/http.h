@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include "orch/store.h"
 
-#define FM_HTTP_BODY_MAX (64 * 1024)
+#define FM_HTTP_BODY_MAX (64 * 1024) /* more: 413 (by its Content-Length), or the connection ends (chunked) */
 #define FM_HTTP_TOKEN_BYTES 32 /* random bytes in a token; it travels as 64 hex digits */
 
 typedef struct fm_http_req {
@@ -25,16 +25,23 @@ typedef struct fm_http_resp {
         bool problem;       /* body is problem details */
         char location[512]; /* a Location header, when set */
         char allow[64];     /* an Allow header (405) */
+        bool bad_token;     /* 401 for a token sent but not valid (RFC 6750's invalid_token) */
 } fm_http_resp;
 
 typedef void (*fm_http_handler)(void *data, const fm_http_req *rq, fm_http_resp *rs);
+/* the server library's own messages (a failed handshake, a connection limit) */
+typedef void (*fm_http_logger)(void *data, const char *msg);
+
+#define FM_HTTP_CONNECTIONS_MAX 256  /* connections at once (a thread each) */
+#define FM_HTTP_CONNECTIONS_PER_IP 32
 
 typedef struct fm_http fm_http;
 
 /* Serves on the listening socket fd (taken) with the certificate and key
- * in PEM files; handler runs on the server's threads. */
-int fm_http_start(int fd, const char *crt, const char *key, fm_store *store, fm_http_handler handler, void *data,
-                  fm_http **out, fm_error *e);
+ * in PEM files; handler runs on the server's threads, a thread per
+ * connection; log (may be NULL) gets the server library's messages. */
+int fm_http_start(int fd, const char *crt, const char *key, fm_store *store, fm_http_handler handler,
+                  fm_http_logger log, void *data, fm_http **out, fm_error *e);
 void fm_http_stop(fm_http *h);
 
 /* Sets rs to a problem (RFC 9457): type about:blank, the status's title,

@@ -13,6 +13,7 @@
 
 #define OUTBOX_GIVE_UP_MS (15 * 60 * 1000)
 #define POST_TIMEOUT_MS 5000
+#define CONNECT_TIMEOUT_MS 2000
 
 static const char *jstr(json_object *o, const char *k)
 {
@@ -37,13 +38,18 @@ static json_object *href(const char *url)
         return h;
 }
 
-static void enqueue(fm_orch *o, const char *sub, const char *callback, json_object *body, int64_t expires)
+/* kind: mobility and test go to their subscription's callback as it is
+ * when sent; an expiry notice to callback (its subscription is gone) */
+static void enqueue(fm_orch *o, const char *sub, const char *kind, const char *callback, json_object *body,
+                    int64_t expires)
 {
         fm_error e = {0};
         int64_t now = fm_orch_now_ms();
-        if (fm_store_run(o->store, &e, "INSERT INTO outbox (subscription, callback, body, next_at, expires) VALUES (?, ?, ?, ?, ?)",
-                         "sssii", sub, callback, json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), now,
-                         expires) < 0)
+        if (fm_store_run(o->store, &e,
+                         "INSERT INTO outbox (subscription, kind, callback, body, created, next_at, expires) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         "ssssiii", sub, kind, callback, json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                         now, now, expires) < 0)
                 fm_orch_log(o, "error", NULL, "notification for subscription %s not queued: %s", sub, e.msg);
         pthread_mutex_lock(&o->lock);
         pthread_cond_broadcast(&o->changed);
@@ -128,7 +134,7 @@ void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *sta
                 snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", o->base_url, jstr(s, "id"));
                 json_object_object_add(links, "subscription", href(url));
                 json_object_object_add(n, "_links", links);
-                enqueue(o, jstr(s, "id"), jstr(sb, "callbackReference"), n, expiry);
+                enqueue(o, jstr(s, "id"), "mobility", NULL, n, expiry);
                 json_object_put(n);
         }
         json_object_put(subs);
@@ -136,7 +142,7 @@ void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *sta
         json_object_put(svc);
 }
 
-void fm_orch_notify_test(fm_orch *o, const char *sub_id, const char *callback)
+void fm_orch_notify_test(fm_orch *o, const char *sub_id)
 {
         char url[512];
         snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", o->base_url, sub_id);
@@ -144,7 +150,7 @@ void fm_orch_notify_test(fm_orch *o, const char *sub_id, const char *callback)
         json_object_object_add(n, "notificationType", json_object_new_string("TestNotification"));
         json_object_object_add(links, "subscription", href(url));
         json_object_object_add(n, "_links", links);
-        enqueue(o, sub_id, callback, n, 0);
+        enqueue(o, sub_id, "test", NULL, n, 0);
         json_object_put(n);
 }
 
@@ -168,6 +174,7 @@ static int post(const char *url, const char *body, char *why, size_t wn)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)POST_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -188,8 +195,9 @@ static int post(const char *url, const char *body, char *why, size_t wn)
         return 0;
 }
 
-/* Subscriptions past their expiryDeadline: an ExpiryNotification each
- * (queued like the others), then the subscription is gone. */
+/* Subscriptions past their expiryDeadline: each is removed and its
+ * ExpiryNotification queued in one step (a PUT that moved the deadline
+ * first keeps it). */
 static void expire(fm_orch *o)
 {
         int64_t now = fm_orch_now_ms();
@@ -200,70 +208,99 @@ static void expire(fm_orch *o)
                 json_object *s = json_object_array_get_idx(subs, i), *sb = NULL, *exp = NULL;
                 json_object_object_get_ex(s, "body", &sb);
                 json_object_object_get_ex(s, "expiry", &exp);
+                const char *id = jstr(s, "id");
                 char url[512];
-                snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", o->base_url, jstr(s, "id"));
+                snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", o->base_url, id);
                 json_object *n = json_object_new_object(), *links = json_object_new_object();
                 json_object_object_add(n, "notificationType", json_object_new_string("ExpiryNotification"));
                 json_object_object_add(n, "timeStamp", timestamp(now));
                 json_object_object_add(links, "subscription", href(url));
                 json_object_object_add(n, "_links", links);
                 json_object_object_add(n, "expiryDeadline", timestamp(json_object_get_int64(exp)));
-                /* it may be delivered for a while after the subscription is gone */
-                enqueue(o, jstr(s, "id"), jstr(sb, "callbackReference"), n, now + OUTBOX_GIVE_UP_MS);
+                fm_error e = {0};
+                if (fm_store_begin(o->store, &e) == 0) {
+                        int gone = fm_store_run(o->store, &e,
+                                                "DELETE FROM subscriptions WHERE id = ? AND expiry > 0 AND expiry <= ?",
+                                                "si", id, now);
+                        if (gone == 1) {
+                                fm_store_run(o->store, NULL, "DELETE FROM outbox WHERE subscription = ?", "s", id);
+                                enqueue(o, id, "expiry", jstr(sb, "callbackReference"), n, now + OUTBOX_GIVE_UP_MS);
+                        }
+                        if (fm_store_end(o->store, gone >= 0, &e) == 0 && gone == 1)
+                                fm_orch_log(o, "info", NULL, "subscription %s expired", id);
+                }
                 json_object_put(n);
-                fm_store_run(o->store, NULL, "DELETE FROM subscriptions WHERE id = ?", "s", jstr(s, "id"));
-                fm_orch_log(o, "info", NULL, "subscription %s expired", jstr(s, "id"));
         }
         json_object_put(subs);
 }
 
-/* One pass: the first due notification of each subscription. Returns how
- * many were sent or dropped (0: nothing to do now). */
+/* Registrations past their expiryTime go, unless a migration of theirs
+ * is under way (they go after it). */
+static void expire_services(fm_orch *o)
+{
+        int n = fm_store_run(o->store, NULL,
+                             "DELETE FROM services WHERE expires > 0 AND expires <= ? AND id NOT IN "
+                             "(SELECT service FROM migrations WHERE status IN ('queued', 'running') AND service IS NOT NULL)",
+                             "i", fm_orch_now_ms());
+        if (n > 0)
+                fm_orch_log(o, "info", NULL, "%d registration(s) expired", n);
+}
+
+void fm_orch_expire_services(fm_orch *o)
+{
+        expire_services(o);
+}
+
+/* One pass: the first due notification of each subscription, to its
+ * subscription's callback as it is now. Returns how many were sent or
+ * dropped (0: nothing to do now). */
 static int deliver(fm_orch *o)
 {
         int64_t now = fm_orch_now_ms();
         json_object *due = fm_store_rows(o->store, NULL,
-                                         "SELECT id, subscription, callback, body, attempts, expires FROM outbox o "
-                                         "WHERE id = (SELECT min(id) FROM outbox WHERE subscription = o.subscription) "
-                                         "AND next_at <= ? ORDER BY id",
+                                         "SELECT x.id, x.subscription, x.kind, x.body, x.attempts, x.created, x.expires, "
+                                         "coalesce(x.callback, json_extract(s.body, '$.callbackReference')) AS url, "
+                                         "s.id AS live FROM outbox x LEFT JOIN subscriptions s ON s.id = x.subscription "
+                                         "WHERE x.id = (SELECT min(id) FROM outbox WHERE subscription = x.subscription) "
+                                         "AND x.next_at <= ? ORDER BY x.id",
                                          "i", now);
         int done = 0;
         for (size_t i = 0; due && i < json_object_array_length(due); i++) {
                 json_object *d = json_object_array_get_idx(due, i), *v = NULL;
-                int64_t id = 0, attempts = 0, expires = 0;
+                int64_t id = 0, attempts = 0, expires = 0, created = now;
                 if (json_object_object_get_ex(d, "id", &v))
                         id = json_object_get_int64(v);
                 if (json_object_object_get_ex(d, "attempts", &v))
                         attempts = json_object_get_int64(v);
                 if (json_object_object_get_ex(d, "expires", &v))
                         expires = json_object_get_int64(v);
+                if (json_object_object_get_ex(d, "created", &v))
+                        created = json_object_get_int64(v);
+                const char *url = jstr(d, "url"), *kind = jstr(d, "kind");
+                /* a notice for a subscription that ended goes with it */
+                bool gone = !jstr(d, "live") && kind && strcmp(kind, "expiry");
                 char why[256] = "";
-                const char *url = jstr(d, "callback");
-                if (url && post(url, jstr(d, "body"), why, sizeof(why)) == 0) {
+                if (!gone && url && post(url, jstr(d, "body"), why, sizeof(why)) == 0) {
                         fm_store_run(o->store, NULL, "DELETE FROM outbox WHERE id = ?", "i", id);
-                        fm_orch_log(o, "info", NULL, "notification %lld delivered to %s", (long long)id, url);
+                        fm_orch_log(o, "info", NULL, "notification %lld (%s) delivered to %s", (long long)id, kind, url);
                         done++;
                         continue;
                 }
                 int64_t wait = 1000LL << (attempts < 6 ? attempts : 6);
                 if (wait > 60000)
                         wait = 60000;
-                /* the subscription ended, or it waited long enough */
-                json_object *sub = fm_store_rows(o->store, NULL, "SELECT id FROM subscriptions WHERE id = ?", "s",
-                                                 jstr(d, "subscription"));
-                bool gone = sub && json_object_array_length(sub) == 0 && !strstr(jstr(d, "body"), "ExpiryNotification");
-                json_object_put(sub);
-                if (gone || (expires && now + wait > expires) || attempts * 60000 > OUTBOX_GIVE_UP_MS) {
+                if (gone || !url || (expires && now + wait > expires) || now + wait - created > OUTBOX_GIVE_UP_MS) {
                         fm_store_run(o->store, NULL, "DELETE FROM outbox WHERE id = ?", "i", id);
-                        fm_orch_log(o, "warning", NULL, "notification %lld to %s dropped after %lld attempts: %s",
-                                    (long long)id, url ? url : "?", (long long)attempts + 1, gone ? "subscription gone" : why);
+                        fm_orch_log(o, "warning", NULL, "notification %lld to %s dropped after %lld attempt(s): %s",
+                                    (long long)id, url ? url : "?", (long long)attempts + !gone,
+                                    gone ? "its subscription ended" : !url ? "no callback" : why);
                         done++;
                         continue;
                 }
                 fm_store_run(o->store, NULL, "UPDATE outbox SET attempts = attempts + 1, next_at = ? WHERE id = ?", "ii",
                              now + wait, id);
                 fm_orch_log(o, "warning", NULL, "notification %lld to %s failed (%s), retried in %lld ms", (long long)id,
-                            url ? url : "?", why, (long long)wait);
+                            url, why, (long long)wait);
         }
         json_object_put(due);
         return done;
@@ -273,12 +310,13 @@ static void *notifier(void *arg)
 {
         fm_orch *o = arg;
         pthread_mutex_lock(&o->lock);
-        while (!o->stopping) {
+        while (!o->notifier_stopping) {
                 pthread_mutex_unlock(&o->lock);
                 expire(o);
+                expire_services(o);
                 int n = deliver(o);
                 pthread_mutex_lock(&o->lock);
-                if (n > 0 || o->stopping)
+                if (n > 0 || o->notifier_stopping)
                         continue;
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
@@ -304,7 +342,7 @@ int fm_orch_notifier_start(fm_orch *o, fm_error *e)
 void fm_orch_notifier_stop(fm_orch *o)
 {
         pthread_mutex_lock(&o->lock);
-        o->stopping = true;
+        o->notifier_stopping = true;
         pthread_cond_broadcast(&o->changed);
         pthread_mutex_unlock(&o->lock);
         pthread_join(o->notifier, NULL);

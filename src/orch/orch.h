@@ -22,8 +22,8 @@ typedef struct fm_orch {
         pthread_mutex_t log_lock;
         pthread_mutex_t lock;     /* the fields below */
         pthread_cond_t changed;
-        bool stopping;
-        bool ready;               /* reconciled: work is taken */
+        bool stopping;            /* the scheduler takes no more */
+        bool notifier_stopping;   /* after the migrations' last notifications are queued */
         int running;              /* migration threads alive */
         pthread_t scheduler, notifier;
 } fm_orch;
@@ -60,9 +60,12 @@ json_object *fm_orch_migration_json(fm_orch *o, json_object *row);
 /* ---- notifications (orch/notify.c) ---- */
 
 /* Queues a MobilityProcedureNotification for every subscription that
- * matches the service (by appInstanceId, associateId, mobilityStatus). */
+ * matches the service (by appInstanceId, associateId, mobilityStatus).
+ * Called inside the transaction that records what it tells. */
 void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *status, const char *target_host);
 /* Queues a TestNotification to a new subscription's callback. */
-void fm_orch_notify_test(fm_orch *o, const char *sub_id, const char *callback);
+void fm_orch_notify_test(fm_orch *o, const char *sub_id);
+/* Removes the registrations past their expiryTime (not while migrating). */
+void fm_orch_expire_services(fm_orch *o);
 int fm_orch_notifier_start(fm_orch *o, fm_error *e);
 void fm_orch_notifier_stop(fm_orch *o);

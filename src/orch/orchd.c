@@ -27,6 +27,12 @@ static const char USAGE[] =
         "  --per-host: migrations at once that touch one host (default 2).\n"
         "  FASTMIG_READY_FD: a descriptor that gets one byte once the API answers.\n";
 
+static void http_log(void *data, const char *msg)
+{
+        api *a = data;
+        fm_orch_log(a->o, "warning", NULL, "https: %s", msg);
+}
+
 static int fail(const char *fmt, ...)
 {
         va_list ap;
@@ -89,8 +95,8 @@ int main(int argc, char **argv)
         pthread_mutex_init(&o.log_lock, NULL);
         pthread_mutex_init(&o.lock, NULL);
         pthread_cond_init(&o.changed, NULL);
+        umask(077); /* the database and its log are the operator's alone */
         if (log_file) {
-                umask(077);
                 o.log = fopen(log_file, "ae");
                 if (!o.log)
                         return fail("log %s: %s", log_file, strerror(errno));
@@ -134,7 +140,7 @@ int main(int argc, char **argv)
         static api a;
         a.o = &o;
         fm_http *h = NULL;
-        if (fm_http_start(fd, crt, key, o.store, fm_api_handle, &a, &h, &e) < 0)
+        if (fm_http_start(fd, crt, key, o.store, fm_api_handle, http_log, &a, &h, &e) < 0)
                 return fail("%s", e.msg);
         fm_orch_log(&o, "info", NULL, "serving %s", o.base_url);
         const char *ready = getenv("FASTMIG_READY_FD");

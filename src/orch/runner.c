@@ -104,8 +104,6 @@ static void *migration_thread(void *arg)
                 mo.progress = on_phase;
                 mo.round_progress = on_round;
                 mo.pdata = r;
-                if (service)
-                        fm_orch_notify_mobility(o, service, "INTERHOST_MOVEOUT_TRIGGERED", mo.to);
                 fm_orch_log(o, "info", NULL, "migration %lld: %s from %s to %s starts", (long long)r->id, mo.name,
                             mo.from, mo.to);
                 if (rc == 0)
@@ -120,21 +118,34 @@ static void *migration_thread(void *arg)
         int64_t bytes = report ? (json_object_is_type(bd, json_type_object) ? jint(bd, "total") : jint(report, "bytes_disk")) +
                                          jint(report, "bytes_memory")
                                : r->bytes;
-        fm_store_lock(o->store);
-        fm_store_run(o->store, NULL, "BEGIN IMMEDIATE", "");
-        fm_store_run(o->store, NULL,
-                     "UPDATE migrations SET status = ?, report = ?, error = ?, bytes = ?, ended = ? WHERE id = ?",
-                     "sssiii", status, report ? json_object_to_json_string_ext(report, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL,
-                     err, bytes, fm_orch_now_ms(), r->id);
-        if (ok && service)
-                fm_store_run(o->store, NULL, "UPDATE services SET host = ? WHERE id = ?", "ss", jstr(row, "dst"), service);
-        fm_store_run(o->store, NULL, "COMMIT", "");
-        fm_store_unlock(o->store);
+        /* the outcome, the service's host and the subscribers' notice are one
+         * step; a database that refuses it is asked again (the row must not
+         * stay running: the container would be refused forever) */
+        const char *rep_text = report ? json_object_to_json_string_ext(report, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+        for (int attempt = 0;; attempt++) {
+                fm_error we = {0};
+                int w = fm_store_begin(o->store, &we);
+                if (w == 0)
+                        w = fm_store_run(o->store, &we,
+                                         "UPDATE migrations SET status = ?, report = ?, error = ?, bytes = ?, ended = ? "
+                                         "WHERE id = ?",
+                                         "sssiii", status, rep_text, err, bytes, fm_orch_now_ms(), r->id);
+                if (w >= 0 && ok && service)
+                        w = fm_store_run(o->store, &we, "UPDATE services SET host = ? WHERE id = ?", "ss",
+                                         jstr(row, "dst"), service);
+                if (w >= 0 && service)
+                        fm_orch_notify_mobility(o, service, ok ? "INTERHOST_MOVEOUT_COMPLETED" : "INTERHOST_MOVEOUT_FAILED",
+                                                jstr(row, "dst"));
+                if (w >= 0 || we.code != EBUSY)
+                        w = fm_store_end(o->store, w >= 0, &we) < 0 ? -EIO : w;
+                if (w >= 0)
+                        break;
+                fm_orch_log(o, "error", NULL, "migration %lld: its outcome (%s) not recorded, asking again: %s",
+                            (long long)r->id, status, we.msg);
+                sleep(attempt < 10 ? 1 : 10);
+        }
         fm_orch_log(o, ok ? "info" : "warning", NULL, "migration %lld: %s%s%s", (long long)r->id, status,
                     err ? ": " : "", err ? err : "");
-        if (service)
-                fm_orch_notify_mobility(o, service, ok ? "INTERHOST_MOVEOUT_COMPLETED" : "INTERHOST_MOVEOUT_FAILED",
-                                        jstr(row, "dst"));
         json_object_put(report);
         json_object_put(rows);
         free(r);
@@ -159,7 +170,7 @@ static bool host_free(fm_orch *o, const char *h)
 static void start_queued(fm_orch *o)
 {
         json_object *q = fm_store_rows(o->store, NULL,
-                                       "SELECT id, src, dst FROM migrations WHERE status = 'queued' ORDER BY id", "");
+                                       "SELECT id, service, src, dst FROM migrations WHERE status = 'queued' ORDER BY id", "");
         for (size_t i = 0; q && i < json_object_array_length(q); i++) {
                 json_object *m = json_object_array_get_idx(q, i);
                 if (!host_free(o, jstr(m, "src")) || !host_free(o, jstr(m, "dst")))
@@ -169,8 +180,24 @@ static void start_queued(fm_orch *o)
                         break;
                 r->o = o;
                 r->id = jint(m, "id");
-                fm_store_run(o->store, NULL, "UPDATE migrations SET status = 'running', started = ? WHERE id = ?", "ii",
-                             fm_orch_now_ms(), r->id);
+                /* running and the subscribers' TRIGGERED notice are one step;
+                 * only a row still queued starts */
+                fm_error e = {0};
+                int n = fm_store_begin(o->store, &e);
+                if (n == 0)
+                        n = fm_store_run(o->store, &e,
+                                         "UPDATE migrations SET status = 'running', started = ? WHERE id = ? AND status = 'queued'",
+                                         "ii", fm_orch_now_ms(), r->id);
+                if (n == 1 && jstr(m, "service"))
+                        fm_orch_notify_mobility(o, jstr(m, "service"), "INTERHOST_MOVEOUT_TRIGGERED", jstr(m, "dst"));
+                if (n >= 0 && fm_store_end(o->store, n == 1, &e) < 0)
+                        n = -EIO;
+                if (n != 1) {
+                        if (n < 0)
+                                fm_orch_log(o, "error", NULL, "migration %lld not started: %s", (long long)r->id, e.msg);
+                        free(r);
+                        continue;
+                }
                 pthread_t t;
                 pthread_attr_t a;
                 pthread_attr_init(&a);
@@ -179,9 +206,13 @@ static void start_queued(fm_orch *o)
                 o->running++;
                 pthread_mutex_unlock(&o->lock);
                 if (pthread_create(&t, &a, migration_thread, r) != 0) {
+                        fm_store_begin(o->store, NULL);
                         fm_store_run(o->store, NULL,
                                      "UPDATE migrations SET status = 'failed', error = 'no thread to run it', ended = ? "
                                      "WHERE id = ?", "ii", fm_orch_now_ms(), r->id);
+                        if (jstr(m, "service"))
+                                fm_orch_notify_mobility(o, jstr(m, "service"), "INTERHOST_MOVEOUT_FAILED", jstr(m, "dst"));
+                        fm_store_end(o->store, true, NULL);
                         pthread_mutex_lock(&o->lock);
                         o->running--;
                         pthread_mutex_unlock(&o->lock);
@@ -239,48 +270,130 @@ void fm_orch_runner_stop(fm_orch *o)
 
 /* ---- reconciliation ---- */
 
-/* The hosts on which container name runs, and whether any agent still
- * owns a migration of it. */
+/* What every agent answered to `list' in one round (NULL: it did not). */
+typedef struct fleet_view {
+        json_object *reply[FM_FLEET_MAX_HOSTS];
+} fleet_view;
+
+static void look(fm_orch *o, fleet_view *v)
+{
+        for (int i = 0; i < o->fleet.hosts; i++) {
+                json_object *req = json_object_new_object();
+                json_object_object_add(req, "op", json_object_new_string("list"));
+                v->reply[i] = NULL;
+                if (fm_plane_call(&o->fleet.host[i], req, &v->reply[i], 5000, NULL) < 0)
+                        v->reply[i] = NULL;
+                json_object_put(req);
+        }
+}
+
+static void view_free(fm_orch *o, fleet_view *v)
+{
+        for (int i = 0; i < o->fleet.hosts; i++)
+                json_object_put(v->reply[i]);
+}
+
+/* Where container name stands in view v: the hosts that run it, whether an
+ * agent still owns a migration of it, whether host src answered. */
 typedef struct where {
         int running;
         const fm_host *host; /* the last one found running it */
-        bool migrating;
+        bool migrating, src_answered;
         char unreachable[256];
 } where;
 
-static void find(fm_orch *o, const char *name, where *w)
+static bool array_has(json_object *a, const char *s)
+{
+        for (size_t k = 0; json_object_is_type(a, json_type_array) && k < json_object_array_length(a); k++) {
+                json_object *x = json_object_array_get_idx(a, k);
+                if (json_object_is_type(x, json_type_string) && !strcmp(json_object_get_string(x), s))
+                        return true;
+        }
+        return false;
+}
+
+static void find(fm_orch *o, const fleet_view *v, const char *name, const char *src, where *w)
 {
         memset(w, 0, sizeof(*w));
-        for (size_t i = 0; i < (size_t)o->fleet.hosts; i++) {
+        for (int i = 0; i < o->fleet.hosts; i++) {
                 const fm_host *h = &o->fleet.host[i];
-                json_object *req = json_object_new_object(), *rep = NULL, *a = NULL;
-                json_object_object_add(req, "op", json_object_new_string("list"));
-                fm_error e = {0};
-                int r = fm_plane_call(h, req, &rep, 5000, &e);
-                json_object_put(req);
-                if (r < 0) {
+                json_object *a = NULL;
+                if (!v->reply[i]) {
                         size_t n = strlen(w->unreachable);
                         snprintf(w->unreachable + n, sizeof(w->unreachable) - n, "%s%s", n ? ", " : "", h->name);
                         continue;
                 }
-                if (json_object_object_get_ex(rep, "containers", &a))
-                        for (size_t k = 0; k < json_object_array_length(a); k++) {
-                                json_object *c = json_object_array_get_idx(a, k);
-                                const char *cn = jstr(c, "name"), *st = jstr(c, "state");
-                                if (cn && st && !strcmp(cn, name) && !strcmp(st, "RUNNING")) {
-                                        w->running++;
-                                        w->host = h;
-                                }
+                if (src && !strcmp(src, h->name))
+                        w->src_answered = true;
+                json_object_object_get_ex(v->reply[i], "containers", &a);
+                for (size_t k = 0; json_object_is_type(a, json_type_array) && k < json_object_array_length(a); k++) {
+                        json_object *c = json_object_array_get_idx(a, k);
+                        const char *cn = jstr(c, "name"), *st = jstr(c, "state");
+                        if (cn && st && !strcmp(cn, name) && !strcmp(st, "RUNNING")) {
+                                w->running++;
+                                w->host = h;
                         }
-                if (json_object_object_get_ex(rep, "migrating", &a))
-                        for (size_t k = 0; k < json_object_array_length(a); k++)
-                                if (!strcmp(json_object_get_string(json_object_array_get_idx(a, k)), name))
-                                        w->migrating = true;
-                json_object_put(rep);
+                }
+                a = NULL;
+                json_object_object_get_ex(v->reply[i], "migrating", &a);
+                if (array_has(a, name))
+                        w->migrating = true;
         }
 }
 
+/* Over: the source agent answered and owns the migration no more, and one
+ * host runs the container (an unreachable target's copy is fenced: the
+ * source's rule, docs/RECOVERY.md), or every host answered and none runs it. */
+static bool settled(const where *w)
+{
+        return w->src_answered && !w->migrating && (w->running == 1 || (!w->running && !w->unreachable[0]));
+}
+
 #define RECONCILE_WAIT_MS 180000 /* an agent's recovery ends a migration well within this (docs/RECOVERY.md) */
+
+static void reconcile_one(fm_orch *o, json_object *m, const where *w)
+{
+        const char *name = jstr(m, "container"), *src = jstr(m, "src"), *dst = jstr(m, "dst");
+        int64_t id = jint(m, "id");
+        const char *status, *why;
+        char err[512] = "";
+        if (settled(w) && w->running == 1 && !strcmp(w->host->name, dst)) {
+                status = "succeeded";
+                why = "the orchestrator restarted during it; the source agent committed it";
+        } else if (settled(w) && w->running == 1 && !strcmp(w->host->name, src)) {
+                status = "rolled_back";
+                why = "the orchestrator restarted during it; the container runs on its source";
+        } else {
+                status = "failed";
+                why = "the orchestrator restarted during it";
+                snprintf(err, sizeof(err), "%s; outcome unknown: %s%s, the container runs on %d host(s)%s%s", why,
+                         w->src_answered ? "" : "its source did not answer", w->src_answered ? (w->migrating ? "its source still owns it" : "its source owns it no more") : "",
+                         w->running, w->unreachable[0] ? ", unreachable: " : "", w->unreachable);
+        }
+        bool ok = !strcmp(status, "succeeded");
+        const char *error = ok ? NULL : err[0] ? err : why;
+        json_object *rep = json_object_new_object();
+        json_object_object_add(rep, "ok", json_object_new_boolean(ok));
+        json_object_object_add(rep, "rolled_back", json_object_new_boolean(!strcmp(status, "rolled_back")));
+        json_object_object_add(rep, "reconciled", json_object_new_boolean(true));
+        json_object_object_add(rep, "container", json_object_new_string(name));
+        json_object_object_add(rep, "from", json_object_new_string(src));
+        json_object_object_add(rep, "to", json_object_new_string(dst));
+        json_object_object_add(rep, "error", error ? json_object_new_string(error) : NULL);
+        fm_error e = {0};
+        const char *service = jstr(m, "service");
+        if (fm_store_begin(o->store, &e) == 0) {
+                int r = fm_store_run(o->store, &e, "UPDATE migrations SET status = ?, report = ?, error = ?, ended = ? WHERE id = ?",
+                                     "sssii", status, json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                                     error, fm_orch_now_ms(), id);
+                if (r >= 0 && service)
+                        fm_orch_notify_mobility(o, service, ok ? "INTERHOST_MOVEOUT_COMPLETED" : "INTERHOST_MOVEOUT_FAILED", dst);
+                fm_store_end(o->store, r >= 0, &e);
+        }
+        json_object_put(rep);
+        fm_orch_log(o, e.code ? "error" : "warning", NULL, "reconcile: migration %lld of %s: %s (%s)%s%s", (long long)id,
+                    name, status, error ? error : why, e.code ? "; not recorded: " : "", e.code ? e.msg : "");
+}
 
 int fm_orch_reconcile(fm_orch *o, fm_error *e)
 {
@@ -296,73 +409,57 @@ int fm_orch_reconcile(fm_orch *o, fm_error *e)
                                                        "WHERE status = 'running' ORDER BY id", "");
         if (!left)
                 return -EIO;
-        for (size_t i = 0; i < json_object_array_length(left); i++) {
-                json_object *m = json_object_array_get_idx(left, i);
-                const char *name = jstr(m, "container"), *src = jstr(m, "src"), *dst = jstr(m, "dst");
-                int64_t id = jint(m, "id");
-                where w;
-                double t0 = fm_now_ms();
-                for (;;) { /* the source agent (or its recovery) ends it */
-                        find(o, name, &w);
-                        /* over when no agent owns it any more and one host runs it (an
-                         * unreachable target's copy is fenced: the source's rule), or
-                         * every host answered and none runs it */
-                        if ((!w.migrating && (w.running == 1 || (!w.running && !w.unreachable[0]))) ||
-                            fm_now_ms() - t0 > RECONCILE_WAIT_MS)
-                                break;
+        size_t nleft = json_object_array_length(left);
+        if (nleft)
+                fm_orch_log(o, "info", NULL, "reconcile: %zu migration(s) were running; waiting for their agents", nleft);
+        /* each round asks every agent once; a migration is decided once its
+         * source has ended it, all of them by one deadline */
+        bool *done = calloc(nleft ? nleft : 1, sizeof(*done));
+        if (!done) {
+                json_object_put(left);
+                return fm_err(e, ENOMEM, "out of memory");
+        }
+        double t0 = fm_now_ms();
+        for (size_t todo = nleft; todo > 0;) {
+                bool last = fm_now_ms() - t0 > RECONCILE_WAIT_MS;
+                fleet_view v;
+                look(o, &v);
+                for (size_t i = 0; i < nleft; i++) {
+                        if (done[i])
+                                continue;
+                        json_object *m = json_object_array_get_idx(left, i);
+                        where w;
+                        find(o, &v, jstr(m, "container"), jstr(m, "src"), &w);
+                        if (settled(&w) || last) {
+                                reconcile_one(o, m, &w);
+                                done[i] = true;
+                                todo--;
+                        }
+                }
+                view_free(o, &v);
+                if (todo > 0) {
                         struct timespec ts = {0, 500 * 1000000L};
                         nanosleep(&ts, NULL);
                 }
-                const char *status, *why;
-                char err[512] = "";
-                if (w.running == 1 && !strcmp(w.host->name, dst)) {
-                        status = "succeeded";
-                        why = "the orchestrator restarted during it; the source agent committed it";
-                } else if (w.running == 1 && !strcmp(w.host->name, src)) {
-                        status = "rolled_back";
-                        why = "the orchestrator restarted during it; the source agent rolled it back";
-                } else {
-                        status = "failed";
-                        why = "the orchestrator restarted during it";
-                        snprintf(err, sizeof(err), "%s; the container runs on %d host(s)%s%s", why, w.running,
-                                 w.unreachable[0] ? ", unreachable: " : "", w.unreachable);
-                }
-                json_object *rep = json_object_new_object();
-                json_object_object_add(rep, "ok", json_object_new_boolean(!strcmp(status, "succeeded")));
-                json_object_object_add(rep, "rolled_back", json_object_new_boolean(!strcmp(status, "rolled_back")));
-                json_object_object_add(rep, "reconciled", json_object_new_boolean(true));
-                json_object_object_add(rep, "container", json_object_new_string(name));
-                json_object_object_add(rep, "from", json_object_new_string(src));
-                json_object_object_add(rep, "to", json_object_new_string(dst));
-                json_object_object_add(rep, "error", strcmp(status, "succeeded") ? json_object_new_string(err[0] ? err : why) : NULL);
-                fm_store_run(o->store, NULL, "UPDATE migrations SET status = ?, report = ?, error = ?, ended = ? WHERE id = ?",
-                             "sssii", status, json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-                             strcmp(status, "succeeded") ? (err[0] ? err : why) : NULL, fm_orch_now_ms(), id);
-                json_object_put(rep);
-                fm_orch_log(o, "warning", NULL, "reconcile: migration %lld of %s: %s (%s)", (long long)id, name, status,
-                            err[0] ? err : why);
-                const char *service = jstr(m, "service");
-                if (service)
-                        fm_orch_notify_mobility(o, service, !strcmp(status, "succeeded") ? "INTERHOST_MOVEOUT_COMPLETED"
-                                                                                         : "INTERHOST_MOVEOUT_FAILED",
-                                                dst);
         }
+        free(done);
         json_object_put(left);
         /* every service's host, as the agents see it now */
         json_object *svc = fm_store_rows(o->store, e, "SELECT id, container FROM services", "");
+        fleet_view v;
+        look(o, &v);
         for (size_t i = 0; svc && i < json_object_array_length(svc); i++) {
                 json_object *s = json_object_array_get_idx(svc, i);
                 where w;
-                find(o, jstr(s, "container"), &w);
-                fm_store_run(o->store, NULL, "UPDATE services SET host = ? WHERE id = ?", "ss",
-                             w.running == 1 ? w.host->name : NULL, jstr(s, "id"));
+                find(o, &v, jstr(s, "container"), NULL, &w);
+                if (w.running == 1 || !w.unreachable[0])
+                        fm_store_run(o->store, NULL, "UPDATE services SET host = ? WHERE id = ?", "ss",
+                                     w.running == 1 ? w.host->name : NULL, jstr(s, "id"));
                 if (w.running != 1)
-                        fm_orch_log(o, "warning", NULL, "reconcile: service %s (%s) runs on %d hosts", jstr(s, "id"),
-                                    jstr(s, "container"), w.running);
+                        fm_orch_log(o, "warning", NULL, "reconcile: service %s (%s) runs on %d host(s)%s%s", jstr(s, "id"),
+                                    jstr(s, "container"), w.running, w.unreachable[0] ? ", unreachable: " : "", w.unreachable);
         }
+        view_free(o, &v);
         json_object_put(svc);
-        pthread_mutex_lock(&o->lock);
-        o->ready = true;
-        pthread_mutex_unlock(&o->lock);
         return 0;
 }

@@ -40,8 +40,8 @@ static const fm_vfield device_information[] = {
 };
 static const fm_vfield device_item[] = {{"", FM_V_OBJ, .sub = device_information}, {NULL}};
 static const fm_vfield consumer_id[] = {
-        {"appInstanceId", FM_V_STR, .max = ID_MAX},
-        {"mepId", FM_V_STR, .max = ID_MAX},
+        {"appInstanceId", FM_V_STR, .max = ID_MAX, .id = true},
+        {"mepId", FM_V_STR, .max = ID_MAX, .id = true},
         {NULL},
 };
 /* fastmig's extension of RegistrationInfo: the container and its tolerances */
@@ -53,7 +53,7 @@ static const fm_vfield service_ext[] = {
         {NULL},
 };
 const fm_vfield fm_api_registration[] = {
-        {"appMobilityServiceId", FM_V_STR, .max = ID_MAX},
+        {"appMobilityServiceId", FM_V_STR, .max = ID_MAX, .id = true},
         {"serviceConsumerId", FM_V_OBJ, true, .sub = consumer_id},
         {"deviceInformation", FM_V_ARR, .max = 16, .sub = device_item},
         {"expiryTime", FM_V_INT, .lo = 0, .hi = 4294967295.0},
@@ -66,7 +66,7 @@ static const char *const mobility_statuses[] = {"INTERHOST_MOVEOUT_TRIGGERED", "
 static const fm_vfield status_item[] = {{"", FM_V_STR, .oneof = mobility_statuses}, {NULL}};
 static const fm_vfield associate_item[] = {{"", FM_V_OBJ, .sub = associate_id}, {NULL}};
 static const fm_vfield filter_criteria[] = {
-        {"appInstanceId", FM_V_STR, .max = ID_MAX},
+        {"appInstanceId", FM_V_STR, .max = ID_MAX, .id = true},
         {"associateId", FM_V_ARR, .max = 16, .sub = associate_item},
         {"mobilityStatus", FM_V_ARR, .max = 3, .sub = status_item},
         {NULL},
@@ -89,7 +89,7 @@ const fm_vfield fm_api_subscription[] = {
 };
 
 const fm_vfield fm_api_migration[] = {
-        {"appMobilityServiceId", FM_V_STR, .max = ID_MAX},
+        {"appMobilityServiceId", FM_V_STR, .max = ID_MAX, .id = true},
         {"container", FM_V_STR, .max = FM_NAME_MAX},
         {"to", FM_V_STR, true, .max = FM_NAME_MAX},
         {"from", FM_V_STR, .max = FM_NAME_MAX},
@@ -113,6 +113,8 @@ int fm_api_registration_check(json_object *b, fm_error *e)
                         return fm_err(e, EINVAL, "`deviceInformation[%zu].associateId.value' is not an IPv4 address: `%s'", i, v);
                 if (!strcmp(t, "UE_IPV6_ADDRESS") && inet_pton(AF_INET6, v, &a6) != 1)
                         return fm_err(e, EINVAL, "`deviceInformation[%zu].associateId.value' is not an IPv6 address: `%s'", i, v);
+                if (!strcmp(t, "NATED_IP_ADDRESS") && inet_pton(AF_INET, v, &a4) != 1 && inet_pton(AF_INET6, v, &a6) != 1)
+                        return fm_err(e, EINVAL, "`deviceInformation[%zu].associateId.value' is not an IP address: `%s'", i, v);
         }
         const char *ct = jstr(jget(b, "fastmig"), "container");
         if (!fm_name_is_valid(ct))
@@ -134,7 +136,7 @@ int fm_api_subscription_check(json_object *b, int64_t now_ms, fm_error *e)
         if (strncmp(cb, "http://", 7) && strncmp(cb, "https://", 8))
                 return fm_err(e, EINVAL, "`callbackReference' is an http:// or https:// URI, not `%.64s'", cb);
         if (strspn(cb, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/?#[]@!$&'()*+,;=%") != strlen(cb))
-                return fm_err(e, EINVAL, "`callbackReference' holds characters a URI does not");
+                return fm_err(e, EINVAL, "`callbackReference' holds characters a URI does not: `%.64s'", cb);
         if (jget(b, "websockNotifConfig"))
                 return fm_err(e, EINVAL, "`websockNotifConfig': notifications go to callbackReference only (no websockets)");
         int64_t d = fm_api_deadline_ms(b);

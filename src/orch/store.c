@@ -15,18 +15,42 @@ static const char *const schema_steps[] = {
         "CREATE TABLE clients (name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);"
         "CREATE TABLE services (id TEXT PRIMARY KEY, container TEXT NOT NULL UNIQUE, host TEXT,"
         "  body TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE subscriptions (id TEXT PRIMARY KEY, body TEXT NOT NULL, expiry INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE subscriptions (id TEXT PRIMARY KEY, body TEXT NOT NULL, expiry INTEGER NOT NULL DEFAULT 0,"
+        "  client TEXT);"
         "CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT, container TEXT NOT NULL,"
         "  src TEXT NOT NULL, dst TEXT NOT NULL, status TEXT NOT NULL, phase TEXT, bytes INTEGER NOT NULL DEFAULT 0,"
         "  options TEXT NOT NULL, report TEXT, error TEXT, client TEXT, requested INTEGER NOT NULL,"
         "  started INTEGER, ended INTEGER);"
         "CREATE INDEX migrations_status ON migrations (status);"
-        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL, callback TEXT NOT NULL,"
-        "  body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, expires INTEGER NOT NULL);",
+        /* kind: mobility, test or expiry; callback: where an expiry notice goes
+         * (its subscription is gone), the others go to their subscription's */
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL, kind TEXT NOT NULL,"
+        "  callback TEXT, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+        "  next_at INTEGER NOT NULL, expires INTEGER NOT NULL);",
 };
 
 void fm_store_lock(fm_store *s) { pthread_mutex_lock(&s->lock); }
 void fm_store_unlock(fm_store *s) { pthread_mutex_unlock(&s->lock); }
+
+static int exec(fm_store *s, const char *sql, fm_error *e);
+
+int fm_store_begin(fm_store *s, fm_error *e)
+{
+        pthread_mutex_lock(&s->lock);
+        int r = exec(s, "BEGIN IMMEDIATE", e);
+        if (r < 0)
+                pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int fm_store_end(fm_store *s, bool commit, fm_error *e)
+{
+        int r = exec(s, commit ? "COMMIT" : "ROLLBACK", e);
+        if (r < 0 && commit)
+                exec(s, "ROLLBACK", NULL);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
 
 static int db_fail(fm_store *s, fm_error *e, const char *what)
 {
@@ -55,6 +79,8 @@ static int upgrade(fm_store *s, fm_error *e)
         json_object *row = json_object_array_get_idx(v, 0), *n = NULL;
         int64_t have = row && json_object_object_get_ex(row, "user_version", &n) ? json_object_get_int64(n) : 0;
         json_object_put(v);
+        if (have < 0)
+                return fm_err(e, EPROTO, "the database has schema %lld, which no program wrote", (long long)have);
         if (have > FM_STORE_SCHEMA)
                 return fm_err(e, EPROTO, "the database has schema %lld, newer than this program's %d", (long long)have,
                               FM_STORE_SCHEMA);

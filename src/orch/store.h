@@ -7,6 +7,7 @@
  * docs/ORCHESTRATOR.md has the tables. */
 #pragma once
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "util/util.h"
 
@@ -21,6 +22,11 @@ void fm_store_close(fm_store *s);
 
 void fm_store_lock(fm_store *s);
 void fm_store_unlock(fm_store *s);
+/* A transaction: the lock, then BEGIN IMMEDIATE (the lock is released when
+ * that fails); fm_store_end commits (or rolls back when commit is false, or
+ * when the commit fails) and releases the lock. */
+int fm_store_begin(fm_store *s, fm_error *e);
+int fm_store_end(fm_store *s, bool commit, fm_error *e);
 
 /* Runs one statement with its parameters, given by types: 's' a string
  * (NULL binds NULL), 'i' an int64_t, 'd' a double. Returns the rows it

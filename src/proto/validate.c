@@ -34,6 +34,8 @@ static int check_value(json_object *v, const fm_vfield *f, const char *path, fm_
                         return fm_err(e, EINVAL, "`%s' holds a NUL byte", path);
                 if (f->max && len > f->max)
                         return fm_err(e, EINVAL, "`%s' is longer than %zu characters", path, f->max);
+                if (f->id && (!len || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len))
+                        return fm_err(e, EINVAL, "`%s' is an id of [A-Za-z0-9_.-], not `%.64s'", path, s);
                 if (f->oneof) {
                         char list[512] = "";
                         for (const char *const *p = f->oneof; *p; p++) {
@@ -95,7 +97,7 @@ static int check_value(json_object *v, const fm_vfield *f, const char *path, fm_
                 return 0;
         }
         }
-        return fm_err(e, EINVAL, "`%s' must be %s", path, type_name(f->type));
+        return fm_err(e, EINVAL, "`%s' must be %s, not %s", path, type_name(f->type), json_type_to_name(jt));
 }
 
 static int check_object(json_object *o, const fm_vfield *t, const char *path, fm_error *e)

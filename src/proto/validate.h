@@ -17,6 +17,7 @@ typedef struct fm_vfield {
         size_t max;                   /* FM_V_STR: longest length; FM_V_ARR: most items (0: 64) */
         double lo, hi;                /* FM_V_INT, FM_V_NUM: the range (both 0: any) */
         const char *const *oneof;     /* FM_V_STR: the values allowed, NULL-terminated */
+        bool id;                      /* FM_V_STR: an id, 1 to max of [A-Za-z0-9_.-] */
         const struct fm_vfield *sub;  /* FM_V_OBJ: its fields; FM_V_ARR: one entry (key ignored) for the items */
 } fm_vfield;
 

@@ -25,9 +25,10 @@ trap 'kill $listener 2>/dev/null; rm -f "$LISTEN"; testbed_clean' EXIT
 note "every request needs a valid token"
 API_TOKEN="" api GET /amsi/v1/app_mobility_services
 expect_problem 401 "no token"
-grep -qi '^www-authenticate: bearer' <<<"$HDRS" || fail "401 without WWW-Authenticate: $HDRS"
+grep -qi '^www-authenticate: bearer realm="fastmig"$' <<<"$HDRS" || fail "401 without WWW-Authenticate: $HDRS"
 API_TOKEN=$(printf '%064d' 0) api GET /amsi/v1/app_mobility_services
 expect_problem 401 "a wrong token"
+grep -qi '^www-authenticate: bearer .*error="invalid_token"' <<<"$HDRS" || fail "a wrong token's 401: $HDRS"
 
 note "register svc (MEC 021 RegistrationInfo with fastmig's extension)"
 REG='{"serviceConsumerId":{"appInstanceId":"app-svc"},"deviceInformation":[{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.77.0.2"},"appMobilityServiceLevel":"APP_MOBILITY_WITHOUT_CONFIRMATION"}],"fastmig":{"container":"svc","downtimeBudgetMs":1000}}'
@@ -52,6 +53,11 @@ api POST /amsi/v1/app_mobility_services "${REG/UE_IPv4_ADDRESS/UE_IPv4}"
 expect_problem 400 "a value outside the spec's set" "UE_IPv4_ADDRESS"
 api POST /amsi/v1/app_mobility_services "{\"pad\":\"$(head -c 70000 /dev/zero | tr '\0' x)\"}"
 expect_problem 413 "an oversized body" "65536"
+# without a length, the connection ends once the limit is passed
+code=$(head -c 200000 /dev/zero | tr '\0' x | curl -sS --cacert "$FASTMIG_API_CA" -H "Authorization: Bearer $FASTMIG_API_TOKEN" \
+  -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @- -o /dev/null -w '%{http_code}' \
+  "$FASTMIG_API_URL/amsi/v1/app_mobility_services" 2>/dev/null) || true
+[ "$code" = 000 ] || [ "$code" = 413 ] || fail "an oversized chunked body got HTTP $code"
 api POST /amsi/v1/app_mobility_services "$REG" text/plain
 expect_problem 415 "a body that is not JSON"
 api GET /amsi/v1/app_mobility_services/0123456789abcdef

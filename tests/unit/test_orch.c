@@ -65,6 +65,13 @@ static void bodies(void)
            "a missing required field is named");
         ok((p = problem(R, "{\"serviceConsumerId\":{}," EXT(""))) && strstr(p, "exactly one of"),
            "serviceConsumerId without an id is refused");
+        ok((p = problem(R, "{\"serviceConsumerId\":{\"appInstanceId\":\"\"}," EXT(""))) && strstr(p, "is an id of"),
+           "an empty appInstanceId is refused");
+        ok((p = problem(R, "{\"serviceConsumerId\":{\"appInstanceId\":\"a/b\"}," EXT(""))) && strstr(p, "not `a/b'"),
+           "an appInstanceId with a slash is refused, quoted");
+        ok((p = problem(R, REG_HEAD DEV("NATED_IP_ADDRESS", "host", "APP_MOBILITY_NOT_ALLOWED") EXT(""))) &&
+                   strstr(p, "not an IP address"),
+           "a NATED_IP_ADDRESS that is no address is refused");
         ok((p = problem(R, REG_HEAD "\"fastmig\":{\"container\":\"../etc\"}}")) && strstr(p, "not a container name"),
            "a container name with a path in it is refused");
         ok((p = problem(R, REG_HEAD "\"fastmig\":{\"container\":\"a\\u0000b\"}}")) && strstr(p, "NUL"),
