@@ -5,7 +5,7 @@ ARGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all setup build build-san install demo test soak unit bench bench-memory bench-disk bench-shared bench-rounds bench-codec bench-tls bench-tls-migration clean
+.PHONY: all setup build build-san install demo test soak unit bench bench-memory bench-disk bench-shared bench-orch bench-rounds bench-codec bench-tls bench-tls-migration clean
 
 all: build
 
@@ -59,6 +59,9 @@ bench-disk: build
 
 bench-shared: build
 	@$(BUILD)/fastmig bench-shared $(ARGS)
+
+bench-orch: build
+	@$(BUILD)/fastmig bench-orch $(ARGS)
 
 bench-rounds: build
 	@bash bench/precopy_rounds.sh

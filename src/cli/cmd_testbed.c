@@ -24,7 +24,7 @@ static int orch_start(void)
         char orchd[4200];
         snprintf(orchd, sizeof(orchd), "%s/fastmig-orchd", fm_self_dir());
         fm_error e = {0};
-        return fm_testbed_orch_start(orchd, &e) < 0 ? cli_fail("%s", e.msg) : 0;
+        return fm_testbed_orch_start(orchd, 0, &e) < 0 ? cli_fail("%s", e.msg) : 0;
 }
 
 static int up(int argc, char **argv)

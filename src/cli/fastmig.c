@@ -30,6 +30,7 @@ static const struct {
         {"bench", cmd_bench, "fastmig against the plain lxc-checkpoint + rsync way", ON_TESTBED},
         {"bench-disk", cmd_bench_disk, "the disk strategies and the baseline on blank and video (Tables I, II)", ON_TESTBED},
         {"bench-shared", cmd_bench_shared, "shared storage against memory-mig on blank and video (Tables I, II)", ON_TESTBED},
+        {"bench-orch", cmd_bench_orch, "N services migrating at once through the orchestrator, against one at a time", ON_TESTBED},
         {"bench-memory", cmd_bench_memory, "pre-copy against stop-and-copy on the memory workload", ON_TESTBED},
         {"demo", cmd_demo, "the guided tour on a fresh testbed", ON_TESTBED},
 };

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "orch/http.h"
+#include "orch/orch.h"
 #include "orch/store.h"
 #include "pki/pki.h"
 #include "testbed/testbed.h"
@@ -35,7 +36,7 @@ static int make_token(fm_error *e)
         return r < 0 ? fm_err(e, -r, "writing %s: %s", path, strerror(-r)) : 0;
 }
 
-int fm_testbed_orch_start(const char *orchd_path, fm_error *e)
+int fm_testbed_orch_start(const char *orchd_path, int per_host, fm_error *e)
 {
         if (fm_path_exists(FM_TESTBED_ORCH "/pid"))
                 return fm_err(e, EEXIST, "the testbed's orchestrator runs already (%s/pid)", FM_TESTBED_ORCH);
@@ -67,13 +68,14 @@ int fm_testbed_orch_start(const char *orchd_path, fm_error *e)
                 dup2(out, 1);
                 dup2(out, 2);
                 int w = fcntl(ready[1], F_DUPFD, 10); /* without O_CLOEXEC */
-                char env[32], listen[40];
+                char env[32], listen[40], ph[16];
                 snprintf(env, sizeof(env), "FASTMIG_READY_FD=%d", w);
                 putenv(env);
                 snprintf(listen, sizeof(listen), "%s:%d", FM_TESTBED_ORCH_ADDR, FM_TESTBED_ORCH_PORT);
+                snprintf(ph, sizeof(ph), "%d", per_host > 0 ? per_host : FM_ORCH_DEFAULT_PER_HOST);
                 execl(orchd_path, orchd_path, "--fleet", FM_TESTBED_FLEET, "--db", FM_TESTBED_ORCH "/orch.db", "--listen",
-                      listen, "--pki", FM_TESTBED_PKI, "--cert", "orch", "--log", FM_TESTBED_ORCH "/orch.log",
-                      (char *)NULL);
+                      listen, "--pki", FM_TESTBED_PKI, "--cert", "orch", "--log", FM_TESTBED_ORCH "/orch.log", "--per-host",
+                      ph, (char *)NULL);
                 dprintf(2, "exec %s: %s\n", orchd_path, strerror(errno));
                 _exit(127);
         }

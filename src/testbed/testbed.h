@@ -89,8 +89,9 @@ bool fm_testbed_any_left(char *what, size_t len);
 
 /* Starts fastmig-orchd (orchd_path) for the testbed's fleet, first making
  * its certificate (orch, role operator, for 127.0.0.1) and a token for
- * client `testbed' when they are missing; returns once it serves. */
-int fm_testbed_orch_start(const char *orchd_path, fm_error *e);
+ * client `testbed' when they are missing; returns once it serves. per_host:
+ * its --per-host (0: its default). */
+int fm_testbed_orch_start(const char *orchd_path, int per_host, fm_error *e);
 /* Stops it: SIGTERM (it waits for migrations under way), SIGKILL when kill
  * (as a crash would) or when it has not ended after 30 s. 0 when none ran. */
 int fm_testbed_orch_stop(bool kill, fm_error *e);
