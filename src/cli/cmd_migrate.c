@@ -84,6 +84,17 @@ static void print_criu(json_object *rep)
         }
 }
 
+static void print_report(json_object *rep, bool json)
+{
+        if (json) {
+                cli_print_json(rep);
+                return;
+        }
+        print_criu(rep);
+        cli_print_migration_header();
+        cli_print_migration_row(rep);
+}
+
 /* With FASTMIG_API_URL set, the orchestrator runs the migration: the same
  * options as a request, its progress followed, its report printed alike. */
 static int migrate_via_orch(const fm_api_client *c, const fm_migrate_opts *o, bool json)
@@ -113,15 +124,8 @@ static int migrate_via_orch(const fm_api_client *c, const fm_migrate_opts *o, bo
         m = NULL;
         r = cli_orch_watch(ids, json, &m);
         json_object *rep = NULL, *err = NULL;
-        if (m && json_object_object_get_ex(m, "report", &rep) && rep) {
-                if (json) {
-                        cli_print_json(rep);
-                } else {
-                        print_criu(rep);
-                        cli_print_migration_header();
-                        cli_print_migration_row(rep);
-                }
-        }
+        if (m && json_object_object_get_ex(m, "report", &rep) && rep)
+                print_report(rep, json);
         if (m && r != 0) {
                 json_object_object_get_ex(m, "error", &err);
                 r = cli_fail("migration of %s failed: %s", o->name, err ? json_object_get_string(err) : "see its report");
@@ -269,13 +273,7 @@ int cmd_migrate(int argc, char **argv)
         json_object *rep = NULL;
         int r = fm_plane_migrate(&tb, &o, &rep, &e);
         if (rep) {
-                if (json) {
-                        cli_print_json(rep);
-                } else {
-                        print_criu(rep);
-                        cli_print_migration_header();
-                        cli_print_migration_row(rep);
-                }
+                print_report(rep, json);
                 json_object_put(rep);
         }
         if (r < 0)

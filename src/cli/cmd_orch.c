@@ -157,14 +157,6 @@ static int reg(int argc, char **argv)
         return r;
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-        json_object *v = NULL;
-        return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-                       ? json_object_get_string(v)
-                       : NULL;
-}
-
 int cli_orch_watch(const char *id, bool quiet, json_object **final)
 {
         fm_api_client c;
@@ -178,7 +170,7 @@ int cli_orch_watch(const char *id, bool quiet, json_object **final)
                 fm_error e = {0};
                 if (fm_api_call(&c, "GET", path, NULL, &st, &m, &e) < 0)
                         return cli_fail("%s", e.msg);
-                const char *status = jstr(m, "status"), *phase = jstr(m, "phase");
+                const char *status = fm_json_get_str(m, "status"), *phase = fm_json_get_str(m, "phase");
                 int64_t bytes = json_object_object_get_ex(m, "bytes", &v) ? json_object_get_int64(v) : 0;
                 char line[160];
                 snprintf(line, sizeof(line), "migration %s: %s%s%s, %.1f MB", id, status ? status : "?",

@@ -18,20 +18,6 @@
 
 /* ---- helpers ---- */
 
-static const char *jstr(json_object *o, const char *k)
-{
-        json_object *v = NULL;
-        return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-                       ? json_object_get_string(v)
-                       : NULL;
-}
-
-static json_object *jget(json_object *o, const char *k)
-{
-        json_object *v = NULL;
-        return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
 static void db_problem(fm_http_resp *rs, const fm_error *e)
 {
         fm_http_problem(rs, 500, "the orchestrator's database failed: %s", e->msg);
@@ -49,18 +35,18 @@ static json_object *links_self(const char *url)
  * the id and where it runs. */
 static json_object *service_json(json_object *row)
 {
-        json_object *b = json_object_get(jget(row, "body"));
+        json_object *b = json_object_get(fm_json_get(row, "body"));
         if (!b)
                 b = json_object_new_object();
-        json_object_object_add(b, "appMobilityServiceId", json_object_new_string(jstr(row, "id") ? jstr(row, "id") : ""));
-        json_object *ext = jget(b, "fastmig");
+        json_object_object_add(b, "appMobilityServiceId", json_object_new_string(fm_json_get_str(row, "id") ? fm_json_get_str(row, "id") : ""));
+        json_object *ext = fm_json_get(b, "fastmig");
         if (ext)
-                json_object_object_add(ext, "host", jstr(row, "host") ? json_object_new_string(jstr(row, "host")) : NULL);
+                json_object_object_add(ext, "host", fm_json_get_str(row, "host") ? json_object_new_string(fm_json_get_str(row, "host")) : NULL);
         return b;
 }
 
 /* The service with id, or NULL (expired registrations are gone). */
-static json_object *service_row(api *a, const char *id, fm_error *e)
+static json_object *service_row(fm_api *a, const char *id, fm_error *e)
 {
         json_object *rows = fm_store_rows(a->o->store, e,
                                           "SELECT id, host, container, body AS j_body FROM services WHERE id = ? AND "
@@ -74,12 +60,12 @@ static json_object *service_row(api *a, const char *id, fm_error *e)
 static bool id_is_valid(const char *s)
 {
         size_t n = strlen(s);
-        return n > 0 && n <= ID_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+        return n > 0 && n <= FM_API_ID_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
 /* ---- app_mobility_services ---- */
 
-static void services_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
+static void services_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         (void)rq;
         fm_error e = {0};
@@ -97,15 +83,15 @@ static void services_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
         rs->body = out;
 }
 
-static void services_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
+static void services_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         fm_error e = {0};
         if (fm_validate(rq->body, fm_api_registration, &e) < 0 || fm_api_registration_check(rq->body, &e) < 0)
                 return fm_http_problem(rs, 400, "%s", e.msg);
-        if (jget(rq->body, "appMobilityServiceId"))
+        if (fm_json_get(rq->body, "appMobilityServiceId"))
                 return fm_http_problem(rs, 400, "`appMobilityServiceId' is given by the orchestrator, not in a POST");
-        json_object *ext = jget(rq->body, "fastmig");
-        const char *ct = jstr(ext, "container");
+        json_object *ext = fm_json_get(rq->body, "fastmig");
+        const char *ct = fm_json_get_str(ext, "container");
         fm_orch_expire_services(a->o); /* a lapsed registration of ct is gone first */
         const fm_host *h = NULL;
         char ip[16];
@@ -114,7 +100,7 @@ static void services_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
         char id[17];
         fm_orch_new_id(id);
         json_object_object_del(ext, "host");
-        json_object *et = jget(rq->body, "expiryTime");
+        json_object *et = fm_json_get(rq->body, "expiryTime");
         int64_t expiry = et ? json_object_get_int64(et) : 0, now = fm_orch_now_ms();
         int r = fm_store_run(a->o->store, &e,
                              "INSERT INTO services (id, container, host, body, created, expires) VALUES (?, ?, ?, ?, ?, ?)",
@@ -122,7 +108,7 @@ static void services_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
                              now, expiry ? now + expiry * 1000 : 0);
         if (r == -EEXIST) {
                 json_object *x = fm_store_rows(a->o->store, NULL, "SELECT id FROM services WHERE container = ?", "s", ct);
-                const char *other = x && json_object_array_length(x) ? jstr(json_object_array_get_idx(x, 0), "id") : "?";
+                const char *other = x && json_object_array_length(x) ? fm_json_get_str(json_object_array_get_idx(x, 0), "id") : "?";
                 fm_http_problem(rs, 409, "container %s is registered already, as service %s", ct, other);
                 json_object_put(x);
                 return;
@@ -139,7 +125,7 @@ static void services_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
         fm_orch_log(a->o, "info", NULL, "service %s registered by %s: container %s on %s", id, rq->client, ct, h->name);
 }
 
-static void service_get(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void service_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
 {
         (void)rq;
         fm_error e = {0};
@@ -151,40 +137,40 @@ static void service_get(api *a, const fm_http_req *rq, fm_http_resp *rs, const c
         json_object_put(row);
 }
 
-static bool service_busy(api *a, const char *id, int64_t *mig)
+static bool service_busy(fm_api *a, const char *id, int64_t *mig)
 {
         json_object *x = fm_store_rows(a->o->store, NULL,
                                        "SELECT id FROM migrations WHERE service = ? AND status IN ('queued', 'running')",
                                        "s", id);
         bool busy = x && json_object_array_length(x);
         if (busy) {
-                json_object *v = jget(json_object_array_get_idx(x, 0), "id");
+                json_object *v = fm_json_get(json_object_array_get_idx(x, 0), "id");
                 *mig = v ? json_object_get_int64(v) : 0;
         }
         json_object_put(x);
         return busy;
 }
 
-static void service_put(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void service_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
 {
         fm_error e = {0};
         if (fm_validate(rq->body, fm_api_registration, &e) < 0 || fm_api_registration_check(rq->body, &e) < 0)
                 return fm_http_problem(rs, 400, "%s", e.msg);
-        const char *bid = jstr(rq->body, "appMobilityServiceId");
+        const char *bid = fm_json_get_str(rq->body, "appMobilityServiceId");
         if (bid && strcmp(bid, id))
                 return fm_http_problem(rs, 400, "`appMobilityServiceId' is %s, the path names %s", bid, id);
         fm_store_lock(a->o->store);
         json_object *row = service_row(a, id, &e);
-        const char *ct = jstr(jget(rq->body, "fastmig"), "container");
+        const char *ct = fm_json_get_str(fm_json_get(rq->body, "fastmig"), "container");
         if (!row) {
                 e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no service %s", id);
-        } else if (strcmp(jstr(row, "container"), ct)) {
+        } else if (strcmp(fm_json_get_str(row, "container"), ct)) {
                 fm_http_problem(rs, 422, "service %s is container %s; another container is another service", id,
-                                jstr(row, "container"));
+                                fm_json_get_str(row, "container"));
         } else {
                 json_object_object_del(rq->body, "appMobilityServiceId");
-                json_object_object_del(jget(rq->body, "fastmig"), "host");
-                json_object *et = jget(rq->body, "expiryTime");
+                json_object_object_del(fm_json_get(rq->body, "fastmig"), "host");
+                json_object *et = fm_json_get(rq->body, "expiryTime");
                 int64_t expiry = et ? json_object_get_int64(et) : 0;
                 if (fm_store_run(a->o->store, &e, "UPDATE services SET body = ?, expires = ? WHERE id = ?", "sis",
                                  json_object_to_json_string_ext(rq->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
@@ -205,7 +191,7 @@ static void service_put(api *a, const fm_http_req *rq, fm_http_resp *rs, const c
         json_object_put(row);
 }
 
-static void service_delete(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void service_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
 {
         fm_error e = {0};
         int64_t mig = 0;
@@ -227,14 +213,14 @@ static void service_delete(api *a, const fm_http_req *rq, fm_http_resp *rs, cons
 
 /* ---- subscriptions ---- */
 
-static json_object *subscription_json(api *a, json_object *row)
+static json_object *subscription_json(fm_api *a, json_object *row)
 {
-        json_object *b = json_object_get(jget(row, "body"));
+        json_object *b = json_object_get(fm_json_get(row, "body"));
         char url[512];
-        snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", a->o->base_url, jstr(row, "id"));
+        snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", a->o->base_url, fm_json_get_str(row, "id"));
         json_object_object_add(b, "_links", links_self(url));
-        json_object *fc = jget(b, "filterCriteria");
-        if (fc && !jget(fc, "mobilityStatus")) { /* MEC 021: the default is included in the answer */
+        json_object *fc = fm_json_get(b, "filterCriteria");
+        if (fc && !fm_json_get(fc, "mobilityStatus")) { /* MEC 021: the default is included in the answer */
                 json_object *st = json_object_new_array();
                 json_object_array_add(st, json_object_new_string("INTERHOST_MOVEOUT_TRIGGERED"));
                 json_object_object_add(fc, "mobilityStatus", st);
@@ -242,7 +228,7 @@ static json_object *subscription_json(api *a, json_object *row)
         return b;
 }
 
-static void subscriptions_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
+static void subscriptions_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         const char *type = fm_http_query(rq, "subscriptionType");
         if (type && strcmp(type, "mobility_proc") && strcmp(type, "adj_app_info") && strcmp(type, "MobilityProcedureSubscription"))
@@ -259,7 +245,7 @@ static void subscriptions_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
         for (size_t i = 0; (!type || strcmp(type, "adj_app_info")) && i < json_object_array_length(rows); i++) {
                 json_object *s = json_object_new_object();
                 snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", a->o->base_url,
-                         jstr(json_object_array_get_idx(rows, i), "id"));
+                         fm_json_get_str(json_object_array_get_idx(rows, i), "id"));
                 json_object_object_add(s, "href", json_object_new_string(url));
                 json_object_object_add(s, "subscriptionType", json_object_new_string("MobilityProcedureSubscription"));
                 json_object_array_add(list, s);
@@ -270,7 +256,7 @@ static void subscriptions_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
         rs->body = out;
 }
 
-static json_object *subscription_row(api *a, const char *id, fm_error *e)
+static json_object *subscription_row(fm_api *a, const char *id, fm_error *e)
 {
         json_object *rows = fm_store_rows(a->o->store, e, "SELECT id, body AS j_body FROM subscriptions WHERE id = ?", "s", id);
         json_object *row = rows && json_object_array_length(rows) ? json_object_get(json_object_array_get_idx(rows, 0)) : NULL;
@@ -278,7 +264,7 @@ static json_object *subscription_row(api *a, const char *id, fm_error *e)
         return row;
 }
 
-static void subscriptions_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
+static void subscriptions_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         fm_error e = {0};
         if (fm_validate(rq->body, fm_api_subscription, &e) < 0 || fm_api_subscription_check(rq->body, fm_orch_now_ms(), &e) < 0)
@@ -291,7 +277,7 @@ static void subscriptions_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
         fm_store_lock(a->o->store);
         json_object *n = fm_store_rows(a->o->store, &e, "SELECT count(*) AS n FROM subscriptions WHERE client = ?", "s",
                                        rq->client);
-        int64_t have = n ? json_object_get_int64(jget(json_object_array_get_idx(n, 0), "n")) : -1;
+        int64_t have = n ? json_object_get_int64(fm_json_get(json_object_array_get_idx(n, 0), "n")) : -1;
         json_object_put(n);
         int r = have < 0 ? -EIO : have >= SUBSCRIPTIONS_PER_CLIENT ? -EDQUOT
                 : fm_store_run(a->o->store, &e, "INSERT INTO subscriptions (id, body, expiry, client) VALUES (?, ?, ?, ?)",
@@ -312,10 +298,10 @@ static void subscriptions_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
         snprintf(rs->location, sizeof(rs->location), "%s/amsi/v1/subscriptions/%s", a->o->base_url, id);
         if (fm_json_bool(rq->body, "requestTestNotification", false))
                 fm_orch_notify_test(a->o, id);
-        fm_orch_log(a->o, "info", NULL, "subscription %s by %s: %s", id, rq->client, jstr(rq->body, "callbackReference"));
+        fm_orch_log(a->o, "info", NULL, "subscription %s by %s: %s", id, rq->client, fm_json_get_str(rq->body, "callbackReference"));
 }
 
-static void subscription_get(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void subscription_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
 {
         (void)rq;
         fm_error e = {0};
@@ -327,7 +313,7 @@ static void subscription_get(api *a, const fm_http_req *rq, fm_http_resp *rs, co
         json_object_put(row);
 }
 
-static void subscription_put(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void subscription_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
 {
         fm_error e = {0};
         if (fm_validate(rq->body, fm_api_subscription, &e) < 0 || fm_api_subscription_check(rq->body, fm_orch_now_ms(), &e) < 0)
@@ -342,7 +328,7 @@ static void subscription_put(api *a, const fm_http_req *rq, fm_http_resp *rs, co
         subscription_get(a, rq, rs, id);
 }
 
-static void subscription_delete(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void subscription_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
 {
         (void)rq;
         fm_error e = {0};
@@ -359,12 +345,12 @@ static void subscription_delete(api *a, const fm_http_req *rq, fm_http_resp *rs,
 
 /* For the service an application instance registered, the fleet's other
  * hosts: where this instance can move (docs/ORCHESTRATOR.md). */
-static void adjacent(api *a, const fm_http_req *rq, fm_http_resp *rs)
+static void adjacent(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         const char *app = fm_http_query(rq, "appInstanceId");
         if (!app || !id_is_valid(app))
                 return fm_http_problem(rs, 400, "the query needs appInstanceId (1 to %d of [A-Za-z0-9_.-]), not `%.80s'",
-                                       ID_MAX, app ? app : "");
+                                       FM_API_ID_MAX, app ? app : "");
         fm_error e = {0};
         json_object *rows = fm_store_rows(a->o->store, &e,
                                           "SELECT id, host, container FROM services WHERE "
@@ -377,14 +363,14 @@ static void adjacent(api *a, const fm_http_req *rq, fm_http_resp *rs)
                 return fm_http_problem(rs, 404, "no service registered by application instance %s", app);
         }
         json_object *row = json_object_array_get_idx(rows, 0), *out = json_object_new_array();
-        const char *here = jstr(row, "host");
+        const char *here = fm_json_get_str(row, "host");
         for (size_t i = 0; i < (size_t)a->o->fleet.hosts; i++) {
                 const fm_host *h = &a->o->fleet.host[i];
                 if (here && !strcmp(here, h->name))
                         continue;
                 json_object *x = json_object_new_object(), *link = json_object_new_array(), *ci = json_object_new_object(),
                             *ips = json_object_new_array(), *ip = json_object_new_object(), *mh = json_object_new_object();
-                json_object_object_add(x, "appDId", json_object_new_string(jstr(row, "container")));
+                json_object_object_add(x, "appDId", json_object_new_string(fm_json_get_str(row, "container")));
                 json_object_object_add(x, "appInstanceId", json_object_new_string(app));
                 json_object_object_add(ip, "host", json_object_new_string(h->addr));
                 json_object_object_add(ip, "port", json_object_new_int(h->port));
@@ -395,7 +381,7 @@ static void adjacent(api *a, const fm_http_req *rq, fm_http_resp *rs)
                 json_object_object_add(mh, "hostId", json_object_new_string(h->name));
                 json_object_object_add(mh, "hostName", json_object_new_string(h->name));
                 json_object_object_add(x, "mecHostInformation", mh);
-                json_object_object_add(x, "registeredInstanceId", json_object_new_string(jstr(row, "id")));
+                json_object_object_add(x, "registeredInstanceId", json_object_new_string(fm_json_get_str(row, "id")));
                 json_object_array_add(out, x);
         }
         json_object_put(rows);
@@ -405,7 +391,7 @@ static void adjacent(api *a, const fm_http_req *rq, fm_http_resp *rs)
 
 /* ---- hosts ---- */
 
-static void hosts_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
+static void hosts_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         (void)rq;
         json_object *out = json_object_new_array();
@@ -422,8 +408,8 @@ static void hosts_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
                 json_object_put(req);
                 json_object_object_add(x, "reachable", json_object_new_boolean(r == 0));
                 if (r == 0) {
-                        json_object_object_add(x, "containers", json_object_get(jget(rep, "containers")));
-                        json_object_object_add(x, "migrating", json_object_get(jget(rep, "migrating")));
+                        json_object_object_add(x, "containers", json_object_get(fm_json_get(rep, "containers")));
+                        json_object_object_add(x, "migrating", json_object_get(fm_json_get(rep, "migrating")));
                 } else {
                         json_object_object_add(x, "error", json_object_new_string(e.msg));
                 }
@@ -436,7 +422,7 @@ static void hosts_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
 
 /* ---- migrations ---- */
 
-static json_object *migration_row(api *a, int64_t id, fm_error *e)
+static json_object *migration_row(fm_api *a, int64_t id, fm_error *e)
 {
         json_object *rows = fm_store_rows(a->o->store, e,
                                           "SELECT *, options AS j_options, report AS j_report FROM migrations WHERE id = ?",
@@ -448,7 +434,7 @@ static json_object *migration_row(api *a, int64_t id, fm_error *e)
 
 /* The service a migration of container ct (or of service sid) belongs
  * to, NULL when none; *gone when sid names none. Under the store's lock. */
-static json_object *migration_service(api *a, const char *sid, const char *ct, bool *gone, fm_error *e)
+static json_object *migration_service(fm_api *a, const char *sid, const char *ct, bool *gone, fm_error *e)
 {
         json_object *x = sid ? fm_store_rows(a->o->store, e,
                                              "SELECT id, container, body AS j_body FROM services WHERE id = ? AND "
@@ -465,23 +451,23 @@ static json_object *migration_service(api *a, const char *sid, const char *ct, b
 /* Whether a service's registration forbids its application to move. */
 static bool mobility_forbidden(json_object *svc)
 {
-        json_object *dev = jget(jget(svc, "body"), "deviceInformation");
+        json_object *dev = fm_json_get(fm_json_get(svc, "body"), "deviceInformation");
         for (size_t i = 0; json_object_is_type(dev, json_type_array) && i < json_object_array_length(dev); i++) {
-                const char *l = jstr(json_object_array_get_idx(dev, i), "appMobilityServiceLevel");
+                const char *l = fm_json_get_str(json_object_array_get_idx(dev, i), "appMobilityServiceLevel");
                 if (l && !strcmp(l, "APP_MOBILITY_NOT_ALLOWED"))
                         return true;
         }
         return false;
 }
 
-static void migrations_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
+static void migrations_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         fm_error e = {0};
         if (fm_validate(rq->body, fm_api_migration, &e) < 0)
                 return fm_http_problem(rs, 400, "%s", e.msg);
-        const char *sid = jstr(rq->body, "appMobilityServiceId"), *to = jstr(rq->body, "to"), *from = jstr(rq->body, "from");
+        const char *sid = fm_json_get_str(rq->body, "appMobilityServiceId"), *to = fm_json_get_str(rq->body, "to"), *from = fm_json_get_str(rq->body, "from");
         char ct[FM_NAME_MAX + 1] = "", src[FM_NAME_MAX + 1] = "";
-        snprintf(ct, sizeof(ct), "%s", jstr(rq->body, "container") ? jstr(rq->body, "container") : "");
+        snprintf(ct, sizeof(ct), "%s", fm_json_get_str(rq->body, "container") ? fm_json_get_str(rq->body, "container") : "");
         if (!!sid == !!ct[0])
                 return fm_http_problem(rs, 400, "a migration names exactly one of appMobilityServiceId and container");
         if (ct[0] && !fm_name_is_valid(ct))
@@ -494,7 +480,7 @@ static void migrations_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
         if (sid) { /* the container it names (a registration never changes it) */
                 json_object *svc = migration_service(a, sid, NULL, &gone, &e);
                 if (svc)
-                        snprintf(ct, sizeof(ct), "%s", jstr(svc, "container"));
+                        snprintf(ct, sizeof(ct), "%s", fm_json_get_str(svc, "container"));
                 json_object_put(svc);
                 if (!svc)
                         return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 422, "no service `%s'", sid);
@@ -511,15 +497,15 @@ static void migrations_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
         }
         if (!strcmp(src, to))
                 return fm_http_problem(rs, 409, "%s runs on %s already", ct, to);
-        json_object *opts = jget(rq->body, "options");
+        json_object *opts = fm_json_get(rq->body, "options");
         opts = opts ? json_object_get(opts) : json_object_new_object();
         /* the service's state, one migration of a container at a time, and
          * the insert: one step */
         int64_t id = -1;
         fm_store_lock(a->o->store);
         json_object *svc = migration_service(a, sid, ct, &gone, &e), *busy = NULL;
-        json_object *lat = jget(jget(jget(svc, "body"), "fastmig"), "storageLatencyMs");
-        if (lat && !jget(opts, "storage_latency_ms")) /* the service's tolerance, unless the request gives one */
+        json_object *lat = fm_json_get(fm_json_get(fm_json_get(svc, "body"), "fastmig"), "storageLatencyMs");
+        if (lat && !fm_json_get(opts, "storage_latency_ms")) /* the service's tolerance, unless the request gives one */
                 json_object_object_add(opts, "storage_latency_ms", json_object_new_double(json_object_get_double(lat)));
         if (e.code) {
                 db_problem(rs, &e);
@@ -527,17 +513,17 @@ static void migrations_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
                 fm_http_problem(rs, 422, "no service `%s'", sid);
         } else if (svc && mobility_forbidden(svc)) {
                 fm_http_problem(rs, 409, "service %s does not allow its application to move "
-                                         "(appMobilityServiceLevel APP_MOBILITY_NOT_ALLOWED)", jstr(svc, "id"));
+                                         "(appMobilityServiceLevel APP_MOBILITY_NOT_ALLOWED)", fm_json_get_str(svc, "id"));
         } else if (!(busy = fm_store_rows(a->o->store, &e, "SELECT id FROM migrations WHERE container = ? AND "
                                                            "status IN ('queued', 'running')", "s", ct))) {
                 db_problem(rs, &e);
         } else if (json_object_array_length(busy)) {
                 fm_http_problem(rs, 409, "%s is migrating already (migration %lld)", ct,
-                                (long long)json_object_get_int64(jget(json_object_array_get_idx(busy, 0), "id")));
+                                (long long)json_object_get_int64(fm_json_get(json_object_array_get_idx(busy, 0), "id")));
         } else if (fm_store_run(a->o->store, &e,
                                 "INSERT INTO migrations (service, container, src, dst, status, options, client, requested) "
                                 "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-                                "ssssssi", svc ? jstr(svc, "id") : NULL, ct, src, to,
+                                "ssssssi", svc ? fm_json_get_str(svc, "id") : NULL, ct, src, to,
                                 json_object_to_json_string_ext(opts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
                                 rq->client, fm_orch_now_ms()) < 0) {
                 db_problem(rs, &e);
@@ -560,7 +546,7 @@ static void migrations_post(api *a, const fm_http_req *rq, fm_http_resp *rs)
                     rq->client);
 }
 
-static void migrations_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
+static void migrations_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         const char *status = fm_http_query(rq, "status"), *ct = fm_http_query(rq, "container"),
                    *svc = fm_http_query(rq, "appMobilityServiceId"), *lim = fm_http_query(rq, "limit");
@@ -589,7 +575,7 @@ static void migrations_list(api *a, const fm_http_req *rq, fm_http_resp *rs)
         rs->body = out;
 }
 
-static void migration_get(api *a, const fm_http_req *rq, fm_http_resp *rs, const char *ids)
+static void migration_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *ids)
 {
         (void)rq;
         uint32_t id = 0;
@@ -606,8 +592,8 @@ static void migration_get(api *a, const fm_http_req *rq, fm_http_resp *rs, const
 
 /* ---- routing ---- */
 
-typedef void (*coll_fn)(api *, const fm_http_req *, fm_http_resp *);
-typedef void (*item_fn)(api *, const fm_http_req *, fm_http_resp *, const char *);
+typedef void (*coll_fn)(fm_api *, const fm_http_req *, fm_http_resp *);
+typedef void (*item_fn)(fm_api *, const fm_http_req *, fm_http_resp *, const char *);
 
 typedef struct route {
         const char *path; /* a trailing "/{}" takes one id */
@@ -636,7 +622,7 @@ static const route routes[] = {
 };
 
 /* path matches pattern; an id segment goes to id */
-static bool match(const char *pattern, const char *path, char id[ID_MAX + 1])
+static bool match(const char *pattern, const char *path, char id[FM_API_ID_MAX + 1])
 {
         size_t n = strlen(pattern);
         bool item = n > 3 && !strcmp(pattern + n - 3, "/{}");
@@ -646,19 +632,19 @@ static bool match(const char *pattern, const char *path, char id[ID_MAX + 1])
         if (strncmp(pattern, path, n))
                 return false;
         const char *rest = path + n;
-        if (!*rest || strchr(rest, '/') || strlen(rest) > ID_MAX)
+        if (!*rest || strchr(rest, '/') || strlen(rest) > FM_API_ID_MAX)
                 return false;
-        snprintf(id, ID_MAX + 1, "%s", rest);
+        snprintf(id, FM_API_ID_MAX + 1, "%s", rest);
         return true;
 }
 
 void fm_api_handle(void *data, const fm_http_req *rq, fm_http_resp *rs)
 {
-        api *a = data;
-        char id[ID_MAX + 1] = "", allow[64] = "";
+        fm_api *a = data;
+        char id[FM_API_ID_MAX + 1] = "", allow[64] = "";
         const route *hit = NULL;
         for (size_t i = 0; i < FM_ARRAY_SIZE(routes); i++) {
-                char x[ID_MAX + 1] = "";
+                char x[FM_API_ID_MAX + 1] = "";
                 if (!match(routes[i].path, rq->path, x))
                         continue;
                 size_t n = strlen(allow);

@@ -46,3 +46,16 @@ void fm_orch_log(fm_orch *o, const char *level, json_object *extra, const char *
         pthread_mutex_unlock(&o->log_lock);
         json_object_put(l);
 }
+
+void fm_orch_wait(fm_orch *o, int ms)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&o->changed, &o->lock, &ts);
+}

@@ -15,14 +15,6 @@
 #define POST_TIMEOUT_MS 5000
 #define CONNECT_TIMEOUT_MS 2000
 
-static const char *jstr(json_object *o, const char *k)
-{
-        json_object *v = NULL;
-        return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-                       ? json_object_get_string(v)
-                       : NULL;
-}
-
 static json_object *timestamp(int64_t ms)
 {
         json_object *t = json_object_new_object();
@@ -61,7 +53,7 @@ static bool has_associate(json_object *list, json_object *a)
 {
         for (size_t i = 0; list && i < json_object_array_length(list); i++) {
                 json_object *x = json_object_array_get_idx(list, i);
-                const char *t1 = jstr(x, "type"), *v1 = jstr(x, "value"), *t2 = jstr(a, "type"), *v2 = jstr(a, "value");
+                const char *t1 = fm_json_get_str(x, "type"), *v1 = fm_json_get_str(x, "value"), *t2 = fm_json_get_str(a, "type"), *v2 = fm_json_get_str(a, "value");
                 if (t1 && t2 && v1 && v2 && !strcmp(t1, t2) && !strcmp(v1, v2))
                         return true;
         }
@@ -79,7 +71,7 @@ void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *sta
         json_object *consumer = NULL, *devices = NULL;
         json_object_object_get_ex(body, "serviceConsumerId", &consumer);
         json_object_object_get_ex(body, "deviceInformation", &devices);
-        const char *app = jstr(consumer, "appInstanceId");
+        const char *app = fm_json_get_str(consumer, "appInstanceId");
         json_object *assoc = json_object_new_array();
         for (size_t i = 0; devices && i < json_object_array_length(devices); i++) {
                 json_object *a = NULL;
@@ -96,7 +88,7 @@ void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *sta
                 if (!sb || (expiry && expiry <= now))
                         continue;
                 json_object_object_get_ex(sb, "filterCriteria", &fc);
-                const char *fapp = jstr(fc, "appInstanceId");
+                const char *fapp = fm_json_get_str(fc, "appInstanceId");
                 if (fapp && (!app || strcmp(fapp, app)))
                         continue;
                 bool match = true;
@@ -131,10 +123,10 @@ void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *sta
                         json_object_object_add(target, "commInterface", ci);
                 }
                 json_object_object_add(n, "targetAppInfo", target);
-                snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", o->base_url, jstr(s, "id"));
+                snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", o->base_url, fm_json_get_str(s, "id"));
                 json_object_object_add(links, "subscription", href(url));
                 json_object_object_add(n, "_links", links);
-                enqueue(o, jstr(s, "id"), "mobility", NULL, n, expiry);
+                enqueue(o, fm_json_get_str(s, "id"), "mobility", NULL, n, expiry);
                 json_object_put(n);
         }
         json_object_put(subs);
@@ -208,7 +200,7 @@ static void expire(fm_orch *o)
                 json_object *s = json_object_array_get_idx(subs, i), *sb = NULL, *exp = NULL;
                 json_object_object_get_ex(s, "body", &sb);
                 json_object_object_get_ex(s, "expiry", &exp);
-                const char *id = jstr(s, "id");
+                const char *id = fm_json_get_str(s, "id");
                 char url[512];
                 snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", o->base_url, id);
                 json_object *n = json_object_new_object(), *links = json_object_new_object();
@@ -224,7 +216,7 @@ static void expire(fm_orch *o)
                                                 "si", id, now);
                         if (gone == 1) {
                                 fm_store_run(o->store, NULL, "DELETE FROM outbox WHERE subscription = ?", "s", id);
-                                enqueue(o, id, "expiry", jstr(sb, "callbackReference"), n, now + OUTBOX_GIVE_UP_MS);
+                                enqueue(o, id, "expiry", fm_json_get_str(sb, "callbackReference"), n, now + OUTBOX_GIVE_UP_MS);
                         }
                         if (fm_store_end(o->store, gone >= 0, &e) == 0 && gone == 1)
                                 fm_orch_log(o, "info", NULL, "subscription %s expired", id);
@@ -276,11 +268,11 @@ static int deliver(fm_orch *o)
                         expires = json_object_get_int64(v);
                 if (json_object_object_get_ex(d, "created", &v))
                         created = json_object_get_int64(v);
-                const char *url = jstr(d, "url"), *kind = jstr(d, "kind");
+                const char *url = fm_json_get_str(d, "url"), *kind = fm_json_get_str(d, "kind");
                 /* a notice for a subscription that ended goes with it */
-                bool gone = !jstr(d, "live") && kind && strcmp(kind, "expiry");
+                bool gone = !fm_json_get_str(d, "live") && kind && strcmp(kind, "expiry");
                 char why[256] = "";
-                if (!gone && url && post(url, jstr(d, "body"), why, sizeof(why)) == 0) {
+                if (!gone && url && post(url, fm_json_get_str(d, "body"), why, sizeof(why)) == 0) {
                         fm_store_run(o->store, NULL, "DELETE FROM outbox WHERE id = ?", "i", id);
                         fm_orch_log(o, "info", NULL, "notification %lld (%s) delivered to %s", (long long)id, kind, url);
                         done++;
@@ -318,14 +310,7 @@ static void *notifier(void *arg)
                 pthread_mutex_lock(&o->lock);
                 if (n > 0 || o->notifier_stopping)
                         continue;
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 250 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&o->changed, &o->lock, &ts);
+                fm_orch_wait(o, 250);
         }
         pthread_mutex_unlock(&o->lock);
         return NULL;

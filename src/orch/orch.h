@@ -36,6 +36,9 @@ void fm_orch_log(fm_orch *o, const char *level, json_object *extra, const char *
 /* Wall-clock milliseconds (what the API shows). */
 int64_t fm_orch_now_ms(void);
 
+/* With o->lock held: waits until o->changed is signalled or ms pass. */
+void fm_orch_wait(fm_orch *o, int ms);
+
 /* A fresh random id: 16 hex digits. */
 void fm_orch_new_id(char id[17]);
 

@@ -29,7 +29,7 @@ static const char USAGE[] =
 
 static void http_log(void *data, const char *msg)
 {
-        api *a = data;
+        fm_api *a = data;
         fm_orch_log(a->o, "warning", NULL, "https: %s", msg);
 }
 
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
         char crt[600], key[600];
         snprintf(crt, sizeof(crt), "%s/%s.crt", pki, cert);
         snprintf(key, sizeof(key), "%s/%s.key", pki, cert);
-        static api a;
+        static fm_api a;
         a.o = &o;
         fm_http *h = NULL;
         if (fm_http_start(fd, crt, key, o.store, fm_api_handle, http_log, &a, &h, &e) < 0)

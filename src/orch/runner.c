@@ -18,33 +18,19 @@ typedef struct run {
         int64_t bytes;
 } run;
 
-static const char *jstr(json_object *o, const char *k)
-{
-        json_object *v = NULL;
-        return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-                       ? json_object_get_string(v)
-                       : NULL;
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-        json_object *v = NULL;
-        return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
-}
-
 json_object *fm_orch_migration_json(fm_orch *o, json_object *row)
 {
         json_object *m = json_object_new_object(), *v = NULL;
-        int64_t id = jint(row, "id");
+        int64_t id = fm_json_get_int(row, "id");
         char ids[24], href[256];
         snprintf(ids, sizeof(ids), "%lld", (long long)id);
         json_object_object_add(m, "id", json_object_new_string(ids));
         static const char *const keys[] = {"service", "container", "status", "phase", "error", "client"};
         for (size_t i = 0; i < FM_ARRAY_SIZE(keys); i++)
-                json_object_object_add(m, keys[i], jstr(row, keys[i]) ? json_object_new_string(jstr(row, keys[i])) : NULL);
-        json_object_object_add(m, "from", json_object_new_string(jstr(row, "src") ? jstr(row, "src") : ""));
-        json_object_object_add(m, "to", json_object_new_string(jstr(row, "dst") ? jstr(row, "dst") : ""));
-        json_object_object_add(m, "bytes", json_object_new_int64(jint(row, "bytes")));
+                json_object_object_add(m, keys[i], fm_json_get_str(row, keys[i]) ? json_object_new_string(fm_json_get_str(row, keys[i])) : NULL);
+        json_object_object_add(m, "from", json_object_new_string(fm_json_get_str(row, "src") ? fm_json_get_str(row, "src") : ""));
+        json_object_object_add(m, "to", json_object_new_string(fm_json_get_str(row, "dst") ? fm_json_get_str(row, "dst") : ""));
+        json_object_object_add(m, "bytes", json_object_new_int64(fm_json_get_int(row, "bytes")));
         static const char *const times[] = {"requested", "started", "ended"};
         for (size_t i = 0; i < FM_ARRAY_SIZE(times); i++) {
                 json_object_object_get_ex(row, times[i], &v);
@@ -79,7 +65,7 @@ static void on_round(json_object *ev, double stall_ms, void *data)
         if (json_object_object_get_ex(ev, "pages_sent", &v))
                 r->bytes += json_object_get_int64(v) * 4096;
         char phase[32];
-        snprintf(phase, sizeof(phase), "round %lld", (long long)jint(ev, "round"));
+        snprintf(phase, sizeof(phase), "round %lld", (long long)fm_json_get_int(ev, "round"));
         fm_store_run(r->o->store, NULL, "UPDATE migrations SET phase = ?, bytes = ? WHERE id = ?", "sii", phase,
                      r->bytes, r->id);
 }
@@ -93,14 +79,14 @@ static void *migration_thread(void *arg)
                                           "i", r->id);
         json_object *row = rows ? json_object_array_get_idx(rows, 0) : NULL, *opts = NULL;
         json_object *report = NULL;
-        const char *service = jstr(row, "service");
+        const char *service = fm_json_get_str(row, "service");
         int rc = -EIO;
         if (row && json_object_object_get_ex(row, "options", &opts)) {
                 fm_migrate_opts mo = {.probe = true, .probe_interval_us = 1000};
                 rc = fm_migrate_opts_from_json(opts, &mo, &e);
-                mo.name = jstr(row, "container");
-                mo.from = jstr(row, "src");
-                mo.to = jstr(row, "dst");
+                mo.name = fm_json_get_str(row, "container");
+                mo.from = fm_json_get_str(row, "src");
+                mo.to = fm_json_get_str(row, "dst");
                 mo.progress = on_phase;
                 mo.round_progress = on_round;
                 mo.pdata = r;
@@ -112,11 +98,11 @@ static void *migration_thread(void *arg)
         bool ok = rc == 0 && report && fm_json_bool(report, "ok", false);
         bool rolled_back = !ok && report && fm_json_bool(report, "rolled_back", false);
         const char *status = ok ? "succeeded" : rolled_back ? "rolled_back" : "failed";
-        const char *err = ok ? NULL : e.msg[0] ? e.msg : jstr(report, "error");
+        const char *err = ok ? NULL : e.msg[0] ? e.msg : fm_json_get_str(report, "error");
         json_object *bd = NULL;
         json_object_object_get_ex(report, "bytes_disk", &bd);
-        int64_t bytes = report ? (json_object_is_type(bd, json_type_object) ? jint(bd, "total") : jint(report, "bytes_disk")) +
-                                         jint(report, "bytes_memory")
+        int64_t bytes = report ? (json_object_is_type(bd, json_type_object) ? fm_json_get_int(bd, "total") : fm_json_get_int(report, "bytes_disk")) +
+                                         fm_json_get_int(report, "bytes_memory")
                                : r->bytes;
         /* the outcome, the service's host and the subscribers' notice are one
          * step; a database that refuses it is asked again (the row must not
@@ -132,10 +118,10 @@ static void *migration_thread(void *arg)
                                          "sssiii", status, rep_text, err, bytes, fm_orch_now_ms(), r->id);
                 if (w >= 0 && ok && service)
                         w = fm_store_run(o->store, &we, "UPDATE services SET host = ? WHERE id = ?", "ss",
-                                         jstr(row, "dst"), service);
+                                         fm_json_get_str(row, "dst"), service);
                 if (w >= 0 && service)
                         fm_orch_notify_mobility(o, service, ok ? "INTERHOST_MOVEOUT_COMPLETED" : "INTERHOST_MOVEOUT_FAILED",
-                                                jstr(row, "dst"));
+                                                fm_json_get_str(row, "dst"));
                 if (w >= 0 || we.code != EBUSY)
                         w = fm_store_end(o->store, w >= 0, &we) < 0 ? -EIO : w;
                 if (w >= 0)
@@ -162,7 +148,7 @@ static bool host_free(fm_orch *o, const char *h)
         json_object *c = fm_store_rows(o->store, NULL,
                                        "SELECT count(*) AS n FROM migrations WHERE status = 'running' AND (src = ? OR dst = ?)",
                                        "ss", h, h);
-        int64_t n = c ? jint(json_object_array_get_idx(c, 0), "n") : 1 << 30;
+        int64_t n = c ? fm_json_get_int(json_object_array_get_idx(c, 0), "n") : 1 << 30;
         json_object_put(c);
         return n < o->per_host;
 }
@@ -173,13 +159,13 @@ static void start_queued(fm_orch *o)
                                        "SELECT id, service, src, dst FROM migrations WHERE status = 'queued' ORDER BY id", "");
         for (size_t i = 0; q && i < json_object_array_length(q); i++) {
                 json_object *m = json_object_array_get_idx(q, i);
-                if (!host_free(o, jstr(m, "src")) || !host_free(o, jstr(m, "dst")))
+                if (!host_free(o, fm_json_get_str(m, "src")) || !host_free(o, fm_json_get_str(m, "dst")))
                         continue;
                 run *r = calloc(1, sizeof(*r));
                 if (!r)
                         break;
                 r->o = o;
-                r->id = jint(m, "id");
+                r->id = fm_json_get_int(m, "id");
                 /* running and the subscribers' TRIGGERED notice are one step;
                  * only a row still queued starts */
                 fm_error e = {0};
@@ -188,8 +174,8 @@ static void start_queued(fm_orch *o)
                         n = fm_store_run(o->store, &e,
                                          "UPDATE migrations SET status = 'running', started = ? WHERE id = ? AND status = 'queued'",
                                          "ii", fm_orch_now_ms(), r->id);
-                if (n == 1 && jstr(m, "service"))
-                        fm_orch_notify_mobility(o, jstr(m, "service"), "INTERHOST_MOVEOUT_TRIGGERED", jstr(m, "dst"));
+                if (n == 1 && fm_json_get_str(m, "service"))
+                        fm_orch_notify_mobility(o, fm_json_get_str(m, "service"), "INTERHOST_MOVEOUT_TRIGGERED", fm_json_get_str(m, "dst"));
                 if (n >= 0 && fm_store_end(o->store, n == 1, &e) < 0)
                         n = -EIO;
                 if (n != 1) {
@@ -210,8 +196,8 @@ static void start_queued(fm_orch *o)
                         fm_store_run(o->store, NULL,
                                      "UPDATE migrations SET status = 'failed', error = 'no thread to run it', ended = ? "
                                      "WHERE id = ?", "ii", fm_orch_now_ms(), r->id);
-                        if (jstr(m, "service"))
-                                fm_orch_notify_mobility(o, jstr(m, "service"), "INTERHOST_MOVEOUT_FAILED", jstr(m, "dst"));
+                        if (fm_json_get_str(m, "service"))
+                                fm_orch_notify_mobility(o, fm_json_get_str(m, "service"), "INTERHOST_MOVEOUT_FAILED", fm_json_get_str(m, "dst"));
                         fm_store_end(o->store, true, NULL);
                         pthread_mutex_lock(&o->lock);
                         o->running--;
@@ -233,10 +219,7 @@ static void *scheduler(void *arg)
                 pthread_mutex_lock(&o->lock);
                 if (o->stopping)
                         break;
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += 1;
-                pthread_cond_timedwait(&o->changed, &o->lock, &ts);
+                fm_orch_wait(o, 1000);
         }
         pthread_mutex_unlock(&o->lock);
         return NULL;
@@ -328,7 +311,7 @@ static void find(fm_orch *o, const fleet_view *v, const char *name, const char *
                 json_object_object_get_ex(v->reply[i], "containers", &a);
                 for (size_t k = 0; json_object_is_type(a, json_type_array) && k < json_object_array_length(a); k++) {
                         json_object *c = json_object_array_get_idx(a, k);
-                        const char *cn = jstr(c, "name"), *st = jstr(c, "state");
+                        const char *cn = fm_json_get_str(c, "name"), *st = fm_json_get_str(c, "state");
                         if (cn && st && !strcmp(cn, name) && !strcmp(st, "RUNNING")) {
                                 w->running++;
                                 w->host = h;
@@ -353,8 +336,8 @@ static bool settled(const where *w)
 
 static void reconcile_one(fm_orch *o, json_object *m, const where *w)
 {
-        const char *name = jstr(m, "container"), *src = jstr(m, "src"), *dst = jstr(m, "dst");
-        int64_t id = jint(m, "id");
+        const char *name = fm_json_get_str(m, "container"), *src = fm_json_get_str(m, "src"), *dst = fm_json_get_str(m, "dst");
+        int64_t id = fm_json_get_int(m, "id");
         const char *status, *why;
         char err[512] = "";
         if (settled(w) && w->running == 1 && !strcmp(w->host->name, dst)) {
@@ -381,7 +364,7 @@ static void reconcile_one(fm_orch *o, json_object *m, const where *w)
         json_object_object_add(rep, "to", json_object_new_string(dst));
         json_object_object_add(rep, "error", error ? json_object_new_string(error) : NULL);
         fm_error e = {0};
-        const char *service = jstr(m, "service");
+        const char *service = fm_json_get_str(m, "service");
         if (fm_store_begin(o->store, &e) == 0) {
                 int r = fm_store_run(o->store, &e, "UPDATE migrations SET status = ?, report = ?, error = ?, ended = ? WHERE id = ?",
                                      "sssii", status, json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
@@ -429,7 +412,7 @@ int fm_orch_reconcile(fm_orch *o, fm_error *e)
                                 continue;
                         json_object *m = json_object_array_get_idx(left, i);
                         where w;
-                        find(o, &v, jstr(m, "container"), jstr(m, "src"), &w);
+                        find(o, &v, fm_json_get_str(m, "container"), fm_json_get_str(m, "src"), &w);
                         if (settled(&w) || last) {
                                 reconcile_one(o, m, &w);
                                 done[i] = true;
@@ -451,13 +434,13 @@ int fm_orch_reconcile(fm_orch *o, fm_error *e)
         for (size_t i = 0; svc && i < json_object_array_length(svc); i++) {
                 json_object *s = json_object_array_get_idx(svc, i);
                 where w;
-                find(o, &v, jstr(s, "container"), NULL, &w);
+                find(o, &v, fm_json_get_str(s, "container"), NULL, &w);
                 if (w.running == 1 || !w.unreachable[0])
                         fm_store_run(o->store, NULL, "UPDATE services SET host = ? WHERE id = ?", "ss",
-                                     w.running == 1 ? w.host->name : NULL, jstr(s, "id"));
+                                     w.running == 1 ? w.host->name : NULL, fm_json_get_str(s, "id"));
                 if (w.running != 1)
-                        fm_orch_log(o, "warning", NULL, "reconcile: service %s (%s) runs on %d host(s)%s%s", jstr(s, "id"),
-                                    jstr(s, "container"), w.running, w.unreachable[0] ? ", unreachable: " : "", w.unreachable);
+                        fm_orch_log(o, "warning", NULL, "reconcile: service %s (%s) runs on %d host(s)%s%s", fm_json_get_str(s, "id"),
+                                    fm_json_get_str(s, "container"), w.running, w.unreachable[0] ? ", unreachable: " : "", w.unreachable);
         }
         view_free(o, &v);
         json_object_put(svc);

@@ -6,20 +6,7 @@
 
 #include "orch/schema.h"
 #include "plane/options.h"
-
-static const char *jstr(json_object *o, const char *k)
-{
-        json_object *v = NULL;
-        return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-                       ? json_object_get_string(v)
-                       : NULL;
-}
-
-static json_object *jget(json_object *o, const char *k)
-{
-        json_object *v = NULL;
-        return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
+#include "proto/proto.h"
 
 /* ---- request tables ---- */
 
@@ -40,8 +27,8 @@ static const fm_vfield device_information[] = {
 };
 static const fm_vfield device_item[] = {{"", FM_V_OBJ, .sub = device_information}, {NULL}};
 static const fm_vfield consumer_id[] = {
-        {"appInstanceId", FM_V_STR, .max = ID_MAX, .id = true},
-        {"mepId", FM_V_STR, .max = ID_MAX, .id = true},
+        {"appInstanceId", FM_V_STR, .max = FM_API_ID_MAX, .id = true},
+        {"mepId", FM_V_STR, .max = FM_API_ID_MAX, .id = true},
         {NULL},
 };
 /* fastmig's extension of RegistrationInfo: the container and its tolerances */
@@ -53,7 +40,7 @@ static const fm_vfield service_ext[] = {
         {NULL},
 };
 const fm_vfield fm_api_registration[] = {
-        {"appMobilityServiceId", FM_V_STR, .max = ID_MAX, .id = true},
+        {"appMobilityServiceId", FM_V_STR, .max = FM_API_ID_MAX, .id = true},
         {"serviceConsumerId", FM_V_OBJ, true, .sub = consumer_id},
         {"deviceInformation", FM_V_ARR, .max = 16, .sub = device_item},
         {"expiryTime", FM_V_INT, .lo = 0, .hi = 4294967295.0},
@@ -66,7 +53,7 @@ static const char *const mobility_statuses[] = {"INTERHOST_MOVEOUT_TRIGGERED", "
 static const fm_vfield status_item[] = {{"", FM_V_STR, .oneof = mobility_statuses}, {NULL}};
 static const fm_vfield associate_item[] = {{"", FM_V_OBJ, .sub = associate_id}, {NULL}};
 static const fm_vfield filter_criteria[] = {
-        {"appInstanceId", FM_V_STR, .max = ID_MAX, .id = true},
+        {"appInstanceId", FM_V_STR, .max = FM_API_ID_MAX, .id = true},
         {"associateId", FM_V_ARR, .max = 16, .sub = associate_item},
         {"mobilityStatus", FM_V_ARR, .max = 3, .sub = status_item},
         {NULL},
@@ -89,7 +76,7 @@ const fm_vfield fm_api_subscription[] = {
 };
 
 const fm_vfield fm_api_migration[] = {
-        {"appMobilityServiceId", FM_V_STR, .max = ID_MAX, .id = true},
+        {"appMobilityServiceId", FM_V_STR, .max = FM_API_ID_MAX, .id = true},
         {"container", FM_V_STR, .max = FM_NAME_MAX},
         {"to", FM_V_STR, true, .max = FM_NAME_MAX},
         {"from", FM_V_STR, .max = FM_NAME_MAX},
@@ -100,13 +87,13 @@ const fm_vfield fm_api_migration[] = {
 /* A RegistrationInfo's rules beyond its table. */
 int fm_api_registration_check(json_object *b, fm_error *e)
 {
-        json_object *c = jget(b, "serviceConsumerId");
-        if (!!jget(c, "appInstanceId") == !!jget(c, "mepId"))
+        json_object *c = fm_json_get(b, "serviceConsumerId");
+        if (!!fm_json_get(c, "appInstanceId") == !!fm_json_get(c, "mepId"))
                 return fm_err(e, EINVAL, "`serviceConsumerId' holds exactly one of appInstanceId and mepId");
-        json_object *d = jget(b, "deviceInformation");
+        json_object *d = fm_json_get(b, "deviceInformation");
         for (size_t i = 0; d && i < json_object_array_length(d); i++) {
-                json_object *id = jget(json_object_array_get_idx(d, i), "associateId");
-                const char *t = jstr(id, "type"), *v = jstr(id, "value");
+                json_object *id = fm_json_get(json_object_array_get_idx(d, i), "associateId");
+                const char *t = fm_json_get_str(id, "type"), *v = fm_json_get_str(id, "value");
                 struct in_addr a4;
                 struct in6_addr a6;
                 if (!strcmp(t, "UE_IPv4_ADDRESS") && inet_pton(AF_INET, v, &a4) != 1)
@@ -116,7 +103,7 @@ int fm_api_registration_check(json_object *b, fm_error *e)
                 if (!strcmp(t, "NATED_IP_ADDRESS") && inet_pton(AF_INET, v, &a4) != 1 && inet_pton(AF_INET6, v, &a6) != 1)
                         return fm_err(e, EINVAL, "`deviceInformation[%zu].associateId.value' is not an IP address: `%s'", i, v);
         }
-        const char *ct = jstr(jget(b, "fastmig"), "container");
+        const char *ct = fm_json_get_str(fm_json_get(b, "fastmig"), "container");
         if (!fm_name_is_valid(ct))
                 return fm_err(e, EINVAL, "`fastmig.container' is not a container name: `%s'", ct);
         return 0;
@@ -124,20 +111,20 @@ int fm_api_registration_check(json_object *b, fm_error *e)
 
 int64_t fm_api_deadline_ms(json_object *b)
 {
-        json_object *d = jget(b, "expiryDeadline");
+        json_object *d = fm_json_get(b, "expiryDeadline");
         if (!d)
                 return 0;
-        return json_object_get_int64(jget(d, "seconds")) * 1000 + json_object_get_int64(jget(d, "nanoSeconds")) / 1000000;
+        return json_object_get_int64(fm_json_get(d, "seconds")) * 1000 + json_object_get_int64(fm_json_get(d, "nanoSeconds")) / 1000000;
 }
 
 int fm_api_subscription_check(json_object *b, int64_t now_ms, fm_error *e)
 {
-        const char *cb = jstr(b, "callbackReference");
+        const char *cb = fm_json_get_str(b, "callbackReference");
         if (strncmp(cb, "http://", 7) && strncmp(cb, "https://", 8))
                 return fm_err(e, EINVAL, "`callbackReference' is an http:// or https:// URI, not `%.64s'", cb);
         if (strspn(cb, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/?#[]@!$&'()*+,;=%") != strlen(cb))
                 return fm_err(e, EINVAL, "`callbackReference' holds characters a URI does not: `%.64s'", cb);
-        if (jget(b, "websockNotifConfig"))
+        if (fm_json_get(b, "websockNotifConfig"))
                 return fm_err(e, EINVAL, "`websockNotifConfig': notifications go to callbackReference only (no websockets)");
         int64_t d = fm_api_deadline_ms(b);
         if (d && d <= now_ms)

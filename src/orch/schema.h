@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include "proto/validate.h"
 
-#define ID_MAX 64 /* an id in a path or a body: [A-Za-z0-9_.-], 1 to 64 */
+#define FM_API_ID_MAX 64 /* an id in a path or a body: [A-Za-z0-9_.-], 1 to 64 */
 
 extern const fm_vfield fm_api_registration[];  /* RegistrationInfo with fastmig's extension */
 extern const fm_vfield fm_api_subscription[];  /* MobilityProcedureSubscription */

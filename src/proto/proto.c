@@ -244,6 +244,24 @@ int fm_json_num(json_object *o, const char *key, bool required, double lo, doubl
         return 0;
 }
 
+json_object *fm_json_get(json_object *o, const char *key)
+{
+        json_object *v = NULL;
+        return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+const char *fm_json_get_str(json_object *o, const char *key)
+{
+        json_object *v = fm_json_get(o, key);
+        return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+int64_t fm_json_get_int(json_object *o, const char *key)
+{
+        json_object *v = fm_json_get(o, key);
+        return v ? json_object_get_int64(v) : 0;
+}
+
 bool fm_json_bool(json_object *o, const char *key, bool dflt)
 {
         json_object *v = NULL;

@@ -46,6 +46,12 @@ int fm_json_int(json_object *o, const char *key, bool required, int64_t lo, int6
 /* A number (integer or not) in [lo, hi]. */
 int fm_json_num(json_object *o, const char *key, bool required, double lo, double hi, double *out, fm_error *e);
 bool fm_json_bool(json_object *o, const char *key, bool dflt);
+/* Readers for objects already checked (proto/validate.h) or of our own
+ * making: the member at key (NULL when o or it is missing), its string
+ * (NULL when not a string), its integer (0 when missing). */
+json_object *fm_json_get(json_object *o, const char *key);
+const char *fm_json_get_str(json_object *o, const char *key);
+int64_t fm_json_get_int(json_object *o, const char *key);
 
 /* Replies. */
 json_object *fm_reply_ok(void);
