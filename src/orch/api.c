@@ -125,8 +125,9 @@ static void services_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
         fm_orch_log(a->o, "info", NULL, "service %s registered by %s: container %s on %s", id, rq->client, ct, h->name);
 }
 
-static void service_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void service_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
 {
+        const char *id = ids[0];
         (void)rq;
         fm_error e = {0};
         json_object *row = service_row(a, id, &e);
@@ -151,8 +152,9 @@ static bool service_busy(fm_api *a, const char *id, int64_t *mig)
         return busy;
 }
 
-static void service_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void service_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
 {
+        const char *id = ids[0];
         fm_error e = {0};
         if (fm_validate(rq->body, fm_api_registration, &e) < 0 || fm_api_registration_check(rq->body, &e) < 0)
                 return fm_http_problem(rs, 400, "%s", e.msg);
@@ -191,8 +193,9 @@ static void service_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, cons
         json_object_put(row);
 }
 
-static void service_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void service_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
 {
+        const char *id = ids[0];
         fm_error e = {0};
         int64_t mig = 0;
         fm_store_lock(a->o->store);
@@ -301,8 +304,9 @@ static void subscriptions_post(fm_api *a, const fm_http_req *rq, fm_http_resp *r
         fm_orch_log(a->o, "info", NULL, "subscription %s by %s: %s", id, rq->client, fm_json_get_str(rq->body, "callbackReference"));
 }
 
-static void subscription_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void subscription_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
 {
+        const char *id = ids[0];
         (void)rq;
         fm_error e = {0};
         json_object *row = subscription_row(a, id, &e);
@@ -313,8 +317,9 @@ static void subscription_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs,
         json_object_put(row);
 }
 
-static void subscription_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void subscription_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
 {
+        const char *id = ids[0];
         fm_error e = {0};
         if (fm_validate(rq->body, fm_api_subscription, &e) < 0 || fm_api_subscription_check(rq->body, fm_orch_now_ms(), &e) < 0)
                 return fm_http_problem(rs, 400, "%s", e.msg);
@@ -325,11 +330,12 @@ static void subscription_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs,
                 return db_problem(rs, &e);
         if (r == 0)
                 return fm_http_problem(rs, 404, "no subscription %s", id);
-        subscription_get(a, rq, rs, id);
+        subscription_get(a, rq, rs, ids);
 }
 
-static void subscription_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *id)
+static void subscription_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
 {
+        const char *id = ids[0];
         (void)rq;
         fm_error e = {0};
         int r = fm_store_run(a->o->store, &e, "DELETE FROM subscriptions WHERE id = ?", "s", id);
@@ -575,8 +581,9 @@ static void migrations_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
         rs->body = out;
 }
 
-static void migration_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *ids)
+static void migration_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *path_ids)
 {
+        const char *ids = path_ids[0];
         (void)rq;
         uint32_t id = 0;
         if (fm_parse_u32(ids, &id) < 0)
@@ -590,68 +597,224 @@ static void migration_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, co
         json_object_put(row);
 }
 
+/* ---- a host's images ---- */
+
+static const fm_host *path_host(fm_api *a, const char *name, fm_http_resp *rs)
+{
+        const fm_host *h = fm_fleet_host(&a->o->fleet, name);
+        if (!h)
+                fm_http_problem(rs, 404, "no host `%s' in the fleet", name);
+        return h;
+}
+
+/* An agent's failure as a problem: what it did not find is 404, what it is
+ * using 409, anything else 502 (the orchestrator's peer failed). */
+static void agent_problem(fm_http_resp *rs, const fm_host *h, const fm_error *e)
+{
+        int st = e->code == ENOENT ? 404 : e->code == EBUSY ? 409 : 502;
+        fm_http_problem(rs, st, "%s: %s", h->name, e->msg);
+}
+
+static int image_call(const fm_host *h, const char *op, const char *image, json_object **rep, int timeout_ms, fm_error *e)
+{
+        json_object *req = json_object_new_object();
+        json_object_object_add(req, "op", json_object_new_string(op));
+        if (image)
+                json_object_object_add(req, "image", json_object_new_string(image));
+        int r = fm_plane_call(h, req, rep, timeout_ms, e);
+        json_object_put(req);
+        return r;
+}
+
+static void images_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
+{
+        (void)rq;
+        const fm_host *h = path_host(a, ids[0], rs);
+        json_object *rep = NULL;
+        fm_error e = {0};
+        if (!h)
+                return;
+        if (image_call(h, "image_list", NULL, &rep, 10000, &e) < 0)
+                return agent_problem(rs, h, &e);
+        json_object *out = json_object_new_object(), *im = fm_json_get(rep, "images");
+        json_object_object_add(out, "host", json_object_new_string(h->name));
+        json_object_object_add(out, "images", json_object_is_type(im, json_type_array) ? json_object_get(im) : json_object_new_array());
+        json_object_object_add(out, "free_bytes", json_object_new_int64(fm_json_get_int(rep, "free_bytes")));
+        json_object_put(rep);
+        rs->status = 200;
+        rs->body = out;
+}
+
+/* Whether host h holds image ref (a name or a digest). */
+static bool holds(const fm_host *h, const char *ref)
+{
+        json_object *rep = NULL;
+        if (image_call(h, "image_list", NULL, &rep, 10000, NULL) < 0)
+                return false;
+        json_object *im = fm_json_get(rep, "images");
+        bool has = false;
+        for (size_t i = 0; !has && json_object_is_type(im, json_type_array) && i < json_object_array_length(im); i++) {
+                json_object *x = json_object_array_get_idx(im, i);
+                const char *n = fm_json_get_str(x, "name"), *d = fm_json_get_str(x, "digest");
+                has = (n && !strcmp(n, ref)) || (d && !strcmp(d, ref));
+        }
+        json_object_put(rep);
+        return has;
+}
+
+static void images_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
+{
+        fm_error e = {0};
+        const fm_host *to = path_host(a, ids[0], rs), *from = NULL;
+        if (!to)
+                return;
+        if (fm_validate(rq->body, fm_api_image_placement, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        const char *ref = fm_json_get_str(rq->body, "image"), *fname = fm_json_get_str(rq->body, "from");
+        if (fname && !(from = fm_fleet_host(&a->o->fleet, fname)))
+                return fm_http_problem(rs, 422, "`from': no host `%s' in the fleet", fname);
+        if (from == to)
+                return fm_http_problem(rs, 422, "`from' is the host the image is placed on");
+        if (holds(to, ref))
+                return fm_http_problem(rs, 409, "%s holds image `%s' already", to->name, ref);
+        for (int i = 0; !from && i < a->o->fleet.hosts; i++)
+                if (&a->o->fleet.host[i] != to && holds(&a->o->fleet.host[i], ref))
+                        from = &a->o->fleet.host[i];
+        if (!from || (fname && !holds(from, ref)))
+                return fm_http_problem(rs, 422, "%s%s holds no image `%s'", fname ? "host " : "no other host",
+                                       fname ? fname : "", ref);
+        json_object *req = json_object_new_object(), *rep = NULL;
+        char ep[40];
+        snprintf(ep, sizeof(ep), "%s:%u", to->addr, to->port);
+        json_object_object_add(req, "op", json_object_new_string("image_push"));
+        json_object_object_add(req, "image", json_object_new_string(ref));
+        json_object_object_add(req, "to", json_object_new_string(ep));
+        double t0 = fm_now_ms();
+        int r = fm_plane_call(from, req, &rep, 3600000, &e);
+        json_object_put(req);
+        if (r < 0)
+                return agent_problem(rs, from, &e);
+        json_object *out = json_object_new_object(), *im = fm_json_get(rep, "image");
+        json_object_object_add(out, "host", json_object_new_string(to->name));
+        json_object_object_add(out, "from", json_object_new_string(from->name));
+        json_object_object_add(out, "image", im ? json_object_get(im) : NULL);
+        json_object_object_add(out, "bytes", json_object_new_int64(fm_json_get_int(rep, "bytes")));
+        json_object_object_add(out, "bytes_base", json_object_new_int64(fm_json_get_int(rep, "bytes_base")));
+        json_object_object_add(out, "ms", json_object_new_double(fm_now_ms() - t0));
+        json_object_put(rep);
+        rs->status = 201;
+        rs->body = out;
+        const char *digest = fm_json_get_str(im, "digest");
+        snprintf(rs->location, sizeof(rs->location), "%s/fastmig/v1/hosts/%s/images/%s", a->o->base_url, to->name,
+                 digest ? digest : ref);
+        fm_orch_log(a->o, "info", NULL, "image %s placed on %s from %s by %s", ref, to->name, from->name, rq->client);
+}
+
+static void image_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
+{
+        const fm_host *h = path_host(a, ids[0], rs);
+        json_object *rep = NULL;
+        fm_error e = {0};
+        if (!h)
+                return;
+        if (image_call(h, "image_rm", ids[1], &rep, 60000, &e) < 0)
+                return agent_problem(rs, h, &e);
+        json_object_put(rep);
+        rs->status = 204;
+        fm_orch_log(a->o, "info", NULL, "image %s removed from %s by %s", ids[1], h->name, rq->client);
+}
+
 /* ---- routing ---- */
 
-typedef void (*coll_fn)(fm_api *, const fm_http_req *, fm_http_resp *);
-typedef void (*item_fn)(fm_api *, const fm_http_req *, fm_http_resp *, const char *);
+typedef void (*handler_fn)(fm_api *, const fm_http_req *, fm_http_resp *, const char *const *ids);
 
 typedef struct route {
-        const char *path; /* a trailing "/{}" takes one id */
+        const char *path; /* a segment "{}" takes an id */
         const char *method;
-        coll_fn coll;
-        item_fn item;
+        handler_fn fn;
         bool body;        /* takes a JSON body */
 } route;
 
+/* the collection handlers take no ids */
+#define COLL(f)                                                                                                   \
+        static void f##_(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)                \
+        {                                                                                                         \
+                (void)ids;                                                                                        \
+                f(a, rq, rs);                                                                                     \
+        }
+COLL(services_list)
+COLL(services_post)
+COLL(subscriptions_list)
+COLL(subscriptions_post)
+COLL(adjacent)
+COLL(hosts_list)
+COLL(migrations_list)
+COLL(migrations_post)
+
 static const route routes[] = {
-        {"/amsi/v1/app_mobility_services", "GET", services_list, NULL, false},
-        {"/amsi/v1/app_mobility_services", "POST", services_post, NULL, true},
-        {"/amsi/v1/app_mobility_services/{}", "GET", NULL, service_get, false},
-        {"/amsi/v1/app_mobility_services/{}", "PUT", NULL, service_put, true},
-        {"/amsi/v1/app_mobility_services/{}", "DELETE", NULL, service_delete, false},
-        {"/amsi/v1/subscriptions", "GET", subscriptions_list, NULL, false},
-        {"/amsi/v1/subscriptions", "POST", subscriptions_post, NULL, true},
-        {"/amsi/v1/subscriptions/{}", "GET", NULL, subscription_get, false},
-        {"/amsi/v1/subscriptions/{}", "PUT", NULL, subscription_put, true},
-        {"/amsi/v1/subscriptions/{}", "DELETE", NULL, subscription_delete, false},
-        {"/amsi/v1/queries/adjacent_app_instances", "GET", adjacent, NULL, false},
-        {"/fastmig/v1/hosts", "GET", hosts_list, NULL, false},
-        {"/fastmig/v1/migrations", "GET", migrations_list, NULL, false},
-        {"/fastmig/v1/migrations", "POST", migrations_post, NULL, true},
-        {"/fastmig/v1/migrations/{}", "GET", NULL, migration_get, false},
+        {"/amsi/v1/app_mobility_services", "GET", services_list_, false},
+        {"/amsi/v1/app_mobility_services", "POST", services_post_, true},
+        {"/amsi/v1/app_mobility_services/{}", "GET", service_get, false},
+        {"/amsi/v1/app_mobility_services/{}", "PUT", service_put, true},
+        {"/amsi/v1/app_mobility_services/{}", "DELETE", service_delete, false},
+        {"/amsi/v1/subscriptions", "GET", subscriptions_list_, false},
+        {"/amsi/v1/subscriptions", "POST", subscriptions_post_, true},
+        {"/amsi/v1/subscriptions/{}", "GET", subscription_get, false},
+        {"/amsi/v1/subscriptions/{}", "PUT", subscription_put, true},
+        {"/amsi/v1/subscriptions/{}", "DELETE", subscription_delete, false},
+        {"/amsi/v1/queries/adjacent_app_instances", "GET", adjacent_, false},
+        {"/fastmig/v1/hosts", "GET", hosts_list_, false},
+        {"/fastmig/v1/hosts/{}/images", "GET", images_list, false},
+        {"/fastmig/v1/hosts/{}/images", "POST", images_post, true},
+        {"/fastmig/v1/hosts/{}/images/{}", "DELETE", image_delete, false},
+        {"/fastmig/v1/migrations", "GET", migrations_list_, false},
+        {"/fastmig/v1/migrations", "POST", migrations_post_, true},
+        {"/fastmig/v1/migrations/{}", "GET", migration_get, false},
 };
 
-/* path matches pattern; an id segment goes to id */
-static bool match(const char *pattern, const char *path, char id[FM_API_ID_MAX + 1])
+#define ROUTE_IDS 2
+
+/* path matches pattern segment by segment; a "{}" segment takes a valid id
+ * into ids */
+static bool match(const char *pattern, const char *path, char ids[ROUTE_IDS][FM_API_ID_MAX + 1])
 {
-        size_t n = strlen(pattern);
-        bool item = n > 3 && !strcmp(pattern + n - 3, "/{}");
-        if (!item)
-                return !strcmp(pattern, path);
-        n -= 2; /* keep the slash */
-        if (strncmp(pattern, path, n))
-                return false;
-        const char *rest = path + n;
-        if (!*rest || strchr(rest, '/') || strlen(rest) > FM_API_ID_MAX)
-                return false;
-        snprintf(id, FM_API_ID_MAX + 1, "%s", rest);
-        return true;
+        int n = 0;
+        while (*pattern && *path) {
+                if (*pattern != '/' || *path != '/')
+                        return false;
+                pattern++;
+                path++;
+                size_t pl = strcspn(pattern, "/"), ql = strcspn(path, "/");
+                if (pl == 2 && !strncmp(pattern, "{}", 2)) {
+                        if (!ql || ql > FM_API_ID_MAX || n == ROUTE_IDS)
+                                return false;
+                        memcpy(ids[n], path, ql);
+                        ids[n][ql] = '\0';
+                        if (!id_is_valid(ids[n++]))
+                                return false;
+                } else if (pl != ql || strncmp(pattern, path, pl)) {
+                        return false;
+                }
+                pattern += pl;
+                path += ql;
+        }
+        return !*pattern && !*path;
 }
 
 void fm_api_handle(void *data, const fm_http_req *rq, fm_http_resp *rs)
 {
         fm_api *a = data;
-        char id[FM_API_ID_MAX + 1] = "", allow[64] = "";
+        char ids[ROUTE_IDS][FM_API_ID_MAX + 1] = {""}, allow[64] = "";
         const route *hit = NULL;
         for (size_t i = 0; i < FM_ARRAY_SIZE(routes); i++) {
-                char x[FM_API_ID_MAX + 1] = "";
+                char x[ROUTE_IDS][FM_API_ID_MAX + 1] = {""};
                 if (!match(routes[i].path, rq->path, x))
                         continue;
                 size_t n = strlen(allow);
                 snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "", routes[i].method);
                 if (!strcmp(routes[i].method, rq->method)) {
                         hit = &routes[i];
-                        memcpy(id, x, sizeof(id));
+                        memcpy(ids, x, sizeof(ids));
                 }
         }
         if (!hit && allow[0]) {
@@ -660,14 +823,10 @@ void fm_api_handle(void *data, const fm_http_req *rq, fm_http_resp *rs)
         }
         if (!hit)
                 return fm_http_problem(rs, 404, "no resource %.200s", rq->path);
-        if (hit->item && !id_is_valid(id))
-                return fm_http_problem(rs, 404, "no resource %.200s", rq->path);
         if (hit->body && !rq->body)
                 return fm_http_problem(rs, 400, "%s %s takes a JSON object as its body", rq->method, hit->path);
         if (!hit->body && rq->body)
                 return fm_http_problem(rs, 400, "%s %s takes no body", rq->method, hit->path);
-        if (hit->item)
-                hit->item(a, rq, rs, id);
-        else
-                hit->coll(a, rq, rs);
+        const char *const idv[ROUTE_IDS] = {ids[0], ids[1]};
+        hit->fn(a, rq, rs, idv);
 }

@@ -132,3 +132,9 @@ int fm_api_subscription_check(json_object *b, int64_t now_ms, fm_error *e)
         return 0;
 }
 
+
+const fm_vfield fm_api_image_placement[] = {
+        {"image", FM_V_STR, true, .max = 64, .id = true},
+        {"from", FM_V_STR, .max = FM_NAME_MAX, .id = true},
+        {NULL},
+};

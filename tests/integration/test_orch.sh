@@ -78,6 +78,26 @@ expect_problem 400 "an option out of range" "options.max_rounds"
 api POST /amsi/v1/subscriptions '{"subscriptionType":"MobilityProcedureSubscription","callbackReference":"file:///etc/passwd","filterCriteria":{}}'
 expect_problem 400 "a callback that is no HTTP URI" "callbackReference"
 
+note "images through the API: list, place on a host from the one that holds it, remove"
+api GET /fastmig/v1/hosts/mec1/images
+expect 200 "mec1's images"
+APP=$(python3 -c 'import json,sys; print([i["digest"] for i in json.loads(sys.argv[1])["images"] if i["kind"] == "app"][0])' "$BODY")
+api POST /fastmig/v1/hosts/mec2/images "{\"image\":\"$APP\"}"
+expect 201 "placing the app image on mec2"
+[ "$(jget "$BODY" from)" = mec1 ] && [ "$(jget "$BODY" bytes)" -gt 0 ] || fail "the placement: $BODY"
+"$FASTMIG" image list --host mec2 | grep -q "${APP:0:12}" || fail "mec2 does not list the image: $("$FASTMIG" image list --host mec2)"
+api POST /fastmig/v1/hosts/mec2/images "{\"image\":\"$APP\"}"
+expect_problem 409 "placing it twice" "already"
+api POST /fastmig/v1/hosts/mec2/images '{"image":"nosuchimage"}'
+expect_problem 422 "placing an image no host holds" "nosuchimage"
+api DELETE "/fastmig/v1/hosts/mec1/images/$APP"
+expect_problem 409 "removing an image svc uses" "in use"
+api DELETE "/fastmig/v1/hosts/mec2/images/$APP"
+expect 204 "removing the image from mec2"
+! "$FASTMIG" image list --host mec2 | grep -q "${APP:0:12}" || fail "mec2 still lists the image"
+api GET /fastmig/v1/hosts/mec9/images
+expect_problem 404 "the images of an unknown host" "mec9"
+
 note "subscribe a listener, migrate svc through the orchestrator (fastmig migrate with FASTMIG_API_URL)"
 SUB='{"subscriptionType":"MobilityProcedureSubscription","callbackReference":"http://127.0.0.1:18181/notify","filterCriteria":{"appInstanceId":"app-svc","mobilityStatus":["INTERHOST_MOVEOUT_TRIGGERED","INTERHOST_MOVEOUT_COMPLETED","INTERHOST_MOVEOUT_FAILED"]}}'
 api POST /amsi/v1/subscriptions "$SUB"
@@ -128,15 +148,15 @@ for i in $(seq 1 100); do [ "$(wc -l < "$LISTEN")" -ge 4 ] && break; sleep 0.1; 
 [ "$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["mobilityStatus"].split("_")[-1] for l in open(sys.argv[1])))' "$LISTEN")" = \
   "TRIGGERED COMPLETED TRIGGERED FAILED" ] || fail "the notifications: $(cat "$LISTEN")"
 
-note "three migrations at once, one from each host"
-for x in "ca mec1" "cb mec1" "cc mec2"; do
+note "three services on three hosts migrated at once"
+for x in "ca mec1" "cb mec2" "cc mec3"; do
   read -r n on <<<"$x"
   "$FASTMIG" workload start blank --host "$on" --name "$n" >/dev/null
 done
 declare -A C0 MIDS
 for n in ca cb cc; do same_boot $n; C0[$n]=$("$FASTMIG" workload write $n before); done
-# ca mec1 -> mec2, cb mec1 -> mec3, cc mec2 -> mec3 (svc is on mec3): two per host at most
-for x in "ca mec2" "cb mec3" "cc mec3"; do
+# one from each host to the next: each host is in two of them, the limit
+for x in "ca mec2" "cb mec3" "cc mec1"; do
   read -r n to <<<"$x"
   api POST /fastmig/v1/migrations "{\"container\":\"$n\",\"to\":\"$to\"}"
   expect 201 "migrating $n"
@@ -154,7 +174,7 @@ done
 [ "$S_ca" -lt "$E_cb" ] && [ "$S_cb" -lt "$E_ca" ] && [ "$S_ca" -lt "$E_cc" ] && [ "$S_cc" -lt "$E_ca" ] ||
   fail "the migrations did not overlap: ca $S_ca-$E_ca cb $S_cb-$E_cb cc $S_cc-$E_cc"
 "$FASTMIG" list | grep -q "^ca *mec2 *RUNNING" && "$FASTMIG" list | grep -q "^cb *mec3 *RUNNING" &&
-  "$FASTMIG" list | grep -q "^cc *mec3 *RUNNING" || fail "not where they were sent: $("$FASTMIG" list)"
+  "$FASTMIG" list | grep -q "^cc *mec1 *RUNNING" || fail "not where they were sent: $("$FASTMIG" list)"
 api GET "/fastmig/v1/migrations?status=succeeded&limit=3"
 expect 200 "listing migrations"
 [ "$(jget "$BODY" 0.status)" = succeeded ] || fail "the list: $BODY"
@@ -168,11 +188,13 @@ import json, sys
 sid, sub, mid, reg, subbody = sys.argv[1:6]
 regs = json.loads(reg)
 oa = json.loads(reg); oa["fastmig"]["container"] = "oa"; oa["serviceConsumerId"]["appInstanceId"] = "app-oa"
-print(json.dumps({"params": {"appMobilityServiceId": sid, "subscriptionId": sub, "migrationId": mid, "appInstanceId": "app-svc"},
+print(json.dumps({"params": {"appMobilityServiceId": sid, "subscriptionId": sub, "migrationId": mid, "appInstanceId": "app-svc",
+                              "hostName": "mec1", "image": "nosuchimage"},
   "bodies": {"POST /amsi/v1/app_mobility_services": oa, "PUT /amsi/v1/app_mobility_services/{appMobilityServiceId}": regs,
              "POST /amsi/v1/subscriptions": json.loads(subbody),
              "PUT /amsi/v1/subscriptions/{subscriptionId}": json.loads(subbody),
-             "POST /fastmig/v1/migrations": {"container": "oa", "to": "mec3", "options": {"probe": False}}}}))
+             "POST /fastmig/v1/migrations": {"container": "oa", "to": "mec3", "options": {"probe": False}},
+             "POST /fastmig/v1/hosts/{hostName}/images": {"image": "nosuchimage"}}}))
 PY
 )
 python3 "$(dirname "$0")/openapi_check.py" "$(dirname "$0")/../../docs/openapi.json" "$FIX" || fail "the API does not agree with its document"
