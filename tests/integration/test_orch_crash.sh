@@ -1,4 +1,5 @@
-# The orchestrator SIGKILLed in each phase of a migration it runs, then
+# The orchestrator SIGKILLed in each phase of a migration it runs (the
+# disk sync, planned, the pre-copy rounds, frozen, restored, committed), then
 # started again: before it takes work it waits for the source agent to end
 # the migration (docs/RECOVERY.md), and reports it by where the container
 # runs: succeeded on the target, rolled back on the source; never
@@ -37,7 +38,7 @@ reported() {
 }
 
 from=mec1 to=mec2
-for phase in disk frozen restored committed; do
+for phase in disk planned rounds frozen restored committed; do
   note "the orchestrator killed at $phase ($from -> $to), started again"
   orch_killed_at $from $to $phase
   "$FASTMIG" testbed orch start >/dev/null
