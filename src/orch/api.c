@@ -597,6 +597,97 @@ static void migration_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, co
         json_object_put(row);
 }
 
+/* ---- users and their cells ---- */
+
+/* The registered services with a device of associate id (type, value), as
+ * an array of their ids; NULL on a database failure. */
+static json_object *services_of(fm_api *a, const char *type, const char *value, fm_error *e)
+{
+        json_object *rows = fm_store_rows(a->o->store, e,
+                                          "SELECT DISTINCT s.id FROM services s, json_each(s.body, '$.deviceInformation') d "
+                                          "WHERE json_extract(d.value, '$.associateId.type') = ? AND "
+                                          "json_extract(d.value, '$.associateId.value') = ? AND (s.expires = 0 OR s.expires > ?) "
+                                          "ORDER BY s.id",
+                                          "ssi", type, value, fm_orch_now_ms());
+        if (!rows)
+                return NULL;
+        json_object *ids = json_object_new_array();
+        for (size_t i = 0; i < json_object_array_length(rows); i++)
+                json_object_array_add(ids, json_object_new_string(fm_json_get_str(json_object_array_get_idx(rows, i), "id")));
+        json_object_put(rows);
+        return ids;
+}
+
+static json_object *user_json(fm_api *a, json_object *row)
+{
+        json_object *u = json_object_new_object(), *id = json_object_new_object();
+        const char *type = fm_json_get_str(row, "type"), *value = fm_json_get_str(row, "value");
+        json_object_object_add(id, "type", json_object_new_string(type));
+        json_object_object_add(id, "value", json_object_new_string(value));
+        json_object_object_add(u, "associateId", id);
+        json_object_object_add(u, "cell", json_object_new_string(fm_json_get_str(row, "cell")));
+        json_object_object_add(u, "since", json_object_new_int64(fm_json_get_int(row, "since")));
+        json_object *svc = services_of(a, type, value, NULL);
+        json_object_object_add(u, "services", svc ? svc : json_object_new_array());
+        return u;
+}
+
+static void users_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        (void)rq;
+        fm_error e = {0};
+        json_object *rows = fm_store_rows(a->o->store, &e, "SELECT * FROM users ORDER BY type, value", "");
+        if (!rows)
+                return db_problem(rs, &e);
+        json_object *out = json_object_new_array();
+        for (size_t i = 0; i < json_object_array_length(rows); i++)
+                json_object_array_add(out, user_json(a, json_object_array_get_idx(rows, i)));
+        json_object_put(rows);
+        rs->status = 200;
+        rs->body = out;
+}
+
+/* A user entered a cell: recorded as its last known one (an older time
+ * stamp than the one known is refused). The user must be a device of a
+ * registered service. Nothing acts on it yet: that needs the fleet's
+ * coverage map (docs/ORCHESTRATOR.md, "Not yet"). */
+static void cell_change(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        fm_error e = {0};
+        if (fm_validate(rq->body, fm_api_cell_change, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        json_object *id = fm_json_get(rq->body, "associateId"), *ts = fm_json_get(rq->body, "timeStamp");
+        const char *type = fm_json_get_str(id, "type"), *value = fm_json_get_str(id, "value"),
+                   *cell = fm_json_get_str(rq->body, "cell");
+        int64_t since = ts ? fm_json_get_int(ts, "seconds") * 1000 + fm_json_get_int(ts, "nanoSeconds") / 1000000
+                           : fm_orch_now_ms();
+        fm_store_lock(a->o->store);
+        json_object *svc = services_of(a, type, value, &e);
+        int r = !svc ? -EIO : !json_object_array_length(svc) ? -ENOENT
+                : fm_store_run(a->o->store, &e,
+                               "INSERT INTO users (type, value, cell, since) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT (type, value) DO UPDATE SET cell = excluded.cell, since = excluded.since "
+                               "WHERE excluded.since >= users.since",
+                               "sssi", type, value, cell, since);
+        json_object *rows = r >= 0 ? fm_store_rows(a->o->store, &e, "SELECT * FROM users WHERE type = ? AND value = ?",
+                                                   "ss", type, value)
+                                   : NULL;
+        fm_store_unlock(a->o->store);
+        json_object_put(svc);
+        if (r == -ENOENT)
+                fm_http_problem(rs, 422, "no registered service has the device %s %.64s", type, value);
+        else if (r < 0 || !rows || !json_object_array_length(rows))
+                db_problem(rs, &e);
+        else if (r == 0)
+                fm_http_problem(rs, 409, "the user's cell is known from a later time stamp");
+        else {
+                rs->status = 200;
+                rs->body = user_json(a, json_object_array_get_idx(rows, 0));
+                fm_orch_log(a->o, "info", NULL, "user %s %s is in cell %s (from %s)", type, value, cell, rq->client);
+        }
+        json_object_put(rows);
+}
+
 /* ---- a host's images ---- */
 
 static const fm_host *path_host(fm_api *a, const char *name, fm_http_resp *rs)
@@ -750,6 +841,8 @@ COLL(adjacent)
 COLL(hosts_list)
 COLL(migrations_list)
 COLL(migrations_post)
+COLL(users_list)
+COLL(cell_change)
 
 static const route routes[] = {
         {"/amsi/v1/app_mobility_services", "GET", services_list_, false},
@@ -770,6 +863,8 @@ static const route routes[] = {
         {"/fastmig/v1/migrations", "GET", migrations_list_, false},
         {"/fastmig/v1/migrations", "POST", migrations_post_, true},
         {"/fastmig/v1/migrations/{}", "GET", migration_get, false},
+        {"/fastmig/v1/users", "GET", users_list_, false},
+        {"/fastmig/v1/users/cell_changes", "POST", cell_change_, true},
 };
 
 #define ROUTE_IDS 2

@@ -138,3 +138,15 @@ const fm_vfield fm_api_image_placement[] = {
         {"from", FM_V_STR, .max = FM_NAME_MAX, .id = true},
         {NULL},
 };
+
+static const fm_vfield associate_id_only[] = {
+        {"type", FM_V_STR, true, .oneof = associate_types},
+        {"value", FM_V_STR, true, .max = 64},
+        {NULL},
+};
+const fm_vfield fm_api_cell_change[] = {
+        {"associateId", FM_V_OBJ, true, .sub = associate_id_only},
+        {"cell", FM_V_STR, true, .max = FM_API_ID_MAX, .id = true},
+        {"timeStamp", FM_V_OBJ, .sub = time_stamp},
+        {NULL},
+};

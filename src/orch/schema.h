@@ -10,6 +10,7 @@
 extern const fm_vfield fm_api_registration[];  /* RegistrationInfo with fastmig's extension */
 extern const fm_vfield fm_api_subscription[];  /* MobilityProcedureSubscription */
 extern const fm_vfield fm_api_migration[];     /* a migration request (fastmig's own) */
+extern const fm_vfield fm_api_cell_change[];   /* a user's new cell: associateId, cell, timeStamp? */
 extern const fm_vfield fm_api_image_placement[]; /* an image to place on a host: image (name or digest), from */
 
 /* serviceConsumerId holds exactly one id; an associate id of an address

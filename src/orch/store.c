@@ -22,6 +22,9 @@ static const char *const schema_steps[] = {
         "  options TEXT NOT NULL, report TEXT, error TEXT, client TEXT, requested INTEGER NOT NULL,"
         "  started INTEGER, ended INTEGER);"
         "CREATE INDEX migrations_status ON migrations (status);"
+        /* the users' last known cells: a device of a registered service, by its associate id */
+        "CREATE TABLE users (type TEXT NOT NULL, value TEXT NOT NULL, cell TEXT NOT NULL, since INTEGER NOT NULL,"
+        "  PRIMARY KEY (type, value));"
         /* kind: mobility, test or expiry; callback: where an expiry notice goes
          * (its subscription is gone), the others go to their subscription's */
         "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL, kind TEXT NOT NULL,"

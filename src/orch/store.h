@@ -2,7 +2,7 @@
  * their hashed tokens, services, subscriptions, migrations and the
  * notifications still to deliver. The schema carries its version
  * (PRAGMA user_version) and is brought up to date on open, in one
- * transaction. One connection, one recursive lock: a caller that needs
+ * transaction (the users' last known cells too). One connection, one recursive lock: a caller that needs
  * several statements to be one step takes the lock and runs BEGIN/COMMIT.
  * docs/ORCHESTRATOR.md has the tables. */
 #pragma once

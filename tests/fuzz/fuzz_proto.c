@@ -288,6 +288,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         fm_api_subscription_check(o, 1700000000000, &e);
                 fm_validate(o, fm_api_migration, &e);
                 fm_validate(o, fm_api_image_placement, &e);
+                fm_validate(o, fm_api_cell_change, &e);
                 json_object *opts = NULL;
                 fm_migrate_opts mo = {0};
                 fm_migrate_opts_from_json(json_object_object_get_ex(o, "options", &opts) ? opts : o, &mo, &e);

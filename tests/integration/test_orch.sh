@@ -78,6 +78,17 @@ expect_problem 400 "an option out of range" "options.max_rounds"
 api POST /amsi/v1/subscriptions '{"subscriptionType":"MobilityProcedureSubscription","callbackReference":"file:///etc/passwd","filterCriteria":{}}'
 expect_problem 400 "a callback that is no HTTP URI" "callbackReference"
 
+note "the users' last known cells"
+api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.77.0.2"},"cell":"c2","timeStamp":{"seconds":1800000000,"nanoSeconds":0}}'
+expect 200 "a cell change of svc's user"
+[ "$(jget "$BODY" cell)" = c2 ] && [ "$(jget "$BODY" services.0)" = "$SID" ] || fail "the user: $BODY"
+api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.77.0.2"},"cell":"c1","timeStamp":{"seconds":1700000000,"nanoSeconds":0}}'
+expect_problem 409 "an older cell change" "later"
+api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.9.9.9"},"cell":"c1"}'
+expect_problem 422 "a user of no service" "10.9.9.9"
+api GET /fastmig/v1/users
+[ "$(jget "$BODY" 0.cell)" = c2 ] && [ "$(jget "$BODY" 0.since)" = 1800000000000 ] || fail "the users: $BODY"
+
 note "images through the API: list, place on a host from the one that holds it, remove"
 api GET /fastmig/v1/hosts/mec1/images
 expect 200 "mec1's images"
@@ -194,7 +205,9 @@ print(json.dumps({"params": {"appMobilityServiceId": sid, "subscriptionId": sub,
              "POST /amsi/v1/subscriptions": json.loads(subbody),
              "PUT /amsi/v1/subscriptions/{subscriptionId}": json.loads(subbody),
              "POST /fastmig/v1/migrations": {"container": "oa", "to": "mec3", "options": {"probe": False}},
-             "POST /fastmig/v1/hosts/{hostName}/images": {"image": "nosuchimage"}}}))
+             "POST /fastmig/v1/hosts/{hostName}/images": {"image": "nosuchimage"},
+             "POST /fastmig/v1/users/cell_changes": {"associateId": {"type": "UE_IPv4_ADDRESS", "value": "10.77.0.2"},
+                                                    "cell": "c3", "timeStamp": {"seconds": 1900000000, "nanoSeconds": 0}}}}))
 PY
 )
 python3 "$(dirname "$0")/openapi_check.py" "$(dirname "$0")/../../docs/openapi.json" "$FIX" || fail "the API does not agree with its document"
