@@ -66,7 +66,7 @@ static void service(int i, char name[8], int *home)
  * fills b when it is given. */
 static int move(const fm_fleet *f, int n, bool forward, bool at_once, batch *b, fm_error *e)
 {
-        char ids[SERVICES][24];
+        char ids[SERVICES][24] = {{0}};
         int64_t asked[SERVICES];
         double t0 = fm_now_ms();
         for (int i = 0; i < n; i++) {
@@ -86,6 +86,8 @@ static int move(const fm_fleet *f, int n, bool forward, bool at_once, batch *b, 
                 json_object_put(rep);
                 if (r < 0)
                         return fm_err_wrap(e, "asking for the migration of %s", name);
+                if (!ids[i][0])
+                        return fm_err(e, EPROTO, "the orchestrator's answer for %s has no migration id", name);
                 if (at_once && i < n - 1)
                         continue;
                 /* wait for what was asked: this one, or the whole batch */
@@ -95,7 +97,7 @@ static int move(const fm_fleet *f, int n, bool forward, bool at_once, batch *b, 
                         for (;;) {
                                 json_object *m = NULL, *v = NULL;
                                 if (fm_api_call(&api, "GET", path, NULL, &st, &m, e) < 0)
-                                        return r;
+                                        return fm_err_wrap(e, "following migration %s", ids[k]);
                                 const char *status = json_object_object_get_ex(m, "status", &v) ? json_object_get_string(v) : "";
                                 if (strcmp(status, "queued") && strcmp(status, "running")) {
                                         if (b) {
@@ -249,7 +251,8 @@ int cmd_bench_orch(int argc, char **argv)
                                 setenv(l, eq + 1, 1);
                         }
                 }
-                fm_api_client_from_env(&api, &e);
+                if (!fm_api_client_from_env(&api, &e) || e.code)
+                        r = e.code ? -e.code : fm_err(&e, EIO, "no orchestrator client settings");
         }
         _cleanup_free_ char *seqecho = fm_strdupf("%s/fm-seqecho", fm_self_dir());
         for (int i = 0; r == 0 && i < SERVICES; i++) {

@@ -15,6 +15,7 @@
 
 #define LIST_MAX 1000
 #define SUBSCRIPTIONS_PER_CLIENT 64
+#define CLOCK_SKEW_MS 60000 /* how far ahead of ours a time stamp may be */
 
 /* ---- helpers ---- */
 
@@ -237,7 +238,8 @@ static void subscriptions_list(fm_api *a, const fm_http_req *rq, fm_http_resp *r
         if (type && strcmp(type, "mobility_proc") && strcmp(type, "adj_app_info") && strcmp(type, "MobilityProcedureSubscription"))
                 return fm_http_problem(rs, 400, "subscriptionType is mobility_proc or adj_app_info, not `%.64s'", type);
         fm_error e = {0};
-        json_object *rows = fm_store_rows(a->o->store, &e, "SELECT id FROM subscriptions ORDER BY rowid", "");
+        json_object *rows = fm_store_rows(a->o->store, &e, "SELECT id FROM subscriptions WHERE client = ? ORDER BY rowid",
+                                          "s", rq->client);
         if (!rows)
                 return db_problem(rs, &e);
         char url[512];
@@ -259,9 +261,12 @@ static void subscriptions_list(fm_api *a, const fm_http_req *rq, fm_http_resp *r
         rs->body = out;
 }
 
-static json_object *subscription_row(fm_api *a, const char *id, fm_error *e)
+/* A subscription is its client's: another client's answers 404. */
+static json_object *subscription_row(fm_api *a, const char *id, const char *client, fm_error *e)
 {
-        json_object *rows = fm_store_rows(a->o->store, e, "SELECT id, body AS j_body FROM subscriptions WHERE id = ?", "s", id);
+        json_object *rows = fm_store_rows(a->o->store, e,
+                                          "SELECT id, body AS j_body FROM subscriptions WHERE id = ? AND client = ?", "ss",
+                                          id, client);
         json_object *row = rows && json_object_array_length(rows) ? json_object_get(json_object_array_get_idx(rows, 0)) : NULL;
         json_object_put(rows);
         return row;
@@ -292,7 +297,7 @@ static void subscriptions_post(fm_api *a, const fm_http_req *rq, fm_http_resp *r
                                        SUBSCRIPTIONS_PER_CLIENT);
         if (r < 0)
                 return db_problem(rs, &e);
-        json_object *row = subscription_row(a, id, &e);
+        json_object *row = subscription_row(a, id, rq->client, &e);
         if (!row)
                 return db_problem(rs, &e);
         rs->status = 201;
@@ -309,7 +314,7 @@ static void subscription_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs,
         const char *id = ids[0];
         (void)rq;
         fm_error e = {0};
-        json_object *row = subscription_row(a, id, &e);
+        json_object *row = subscription_row(a, id, rq->client, &e);
         if (!row)
                 return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no subscription %s", id);
         rs->status = 200;
@@ -324,8 +329,9 @@ static void subscription_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs,
         if (fm_validate(rq->body, fm_api_subscription, &e) < 0 || fm_api_subscription_check(rq->body, fm_orch_now_ms(), &e) < 0)
                 return fm_http_problem(rs, 400, "%s", e.msg);
         json_object_object_del(rq->body, "_links");
-        int r = fm_store_run(a->o->store, &e, "UPDATE subscriptions SET body = ?, expiry = ? WHERE id = ?", "sis",
-                             json_object_to_json_string_ext(rq->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), fm_api_deadline_ms(rq->body), id);
+        int r = fm_store_run(a->o->store, &e, "UPDATE subscriptions SET body = ?, expiry = ? WHERE id = ? AND client = ?",
+                             "siss", json_object_to_json_string_ext(rq->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                             fm_api_deadline_ms(rq->body), id, rq->client);
         if (r < 0)
                 return db_problem(rs, &e);
         if (r == 0)
@@ -338,7 +344,8 @@ static void subscription_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *
         const char *id = ids[0];
         (void)rq;
         fm_error e = {0};
-        int r = fm_store_run(a->o->store, &e, "DELETE FROM subscriptions WHERE id = ?", "s", id);
+        int r = fm_store_run(a->o->store, &e, "DELETE FROM subscriptions WHERE id = ? AND client = ?", "ss", id,
+                             rq->client);
         if (r < 0)
                 return db_problem(rs, &e);
         if (r == 0)
@@ -636,7 +643,8 @@ static void users_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         (void)rq;
         fm_error e = {0};
-        json_object *rows = fm_store_rows(a->o->store, &e, "SELECT * FROM users ORDER BY type, value", "");
+        json_object *rows = fm_store_rows(a->o->store, &e, "SELECT * FROM users ORDER BY type, value LIMIT ?", "i",
+                                          (int64_t)LIST_MAX);
         if (!rows)
                 return db_problem(rs, &e);
         json_object *out = json_object_new_array();
@@ -661,6 +669,9 @@ static void cell_change(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
                    *cell = fm_json_get_str(rq->body, "cell");
         int64_t since = ts ? fm_json_get_int(ts, "seconds") * 1000 + fm_json_get_int(ts, "nanoSeconds") / 1000000
                            : fm_orch_now_ms();
+        if (since > fm_orch_now_ms() + CLOCK_SKEW_MS) /* it would hide every later change */
+                return fm_http_problem(rs, 400, "`timeStamp' is %lld s ahead of the orchestrator's clock",
+                                       (long long)((since - fm_orch_now_ms()) / 1000));
         fm_store_lock(a->o->store);
         json_object *svc = services_of(a, type, value, &e);
         int r = !svc ? -EIO : !json_object_array_length(svc) ? -ENOENT
@@ -801,6 +812,32 @@ static void images_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, cons
         fm_orch_log(a->o, "info", NULL, "image %s placed on %s from %s by %s", ref, to->name, from->name, rq->client);
 }
 
+static void image_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
+{
+        (void)rq;
+        const fm_host *h = path_host(a, ids[0], rs);
+        json_object *rep = NULL;
+        fm_error e = {0};
+        if (!h)
+                return;
+        if (image_call(h, "image_list", NULL, &rep, 10000, &e) < 0)
+                return agent_problem(rs, h, &e);
+        json_object *im = fm_json_get(rep, "images"), *hit = NULL;
+        for (size_t i = 0; !hit && json_object_is_type(im, json_type_array) && i < json_object_array_length(im); i++) {
+                json_object *x = json_object_array_get_idx(im, i);
+                const char *n = fm_json_get_str(x, "name"), *d = fm_json_get_str(x, "digest");
+                if ((n && !strcmp(n, ids[1])) || (d && !strcmp(d, ids[1])))
+                        hit = x;
+        }
+        if (hit) {
+                rs->status = 200;
+                rs->body = json_object_get(hit);
+        } else {
+                fm_http_problem(rs, 404, "%s holds no image `%s'", h->name, ids[1]);
+        }
+        json_object_put(rep);
+}
+
 static void image_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
 {
         const fm_host *h = path_host(a, ids[0], rs);
@@ -859,6 +896,7 @@ static const route routes[] = {
         {"/fastmig/v1/hosts", "GET", hosts_list_, false},
         {"/fastmig/v1/hosts/{}/images", "GET", images_list, false},
         {"/fastmig/v1/hosts/{}/images", "POST", images_post, true},
+        {"/fastmig/v1/hosts/{}/images/{}", "GET", image_get, false},
         {"/fastmig/v1/hosts/{}/images/{}", "DELETE", image_delete, false},
         {"/fastmig/v1/migrations", "GET", migrations_list_, false},
         {"/fastmig/v1/migrations", "POST", migrations_post_, true},

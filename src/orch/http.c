@@ -44,6 +44,7 @@ static const char *status_title(int s)
         case 415: return "Unsupported Media Type";
         case 422: return "Unprocessable Content";
         case 500: return "Internal Server Error";
+        case 502: return "Bad Gateway";
         case 503: return "Service Unavailable";
         }
         return "Error";
@@ -143,6 +144,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, fm_http_resp *rs)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rs->location);
         if (rs->allow[0])
                 MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
+        if (rs->status == 503)
+                MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
         if (rs->status == 401) /* RFC 6750 3.1: an error code only when a token was sent */
                 MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                         rs->bad_token ? "Bearer realm=\"fastmig\", error=\"invalid_token\""

@@ -32,20 +32,22 @@ static json_object *href(const char *url)
 
 /* kind: mobility and test go to their subscription's callback as it is
  * when sent; an expiry notice to callback (its subscription is gone) */
-static void enqueue(fm_orch *o, const char *sub, const char *kind, const char *callback, json_object *body,
-                    int64_t expires)
+static int enqueue(fm_orch *o, const char *sub, const char *kind, const char *callback, json_object *body,
+                   int64_t expires, fm_error *e)
 {
-        fm_error e = {0};
         int64_t now = fm_orch_now_ms();
-        if (fm_store_run(o->store, &e,
-                         "INSERT INTO outbox (subscription, kind, callback, body, created, next_at, expires) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         "ssssiii", sub, kind, callback, json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-                         now, now, expires) < 0)
-                fm_orch_log(o, "error", NULL, "notification for subscription %s not queued: %s", sub, e.msg);
+        int r = fm_store_run(o->store, e,
+                             "INSERT INTO outbox (subscription, kind, callback, body, created, next_at, expires) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             "ssssiii", sub, kind, callback,
+                             json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                             now, now, expires);
+        if (r < 0)
+                return fm_err_wrap(e, "queueing a notification for subscription %s", sub);
         pthread_mutex_lock(&o->lock);
         pthread_cond_broadcast(&o->changed);
         pthread_mutex_unlock(&o->lock);
+        return 0;
 }
 
 /* Whether associate id a (an AssociateId) is in array list. */
@@ -60,13 +62,16 @@ static bool has_associate(json_object *list, json_object *a)
         return false;
 }
 
-void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *status, const char *target_host)
+int fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *status, const char *target_host,
+                            fm_error *e)
 {
-        json_object *svc = fm_store_rows(o->store, NULL, "SELECT body AS j_body FROM services WHERE id = ?", "s", service_id);
-        json_object *row = svc ? json_object_array_get_idx(svc, 0) : NULL, *body = NULL;
-        if (!row || !json_object_object_get_ex(row, "body", &body) || !body) {
+        json_object *svc = fm_store_rows(o->store, e, "SELECT body AS j_body FROM services WHERE id = ?", "s", service_id);
+        if (!svc)
+                return -EIO;
+        json_object *row = json_object_array_get_idx(svc, 0), *body = NULL;
+        if (!row || !json_object_object_get_ex(row, "body", &body) || !body) { /* deregistered: no one to tell */
                 json_object_put(svc);
-                return;
+                return 0;
         }
         json_object *consumer = NULL, *devices = NULL;
         json_object_object_get_ex(body, "serviceConsumerId", &consumer);
@@ -79,8 +84,9 @@ void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *sta
                         json_object_array_add(assoc, json_object_get(a));
         }
         int64_t now = fm_orch_now_ms();
-        json_object *subs = fm_store_rows(o->store, NULL, "SELECT id, expiry, body AS j_body FROM subscriptions", "");
-        for (size_t i = 0; subs && i < json_object_array_length(subs); i++) {
+        json_object *subs = fm_store_rows(o->store, e, "SELECT id, expiry, body AS j_body FROM subscriptions", "");
+        int r = subs ? 0 : -EIO;
+        for (size_t i = 0; r == 0 && subs && i < json_object_array_length(subs); i++) {
                 json_object *s = json_object_array_get_idx(subs, i), *sb = NULL, *fc = NULL, *x = NULL, *exp = NULL;
                 json_object_object_get_ex(s, "body", &sb);
                 json_object_object_get_ex(s, "expiry", &exp);
@@ -126,12 +132,13 @@ void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *sta
                 snprintf(url, sizeof(url), "%s/amsi/v1/subscriptions/%s", o->base_url, fm_json_get_str(s, "id"));
                 json_object_object_add(links, "subscription", href(url));
                 json_object_object_add(n, "_links", links);
-                enqueue(o, fm_json_get_str(s, "id"), "mobility", NULL, n, expiry);
+                r = enqueue(o, fm_json_get_str(s, "id"), "mobility", NULL, n, expiry, e);
                 json_object_put(n);
         }
         json_object_put(subs);
         json_object_put(assoc);
         json_object_put(svc);
+        return r;
 }
 
 void fm_orch_notify_test(fm_orch *o, const char *sub_id)
@@ -142,7 +149,9 @@ void fm_orch_notify_test(fm_orch *o, const char *sub_id)
         json_object_object_add(n, "notificationType", json_object_new_string("TestNotification"));
         json_object_object_add(links, "subscription", href(url));
         json_object_object_add(n, "_links", links);
-        enqueue(o, sub_id, "test", NULL, n, 0);
+        fm_error e = {0};
+        if (enqueue(o, sub_id, "test", NULL, n, 0, &e) < 0)
+                fm_orch_log(o, "error", NULL, "%s", e.msg);
         json_object_put(n);
 }
 
@@ -214,12 +223,15 @@ static void expire(fm_orch *o)
                         int gone = fm_store_run(o->store, &e,
                                                 "DELETE FROM subscriptions WHERE id = ? AND expiry > 0 AND expiry <= ?",
                                                 "si", id, now);
-                        if (gone == 1) {
-                                fm_store_run(o->store, NULL, "DELETE FROM outbox WHERE subscription = ?", "s", id);
-                                enqueue(o, id, "expiry", fm_json_get_str(sb, "callbackReference"), n, now + OUTBOX_GIVE_UP_MS);
-                        }
+                        if (gone == 1 && fm_store_run(o->store, &e, "DELETE FROM outbox WHERE subscription = ?", "s", id) < 0)
+                                gone = -EIO;
+                        if (gone == 1 && enqueue(o, id, "expiry", fm_json_get_str(sb, "callbackReference"), n,
+                                                 now + OUTBOX_GIVE_UP_MS, &e) < 0)
+                                gone = -EIO;
                         if (fm_store_end(o->store, gone >= 0, &e) == 0 && gone == 1)
                                 fm_orch_log(o, "info", NULL, "subscription %s expired", id);
+                        else if (gone < 0)
+                                fm_orch_log(o, "error", NULL, "subscription %s not expired yet: %s", id, e.msg);
                 }
                 json_object_put(n);
         }

@@ -65,7 +65,8 @@ json_object *fm_orch_migration_json(fm_orch *o, json_object *row);
 /* Queues a MobilityProcedureNotification for every subscription that
  * matches the service (by appInstanceId, associateId, mobilityStatus).
  * Called inside the transaction that records what it tells. */
-void fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *status, const char *target_host);
+int fm_orch_notify_mobility(fm_orch *o, const char *service_id, const char *status, const char *target_host,
+                            fm_error *e);
 /* Queues a TestNotification to a new subscription's callback. */
 void fm_orch_notify_test(fm_orch *o, const char *sub_id);
 /* Removes the registrations past their expiryTime (not while migrating). */

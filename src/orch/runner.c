@@ -70,6 +70,93 @@ static void on_round(json_object *ev, double stall_ms, void *data)
                      r->bytes, r->id);
 }
 
+/* What ends a migration: its row, the service's new host (when it moved),
+ * and the subscribers' notice, in one transaction. */
+typedef struct outcome {
+        int64_t id;
+        const char *status, *report, *error, *service, *new_host, *notice, *target;
+        int64_t bytes;   /* < 0: keep the row's */
+} outcome;
+
+static int outcome_write(fm_orch *o, const outcome *x, fm_error *e)
+{
+        int r = fm_store_run(o->store, e,
+                             "UPDATE migrations SET status = ?, report = ?, error = ?, bytes = CASE WHEN ? < 0 THEN bytes "
+                             "ELSE ? END, ended = ? WHERE id = ?",
+                             "sssiiii", x->status, x->report, x->error, x->bytes, x->bytes, fm_orch_now_ms(), x->id);
+        if (r >= 0 && x->new_host && x->service)
+                r = fm_store_run(o->store, e, "UPDATE services SET host = ? WHERE id = ?", "ss", x->new_host, x->service);
+        if (r >= 0 && x->service && x->notice)
+                r = fm_orch_notify_mobility(o, x->service, x->notice, x->target, e);
+        return r;
+}
+
+/* Records x, asking again while the database refuses (the row must not
+ * stay running: its container would be refused, its hosts' slots held),
+ * until it commits or the orchestrator stops (then the next start's
+ * reconciliation decides it). */
+static int outcome_record(fm_orch *o, const outcome *x)
+{
+        for (int attempt = 0;; attempt++) {
+                fm_error e = {0};
+                int r = fm_store_begin(o->store, &e);
+                if (r == 0) {
+                        r = outcome_write(o, x, &e);
+                        int c = fm_store_end(o->store, r >= 0, &e);
+                        if (r >= 0 && c == 0)
+                                return 0;
+                }
+                pthread_mutex_lock(&o->lock);
+                bool stopping = o->stopping;
+                pthread_mutex_unlock(&o->lock);
+                fm_orch_log(o, "error", NULL, "migration %lld: its outcome (%s) not recorded%s: %s", (long long)x->id,
+                            x->status, stopping ? "; left to the next start" : ", asking again", e.msg);
+                if (stopping)
+                        return -EIO;
+                sleep(attempt < 10 ? 1 : 10);
+        }
+}
+
+/* ---- what the agents say (the outcome of a migration whose report was
+ * lost, and reconciliation) ---- */
+
+/* What every agent answered to `list' in one round (NULL: it did not). */
+typedef struct fleet_view {
+        json_object *reply[FM_FLEET_MAX_HOSTS];
+} fleet_view;
+
+/* Where a container stands in a view: the hosts that run it, whether an
+ * agent still owns a migration of it, whether its source answered. */
+typedef struct where {
+        int running;
+        const fm_host *host; /* the last one found running it */
+        bool migrating, src_answered;
+        char unreachable[256];
+} where;
+
+static void look(fm_orch *o, fleet_view *v);
+static void view_free(fm_orch *o, fleet_view *v);
+static void find(fm_orch *o, const fleet_view *v, const char *name, const char *src, where *w);
+static bool settled(const where *w);
+
+#define RECONCILE_WAIT_MS 180000 /* an agent's recovery ends a migration well within this (docs/RECOVERY.md) */
+
+/* Waits (up to RECONCILE_WAIT_MS) until the agents have ended the
+ * migration of name from src; w says where it stands then. */
+static void await_agents(fm_orch *o, const char *name, const char *src, where *w)
+{
+        for (double t0 = fm_now_ms();;) {
+                fleet_view v;
+                look(o, &v);
+                find(o, &v, name, src, w);
+                view_free(o, &v);
+                if (settled(w) || fm_now_ms() - t0 > RECONCILE_WAIT_MS)
+                        return;
+                struct timespec ts = {0, 500 * 1000000L};
+                nanosleep(&ts, NULL);
+        }
+}
+
 static void *migration_thread(void *arg)
 {
         run *r = arg;
@@ -95,41 +182,41 @@ static void *migration_thread(void *arg)
                 if (rc == 0)
                         rc = fm_plane_migrate(&o->fleet, &mo, &report, &e);
         }
+        const char *src = fm_json_get_str(row, "src"), *dst = fm_json_get_str(row, "dst");
         bool ok = rc == 0 && report && fm_json_bool(report, "ok", false);
         bool rolled_back = !ok && report && fm_json_bool(report, "rolled_back", false);
         const char *status = ok ? "succeeded" : rolled_back ? "rolled_back" : "failed";
-        const char *err = ok ? NULL : e.msg[0] ? e.msg : fm_json_get_str(report, "error");
+        char why[1400] = "";
+        snprintf(why, sizeof(why), "%s", e.msg[0] ? e.msg : fm_json_get_str(report, "error") ? fm_json_get_str(report, "error") : "");
+        if (!report && row) {
+                /* no report: the connection to the source failed (or the request
+                 * never left); the source agent owns the outcome, ask it */
+                where w;
+                await_agents(o, fm_json_get_str(row, "container"), src, &w);
+                if (settled(&w) && w.running == 1 && !strcmp(w.host->name, dst)) {
+                        ok = true;
+                        status = "succeeded";
+                        report = json_object_new_object();
+                        json_object_object_add(report, "ok", json_object_new_boolean(true));
+                        json_object_object_add(report, "from_agents", json_object_new_boolean(true));
+                        json_object_object_add(report, "lost", json_object_new_string(why));
+                } else if (!(settled(&w) && w.running == 1 && !strcmp(w.host->name, src))) {
+                        size_t n = strlen(why);
+                        snprintf(why + n, sizeof(why) - n, "; outcome unknown: the container runs on %d host(s)%s%s",
+                                 w.running, w.unreachable[0] ? ", unreachable: " : "", w.unreachable);
+                }
+        }
+        const char *err = ok ? NULL : why;
         json_object *bd = NULL;
         json_object_object_get_ex(report, "bytes_disk", &bd);
         int64_t bytes = report ? (json_object_is_type(bd, json_type_object) ? fm_json_get_int(bd, "total") : fm_json_get_int(report, "bytes_disk")) +
                                          fm_json_get_int(report, "bytes_memory")
                                : r->bytes;
-        /* the outcome, the service's host and the subscribers' notice are one
-         * step; a database that refuses it is asked again (the row must not
-         * stay running: the container would be refused forever) */
-        const char *rep_text = report ? json_object_to_json_string_ext(report, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
-        for (int attempt = 0;; attempt++) {
-                fm_error we = {0};
-                int w = fm_store_begin(o->store, &we);
-                if (w == 0)
-                        w = fm_store_run(o->store, &we,
-                                         "UPDATE migrations SET status = ?, report = ?, error = ?, bytes = ?, ended = ? "
-                                         "WHERE id = ?",
-                                         "sssiii", status, rep_text, err, bytes, fm_orch_now_ms(), r->id);
-                if (w >= 0 && ok && service)
-                        w = fm_store_run(o->store, &we, "UPDATE services SET host = ? WHERE id = ?", "ss",
-                                         fm_json_get_str(row, "dst"), service);
-                if (w >= 0 && service)
-                        fm_orch_notify_mobility(o, service, ok ? "INTERHOST_MOVEOUT_COMPLETED" : "INTERHOST_MOVEOUT_FAILED",
-                                                fm_json_get_str(row, "dst"));
-                if (w >= 0 || we.code != EBUSY)
-                        w = fm_store_end(o->store, w >= 0, &we) < 0 ? -EIO : w;
-                if (w >= 0)
-                        break;
-                fm_orch_log(o, "error", NULL, "migration %lld: its outcome (%s) not recorded, asking again: %s",
-                            (long long)r->id, status, we.msg);
-                sleep(attempt < 10 ? 1 : 10);
-        }
+        outcome x = {.id = r->id, .status = status, .error = err, .service = service, .new_host = ok ? dst : NULL,
+                     .notice = ok ? "INTERHOST_MOVEOUT_COMPLETED" : "INTERHOST_MOVEOUT_FAILED", .target = dst,
+                     .bytes = bytes,
+                     .report = report ? json_object_to_json_string_ext(report, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL};
+        outcome_record(o, &x);
         fm_orch_log(o, ok ? "info" : "warning", NULL, "migration %lld: %s%s%s", (long long)r->id, status,
                     err ? ": " : "", err ? err : "");
         json_object_put(report);
@@ -170,14 +257,17 @@ static void start_queued(fm_orch *o)
                  * only a row still queued starts */
                 fm_error e = {0};
                 int n = fm_store_begin(o->store, &e);
-                if (n == 0)
+                if (n == 0) {
                         n = fm_store_run(o->store, &e,
                                          "UPDATE migrations SET status = 'running', started = ? WHERE id = ? AND status = 'queued'",
                                          "ii", fm_orch_now_ms(), r->id);
-                if (n == 1 && fm_json_get_str(m, "service"))
-                        fm_orch_notify_mobility(o, fm_json_get_str(m, "service"), "INTERHOST_MOVEOUT_TRIGGERED", fm_json_get_str(m, "dst"));
-                if (n >= 0 && fm_store_end(o->store, n == 1, &e) < 0)
-                        n = -EIO;
+                        if (n == 1 && fm_json_get_str(m, "service") &&
+                            fm_orch_notify_mobility(o, fm_json_get_str(m, "service"), "INTERHOST_MOVEOUT_TRIGGERED",
+                                                    fm_json_get_str(m, "dst"), &e) < 0)
+                                n = -EIO;
+                        if (fm_store_end(o->store, n == 1, &e) < 0)
+                                n = -EIO;
+                }
                 if (n != 1) {
                         if (n < 0)
                                 fm_orch_log(o, "error", NULL, "migration %lld not started: %s", (long long)r->id, e.msg);
@@ -192,13 +282,10 @@ static void start_queued(fm_orch *o)
                 o->running++;
                 pthread_mutex_unlock(&o->lock);
                 if (pthread_create(&t, &a, migration_thread, r) != 0) {
-                        fm_store_begin(o->store, NULL);
-                        fm_store_run(o->store, NULL,
-                                     "UPDATE migrations SET status = 'failed', error = 'no thread to run it', ended = ? "
-                                     "WHERE id = ?", "ii", fm_orch_now_ms(), r->id);
-                        if (fm_json_get_str(m, "service"))
-                                fm_orch_notify_mobility(o, fm_json_get_str(m, "service"), "INTERHOST_MOVEOUT_FAILED", fm_json_get_str(m, "dst"));
-                        fm_store_end(o->store, true, NULL);
+                        outcome x = {.id = r->id, .status = "failed", .error = "no thread to run it (nothing was done)",
+                                     .service = fm_json_get_str(m, "service"), .notice = "INTERHOST_MOVEOUT_FAILED",
+                                     .target = fm_json_get_str(m, "dst"), .bytes = -1};
+                        outcome_record(o, &x);
                         pthread_mutex_lock(&o->lock);
                         o->running--;
                         pthread_mutex_unlock(&o->lock);
@@ -253,11 +340,6 @@ void fm_orch_runner_stop(fm_orch *o)
 
 /* ---- reconciliation ---- */
 
-/* What every agent answered to `list' in one round (NULL: it did not). */
-typedef struct fleet_view {
-        json_object *reply[FM_FLEET_MAX_HOSTS];
-} fleet_view;
-
 static void look(fm_orch *o, fleet_view *v)
 {
         for (int i = 0; i < o->fleet.hosts; i++) {
@@ -275,15 +357,6 @@ static void view_free(fm_orch *o, fleet_view *v)
         for (int i = 0; i < o->fleet.hosts; i++)
                 json_object_put(v->reply[i]);
 }
-
-/* Where container name stands in view v: the hosts that run it, whether an
- * agent still owns a migration of it, whether host src answered. */
-typedef struct where {
-        int running;
-        const fm_host *host; /* the last one found running it */
-        bool migrating, src_answered;
-        char unreachable[256];
-} where;
 
 static bool array_has(json_object *a, const char *s)
 {
@@ -332,8 +405,6 @@ static bool settled(const where *w)
         return w->src_answered && !w->migrating && (w->running == 1 || (!w->running && !w->unreachable[0]));
 }
 
-#define RECONCILE_WAIT_MS 180000 /* an agent's recovery ends a migration well within this (docs/RECOVERY.md) */
-
 static void reconcile_one(fm_orch *o, json_object *m, const where *w)
 {
         const char *name = fm_json_get_str(m, "container"), *src = fm_json_get_str(m, "src"), *dst = fm_json_get_str(m, "dst");
@@ -363,19 +434,14 @@ static void reconcile_one(fm_orch *o, json_object *m, const where *w)
         json_object_object_add(rep, "from", json_object_new_string(src));
         json_object_object_add(rep, "to", json_object_new_string(dst));
         json_object_object_add(rep, "error", error ? json_object_new_string(error) : NULL);
-        fm_error e = {0};
-        const char *service = fm_json_get_str(m, "service");
-        if (fm_store_begin(o->store, &e) == 0) {
-                int r = fm_store_run(o->store, &e, "UPDATE migrations SET status = ?, report = ?, error = ?, ended = ? WHERE id = ?",
-                                     "sssii", status, json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-                                     error, fm_orch_now_ms(), id);
-                if (r >= 0 && service)
-                        fm_orch_notify_mobility(o, service, ok ? "INTERHOST_MOVEOUT_COMPLETED" : "INTERHOST_MOVEOUT_FAILED", dst);
-                fm_store_end(o->store, r >= 0, &e);
-        }
+        outcome x = {.id = id, .status = status, .error = error, .service = fm_json_get_str(m, "service"),
+                     .new_host = ok ? dst : NULL, .notice = ok ? "INTERHOST_MOVEOUT_COMPLETED" : "INTERHOST_MOVEOUT_FAILED",
+                     .target = dst, .bytes = -1,
+                     .report = json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)};
+        int recorded = outcome_record(o, &x);
         json_object_put(rep);
-        fm_orch_log(o, e.code ? "error" : "warning", NULL, "reconcile: migration %lld of %s: %s (%s)%s%s", (long long)id,
-                    name, status, error ? error : why, e.code ? "; not recorded: " : "", e.code ? e.msg : "");
+        fm_orch_log(o, recorded < 0 ? "error" : "warning", NULL, "reconcile: migration %lld of %s: %s (%s)%s", (long long)id,
+                    name, status, error ? error : why, recorded < 0 ? "; not recorded" : "");
 }
 
 int fm_orch_reconcile(fm_orch *o, fm_error *e)

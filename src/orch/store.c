@@ -29,7 +29,8 @@ static const char *const schema_steps[] = {
          * (its subscription is gone), the others go to their subscription's */
         "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL, kind TEXT NOT NULL,"
         "  callback TEXT, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
-        "  next_at INTEGER NOT NULL, expires INTEGER NOT NULL);",
+        "  next_at INTEGER NOT NULL, expires INTEGER NOT NULL);"
+        "CREATE INDEX outbox_subscription ON outbox (subscription, id);",
 };
 
 void fm_store_lock(fm_store *s) { pthread_mutex_lock(&s->lock); }

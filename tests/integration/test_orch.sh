@@ -86,6 +86,8 @@ api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS
 expect_problem 409 "an older cell change" "later"
 api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.9.9.9"},"cell":"c1"}'
 expect_problem 422 "a user of no service" "10.9.9.9"
+api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.77.0.2"},"cell":"c1","timeStamp":{"seconds":4000000000,"nanoSeconds":0}}'
+expect_problem 400 "a time stamp far in the future" "ahead"
 api GET /fastmig/v1/users
 [ "$(jget "$BODY" 0.cell)" = c2 ] && [ "$(jget "$BODY" 0.since)" = 1800000000000 ] || fail "the users: $BODY"
 
@@ -117,6 +119,17 @@ SUBID=$(jget "$BODY" _links.self.href)
 api GET "/amsi/v1/subscriptions?subscriptionType=mobility_proc"
 expect 200 "listing subscriptions"
 [ "$(jget "$BODY" subscription.0.href)" = "$SUBID" ] || fail "the subscription is not listed: $BODY"
+# a subscription is its client's: another client's token does not see it
+OTHER=$("$FASTMIG" orch token other --db /var/lib/fastmig/testbed/orch/orch.db)
+API_TOKEN=$OTHER api GET "/amsi/v1/subscriptions/${SUBID##*/}"
+expect_problem 404 "another client's subscription"
+API_TOKEN=$OTHER api DELETE "/amsi/v1/subscriptions/${SUBID##*/}"
+expect_problem 404 "deleting another client's subscription"
+API_TOKEN=$OTHER api GET /amsi/v1/subscriptions
+[ "$(jget "$BODY" subscription)" = "[]" ] || fail "another client lists this one's subscriptions: $BODY"
+"$FASTMIG" orch token other --db /var/lib/fastmig/testbed/orch/orch.db --revoke >/dev/null
+API_TOKEN=$OTHER api GET /amsi/v1/subscriptions
+expect_problem 401 "a revoked token"
 c=$("$FASTMIG" workload write svc before-1)
 out=$("$FASTMIG" migrate svc --to mec2 --json) || fail "the migration through the orchestrator failed: $out"
 [ "$(jget "$out" ok)" = true ] && [ "$(jget "$out" state_continuous)" = true ] || fail "svc's migration: $out"
