@@ -79,17 +79,18 @@ api POST /amsi/v1/subscriptions '{"subscriptionType":"MobilityProcedureSubscript
 expect_problem 400 "a callback that is no HTTP URI" "callbackReference"
 
 note "the users' last known cells"
-api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.77.0.2"},"cell":"c2","timeStamp":{"seconds":1800000000,"nanoSeconds":0}}'
+T1=$(($(date +%s) - 600))
+api POST /fastmig/v1/users/cell_changes "{\"associateId\":{\"type\":\"UE_IPv4_ADDRESS\",\"value\":\"10.77.0.2\"},\"cell\":\"c2\",\"timeStamp\":{\"seconds\":$T1,\"nanoSeconds\":0}}"
 expect 200 "a cell change of svc's user"
 [ "$(jget "$BODY" cell)" = c2 ] && [ "$(jget "$BODY" services.0)" = "$SID" ] || fail "the user: $BODY"
-api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.77.0.2"},"cell":"c1","timeStamp":{"seconds":1700000000,"nanoSeconds":0}}'
+api POST /fastmig/v1/users/cell_changes "{\"associateId\":{\"type\":\"UE_IPv4_ADDRESS\",\"value\":\"10.77.0.2\"},\"cell\":\"c1\",\"timeStamp\":{\"seconds\":$((T1 - 60)),\"nanoSeconds\":0}}"
 expect_problem 409 "an older cell change" "later"
 api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.9.9.9"},"cell":"c1"}'
 expect_problem 422 "a user of no service" "10.9.9.9"
 api POST /fastmig/v1/users/cell_changes '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.77.0.2"},"cell":"c1","timeStamp":{"seconds":4000000000,"nanoSeconds":0}}'
 expect_problem 400 "a time stamp far in the future" "ahead"
 api GET /fastmig/v1/users
-[ "$(jget "$BODY" 0.cell)" = c2 ] && [ "$(jget "$BODY" 0.since)" = 1800000000000 ] || fail "the users: $BODY"
+[ "$(jget "$BODY" 0.cell)" = c2 ] && [ "$(jget "$BODY" 0.since)" = "${T1}000" ] || fail "the users: $BODY"
 
 note "images through the API: list, place on a host from the one that holds it, remove"
 api GET /fastmig/v1/hosts/mec1/images
@@ -208,7 +209,7 @@ note "the API agrees with docs/openapi.json: every operation, every other method
 api POST /amsi/v1/subscriptions "$SUB"
 SUB2=$(jget "$BODY" _links.self.href)
 FIX=$(python3 - "$SID" "${SUB2##*/}" "${MIDS[ca]}" "$REG" "$SUB" <<'PY'
-import json, sys
+import json, sys, time
 sid, sub, mid, reg, subbody = sys.argv[1:6]
 regs = json.loads(reg)
 oa = json.loads(reg); oa["fastmig"]["container"] = "oa"; oa["serviceConsumerId"]["appInstanceId"] = "app-oa"
@@ -220,7 +221,7 @@ print(json.dumps({"params": {"appMobilityServiceId": sid, "subscriptionId": sub,
              "POST /fastmig/v1/migrations": {"container": "oa", "to": "mec3", "options": {"probe": False}},
              "POST /fastmig/v1/hosts/{hostName}/images": {"image": "nosuchimage"},
              "POST /fastmig/v1/users/cell_changes": {"associateId": {"type": "UE_IPv4_ADDRESS", "value": "10.77.0.2"},
-                                                    "cell": "c3", "timeStamp": {"seconds": 1900000000, "nanoSeconds": 0}}}}))
+                                                    "cell": "c3", "timeStamp": {"seconds": int(time.time()) - 60, "nanoSeconds": 0}}}}))
 PY
 )
 python3 "$(dirname "$0")/openapi_check.py" "$(dirname "$0")/../../docs/openapi.json" "$FIX" || fail "the API does not agree with its document"
