@@ -748,18 +748,26 @@ static void images_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, cons
 }
 
 /* Whether host h holds image ref (a name or a digest). */
+/* The image ref (a name or a digest) in an agent's image_list reply, or
+ * NULL; borrowed from the reply. */
+static json_object *image_in(json_object *list_reply, const char *ref)
+{
+        json_object *im = fm_json_get(list_reply, "images");
+        for (size_t i = 0; json_object_is_type(im, json_type_array) && i < json_object_array_length(im); i++) {
+                json_object *x = json_object_array_get_idx(im, i);
+                const char *n = fm_json_get_str(x, "name"), *d = fm_json_get_str(x, "digest");
+                if ((n && !strcmp(n, ref)) || (d && !strcmp(d, ref)))
+                        return x;
+        }
+        return NULL;
+}
+
 static bool holds(const fm_host *h, const char *ref)
 {
         json_object *rep = NULL;
         if (image_call(h, "image_list", NULL, &rep, 10000, NULL) < 0)
                 return false;
-        json_object *im = fm_json_get(rep, "images");
-        bool has = false;
-        for (size_t i = 0; !has && json_object_is_type(im, json_type_array) && i < json_object_array_length(im); i++) {
-                json_object *x = json_object_array_get_idx(im, i);
-                const char *n = fm_json_get_str(x, "name"), *d = fm_json_get_str(x, "digest");
-                has = (n && !strcmp(n, ref)) || (d && !strcmp(d, ref));
-        }
+        bool has = image_in(rep, ref) != NULL;
         json_object_put(rep);
         return has;
 }
@@ -822,13 +830,7 @@ static void image_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const 
                 return;
         if (image_call(h, "image_list", NULL, &rep, 10000, &e) < 0)
                 return agent_problem(rs, h, &e);
-        json_object *im = fm_json_get(rep, "images"), *hit = NULL;
-        for (size_t i = 0; !hit && json_object_is_type(im, json_type_array) && i < json_object_array_length(im); i++) {
-                json_object *x = json_object_array_get_idx(im, i);
-                const char *n = fm_json_get_str(x, "name"), *d = fm_json_get_str(x, "digest");
-                if ((n && !strcmp(n, ids[1])) || (d && !strcmp(d, ids[1])))
-                        hit = x;
-        }
+        json_object *hit = image_in(rep, ids[1]);
         if (hit) {
                 rs->status = 200;
                 rs->body = json_object_get(hit);

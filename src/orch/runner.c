@@ -469,7 +469,8 @@ int fm_orch_reconcile(fm_orch *o, fm_error *e)
                 return fm_err(e, ENOMEM, "out of memory");
         }
         double t0 = fm_now_ms();
-        for (size_t todo = nleft; todo > 0;) {
+        size_t todo = nleft;
+        while (todo > 0) {
                 bool last = fm_now_ms() - t0 > RECONCILE_WAIT_MS;
                 fleet_view v;
                 look(o, &v);
