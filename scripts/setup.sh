@@ -16,6 +16,8 @@ PACKAGES=(
   # the orchestrator (src/orch): its database, HTTPS server and HTTP client;
   # curl for the API's tests
   libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev curl
+  # users' traces (src/mobility): SUMO's fcd-export XML
+  libexpat1-dev
   # the protocol fuzzer (tests/unit/test_fuzz_proto.sh): clang and its
   # compiler-rt (libFuzzer, ASan), which clang-14 only recommends
   clang libclang-rt-dev

@@ -178,15 +178,6 @@ static int host(reader *rd, json_object *o, int i, fm_host *h)
         return 0;
 }
 
-/* 1-based line of a byte offset, for a syntax error */
-static int line_of(const char *text, size_t off)
-{
-        int line = 1;
-        for (size_t i = 0; i < off && text[i]; i++)
-                line += text[i] == '\n';
-        return line;
-}
-
 int fm_fleet_parse(const char *text, size_t len, fm_fleet *f, fm_error *e)
 {
         static const char *const keys[] = {"fleet", "pki", "certificate", "agents_netns", "users_netns",
@@ -194,26 +185,10 @@ int fm_fleet_parse(const char *text, size_t len, fm_fleet *f, fm_error *e)
         memset(f, 0, sizeof(*f));
         if (len > FM_FLEET_MAX_BYTES)
                 return fm_err(e, EFBIG, "larger than %d bytes", FM_FLEET_MAX_BYTES);
-        if (memchr(text, '\0', len))
-                return fm_err(e, EINVAL, "a NUL byte in the text");
-        json_tokener *tok = json_tokener_new();
-        if (!tok)
-                return fm_err(e, ENOMEM, "out of memory");
-        json_object *o = json_tokener_parse_ex(tok, text, (int)len);
-        enum json_tokener_error je = json_tokener_get_error(tok);
-        if (!o && je == json_tokener_continue)
-                je = json_tokener_error_parse_eof;
-        size_t off = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-        if (!o || je != json_tokener_success) {
-                json_object_put(o);
-                return fm_err(e, EINVAL, "line %d: %s", line_of(text, off), json_tokener_error_desc(je));
-        }
-        for (size_t i = off; i < len; i++)
-                if (text[i] != ' ' && text[i] != '\n' && text[i] != '\t' && text[i] != '\r') {
-                        json_object_put(o);
-                        return fm_err(e, EINVAL, "line %d: text after the end of the JSON object", line_of(text, i));
-                }
+        json_object *o = NULL;
+        int pr = fm_json_parse_text(text, len, &o, e);
+        if (pr < 0)
+                return pr;
         reader rd = {.e = e};
         int r = 0;
         json_object *v = NULL;

@@ -127,6 +127,42 @@ int fm_frame_recv(int fd, uint8_t *type, char **payload, uint32_t *len, fm_error
         return 0;
 }
 
+/* 1-based line of a byte offset */
+static int line_of(const char *text, size_t off)
+{
+        int line = 1;
+        for (size_t i = 0; i < off && text[i]; i++)
+                line += text[i] == '\n';
+        return line;
+}
+
+int fm_json_parse_text(const char *text, size_t len, json_object **out, fm_error *e)
+{
+        *out = NULL;
+        if (memchr(text, '\0', len))
+                return fm_err(e, EINVAL, "a NUL byte in the text");
+        json_tokener *tok = json_tokener_new_ex(32);
+        if (!tok)
+                return fm_err(e, ENOMEM, "out of memory");
+        json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+        enum json_tokener_error je = json_tokener_get_error(tok);
+        if (!o && je == json_tokener_continue)
+                je = json_tokener_error_parse_eof;
+        size_t off = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        if (!o || je != json_tokener_success) {
+                json_object_put(o);
+                return fm_err(e, EINVAL, "line %d: %s", line_of(text, off), json_tokener_error_desc(je));
+        }
+        for (size_t i = off; i < len; i++)
+                if (text[i] != ' ' && text[i] != '\n' && text[i] != '\t' && text[i] != '\r') {
+                        json_object_put(o);
+                        return fm_err(e, EINVAL, "line %d: text after the end of the JSON value", line_of(text, i));
+                }
+        *out = o;
+        return 0;
+}
+
 int fm_msg_parse(const char *buf, size_t len, json_object **out, fm_error *e)
 {
         if (len > FM_JSON_MAX)

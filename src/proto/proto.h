@@ -35,6 +35,9 @@ int fm_frame_recv(int fd, uint8_t *type, char **payload, uint32_t *len, fm_error
 
 /* JSON messages. fm_msg_parse is pure (fuzzed); the object must be a JSON object. */
 int fm_msg_parse(const char *buf, size_t len, json_object **out, fm_error *e);
+/* A file's JSON text (len bytes, no NUL, nothing after the value, nesting
+ * at most 32): its value in *out, or -EINVAL with the line in *e. */
+int fm_json_parse_text(const char *text, size_t len, json_object **out, fm_error *e);
 int fm_msg_send(int fd, uint8_t type, json_object *msg);
 int fm_msg_recv(int fd, uint8_t *type, json_object **out, fm_error *e);
 
