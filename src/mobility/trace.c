@@ -206,7 +206,7 @@ static int parse_points(json_object *doc, builder *b, fm_error *e)
         for (size_t i = 0; i < json_object_array_length(pts); i++) {
                 json_object *p = json_object_array_get_idx(pts, i);
                 json_object *x = fm_json_get(p, "x"), *y = fm_json_get(p, "y"), *cell = fm_json_get(p, "cell");
-                if (!!x != !!y || !!x == !!cell)
+                if (!!x != !!y || (!x && !cell))
                         return fm_err(e, EINVAL, "points[%zu]: a point has `x' and `y', or `cell'", i);
                 r = add(b, json_object_get_double(fm_json_get(p, "t")), x != NULL, json_object_get_double(x),
                         json_object_get_double(y), json_object_get_string(cell), 0, e);

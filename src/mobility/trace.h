@@ -47,5 +47,6 @@ int fm_trace_resolve(fm_trace *t, const fm_coverage *c, fm_error *e);
 void fm_trace_where(const fm_trace *t, size_t i, char *buf, size_t len);
 
 /* The points as JSON ({"t": seconds, "x", "y"} or {"t", "cell"}; with the
- * cell too once resolved): what the API stores. */
+ * cell too once resolved, which a JSON trace may carry beside x and y and
+ * fm_trace_resolve finds again): what the API stores. */
 json_object *fm_trace_json(const fm_trace *t);

@@ -19,13 +19,24 @@
  *                    target reads it (header, sizes, records decoded)
  *   FZ_API           a request body of the orchestrator's API, checked against
  *                    each of its tables and rules (src/orch/schema.h) and as a
- *                    migration's options (src/plane/options.h) */
+ *                    migration's options (src/plane/options.h)
+ *   FZ_COVERAGE      a coverage map's text (src/mobility/coverage.h), written
+ *                    back when read, points located in it
+ *   FZ_TRACE         a format byte (csv, json, fcd: modulo 3), a vehicle
+ *                    byte (odd: "car0", even: none), then a trace's text
+ *                    (src/mobility/trace.h), resolved against a fixed map and
+ *                    planned when read */
 #pragma once
 #include <stdint.h>
 
 #include "memory/pagestore.h"
 
-enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_FLEET, FZ_LAZY, FZ_API, FZ_MODES };
+/* FZ_TRACE's map: three cells on two hosts (a polygon, a circle, a name) */
+#define FZ_TRACE_MAP                                                                                          \
+        "{\"cells\":[{\"id\":\"c1\",\"host\":\"mec1\",\"polygon\":[[-10,-100],[500,-100],[500,100],[-10,100]]}," \
+        "{\"id\":\"c2\",\"host\":\"mec2\",\"center\":[800,0],\"radius\":350},{\"id\":\"c3\",\"host\":\"mec2\"}]}"
+
+enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_FLEET, FZ_LAZY, FZ_API, FZ_COVERAGE, FZ_TRACE, FZ_MODES };
 
 /* the request FZ_LAZY's answers answer */
 #define FZ_LAZY_Q_ID ((1ull << 8) | 1u)

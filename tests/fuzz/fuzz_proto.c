@@ -27,6 +27,9 @@
 #include "memory/pagerelay.h"
 #include "memory/pagestream.h"
 #include "fleet/fleet.h"
+#include "mobility/coverage.h"
+#include "mobility/planner.h"
+#include "mobility/trace.h"
 #include "orch/schema.h"
 #include "plane/options.h"
 #include "proto/proto.h"
@@ -293,6 +296,69 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fm_migrate_opts mo = {0};
                 fm_migrate_opts_from_json(json_object_object_get_ex(o, "options", &opts) ? opts : o, &mo, &e);
                 json_object_put(o);
+                break;
+        }
+        case FZ_COVERAGE: {
+                json_object *o = NULL;
+                fm_error e = {0};
+                fm_coverage c;
+                if (fm_json_parse_text((const char *)data, size, &o, &e) == 0 && fm_coverage_parse(o, NULL, &c, &e) == 0) {
+                        json_object *back = fm_coverage_json(&c);
+                        fm_coverage d;
+                        if (fm_coverage_parse(back, NULL, &d, &e) < 0 || d.n != c.n) {
+                                fprintf(stderr, "fuzz_proto: a coverage map read does not read back: %s\n", e.msg);
+                                abort();
+                        }
+                        const fm_cell *cur = NULL;
+                        for (int x = -1000; x <= 1000; x += 250)
+                                cur = fm_coverage_locate(&c, x, x / 2, cur);
+                        fm_coverage_free(&d);
+                        json_object_put(back);
+                        fm_coverage_free(&c);
+                }
+                json_object_put(o);
+                break;
+        }
+        case FZ_TRACE: {
+                if (size < 2)
+                        break;
+                fm_trace_format f = (fm_trace_format)(data[0] % 3);
+                const char *vehicle = data[1] & 1 ? "car0" : NULL;
+                fm_trace t;
+                fm_error e = {0};
+                if (fm_trace_parse((const char *)data + 2, size - 2, f, vehicle, &t, &e) < 0)
+                        break;
+                json_object *m = NULL;
+                fm_coverage c;
+                if (fm_json_parse_text(FZ_TRACE_MAP, strlen(FZ_TRACE_MAP), &m, &e) < 0 ||
+                    fm_coverage_parse(m, NULL, &c, &e) < 0) {
+                        fprintf(stderr, "fuzz_proto: FZ_TRACE_MAP: %s\n", e.msg);
+                        abort();
+                }
+                if (fm_trace_resolve(&t, &c, &e) == 0) {
+                        fm_handover_plan *h = NULL;
+                        size_t nh = 0;
+                        if (fm_plan_handovers(&t, &c, 3000, &h, &nh, &e) == 0)
+                                for (size_t i = 0; i < nh; i++)
+                                        if (h[i].deadline_ms < t.p[0].t_ms || h[i].deadline_ms > t.p[t.n - 1].t_ms) {
+                                                fprintf(stderr, "fuzz_proto: a deadline outside its trace\n");
+                                                abort();
+                                        }
+                        free(h);
+                        fm_trace_on_path(&t, t.p[t.n / 2].t_ms, "c2");
+                }
+                json_object *back = fm_trace_json(&t);
+                const char *bt = json_object_to_json_string(back);
+                fm_trace u;
+                if (fm_trace_parse(bt, strlen(bt), FM_TRACE_JSON, NULL, &u, &e) < 0 || u.n != t.n) {
+                        fprintf(stderr, "fuzz_proto: a trace read does not read back: %s\n", e.msg);
+                        abort();
+                }
+                fm_trace_free(&u);
+                json_object_put(back);
+                json_object_put(m);
+                fm_coverage_free(&c);
+                fm_trace_free(&t);
                 break;
         }
         case FZ_FLEET: {

@@ -344,6 +344,26 @@ static void json_seeds(void)
                 put(&b, api[i][1], strlen(api[i][1]));
                 seed(api[i][0], FZ_API, &b);
         }
+        /* a coverage map and a trace of each form */
+        b.n = 0;
+        put(&b, FZ_TRACE_MAP, strlen(FZ_TRACE_MAP));
+        seed("coverage", FZ_COVERAGE, &b);
+        static const char *const traces[][3] = {
+                {"trace-csv", "\x00\x00", "# a car\ntime,x,y\n0,0,0\n10,400,0\n20,800,10\n30,900,-20\n"},
+                {"trace-csv-cells", "\x00\x00", "time,cell\n0,c1\n5.5,c2\n9,c3\n"},
+                {"trace-json", "\x01\x00", "{\"points\":[{\"t\":0,\"x\":0,\"y\":0},{\"t\":12.5,\"x\":600,\"y\":5}]}"},
+                {"trace-fcd", "\x02\x01",
+                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<fcd-export>\n<timestep time=\"0.00\">"
+                 "<vehicle id=\"car0\" x=\"5.10\" y=\"-4.80\" speed=\"0.00\"/><vehicle id=\"car1\" x=\"1\" y=\"1\"/>"
+                 "</timestep>\n<timestep time=\"1.00\"><person id=\"p\" x=\"0\" y=\"0\"/>"
+                 "<vehicle id=\"car0\" x=\"600.00\" y=\"-4.80\" speed=\"2.60\"/></timestep>\n</fcd-export>\n"},
+        };
+        for (size_t i = 0; i < sizeof(traces) / sizeof(traces[0]); i++) {
+                b.n = 0;
+                put(&b, traces[i][1], 2);
+                put(&b, traces[i][2], strlen(traces[i][2]));
+                seed(traces[i][0], FZ_TRACE, &b);
+        }
         free(b.p);
 }
 
