@@ -26,6 +26,7 @@
 #include "proto/proto.h"
 #include "proto/tls.h"
 #include "transfer/files.h"
+#include "transfer/tree.h"
 #include "workload/workload.h"
 
 /* Containers with a migration under way on this agent (source or target). */
@@ -154,6 +155,21 @@ static int op_info(req_ctx *c)
         json_object_object_add(c->reply, "migratable", json_object_new_boolean(ok));
         if (!ok)
                 json_object_object_add(c->reply, "why_not", json_object_new_string(ce.msg));
+        /* asked ("sizes": true): what a migration of it moves, memory, its
+         * own tree, its images (an orchestrator's estimate and placement) */
+        if (!fm_json_bool(c->req, "sizes", false))
+                return 0;
+        uint64_t mem = 0, own = 0;
+        if (i.running && fm_ct_memory_bytes(c->a->paths.lxcpath, name, &mem, NULL) == 0)
+                json_object_object_add(c->reply, "memory_bytes", json_object_new_int64((int64_t)mem));
+        fm_clone cl;
+        bool clone = fm_clone_read(c->a->paths.lxcpath, name, &cl, NULL) == 0;
+        char own_dir[600];
+        snprintf(own_dir, sizeof(own_dir), "%s/%s/%s", c->a->paths.lxcpath, name, clone ? "upper" : "rootfs");
+        if (fm_tree_size(clone ? own_dir : i.rootfs, &own, NULL) == 0)
+                json_object_object_add(c->reply, "own_bytes", json_object_new_int64((int64_t)own));
+        if (clone)
+                json_object_object_add(c->reply, "clone", fm_clone_json(&cl));
         return 0;
 }
 

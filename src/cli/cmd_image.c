@@ -25,22 +25,11 @@ static void print_image(const fm_image *im)
                im->base[0] ? "  over " : "", im->base[0] ? im->base_name : "");
 }
 
-static int image_call(const fm_host *h, const char *op, const char *image, json_object **rep, fm_error *e)
-{
-        json_object *req = json_object_new_object();
-        json_object_object_add(req, "op", json_object_new_string(op));
-        if (image)
-                json_object_object_add(req, "image", json_object_new_string(image));
-        int r = fm_plane_call(h, req, rep, 600000, e);
-        json_object_put(req);
-        return r;
-}
-
 static int do_list(const fm_host *h, bool json)
 {
         json_object *rep = NULL, *arr = NULL;
         fm_error e = {0};
-        if (image_call(h, "image_list", NULL, &rep, &e) < 0)
+        if (fm_plane_image_call(h, "image_list", NULL, &rep, 600000, &e) < 0)
                 return cli_fail("%s", e.msg);
         if (json) {
                 json_object *out = json_object_new_object();
@@ -147,7 +136,7 @@ int cmd_image(int argc, char **argv)
                 if (!h)
                         return cli_usage(USAGE);
                 json_object *rep = NULL;
-                if (image_call(h, "image_rm", arg, &rep, &e) < 0)
+                if (fm_plane_image_call(h, "image_rm", arg, &rep, 600000, &e) < 0)
                         return cli_fail("%s", e.msg);
                 json_object_put(rep);
                 printf("%s removed from %s\n", arg, h->name);
@@ -161,16 +150,9 @@ int cmd_image(int argc, char **argv)
                 if (!src)
                         return cli_fail("no host%s%s holds image `%s'", from ? " " : " but the target", from ? from : "",
                                         arg);
-                json_object *req = json_object_new_object(), *rep = NULL;
-                char ep[40];
-                snprintf(ep, sizeof(ep), "%s:%u", dst->addr, dst->port);
-                json_object_object_add(req, "op", json_object_new_string("image_push"));
-                json_object_object_add(req, "image", json_object_new_string(arg));
-                json_object_object_add(req, "to", json_object_new_string(ep));
-                json_object_object_add(req, "force", json_object_new_boolean(force));
+                json_object *rep = NULL;
                 double t0 = fm_now_ms();
-                int r = fm_plane_call(src, req, &rep, 3600000, &e);
-                json_object_put(req);
+                int r = fm_plane_image_push(src, dst, arg, force, &rep, &e);
                 if (r < 0)
                         return cli_fail("%s", e.msg);
                 json_object *b = NULL, *bb = NULL;

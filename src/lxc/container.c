@@ -45,6 +45,28 @@ static char *config_item(struct lxc_container *c, const char *key)
         return v;
 }
 
+int fm_ct_memory_bytes(const char *lxcpath, const char *name, uint64_t *out, fm_error *e)
+{
+        struct lxc_container *c = ct_open(lxcpath, name, e);
+        if (!c)
+                return -e->code;
+        char buf[64] = "";
+        /* cgroup v1's memory controller, else v2's */
+        int n = c->is_running(c) ? c->get_cgroup_item(c, "memory.usage_in_bytes", buf, sizeof(buf) - 1) : -1;
+        if (n <= 0 && c->is_running(c))
+                n = c->get_cgroup_item(c, "memory.current", buf, sizeof(buf) - 1);
+        lxc_container_put(c);
+        if (n <= 0)
+                return fm_err(e, ENOENT, "%s: no memory use to read (not running?)", name);
+        buf[n] = '\0';
+        char *end;
+        unsigned long long v = strtoull(buf, &end, 10);
+        if (end == buf)
+                return fm_err(e, EIO, "%s: memory use `%.20s' is not a number", name, buf);
+        *out = v;
+        return 0;
+}
+
 int fm_ct_info_get(const char *lxcpath, const char *name, fm_ct_info *out, fm_error *e)
 {
         struct lxc_container *c = ct_open(lxcpath, name, e);

@@ -12,6 +12,9 @@ typedef struct fm_ct_info {
 } fm_ct_info;
 
 int fm_ct_info_get(const char *lxcpath, const char *name, fm_ct_info *out, fm_error *e);
+/* The memory a running container's cgroup charges (what a migration's
+ * memory copy is sized by). */
+int fm_ct_memory_bytes(const char *lxcpath, const char *name, uint64_t *out, fm_error *e);
 
 /* Checks the constraints under which LXC + CRIU can checkpoint and restore a
  * container on this platform; the error names the first one violated and how

@@ -189,9 +189,9 @@ static const fm_vfield point_fields[] = {
         {"cell", FM_V_STR, .max = FM_CELL_ID_MAX, .id = true},
         {NULL},
 };
-static const fm_vfield point_item[] = {{"", FM_V_OBJ, .sub = point_fields}, {NULL}};
-const fm_vfield fm_trace_points_field[] = {
-        {"points", FM_V_ARR, true, .max = FM_TRACE_POINTS_MAX, .sub = point_item},
+const fm_vfield fm_trace_point_item[] = {{"", FM_V_OBJ, .sub = point_fields}, {NULL}};
+static const fm_vfield points_field[] = {
+        {"points", FM_V_ARR, true, .max = FM_TRACE_POINTS_MAX, .sub = fm_trace_point_item},
         {NULL},
 };
 
@@ -199,7 +199,7 @@ static int parse_points(json_object *doc, builder *b, fm_error *e)
 {
         if (!json_object_is_type(doc, json_type_object))
                 return fm_err(e, EINVAL, "a JSON trace is an object {\"points\": [...]}");
-        int r = fm_validate(doc, fm_trace_points_field, e);
+        int r = fm_validate(doc, points_field, e);
         if (r < 0)
                 return r;
         json_object *pts = fm_json_get(doc, "points");

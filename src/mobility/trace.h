@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "mobility/coverage.h"
+#include "proto/validate.h"
 #include "util/util.h"
 
 #define FM_TRACE_TEXT_MAX (4 << 20)  /* bytes of a trace's text */
@@ -28,6 +29,9 @@ typedef struct fm_trace {
         fm_trace_point *p;
         size_t n;
 } fm_trace;
+
+/* A point of the JSON form, as a validation table's array item. */
+extern const fm_vfield fm_trace_point_item[];
 
 /* "csv", "json", "fcd". */
 int fm_trace_format_parse(const char *s, fm_trace_format *out);

@@ -9,6 +9,7 @@
 #include "orch/api.h"
 #include "orch/schema.h"
 #include "orch/http.h"
+#include "plane/images.h"
 #include "plane/options.h"
 #include "plane/plane.h"
 #include "proto/proto.h"
@@ -461,18 +462,6 @@ static json_object *migration_service(fm_api *a, const char *sid, const char *ct
         return svc;
 }
 
-/* Whether a service's registration forbids its application to move. */
-static bool mobility_forbidden(json_object *svc)
-{
-        json_object *dev = fm_json_get(fm_json_get(svc, "body"), "deviceInformation");
-        for (size_t i = 0; json_object_is_type(dev, json_type_array) && i < json_object_array_length(dev); i++) {
-                const char *l = fm_json_get_str(json_object_array_get_idx(dev, i), "appMobilityServiceLevel");
-                if (l && !strcmp(l, "APP_MOBILITY_NOT_ALLOWED"))
-                        return true;
-        }
-        return false;
-}
-
 static void migrations_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         fm_error e = {0};
@@ -516,35 +505,17 @@ static void migrations_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
          * the insert: one step */
         int64_t id = -1;
         fm_store_lock(a->o->store);
-        json_object *svc = migration_service(a, sid, ct, &gone, &e), *busy = NULL;
-        json_object *lat = fm_json_get(fm_json_get(fm_json_get(svc, "body"), "fastmig"), "storageLatencyMs");
-        if (lat && !fm_json_get(opts, "storage_latency_ms")) /* the service's tolerance, unless the request gives one */
-                json_object_object_add(opts, "storage_latency_ms", json_object_new_double(json_object_get_double(lat)));
-        if (e.code) {
+        json_object *svc = migration_service(a, sid, ct, &gone, &e);
+        if (e.code)
                 db_problem(rs, &e);
-        } else if (gone) {
+        else if (gone)
                 fm_http_problem(rs, 422, "no service `%s'", sid);
-        } else if (svc && mobility_forbidden(svc)) {
-                fm_http_problem(rs, 409, "service %s does not allow its application to move "
-                                         "(appMobilityServiceLevel APP_MOBILITY_NOT_ALLOWED)", fm_json_get_str(svc, "id"));
-        } else if (!(busy = fm_store_rows(a->o->store, &e, "SELECT id FROM migrations WHERE container = ? AND "
-                                                           "status IN ('queued', 'running')", "s", ct))) {
+        else if ((id = fm_orch_migration_queue(a->o, svc, ct, src, to, opts, rq->client, NULL, &e)) < 0 &&
+                 (id == -EPERM || id == -EBUSY))
+                fm_http_problem(rs, 409, "%s", e.msg);
+        else if (id < 0)
                 db_problem(rs, &e);
-        } else if (json_object_array_length(busy)) {
-                fm_http_problem(rs, 409, "%s is migrating already (migration %lld)", ct,
-                                (long long)json_object_get_int64(fm_json_get(json_object_array_get_idx(busy, 0), "id")));
-        } else if (fm_store_run(a->o->store, &e,
-                                "INSERT INTO migrations (service, container, src, dst, status, options, client, requested) "
-                                "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-                                "ssssssi", svc ? fm_json_get_str(svc, "id") : NULL, ct, src, to,
-                                json_object_to_json_string_ext(opts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-                                rq->client, fm_orch_now_ms()) < 0) {
-                db_problem(rs, &e);
-        } else {
-                id = fm_store_last_id(a->o->store);
-        }
         fm_store_unlock(a->o->store);
-        json_object_put(busy);
         json_object_put(svc);
         json_object_put(opts);
         if (id < 0)
@@ -655,10 +626,23 @@ static void users_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
         rs->body = out;
 }
 
+/* The API's answer to a mobility request that failed. */
+static void mobility_problem(fm_http_resp *rs, int r, const fm_error *e)
+{
+        switch (-r) {
+        case EINVAL: return fm_http_problem(rs, 400, "%s", e->msg);
+        case ENOENT:
+        case EDOM: return fm_http_problem(rs, 422, "%s", e->msg);
+        case ENODATA:
+        case EBUSY:
+        case EALREADY: return fm_http_problem(rs, 409, "%s", e->msg);
+        default: return db_problem(rs, e);
+        }
+}
+
 /* A user entered a cell: recorded as its last known one (an older time
- * stamp than the one known is refused). The user must be a device of a
- * registered service. Nothing acts on it yet: that needs the fleet's
- * coverage map (docs/ORCHESTRATOR.md, "Not yet"). */
+ * stamp than the one known is refused), and followed when the fleet has a
+ * coverage map (docs/MOBILITY.md). */
 static void cell_change(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
 {
         fm_error e = {0};
@@ -672,31 +656,166 @@ static void cell_change(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
         if (since > fm_orch_now_ms() + CLOCK_SKEW_MS) /* it would hide every later change */
                 return fm_http_problem(rs, 400, "`timeStamp' is %lld s ahead of the orchestrator's clock",
                                        (long long)((since - fm_orch_now_ms()) / 1000));
-        fm_store_lock(a->o->store);
-        json_object *svc = services_of(a, type, value, &e);
-        int r = !svc ? -EIO : !json_object_array_length(svc) ? -ENOENT
-                : fm_store_run(a->o->store, &e,
-                               "INSERT INTO users (type, value, cell, since) VALUES (?, ?, ?, ?) "
-                               "ON CONFLICT (type, value) DO UPDATE SET cell = excluded.cell, since = excluded.since "
-                               "WHERE excluded.since >= users.since",
-                               "sssi", type, value, cell, since);
-        json_object *rows = r >= 0 ? fm_store_rows(a->o->store, &e, "SELECT * FROM users WHERE type = ? AND value = ?",
-                                                   "ss", type, value)
-                                   : NULL;
-        fm_store_unlock(a->o->store);
-        json_object_put(svc);
+        json_object *out = NULL;
+        int r = fm_orch_user_cell(a->o, type, value, cell, since, "cell_change", &out, &e);
+        if (r < 0)
+                return mobility_problem(rs, r, &e);
+        rs->status = 200;
+        rs->body = out;
+        fm_orch_log(a->o, "info", NULL, "user %s %s is in cell %s (from %s)", type, value, cell, rq->client);
+}
+
+static bool stamp_ahead(json_object *body, fm_http_resp *rs)
+{
+        json_object *ts = fm_json_get(body, "timeStamp");
+        int64_t t = ts ? fm_json_get_int(ts, "seconds") * 1000 + fm_json_get_int(ts, "nanoSeconds") / 1000000 : 0;
+        if (t <= fm_orch_now_ms() + CLOCK_SKEW_MS)
+                return false;
+        fm_http_problem(rs, 400, "`timeStamp' is %lld s ahead of the orchestrator's clock",
+                        (long long)((t - fm_orch_now_ms()) / 1000));
+        return true;
+}
+
+static void position_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        fm_error e = {0};
+        if (fm_validate(rq->body, fm_api_position, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        if (stamp_ahead(rq->body, rs))
+                return;
+        json_object *out = NULL;
+        int r = fm_orch_user_position(a->o, rq->body, &out, &e);
+        if (r < 0)
+                return mobility_problem(rs, r, &e);
+        rs->status = 200;
+        rs->body = out;
+}
+
+/* The RNIS's notifications, posted to the callback its subscription names. */
+static void rnis_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        fm_error e = {0};
+        fm_api_ho_status_normalize(rq->body);
+        if (fm_validate(rq->body, fm_api_cell_change_notification, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        if (!json_object_array_length(fm_json_get(rq->body, "trgEcgi")))
+                return fm_http_problem(rs, 400, "`trgEcgi' names no target cell");
+        if (stamp_ahead(rq->body, rs))
+                return;
+        json_object *out = NULL;
+        int r = fm_orch_rnis_cell_change(a->o, rq->body, &out, &e);
+        if (r < 0)
+                return mobility_problem(rs, r, &e);
+        rs->status = 200;
+        rs->body = out;
+}
+
+static void coverage_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        (void)rq;
+        fm_orch_map *m = fm_orch_map_get(a->o);
+        if (!m)
+                return fm_http_problem(rs, 404, "the fleet has no coverage map");
+        rs->status = 200;
+        rs->body = fm_coverage_json(fm_orch_map_coverage(m));
+        fm_orch_map_put(a->o, m);
+}
+
+static void coverage_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        fm_error e = {0};
+        int r = fm_orch_coverage_set(a->o, rq->body, &e);
+        if (r == -EBUSY)
+                return fm_http_problem(rs, 409, "%s", e.msg);
+        if (r == -ENOENT || r == -EINVAL || r == -EEXIST)
+                return fm_http_problem(rs, r == -ENOENT ? 422 : 400, "%s", e.msg);
+        if (r < 0)
+                return db_problem(rs, &e);
+        coverage_get(a, rq, rs);
+        fm_orch_log(a->o, "info", NULL, "coverage map replaced by %s", rq->client);
+}
+
+static void trajectories_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        fm_error e = {0};
+        if (fm_validate(rq->body, fm_api_trajectory, &e) < 0)
+                return fm_http_problem(rs, 400, "%s", e.msg);
+        json_object *out = NULL;
+        int r = fm_orch_trajectory_add(a->o, rq->body, rq->client, &out, &e);
+        if (r < 0)
+                return mobility_problem(rs, r, &e);
+        rs->status = 201;
+        rs->body = out;
+        snprintf(rs->location, sizeof(rs->location), "%s/fastmig/v1/trajectories/%s", a->o->base_url,
+                 fm_json_get_str(out, "id"));
+}
+
+static void trajectories_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        (void)rq;
+        fm_error e = {0};
+        json_object *out = fm_orch_trajectories_list(a->o, &e);
+        if (!out)
+                return db_problem(rs, &e);
+        rs->status = 200;
+        rs->body = out;
+}
+
+static void trajectory_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
+{
+        (void)rq;
+        fm_error e = {0};
+        json_object *t = fm_orch_trajectory_get(a->o, ids[0], &e);
+        if (!t)
+                return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no trajectory %s", ids[0]);
+        rs->status = 200;
+        rs->body = t;
+}
+
+static void trajectory_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
+{
+        fm_error e = {0};
+        int r = fm_orch_trajectory_cancel(a->o, ids[0], &e);
         if (r == -ENOENT)
-                fm_http_problem(rs, 422, "no registered service has the device %s %.64s", type, value);
-        else if (r < 0 || !rows || !json_object_array_length(rows))
-                db_problem(rs, &e);
-        else if (r == 0)
-                fm_http_problem(rs, 409, "the user's cell is known from a later time stamp");
-        else {
-                rs->status = 200;
-                rs->body = user_json(a, json_object_array_get_idx(rows, 0));
-                fm_orch_log(a->o, "info", NULL, "user %s %s is in cell %s (from %s)", type, value, cell, rq->client);
-        }
-        json_object_put(rows);
+                return fm_http_problem(rs, 404, "%s", e.msg);
+        if (r < 0)
+                return mobility_problem(rs, r, &e);
+        rs->status = 204;
+        fm_orch_log(a->o, "info", NULL, "trajectory %s deleted by %s", ids[0], rq->client);
+}
+
+static void handovers_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
+{
+        fm_error e = {0};
+        const char *svc = fm_http_query(rq, "service"), *tr = fm_http_query(rq, "trajectory"),
+                   *st = fm_http_query(rq, "status");
+        static const char *const statuses[] = {"planned", "started", "done", "failed", "skipped", "dropped", "cancelled"};
+        bool known = !st;
+        for (size_t i = 0; st && i < FM_ARRAY_SIZE(statuses); i++)
+                known |= !strcmp(st, statuses[i]);
+        if (!known)
+                return fm_http_problem(rs, 400, "`status' is planned, started, done, failed, skipped, dropped or cancelled");
+        if ((svc && !id_is_valid(svc)) || (tr && !id_is_valid(tr)))
+                return fm_http_problem(rs, 400, "`service' and `trajectory' are ids");
+        json_object *out = fm_orch_handovers_list(a->o, svc, tr, st, &e);
+        if (!out)
+                return db_problem(rs, &e);
+        rs->status = 200;
+        rs->body = out;
+}
+
+static void handover_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
+{
+        (void)rq;
+        fm_error e = {0};
+        uint32_t id = 0;
+        if (fm_parse_u32(ids[0], &id) < 0)
+                return fm_http_problem(rs, 404, "no handover %s", ids[0]);
+        json_object *h = fm_orch_handover_get(a->o, (int64_t)id, &e);
+        if (!h)
+                return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no handover %s", ids[0]);
+        rs->status = 200;
+        rs->body = h;
 }
 
 /* ---- a host's images ---- */
@@ -717,17 +836,6 @@ static void agent_problem(fm_http_resp *rs, const fm_host *h, const fm_error *e)
         fm_http_problem(rs, st, "%s: %s", h->name, e->msg);
 }
 
-static int image_call(const fm_host *h, const char *op, const char *image, json_object **rep, int timeout_ms, fm_error *e)
-{
-        json_object *req = json_object_new_object();
-        json_object_object_add(req, "op", json_object_new_string(op));
-        if (image)
-                json_object_object_add(req, "image", json_object_new_string(image));
-        int r = fm_plane_call(h, req, rep, timeout_ms, e);
-        json_object_put(req);
-        return r;
-}
-
 static void images_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
 {
         (void)rq;
@@ -736,7 +844,7 @@ static void images_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, cons
         fm_error e = {0};
         if (!h)
                 return;
-        if (image_call(h, "image_list", NULL, &rep, 10000, &e) < 0)
+        if (fm_plane_image_call(h, "image_list", NULL, &rep, 10000, &e) < 0)
                 return agent_problem(rs, h, &e);
         json_object *out = json_object_new_object(), *im = fm_json_get(rep, "images");
         json_object_object_add(out, "host", json_object_new_string(h->name));
@@ -745,31 +853,6 @@ static void images_list(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, cons
         json_object_put(rep);
         rs->status = 200;
         rs->body = out;
-}
-
-/* Whether host h holds image ref (a name or a digest). */
-/* The image ref (a name or a digest) in an agent's image_list reply, or
- * NULL; borrowed from the reply. */
-static json_object *image_in(json_object *list_reply, const char *ref)
-{
-        json_object *im = fm_json_get(list_reply, "images");
-        for (size_t i = 0; json_object_is_type(im, json_type_array) && i < json_object_array_length(im); i++) {
-                json_object *x = json_object_array_get_idx(im, i);
-                const char *n = fm_json_get_str(x, "name"), *d = fm_json_get_str(x, "digest");
-                if ((n && !strcmp(n, ref)) || (d && !strcmp(d, ref)))
-                        return x;
-        }
-        return NULL;
-}
-
-static bool holds(const fm_host *h, const char *ref)
-{
-        json_object *rep = NULL;
-        if (image_call(h, "image_list", NULL, &rep, 10000, NULL) < 0)
-                return false;
-        bool has = image_in(rep, ref) != NULL;
-        json_object_put(rep);
-        return has;
 }
 
 static void images_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const char *const *ids)
@@ -785,23 +868,17 @@ static void images_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, cons
                 return fm_http_problem(rs, 422, "`from': no host `%s' in the fleet", fname);
         if (from == to)
                 return fm_http_problem(rs, 422, "`from' is the host the image is placed on");
-        if (holds(to, ref))
+        if (fm_plane_image_held(to, ref))
                 return fm_http_problem(rs, 409, "%s holds image `%s' already", to->name, ref);
         for (int i = 0; !from && i < a->o->fleet.hosts; i++)
-                if (&a->o->fleet.host[i] != to && holds(&a->o->fleet.host[i], ref))
+                if (&a->o->fleet.host[i] != to && fm_plane_image_held(&a->o->fleet.host[i], ref))
                         from = &a->o->fleet.host[i];
-        if (!from || (fname && !holds(from, ref)))
+        if (!from || (fname && !fm_plane_image_held(from, ref)))
                 return fm_http_problem(rs, 422, "%s%s holds no image `%s'", fname ? "host " : "no other host",
                                        fname ? fname : "", ref);
-        json_object *req = json_object_new_object(), *rep = NULL;
-        char ep[40];
-        snprintf(ep, sizeof(ep), "%s:%u", to->addr, to->port);
-        json_object_object_add(req, "op", json_object_new_string("image_push"));
-        json_object_object_add(req, "image", json_object_new_string(ref));
-        json_object_object_add(req, "to", json_object_new_string(ep));
+        json_object *rep = NULL;
         double t0 = fm_now_ms();
-        int r = fm_plane_call(from, req, &rep, 3600000, &e);
-        json_object_put(req);
+        int r = fm_plane_image_push(from, to, ref, false, &rep, &e);
         if (r < 0)
                 return agent_problem(rs, from, &e);
         json_object *out = json_object_new_object(), *im = fm_json_get(rep, "image");
@@ -828,9 +905,9 @@ static void image_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, const 
         fm_error e = {0};
         if (!h)
                 return;
-        if (image_call(h, "image_list", NULL, &rep, 10000, &e) < 0)
+        if (fm_plane_image_call(h, "image_list", NULL, &rep, 10000, &e) < 0)
                 return agent_problem(rs, h, &e);
-        json_object *hit = image_in(rep, ids[1]);
+        json_object *hit = fm_plane_image_in(rep, ids[1]);
         if (hit) {
                 rs->status = 200;
                 rs->body = json_object_get(hit);
@@ -847,7 +924,7 @@ static void image_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, con
         fm_error e = {0};
         if (!h)
                 return;
-        if (image_call(h, "image_rm", ids[1], &rep, 60000, &e) < 0)
+        if (fm_plane_image_call(h, "image_rm", ids[1], &rep, 60000, &e) < 0)
                 return agent_problem(rs, h, &e);
         json_object_put(rep);
         rs->status = 204;
@@ -882,6 +959,13 @@ COLL(migrations_list)
 COLL(migrations_post)
 COLL(users_list)
 COLL(cell_change)
+COLL(position_post)
+COLL(rnis_post)
+COLL(coverage_get)
+COLL(coverage_put)
+COLL(trajectories_post)
+COLL(trajectories_list)
+COLL(handovers_list)
 
 static const route routes[] = {
         {"/amsi/v1/app_mobility_services", "GET", services_list_, false},
@@ -905,6 +989,16 @@ static const route routes[] = {
         {"/fastmig/v1/migrations/{}", "GET", migration_get, false},
         {"/fastmig/v1/users", "GET", users_list_, false},
         {"/fastmig/v1/users/cell_changes", "POST", cell_change_, true},
+        {"/fastmig/v1/users/positions", "POST", position_post_, true},
+        {"/fastmig/v1/rnis/notifications", "POST", rnis_post_, true},
+        {"/fastmig/v1/coverage", "GET", coverage_get_, false},
+        {"/fastmig/v1/coverage", "PUT", coverage_put_, true},
+        {"/fastmig/v1/trajectories", "GET", trajectories_list_, false},
+        {"/fastmig/v1/trajectories", "POST", trajectories_post_, true},
+        {"/fastmig/v1/trajectories/{}", "GET", trajectory_get, false},
+        {"/fastmig/v1/trajectories/{}", "DELETE", trajectory_delete, false},
+        {"/fastmig/v1/handovers", "GET", handovers_list_, false},
+        {"/fastmig/v1/handovers/{}", "GET", handover_get, false},
 };
 
 #define ROUTE_IDS 2

@@ -24,7 +24,7 @@ struct fm_http {
 /* what one request collects between the handler's calls */
 typedef struct request {
         char *buf;
-        size_t len;
+        size_t len, max;
         char client[64];
 } request;
 
@@ -190,16 +190,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         return problem_now(c, 503, "the orchestrator's database does not answer; try again");
                 if (who <= 0)
                         return unauthorized(c, who < 0);
+                /* a trajectory carries a whole trace */
+                q->max = !strcmp(url, "/fastmig/v1/trajectories") ? FM_HTTP_TRACE_BODY_MAX : FM_HTTP_BODY_MAX;
                 const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (cl && strtoull(cl, NULL, 10) > FM_HTTP_BODY_MAX) {
+                if (cl && strtoull(cl, NULL, 10) > q->max) {
                         char d[128];
-                        snprintf(d, sizeof(d), "a body takes at most %d bytes", FM_HTTP_BODY_MAX);
+                        snprintf(d, sizeof(d), "a body takes at most %zu bytes", q->max);
                         return problem_now(c, 413, d);
                 }
                 return MHD_YES;
         }
         if (*upload_size) {
-                if (q->len + *upload_size <= FM_HTTP_BODY_MAX) {
+                if (q->len + *upload_size <= q->max) {
                         char *nb = realloc(q->buf, q->len + *upload_size + 1);
                         if (!nb)
                                 return MHD_NO;
@@ -222,7 +224,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 if (!ct || strncasecmp(ct, "application/json", 16) || (ct[16] && ct[16] != ';' && ct[16] != ' '))
                         return problem_now(c, 415, "a body is JSON (Content-Type: application/json)");
                 fm_error e = {0};
-                if (fm_msg_parse(q->buf, q->len, &rq.body, &e) < 0) {
+                if (fm_json_parse_text(q->buf, q->len, &rq.body, &e) < 0 ||
+                    (!json_object_is_type(rq.body, json_type_object) && fm_err(&e, EINVAL, "another JSON value") < 0)) {
+                        json_object_put(rq.body);
                         char d[1100];
                         snprintf(d, sizeof(d), "the body is not a JSON object: %s", e.msg);
                         return problem_now(c, 400, d);

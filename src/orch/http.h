@@ -9,6 +9,7 @@
 #include "orch/store.h"
 
 #define FM_HTTP_BODY_MAX (64 * 1024) /* more: 413 (by its Content-Length), or the connection ends (chunked) */
+#define FM_HTTP_TRACE_BODY_MAX (6 << 20) /* POST /fastmig/v1/trajectories: a trace of up to 4 MiB, escaped */
 #define FM_HTTP_TOKEN_BYTES 32 /* random bytes in a token; it travels as 64 hex digits */
 
 typedef struct fm_http_req {

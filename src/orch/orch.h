@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include "fleet/fleet.h"
+#include "mobility/coverage.h"
 #include "orch/store.h"
 
 #define FM_ORCH_DEFAULT_PORT 7443
@@ -26,7 +27,18 @@ typedef struct fm_orch {
         bool notifier_stopping;   /* after the migrations' last notifications are queued */
         int running;              /* migration threads alive */
         pthread_t scheduler, notifier;
+        /* following users (orch/follow.c) */
+        pthread_mutex_t map_lock; /* the map pointer and its references */
+        struct fm_orch_map *map;  /* the coverage map, NULL until one is given */
+        double link_mbit;         /* the hosts' link, for a migration's estimate */
+        int deadline_ms;          /* an announced handover's deadline when the event gives none */
+        bool follower_stopping;
+        int placing;              /* image placements under way (under lock) */
+        pthread_t follower;
 } fm_orch;
+
+#define FM_ORCH_DEFAULT_LINK_MBIT 1000
+#define FM_ORCH_DEFAULT_DEADLINE_MS 3000
 
 /* Logs one JSON line: {"ts": ..., "level": level, "msg": ...} plus the
  * fields of extra (taken; may be NULL). */
@@ -57,8 +69,52 @@ void fm_orch_runner_kick(fm_orch *o);
 /* Stops taking queued migrations and waits for the running ones. */
 void fm_orch_runner_stop(fm_orch *o);
 
+/* Queues a migration of container ct (of service svc, a row with id and
+ * body, or NULL) from src to dst with options opts (borrowed; the
+ * service's storage tolerance is added unless given), one migration of a
+ * container at a time. Its id, or -EBUSY (it migrates already: *busy_id),
+ * -EPERM (the service may not move), -EIO; the caller may hold the
+ * store's lock to make it one step with its own writes. */
+int64_t fm_orch_migration_queue(fm_orch *o, json_object *svc, const char *ct, const char *src, const char *dst,
+                                json_object *opts, const char *client, int64_t *busy_id, fm_error *e);
+
 /* The migration resource for API answers (id as a string, links). */
 json_object *fm_orch_migration_json(fm_orch *o, json_object *row);
+
+/* ---- following users (orch/follow.c, docs/MOBILITY.md) ---- */
+
+/* The coverage map, held while used (fm_orch_map_get/put). */
+typedef struct fm_orch_map fm_orch_map;
+const fm_coverage *fm_orch_map_coverage(const fm_orch_map *m);
+fm_orch_map *fm_orch_map_get(fm_orch *o); /* NULL when the fleet has none */
+void fm_orch_map_put(fm_orch *o, fm_orch_map *m);
+/* Replaces the map (checked against the fleet, stored); -EBUSY while a
+ * trajectory follows the present one. */
+int fm_orch_coverage_set(fm_orch *o, json_object *doc, fm_error *e);
+/* At start: the map from file (stored; NULL: the stored one, if any). */
+int fm_orch_follow_open(fm_orch *o, const char *file, fm_error *e);
+void fm_orch_follow_close(fm_orch *o);
+
+/* The API's mobility requests, their bodies checked against their tables
+ * already. Each returns 0 with *out, or -errno with *e: EINVAL (400),
+ * ENOENT, EDOM (422: an unknown service, user, cell; outside every cell),
+ * ENODATA (409: no coverage map), EBUSY, EALREADY (409), EIO (500). */
+int fm_orch_trajectory_add(fm_orch *o, json_object *body, const char *client, json_object **out, fm_error *e);
+json_object *fm_orch_trajectory_get(fm_orch *o, const char *id, fm_error *e); /* NULL, e->code 0: none */
+json_object *fm_orch_trajectories_list(fm_orch *o, fm_error *e);
+int fm_orch_trajectory_cancel(fm_orch *o, const char *id, fm_error *e);
+int fm_orch_user_position(fm_orch *o, json_object *body, json_object **out, fm_error *e);
+/* A user entered cell at since (ms): recorded, and followed (trigger names
+ * what told: "cell_change", "rnis:COMPLETED"). *out: the handover ids made. */
+int fm_orch_user_cell(fm_orch *o, const char *type, const char *value, const char *cell, int64_t since,
+                      const char *trigger, json_object **out, fm_error *e);
+int fm_orch_rnis_cell_change(fm_orch *o, json_object *body, json_object **out, fm_error *e);
+/* Handovers, newest last; filters may be NULL. */
+json_object *fm_orch_handovers_list(fm_orch *o, const char *service, const char *trajectory, const char *status,
+                                    fm_error *e);
+json_object *fm_orch_handover_get(fm_orch *o, int64_t id, fm_error *e);
+int fm_orch_follower_start(fm_orch *o, fm_error *e);
+void fm_orch_follower_stop(fm_orch *o);
 
 /* ---- notifications (orch/notify.c) ---- */
 

@@ -20,11 +20,14 @@
 
 static const char USAGE[] =
         "usage: fastmig-orchd --fleet FILE --db FILE [--listen ADDR:PORT] [--url URL] [--pki DIR] [--cert NAME]\n"
-        "                     [--log FILE] [--per-host N]\n"
+        "                     [--log FILE] [--per-host N] [--coverage FILE] [--link-mbit N] [--deadline-ms N]\n"
         "  --listen: where the API is served (default 127.0.0.1:7443); --url: how clients reach it (links);\n"
         "  --pki/--cert: the fleet's PKI directory and the certificate (role operator) it serves with and\n"
         "  presents to the agents (default: the fleet's pki, name orch); --log: JSON lines (default stderr);\n"
         "  --per-host: migrations at once that touch one host (default 2).\n"
+        "  --coverage: the fleet's coverage map (docs/MOBILITY.md), stored; without it, the stored one;\n"
+        "  --link-mbit: the link between hosts, for a migration's estimate (default 1000);\n"
+        "  --deadline-ms: an announced handover's deadline when the event gives none (default 3000).\n"
         "  FASTMIG_READY_FD: a descriptor that gets one byte once the API answers.\n";
 
 static void http_log(void *data, const char *msg)
@@ -47,13 +50,16 @@ static int fail(const char *fmt, ...)
 int main(int argc, char **argv)
 {
         const char *fleet_file = NULL, *db = NULL, *listen_at = "127.0.0.1:7443", *url = NULL, *pki = NULL,
-                   *cert = "orch", *log_file = NULL;
-        int per_host = FM_ORCH_DEFAULT_PER_HOST;
+                   *cert = "orch", *log_file = NULL, *coverage = NULL;
+        int per_host = FM_ORCH_DEFAULT_PER_HOST, deadline_ms = FM_ORCH_DEFAULT_DEADLINE_MS;
+        double link_mbit = FM_ORCH_DEFAULT_LINK_MBIT;
         static const struct option lo[] = {
                 {"fleet", required_argument, 0, 'f'}, {"db", required_argument, 0, 'd'},
                 {"listen", required_argument, 0, 'l'}, {"url", required_argument, 0, 'u'},
                 {"pki", required_argument, 0, 'p'},   {"cert", required_argument, 0, 'c'},
                 {"log", required_argument, 0, 'L'},   {"per-host", required_argument, 0, 'n'},
+                {"coverage", required_argument, 0, 'C'}, {"link-mbit", required_argument, 0, 'm'},
+                {"deadline-ms", required_argument, 0, 'D'},
                 {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
         };
         int ch;
@@ -71,6 +77,21 @@ int main(int argc, char **argv)
                         if (fm_parse_u32(optarg, &v) < 0 || v < 1 || v > 64)
                                 return fail("--per-host takes 1 to 64, not `%s'", optarg);
                         per_host = (int)v;
+                        break;
+                }
+                case 'C': coverage = optarg; break;
+                case 'm': {
+                        uint32_t v = 0;
+                        if (fm_parse_u32(optarg, &v) < 0 || v < 1 || v > 1000000)
+                                return fail("--link-mbit takes 1 to 1000000, not `%s'", optarg);
+                        link_mbit = v;
+                        break;
+                }
+                case 'D': {
+                        uint32_t v = 0;
+                        if (fm_parse_u32(optarg, &v) < 0 || v > 600000)
+                                return fail("--deadline-ms takes 0 to 600000, not `%s'", optarg);
+                        deadline_ms = (int)v;
                         break;
                 }
                 case 'h': fputs(USAGE, stdout); return 0;
@@ -91,7 +112,10 @@ int main(int argc, char **argv)
 
         static fm_orch o;
         o.per_host = per_host;
+        o.link_mbit = link_mbit;
+        o.deadline_ms = deadline_ms;
         o.log = stderr;
+        pthread_mutex_init(&o.map_lock, NULL);
         pthread_mutex_init(&o.log_lock, NULL);
         pthread_mutex_init(&o.lock, NULL);
         pthread_cond_init(&o.changed, NULL);
@@ -115,6 +139,8 @@ int main(int argc, char **argv)
                 return fail("certificate %s in %s: %s", cert, pki, e.msg);
         if (fm_store_open(db, &o.store, &e) < 0)
                 return fail("%s", e.msg);
+        if (fm_orch_follow_open(&o, coverage, &e) < 0)
+                return fail("%s", e.msg);
 
         /* every thread inherits this mask; main waits for the signals */
         sigset_t stop;
@@ -130,6 +156,8 @@ int main(int argc, char **argv)
         if (fm_orch_reconcile(&o, &e) < 0)
                 return fail("reconciling: %s", e.msg);
         if (fm_orch_runner_start(&o, &e) < 0)
+                return fail("%s", e.msg);
+        if (fm_orch_follower_start(&o, &e) < 0)
                 return fail("%s", e.msg);
         int fd = fm_tcp_listen(addr, (uint16_t)port, &e);
         if (fd < 0)
@@ -153,8 +181,10 @@ int main(int argc, char **argv)
         sigwait(&stop, &sig);
         fm_orch_log(&o, "info", NULL, "signal %d: stopping once the migrations under way end", sig);
         fm_http_stop(h);
+        fm_orch_follower_stop(&o);
         fm_orch_runner_stop(&o);
         fm_orch_notifier_stop(&o);
+        fm_orch_follow_close(&o);
         fm_store_close(o.store);
         fm_orch_log(&o, "info", NULL, "stopped");
         return 0;

@@ -50,6 +50,52 @@ json_object *fm_orch_migration_json(fm_orch *o, json_object *row)
         return m;
 }
 
+/* Whether a service's registration forbids its application to move. */
+static bool mobility_forbidden(json_object *svc)
+{
+        json_object *dev = fm_json_get(fm_json_get(svc, "body"), "deviceInformation");
+        for (size_t i = 0; json_object_is_type(dev, json_type_array) && i < json_object_array_length(dev); i++) {
+                const char *l = fm_json_get_str(json_object_array_get_idx(dev, i), "appMobilityServiceLevel");
+                if (l && !strcmp(l, "APP_MOBILITY_NOT_ALLOWED"))
+                        return true;
+        }
+        return false;
+}
+
+int64_t fm_orch_migration_queue(fm_orch *o, json_object *svc, const char *ct, const char *src, const char *dst,
+                                json_object *opts, const char *client, int64_t *busy_id, fm_error *e)
+{
+        if (svc && mobility_forbidden(svc))
+                return fm_err(e, EPERM, "service %s does not allow its application to move "
+                                        "(appMobilityServiceLevel APP_MOBILITY_NOT_ALLOWED)", fm_json_get_str(svc, "id"));
+        json_object *o2 = opts ? json_object_get(opts) : json_object_new_object();
+        json_object *lat = fm_json_get(fm_json_get(fm_json_get(svc, "body"), "fastmig"), "storageLatencyMs");
+        if (lat && !fm_json_get(o2, "storage_latency_ms")) /* the service's tolerance, unless the request gives one */
+                json_object_object_add(o2, "storage_latency_ms", json_object_new_double(json_object_get_double(lat)));
+        int64_t id = -EIO;
+        fm_store_lock(o->store);
+        json_object *busy = fm_store_rows(o->store, e, "SELECT id FROM migrations WHERE container = ? AND "
+                                                        "status IN ('queued', 'running')", "s", ct);
+        if (busy && json_object_array_length(busy)) {
+                int64_t b = json_object_get_int64(fm_json_get(json_object_array_get_idx(busy, 0), "id"));
+                if (busy_id)
+                        *busy_id = b;
+                id = fm_err(e, EBUSY, "%s is migrating already (migration %lld)", ct, (long long)b);
+        } else if (busy && fm_store_run(o->store, e,
+                                        "INSERT INTO migrations (service, container, src, dst, status, options, client, "
+                                        "requested) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                                        "ssssssi", svc ? fm_json_get_str(svc, "id") : NULL, ct, src, dst,
+                                        json_object_to_json_string_ext(o2, JSON_C_TO_STRING_PLAIN |
+                                                                                   JSON_C_TO_STRING_NOSLASHESCAPE),
+                                        client, fm_orch_now_ms()) >= 0) {
+                id = fm_store_last_id(o->store);
+        }
+        fm_store_unlock(o->store);
+        json_object_put(busy);
+        json_object_put(o2);
+        return id;
+}
+
 static void on_phase(const char *phase, double ms, void *data)
 {
         run *r = data;
@@ -88,6 +134,12 @@ static int outcome_write(fm_orch *o, const outcome *x, fm_error *e)
                 r = fm_store_run(o->store, e, "UPDATE services SET host = ? WHERE id = ?", "ss", x->new_host, x->service);
         if (r >= 0 && x->service && x->notice)
                 r = fm_orch_notify_mobility(o, x->service, x->notice, x->target, e);
+        /* the handover it made (docs/MOBILITY.md) */
+        if (r >= 0)
+                r = fm_store_run(o->store, e,
+                                 "UPDATE handovers SET status = CASE WHEN ? = 'succeeded' THEN 'done' ELSE 'failed' END, "
+                                 "ended = ? WHERE migration = ? AND status = 'started'",
+                                 "sii", x->status, fm_orch_now_ms(), x->id);
         return r;
 }
 

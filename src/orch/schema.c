@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "orch/schema.h"
+#include "mobility/trace.h"
 #include "plane/options.h"
 #include "proto/proto.h"
 
@@ -150,3 +151,60 @@ const fm_vfield fm_api_cell_change[] = {
         {"timeStamp", FM_V_OBJ, .sub = time_stamp},
         {NULL},
 };
+
+/* ---- following users (docs/MOBILITY.md) ---- */
+
+static const char *const trace_formats[] = {"csv", "json", "fcd", NULL};
+const fm_vfield fm_api_trajectory[] = {
+        {"appMobilityServiceId", FM_V_STR, true, .max = FM_API_ID_MAX, .id = true},
+        {"associateId", FM_V_OBJ, .sub = associate_id_only},
+        {"startTime", FM_V_OBJ, .sub = time_stamp},
+        {"format", FM_V_STR, .oneof = trace_formats},
+        {"vehicle", FM_V_STR, .max = 128},
+        {"text", FM_V_STR, .max = FM_TRACE_TEXT_MAX},
+        {"points", FM_V_ARR, .max = FM_TRACE_POINTS_MAX, .sub = fm_trace_point_item},
+        {NULL},
+};
+
+const fm_vfield fm_api_position[] = {
+        {"associateId", FM_V_OBJ, true, .sub = associate_id_only},
+        {"x", FM_V_NUM, true, .lo = -FM_COORD_MAX, .hi = FM_COORD_MAX},
+        {"y", FM_V_NUM, true, .lo = -FM_COORD_MAX, .hi = FM_COORD_MAX},
+        {"timeStamp", FM_V_OBJ, .sub = time_stamp},
+        {NULL},
+};
+
+static const fm_vfield plmn[] = {
+        {"mcc", FM_V_STR, true, .max = 3},
+        {"mnc", FM_V_STR, true, .max = 3},
+        {NULL},
+};
+static const fm_vfield ecgi[] = {
+        {"cellId", FM_V_STR, true, .max = FM_CELL_ID_MAX, .id = true},
+        {"plmn", FM_V_OBJ, .sub = plmn},
+        {NULL},
+};
+static const fm_vfield ecgi_item[] = {{"", FM_V_OBJ, .sub = ecgi}, {NULL}};
+static const char *const rnis_notifications[] = {"CellChangeNotification", NULL};
+const fm_vfield fm_api_cell_change_notification[] = {
+        {"notificationType", FM_V_STR, true, .oneof = rnis_notifications},
+        {"timeStamp", FM_V_OBJ, .sub = time_stamp},
+        {"associateId", FM_V_ARR, .max = 16, .sub = associate_item},
+        {"srcEcgi", FM_V_OBJ, true, .sub = ecgi},
+        {"trgEcgi", FM_V_ARR, true, .max = 8, .sub = ecgi_item},
+        {"hoStatus", FM_V_INT, true, .lo = 1, .hi = 5},
+        {"tempUeId", FM_V_OBJ},
+        {"_links", FM_V_OBJ},
+        {NULL},
+};
+
+void fm_api_ho_status_normalize(json_object *b)
+{
+        static const char *const names[] = {"IN_PREPARATION", "IN_EXECUTION", "COMPLETED", "REJECTED", "CANCELLED"};
+        json_object *h = fm_json_get(b, "hoStatus");
+        for (size_t i = 0; json_object_is_type(h, json_type_string) && i < FM_ARRAY_SIZE(names); i++)
+                if (!strcmp(json_object_get_string(h), names[i])) {
+                        json_object_object_add(b, "hoStatus", json_object_new_int((int)i + 1));
+                        return;
+                }
+}

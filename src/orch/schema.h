@@ -12,6 +12,13 @@ extern const fm_vfield fm_api_subscription[];  /* MobilityProcedureSubscription 
 extern const fm_vfield fm_api_migration[];     /* a migration request (fastmig's own) */
 extern const fm_vfield fm_api_cell_change[];   /* a user's new cell: associateId, cell, timeStamp? */
 extern const fm_vfield fm_api_image_placement[]; /* an image to place on a host: image (name or digest), from */
+extern const fm_vfield fm_api_trajectory[];    /* a user's known path: the service, the trace (text or points) */
+extern const fm_vfield fm_api_position[];      /* a user's position: associateId, x, y, timeStamp? */
+extern const fm_vfield fm_api_cell_change_notification[]; /* ETSI MEC 012 RNIS CellChangeNotification */
+
+/* hoStatus given by its name (as some RNIS versions write it) becomes its
+ * number (1 IN_PREPARATION ... 5 CANCELLED), before validation */
+void fm_api_ho_status_normalize(json_object *b);
 
 /* serviceConsumerId holds exactly one id; an associate id of an address
  * type is that address; the container is a valid name */

@@ -31,6 +31,26 @@ static const char *const schema_steps[] = {
         "  callback TEXT, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
         "  next_at INTEGER NOT NULL, expires INTEGER NOT NULL);"
         "CREATE INDEX outbox_subscription ON outbox (subscription, id);",
+        /* 2: following users (docs/MOBILITY.md): the coverage map, the users'
+         * positions, their known paths and the handovers made for them */
+        "CREATE TABLE coverage (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL, updated INTEGER NOT NULL);"
+        "ALTER TABLE users ADD COLUMN x REAL;"
+        "ALTER TABLE users ADD COLUMN y REAL;"
+        /* state: following, off_path (the user left it: handovers as for an
+         * unknown path until it is back on it), ended, cancelled */
+        "CREATE TABLE trajectories (id TEXT PRIMARY KEY, service TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,"
+        "  start INTEGER NOT NULL, points TEXT NOT NULL, format TEXT NOT NULL, estimate_ms INTEGER NOT NULL,"
+        "  estimate TEXT NOT NULL, state TEXT NOT NULL, why TEXT, client TEXT, created INTEGER NOT NULL);"
+        "CREATE UNIQUE INDEX trajectories_active ON trajectories (service) WHERE state IN ('following', 'off_path');"
+        /* status: planned, started, done, failed, skipped, dropped, cancelled;
+         * image: what was done about the app image on dst ahead of time */
+        "CREATE TABLE handovers (id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT NOT NULL, type TEXT NOT NULL,"
+        "  value TEXT NOT NULL, trajectory TEXT, path TEXT NOT NULL, trigger TEXT NOT NULL, from_cell TEXT,"
+        "  to_cell TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, planned_start INTEGER, deadline INTEGER NOT NULL,"
+        "  status TEXT NOT NULL, why TEXT, image TEXT, image_note TEXT, migration INTEGER, created INTEGER NOT NULL,"
+        "  started INTEGER, ended INTEGER);"
+        "CREATE INDEX handovers_status ON handovers (status, planned_start);"
+        "CREATE INDEX handovers_migration ON handovers (migration);",
 };
 
 void fm_store_lock(fm_store *s) { pthread_mutex_lock(&s->lock); }

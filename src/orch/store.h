@@ -13,7 +13,7 @@
 
 typedef struct fm_store fm_store;
 
-#define FM_STORE_SCHEMA 1
+#define FM_STORE_SCHEMA 2
 
 /* Opens (creating it and its schema when new) the database at path. A
  * database of a newer schema than this program knows is refused. */

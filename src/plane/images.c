@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "plane/plane.h"
+#include "proto/proto.h"
 #include "util/spawn.h"
 
 /* A copy of an image of the cache in a host's store: a hard link (image
@@ -53,4 +55,54 @@ int fm_plane_image_install(const fm_host *h, const char *kind, const char *name,
                         return r;
         }
         return install_from(FM_IMAGE_CACHE, h->store, out, e);
+}
+
+int fm_plane_image_call(const fm_host *h, const char *op, const char *image, json_object **rep, int timeout_ms,
+                        fm_error *e)
+{
+        json_object *req = json_object_new_object();
+        json_object_object_add(req, "op", json_object_new_string(op));
+        if (image)
+                json_object_object_add(req, "image", json_object_new_string(image));
+        int r = fm_plane_call(h, req, rep, timeout_ms, e);
+        json_object_put(req);
+        return r;
+}
+
+json_object *fm_plane_image_in(json_object *list_reply, const char *ref)
+{
+        json_object *im = fm_json_get(list_reply, "images");
+        for (size_t i = 0; json_object_is_type(im, json_type_array) && i < json_object_array_length(im); i++) {
+                json_object *x = json_object_array_get_idx(im, i);
+                const char *n = fm_json_get_str(x, "name"), *d = fm_json_get_str(x, "digest");
+                if ((n && !strcmp(n, ref)) || (d && !strcmp(d, ref)))
+                        return x;
+        }
+        return NULL;
+}
+
+bool fm_plane_image_held(const fm_host *h, const char *ref)
+{
+        json_object *rep = NULL;
+        if (fm_plane_image_call(h, "image_list", NULL, &rep, 10000, NULL) < 0)
+                return false;
+        bool has = fm_plane_image_in(rep, ref) != NULL;
+        json_object_put(rep);
+        return has;
+}
+
+int fm_plane_image_push(const fm_host *from, const fm_host *to, const char *ref, bool force, json_object **rep,
+                        fm_error *e)
+{
+        json_object *req = json_object_new_object();
+        char ep[40];
+        snprintf(ep, sizeof(ep), "%s:%u", to->addr, to->port);
+        json_object_object_add(req, "op", json_object_new_string("image_push"));
+        json_object_object_add(req, "image", json_object_new_string(ref));
+        json_object_object_add(req, "to", json_object_new_string(ep));
+        if (force)
+                json_object_object_add(req, "force", json_object_new_boolean(true));
+        int r = fm_plane_call(from, req, rep, 3600000, e);
+        json_object_put(req);
+        return r;
 }
