@@ -10,7 +10,8 @@
 #include "mobility/coverage.h"
 #include "mobility/trace.h"
 
-#define FM_PLAN_FIXED_MS 1500      /* a migration's cost beside its bytes: prepare, dump, restore, steer */
+#define FM_PLAN_FIXED_MS 3000      /* a migration's cost beside its bytes: prepare, dump, restore, steer,
+                                    * settle, cleanup (a blank memory-mig: 2.9 s on the testbed, MOBILITY.md) */
 #define FM_PLAN_MARGIN 1.5         /* the estimate is this times the larger of model and history */
 #define FM_PLAN_HISTORY 5          /* earlier migrations of the service the estimate looks at */
 #define FM_PLAN_ONPATH_MS 3000     /* a user is on its path while in a cell the trace has within this of now */
@@ -19,7 +20,8 @@ typedef struct fm_estimate_in {
         uint64_t mem_bytes;        /* the container's memory */
         uint64_t disk_bytes;       /* the disk a migration moves (a clone's upper layer; a rootfs) */
         double link_mbit;          /* the hosts' link (0: unknown, only history counts) */
-        const double *history_ms;  /* this service's latest migrations' total times, newest first */
+        const double *history_ms;  /* this service's latest migrations' total times, newest first (or,
+                                    * without any, the fleet's) */
         size_t nhistory;
 } fm_estimate_in;
 

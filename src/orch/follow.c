@@ -247,7 +247,7 @@ static int drop_planned(fm_orch *o, const char *sid, const char *traj, const cha
                     : fm_store_run(o->store, e,
                                    "UPDATE handovers SET status = 'dropped', why = ?, ended = ? WHERE service = ? AND "
                                    "status = 'planned'",
-                                   "siss", why, fm_orch_now_ms(), sid);
+                                   "sis", why, fm_orch_now_ms(), sid);
 }
 
 /* ---- trajectories ---- */
@@ -350,6 +350,19 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
                         past[n++] = json_object_get_double(v);
         }
         json_object_put(hist);
+        if (n == 0) { /* none of its own: the fleet's latest */
+                hist = fm_store_rows(o->store, NULL,
+                                     "SELECT json_extract(report, '$.total_ms') AS ms FROM migrations WHERE status = "
+                                     "'succeeded' AND report IS NOT NULL ORDER BY ended DESC LIMIT ?",
+                                     "i", (int64_t)FM_PLAN_HISTORY);
+                for (size_t i = 0; hist && i < json_object_array_length(hist) && n < FM_PLAN_HISTORY; i++) {
+                        json_object *v = fm_json_get(json_object_array_get_idx(hist, i), "ms");
+                        if (v && json_object_get_double(v) > 0)
+                                past[n++] = json_object_get_double(v);
+                }
+                json_object_put(hist);
+                json_object_object_add(est, "history_of", json_object_new_string(n ? "fleet" : "none"));
+        }
         in.history_ms = past;
         in.nhistory = n;
         char how[256];

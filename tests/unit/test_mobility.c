@@ -255,7 +255,7 @@ static void test_planner(void)
         char how[200];
         fm_estimate_in in = {.mem_bytes = 64 << 20, .disk_bytes = 0, .link_mbit = 1000};
         int64_t est = fm_plan_estimate_ms(&in, how, sizeof(how));
-        ok(est == (int64_t)ceil((1500 + ceil(64.0 * 1048576 * 8 / 1e9 * 1000)) * 1.5), "model: %lld ms (%s)", (long long)est, how);
+        ok(est == (int64_t)ceil((FM_PLAN_FIXED_MS + ceil(64.0 * 1048576 * 8 / 1e9 * 1000)) * 1.5), "model: %lld ms (%s)", (long long)est, how);
         double hist[] = {5000, 2000};
         in.history_ms = hist;
         in.nhistory = 2;
