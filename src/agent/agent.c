@@ -534,6 +534,7 @@ static int op_migrate(req_ctx *c)
             (r = fm_json_str(c->req, "strategy", false, 16, &strategy, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "max_rounds", false, 1, FM_MAX_ROUNDS, &max_rounds, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "images_lead_ms", false, 0, 10000, &lead, &c->err)) < 0 ||
+            (r = fm_json_int(c->req, "freeze_at", false, 0, 4102444800000ll, &m->freeze_at_ms, &c->err)) < 0 ||
             (r = fm_json_int(c->req, "dirty_threshold", false, 0, 1ll << 40, &threshold, &c->err)) < 0)
                 goto out;
         if (mode && strcmp(mode, "precopy") && strcmp(mode, "stopcopy")) {

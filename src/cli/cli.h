@@ -20,6 +20,7 @@ int cmd_pki(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
 int cmd_orch(int argc, char **argv);
 int cmd_bench_orch(int argc, char **argv);
+int cmd_scenario(int argc, char **argv);
 /* Follows a migration of the orchestrator to its end (progress lines on
  * stderr unless quiet); *final gets the migration resource. 0 when it
  * succeeded. */

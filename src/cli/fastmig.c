@@ -31,6 +31,7 @@ static const struct {
         {"bench-disk", cmd_bench_disk, "the disk strategies and the baseline on blank and video (Tables I, II)", ON_TESTBED},
         {"bench-shared", cmd_bench_shared, "shared storage against memory-mig on blank and video (Tables I, II)", ON_TESTBED},
         {"bench-orch", cmd_bench_orch, "N services migrating at once through the orchestrator, against one at a time", ON_TESTBED},
+        {"scenario", cmd_scenario, "run|check FILE: users moving through the cells, their services followed", ON_TESTBED},
         {"bench-memory", cmd_bench_memory, "pre-copy against stop-and-copy on the memory workload", ON_TESTBED},
         {"demo", cmd_demo, "the guided tour on a fresh testbed", ON_TESTBED},
 };

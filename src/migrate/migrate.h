@@ -98,6 +98,9 @@ int fm_target_call_abort(const char *name, const char *addr, uint16_t port, fm_e
  * images should take the link this long (their tail then overlaps the
  * freeze and the dump; docs/IMAGES.md has the measurements). */
 #define FM_IMAGES_LEAD_MS 100
+/* The longest a migration holds its freeze for its planned moment (the
+ * target's rsync waits FM_RSYNC_IO_TIMEOUT_S for its list meanwhile). */
+#define FM_HOLD_MAX_MS 30000
 
 typedef struct fm_round {
         uint64_t pages_scanned, pages_sent, bytes;
@@ -116,6 +119,9 @@ typedef struct fm_migration {
         bool compress;       /* LZ4 on the pages that travel whole */
         int max_rounds;
         double images_lead_ms; /* full/partial: see FM_IMAGES_LEAD_MS; 0: images complete before the freeze */
+        int64_t freeze_at_ms;  /* wall clock: hold the freeze until then, all else ready (0: none) */
+        double held_ms;        /* how long it held */
+        int64_t restored_at_ms; /* wall clock: the target runs it (its traffic goes there) */
         uint64_t dirty_threshold;
         double min_shrink;
         struct timespec disk_live_start; /* wall clock, for change detection */

@@ -845,6 +845,32 @@ static int phase_precopy(fm_migration *m, fm_hashset *held, const fm_mig_hooks *
         return 0;
 }
 
+/* A known path's handover (docs/MOBILITY.md): all is ready, the service
+ * runs on here until its planned moment (at most FM_HOLD_MAX_MS), then one
+ * more pre-copy round takes what it wrote meanwhile. */
+static int hold(fm_migration *m, fm_hashset *held, const fm_mig_hooks *h)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t wait = m->freeze_at_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        if (m->freeze_at_ms <= 0 || wait <= 0)
+                return 0;
+        if (wait > FM_HOLD_MAX_MS)
+                wait = FM_HOLD_MAX_MS;
+        double t0 = fm_now_ms();
+        for (double left = (double)wait; left > 0; left = (double)wait - (fm_now_ms() - t0)) {
+                struct timespec d = {.tv_sec = 0, .tv_nsec = (long)((left < 50 ? left : 50) * 1e6)};
+                nanosleep(&d, NULL);
+        }
+        m->held_ms = fm_now_ms() - t0;
+        if (!m->precopy || m->nrounds == 0 || m->nrounds >= FM_MAX_ROUNDS)
+                return 0;
+        int r = precopy_round(m, held, &m->rounds[m->nrounds]);
+        if (r == 0)
+                emit_round(m, h, m->nrounds++);
+        return r;
+}
+
 static int phase_freeze(fm_migration *m)
 {
         int r = fm_ct_freeze(m->src->lxcpath, m->name, &m->err);
@@ -1853,6 +1879,8 @@ static int stage_live(pipeline *p)
                 return r;
         if ((r = final_sync_connected(m, &p->fs)) < 0 || (r = restore_alive(m, &p->rj)) < 0)
                 return r;
+        if ((r = hold(m, &p->held, p->h)) < 0)
+                return r;
         if (m->lazy_dump) {
                 undo_push(p, undo_lazy);
                 if ((r = lazy_open(m, &p->held, &p->lj)) < 0)
@@ -1965,6 +1993,9 @@ static int stage_frozen(pipeline *p)
                 STEP(p, FM_PHASE_RESTORE, phase_restore(m, &p->target_programs));
         }
         m->frozen_ms = fm_now_ms() - p->t_freeze;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        m->restored_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         return 0;
 }
 
@@ -2115,6 +2146,8 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(bd, "total", json_object_new_int64((int64_t)(m->bytes_base + m->bytes_app + m->bytes_own)));
         json_object_object_add(o, "bytes_disk", bd);
         json_object_object_add(o, "disk_tail_ms", json_object_new_double(m->disk_tail_ms));
+        json_object_object_add(o, "held_ms", m->freeze_at_ms > 0 ? json_object_new_double(m->held_ms) : NULL);
+        json_object_object_add(o, "restored_at", m->restored_at_ms ? json_object_new_int64(m->restored_at_ms) : NULL);
         json_object_object_add(o, "disk_wait_ms", json_object_new_double(m->disk_wait_ms));
         json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));
         json_object_object_add(o, "criu", fm_criu_stats_json(&m->criu));

@@ -15,6 +15,8 @@
 #define FM_PLAN_MARGIN 1.5         /* the estimate is this times the larger of model and history */
 #define FM_PLAN_HISTORY 5          /* earlier migrations of the service the estimate looks at */
 #define FM_PLAN_ONPATH_MS 3000     /* a user is on its path while in a cell the trace has within this of now */
+#define FM_PLAN_SWITCH_MS 400      /* from the freeze to the service answering at the target, without history */
+#define FM_PLAN_SWITCH_GUARD_MS 50 /* beside the longest such time seen */
 
 typedef struct fm_estimate_in {
         uint64_t mem_bytes;        /* the container's memory */
@@ -29,6 +31,12 @@ typedef struct fm_estimate_in {
  * ("model 1.9 s (48 MiB at 1000 Mbit/s + 1.5 s), history max 2.7 s of 3,
  * x1.5"). */
 int64_t fm_plan_estimate_ms(const fm_estimate_in *in, char *how, size_t len);
+
+/* How long before its deadline a known path's migration freezes the
+ * service (its planned moment: all else done before, the migration
+ * holding): the longest of the service's latest downtimes (downtimes_ms,
+ * n of them; FM_PLAN_SWITCH_MS without) and FM_PLAN_SWITCH_GUARD_MS. */
+int64_t fm_plan_switch_ms(const double *downtimes_ms, size_t n, char *how, size_t len);
 
 /* How long placing an image of bytes takes over the link (ms). */
 int64_t fm_plan_transfer_ms(uint64_t bytes, double link_mbit);

@@ -339,15 +339,19 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_put(req);
         json_object_put(rep);
         json_object *hist = fm_store_rows(o->store, NULL,
-                                          "SELECT json_extract(report, '$.total_ms') AS ms FROM migrations WHERE container = ? "
-                                          "AND status = 'succeeded' AND report IS NOT NULL ORDER BY ended DESC LIMIT ?",
+                                          "SELECT json_extract(report, '$.total_ms') AS ms, json_extract(report, "
+                                          "'$.downtime_ms') AS down FROM migrations WHERE container = ? AND status = "
+                                          "'succeeded' AND report IS NOT NULL ORDER BY ended DESC LIMIT ?",
                                           "si", ct, (int64_t)FM_PLAN_HISTORY);
-        double past[FM_PLAN_HISTORY];
-        size_t n = 0;
+        double past[FM_PLAN_HISTORY], downs[FM_PLAN_HISTORY];
+        size_t n = 0, nd = 0;
         for (size_t i = 0; hist && i < json_object_array_length(hist) && n < FM_PLAN_HISTORY; i++) {
                 json_object *v = fm_json_get(json_object_array_get_idx(hist, i), "ms");
+                json_object *d = fm_json_get(json_object_array_get_idx(hist, i), "down");
                 if (v && json_object_get_double(v) > 0)
                         past[n++] = json_object_get_double(v);
+                if (d && json_object_get_double(d) > 0)
+                        downs[nd++] = json_object_get_double(d);
         }
         json_object_put(hist);
         if (n == 0) { /* none of its own: the fleet's latest */
@@ -373,6 +377,9 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_object_add(est, "disk_bytes", json_object_new_int64((int64_t)in.disk_bytes));
         json_object_object_add(est, "link_mbit", json_object_new_double(in.link_mbit));
         json_object_object_add(est, "history", json_object_new_int((int)n));
+        char swhow[160];
+        json_object_object_add(est, "switch_ms", json_object_new_int64(fm_plan_switch_ms(downs, nd, swhow, sizeof(swhow))));
+        json_object_object_add(est, "switch_how", json_object_new_string(swhow));
         return ms;
 }
 
@@ -926,7 +933,8 @@ int fm_orch_rnis_cell_change(fm_orch *o, json_object *body, json_object **out, f
 /* ---- handovers as the API and the scenarios show them ---- */
 
 #define HANDOVER_SELECT                                                                                              \
-        "SELECT h.*, s.container, m.status AS m_status, m.ended AS m_ended, m.bytes AS m_bytes, "                  \
+        "SELECT h.*, s.container, m.status AS m_status, m.started AS m_started, m.ended AS m_ended, "               \
+        "m.bytes AS m_bytes, "                                                                                       \
         "m.report AS j_report, m.error AS m_error FROM handovers h LEFT JOIN migrations m ON m.id = h.migration "   \
         "LEFT JOIN services s ON s.id = h.service "
 
@@ -987,6 +995,9 @@ static json_object *decision_path(json_object *row, json_object *rep)
                 step(p, "check 1 failed; check 2: the base image is on %s: partial-mig", dst);
         else if (by == 3)
                 step(p, "checks 1-2 failed: neither image on %s: full-mig", dst);
+        if (fm_json_get(rep, "held_ms"))
+                step(p, "ready %.0f ms before its planned moment: the service ran on at the source until then",
+                     json_object_get_double(fm_json_get(rep, "held_ms")));
         step(p, "strategy %s: downtime %.0f ms, total %.0f ms, %lld bytes moved", strategy ? strategy : "?",
              json_object_get_double(fm_json_get(rep, "downtime_ms")), json_object_get_double(fm_json_get(rep, "total_ms")),
              (long long)(fm_json_get_int(fm_json_get(rep, "bytes_disk"), "total") + fm_json_get_int(rep, "bytes_memory")));
@@ -1038,13 +1049,22 @@ static json_object *handover_json(fm_orch *o, json_object *row)
         json_object_object_add(h, "frozen_ms", (v = fm_json_get(rep, "frozen_ms")) ? json_object_get(v) : NULL);
         json_object_object_add(h, "total_ms", (v = fm_json_get(rep, "total_ms")) ? json_object_get(v) : NULL);
         json_object_object_add(h, "bytes", mig ? json_object_new_int64(fm_json_get_int(row, "m_bytes")) : NULL);
+        /* when the service ran on the target, its traffic there: the source
+         * agent's clock at the restore's end */
         const char *st = fm_json_get_str(row, "status");
-        json_object *met = NULL;
-        if (!strcmp(st, "done") && fm_json_get(row, "m_ended"))
-                met = json_object_new_boolean(fm_json_get_int(row, "m_ended") <= fm_json_get_int(row, "deadline"));
-        else if (!strcmp(st, "failed"))
+        json_object *met = NULL, *met_end = NULL, *sw = NULL;
+        if (!strcmp(st, "done") && fm_json_get(rep, "restored_at")) {
+                int64_t at = fm_json_get_int(rep, "restored_at");
+                sw = json_object_new_int64(at);
+                met = json_object_new_boolean(at <= fm_json_get_int(row, "deadline"));
+                met_end = json_object_new_boolean(fm_json_get_int(row, "m_ended") <= fm_json_get_int(row, "deadline"));
+        } else if (!strcmp(st, "failed")) {
                 met = json_object_new_boolean(false);
+                met_end = json_object_new_boolean(false);
+        }
+        json_object_object_add(h, "switched", sw);
         json_object_object_add(h, "deadline_met", met);
+        json_object_object_add(h, "ended_by_deadline", met_end);
         add_str(h, "error", row, "m_error");
         json_object_object_add(h, "decision_path", decision_path(row, rep));
         return h;
@@ -1228,8 +1248,9 @@ static void handover_end(fm_orch *o, int64_t hid, const char *status, const char
 static void start_due(fm_orch *o)
 {
         json_object *rows = fm_store_rows(o->store, NULL,
-                                          "SELECT id, service, dst, image FROM handovers WHERE status = 'planned' AND "
-                                          "planned_start <= ? ORDER BY planned_start, id",
+                                          "SELECT h.id, h.service, h.dst, h.image, h.path, h.deadline, t.estimate AS j_estimate "
+                                          "FROM handovers h LEFT JOIN trajectories t ON t.id = h.trajectory WHERE "
+                                          "h.status = 'planned' AND h.planned_start <= ? ORDER BY h.planned_start, h.id",
                                           "i", fm_orch_now_ms());
         for (size_t i = 0; rows && i < json_object_array_length(rows); i++) {
                 json_object *h = json_object_array_get_idx(rows, i);
@@ -1260,6 +1281,14 @@ static void start_due(fm_orch *o)
                 }
                 int64_t busy = 0, id = -1;
                 json_object *opts = json_object_new_object();
+                /* a known path's migration freezes the service at its planned
+                 * moment: just before the user crosses */
+                json_object *est = fm_json_get(h, "estimate");
+                if (!strcmp(fm_json_get_str(h, "path"), "known") && fm_json_get(est, "switch_ms")) {
+                        int64_t at = fm_json_get_int(h, "deadline") - fm_json_get_int(est, "switch_ms");
+                        if (at > fm_orch_now_ms())
+                                json_object_object_add(opts, "freeze_at", json_object_new_int64(at));
+                }
                 if (fm_store_begin(o->store, &e) == 0) {
                         id = fm_orch_migration_queue(o, svc, ct, src, dst, opts, "follower", &busy, &e);
                         int n = id > 0 ? fm_store_run(o->store, &e,

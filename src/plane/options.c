@@ -25,6 +25,8 @@ const fm_vfield fm_migrate_opts_fields[] = {
         {"stay_shared", FM_V_BOOL},
         {"probe", FM_V_BOOL},
         {"probe_interval_ms", FM_V_NUM, .lo = 0.1, .hi = 1000},
+        /* hold the freeze until then (ms since the epoch; the agent takes at most FM_HOLD_MAX_MS from its start) */
+        {"freeze_at", FM_V_INT, .lo = 0, .hi = 4102444800000.0},
         /* test hook: the agents must run with --test-hooks */
         {"inject_failure", FM_V_STR, .max = 32},
         {NULL},
@@ -65,6 +67,8 @@ int fm_migrate_opts_from_json(json_object *j, fm_migrate_opts *o, fm_error *e)
         o->probe = fm_json_bool(j, "probe", true);
         if (json_object_object_get_ex(j, "probe_interval_ms", &v))
                 o->probe_interval_us = (int)(json_object_get_double(v) * 1000);
+        if (json_object_object_get_ex(j, "freeze_at", &v))
+                o->freeze_at_ms = json_object_get_int64(v);
         return 0;
 }
 
@@ -95,6 +99,8 @@ json_object *fm_migrate_opts_to_json(const fm_migrate_opts *o)
                 json_object_object_add(j, "stay_shared", json_object_new_boolean(true));
         if (!o->probe)
                 json_object_object_add(j, "probe", json_object_new_boolean(false));
+        if (o->freeze_at_ms > 0)
+                json_object_object_add(j, "freeze_at", json_object_new_int64(o->freeze_at_ms));
         if (o->probe_interval_us && o->probe_interval_us != 1000)
                 json_object_object_add(j, "probe_interval_ms", json_object_new_double(o->probe_interval_us / 1000.0));
         return j;

@@ -355,6 +355,8 @@ int fm_plane_migrate(const fm_fleet *f, const fm_migrate_opts *o, json_object **
                 json_object_object_add(req, "stay_shared", json_object_new_boolean(true));
         if (o->images_lead_ms)
                 json_object_object_add(req, "images_lead_ms", json_object_new_int(o->images_lead_ms < 0 ? 0 : o->images_lead_ms));
+        if (o->freeze_at_ms > 0)
+                json_object_object_add(req, "freeze_at", json_object_new_int64(o->freeze_at_ms));
         if (o->min_shrink > 0)
                 json_object_object_add(req, "min_shrink", json_object_new_double(o->min_shrink));
         if (o->dirty_threshold > 0)

@@ -25,6 +25,8 @@ typedef struct fm_migrate_opts {
         double storage_latency_ms; /* shared: the p99 the service tolerates; 0: the agent's default */
         bool stay_shared;        /* shared: refuse rather than move the tree to the target's disk (auto's fallback) */
         int images_lead_ms;      /* full/partial: freeze when the images' rest needs this long (ms); 0: the agent's default, -1: once they are complete */
+        int64_t freeze_at_ms;    /* wall clock (ms since the epoch): the service runs at the source until then, all
+                                  * else ready (a known path's handover at its moment); 0: at once */
         /* progress lines, may be NULL */
         void (*progress)(const char *phase, double ms, void *data);
         /* a pre-copy round ended: the agent's event and the probe's stall */
