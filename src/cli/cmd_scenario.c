@@ -4,6 +4,7 @@
  * real time on the testbed (built for it when none is up) and reports each
  * handover and, per user, what a probe saw over the trip. */
 #include <getopt.h>
+#include <pthread.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -73,6 +74,20 @@ static const fm_cell *cell_at(const fm_coverage *c, const fm_trace *t, int64_t m
         double x, y;
         position_at(t, ms, &x, &y);
         const fm_cell *n = fm_coverage_locate(c, x, y, cur);
+        return n ? n : cur;
+}
+
+/* Where the user's heading takes it lead ms from now (its present speed
+ * and direction): the cell an RNIS would prepare a handover to. */
+static const fm_cell *cell_ahead(const fm_coverage *c, const fm_trace *t, int64_t ms, int lead, const fm_cell *cur)
+{
+        if (t->n && !t->p[0].has_xy)
+                return fm_coverage_cell(c, fm_trace_cell_at(t, ms + lead));
+        double x0, y0, x1, y1;
+        position_at(t, ms, &x0, &y0);
+        position_at(t, ms + 100, &x1, &y1);
+        double k = lead / 100.0;
+        const fm_cell *n = fm_coverage_locate(c, x0 + (x1 - x0) * k, y0 + (y1 - y0) * k, cur);
         return n ? n : cur;
 }
 
@@ -256,7 +271,7 @@ static void step(runner *r, user_run *x, int64_t now)
         x->cell = c;
         if (u->rnis) {
                 /* the early warning ahead of a crossing, the completion at it */
-                const fm_cell *ahead = cell_at(&r->s->cov, t, ms + r->s->rnis_lead_ms, c);
+                const fm_cell *ahead = cell_ahead(&r->s->cov, t, ms, r->s->rnis_lead_ms, c);
                 if (!changed && x->announced && ahead == c) { /* it turned back before the crossing */
                         tell(r, x, now, px, py, c, x->announced, 5);
                         x->announced = NULL;
@@ -297,24 +312,89 @@ static int self(fm_error *e, const char *const *args)
         return r;
 }
 
+/* The users' services started one after the other (a start picks a free
+ * service address: two at once could pick the same), destroyed at once
+ * (one on the shared volume takes seconds). */
+typedef struct service_job {
+        user_run *x;
+        bool destroy, running;
+        int rc;
+        fm_error e;
+        pthread_t t;
+} service_job;
+
+static void *service_thread(void *arg)
+{
+        service_job *j = arg;
+        const fm_scn_user *u = j->x->u;
+        char size[32];
+        snprintf(size, sizeof(size), "%g", u->size_mib);
+        const char *start[] = {"workload", "start", u->workload, "--host", j->x->host0, "--name", u->name,
+                               u->shared ? "--shared" : !strcmp(u->workload, "memory") ? "--size-mib" : NULL,
+                               !strcmp(u->workload, "memory") ? size : NULL, NULL};
+        const char *destroy[] = {"workload", "destroy", u->name, NULL};
+        j->rc = self(&j->e, j->destroy ? destroy : start);
+        return NULL;
+}
+
+/* Starts (or destroys) the services of the users in xs, at once. */
+static int services(runner *r, user_run *xs, size_t n, bool destroy, fm_error *e)
+{
+        service_job *jobs = calloc(n, sizeof(*jobs));
+        if (!jobs)
+                return fm_err(e, ENOMEM, "out of memory");
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+                jobs[i].x = &xs[i];
+                jobs[i].destroy = destroy;
+                if (destroy && !xs[i].placed)
+                        continue;
+                if (!destroy) {
+                        const fm_scn_user *u = xs[i].u;
+                        const fm_cell *c0 = cell_at(&r->s->cov, &u->trace.t, u->trace.t.p[0].t_ms, NULL);
+                        snprintf(xs[i].host0, sizeof(xs[i].host0), "%s", c0->host);
+                        const fm_host *h = NULL;
+                        char ip[16];
+                        if (fm_plane_locate(&r->fleet, u->name, &h, ip, NULL) == 0) {
+                                rc = fm_err(e, EEXIST, "a container %s runs on %s already: the scenario's services are "
+                                                       "its own (`fastmig workload destroy %s')", u->name, h->name, u->name);
+                                break;
+                        }
+                }
+                if (!destroy) {
+                        service_thread(&jobs[i]);
+                        if (jobs[i].rc == 0)
+                                xs[i].placed = true;
+                        else if ((rc = fm_err(e, jobs[i].e.code, "%s's service: %s", xs[i].u->name, jobs[i].e.msg)) < 0)
+                                break;
+                        continue;
+                }
+                if (pthread_create(&jobs[i].t, NULL, service_thread, &jobs[i]) != 0) {
+                        rc = fm_err(e, EAGAIN, "no thread to start %s's service", xs[i].u->name);
+                        break;
+                }
+                jobs[i].running = true;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!jobs[i].running)
+                        continue;
+                pthread_join(jobs[i].t, NULL);
+                if (!destroy && jobs[i].rc == 0)
+                        xs[i].placed = true;
+                if (jobs[i].rc < 0 && rc == 0)
+                        rc = fm_err(e, jobs[i].e.code, "%s's service: %s", xs[i].u->name, jobs[i].e.msg);
+                else if (jobs[i].rc < 0)
+                        fprintf(stderr, "scenario: %s's service: %s\n", xs[i].u->name, jobs[i].e.msg);
+        }
+        free(jobs);
+        return rc;
+}
+
 static int setup_user(runner *r, user_run *x, fm_error *e)
 {
         const fm_scn_user *u = x->u;
-        const fm_cell *c0 = cell_at(&r->s->cov, &u->trace.t, u->trace.t.p[0].t_ms, NULL);
-        snprintf(x->host0, sizeof(x->host0), "%s", c0->host);
         const fm_host *h = NULL;
-        if (fm_plane_locate(&r->fleet, u->name, &h, x->ip, NULL) == 0)
-                return fm_err(e, EEXIST, "a container %s runs on %s already: the scenario's services are its own "
-                                         "(`fastmig workload destroy %s')", u->name, h->name, u->name);
-        char size[32];
-        snprintf(size, sizeof(size), "%g", u->size_mib);
-        const char *args[] = {"workload", "start", u->workload, "--host", x->host0, "--name", u->name,
-                              u->shared ? "--shared" : !strcmp(u->workload, "memory") ? "--size-mib" : NULL,
-                              !strcmp(u->workload, "memory") ? size : NULL, NULL};
-        int rc = self(e, args);
-        if (rc < 0)
-                return fm_err_wrap(e, "starting %s's service", u->name);
-        x->placed = true;
+        int rc;
         if ((rc = fm_plane_locate(&r->fleet, u->name, &h, x->ip, e)) < 0)
                 return rc;
         json_object *reg = json_object_new_object(), *cons = json_object_new_object(), *dev = json_object_new_array(),
@@ -432,6 +512,8 @@ static json_object *user_report(runner *r, user_run *x, json_object *all)
                         json_object_object_add(o, copy[k], v ? json_object_get(v) : NULL);
                 }
                 json_object_object_add(o, "planned_start", num_or_null(rel(h, "planned_start", r->t0)));
+                json_object_object_add(o, "started", num_or_null(rel(h, "started", r->t0)));
+                json_object_object_add(o, "ended", num_or_null(rel(h, "ended", r->t0)));
                 json_object_object_add(o, "deadline", num_or_null(rel(h, "deadline", r->t0)));
                 json_object_object_add(o, "switched", num_or_null(rel(h, "switched", r->t0)));
                 json_object_array_add(all, o);
@@ -469,6 +551,20 @@ static json_object *user_report(runner *r, user_run *x, json_object *all)
                 sk = json_object_new_boolean(fm_json_bool(x->stream, "connection_kept", false) &&
                                              fm_json_get_int(x->stream, "bad_bytes") == 0);
         json_object_object_add(o, "stream_kept", sk);
+        /* a known path: whether it was kept to */
+        json_object *tr = NULL;
+        if (x->tid[0]) {
+                snprintf(path, sizeof(path), "/fastmig/v1/trajectories/%s", x->tid);
+                if (call(r, "GET", path, NULL, &tr, NULL) == 0) {
+                        json_object *t2 = json_object_new_object();
+                        json_object_object_add(t2, "id", json_object_new_string(x->tid));
+                        json_object_object_add(t2, "state", json_object_get(fm_json_get(tr, "state")));
+                        json_object_object_add(t2, "why", json_object_get(fm_json_get(tr, "why")));
+                        json_object_put(tr);
+                        tr = t2;
+                }
+        }
+        json_object_object_add(o, "trajectory", tr);
         json_object_put(hs);
         return o;
 }
@@ -562,11 +658,15 @@ static int do_run(const fm_scenario *s, bool known, bool json, bool keep)
                 rc = fm_fleet_load(FM_TESTBED_FLEET, &r.fleet, &e);
         if (rc == 0)
                 rc = call(&r, "PUT", "/fastmig/v1/coverage", s->coverage_doc, NULL, &e);
-        for (size_t i = 0; rc == 0 && i < s->n; i++) {
+        for (size_t i = 0; i < s->n; i++) {
                 xs[i].u = &s->users[i];
-                fprintf(stderr, "scenario: %s's %s service\n", s->users[i].name, s->users[i].workload);
-                rc = setup_user(&r, &xs[i], &e);
+                if (rc == 0)
+                        fprintf(stderr, "scenario: %s's %s service\n", s->users[i].name, s->users[i].workload);
         }
+        if (rc == 0)
+                rc = services(&r, xs, s->n, false, &e);
+        for (size_t i = 0; rc == 0 && i < s->n; i++)
+                rc = setup_user(&r, &xs[i], &e);
         r.t0 = wall_ms() + LEAD_MS;
         for (size_t i = 0; rc == 0 && known && i < s->n; i++)
                 rc = register_path(&r, &xs[i], &e);
@@ -637,13 +737,12 @@ static int do_run(const fm_scenario *s, bool known, bool json, bool keep)
                         snprintf(path, sizeof(path), "/amsi/v1/app_mobility_services/%s", xs[i].sid);
                         call(&r, "DELETE", path, NULL, NULL, NULL);
                 }
-                if (xs[i].placed) {
-                        fm_error de = {0};
-                        const char *args[] = {"workload", "destroy", s->users[i].name, NULL};
-                        if (self(&de, args) < 0)
-                                fprintf(stderr, "scenario: %s\n", de.msg);
-                }
                 json_object_put(xs[i].stream);
+        }
+        if (!keep) {
+                fm_error de = {0};
+                if (services(&r, xs, s->n, true, &de) < 0)
+                        fprintf(stderr, "scenario: %s\n", de.msg);
         }
         if (ours && !keep) {
                 fm_error de = {0};

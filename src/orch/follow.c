@@ -339,7 +339,7 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_put(req);
         json_object_put(rep);
         json_object *hist = fm_store_rows(o->store, NULL,
-                                          "SELECT json_extract(report, '$.total_ms') AS ms, json_extract(report, "
+                                          "SELECT json_extract(report, '$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) AS ms, json_extract(report, "
                                           "'$.downtime_ms') AS down FROM migrations WHERE container = ? AND status = "
                                           "'succeeded' AND report IS NOT NULL ORDER BY ended DESC LIMIT ?",
                                           "si", ct, (int64_t)FM_PLAN_HISTORY);
@@ -356,7 +356,7 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_put(hist);
         if (n == 0) { /* none of its own: the fleet's latest */
                 hist = fm_store_rows(o->store, NULL,
-                                     "SELECT json_extract(report, '$.total_ms') AS ms FROM migrations WHERE status = "
+                                     "SELECT json_extract(report, '$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) AS ms FROM migrations WHERE status = "
                                      "'succeeded' AND report IS NOT NULL ORDER BY ended DESC LIMIT ?",
                                      "i", (int64_t)FM_PLAN_HISTORY);
                 for (size_t i = 0; hist && i < json_object_array_length(hist) && n < FM_PLAN_HISTORY; i++) {
@@ -1267,6 +1267,13 @@ static void start_due(fm_orch *o)
                         continue;
                 }
                 const char *ct = fm_json_get_str(svc, "container");
+                /* a migration under way decides where it runs: wait for it */
+                int64_t moving = count(o, &e, "SELECT count(*) AS n FROM migrations WHERE container = ? AND "
+                                              "status IN ('queued', 'running')", "s", ct, NULL);
+                if (moving != 0) {
+                        json_object_put(svc);
+                        continue;
+                }
                 if (service_host(o, svc, src, &e) < 0) {
                         snprintf(why, sizeof(why), "where %s runs is not known: %s", ct, e.msg);
                         handover_end(o, hid, "failed", why);
@@ -1350,7 +1357,8 @@ static void clean_images(fm_orch *o)
 static void end_trips(fm_orch *o)
 {
         fm_store_run(o->store, NULL,
-                     "UPDATE trajectories SET state = 'ended', why = 'the trip is over' WHERE state IN ('following', "
+                     "UPDATE trajectories SET why = CASE WHEN state = 'off_path' THEN 'the trip is over; off its path: ' "
+                     "|| coalesce(why, '') ELSE 'the trip is over' END, state = 'ended' WHERE state IN ('following', "
                      "'off_path') AND start + CAST(json_extract(points, '$.points[#-1].t') * 1000 AS INTEGER) < ? AND "
                      "NOT EXISTS (SELECT 1 FROM handovers h WHERE h.trajectory = trajectories.id AND h.status IN "
                      "('planned', 'started'))",

@@ -1,6 +1,6 @@
 /* The coverage map, the trace readers and the known-path planner
- * (src/mobility). argv[1]: scenarios/sumo/road.fcd.xml, a trace SUMO
- * wrote. */
+ * (src/mobility), with scenarios/sumo/road.fcd.xml, a trace SUMO wrote,
+ * and the scenarios shipped (src/scenario). */
 #include <math.h>
 #include <string.h>
 
@@ -8,6 +8,7 @@
 #include "mobility/planner.h"
 #include "mobility/trace.h"
 #include "proto/proto.h"
+#include "scenario/scenario.h"
 #include "tap.h"
 
 /* four 400 m cells along the x axis, each on its own host, overlapping by 50 m */
@@ -204,6 +205,75 @@ static void test_sumo_file(const char *path)
         fm_coverage_free(&c);
 }
 
+/* dst = src with its first from replaced by to */
+static void subst(char *dst, size_t n, const char *src, const char *from, const char *to)
+{
+        const char *at = strstr(src, from);
+        snprintf(dst, n, "%.*s%s%s", (int)(at - src), src, to, at + strlen(from));
+}
+
+static bool scn_refused(const char *text, const char *want)
+{
+        fm_scenario s;
+        fm_error e = {0};
+        int r = fm_scenario_parse(text, strlen(text), NULL, 0, &s, &e);
+        if (r == 0)
+                fm_scenario_free(&s);
+        if (r < 0 && !strstr(e.msg, want))
+                printf("# got: %s\n", e.msg);
+        return r < 0 && strstr(e.msg, want);
+}
+
+static void test_scenarios(void)
+{
+        static const char *const shipped[] = {"highway", "crossing", "drone-loop", "sumo-road"};
+        for (size_t i = 0; i < FM_ARRAY_SIZE(shipped); i++) {
+                char path[512];
+                snprintf(path, sizeof(path), "%s/scenarios/%s.json", FM_SOURCE_ROOT, shipped[i]);
+                fm_scenario s;
+                fm_error e = {0};
+                int r = fm_scenario_load(path, 0, &s, &e);
+                ok(r == 0 && s.n >= 1 && s.duration_s > 30, "scenarios/%s.json reads (%s)", shipped[i], e.msg);
+                if (r == 0 && !strcmp(shipped[i], "sumo-road"))
+                        ok(s.n == 2 && s.users[1].trace.t.p[0].t_ms == 10000 && s.users[1].trace.format == FM_TRACE_FCD,
+                           "the SUMO scenario's second car starts at 10 s");
+                if (r == 0 && !strcmp(shipped[i], "highway")) {
+                        fm_scenario f;
+                        ok(fm_scenario_load(path, 2, &f, &e) == 0 && f.duration_s == s.duration_s / 2,
+                           "a speed-up of 2 halves the trip");
+                        fm_scenario_free(&f);
+                }
+                if (r == 0)
+                        fm_scenario_free(&s);
+        }
+        const char *good = "{\"scenario\": \"t\", \"hosts\": 2, \"coverage\": {\"cells\": [{\"id\": \"a\", \"host\": "
+                           "\"mec1\", \"center\": [0, 0], \"radius\": 100}, {\"id\": \"b\", \"host\": \"mec2\"}]}, "
+                           "\"users\": [{\"name\": \"u\", \"trace\": {\"points\": [{\"t\": 0, \"x\": 0, \"y\": 0}]}, "
+                           "\"service\": {\"workload\": \"blank\"}}]}";
+        fm_scenario s;
+        fm_error e = {0};
+        ok(fm_scenario_parse(good, strlen(good), NULL, 0, &s, &e) == 0 && s.n == 1 && !strcmp(s.users[0].associate, "10.99.0.1"),
+           "an inline scenario (%s)", e.msg);
+        if (e.code == 0)
+                fm_scenario_free(&s);
+        char bad[2048];
+        snprintf(bad, sizeof(bad), "%s", good);
+        char *m = strstr(bad, "\"mec2\"");
+        memcpy(m, "\"mec3\"", 6);
+        ok(scn_refused(bad, "cells[1].host"), "a host beyond the scenario's");
+        snprintf(bad, sizeof(bad), "%s", good);
+        m = strstr(bad, "{\"points\"");
+        snprintf(bad + (m - bad), sizeof(bad) - (size_t)(m - bad), "{\"file\": \"../../etc/passwd\", \"format\": \"csv\"}, "
+                 "\"service\": {\"workload\": \"blank\"}}]}");
+        ok(scn_refused(bad, "no trace files here"), "a trace file where none may be named");
+        subst(bad, sizeof(bad), good, "\"x\": 0", "\"x\": 500");
+        ok(scn_refused(bad, "outside every cell"), "a user outside every cell");
+        subst(bad, sizeof(bad), good, "\"blank\"", "\"memory\"");
+        ok(scn_refused(bad, "size_mib"), "a memory workload without its size");
+        subst(bad, sizeof(bad), good, "\"hosts\": 2", "\"hosts\": 9");
+        ok(scn_refused(bad, "hosts"), "more hosts than a testbed has");
+}
+
 static void test_planner(void)
 {
         fm_coverage c;
@@ -264,11 +334,12 @@ static void test_planner(void)
         ok(fm_plan_transfer_ms(125000000, 1000) == 1000 && fm_plan_transfer_ms(1, 0) == 0, "transfer times");
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
         test_coverage();
         test_traces();
         test_planner();
-        test_sumo_file(argc > 1 ? argv[1] : NULL);
+        test_sumo_file(FM_SOURCE_ROOT "/scenarios/sumo/road.fcd.xml");
+        test_scenarios();
         return tap_done();
 }

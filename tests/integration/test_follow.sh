@@ -1,0 +1,107 @@
+# Follow Me Edge (docs/MOBILITY.md): users replayed through the testbed's
+# cells by `fastmig scenario run', their services followed by the
+# orchestrator. A known path on 3 hosts (images ahead, memory-migs, every
+# deadline met, the counter and the video stream unbroken); a user who
+# leaves its announced path; an RNIS handover announced and then cancelled;
+# unknown paths on shared storage (check 0 by each service's tolerance);
+# two users crossing (migrations at once).
+. "$(dirname "$0")/lib.sh"
+testbed_up --hosts 3 --shared-storage --orchestrator >/dev/null
+orch_env
+SC=$(cd "$(dirname "$0")" && pwd)/scenarios
+SHIPPED=$(cd "$(dirname "$0")/../.." && pwd)/scenarios
+OUT=/tmp/fm-follow.$$.json
+trap 'rm -f "$OUT"; testbed_clean' EXIT
+
+# Every trip twice as fast as its file says (the users move faster, the
+# migrations run as they do): shorter, and tighter deadlines.
+run() { # scenario file, path: its report in $OUT
+  "$FASTMIG" scenario run "$1" --path "$2" --speedup 2 --json >"$OUT" || fail "scenario $(basename "$1") ($2) failed"
+}
+# check PYTHON: asserts on the report (r), prints what it checked
+check() {
+  python3 - "$OUT" "$1" <<'PY' || fail "$2: $(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$OUT" | head -c 4000)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+hs, us = r["handovers"], {u["user"]: u for u in r["users"]}
+def by(user): return [h for h in hs if h["user"] == user]
+exec(sys.argv[2])
+PY
+}
+
+note "a known path on 3 hosts: images placed ahead, memory-migs, deadlines met, state and stream kept"
+run "$SC/known3.json" known
+check '
+for u in ("car", "bus"):
+    h = by(u)
+    assert [(x["from"], x["to"]) for x in h] == [("mec1", "mec2"), ("mec2", "mec3")], (u, h)
+    for x in h:
+        assert x["status"] == "done" and x["path"] == "known", x
+        assert x["image"]["action"] in ("placed", "present", "removed"), x["image"]
+        assert x["strategy"] == "memory" and "check 1: the app image is on" in " ".join(x["decision_path"]), x
+        assert x["deadline_met"] is True and x["switched"] <= x["deadline"], x
+        assert x["planned_start"] < x["deadline"], x
+    assert us[u]["state_kept"] is True and us[u]["deadline_misses"] == 0, us[u]
+    assert us[u]["availability"] > 0.97 and us[u]["follow_ratio"] > 0.9, us[u]
+assert us["bus"]["stream_kept"] is True, us["bus"]
+assert us["car"]["trajectory"]["state"] == "ended", us["car"]
+print("known: %s" % [(x["user"], x["to"], x["deadline"] - x["switched"]) for x in hs])
+' "the known path"
+"$FASTMIG" image list --host mec2 --json | python3 -c '
+import json, sys
+names = [i["name"] for i in json.load(sys.stdin)["images"]]
+assert "blank" not in names and "video" not in names, names' || fail "the images placed ahead stay on mec2, which both services left"
+
+note "a user off its announced path: the plan dropped, handovers as an unknown path"
+run "$SC/deviate.json" known
+check '
+h = by("walker")
+assert h[0]["path"] == "known" and h[0]["to"] == "mec2" and h[0]["status"] == "done", h
+assert any(x["path"] == "unknown" and x["to"] == "mec1" and x["status"] == "done" for x in h), h
+assert not any(x["to"] == "mec3" and x["status"] == "done" for x in h), h
+t = us["walker"]["trajectory"]
+assert t["state"] == "off_path" or "off its path" in (t["why"] or ""), t
+assert us["walker"]["state_kept"] is True, us
+print("deviate:", [(x["path"], x["to"], x["status"]) for x in h], t["why"])
+' "the deviation"
+api GET "/fastmig/v1/handovers?status=dropped"
+expect 200 "the dropped handovers"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert any(x["why"] == "the user left its path" and x["to"] == "mec3" for x in d), d' "$BODY" ||
+  fail "no planned handover to mec3 dropped: $BODY"
+
+note "an RNIS handover announced (IN_PREPARATION), then cancelled: the service never lost, back where the user is"
+run "$SC/cancel.json" unknown
+check '
+h = by("turner")
+assert h and h[0]["trigger"] == "rnis:IN_PREPARATION" and h[0]["to"] == "mec2", h
+assert h[0]["status"] == "cancelled" or any(x["trigger"] == "rnis:back" and x["to"] == "mec1" and x["status"] in ("done", "skipped") for x in h), h
+assert us["turner"]["state_kept"] is True, us
+print("cancel:", [(x["trigger"], x["to"], x["status"]) for x in h])
+' "the cancelled handover"
+[ "$("$FASTMIG" list | awk '$1 == "turner" {print $2}')" = "" ] || fail "turner left behind"
+
+note "unknown paths on shared storage: shared when the latency test passes, a local strategy when the tolerance is below it"
+run "$SC/shared2.json" unknown
+check '
+t, s = by("tolerant"), by("strict")
+assert len(t) == 1 and t[0]["status"] == "done" and t[0]["strategy"] == "shared", t
+assert "passed" in " ".join(t[0]["decision_path"]), t
+assert len(s) == 1 and s[0]["status"] == "done" and s[0]["strategy"] in ("memory", "partial", "full"), s
+assert "failed" in " ".join(s[0]["decision_path"]), s
+assert us["tolerant"]["state_kept"] and us["strict"]["state_kept"], us
+print("shared:", t[0]["strategy"], s[0]["strategy"])
+' "check 0 by tolerance"
+
+note "two users crossing on 3 hosts: their migrations at once, both services continuous"
+run "$SHIPPED/crossing.json" unknown
+check '
+e, w = by("east"), by("west")
+assert [x["to"] for x in e] == ["mec2", "mec3"] and [x["to"] for x in w] == ["mec2", "mec1"], (e, w)
+assert all(x["status"] == "done" for x in e + w), hs
+# each pair of handovers at the same crossing ran at the same time
+for a, b in zip(e, w):
+    assert a["started"] < b["ended"] and b["started"] < a["ended"], (a, b)
+assert us["east"]["state_kept"] and us["west"]["state_kept"] and us["west"]["stream_kept"] is True, us
+print("crossing:", [(x["user"], x["to"], x["started"], x["ended"]) for x in hs])
+' "the crossing"
+echo "PASS"
