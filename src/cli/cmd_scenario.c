@@ -434,7 +434,9 @@ static int register_path(runner *r, user_run *x, fm_error *e)
                 if (tr->vehicle[0])
                         json_object_object_add(b, "vehicle", json_object_new_string(tr->vehicle));
         } else { /* sped up: its points with the times the user keeps */
-                json_object_object_add(b, "points", json_object_get(fm_json_get(fm_trace_json(&tr->t), "points")));
+                json_object *doc = fm_trace_json(&tr->t);
+                json_object_object_add(b, "points", json_object_get(fm_json_get(doc, "points")));
+                json_object_put(doc);
         }
         int rc = call(r, "POST", "/fastmig/v1/trajectories", b, &rep, e);
         if (rc == 0)
@@ -478,8 +480,11 @@ static json_object *user_report(runner *r, user_run *x, json_object *all)
         snprintf(path, sizeof(path), "/fastmig/v1/handovers?service=%s", x->sid);
         json_object *hs = NULL;
         fm_error e = {0};
-        if (call(r, "GET", path, NULL, &hs, &e) < 0)
-                fprintf(stderr, "scenario: %s's handovers: %s\n", u->name, e.msg);
+        if (call(r, "GET", path, NULL, &hs, &e) < 0 || !json_object_is_type(hs, json_type_array)) {
+                fprintf(stderr, "scenario: %s's handovers: %s\n", u->name, e.msg[0] ? e.msg : "not a list");
+                json_object_put(hs);
+                hs = json_object_new_array();
+        }
         /* the service's host over the trip: where it started, then each
          * handover's target from when it ran there */
         size_t nh = json_object_array_length(hs), made = 0, misses = 0;
@@ -653,7 +658,8 @@ static int do_run(const fm_scenario *s, bool known, bool json, bool keep)
                 return cli_fail("out of memory");
         int rc = use_testbed(s, &ours, &e);
         if (rc == 0 && (!fm_api_client_from_env(&r.api, &e) || e.code))
-                rc = fm_err(&e, EINVAL, "no orchestrator to talk to: %s", e.msg[0] ? e.msg : "FASTMIG_API_URL not set");
+                rc = e.code ? fm_err_wrap(&e, "no orchestrator to talk to")
+                            : fm_err(&e, EINVAL, "no orchestrator to talk to: FASTMIG_API_URL not set");
         if (rc == 0)
                 rc = fm_fleet_load(FM_TESTBED_FLEET, &r.fleet, &e);
         if (rc == 0)

@@ -858,7 +858,7 @@ static int hold(fm_migration *m, fm_hashset *held, const fm_mig_hooks *h)
         if (wait > FM_HOLD_MAX_MS)
                 wait = FM_HOLD_MAX_MS;
         double t0 = fm_now_ms();
-        for (double left = (double)wait; left > 0; left = (double)wait - (fm_now_ms() - t0)) {
+        for (double left = (double)wait; left > 0 && !fm_cancel_fired(m->cancel); left = (double)wait - (fm_now_ms() - t0)) {
                 struct timespec d = {.tv_sec = 0, .tv_nsec = (long)((left < 50 ? left : 50) * 1e6)};
                 nanosleep(&d, NULL);
         }

@@ -22,6 +22,8 @@
 #define PLACING_MAX 2          /* image placements at once */
 #define PLACE_SLACK_MS 1000    /* beside the transfer, what a placement costs */
 #define TICK_MS 200            /* the follower looks at least this often */
+#define TAKE_BACK_MS 120000    /* a cancelled announcement takes back a handover this recent at most */
+#define PLACE_WAIT_MS 2000     /* a handover waits this long past its start for its image being placed */
 
 struct fm_orch_map {
         fm_coverage cov;
@@ -252,14 +254,60 @@ static int drop_planned(fm_orch *o, const char *sid, const char *traj, const cha
 
 /* ---- trajectories ---- */
 
-/* A stored trajectory's trace, resolved against the map. */
-static int stored_trace(json_object *row, const fm_coverage *cov, fm_trace *t, fm_error *e)
+/* A trajectory's columns for the API: its points counted, not parsed */
+#define TRAJ_COLS                                                                                                   \
+        "id, service, type, value, start, format, estimate_ms, estimate, state, why, client, created, "            \
+        "json_array_length(points, '$.points') AS n_points, json_extract(points, '$.points[#-1].t') AS duration_s"
+
+/* Resolved traces of the latest trajectories looked at (a position is
+ * checked against its user's path without parsing it again). */
+#define TRACE_CACHE 16
+static struct {
+        pthread_mutex_t lock;
+        char id[TRACE_CACHE][17];
+        fm_trace t[TRACE_CACHE];
+        unsigned next;
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int copy_trace(const fm_trace *from, fm_trace *to, fm_error *e)
 {
+        to->n = from->n;
+        to->p = malloc(from->n * sizeof(*to->p));
+        if (!to->p)
+                return fm_err(e, ENOMEM, "out of memory");
+        memcpy(to->p, from->p, from->n * sizeof(*to->p));
+        return 0;
+}
+
+/* Trajectory id's trace, resolved against the map: a copy in *t. */
+static int stored_trace(fm_orch *o, const char *id, const fm_coverage *cov, fm_trace *t, fm_error *e)
+{
+        pthread_mutex_lock(&cache.lock);
+        for (unsigned i = 0; i < TRACE_CACHE; i++)
+                if (!strcmp(cache.id[i], id)) {
+                        int r = copy_trace(&cache.t[i], t, e);
+                        pthread_mutex_unlock(&cache.lock);
+                        return r;
+                }
+        pthread_mutex_unlock(&cache.lock);
+        json_object *row = first(fm_store_rows(o->store, e, "SELECT points FROM trajectories WHERE id = ?", "s", id));
         const char *pts = fm_json_get_str(row, "points");
         int r = pts ? fm_trace_parse(pts, strlen(pts), FM_TRACE_JSON, NULL, t, e) : fm_err(e, EIO, "no points stored");
+        json_object_put(row);
         if (r == 0 && (r = fm_trace_resolve(t, cov, e)) < 0)
                 fm_trace_free(t);
-        return r;
+        if (r < 0)
+                return r;
+        fm_trace keep;
+        pthread_mutex_lock(&cache.lock);
+        unsigned k = cache.next++ % TRACE_CACHE;
+        if (copy_trace(t, &keep, NULL) == 0) {
+                fm_trace_free(&cache.t[k]);
+                cache.t[k] = keep;
+                snprintf(cache.id[k], sizeof(cache.id[k]), "%s", id);
+        }
+        pthread_mutex_unlock(&cache.lock);
+        return 0;
 }
 
 /* Inserts the planned handovers of a trace whose deadline is after trace
@@ -272,6 +320,9 @@ static int plan_insert(fm_orch *o, const char *traj, const char *sid, const char
         fm_handover_plan *h = NULL;
         size_t nh = 0;
         int r = fm_plan_handovers(t, cov, estimate_ms, &h, &nh, e);
+        if (r == 0 && nh > FM_ORCH_HANDOVERS_MAX)
+                r = fm_err(e, EDOM, "the trace changes host %zu times, a trajectory takes at most %d", nh,
+                           FM_ORCH_HANDOVERS_MAX);
         int made = 0;
         const char *prev = src;
         /* where the trace has the user now: the service belongs there first */
@@ -323,7 +374,7 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
                 in.mem_bytes = (uint64_t)fm_json_get_int(rep, "memory_bytes");
                 in.disk_bytes = (uint64_t)fm_json_get_int(rep, "own_bytes");
                 json_object *cl = fm_json_get(rep, "clone");
-                if (cl) {
+                if (fm_json_get_str(cl, "app") && fm_json_get_str(cl, "app_name")) {
                         json_object_object_add(est, "image", json_object_new_string(fm_json_get_str(cl, "app")));
                         json_object_object_add(est, "image_name", json_object_new_string(fm_json_get_str(cl, "app_name")));
                         json_object *list = NULL;
@@ -434,11 +485,15 @@ int fm_orch_trajectory_add(fm_orch *o, json_object *body, const char *client, js
                         r = fm_trace_parse(s, strlen(s), FM_TRACE_JSON, NULL, &t, e);
                         json_object_put(doc);
                 }
-                if (r < 0)
-                        r = fm_err(e, EINVAL, "the trace: %s", e->msg);
+                if (r < 0) {
+                        fm_err_wrap(e, "the trace");
+                        r = -(e->code = EINVAL);
+                }
         }
-        if (r == 0 && (r = fm_trace_resolve(&t, cov, e)) < 0)
-                r = fm_err(e, EDOM, "the trace: %s", e->msg);
+        if (r == 0 && (r = fm_trace_resolve(&t, cov, e)) < 0) {
+                fm_err_wrap(e, "the trace");
+                r = -(e->code = EDOM);
+        }
         if (r == 0 && !(svc = service_row(o, sid, e)))
                 r = e->code ? -EIO : fm_err(e, ENOENT, "no service `%s'", sid);
         if (r == 0)
@@ -480,9 +535,13 @@ int fm_orch_trajectory_add(fm_orch *o, json_object *body, const char *client, js
         }
         json_object_put(stored);
         if (r >= 0) {
-                json_object *row = first(fm_store_rows(o->store, e, "SELECT * FROM trajectories WHERE id = ?", "s", id));
+                json_object *row = first(fm_store_rows(o->store, e, "SELECT " TRAJ_COLS " FROM trajectories WHERE id = ?", "s", id));
                 *out = row ? trajectory_json(o, row, true) : NULL;
                 json_object_put(row);
+                if (!*out) { /* registered, but not read back: the client may GET the list */
+                        r = -EIO;
+                        goto out;
+                }
                 fm_orch_log(o, "info", NULL, "trajectory %s of service %s: %zu points, %d handovers planned, estimate %lld ms",
                             id, sid, t.n, r, (long long)est_ms);
                 fm_orch_runner_kick(o);
@@ -509,17 +568,10 @@ static json_object *trajectory_json(fm_orch *o, json_object *row, bool plan)
         json_object_object_add(t, "why", fm_json_get_str(row, "why") ? json_object_new_string(fm_json_get_str(row, "why")) : NULL);
         json_object_object_add(t, "start", json_object_new_int64(fm_json_get_int(row, "start")));
         json_object_object_add(t, "format", json_object_new_string(fm_json_get_str(row, "format")));
-        json_object *pts = NULL, *est = NULL;
-        const char *ps = fm_json_get_str(row, "points"), *es = fm_json_get_str(row, "estimate");
-        if (ps && (pts = json_tokener_parse(ps))) {
-                json_object *a = fm_json_get(pts, "points");
-                size_t n = json_object_array_length(a);
-                json_object_object_add(t, "points", json_object_new_int((int)n));
-                json_object_object_add(t, "duration_s", n ? json_object_new_double(json_object_get_double(
-                                                                   fm_json_get(json_object_array_get_idx(a, n - 1), "t")))
-                                                          : NULL);
-        }
-        json_object_put(pts);
+        json_object *est = NULL, *dur = fm_json_get(row, "duration_s");
+        const char *es = fm_json_get_str(row, "estimate");
+        json_object_object_add(t, "points", json_object_new_int((int)fm_json_get_int(row, "n_points")));
+        json_object_object_add(t, "duration_s", dur ? json_object_new_double(json_object_get_double(dur)) : NULL);
         json_object_object_add(t, "estimate", es && (est = json_tokener_parse(es)) ? est : NULL);
         if (plan)
                 json_object_object_add(t, "handovers", fm_orch_handovers_list(o, NULL, tid, NULL, NULL));
@@ -534,7 +586,7 @@ static json_object *trajectory_json(fm_orch *o, json_object *row, bool plan)
 
 json_object *fm_orch_trajectory_get(fm_orch *o, const char *id, fm_error *e)
 {
-        json_object *row = first(fm_store_rows(o->store, e, "SELECT * FROM trajectories WHERE id = ?", "s", id));
+        json_object *row = first(fm_store_rows(o->store, e, "SELECT " TRAJ_COLS " FROM trajectories WHERE id = ?", "s", id));
         json_object *t = row ? trajectory_json(o, row, true) : NULL;
         json_object_put(row);
         return t;
@@ -542,7 +594,7 @@ json_object *fm_orch_trajectory_get(fm_orch *o, const char *id, fm_error *e)
 
 json_object *fm_orch_trajectories_list(fm_orch *o, fm_error *e)
 {
-        json_object *rows = fm_store_rows(o->store, e, "SELECT * FROM trajectories ORDER BY created DESC LIMIT 1000", "");
+        json_object *rows = fm_store_rows(o->store, e, "SELECT " TRAJ_COLS " FROM trajectories ORDER BY created DESC LIMIT 1000", "");
         if (!rows)
                 return NULL;
         json_object *out = json_object_new_array();
@@ -557,7 +609,7 @@ int fm_orch_trajectory_cancel(fm_orch *o, const char *id, fm_error *e)
         int r = fm_store_begin(o->store, e);
         if (r < 0)
                 return r;
-        json_object *row = first(fm_store_rows(o->store, e, "SELECT * FROM trajectories WHERE id = ?", "s", id));
+        json_object *row = first(fm_store_rows(o->store, e, "SELECT " TRAJ_COLS " FROM trajectories WHERE id = ?", "s", id));
         if (!row)
                 r = e->code ? -EIO : fm_err(e, ENOENT, "no trajectory %s", id);
         else if (strcmp(fm_json_get_str(row, "state"), "following") && strcmp(fm_json_get_str(row, "state"), "off_path"))
@@ -598,14 +650,14 @@ static int follow_cell(fm_orch *o, const fm_coverage *cov, json_object *svc, con
                 return fm_err(e, EDOM, "no cell %s on the coverage map", cell);
         int64_t now = fm_orch_now_ms();
         json_object *tr = first(fm_store_rows(o->store, e,
-                                              "SELECT * FROM trajectories WHERE service = ? AND type = ? AND value = ? AND "
+                                              "SELECT " TRAJ_COLS " FROM trajectories WHERE service = ? AND type = ? AND value = ? AND "
                                               "state IN ('following', 'off_path')",
                                               "sss", sid, type, value));
         if (!tr && e->code)
                 return -EIO;
         if (tr) {
                 fm_trace t;
-                int r = stored_trace(tr, cov, &t, e);
+                int r = stored_trace(o, fm_json_get_str(tr, "id"), cov, &t, e);
                 if (r < 0) {
                         json_object_put(tr);
                         return -EIO;
@@ -625,6 +677,8 @@ static int follow_cell(fm_orch *o, const fm_coverage *cov, json_object *svc, con
                         fm_orch_log(o, "info", NULL, "trajectory %s: off its path (%s)", tid, why);
                 } else if (!following && on) {
                         char h[FM_NAME_MAX + 1];
+                        if (drop_planned(o, sid, NULL, "the user is back on its path", e) < 0)
+                                r = -EIO;
                         heading(o, svc, h);
                         r = fm_store_run(o->store, e, "UPDATE trajectories SET state = 'following', why = ? WHERE id = ?",
                                          "ss", "back on its path", tid) < 0 ? -EIO : 0;
@@ -720,6 +774,11 @@ static json_object *user_out(fm_orch *o, const char *type, const char *value, js
         json_object_object_add(out, "associateId", id);
         json_object_object_add(out, "cell", u && fm_json_get_str(u, "cell") ? json_object_new_string(fm_json_get_str(u, "cell")) : NULL);
         json_object_object_add(out, "since", u ? json_object_new_int64(fm_json_get_int(u, "since")) : NULL);
+        json_object *svcs = services_of(o, type, value, NULL), *ids = json_object_new_array();
+        for (size_t i = 0; svcs && i < json_object_array_length(svcs); i++)
+                json_object_array_add(ids, json_object_new_string(fm_json_get_str(json_object_array_get_idx(svcs, i), "id")));
+        json_object_put(svcs);
+        json_object_object_add(out, "services", ids);
         json_object_object_add(out, "handovers", json_object_get(made));
         json_object_put(u);
         return out;
@@ -806,10 +865,11 @@ static int take_back(fm_orch *o, json_object *svc, const char *type, const char 
         const char *sid = fm_json_get_str(svc, "id");
         json_object *h = first(fm_store_rows(o->store, e,
                                              "SELECT h.*, m.status AS m_status FROM handovers h LEFT JOIN migrations m "
-                                             "ON m.id = h.migration WHERE h.service = ? AND h.to_cell = ? AND "
-                                             "h.trigger LIKE 'rnis:%' AND h.status IN ('planned', 'started', 'done') "
-                                             "ORDER BY h.id DESC LIMIT 1",
-                                             "ss", sid, cell));
+                                             "ON m.id = h.migration WHERE h.service = ? AND h.to_cell = ? AND h.trigger IN "
+                                             "('rnis:IN_PREPARATION', 'rnis:IN_EXECUTION') AND h.status IN ('planned', "
+                                             "'started', 'done') AND h.created >= ? AND NOT EXISTS (SELECT 1 FROM handovers "
+                                             "x WHERE x.service = h.service AND x.id > h.id) ORDER BY h.id DESC LIMIT 1",
+                                             "ssi", sid, cell, fm_orch_now_ms() - TAKE_BACK_MS));
         if (!h)
                 return e->code ? -EIO : 0; /* nothing started for it */
         int64_t hid = fm_json_get_int(h, "id"), now = fm_orch_now_ms(), mig = fm_json_get_int(h, "migration");
@@ -874,7 +934,7 @@ int fm_orch_rnis_cell_change(fm_orch *o, json_object *body, json_object **out, f
                 json_object_array_add(single, json_object_get(ids));
                 ids = single;
         }
-        if (r == 0 && !json_object_array_length(ids))
+        if (r == 0 && (!json_object_is_type(ids, json_type_array) || !json_object_array_length(ids)))
                 r = fm_err(e, EINVAL, "`associateId' names no user: the notification cannot be followed");
         int64_t since = stamp(body);
         char trigger[32];
@@ -1178,10 +1238,11 @@ static void place_ahead(fm_orch *o)
                 }
                 json_object *list = NULL;
                 fm_error e = {0};
-                if (!to || fm_plane_image_call(to, "image_list", NULL, &list, 10000, &e) < 0) {
-                        fm_orch_log(o, "warning", NULL, "handover %lld: %s's images not known: %s", (long long)hid, dst, e.msg);
+                if (!to || fm_plane_image_call(to, "image_list", NULL, &list, 5000, &e) < 0) {
+                        /* not asked again every tick: the migration's checks decide */
+                        image_note(o, hid, "failed", "%s's images could not be listed: %s", dst, e.msg);
                         json_object_put(list);
-                        continue; /* asked again next time */
+                        continue;
                 }
                 bool there = fm_plane_image_in(list, image) != NULL;
                 int64_t free_bytes = fm_json_get_int(list, "free_bytes"), bytes = fm_json_get_int(est, "image_bytes");
@@ -1248,7 +1309,8 @@ static void handover_end(fm_orch *o, int64_t hid, const char *status, const char
 static void start_due(fm_orch *o)
 {
         json_object *rows = fm_store_rows(o->store, NULL,
-                                          "SELECT h.id, h.service, h.dst, h.image, h.path, h.deadline, t.estimate AS j_estimate "
+                                          "SELECT h.id, h.service, h.dst, h.image, h.path, h.deadline, h.planned_start, "
+                                          "t.estimate AS j_estimate "
                                           "FROM handovers h LEFT JOIN trajectories t ON t.id = h.trajectory WHERE "
                                           "h.status = 'planned' AND h.planned_start <= ? ORDER BY h.planned_start, h.id",
                                           "i", fm_orch_now_ms());
@@ -1256,8 +1318,22 @@ static void start_due(fm_orch *o)
                 json_object *h = json_object_array_get_idx(rows, i);
                 int64_t hid = fm_json_get_int(h, "id");
                 const char *img = fm_json_get_str(h, "image"), *dst = fm_json_get_str(h, "dst");
-                if (img && !strcmp(img, "placing"))
+                if (img && !strcmp(img, "placing") && fm_orch_now_ms() < fm_json_get_int(h, "planned_start") + PLACE_WAIT_MS)
                         continue;
+                /* a handover overtaken by a later one of the same service,
+                 * due too, with its deadline past: the later one goes */
+                json_object *later = fm_orch_now_ms() > fm_json_get_int(h, "deadline")
+                                             ? first(fm_store_rows(o->store, NULL,
+                                                                   "SELECT id FROM handovers WHERE service = ? AND status = "
+                                                                   "'planned' AND id > ? AND planned_start <= ? LIMIT 1",
+                                                                   "sii", fm_json_get_str(h, "service"),
+                                                                   fm_json_get_int(h, "id"), fm_orch_now_ms()))
+                                             : NULL;
+                json_object_put(later);
+                if (later) {
+                        handover_end(o, hid, "skipped", "overtaken by a later handover, its deadline past");
+                        continue;
+                }
                 fm_error e = {0};
                 json_object *svc = service_row(o, fm_json_get_str(h, "service"), &e);
                 char src[FM_NAME_MAX + 1] = "", why[1200];

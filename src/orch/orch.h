@@ -39,6 +39,7 @@ typedef struct fm_orch {
 
 #define FM_ORCH_DEFAULT_LINK_MBIT 1000
 #define FM_ORCH_DEFAULT_DEADLINE_MS 3000
+#define FM_ORCH_HANDOVERS_MAX 500 /* handovers a trajectory may plan */
 
 /* Logs one JSON line: {"ts": ..., "level": level, "msg": ...} plus the
  * fields of extra (taken; may be NULL). */

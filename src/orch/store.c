@@ -95,7 +95,7 @@ static int exec(fm_store *s, const char *sql, fm_error *e)
         return 0;
 }
 
-static int upgrade(fm_store *s, fm_error *e)
+static int upgrade(fm_store *s, int want, fm_error *e)
 {
         json_object *v = fm_store_rows(s, e, "PRAGMA user_version", "");
         if (!v)
@@ -105,25 +105,30 @@ static int upgrade(fm_store *s, fm_error *e)
         json_object_put(v);
         if (have < 0)
                 return fm_err(e, EPROTO, "the database has schema %lld, which no program wrote", (long long)have);
-        if (have > FM_STORE_SCHEMA)
+        if (have > want)
                 return fm_err(e, EPROTO, "the database has schema %lld, newer than this program's %d", (long long)have,
-                              FM_STORE_SCHEMA);
-        if (have == FM_STORE_SCHEMA)
+                              want);
+        if (have == want)
                 return 0;
         int r = exec(s, "BEGIN IMMEDIATE", e);
-        for (int64_t i = have; r == 0 && i < FM_STORE_SCHEMA; i++)
+        for (int64_t i = have; r == 0 && i < want; i++)
                 r = exec(s, schema_steps[i], e);
         char set[64];
-        snprintf(set, sizeof(set), "PRAGMA user_version = %d", FM_STORE_SCHEMA);
+        snprintf(set, sizeof(set), "PRAGMA user_version = %d", want);
         if (r == 0)
                 r = exec(s, set, e);
         if (r == 0)
                 return exec(s, "COMMIT", e);
         exec(s, "ROLLBACK", NULL);
-        return fm_err_wrap(e, "bringing the schema from %lld to %d", (long long)have, FM_STORE_SCHEMA);
+        return fm_err_wrap(e, "bringing the schema from %lld to %d", (long long)have, want);
 }
 
 int fm_store_open(const char *path, fm_store **out, fm_error *e)
+{
+        return fm_store_open_at(path, FM_STORE_SCHEMA, out, e);
+}
+
+int fm_store_open_at(const char *path, int version, fm_store **out, fm_error *e)
 {
         fm_store *s = calloc(1, sizeof(*s));
         if (!s)
@@ -151,7 +156,7 @@ int fm_store_open(const char *path, fm_store **out, fm_error *e)
                 r = fm_err(e, EIO, "%s: the database would not go into WAL mode", path);
         json_object_put(m);
         if (r == 0)
-                r = upgrade(s, e);
+                r = upgrade(s, version, e);
         if (r < 0) {
                 fm_err_wrap(e, "database %s", path);
                 fm_store_close(s);

@@ -18,6 +18,9 @@ typedef struct fm_store fm_store;
 /* Opens (creating it and its schema when new) the database at path. A
  * database of a newer schema than this program knows is refused. */
 int fm_store_open(const char *path, fm_store **out, fm_error *e);
+/* The same, the schema brought to version at most (tests: a database an
+ * older program wrote). */
+int fm_store_open_at(const char *path, int version, fm_store **out, fm_error *e);
 void fm_store_close(fm_store *s);
 
 void fm_store_lock(fm_store *s);

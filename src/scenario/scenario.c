@@ -105,7 +105,7 @@ static int read_trace(json_object *o, const char *where, const char *dir, double
                         return fm_err(e, (int)-n, "`%s.file' %s: %s", where, path, strerror((int)-n));
                 r = fm_trace_parse(out->text, (size_t)n, out->format, veh, &out->t, e);
                 if (r < 0)
-                        return fm_err(e, -r, "%s: %s", path, e->msg);
+                        return fm_err_wrap(e, "%s", path);
         } else {
                 json_object *doc = json_object_new_object();
                 json_object_object_add(doc, "points", json_object_get(pts));
@@ -116,7 +116,7 @@ static int read_trace(json_object *o, const char *where, const char *dir, double
                         return fm_err(e, ENOMEM, "out of memory");
                 r = fm_trace_parse(out->text, strlen(out->text), FM_TRACE_JSON, NULL, &out->t, e);
                 if (r < 0)
-                        return fm_err(e, -r, "`%s': %s", where, e->msg);
+                        return fm_err_wrap(e, "`%s'", where);
         }
         snprintf(out->vehicle, sizeof(out->vehicle), "%s", veh ? veh : "");
         for (size_t i = 0; i < out->t.n; i++)
@@ -125,7 +125,7 @@ static int read_trace(json_object *o, const char *where, const char *dir, double
                 if (out->t.p[i].t_ms <= out->t.p[i - 1].t_ms)
                         return fm_err(e, EINVAL, "`%s': points closer than 1 ms once sped up %gx", where, speedup);
         if ((r = fm_trace_resolve(&out->t, cov, e)) < 0)
-                return fm_err(e, -r, "`%s': %s", where, e->msg);
+                return fm_err_wrap(e, "`%s'", where);
         return 0;
 }
 
@@ -158,7 +158,7 @@ int fm_scenario_parse(const char *text, size_t len, const char *dir, double spee
         s.coverage_doc = json_object_get(fm_json_get(doc, "coverage"));
         /* the testbed's hosts are mec1..mecN */
         if ((r = fm_coverage_parse(s.coverage_doc, NULL, &s.cov, e)) < 0)
-                r = fm_err(e, -r, "`coverage': %s", e->msg);
+                r = fm_err_wrap(e, "`coverage'");
         for (size_t i = 0; r == 0 && i < s.cov.n; i++) {
                 unsigned k = 0;
                 char tail = 0;

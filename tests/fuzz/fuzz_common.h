@@ -25,7 +25,9 @@
  *   FZ_TRACE         a format byte (csv, json, fcd: modulo 3), a vehicle
  *                    byte (odd: "car0", even: none), then a trace's text
  *                    (src/mobility/trace.h), resolved against a fixed map and
- *                    planned when read */
+ *                    planned when read
+ *   FZ_SCENARIO      a scenario file's text (src/scenario/scenario.h), with
+ *                    no trace files allowed */
 #pragma once
 #include <stdint.h>
 
@@ -36,7 +38,7 @@
         "{\"cells\":[{\"id\":\"c1\",\"host\":\"mec1\",\"polygon\":[[-10,-100],[500,-100],[500,100],[-10,100]]}," \
         "{\"id\":\"c2\",\"host\":\"mec2\",\"center\":[800,0],\"radius\":350},{\"id\":\"c3\",\"host\":\"mec2\"}]}"
 
-enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_FLEET, FZ_LAZY, FZ_API, FZ_COVERAGE, FZ_TRACE, FZ_MODES };
+enum { FZ_JSON, FZ_ENDPOINT, FZ_RECORDS, FZ_STREAM, FZ_STREAM_PAGES, FZ_FLEET, FZ_LAZY, FZ_API, FZ_COVERAGE, FZ_TRACE, FZ_SCENARIO, FZ_MODES };
 
 /* the request FZ_LAZY's answers answer */
 #define FZ_LAZY_Q_ID ((1ull << 8) | 1u)

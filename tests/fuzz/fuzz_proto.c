@@ -30,6 +30,7 @@
 #include "mobility/coverage.h"
 #include "mobility/planner.h"
 #include "mobility/trace.h"
+#include "scenario/scenario.h"
 #include "orch/schema.h"
 #include "plane/options.h"
 #include "proto/proto.h"
@@ -292,6 +293,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fm_validate(o, fm_api_migration, &e);
                 fm_validate(o, fm_api_image_placement, &e);
                 fm_validate(o, fm_api_cell_change, &e);
+                fm_validate(o, fm_api_trajectory, &e);
+                fm_validate(o, fm_api_position, &e);
+                fm_api_ho_status_normalize(o);
+                fm_validate(o, fm_api_cell_change_notification, &e);
                 json_object *opts = NULL;
                 fm_migrate_opts mo = {0};
                 fm_migrate_opts_from_json(json_object_object_get_ex(o, "options", &opts) ? opts : o, &mo, &e);
@@ -359,6 +364,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 json_object_put(m);
                 fm_coverage_free(&c);
                 fm_trace_free(&t);
+                break;
+        }
+        case FZ_SCENARIO: {
+                fm_scenario s;
+                fm_error e = {0};
+                if (fm_scenario_parse((const char *)data, size, NULL, 0, &s, &e) == 0)
+                        fm_scenario_free(&s);
                 break;
         }
         case FZ_FLEET: {

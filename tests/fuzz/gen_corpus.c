@@ -364,6 +364,32 @@ static void json_seeds(void)
                 put(&b, traces[i][2], strlen(traces[i][2]));
                 seed(traces[i][0], FZ_TRACE, &b);
         }
+        static const char *const more[][2] = {
+                {"api-position", "{\"associateId\":{\"type\":\"UE_IPv4_ADDRESS\",\"value\":\"10.77.0.2\"},\"x\":12.5,\"y\":-3,"
+                                 "\"timeStamp\":{\"seconds\":1700000000,\"nanoSeconds\":0}}"},
+                {"api-trajectory", "{\"appMobilityServiceId\":\"s1\",\"associateId\":{\"type\":\"UE_IPv4_ADDRESS\",\"value\":"
+                                   "\"10.77.0.2\"},\"startTime\":{\"seconds\":1700000000,\"nanoSeconds\":0},\"format\":\"csv\","
+                                   "\"text\":\"time,x,y\\n0,0,0\\n5,100,0\\n\"}"},
+                {"api-rnis", "{\"notificationType\":\"CellChangeNotification\",\"timeStamp\":{\"seconds\":1700000000,\"nanoSeconds\":0},"
+                             "\"associateId\":[{\"type\":\"UE_IPv4_ADDRESS\",\"value\":\"10.77.0.2\"}],\"srcEcgi\":{\"cellId\":"
+                             "\"c1\",\"plmn\":{\"mcc\":\"001\",\"mnc\":\"01\"}},\"trgEcgi\":[{\"cellId\":\"c2\"}],"
+                             "\"hoStatus\":\"IN_PREPARATION\"}"},
+        };
+        for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+                b.n = 0;
+                put(&b, more[i][1], strlen(more[i][1]));
+                seed(more[i][0], FZ_API, &b);
+        }
+        static const char scenario[] =
+                "{\"scenario\":\"s\",\"hosts\":3,\"speedup\":2,\"position_interval_ms\":250,\"rnis_lead_ms\":500,"
+                "\"coverage\":{\"cells\":[{\"id\":\"a\",\"host\":\"mec1\",\"polygon\":[[-50,-100],[325,-100],[325,100],[-50,100]]},"
+                "{\"id\":\"b\",\"host\":\"mec2\",\"center\":[500,0],\"radius\":250},{\"id\":\"c\",\"host\":\"mec3\"}]},"
+                "\"users\":[{\"name\":\"u\",\"events\":\"rnis\",\"trace\":{\"points\":[{\"t\":0,\"x\":0,\"y\":0},"
+                "{\"t\":20,\"x\":600,\"y\":0}]},\"announced\":{\"points\":[{\"t\":0,\"cell\":\"a\"},{\"t\":9,\"cell\":\"c\"}]},"
+                "\"service\":{\"workload\":\"memory\",\"size_mib\":64}}]}";
+        b.n = 0;
+        put(&b, scenario, strlen(scenario));
+        seed("scenario", FZ_SCENARIO, &b);
         free(b.p);
 }
 

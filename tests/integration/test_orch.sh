@@ -204,24 +204,93 @@ api GET "/fastmig/v1/migrations?status=succeeded&limit=3"
 expect 200 "listing migrations"
 [ "$(jget "$BODY" 0.status)" = succeeded ] || fail "the list: $BODY"
 
+note "following users: the coverage map, trajectories, positions and RNIS notifications refused whole when wrong"
+api GET /fastmig/v1/coverage
+expect_problem 404 "no coverage map yet"
+U='{"type":"UE_IPv4_ADDRESS","value":"10.77.0.2"}'
+api POST /fastmig/v1/users/positions "{\"associateId\":$U,\"x\":1,\"y\":1}"
+expect_problem 409 "a position without a map" "coverage map"
+COV='{"cells":[{"id":"c1","host":"mec1","polygon":[[0,-50],[100,-50],[100,50],[0,50]]},{"id":"c2","host":"mec2","polygon":[[100,-50],[200,-50],[200,50],[100,50]]},{"id":"c3","host":"mec3","center":[250,0],"radius":50}]}'
+api PUT /fastmig/v1/coverage "${COV/mec3/mec9}"
+expect_problem 422 "a cell on a host not in the fleet" "mec9"
+api PUT /fastmig/v1/coverage '{"cells":[{"id":"c1","host":"mec1","polygon":[[0,0],[1,1]]}]}'
+expect_problem 400 "a polygon of two vertices" "at least 3"
+api PUT /fastmig/v1/coverage "$COV"
+expect 200 "the coverage map"
+H=$("$FASTMIG" list | awk '$1 == "svc" {print $2}')
+N=${H#mec}
+X=$(( (N - 1) * 100 + 50 ))
+[ "$N" = 3 ] && X=240
+api POST /fastmig/v1/users/positions "{\"associateId\":$U,\"x\":$X,\"y\":0}"
+expect 200 "svc's user in the cell of svc's host"
+[ "$(jget "$BODY" cell)" = "c$N" ] && [ "$(jget "$BODY" handovers)" = "[]" ] || fail "a position in svc's own cell: $BODY"
+api POST /fastmig/v1/users/positions "{\"associateId\":$U,\"x\":900,\"y\":0}"
+expect_problem 422 "a position outside every cell" "outside every cell"
+api POST /fastmig/v1/users/positions '{"associateId":{"type":"UE_IPv4_ADDRESS","value":"10.9.9.9"},"x":1,"y":1}'
+expect_problem 422 "a position of no service's user" "10.9.9.9"
+TRIP="{\"appMobilityServiceId\":\"$SID\",\"format\":\"csv\",\"text\":\"time,x,y\\n0,$X,0\\n5,$X,1\\n3,$X,2\\n\"}"
+api POST /fastmig/v1/trajectories "$TRIP"
+expect_problem 400 "a trace whose time goes back" "line 4"
+api POST /fastmig/v1/trajectories "${TRIP/3,$X,2/9,900,0}"
+expect_problem 422 "a trace outside every cell" "line 4"
+api POST /fastmig/v1/trajectories '{"appMobilityServiceId":"nosuch","points":[{"t":0,"cell":"c1"},{"t":600,"cell":"c1"}]}'
+expect_problem 422 "a trajectory of no service" "nosuch"
+api POST /fastmig/v1/trajectories "{\"appMobilityServiceId\":\"$SID\",\"format\":\"fcd\",\"text\":\"<fcd-export><timestep time=\\\"0\\\">\"}"
+expect_problem 400 "a malformed fcd trace" "line 1"
+api POST /fastmig/v1/trajectories "{\"appMobilityServiceId\":\"$SID\",\"points\":[{\"t\":0,\"cell\":\"c$N\"},{\"t\":1,\"cell\":\"c9\"}]}"
+expect_problem 422 "a cell not on the map" "c9"
+python3 -c 'import sys; sys.stdout.write("{\"appMobilityServiceId\":\"x\",\"text\":\"" + "0" * (7 << 20) + "\"}")' >/tmp/fm-big.$$
+code=$(curl -sS --cacert "$FASTMIG_API_CA" -H "Authorization: Bearer $FASTMIG_API_TOKEN" -H 'Content-Type: application/json' \
+  --data-binary @/tmp/fm-big.$$ -o /dev/null -w '%{http_code}' "$FASTMIG_API_URL/fastmig/v1/trajectories" 2>/dev/null) || true
+rm -f /tmp/fm-big.$$
+[ "$code" = 413 ] || fail "a 7 MiB trajectory got HTTP $code"
+api GET "/fastmig/v1/trajectories"
+[ "$BODY" = "[]" ] || fail "something was half-registered: $BODY"
+# a trip that stays in svc's cell for ten minutes: followed, nothing to do
+api POST /fastmig/v1/trajectories "{\"appMobilityServiceId\":\"$SID\",\"points\":[{\"t\":0,\"x\":$X,\"y\":0},{\"t\":600,\"x\":$X,\"y\":10}]}"
+expect 201 "a trajectory that stays in svc's cell"
+TID=$(jget "$BODY" id)
+[ "$(jget "$BODY" state)" = following ] && [ "$(jget "$BODY" handovers)" = "[]" ] || fail "the trajectory: $BODY"
+api POST /fastmig/v1/trajectories "{\"appMobilityServiceId\":\"$SID\",\"points\":[{\"t\":0,\"cell\":\"c$N\"},{\"t\":600,\"cell\":\"c$N\"}]}"
+expect_problem 409 "a second trajectory of svc" "already"
+api PUT /fastmig/v1/coverage "${COV/250,0/260,0}"
+expect_problem 409 "a new map under a followed trajectory" "trajector"
+RN="{\"notificationType\":\"CellChangeNotification\",\"associateId\":[$U],\"srcEcgi\":{\"cellId\":\"c$N\"},\"trgEcgi\":[{\"cellId\":\"c$N\",\"plmn\":{\"mcc\":\"001\",\"mnc\":\"01\"}}],\"hoStatus\":"
+api POST /fastmig/v1/rnis/notifications "${RN}9}"
+expect_problem 400 "a hoStatus out of range" "hoStatus"
+api POST /fastmig/v1/rnis/notifications "${RN/\"cellId\":\"c$N\",\"plmn/\"cellId\":\"c9\",\"plmn}\"REJECTED\"}"
+expect_problem 422 "a notification into a cell not on the map" "c9"
+api POST /fastmig/v1/rnis/notifications "${RN/10.77.0.2/10.9.9.9}4}"
+expect_problem 422 "a notification for no service's user" "10.9.9.9"
+api POST /fastmig/v1/rnis/notifications "${RN}\"REJECTED\"}"
+expect 200 "a rejected handover that started nothing"
+[ "$(jget "$BODY" hoStatus)" = REJECTED ] && [ "$(jget "$BODY" handovers)" = "[]" ] || fail "the RNIS answer: $BODY"
+
 note "the API agrees with docs/openapi.json: every operation, every other method, undocumented paths"
 "$FASTMIG" workload start blank --host mec1 --name oa >/dev/null
 api POST /amsi/v1/subscriptions "$SUB"
 SUB2=$(jget "$BODY" _links.self.href)
-FIX=$(python3 - "$SID" "${SUB2##*/}" "${MIDS[ca]}" "$REG" "$SUB" <<'PY'
+FIX=$(python3 - "$SID" "${SUB2##*/}" "${MIDS[ca]}" "$REG" "$SUB" "$TID" "$COV" "$X" "$N" <<'PY'
 import json, sys, time
-sid, sub, mid, reg, subbody = sys.argv[1:6]
+sid, sub, mid, reg, subbody, tid, cov, x, n = sys.argv[1:10]
+user = {"type": "UE_IPv4_ADDRESS", "value": "10.77.0.2"}
 regs = json.loads(reg)
 oa = json.loads(reg); oa["fastmig"]["container"] = "oa"; oa["serviceConsumerId"]["appInstanceId"] = "app-oa"
+oa["deviceInformation"][0]["associateId"]["value"] = "10.77.0.3"  # not svc's user: its moves are svc's alone
 print(json.dumps({"params": {"appMobilityServiceId": sid, "subscriptionId": sub, "migrationId": mid, "appInstanceId": "app-svc",
-                              "hostName": "mec1", "image": "nosuchimage"},
+                              "hostName": "mec1", "image": "nosuchimage", "trajectoryId": tid, "handoverId": "1"},
   "bodies": {"POST /amsi/v1/app_mobility_services": oa, "PUT /amsi/v1/app_mobility_services/{appMobilityServiceId}": regs,
              "POST /amsi/v1/subscriptions": json.loads(subbody),
              "PUT /amsi/v1/subscriptions/{subscriptionId}": json.loads(subbody),
              "POST /fastmig/v1/migrations": {"container": "oa", "to": "mec3", "options": {"probe": False}},
              "POST /fastmig/v1/hosts/{hostName}/images": {"image": "nosuchimage"},
-             "POST /fastmig/v1/users/cell_changes": {"associateId": {"type": "UE_IPv4_ADDRESS", "value": "10.77.0.2"},
-                                                    "cell": "c3", "timeStamp": {"seconds": int(time.time()) - 60, "nanoSeconds": 0}}}}))
+             "POST /fastmig/v1/users/cell_changes": {"associateId": user, "cell": "c" + n,
+                                                    "timeStamp": {"seconds": int(time.time()) - 60, "nanoSeconds": 0}},
+             "POST /fastmig/v1/users/positions": {"associateId": user, "x": int(x), "y": 0},
+             "PUT /fastmig/v1/coverage": json.loads(cov),
+             "POST /fastmig/v1/trajectories": {"appMobilityServiceId": sid, "points": [{"t": 0, "cell": "c" + n}, {"t": 600, "cell": "c" + n}]},
+             "POST /fastmig/v1/rnis/notifications": {"notificationType": "CellChangeNotification", "associateId": [user],
+                                                     "srcEcgi": {"cellId": "c" + n}, "trgEcgi": [{"cellId": "c" + n}], "hoStatus": 4}}}))
 PY
 )
 python3 "$(dirname "$0")/openapi_check.py" "$(dirname "$0")/../../docs/openapi.json" "$FIX" || fail "the API does not agree with its document"

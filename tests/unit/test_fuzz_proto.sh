@@ -21,7 +21,7 @@ clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I"$root/src" -I/
   "$root/tests/fuzz/fuzz_proto.c" "$root/src/proto/proto.c" "$root/src/util/util.c" "$root/src/util/netns.c" \
   "$root/src/util/spawn.c" "$root/src/util/cancel.c" "$root/src/transfer/files.c" "$root/src/memory/pagestore.c" \
   "$root/src/memory/pagestream.c" "$root/src/memory/pagerelay.c" "$root/src/image/store.c" "$root/src/image/digest.c" "$root/src/fleet/fleet.c" "$root/src/proto/validate.c" "$root/src/orch/schema.c" "$root/src/plane/options.c" \
-  "$root/src/mobility/coverage.c" "$root/src/mobility/trace.c" "$root/src/mobility/planner.c" "${tls[@]}" \
+  "$root/src/mobility/coverage.c" "$root/src/mobility/trace.c" "$root/src/mobility/planner.c" "$root/src/scenario/scenario.c" "${tls[@]}" \
   -ljson-c -lexpat -lm -lxxhash -llz4 -lpthread -o "$out" ||
   { echo "FAIL: cannot build the fuzzer (libFuzzer missing? run scripts/setup.sh)"; exit 1; }
 corpus=$(mktemp -d /tmp/fastmig-corpus.XXXXXX)   # libFuzzer adds to its corpus: not to the repo's

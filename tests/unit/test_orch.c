@@ -100,6 +100,30 @@ static void bodies(void)
                    strstr(p, "`options.restore' is one of auto, lazy, eager"),
            "an option outside its set is named");
         ok((p = problem(M, "{\"container\":\"svc\"}")) && strstr(p, "`to' is missing"), "a migration without a target is refused");
+
+        /* following users */
+        const fm_vfield *P = fm_api_position, *TR = fm_api_trajectory, *RN = fm_api_cell_change_notification;
+#define USER "\"associateId\":{\"type\":\"UE_IPv4_ADDRESS\",\"value\":\"10.0.0.1\"}"
+        ok(!problem(P, "{" USER ",\"x\":1.5,\"y\":-2}"), "a position is accepted");
+        ok((p = problem(P, "{" USER ",\"x\":1.5}")) && strstr(p, "`y' is missing"), "a position without y is refused");
+        ok((p = problem(P, "{" USER ",\"x\":1e12,\"y\":0}")) && strstr(p, "`x'"), "a position far beyond the map is refused");
+        ok(!problem(TR, "{\"appMobilityServiceId\":\"s1\",\"format\":\"fcd\",\"vehicle\":\"car0\",\"text\":\"<fcd-export/>\"}"),
+           "a trajectory as an fcd text is accepted by its table");
+        ok((p = problem(TR, "{\"appMobilityServiceId\":\"s1\",\"points\":[{\"t\":0,\"z\":1}]}")) && strstr(p, "points[0].z"),
+           "a trajectory's point is checked field by field");
+        ok((p = problem(TR, "{\"appMobilityServiceId\":\"s1\",\"format\":\"gpx\",\"text\":\"\"}")) && strstr(p, "format"),
+           "a trace format not known");
+#define RNIS(st) "{\"notificationType\":\"CellChangeNotification\",\"associateId\":[{\"type\":\"UE_IPv4_ADDRESS\",\"value\":\"10.0.0.1\"}]," \
+                 "\"srcEcgi\":{\"cellId\":\"c1\",\"plmn\":{\"mcc\":\"001\",\"mnc\":\"01\"}},\"trgEcgi\":[{\"cellId\":\"c2\"}],\"hoStatus\":" st "}"
+        ok(!problem(RN, RNIS("1")), "a CellChangeNotification (MEC 012) is accepted");
+        ok((p = problem(RN, RNIS("6"))) && strstr(p, "hoStatus"), "a hoStatus beyond 5 is refused");
+        ok((p = problem(RN, RNIS("\"IN_PREPARATION\""))) && strstr(p, "hoStatus"), "a hoStatus name, not normalized, is refused");
+        json_object *n = json_tokener_parse(RNIS("\"CANCELLED\""));
+        fm_api_ho_status_normalize(n);
+        fm_error ne = {0};
+        ok(fm_validate(n, RN, &ne) == 0 && json_object_get_int(json_object_object_get(n, "hoStatus")) == 5,
+           "... and becomes its number once normalized (%s)", ne.msg);
+        json_object_put(n);
 }
 
 static void options(void)
@@ -172,6 +196,27 @@ static void store(void)
         v = fm_store_rows(s, &e, "SELECT count(*) AS n FROM services", "");
         ok(v && json_object_get_int(json_object_object_get(json_object_array_get_idx(v, 0), "n")) == 1, "with what it held");
         json_object_put(v);
+        /* a database of schema 1 (before following users), with a service and
+         * a user's cell, brought to the present schema */
+        char old[140];
+        snprintf(old, sizeof(old), "%s/old.db", dir);
+        fm_store *o1 = NULL;
+        ok(fm_store_open_at(old, 1, &o1, &e) == 0 &&
+                   fm_store_run(o1, &e, "INSERT INTO users (type, value, cell, since) VALUES ('UE_IPv4_ADDRESS', '10.0.0.1', 'c1', 5)", "") == 1,
+           "a schema 1 database with a user's cell (%s)", e.msg);
+        ok(fm_store_rows(o1, &e, "SELECT * FROM handovers", "") == NULL, "... which has no handovers table");
+        memset(&e, 0, sizeof(e));
+        fm_store_close(o1);
+        ok(fm_store_open(old, &o1, &e) == 0, "it opens with this program (%s)", e.msg);
+        v = o1 ? fm_store_rows(o1, &e, "SELECT cell, x FROM users", "") : NULL;
+        ok(v && json_object_array_length(v) == 1 && !strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(v, 0), "cell")), "c1"),
+           "its user's cell kept, a position column added");
+        json_object_put(v);
+        v = o1 ? fm_store_rows(o1, &e, "SELECT count(*) AS n FROM handovers", "") : NULL;
+        ok(v != NULL, "and the handovers table made (%s)", e.msg);
+        json_object_put(v);
+        if (o1)
+                fm_store_close(o1);
         fm_store_run(s, &e, "PRAGMA user_version = 99", "");
         fm_store_close(s);
         memset(&e, 0, sizeof(e));
