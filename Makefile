@@ -5,7 +5,7 @@ ARGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all setup build build-san install demo test soak unit bench bench-memory bench-disk bench-shared bench-orch bench-rounds bench-codec bench-tls bench-tls-migration clean
+.PHONY: all setup build build-san install demo test soak unit bench bench-memory bench-disk bench-shared bench-orch bench-scenario bench-rounds bench-codec bench-tls bench-tls-migration clean
 
 all: build
 
@@ -62,6 +62,9 @@ bench-shared: build
 
 bench-orch: build
 	@$(BUILD)/fastmig bench-orch $(ARGS)
+
+bench-scenario: build
+	@bash bench/scenarios.sh
 
 bench-rounds: build
 	@bash bench/precopy_rounds.sh
