@@ -2147,6 +2147,7 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(o, "bytes_disk", bd);
         json_object_object_add(o, "disk_tail_ms", json_object_new_double(m->disk_tail_ms));
         json_object_object_add(o, "held_ms", m->freeze_at_ms > 0 ? json_object_new_double(m->held_ms) : NULL);
+        json_object_object_add(o, "freeze_at", m->freeze_at_ms > 0 ? json_object_new_int64(m->freeze_at_ms) : NULL);
         json_object_object_add(o, "restored_at", m->restored_at_ms ? json_object_new_int64(m->restored_at_ms) : NULL);
         json_object_object_add(o, "disk_wait_ms", json_object_new_double(m->disk_wait_ms));
         json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));

@@ -32,18 +32,21 @@ int64_t fm_plan_estimate_ms(const fm_estimate_in *in, char *how, size_t len)
         return (int64_t)ceil(est);
 }
 
-int64_t fm_plan_switch_ms(const double *downtimes_ms, size_t n, char *how, size_t len)
+int64_t fm_plan_switch_ms(const double *downtimes_ms, size_t n, uint64_t mem_bytes, double link_mbit, char *how,
+                          size_t len)
 {
         double worst = 0;
         size_t k = n < FM_PLAN_HISTORY ? n : FM_PLAN_HISTORY;
         for (size_t i = 0; i < k; i++)
                 if (isfinite(downtimes_ms[i]) && downtimes_ms[i] > worst)
                         worst = downtimes_ms[i];
-        double sw = (k && worst > 0 ? worst : FM_PLAN_SWITCH_MS) + FM_PLAN_SWITCH_GUARD_MS;
+        double model = FM_PLAN_SWITCH_MS + (double)fm_plan_transfer_ms(mem_bytes, link_mbit);
+        double sw = (k && worst > 0 ? worst : model) + FM_PLAN_SWITCH_GUARD_MS;
         if (how && k && worst > 0)
-                snprintf(how, len, "the longest of %zu downtimes, %.0f ms, + %d ms", k, worst, FM_PLAN_SWITCH_GUARD_MS);
+                snprintf(how, len, "the longest of %zu switches, %.0f ms, + %d ms", k, worst, FM_PLAN_SWITCH_GUARD_MS);
         else if (how)
-                snprintf(how, len, "no downtime known: %d ms + %d ms", FM_PLAN_SWITCH_MS, FM_PLAN_SWITCH_GUARD_MS);
+                snprintf(how, len, "none known: %d ms + its %.1f MiB of memory over the link, + %d ms", FM_PLAN_SWITCH_MS,
+                         (double)mem_bytes / (1 << 20), FM_PLAN_SWITCH_GUARD_MS);
         return (int64_t)ceil(sw);
 }
 

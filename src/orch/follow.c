@@ -390,8 +390,12 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_put(req);
         json_object_put(rep);
         json_object *hist = fm_store_rows(o->store, NULL,
-                                          "SELECT json_extract(report, '$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) AS ms, json_extract(report, "
-                                          "'$.downtime_ms') AS down FROM migrations WHERE container = ? AND status = "
+                                          "SELECT json_extract(report, '$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) AS ms, "
+                                          /* from the planned moment to the target running it (a hold's last
+                                           * round and the frozen time), else the downtime seen */
+                                          "CASE WHEN json_extract(report, '$.held_ms') > 0 THEN json_extract(report, "
+                                          "'$.restored_at') - json_extract(report, '$.freeze_at') ELSE json_extract(report, "
+                                          "'$.downtime_ms') END AS down FROM migrations WHERE container = ? AND status = "
                                           "'succeeded' AND report IS NOT NULL ORDER BY ended DESC LIMIT ?",
                                           "si", ct, (int64_t)FM_PLAN_HISTORY);
         double past[FM_PLAN_HISTORY], downs[FM_PLAN_HISTORY];
@@ -429,7 +433,7 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_object_add(est, "link_mbit", json_object_new_double(in.link_mbit));
         json_object_object_add(est, "history", json_object_new_int((int)n));
         char swhow[160];
-        json_object_object_add(est, "switch_ms", json_object_new_int64(fm_plan_switch_ms(downs, nd, swhow, sizeof(swhow))));
+        json_object_object_add(est, "switch_ms", json_object_new_int64(fm_plan_switch_ms(downs, nd, in.mem_bytes, in.link_mbit, swhow, sizeof(swhow))));
         json_object_object_add(est, "switch_how", json_object_new_string(swhow));
         return ms;
 }
@@ -1177,6 +1181,8 @@ static void *place_thread(void *arg)
         fm_error e = {0};
         double t0 = fm_now_ms();
         int r = from && to ? fm_plane_image_push(from, to, p->image, false, &rep, &e) : fm_err(&e, ENOENT, "no such host");
+        /* another placement stages the same base there: asked again */
+        bool again = r == -EBUSY && strstr(e.msg, "being staged");
         char note[1200];
         if (r == 0)
                 snprintf(note, sizeof(note), "%.12s placed on %s from %s in %.2f s (%.1f MB, base %.1f MB)", p->image, p->to,
@@ -1184,8 +1190,12 @@ static void *place_thread(void *arg)
                          (double)fm_json_get_int(rep, "bytes_base") / 1e6);
         else
                 snprintf(note, sizeof(note), "placing %.12s on %s from %s failed: %s", p->image, p->to, p->from, e.msg);
-        fm_store_run(o->store, NULL, "UPDATE handovers SET image = ?, image_note = ? WHERE id = ?", "ssi",
-                     r == 0 ? "placed" : "failed", note, p->hid);
+        if (again)
+                fm_store_run(o->store, NULL, "UPDATE handovers SET image = NULL, image_note = ? WHERE id = ?", "si", note,
+                             p->hid);
+        else
+                fm_store_run(o->store, NULL, "UPDATE handovers SET image = ?, image_note = ? WHERE id = ?", "ssi",
+                             r == 0 ? "placed" : "failed", note, p->hid);
         fm_orch_log(o, r == 0 ? "info" : "warning", NULL, "handover %lld: %s", (long long)p->hid, note);
         json_object_put(rep);
         free(p);

@@ -86,12 +86,13 @@ note "unknown path on shared storage: shared while the latency test passes, a lo
 # the user's way back into a is a local-disk migration
 "$FASTMIG" scenario run "$SC/shared2.json" --path unknown --speedup 2 --json >"$OUT" &
 sc=$!
-for i in $(seq 1 120); do
+into_b() { python3 -c 'import json,sys; sys.exit(not any(h["container"] == "sharer" for h in json.loads(sys.argv[1])))' "$BODY"; }
+for i in $(seq 1 240); do
   api GET /fastmig/v1/handovers?status=done
-  [ "$BODY" != "[]" ] && break
+  into_b && break
   sleep 0.25
 done
-[ "$BODY" != "[]" ] || fail "no handover into b"
+into_b || fail "no handover of sharer into b"
 api GET /amsi/v1/app_mobility_services
 STRICT=$(python3 -c '
 import json, sys
