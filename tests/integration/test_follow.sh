@@ -113,7 +113,7 @@ print("shared:", [(x["to"], x["strategy"]) for x in h])
 ' "check 0 by tolerance"
 
 note "two users crossing on 3 hosts: their migrations at once, both services continuous"
-run "$SHIPPED/crossing.json" unknown
+"$FASTMIG" scenario run "$SHIPPED/crossing.json" --path unknown --speedup 3 --json >"$OUT" || fail "scenario crossing failed"
 check '
 e, w = by("east"), by("west")
 assert [x["to"] for x in e] == ["mec2", "mec3"] and [x["to"] for x in w] == ["mec2", "mec1"], (e, w)
