@@ -343,16 +343,6 @@ static const key_rule *rule_for(const char *key, const fm_ct_config_policy *pol)
         return NULL;
 }
 
-static char *trim(char *s)
-{
-        while (*s == ' ' || *s == '\t')
-                s++;
-        size_t n = strlen(s);
-        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-                s[--n] = '\0';
-        return s;
-}
-
 /* Splits "key = value" in place; value's surrounding quotes stripped. */
 static bool split_line(char *line, char **key, char **value)
 {
@@ -360,8 +350,8 @@ static bool split_line(char *line, char **key, char **value)
         if (!eq)
                 return false;
         *eq = '\0';
-        *key = trim(line);
-        char *v = trim(eq + 1);
+        *key = fm_trim(line);
+        char *v = fm_trim(eq + 1);
         size_t n = strlen(v);
         if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
                 v[n - 1] = '\0';
@@ -396,7 +386,7 @@ int fm_ct_config_rebuild(const char *peer, const fm_ct_config_policy *pol, char 
                 memcpy(line, l, n);
                 line[n] = '\0';
                 l += n + (nl ? 1 : 0);
-                char *t = trim(line);
+                char *t = fm_trim(line);
                 if (!*t || *t == '#')
                         continue;
                 char *key, *value;
@@ -446,7 +436,7 @@ char *fm_ct_config_value(const char *config, const char *key)
                         char line[LINE_MAX_LEN];
                         memcpy(line, l, n);
                         line[n] = '\0';
-                        char *k, *v, *t = trim(line);
+                        char *k, *v, *t = fm_trim(line);
                         if (*t != '#' && split_line(t, &k, &v) && !strcmp(k, key)) {
                                 free(found);
                                 found = strdup(v);

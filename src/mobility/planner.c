@@ -41,12 +41,14 @@ int64_t fm_plan_switch_ms(const double *downtimes_ms, size_t n, uint64_t mem_byt
                 if (isfinite(downtimes_ms[i]) && downtimes_ms[i] > worst)
                         worst = downtimes_ms[i];
         double model = FM_PLAN_SWITCH_MS + (double)fm_plan_transfer_ms(mem_bytes, link_mbit);
-        double sw = (k && worst > 0 ? worst : model) + FM_PLAN_SWITCH_GUARD_MS;
+        double base = k && worst > 0 ? worst : model;
+        double guard = base / 4 > FM_PLAN_SWITCH_GUARD_MS ? base / 4 : FM_PLAN_SWITCH_GUARD_MS;
+        double sw = base + guard;
         if (how && k && worst > 0)
-                snprintf(how, len, "the longest of %zu switches, %.0f ms, + %d ms", k, worst, FM_PLAN_SWITCH_GUARD_MS);
+                snprintf(how, len, "the longest of %zu switches, %.0f ms, + %.0f ms", k, worst, guard);
         else if (how)
-                snprintf(how, len, "none known: %d ms + its %.1f MiB of memory over the link, + %d ms", FM_PLAN_SWITCH_MS,
-                         (double)mem_bytes / (1 << 20), FM_PLAN_SWITCH_GUARD_MS);
+                snprintf(how, len, "none known: %d ms + its %.1f MiB of memory over the link, + %.0f ms", FM_PLAN_SWITCH_MS,
+                         (double)mem_bytes / (1 << 20), guard);
         return (int64_t)ceil(sw);
 }
 

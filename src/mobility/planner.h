@@ -10,13 +10,13 @@
 #include "mobility/coverage.h"
 #include "mobility/trace.h"
 
-#define FM_PLAN_FIXED_MS 3000      /* a migration's cost beside its bytes: prepare, dump, restore, steer,
-                                    * settle, cleanup (a blank memory-mig: 2.9 s on the testbed, MOBILITY.md) */
+#define FM_PLAN_FIXED_MS 2000      /* from a migration's start to the target running it, beside its bytes (a blank
+                                    * memory-mig: about 1 s on the idle testbed; twice that for a loaded host) */
 #define FM_PLAN_MARGIN 1.5         /* the estimate is this times the larger of model and history */
 #define FM_PLAN_HISTORY 5          /* earlier migrations of the service the estimate looks at */
 #define FM_PLAN_ONPATH_MS 3000     /* a user is on its path while in a cell the trace has within this of now */
-#define FM_PLAN_SWITCH_MS 400      /* from the freeze to the service answering at the target, without history */
-#define FM_PLAN_SWITCH_GUARD_MS 50 /* beside the longest such time seen */
+#define FM_PLAN_SWITCH_MS 500      /* from the freeze to the service answering at the target, without history */
+#define FM_PLAN_SWITCH_GUARD_MS 50 /* beside the longest such time seen: this, or a quarter of it if more */
 
 typedef struct fm_estimate_in {
         uint64_t mem_bytes;        /* the container's memory */

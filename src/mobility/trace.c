@@ -106,16 +106,6 @@ static bool number(const char *s, double *out)
 
 /* ---- CSV: a header "time,x,y" or "time,cell", then a point a line ---- */
 
-static char *trim(char *s)
-{
-        while (*s == ' ' || *s == '\t')
-                s++;
-        size_t n = strlen(s);
-        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-                s[--n] = '\0';
-        return s;
-}
-
 /* Splits line into at most max fields at commas; returns the count, or
  * max + 1 when there are more. */
 static size_t split(char *line, char **f, size_t max)
@@ -127,7 +117,7 @@ static size_t split(char *line, char **f, size_t max)
                 char *c = strchr(s, ',');
                 if (c)
                         *c = '\0';
-                f[n++] = trim(s);
+                f[n++] = fm_trim(s);
                 if (!c)
                         return n;
                 s = c + 1;
@@ -148,7 +138,7 @@ static int parse_csv(const char *text, size_t len, builder *b, fm_error *e)
                 memcpy(buf, text + off, n);
                 buf[n] = '\0';
                 off += n + 1;
-                char *s = trim(buf);
+                char *s = fm_trim(buf);
                 if (!*s || *s == '#')
                         continue;
                 char *f[4];

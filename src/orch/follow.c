@@ -357,6 +357,14 @@ static int plan_insert(fm_orch *o, const char *traj, const char *sid, const char
         return r < 0 ? r : made;
 }
 
+/* A migration's time from its start to the target running it, less any
+ * hold (its start on the orchestrator's clock, the restore on the source
+ * agent's); a report without that: its whole time less any hold. */
+#define LEAD_MS                                                                                                     \
+        "CASE WHEN json_extract(report, '$.restored_at') > 0 AND started > 0 THEN json_extract(report, "           \
+        "'$.restored_at') - started - coalesce(json_extract(report, '$.held_ms'), 0) ELSE json_extract(report, "   \
+        "'$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) END AS ms"
+
 /* What a migration of the service is expected to take: its memory and own
  * tree (asked of the agent on host), its earlier migrations, the link.
  * est gets the figures and the app image it is a clone of. */
@@ -390,7 +398,7 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_put(req);
         json_object_put(rep);
         json_object *hist = fm_store_rows(o->store, NULL,
-                                          "SELECT json_extract(report, '$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) AS ms, "
+                                          "SELECT " LEAD_MS ", "
                                           /* from the planned moment to the target running it (a hold's last
                                            * round and the frozen time), else the downtime seen */
                                           "CASE WHEN json_extract(report, '$.held_ms') > 0 THEN json_extract(report, "
@@ -411,7 +419,7 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_put(hist);
         if (n == 0) { /* none of its own: the fleet's latest */
                 hist = fm_store_rows(o->store, NULL,
-                                     "SELECT json_extract(report, '$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) AS ms FROM migrations WHERE status = "
+                                     "SELECT " LEAD_MS " FROM migrations WHERE status = "
                                      "'succeeded' AND report IS NOT NULL ORDER BY ended DESC LIMIT ?",
                                      "i", (int64_t)FM_PLAN_HISTORY);
                 for (size_t i = 0; hist && i < json_object_array_length(hist) && n < FM_PLAN_HISTORY; i++) {

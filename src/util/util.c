@@ -416,3 +416,13 @@ bool fm_path_under(const char *path, const char *dir)
         size_t n = strlen(dir);
         return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
 }
+
+char *fm_trim(char *s)
+{
+        while (*s == ' ' || *s == '\t')
+                s++;
+        size_t n = strlen(s);
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+                s[--n] = '\0';
+        return s;
+}

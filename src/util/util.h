@@ -68,6 +68,9 @@ int fm_strv_pushf(fm_strv *s, const char *fmt, ...) __attribute__((format(printf
 void fm_strv_free(fm_strv *s);
 
 char *fm_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* s without its leading blanks and tabs and its trailing blanks, tabs and
+ * CR (the trailing ones cut off in place). */
+char *fm_trim(char *s);
 
 /* Files. */
 int fm_write_file(const char *path, const void *data, size_t len, int mode);

@@ -180,10 +180,12 @@ for x in "ca mec1" "cb mec2" "cc mec3"; do
 done
 declare -A C0 MIDS
 for n in ca cb cc; do same_boot $n; C0[$n]=$("$FASTMIG" workload write $n before); done
-# one from each host to the next: each host is in two of them, the limit
-for x in "ca mec2" "cb mec3" "cc mec1"; do
-  read -r n to <<<"$x"
-  api POST /fastmig/v1/migrations "{\"container\":\"$n\",\"to\":\"$to\"}"
+# one from each host to the next: each host is in two of them, the limit;
+# `from' given, so that the requests follow each other without asking the
+# agents where each runs (on a loaded machine that took seconds apiece)
+for x in "ca mec1 mec2" "cb mec2 mec3" "cc mec3 mec1"; do
+  read -r n from to <<<"$x"
+  api POST /fastmig/v1/migrations "{\"container\":\"$n\",\"from\":\"$from\",\"to\":\"$to\"}"
   expect 201 "migrating $n"
   MIDS[$n]=$(jget "$BODY" id)
 done
