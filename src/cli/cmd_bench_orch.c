@@ -240,17 +240,9 @@ int cmd_bench_orch(int argc, char **argv)
                 r = fm_testbed_orch_start(orchd, most, &e);
         if (r == 0)
                 r = fm_fleet_load(FM_TESTBED_FLEET, &f, &e);
-        char env[512];
-        if (r == 0)
-                r = fm_testbed_orch_env(env, sizeof(env), &e);
-        if (r == 0) { /* the testbed's client settings, as `testbed env orch' prints them */
-                for (char *sv = NULL, *l = strtok_r(env, "\n", &sv); l; l = strtok_r(NULL, "\n", &sv)) {
-                        char *eq = strchr(l, '=');
-                        if (eq) {
-                                *eq = '\0';
-                                setenv(l, eq + 1, 1);
-                        }
-                }
+        if (r == 0) /* the testbed's client settings, as `testbed env orch' prints them */
+                r = fm_testbed_orch_setenv(&e);
+        if (r == 0) {
                 if (!fm_api_client_from_env(&api, &e) || e.code)
                         r = e.code ? -e.code : fm_err(&e, EIO, "no orchestrator client settings");
         }

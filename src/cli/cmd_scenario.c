@@ -38,13 +38,6 @@ static void sleep_ms(int ms)
         nanosleep(&ts, NULL);
 }
 
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- where a user is ---- */
 
 /* The position at trace time t (linear between points; the ends held). */
@@ -312,82 +305,75 @@ static int self(fm_error *e, const char *const *args)
         return r;
 }
 
-/* The users' services started one after the other (a start picks a free
- * service address: two at once could pick the same), destroyed at once
- * (one on the shared volume takes seconds). */
-typedef struct service_job {
-        user_run *x;
-        bool destroy, running;
-        int rc;
-        fm_error e;
-        pthread_t t;
-} service_job;
-
-static void *service_thread(void *arg)
+/* A user's service started, or destroyed, by fastmig's own CLI. */
+static int service_cmd(const fm_scn_user *u, const char *host, bool destroy, fm_error *e)
 {
-        service_job *j = arg;
-        const fm_scn_user *u = j->x->u;
         char size[32];
         snprintf(size, sizeof(size), "%g", u->size_mib);
-        const char *start[] = {"workload", "start", u->workload, "--host", j->x->host0, "--name", u->name,
+        const char *start[] = {"workload", "start", u->workload, "--host", host, "--name", u->name,
                                u->shared ? "--shared" : !strcmp(u->workload, "memory") ? "--size-mib" : NULL,
                                !strcmp(u->workload, "memory") ? size : NULL, NULL};
-        const char *destroy[] = {"workload", "destroy", u->name, NULL};
-        j->rc = self(&j->e, j->destroy ? destroy : start);
+        const char *gone[] = {"workload", "destroy", u->name, NULL};
+        return self(e, destroy ? gone : start);
+}
+
+/* The users' services, one after the other: a start picks a free service
+ * address, two at once could pick the same. */
+static int services_start(runner *r, user_run *xs, size_t n, fm_error *e)
+{
+        for (size_t i = 0; i < n; i++) {
+                const fm_scn_user *u = xs[i].u;
+                const fm_cell *c0 = cell_at(&r->s->cov, &u->trace.t, u->trace.t.p[0].t_ms, NULL);
+                snprintf(xs[i].host0, sizeof(xs[i].host0), "%s", c0->host);
+                const fm_host *h = NULL;
+                char ip[16];
+                if (fm_plane_locate(&r->fleet, u->name, &h, ip, NULL) == 0)
+                        return fm_err(e, EEXIST, "a container %s runs on %s already: the scenario's services are its own "
+                                                 "(`fastmig workload destroy %s')", u->name, h->name, u->name);
+                if (service_cmd(u, xs[i].host0, false, e) < 0)
+                        return fm_err_wrap(e, "%s's service", u->name);
+                xs[i].placed = true;
+        }
+        return 0;
+}
+
+typedef struct destroy_job {
+        const fm_scn_user *u;
+        fm_error e;
+        int rc;
+        pthread_t t;
+        bool running;
+} destroy_job;
+
+static void *destroy_thread(void *arg)
+{
+        destroy_job *j = arg;
+        j->rc = service_cmd(j->u, NULL, true, &j->e);
         return NULL;
 }
 
-/* Starts (or destroys) the services of the users in xs, at once. */
-static int services(runner *r, user_run *xs, size_t n, bool destroy, fm_error *e)
+/* The services the run started, destroyed at once (one on the shared
+ * volume takes seconds); what fails is said. */
+static void services_destroy(user_run *xs, size_t n)
 {
-        service_job *jobs = calloc(n, sizeof(*jobs));
-        if (!jobs)
-                return fm_err(e, ENOMEM, "out of memory");
-        int rc = 0;
-        for (size_t i = 0; i < n; i++) {
-                jobs[i].x = &xs[i];
-                jobs[i].destroy = destroy;
-                if (destroy && !xs[i].placed)
-                        continue;
-                if (!destroy) {
-                        const fm_scn_user *u = xs[i].u;
-                        const fm_cell *c0 = cell_at(&r->s->cov, &u->trace.t, u->trace.t.p[0].t_ms, NULL);
-                        snprintf(xs[i].host0, sizeof(xs[i].host0), "%s", c0->host);
-                        const fm_host *h = NULL;
-                        char ip[16];
-                        if (fm_plane_locate(&r->fleet, u->name, &h, ip, NULL) == 0) {
-                                rc = fm_err(e, EEXIST, "a container %s runs on %s already: the scenario's services are "
-                                                       "its own (`fastmig workload destroy %s')", u->name, h->name, u->name);
-                                break;
-                        }
-                }
-                if (!destroy) {
-                        service_thread(&jobs[i]);
-                        if (jobs[i].rc == 0)
-                                xs[i].placed = true;
-                        else if ((rc = fm_err(e, jobs[i].e.code, "%s's service: %s", xs[i].u->name, jobs[i].e.msg)) < 0)
-                                break;
-                        continue;
-                }
-                if (pthread_create(&jobs[i].t, NULL, service_thread, &jobs[i]) != 0) {
-                        rc = fm_err(e, EAGAIN, "no thread to start %s's service", xs[i].u->name);
-                        break;
-                }
-                jobs[i].running = true;
+        destroy_job *jobs = calloc(n, sizeof(*jobs));
+        fm_error e = {0};
+        for (size_t i = 0; !jobs && i < n; i++) /* no room for threads: one after the other */
+                if (xs[i].placed && service_cmd(xs[i].u, NULL, true, &e) < 0)
+                        fprintf(stderr, "scenario: %s's service: %s\n", xs[i].u->name, e.msg);
+        for (size_t i = 0; jobs && i < n; i++) {
+                jobs[i].u = xs[i].u;
+                jobs[i].running = xs[i].placed && pthread_create(&jobs[i].t, NULL, destroy_thread, &jobs[i]) == 0;
+                if (xs[i].placed && !jobs[i].running)
+                        destroy_thread(&jobs[i]);
         }
-        for (size_t i = 0; i < n; i++) {
-                if (!jobs[i].running)
-                        continue;
-                pthread_join(jobs[i].t, NULL);
-                if (!destroy && jobs[i].rc == 0)
-                        xs[i].placed = true;
-                if (jobs[i].rc < 0 && rc == 0)
-                        rc = fm_err(e, jobs[i].e.code, "%s's service: %s", xs[i].u->name, jobs[i].e.msg);
-                else if (jobs[i].rc < 0)
+        for (size_t i = 0; jobs && i < n; i++) {
+                if (jobs[i].running)
+                        pthread_join(jobs[i].t, NULL);
+                if (xs[i].placed && jobs[i].rc < 0)
                         fprintf(stderr, "scenario: %s's service: %s\n", xs[i].u->name, jobs[i].e.msg);
         }
         free(jobs);
-        return rc;
 }
 
 static int setup_user(runner *r, user_run *x, fm_error *e)
@@ -637,15 +623,7 @@ static int use_testbed(const fm_scenario *s, bool *ours, fm_error *e)
                 if (fm_tls_setup(FM_TESTBED_PKI, "operator", e) < 0)
                         return -e->code;
         }
-        int r = fm_testbed_orch_env(env, sizeof(env), e);
-        for (char *sv = NULL, *l = r == 0 ? strtok_r(env, "\n", &sv) : NULL; l; l = strtok_r(NULL, "\n", &sv)) {
-                char *eq = strchr(l, '=');
-                if (eq) {
-                        *eq = '\0';
-                        setenv(l, eq + 1, 1);
-                }
-        }
-        return r;
+        return fm_testbed_orch_setenv(e);
 }
 
 static int do_run(const fm_scenario *s, bool known, bool json, bool keep)
@@ -670,10 +648,10 @@ static int do_run(const fm_scenario *s, bool known, bool json, bool keep)
                         fprintf(stderr, "scenario: %s's %s service\n", s->users[i].name, s->users[i].workload);
         }
         if (rc == 0)
-                rc = services(&r, xs, s->n, false, &e);
+                rc = services_start(&r, xs, s->n, &e);
         for (size_t i = 0; rc == 0 && i < s->n; i++)
                 rc = setup_user(&r, &xs[i], &e);
-        r.t0 = wall_ms() + LEAD_MS;
+        r.t0 = fm_wall_ms() + LEAD_MS;
         for (size_t i = 0; rc == 0 && known && i < s->n; i++)
                 rc = register_path(&r, &xs[i], &e);
         for (size_t i = 0; rc == 0 && i < s->n; i++) {
@@ -685,7 +663,7 @@ static int do_run(const fm_scenario *s, bool known, bool json, bool keep)
                         s->duration_s + LEAD_MS / 1000.0);
                 int64_t last_note = 0;
                 for (;;) {
-                        int64_t now = wall_ms();
+                        int64_t now = fm_wall_ms();
                         if (now < r.t0) {
                                 sleep_ms(TICK_MS);
                                 continue;
@@ -703,8 +681,8 @@ static int do_run(const fm_scenario *s, bool known, bool json, bool keep)
                         }
                         sleep_ms(TICK_MS);
                 }
-                int64_t until = wall_ms() + SETTLE_MS;
-                while (handovers_open(&r, xs, s->n) && wall_ms() < until)
+                int64_t until = fm_wall_ms() + SETTLE_MS;
+                while (handovers_open(&r, xs, s->n) && fm_wall_ms() < until)
                         sleep_ms(500);
         }
         for (size_t i = 0; i < s->n; i++)
@@ -745,11 +723,8 @@ static int do_run(const fm_scenario *s, bool known, bool json, bool keep)
                 }
                 json_object_put(xs[i].stream);
         }
-        if (!keep) {
-                fm_error de = {0};
-                if (services(&r, xs, s->n, true, &de) < 0)
-                        fprintf(stderr, "scenario: %s\n", de.msg);
-        }
+        if (!keep)
+                services_destroy(xs, s->n);
         if (ours && !keep) {
                 fm_error de = {0};
                 const char *args[] = {"testbed", "down", NULL};

@@ -850,9 +850,7 @@ static int phase_precopy(fm_migration *m, fm_hashset *held, const fm_mig_hooks *
  * more pre-copy round takes what it wrote meanwhile. */
 static int hold(fm_migration *m, fm_hashset *held, const fm_mig_hooks *h)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t wait = m->freeze_at_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        int64_t wait = m->freeze_at_ms - fm_wall_ms();
         if (m->freeze_at_ms <= 0 || wait <= 0)
                 return 0;
         if (wait > FM_HOLD_MAX_MS)
@@ -1993,9 +1991,7 @@ static int stage_frozen(pipeline *p)
                 STEP(p, FM_PHASE_RESTORE, phase_restore(m, &p->target_programs));
         }
         m->frozen_ms = fm_now_ms() - p->t_freeze;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        m->restored_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        m->restored_at_ms = fm_wall_ms();
         return 0;
 }
 

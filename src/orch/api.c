@@ -47,18 +47,6 @@ static json_object *service_json(json_object *row)
         return b;
 }
 
-/* The service with id, or NULL (expired registrations are gone). */
-static json_object *service_row(fm_api *a, const char *id, fm_error *e)
-{
-        json_object *rows = fm_store_rows(a->o->store, e,
-                                          "SELECT id, host, container, body AS j_body FROM services WHERE id = ? AND "
-                                          "(expires = 0 OR expires > ?)",
-                                          "si", id, fm_orch_now_ms());
-        json_object *row = rows && json_object_array_length(rows) ? json_object_get(json_object_array_get_idx(rows, 0)) : NULL;
-        json_object_put(rows);
-        return row;
-}
-
 static bool id_is_valid(const char *s)
 {
         size_t n = strlen(s);
@@ -117,7 +105,7 @@ static void services_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
         }
         if (r < 0)
                 return db_problem(rs, &e);
-        json_object *row = service_row(a, id, &e);
+        json_object *row = fm_orch_service_row(a->o, id, &e);
         if (!row)
                 return db_problem(rs, &e);
         rs->status = 201;
@@ -132,7 +120,7 @@ static void service_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, cons
         const char *id = ids[0];
         (void)rq;
         fm_error e = {0};
-        json_object *row = service_row(a, id, &e);
+        json_object *row = fm_orch_service_row(a->o, id, &e);
         if (!row)
                 return e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no service %s", id);
         rs->status = 200;
@@ -164,7 +152,7 @@ static void service_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, cons
         if (bid && strcmp(bid, id))
                 return fm_http_problem(rs, 400, "`appMobilityServiceId' is %s, the path names %s", bid, id);
         fm_store_lock(a->o->store);
-        json_object *row = service_row(a, id, &e);
+        json_object *row = fm_orch_service_row(a->o, id, &e);
         const char *ct = fm_json_get_str(fm_json_get(rq->body, "fastmig"), "container");
         if (!row) {
                 e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no service %s", id);
@@ -182,7 +170,7 @@ static void service_put(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, cons
                         db_problem(rs, &e);
                 } else {
                         json_object_put(row);
-                        row = service_row(a, id, &e);
+                        row = fm_orch_service_row(a->o, id, &e);
                         if (row) {
                                 rs->status = 200;
                                 rs->body = service_json(row);
@@ -201,7 +189,7 @@ static void service_delete(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, c
         fm_error e = {0};
         int64_t mig = 0;
         fm_store_lock(a->o->store);
-        json_object *row = service_row(a, id, &e);
+        json_object *row = fm_orch_service_row(a->o, id, &e);
         if (!row)
                 e.code ? db_problem(rs, &e) : fm_http_problem(rs, 404, "no service %s", id);
         else if (service_busy(a, id, &mig))
@@ -577,25 +565,6 @@ static void migration_get(fm_api *a, const fm_http_req *rq, fm_http_resp *rs, co
 
 /* ---- users and their cells ---- */
 
-/* The registered services with a device of associate id (type, value), as
- * an array of their ids; NULL on a database failure. */
-static json_object *services_of(fm_api *a, const char *type, const char *value, fm_error *e)
-{
-        json_object *rows = fm_store_rows(a->o->store, e,
-                                          "SELECT DISTINCT s.id FROM services s, json_each(s.body, '$.deviceInformation') d "
-                                          "WHERE json_extract(d.value, '$.associateId.type') = ? AND "
-                                          "json_extract(d.value, '$.associateId.value') = ? AND (s.expires = 0 OR s.expires > ?) "
-                                          "ORDER BY s.id",
-                                          "ssi", type, value, fm_orch_now_ms());
-        if (!rows)
-                return NULL;
-        json_object *ids = json_object_new_array();
-        for (size_t i = 0; i < json_object_array_length(rows); i++)
-                json_object_array_add(ids, json_object_new_string(fm_json_get_str(json_object_array_get_idx(rows, i), "id")));
-        json_object_put(rows);
-        return ids;
-}
-
 static json_object *user_json(fm_api *a, json_object *row)
 {
         json_object *u = json_object_new_object(), *id = json_object_new_object();
@@ -605,7 +574,7 @@ static json_object *user_json(fm_api *a, json_object *row)
         json_object_object_add(u, "associateId", id);
         json_object_object_add(u, "cell", json_object_new_string(fm_json_get_str(row, "cell")));
         json_object_object_add(u, "since", json_object_new_int64(fm_json_get_int(row, "since")));
-        json_object *svc = services_of(a, type, value, NULL);
+        json_object *svc = fm_orch_service_ids(a->o, type, value, NULL);
         json_object_object_add(u, "services", svc ? svc : json_object_new_array());
         return u;
 }
@@ -640,6 +609,16 @@ static void mobility_problem(fm_http_resp *rs, int r, const fm_error *e)
         }
 }
 
+static bool stamp_ahead(json_object *body, fm_http_resp *rs)
+{
+        int64_t t = fm_api_time_ms(fm_json_get(body, "timeStamp"), 0);
+        if (t <= fm_orch_now_ms() + CLOCK_SKEW_MS)
+                return false;
+        fm_http_problem(rs, 400, "`timeStamp' is %lld s ahead of the orchestrator's clock",
+                        (long long)((t - fm_orch_now_ms()) / 1000));
+        return true;
+}
+
 /* A user entered a cell: recorded as its last known one (an older time
  * stamp than the one known is refused), and followed when the fleet has a
  * coverage map (docs/MOBILITY.md). */
@@ -648,14 +627,12 @@ static void cell_change(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
         fm_error e = {0};
         if (fm_validate(rq->body, fm_api_cell_change, &e) < 0)
                 return fm_http_problem(rs, 400, "%s", e.msg);
-        json_object *id = fm_json_get(rq->body, "associateId"), *ts = fm_json_get(rq->body, "timeStamp");
+        json_object *id = fm_json_get(rq->body, "associateId");
         const char *type = fm_json_get_str(id, "type"), *value = fm_json_get_str(id, "value"),
                    *cell = fm_json_get_str(rq->body, "cell");
-        int64_t since = ts ? fm_json_get_int(ts, "seconds") * 1000 + fm_json_get_int(ts, "nanoSeconds") / 1000000
-                           : fm_orch_now_ms();
-        if (since > fm_orch_now_ms() + CLOCK_SKEW_MS) /* it would hide every later change */
-                return fm_http_problem(rs, 400, "`timeStamp' is %lld s ahead of the orchestrator's clock",
-                                       (long long)((since - fm_orch_now_ms()) / 1000));
+        int64_t since = fm_api_time_ms(fm_json_get(rq->body, "timeStamp"), fm_orch_now_ms());
+        if (stamp_ahead(rq->body, rs)) /* it would hide every later change */
+                return;
         json_object *out = NULL;
         int r = fm_orch_user_cell(a->o, type, value, cell, since, "cell_change", &out, &e);
         if (r < 0)
@@ -663,17 +640,6 @@ static void cell_change(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)
         rs->status = 200;
         rs->body = out;
         fm_orch_log(a->o, "info", NULL, "user %s %s is in cell %s (from %s)", type, value, cell, rq->client);
-}
-
-static bool stamp_ahead(json_object *body, fm_http_resp *rs)
-{
-        json_object *ts = fm_json_get(body, "timeStamp");
-        int64_t t = ts ? fm_json_get_int(ts, "seconds") * 1000 + fm_json_get_int(ts, "nanoSeconds") / 1000000 : 0;
-        if (t <= fm_orch_now_ms() + CLOCK_SKEW_MS)
-                return false;
-        fm_http_problem(rs, 400, "`timeStamp' is %lld s ahead of the orchestrator's clock",
-                        (long long)((t - fm_orch_now_ms()) / 1000));
-        return true;
 }
 
 static void position_post(fm_api *a, const fm_http_req *rq, fm_http_resp *rs)

@@ -6,12 +6,7 @@
 
 #include "orch/orch.h"
 
-int64_t fm_orch_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t fm_orch_now_ms(void) { return fm_wall_ms(); }
 
 void fm_orch_new_id(char id[17])
 {

@@ -14,6 +14,7 @@
 #include "mobility/planner.h"
 #include "mobility/trace.h"
 #include "orch/orch.h"
+#include "orch/schema.h"
 #include "plane/images.h"
 #include "plane/plane.h"
 #include "proto/proto.h"
@@ -121,17 +122,14 @@ int fm_orch_coverage_set(fm_orch *o, json_object *doc, fm_error *e)
 
 int fm_orch_follow_open(fm_orch *o, const char *file, fm_error *e)
 {
-        if (file) {
-                _cleanup_free_ char *text = NULL;
-                ssize_t n = fm_read_file(file, &text, FM_COVERAGE_FILE_MAX + 1);
-                if (n < 0)
-                        return fm_err(e, (int)-n, "coverage map %s: %s", file, strerror((int)-n));
-                if (n > FM_COVERAGE_FILE_MAX)
-                        return fm_err(e, EFBIG, "coverage map %s: larger than %d bytes", file, FM_COVERAGE_FILE_MAX);
-                json_object *doc = NULL;
-                int r = fm_json_parse_text(text, (size_t)n, &doc, e);
-                if (r == 0)
-                        r = fm_orch_coverage_set(o, doc, e);
+        if (file) { /* checked as the API checks a map, stored in its own form */
+                fm_coverage cov;
+                int r = fm_coverage_load(file, &o->fleet, &cov, e);
+                if (r < 0)
+                        return r;
+                json_object *doc = fm_coverage_json(&cov);
+                fm_coverage_free(&cov);
+                r = fm_orch_coverage_set(o, doc, e);
                 json_object_put(doc);
                 return r < 0 ? fm_err_wrap(e, "coverage map %s", file) : 0;
         }
@@ -160,15 +158,14 @@ void fm_orch_follow_close(fm_orch *o)
 
 #define SERVICE_COLS "id, host, container, body AS j_body"
 
-static json_object *service_row(fm_orch *o, const char *id, fm_error *e)
+json_object *fm_orch_service_row(fm_orch *o, const char *id, fm_error *e)
 {
         return first(fm_store_rows(o->store, e,
                                    "SELECT " SERVICE_COLS " FROM services WHERE id = ? AND (expires = 0 OR expires > ?)",
                                    "si", id, fm_orch_now_ms()));
 }
 
-/* The registered services that have the device (type, value). */
-static json_object *services_of(fm_orch *o, const char *type, const char *value, fm_error *e)
+json_object *fm_orch_services_of(fm_orch *o, const char *type, const char *value, fm_error *e)
 {
         return fm_store_rows(o->store, e,
                              "SELECT DISTINCT s.id, s.host, s.container, s.body AS j_body FROM services s, "
@@ -177,6 +174,18 @@ static json_object *services_of(fm_orch *o, const char *type, const char *value,
                              "json_extract(d.value, '$.associateId.value') = ? AND (s.expires = 0 OR s.expires > ?) "
                              "ORDER BY s.id",
                              "ssi", type, value, fm_orch_now_ms());
+}
+
+json_object *fm_orch_service_ids(fm_orch *o, const char *type, const char *value, fm_error *e)
+{
+        json_object *rows = fm_orch_services_of(o, type, value, e);
+        if (!rows)
+                return NULL;
+        json_object *ids = json_object_new_array();
+        for (size_t i = 0; i < json_object_array_length(rows); i++)
+                json_object_array_add(ids, json_object_new_string(fm_json_get_str(json_object_array_get_idx(rows, i), "id")));
+        json_object_put(rows);
+        return ids;
 }
 
 /* The service's device: the one named (must be one of its), else its only one. */
@@ -506,13 +515,11 @@ int fm_orch_trajectory_add(fm_orch *o, json_object *body, const char *client, js
                 fm_err_wrap(e, "the trace");
                 r = -(e->code = EDOM);
         }
-        if (r == 0 && !(svc = service_row(o, sid, e)))
+        if (r == 0 && !(svc = fm_orch_service_row(o, sid, e)))
                 r = e->code ? -EIO : fm_err(e, ENOENT, "no service `%s'", sid);
         if (r == 0)
                 r = service_device(svc, fm_json_get(body, "associateId"), &type, &value, e);
-        json_object *ts = fm_json_get(body, "startTime");
-        int64_t start = ts ? fm_json_get_int(ts, "seconds") * 1000 + fm_json_get_int(ts, "nanoSeconds") / 1000000
-                           : fm_orch_now_ms();
+        int64_t start = fm_api_time_ms(fm_json_get(body, "startTime"), fm_orch_now_ms());
         int64_t now = fm_orch_now_ms();
         if (r == 0 && start + t.p[t.n - 1].t_ms <= now)
                 r = fm_err(e, EINVAL, "the trace ended %.1f s ago (`startTime' + its last point's time)",
@@ -731,8 +738,8 @@ static json_object *user_row(fm_orch *o, const char *type, const char *value, fm
         return first(fm_store_rows(o->store, e, "SELECT * FROM users WHERE type = ? AND value = ?", "ss", type, value));
 }
 
-/* Records the user in cell (at x, y when has_xy) at since and follows it
- * with each of its services; one transaction. */
+/* Records the user in cell (at x, y when has_xy) at since and, with a map
+ * (cov), follows it with each of its services; one transaction. */
 static int user_moved(fm_orch *o, const fm_coverage *cov, const char *type, const char *value, const char *cell,
                       bool has_xy, double x, double y, int64_t since, int64_t deadline_ms, const char *trigger,
                       bool record, json_object *made, fm_error *e)
@@ -740,7 +747,7 @@ static int user_moved(fm_orch *o, const fm_coverage *cov, const char *type, cons
         int r = fm_store_begin(o->store, e);
         if (r < 0)
                 return r;
-        json_object *svcs = services_of(o, type, value, e), *u = NULL;
+        json_object *svcs = fm_orch_services_of(o, type, value, e), *u = NULL;
         if (!svcs)
                 r = -EIO;
         else if (!json_object_array_length(svcs))
@@ -760,7 +767,7 @@ static int user_moved(fm_orch *o, const fm_coverage *cov, const char *type, cons
             (has_xy ? fm_store_run(o->store, e, upsert, "sssidd", type, value, cell, since, x, y)
                     : fm_store_run(o->store, e, upsert, "sssiss", type, value, cell, since, NULL, NULL)) < 0)
                 r = -EIO;
-        for (size_t i = 0; r == 0 && svcs && i < json_object_array_length(svcs); i++)
+        for (size_t i = 0; r == 0 && cov && svcs && i < json_object_array_length(svcs); i++)
                 r = follow_cell(o, cov, json_object_array_get_idx(svcs, i), type, value, prev[0] ? prev : NULL, cell,
                                 since, deadline_ms, trigger, made, e);
         json_object_put(svcs);
@@ -772,11 +779,7 @@ static int user_moved(fm_orch *o, const fm_coverage *cov, const char *type, cons
         return r;
 }
 
-static int64_t stamp(json_object *body)
-{
-        json_object *ts = fm_json_get(body, "timeStamp");
-        return ts ? fm_json_get_int(ts, "seconds") * 1000 + fm_json_get_int(ts, "nanoSeconds") / 1000000 : fm_orch_now_ms();
-}
+static int64_t stamp(json_object *body) { return fm_api_time_ms(fm_json_get(body, "timeStamp"), fm_orch_now_ms()); }
 
 static json_object *user_out(fm_orch *o, const char *type, const char *value, json_object *made)
 {
@@ -786,11 +789,8 @@ static json_object *user_out(fm_orch *o, const char *type, const char *value, js
         json_object_object_add(out, "associateId", id);
         json_object_object_add(out, "cell", u && fm_json_get_str(u, "cell") ? json_object_new_string(fm_json_get_str(u, "cell")) : NULL);
         json_object_object_add(out, "since", u ? json_object_new_int64(fm_json_get_int(u, "since")) : NULL);
-        json_object *svcs = services_of(o, type, value, NULL), *ids = json_object_new_array();
-        for (size_t i = 0; svcs && i < json_object_array_length(svcs); i++)
-                json_object_array_add(ids, json_object_new_string(fm_json_get_str(json_object_array_get_idx(svcs, i), "id")));
-        json_object_put(svcs);
-        json_object_object_add(out, "services", ids);
+        json_object *ids = fm_orch_service_ids(o, type, value, NULL);
+        json_object_object_add(out, "services", ids ? ids : json_object_new_array());
         json_object_object_add(out, "handovers", json_object_get(made));
         json_object_put(u);
         return out;
@@ -832,29 +832,9 @@ int fm_orch_user_cell(fm_orch *o, const char *type, const char *value, const cha
         int r = 0;
         if (m && !fm_coverage_cell(&m->cov, cell))
                 r = fm_err(e, EDOM, "no cell %s on the coverage map", cell);
-        else if (m)
-                r = user_moved(o, &m->cov, type, value, cell, false, 0, 0, since, o->deadline_ms, trigger, true, made, e);
-        else if ((r = fm_store_begin(o->store, e)) == 0) { /* no map: the cell is recorded, nothing follows */
-                json_object *svcs = services_of(o, type, value, e);
-                if (!svcs) {
-                        r = -EIO;
-                } else if (!json_object_array_length(svcs)) {
-                        r = fm_err(e, ENOENT, "no registered service has the device %s %.64s", type, value);
-                } else {
-                        int n = fm_store_run(o->store, e,
-                                             "INSERT INTO users (type, value, cell, since) VALUES (?, ?, ?, ?) "
-                                             "ON CONFLICT (type, value) DO UPDATE SET cell = excluded.cell, "
-                                             "since = excluded.since WHERE excluded.since >= users.since",
-                                             "sssi", type, value, cell, since);
-                        if (n < 0)
-                                r = -EIO;
-                        else if (n == 0)
-                                r = fm_err(e, EALREADY, "the user's cell is known from a later time stamp");
-                }
-                json_object_put(svcs);
-                if (fm_store_end(o->store, r == 0, e) < 0 && r == 0)
-                        r = -EIO;
-        }
+        else /* without a map the cell is recorded, nothing follows */
+                r = user_moved(o, m ? &m->cov : NULL, type, value, cell, false, 0, 0, since, o->deadline_ms, trigger,
+                               true, made, e);
         if (r == 0)
                 *out = user_out(o, type, value, made);
         json_object_put(made);
@@ -955,7 +935,7 @@ int fm_orch_rnis_cell_change(fm_orch *o, json_object *body, json_object **out, f
         /* every user named must be known, else nothing is done */
         for (size_t i = 0; r == 0 && i < json_object_array_length(ids); i++) {
                 json_object *id = json_object_array_get_idx(ids, i);
-                json_object *svcs = services_of(o, fm_json_get_str(id, "type"), fm_json_get_str(id, "value"), e);
+                json_object *svcs = fm_orch_services_of(o, fm_json_get_str(id, "type"), fm_json_get_str(id, "value"), e);
                 if (!svcs)
                         r = -EIO;
                 else if (!json_object_array_length(svcs))
@@ -978,7 +958,7 @@ int fm_orch_rnis_cell_change(fm_orch *o, json_object *body, json_object **out, f
                 }
                 if ((r = fm_store_begin(o->store, e)) < 0)
                         break;
-                json_object *svcs = services_of(o, type, value, e);
+                json_object *svcs = fm_orch_services_of(o, type, value, e);
                 for (size_t k = 0; r == 0 && svcs && k < json_object_array_length(svcs); k++)
                         r = take_back(o, json_object_array_get_idx(svcs, k), type, value, cell, ho_names[status] + 0, made, e);
                 if (!svcs)
@@ -1353,7 +1333,7 @@ static void start_due(fm_orch *o)
                         continue;
                 }
                 fm_error e = {0};
-                json_object *svc = service_row(o, fm_json_get_str(h, "service"), &e);
+                json_object *svc = fm_orch_service_row(o, fm_json_get_str(h, "service"), &e);
                 char src[FM_NAME_MAX + 1] = "", why[1200];
                 if (!svc) {
                         if (!e.code)

@@ -82,6 +82,17 @@ int64_t fm_orch_migration_queue(fm_orch *o, json_object *svc, const char *ct, co
 /* The migration resource for API answers (id as a string, links). */
 json_object *fm_orch_migration_json(fm_orch *o, json_object *row);
 
+/* ---- services and their users (orch/follow.c) ---- */
+
+/* The registered service with id (columns id, host, container, body
+ * parsed), or NULL: e->code says whether the database failed. */
+json_object *fm_orch_service_row(fm_orch *o, const char *id, fm_error *e);
+/* The registered services with the device (type, value), rows as above;
+ * NULL when the database failed. */
+json_object *fm_orch_services_of(fm_orch *o, const char *type, const char *value, fm_error *e);
+/* Their ids only. */
+json_object *fm_orch_service_ids(fm_orch *o, const char *type, const char *value, fm_error *e);
+
 /* ---- following users (orch/follow.c, docs/MOBILITY.md) ---- */
 
 /* The coverage map, held while used (fm_orch_map_get/put). */

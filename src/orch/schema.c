@@ -110,13 +110,14 @@ int fm_api_registration_check(json_object *b, fm_error *e)
         return 0;
 }
 
-int64_t fm_api_deadline_ms(json_object *b)
+int64_t fm_api_time_ms(json_object *ts, int64_t dflt)
 {
-        json_object *d = fm_json_get(b, "expiryDeadline");
-        if (!d)
-                return 0;
-        return json_object_get_int64(fm_json_get(d, "seconds")) * 1000 + json_object_get_int64(fm_json_get(d, "nanoSeconds")) / 1000000;
+        if (!ts)
+                return dflt;
+        return json_object_get_int64(fm_json_get(ts, "seconds")) * 1000 + json_object_get_int64(fm_json_get(ts, "nanoSeconds")) / 1000000;
 }
+
+int64_t fm_api_deadline_ms(json_object *b) { return fm_api_time_ms(fm_json_get(b, "expiryDeadline"), 0); }
 
 int fm_api_subscription_check(json_object *b, int64_t now_ms, fm_error *e)
 {

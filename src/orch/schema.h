@@ -28,3 +28,6 @@ int fm_api_registration_check(json_object *b, fm_error *e);
 int fm_api_subscription_check(json_object *b, int64_t now_ms, fm_error *e);
 /* a subscription's expiryDeadline in ms since the epoch, 0 without one */
 int64_t fm_api_deadline_ms(json_object *b);
+/* a TimeStamp object (checked by its table) in ms since the epoch; dflt
+ * when ts is NULL */
+int64_t fm_api_time_ms(json_object *ts, int64_t dflt);

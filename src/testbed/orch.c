@@ -110,3 +110,17 @@ int fm_testbed_orch_env(char *buf, size_t n, fm_error *e)
                  FM_TESTBED_ORCH_ADDR, FM_TESTBED_ORCH_PORT, tok, FM_TESTBED_PKI);
         return 0;
 }
+
+int fm_testbed_orch_setenv(fm_error *e)
+{
+        char env[1024];
+        int r = fm_testbed_orch_env(env, sizeof(env), e);
+        for (char *sv = NULL, *l = r == 0 ? strtok_r(env, "\n", &sv) : NULL; l; l = strtok_r(NULL, "\n", &sv)) {
+                char *eq = strchr(l, '=');
+                if (eq) {
+                        *eq = '\0';
+                        setenv(l, eq + 1, 1);
+                }
+        }
+        return r;
+}

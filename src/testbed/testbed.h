@@ -98,3 +98,5 @@ int fm_testbed_orch_stop(bool kill, fm_error *e);
 /* FASTMIG_API_URL, FASTMIG_API_TOKEN and FASTMIG_API_CA as shell
  * assignments into buf. -ENOENT without a started orchestrator. */
 int fm_testbed_orch_env(char *buf, size_t n, fm_error *e);
+/* The same put into this process's environment (for fm_api_client_from_env). */
+int fm_testbed_orch_setenv(fm_error *e);

@@ -426,3 +426,10 @@ char *fm_trim(char *s)
                 s[--n] = '\0';
         return s;
 }
+
+int64_t fm_wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -35,6 +35,8 @@ int fm_close(int fd);
 
 /* Monotonic time. */
 uint64_t fm_now_ns(void);
+/* Wall-clock milliseconds since the epoch (what crosses machines and the API). */
+int64_t fm_wall_ms(void);
 static inline double fm_now_ms(void) { return (double)fm_now_ns() / 1e6; }
 
 /* u64 big-endian (network order) in byte buffers of the wire formats */
