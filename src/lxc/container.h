@@ -47,7 +47,8 @@ int fm_ct_restore(const char *lxcpath, const char *name, const char *dir, const 
                   const char *const *env, const fm_ct_thaw_hooks *h, fm_error *e);
 
 /* fm-criu-wrap's record, in the images directory, of when it asked the
- * freezer (CLOCK_MONOTONIC ns, one decimal line): the window's true start. */
+ * freezer (CLOCK_MONOTONIC ns: the window's true start) and how long it
+ * waited for FASTMIG_FREEZE_AT before (ns): one line, two decimals. */
 #define FM_FREEZE_MARK ".freeze-at"
 
 /* Waits until the container's freezer says FROZEN, or *stop becomes true,

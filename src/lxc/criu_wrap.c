@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,23 +72,56 @@ static void say(const char *fmt, ...)
         }
 }
 
-/* The moment the freeze was asked for (CLOCK_MONOTONIC ns), for the agent:
- * its own wait for the freeze polls and, on a busy machine, can see it after
- * CRIU has already started. A dot file: the image stream does not ship it. */
-static void freeze_mark(const char *dir, const struct timespec *t)
+/* The moment the freeze was asked for (CLOCK_MONOTONIC ns), and how long
+ * it waited for its planned moment first (ns), for the agent: its own wait
+ * for the freeze polls and, on a busy machine, can see it after CRIU has
+ * already started. A dot file: the image stream does not ship it. */
+static void freeze_mark(const char *dir, const struct timespec *t, uint64_t waited_ns)
 {
         if (!dir)
                 return;
-        char path[4096], line[32];
+        char path[4096], line[48];
         snprintf(path, sizeof(path), "%s/" FM_FREEZE_MARK, dir);
-        int n = snprintf(line, sizeof(line), "%llu\n",
-                         (unsigned long long)t->tv_sec * 1000000000ull + (unsigned long long)t->tv_nsec);
+        int n = snprintf(line, sizeof(line), "%llu %llu\n",
+                         (unsigned long long)t->tv_sec * 1000000000ull + (unsigned long long)t->tv_nsec,
+                         (unsigned long long)waited_ns);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
                 return;
         ssize_t w = write(fd, line, (size_t)n);
         (void)w;
         close(fd);
+}
+
+/* FASTMIG_FREEZE_AT (wall clock ms): a known path's planned freeze. The
+ * agent starts the dump ahead of it by as long as lxc-checkpoint's start-up
+ * may take on this host; the service runs on until the moment itself. Past,
+ * unset or malformed: no wait; never more than FM_FREEZE_WAIT_MAX_MS.
+ * Returns how long it waited (ns). */
+#define FM_FREEZE_WAIT_MAX_MS 10000
+static uint64_t freeze_wait(void)
+{
+        const char *v = getenv("FASTMIG_FREEZE_AT");
+        if (!v || !*v)
+                return 0;
+        char *end = NULL;
+        errno = 0;
+        long long at = strtoll(v, &end, 10);
+        if (errno || end == v || *end || at <= 0)
+                return 0;
+        struct timespec now, t0, t1;
+        clock_gettime(CLOCK_REALTIME, &now);
+        long long left = at - ((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+        if (left <= 0)
+                return 0;
+        if (left > FM_FREEZE_WAIT_MAX_MS)
+                left = FM_FREEZE_WAIT_MAX_MS;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        struct timespec d = {.tv_sec = (time_t)(left / 1000), .tv_nsec = (long)(left % 1000) * 1000000};
+        while (nanosleep(&d, &d) < 0 && errno == EINTR)
+                ;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        return (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull + (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
 }
 
 static int freeze(const char *cg, const char *dir)
@@ -97,6 +131,7 @@ static int freeze(const char *cg, const char *dir)
         int fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        uint64_t waited = freeze_wait();
         struct timespec t0, now;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (unsigned i = 0;; i++) {
@@ -107,7 +142,7 @@ static int freeze(const char *cg, const char *dir)
                 }
                 char cur[16] = "";
                 if (pread(fd, cur, sizeof(cur) - 1, 0) > 0 && !strncmp(cur, "FROZEN", 6)) {
-                        freeze_mark(dir, &t0);
+                        freeze_mark(dir, &t0, waited);
                         break;
                 }
                 clock_gettime(CLOCK_MONOTONIC, &now);

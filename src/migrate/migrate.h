@@ -120,7 +120,9 @@ typedef struct fm_migration {
         int max_rounds;
         double images_lead_ms; /* full/partial: see FM_IMAGES_LEAD_MS; 0: images complete before the freeze */
         int64_t freeze_at_ms;  /* wall clock: hold the freeze until then, all else ready (0: none) */
-        double held_ms;        /* how long it held */
+        double held_ms;        /* how long it held (the agent, then fm-criu-wrap) */
+        int64_t freeze_pin_ms;  /* wall clock: fm-criu-wrap freezes then (0: as soon as it runs) */
+        int64_t freeze_lead_ms; /* how far ahead of it the dump starts */
         int64_t restored_at_ms; /* wall clock: the target runs it (its traffic goes there) */
         uint64_t dirty_threshold;
         double min_shrink;

@@ -845,27 +845,69 @@ static int phase_precopy(fm_migration *m, fm_hashset *held, const fm_mig_hooks *
         return 0;
 }
 
-/* A known path's handover (docs/MOBILITY.md): all is ready, the service
- * runs on here until its planned moment (at most FM_HOLD_MAX_MS), then one
- * more pre-copy round takes what it wrote meanwhile. */
-static int hold(fm_migration *m, fm_hashset *held, const fm_mig_hooks *h)
+/* A known path's dump starts ahead of its planned freeze by as long as its
+ * start-up (lxc-checkpoint, its config, `criu --version`) may take here;
+ * fm-criu-wrap then waits for the moment itself (FASTMIG_FREEZE_AT). The
+ * start-up seen on this host, the longest lately (each migration lowers
+ * the last by a quarter): twice that, within the bounds below, or
+ * FM_STARTUP_FIRST_MS before any was seen. */
+#define FM_STARTUP_MIN_MS 300
+#define FM_STARTUP_MAX_MS 3000
+#define FM_STARTUP_FIRST_MS 600
+static atomic_int startup_seen_ms = -1;
+
+static int64_t startup_lead_ms(void)
 {
-        int64_t wait = m->freeze_at_ms - fm_wall_ms();
-        if (m->freeze_at_ms <= 0 || wait <= 0)
-                return 0;
-        if (wait > FM_HOLD_MAX_MS)
-                wait = FM_HOLD_MAX_MS;
-        double t0 = fm_now_ms();
-        for (double left = (double)wait; left > 0 && !fm_cancel_fired(m->cancel); left = (double)wait - (fm_now_ms() - t0)) {
-                struct timespec d = {.tv_sec = 0, .tv_nsec = (long)((left < 50 ? left : 50) * 1e6)};
+        int seen = atomic_load(&startup_seen_ms);
+        if (seen < 0)
+                return FM_STARTUP_FIRST_MS;
+        int64_t lead = 2 * (int64_t)seen;
+        return lead < FM_STARTUP_MIN_MS ? FM_STARTUP_MIN_MS : lead > FM_STARTUP_MAX_MS ? FM_STARTUP_MAX_MS : lead;
+}
+
+static void startup_note(double ms)
+{
+        if (!(ms >= 0) || ms > 60000)
+                return;
+        int old = atomic_load(&startup_seen_ms), decayed = old < 0 ? 0 : old - old / 4;
+        atomic_store(&startup_seen_ms, (int)ms > decayed ? (int)ms : decayed);
+}
+
+/* Until the wall clock says at (or the migration is cancelled). */
+static void wait_until(fm_migration *m, int64_t at)
+{
+        for (int64_t left = at - fm_wall_ms(); left > 0 && !fm_cancel_fired(m->cancel); left = at - fm_wall_ms()) {
+                struct timespec d = {.tv_sec = 0, .tv_nsec = (long)((left < 50 ? left : 50) * 1000000)};
                 nanosleep(&d, NULL);
         }
-        m->held_ms = fm_now_ms() - t0;
-        if (!m->precopy || m->nrounds == 0 || m->nrounds >= FM_MAX_ROUNDS)
+}
+
+/* A known path's handover (docs/MOBILITY.md): all is ready, the service
+ * runs on here until its planned moment (at most FM_HOLD_MAX_MS away):
+ * one more pre-copy round takes what it wrote meanwhile, and the dump
+ * starts its start-up's lead ahead (with fm-criu-wrap, which freezes at
+ * the moment; without it, the agent freezes as the hold ends). */
+static int hold(fm_migration *m, fm_hashset *held, const fm_mig_hooks *h)
+{
+        int64_t now = fm_wall_ms();
+        if (m->freeze_at_ms <= 0 || m->freeze_at_ms <= now)
                 return 0;
-        int r = precopy_round(m, held, &m->rounds[m->nrounds]);
-        if (r == 0)
+        int64_t at = m->freeze_at_ms - now > FM_HOLD_MAX_MS ? now + FM_HOLD_MAX_MS : m->freeze_at_ms;
+        if (m->src->criu_path_env[0]) {
+                m->freeze_pin_ms = at;
+                m->freeze_lead_ms = startup_lead_ms();
+        }
+        bool round = m->precopy && m->nrounds > 0 && m->nrounds < FM_MAX_ROUNDS;
+        /* the last round's time again for the catch-up, twice over */
+        int64_t round_lead = round ? (int64_t)(2 * m->rounds[m->nrounds - 1].ms) + 1 : 0;
+        double t0 = fm_now_ms();
+        wait_until(m, at - m->freeze_lead_ms - round_lead);
+        int r = 0;
+        if (round && !fm_cancel_fired(m->cancel) && (r = precopy_round(m, held, &m->rounds[m->nrounds])) == 0)
                 emit_round(m, h, m->nrounds++);
+        if (r == 0)
+                wait_until(m, at - m->freeze_lead_ms);
+        m->held_ms = fm_now_ms() - t0;
         return r;
 }
 
@@ -924,8 +966,9 @@ static int phase_dump(fm_migration *m, const char *ps, fm_error *e, dump_out *ou
         snprintf(flush, sizeof(flush), "FASTMIG_SHARED_FLUSH=%s", m->strategy == FM_STRATEGY_SHARED ? m->src->shared.path : "");
         _cleanup_free_ char *rep_env = fm_strdupf("FASTMIG_FLUSH_REPORT=%s", report);
         _cleanup_free_ char *ps_env = fm_strdupf("FASTMIG_PAGE_SERVER=%s", ps ? ps : "");
+        _cleanup_free_ char *at_env = fm_strdupf("FASTMIG_FREEZE_AT=%lld", (long long)m->freeze_pin_ms);
         const char *env[] = {m->src->criu_path_env[0] ? m->src->criu_path_env : NULL, m->src->criu_real_env, flush,
-                             rep_env, ps_env, NULL};
+                             rep_env, ps_env, at_env, NULL};
         unlink(report);
         /* a lazy dump ends when all pages are at the target: as long as the
          * target's settle may take */
@@ -1888,23 +1931,27 @@ static int stage_live(pipeline *p)
 }
 
 /* When fm-criu-wrap asked for the freeze (FM_FREEZE_MARK), in fm_now_ms()
- * terms; seen_ms, our poll's sighting of it, when the mark is missing or
- * outside [dump_ms, seen_ms]. */
-static double freeze_asked(fm_migration *m, double dump_ms, double seen_ms)
+ * terms, and how long it waited for FASTMIG_FREEZE_AT first (*waited_ms,
+ * -1 when unknown); seen_ms, our poll's sighting of it, when the mark is
+ * missing or outside [dump_ms, seen_ms]. */
+static double freeze_asked(fm_migration *m, double dump_ms, double seen_ms, double *waited_ms)
 {
+        *waited_ms = -1;
         char img[600], path[700];
         src_images(m, img, sizeof(img));
         snprintf(path, sizeof(path), "%s/" FM_FREEZE_MARK, img);
         _cleanup_free_ char *txt = NULL;
         if (fm_read_file(path, &txt, 64) < 0)
                 return seen_ms;
-        char *end = NULL;
-        errno = 0;
-        unsigned long long ns = strtoull(txt, &end, 10);
-        if (errno || end == txt || (*end && *end != '\n'))
+        unsigned long long ns = 0, wait_ns = 0;
+        char extra;
+        if (sscanf(txt, "%llu %llu %c", &ns, &wait_ns, &extra) != 2)
                 return seen_ms;
-        double at = (double)ns / 1e6;
-        return at >= dump_ms && at <= seen_ms ? at : seen_ms;
+        double at = (double)ns / 1e6, waited = (double)wait_ns / 1e6;
+        if (at < dump_ms || at > seen_ms || waited > at - dump_ms)
+                return seen_ms;
+        *waited_ms = waited;
+        return at;
 }
 
 /* Frozen: the dump, what travels beside it, and the target's restore. */
@@ -1956,9 +2003,15 @@ static int stage_frozen(pipeline *p)
         int rt = transfer_join(m, &tj, r < 0 || rd < 0 ? -1 : 0);
         m->phase_ms[FM_PHASE_TRANSFER] = tj.job.done_at > t_dumped ? tj.job.done_at - t_dumped : 0;
         if (m->src->criu_path_env[0] && fj.frozen_at > 0) {
-                p->t_freeze = freeze_asked(m, t_dump, fj.frozen_at);
-                m->phase_ms[FM_PHASE_FREEZE] = fj.frozen_at - t_dump;
+                double waited;
+                p->t_freeze = freeze_asked(m, t_dump, fj.frozen_at, &waited);
+                /* the freeze phase: the dump's start-up, without its wait for the moment */
+                m->phase_ms[FM_PHASE_FREEZE] = fj.frozen_at - t_dump - (waited > 0 ? waited : 0);
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - fj.frozen_at;
+                if (waited >= 0) {
+                        m->held_ms += waited;
+                        startup_note(p->t_freeze - t_dump - waited);
+                }
         } else {
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - t_dump;
         }
@@ -2144,6 +2197,7 @@ json_object *fm_migration_report(const fm_migration *m)
         json_object_object_add(o, "disk_tail_ms", json_object_new_double(m->disk_tail_ms));
         json_object_object_add(o, "held_ms", m->freeze_at_ms > 0 ? json_object_new_double(m->held_ms) : NULL);
         json_object_object_add(o, "freeze_at", m->freeze_at_ms > 0 ? json_object_new_int64(m->freeze_at_ms) : NULL);
+        json_object_object_add(o, "freeze_lead_ms", m->freeze_pin_ms > 0 ? json_object_new_int64(m->freeze_lead_ms) : NULL);
         json_object_object_add(o, "restored_at", m->restored_at_ms ? json_object_new_int64(m->restored_at_ms) : NULL);
         json_object_object_add(o, "disk_wait_ms", json_object_new_double(m->disk_wait_ms));
         json_object_object_add(o, "bytes_memory", json_object_new_int64((int64_t)m->bytes_memory));

@@ -32,24 +32,32 @@ int64_t fm_plan_estimate_ms(const fm_estimate_in *in, char *how, size_t len)
         return (int64_t)ceil(est);
 }
 
-int64_t fm_plan_switch_ms(const double *downtimes_ms, size_t n, uint64_t mem_bytes, double link_mbit, char *how,
-                          size_t len)
+int64_t fm_plan_switch_ms(const double *downtimes_ms, size_t n, bool fleet, uint64_t mem_bytes, double link_mbit,
+                          char *how, size_t len)
 {
-        double worst = 0;
+        double worst = 0, best = INFINITY;
         size_t k = n < FM_PLAN_HISTORY ? n : FM_PLAN_HISTORY;
-        for (size_t i = 0; i < k; i++)
-                if (isfinite(downtimes_ms[i]) && downtimes_ms[i] > worst)
-                        worst = downtimes_ms[i];
+        for (size_t i = 0; i < k; i++) {
+                if (!isfinite(downtimes_ms[i]) || downtimes_ms[i] <= 0)
+                        continue;
+                worst = downtimes_ms[i] > worst ? downtimes_ms[i] : worst;
+                best = downtimes_ms[i] < best ? downtimes_ms[i] : best;
+        }
         double model = FM_PLAN_SWITCH_MS + (double)fm_plan_transfer_ms(mem_bytes, link_mbit);
-        double base = k && worst > 0 ? worst : model;
+        bool use_hist = worst > 0 && (!fleet || worst > model);
+        double base = use_hist ? worst : model;
+        /* a quarter, or as much as the switches seen differ (a busy host's vary) */
         double guard = base / 4 > FM_PLAN_SWITCH_GUARD_MS ? base / 4 : FM_PLAN_SWITCH_GUARD_MS;
-        double sw = base + guard;
-        if (how && k && worst > 0)
-                snprintf(how, len, "the longest of %zu switches, %.0f ms, + %.0f ms", k, worst, guard);
+        if (use_hist && worst - best > guard)
+                guard = worst - best;
+        if (how && use_hist)
+                snprintf(how, len, "the longest of %zu %sswitches, %.0f ms, + %.0f ms", k, fleet ? "of the fleet's " : "",
+                         worst, guard);
         else if (how)
-                snprintf(how, len, "none known: %d ms + its %.1f MiB of memory over the link, + %.0f ms", FM_PLAN_SWITCH_MS,
+                snprintf(how, len, "%s: %d ms + its %.1f MiB of memory over the link, + %.0f ms",
+                         worst > 0 ? "the fleet's are shorter" : "none known", FM_PLAN_SWITCH_MS,
                          (double)mem_bytes / (1 << 20), guard);
-        return (int64_t)ceil(sw);
+        return (int64_t)ceil(base + guard);
 }
 
 /* The trace time, between points a and b (b the first in another cell),

@@ -34,13 +34,15 @@ int64_t fm_plan_estimate_ms(const fm_estimate_in *in, char *how, size_t len);
 
 /* How long before its deadline a known path's migration freezes the
  * service (its planned moment: all else done before, the migration
- * holding): the longest of the service's latest times from such a moment
- * to the target running it (or, for a migration that did not hold, its
- * downtime; downtimes_ms, n of them), or without any FM_PLAN_SWITCH_MS
- * plus its memory (mem_bytes) once over the link; and
- * FM_PLAN_SWITCH_GUARD_MS. */
-int64_t fm_plan_switch_ms(const double *downtimes_ms, size_t n, uint64_t mem_bytes, double link_mbit, char *how,
-                          size_t len);
+ * holding): the longest of the latest times from such a moment to the
+ * target running it (or, for a migration that did not hold, its downtime;
+ * downtimes_ms, n of them), the service's own, or when fleet is true
+ * other services' (then no less than the model); without any,
+ * FM_PLAN_SWITCH_MS plus its memory (mem_bytes) once over the link. Plus a
+ * quarter of that, at least FM_PLAN_SWITCH_GUARD_MS, or the spread of the
+ * times used (longest - shortest) if more. */
+int64_t fm_plan_switch_ms(const double *downtimes_ms, size_t n, bool fleet, uint64_t mem_bytes, double link_mbit,
+                          char *how, size_t len);
 
 /* How long placing an image of bytes takes over the link (ms). */
 int64_t fm_plan_transfer_ms(uint64_t bytes, double link_mbit);

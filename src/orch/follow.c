@@ -374,6 +374,31 @@ static int plan_insert(fm_orch *o, const char *traj, const char *sid, const char
         "'$.restored_at') - started - coalesce(json_extract(report, '$.held_ms'), 0) ELSE json_extract(report, "   \
         "'$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) END AS ms"
 
+/* The latest succeeded migrations of container ct (NULL: of any): their
+ * lead times (past, *n) and their switches (downs, *nd): from the planned
+ * moment to the target running it, else the downtime seen. */
+static void history(fm_orch *o, const char *ct, double past[FM_PLAN_HISTORY], size_t *n, double downs[FM_PLAN_HISTORY],
+                    size_t *nd)
+{
+        json_object *hist = fm_store_rows(
+                o->store, NULL,
+                "SELECT " LEAD_MS ", CASE WHEN json_extract(report, '$.held_ms') > 0 THEN json_extract(report, "
+                "'$.restored_at') - json_extract(report, '$.freeze_at') ELSE json_extract(report, '$.downtime_ms') END "
+                "AS down FROM migrations WHERE (?1 IS NULL OR container = ?1) AND status = 'succeeded' AND report IS "
+                "NOT NULL ORDER BY ended DESC LIMIT ?2",
+                "si", ct, (int64_t)FM_PLAN_HISTORY);
+        *n = *nd = 0;
+        for (size_t i = 0; hist && i < json_object_array_length(hist) && *n < FM_PLAN_HISTORY; i++) {
+                json_object *v = fm_json_get(json_object_array_get_idx(hist, i), "ms");
+                json_object *d = fm_json_get(json_object_array_get_idx(hist, i), "down");
+                if (v && json_object_get_double(v) > 0)
+                        past[(*n)++] = json_object_get_double(v);
+                if (d && json_object_get_double(d) > 0)
+                        downs[(*nd)++] = json_object_get_double(d);
+        }
+        json_object_put(hist);
+}
+
 /* What a migration of the service is expected to take: its memory and own
  * tree (asked of the agent on host), its earlier migrations, the link.
  * est gets the figures and the app image it is a clone of. */
@@ -406,37 +431,12 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         }
         json_object_put(req);
         json_object_put(rep);
-        json_object *hist = fm_store_rows(o->store, NULL,
-                                          "SELECT " LEAD_MS ", "
-                                          /* from the planned moment to the target running it (a hold's last
-                                           * round and the frozen time), else the downtime seen */
-                                          "CASE WHEN json_extract(report, '$.held_ms') > 0 THEN json_extract(report, "
-                                          "'$.restored_at') - json_extract(report, '$.freeze_at') ELSE json_extract(report, "
-                                          "'$.downtime_ms') END AS down FROM migrations WHERE container = ? AND status = "
-                                          "'succeeded' AND report IS NOT NULL ORDER BY ended DESC LIMIT ?",
-                                          "si", ct, (int64_t)FM_PLAN_HISTORY);
         double past[FM_PLAN_HISTORY], downs[FM_PLAN_HISTORY];
         size_t n = 0, nd = 0;
-        for (size_t i = 0; hist && i < json_object_array_length(hist) && n < FM_PLAN_HISTORY; i++) {
-                json_object *v = fm_json_get(json_object_array_get_idx(hist, i), "ms");
-                json_object *d = fm_json_get(json_object_array_get_idx(hist, i), "down");
-                if (v && json_object_get_double(v) > 0)
-                        past[n++] = json_object_get_double(v);
-                if (d && json_object_get_double(d) > 0)
-                        downs[nd++] = json_object_get_double(d);
-        }
-        json_object_put(hist);
-        if (n == 0) { /* none of its own: the fleet's latest */
-                hist = fm_store_rows(o->store, NULL,
-                                     "SELECT " LEAD_MS " FROM migrations WHERE status = "
-                                     "'succeeded' AND report IS NOT NULL ORDER BY ended DESC LIMIT ?",
-                                     "i", (int64_t)FM_PLAN_HISTORY);
-                for (size_t i = 0; hist && i < json_object_array_length(hist) && n < FM_PLAN_HISTORY; i++) {
-                        json_object *v = fm_json_get(json_object_array_get_idx(hist, i), "ms");
-                        if (v && json_object_get_double(v) > 0)
-                                past[n++] = json_object_get_double(v);
-                }
-                json_object_put(hist);
+        history(o, ct, past, &n, downs, &nd);
+        bool fleet = n == 0;
+        if (fleet) { /* none of its own: the fleet's latest (the model counts too) */
+                history(o, NULL, past, &n, downs, &nd);
                 json_object_object_add(est, "history_of", json_object_new_string(n ? "fleet" : "none"));
         }
         in.history_ms = past;
@@ -450,9 +450,24 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_object_add(est, "link_mbit", json_object_new_double(in.link_mbit));
         json_object_object_add(est, "history", json_object_new_int((int)n));
         char swhow[160];
-        json_object_object_add(est, "switch_ms", json_object_new_int64(fm_plan_switch_ms(downs, nd, in.mem_bytes, in.link_mbit, swhow, sizeof(swhow))));
+        json_object_object_add(est, "switch_ms", json_object_new_int64(fm_plan_switch_ms(downs, nd, fleet, in.mem_bytes, in.link_mbit, swhow, sizeof(swhow))));
         json_object_object_add(est, "switch_how", json_object_new_string(swhow));
         return ms;
+}
+
+/* How long before a known path's deadline its migration freezes the
+ * service, from the history as it is now (the plan's estimate gave the
+ * memory and the link): the handovers before it count. */
+static int64_t switch_now(fm_orch *o, const char *ct, json_object *est, char *how, size_t len)
+{
+        double past[FM_PLAN_HISTORY], downs[FM_PLAN_HISTORY];
+        size_t n = 0, nd = 0;
+        history(o, ct, past, &n, downs, &nd);
+        bool fleet = nd == 0;
+        if (fleet)
+                history(o, NULL, past, &n, downs, &nd);
+        return fm_plan_switch_ms(downs, nd, fleet, (uint64_t)fm_json_get_int(est, "memory_bytes"),
+                                 json_object_get_double(fm_json_get(est, "link_mbit")), how, len);
 }
 
 /* Where the service runs: its row's host, else asked of the agents. */
@@ -1048,8 +1063,10 @@ static json_object *decision_path(json_object *row, json_object *rep)
         else if (by == 3)
                 step(p, "checks 1-2 failed: neither image on %s: full-mig", dst);
         if (fm_json_get(rep, "held_ms"))
-                step(p, "ready %.0f ms before its planned moment: the service ran on at the source until then",
-                     json_object_get_double(fm_json_get(rep, "held_ms")));
+                step(p, "ready %.0f ms before its planned moment, %lld ms before the deadline: the service ran on at the "
+                        "source until then",
+                     json_object_get_double(fm_json_get(rep, "held_ms")),
+                     (long long)(fm_json_get_int(row, "deadline") - fm_json_get_int(rep, "freeze_at")));
         step(p, "strategy %s: downtime %.0f ms, total %.0f ms, %lld bytes moved", strategy ? strategy : "?",
              json_object_get_double(fm_json_get(rep, "downtime_ms")), json_object_get_double(fm_json_get(rep, "total_ms")),
              (long long)(fm_json_get_int(fm_json_get(rep, "bytes_disk"), "total") + fm_json_get_int(rep, "bytes_memory")));
@@ -1364,9 +1381,11 @@ static void start_due(fm_orch *o)
                 json_object *opts = json_object_new_object();
                 /* a known path's migration freezes the service at its planned
                  * moment: just before the user crosses */
-                json_object *est = fm_json_get(h, "estimate");
-                if (!strcmp(fm_json_get_str(h, "path"), "known") && fm_json_get(est, "switch_ms")) {
-                        int64_t at = fm_json_get_int(h, "deadline") - fm_json_get_int(est, "switch_ms");
+                char swhow[200] = "";
+                int64_t sw = 0;
+                if (!strcmp(fm_json_get_str(h, "path"), "known")) {
+                        sw = switch_now(o, ct, fm_json_get(h, "estimate"), swhow, sizeof(swhow));
+                        int64_t at = fm_json_get_int(h, "deadline") - sw;
                         if (at > fm_orch_now_ms())
                                 json_object_object_add(opts, "freeze_at", json_object_new_int64(at));
                 }
@@ -1384,8 +1403,8 @@ static void start_due(fm_orch *o)
                 if (id == -EPERM)
                         handover_end(o, hid, "failed", e.msg);
                 else if (id > 0)
-                        fm_orch_log(o, "info", NULL, "handover %lld: migration %lld of %s from %s to %s", (long long)hid,
-                                    (long long)id, ct, src, dst);
+                        fm_orch_log(o, "info", NULL, "handover %lld: migration %lld of %s from %s to %s%s%s", (long long)hid,
+                                    (long long)id, ct, src, dst, swhow[0] ? ", frozen before its deadline by " : "", swhow);
                 /* -EBUSY: it waits for the migration under way */
                 json_object_put(svc);
                 if (id > 0)

@@ -29,31 +29,6 @@ exec(sys.argv[2])
 PY
 }
 
-note "a known path on 3 hosts: images placed ahead, memory-migs, deadlines met, state and stream kept"
-# in real time: a handover's migration (its hold, then the target's settle
-# and the source's cleanup) must end before the next one, 12 s later, starts
-"$FASTMIG" scenario run "$SC/known3.json" --path known --json >"$OUT" || fail "scenario known3 failed"
-check '
-for u in ("car", "bus"):
-    h = by(u)
-    assert [(x["from"], x["to"]) for x in h] == [("mec1", "mec2"), ("mec2", "mec3")], (u, h)
-    for x in h:
-        assert x["status"] == "done" and x["path"] == "known", x
-        assert x["image"]["action"] in ("placed", "present", "removed"), x["image"]
-        assert x["strategy"] == "memory" and "check 1: the app image is on" in " ".join(x["decision_path"]), x
-        assert x["deadline_met"] is True and x["switched"] <= x["deadline"], x
-        assert x["planned_start"] < x["deadline"], x
-    assert us[u]["state_kept"] is True and us[u]["deadline_misses"] == 0, us[u]
-    assert us[u]["availability"] > 0.97 and us[u]["follow_ratio"] > 0.9, us[u]
-assert us["bus"]["stream_kept"] is True, us["bus"]
-assert us["car"]["trajectory"]["state"] == "ended", us["car"]
-print("known: %s" % [(x["user"], x["to"], x["deadline"] - x["switched"]) for x in hs])
-' "the known path"
-"$FASTMIG" image list --host mec2 --json | python3 -c '
-import json, sys
-names = [i["name"] for i in json.load(sys.stdin)["images"]]
-assert "blank" not in names and "video" not in names, names' || fail "the images placed ahead stay on mec2, which both services left"
-
 note "a user off its announced path: the plan dropped, handovers as an unknown path"
 run "$SC/deviate.json" known
 check '
@@ -126,4 +101,33 @@ for a, b in zip(e, w):
 assert us["east"]["state_kept"] and us["west"]["state_kept"] and us["west"]["stream_kept"] is True, us
 print("crossing:", [(x["user"], x["to"], x["started"], x["ended"]) for x in hs])
 ' "the crossing"
+
+note "a known path on 3 hosts: images placed ahead, memory-migs, deadlines met, state and stream kept"
+# last: the services are new, so their first freeze moments go by the
+# fleet's switches (the trips above, on this machine as loaded as it is
+# now), as on a fleet that has run before; docs/MOBILITY.md measures what a
+# fleet without any history risks on a busy host
+# in real time: a handover's migration (its hold, then the target's settle
+# and the source's cleanup) must end before the next one, 12 s later, starts
+"$FASTMIG" scenario run "$SC/known3.json" --path known --json >"$OUT" || fail "scenario known3 failed"
+check '
+for u in ("car", "bus"):
+    h = by(u)
+    assert [(x["from"], x["to"]) for x in h] == [("mec1", "mec2"), ("mec2", "mec3")], (u, h)
+    for x in h:
+        assert x["status"] == "done" and x["path"] == "known", x
+        assert x["image"]["action"] in ("placed", "present", "removed"), x["image"]
+        assert x["strategy"] == "memory" and "check 1: the app image is on" in " ".join(x["decision_path"]), x
+        assert x["deadline_met"] is True and x["switched"] <= x["deadline"], x
+        assert x["planned_start"] < x["deadline"], x
+    assert us[u]["state_kept"] is True and us[u]["deadline_misses"] == 0, us[u]
+    assert us[u]["availability"] > 0.97 and us[u]["follow_ratio"] > 0.9, us[u]
+assert us["bus"]["stream_kept"] is True, us["bus"]
+assert us["car"]["trajectory"]["state"] == "ended", us["car"]
+print("known: %s" % [(x["user"], x["to"], x["deadline"] - x["switched"]) for x in hs])
+' "the known path"
+"$FASTMIG" image list --host mec2 --json | python3 -c '
+import json, sys
+names = [i["name"] for i in json.load(sys.stdin)["images"]]
+assert "blank" not in names and "video" not in names, names' || fail "the images placed ahead stay on mec2, which both services left"
 echo "PASS"
