@@ -16,7 +16,8 @@
 #define FM_PLAN_HISTORY 5          /* earlier migrations of the service the estimate looks at */
 #define FM_PLAN_ONPATH_MS 3000     /* a user is on its path while in a cell the trace has within this of now */
 #define FM_PLAN_SWITCH_MS 500      /* from the freeze to the service answering at the target, without history */
-#define FM_PLAN_SWITCH_GUARD_MS 50 /* beside the longest such time seen: this, or a quarter of it if more */
+#define FM_PLAN_SWITCH_GUARD_MS 50 /* the least margin over the switch expected */
+#define FM_PLAN_LOAD_IDLE 0.5      /* a host's load per CPU under which the model holds as it is */
 
 typedef struct fm_estimate_in {
         uint64_t mem_bytes;        /* the container's memory */
@@ -32,17 +33,26 @@ typedef struct fm_estimate_in {
  * x1.5"). */
 int64_t fm_plan_estimate_ms(const fm_estimate_in *in, char *how, size_t len);
 
+/* What a known path's freeze moment is reckoned from. */
+typedef struct fm_switch_in {
+        const double *downtimes_ms; /* the latest switches, n of them (see below) */
+        size_t n;
+        bool fleet;                 /* they are other services' */
+        uint64_t mem_bytes;         /* the service's memory */
+        double link_mbit;           /* the hosts' link (0: unknown) */
+        double load_per_cpu;        /* the source host's 1-min load average per CPU (0: unknown) */
+} fm_switch_in;
+
 /* How long before its deadline a known path's migration freezes the
  * service (its planned moment: all else done before, the migration
- * holding): the longest of the latest times from such a moment to the
- * target running it (or, for a migration that did not hold, its downtime;
- * downtimes_ms, n of them), the service's own, or when fleet is true
- * other services' (then no less than the model); without any,
- * FM_PLAN_SWITCH_MS plus its memory (mem_bytes) once over the link. Plus a
- * quarter of that, at least FM_PLAN_SWITCH_GUARD_MS, or the spread of the
- * times used (longest - shortest) if more. */
-int64_t fm_plan_switch_ms(const double *downtimes_ms, size_t n, bool fleet, uint64_t mem_bytes, double link_mbit,
-                          char *how, size_t len);
+ * holding): twice the longest of the latest times from such a moment to the
+ * target running it (or, for a migration that did not hold, its downtime),
+ * the service's own, or, when they are other services', if longer than the
+ * model. The model: FM_PLAN_SWITCH_MS plus its memory once over the link,
+ * times the host's load per CPU over FM_PLAN_LOAD_IDLE (when more), and a
+ * quarter of that; on a busy host (that ratio over 1) it is the least. At
+ * least FM_PLAN_SWITCH_GUARD_MS over either. */
+int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len);
 
 /* How long placing an image of bytes takes over the link (ms). */
 int64_t fm_plan_transfer_ms(uint64_t bytes, double link_mbit);

@@ -374,9 +374,11 @@ static int plan_insert(fm_orch *o, const char *traj, const char *sid, const char
         "'$.restored_at') - started - coalesce(json_extract(report, '$.held_ms'), 0) ELSE json_extract(report, "   \
         "'$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) END AS ms"
 
-/* The latest succeeded migrations of container ct (NULL: of any): their
- * lead times (past, *n) and their switches (downs, *nd): from the planned
- * moment to the target running it, else the downtime seen. */
+/* The latest succeeded migrations of container ct (NULL: the fleet's
+ * known-path ones, which held for their moment: other strategies' times say
+ * little of a memory-mig's): their lead times (past, *n) and their switches
+ * (downs, *nd): from the planned moment to the target running it, else the
+ * downtime seen. */
 static void history(fm_orch *o, const char *ct, double past[FM_PLAN_HISTORY], size_t *n, double downs[FM_PLAN_HISTORY],
                     size_t *nd)
 {
@@ -384,7 +386,8 @@ static void history(fm_orch *o, const char *ct, double past[FM_PLAN_HISTORY], si
                 o->store, NULL,
                 "SELECT " LEAD_MS ", CASE WHEN json_extract(report, '$.held_ms') > 0 THEN json_extract(report, "
                 "'$.restored_at') - json_extract(report, '$.freeze_at') ELSE json_extract(report, '$.downtime_ms') END "
-                "AS down FROM migrations WHERE (?1 IS NULL OR container = ?1) AND status = 'succeeded' AND report IS "
+                "AS down FROM migrations WHERE (container = ?1 OR (?1 IS NULL AND json_extract(report, '$.held_ms') > 0)) "
+                "AND status = 'succeeded' AND report IS "
                 "NOT NULL ORDER BY ended DESC LIMIT ?2",
                 "si", ct, (int64_t)FM_PLAN_HISTORY);
         *n = *nd = 0;
@@ -414,6 +417,9 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         fm_error e = {0};
         if (h && fm_plane_call(h, req, &rep, 10000, &e) == 0) {
                 in.mem_bytes = (uint64_t)fm_json_get_int(rep, "memory_bytes");
+                if (fm_json_get(rep, "load_per_cpu"))
+                        json_object_object_add(est, "load_per_cpu",
+                                               json_object_new_double(json_object_get_double(fm_json_get(rep, "load_per_cpu"))));
                 in.disk_bytes = (uint64_t)fm_json_get_int(rep, "own_bytes");
                 json_object *cl = fm_json_get(rep, "clone");
                 if (fm_json_get_str(cl, "app") && fm_json_get_str(cl, "app_name")) {
@@ -449,8 +455,11 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_object_add(est, "disk_bytes", json_object_new_int64((int64_t)in.disk_bytes));
         json_object_object_add(est, "link_mbit", json_object_new_double(in.link_mbit));
         json_object_object_add(est, "history", json_object_new_int((int)n));
-        char swhow[160];
-        json_object_object_add(est, "switch_ms", json_object_new_int64(fm_plan_switch_ms(downs, nd, fleet, in.mem_bytes, in.link_mbit, swhow, sizeof(swhow))));
+        char swhow[200];
+        fm_switch_in si = {.downtimes_ms = downs, .n = nd, .fleet = fleet, .mem_bytes = in.mem_bytes,
+                           .link_mbit = in.link_mbit,
+                           .load_per_cpu = json_object_get_double(fm_json_get(est, "load_per_cpu"))};
+        json_object_object_add(est, "switch_ms", json_object_new_int64(fm_plan_switch_ms(&si, swhow, sizeof(swhow))));
         json_object_object_add(est, "switch_how", json_object_new_string(swhow));
         return ms;
 }
@@ -466,8 +475,11 @@ static int64_t switch_now(fm_orch *o, const char *ct, json_object *est, char *ho
         bool fleet = nd == 0;
         if (fleet)
                 history(o, NULL, past, &n, downs, &nd);
-        return fm_plan_switch_ms(downs, nd, fleet, (uint64_t)fm_json_get_int(est, "memory_bytes"),
-                                 json_object_get_double(fm_json_get(est, "link_mbit")), how, len);
+        fm_switch_in si = {.downtimes_ms = downs, .n = nd, .fleet = fleet,
+                           .mem_bytes = (uint64_t)fm_json_get_int(est, "memory_bytes"),
+                           .link_mbit = json_object_get_double(fm_json_get(est, "link_mbit")),
+                           .load_per_cpu = json_object_get_double(fm_json_get(est, "load_per_cpu"))};
+        return fm_plan_switch_ms(&si, how, len);
 }
 
 /* Where the service runs: its row's host, else asked of the agents. */

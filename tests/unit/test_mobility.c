@@ -334,21 +334,38 @@ static void test_planner(void)
         ok(fm_plan_transfer_ms(125000000, 1000) == 1000 && fm_plan_transfer_ms(1, 0) == 0, "transfer times");
 
         /* the switch: model 500 ms + 125 MB at 1000 Mbit/s = 1500 ms, + a quarter */
-        ok(fm_plan_switch_ms(NULL, 0, false, 125000000, 1000, how, sizeof(how)) == 1875 && strstr(how, "none known"),
+        fm_switch_in si = {.mem_bytes = 125000000, .link_mbit = 1000};
+        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 1875 && strstr(how, "none known"),
            "switch without history: the model and a quarter (%s)", how);
+        si.load_per_cpu = 0.4;
+        ok(fm_plan_switch_ms(&si, NULL, 0) == 1875, "a host not busy: the model as it is");
+        si.load_per_cpu = 1.0;
+        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 3750 && strstr(how, "x2.0"),
+           "a busy host: the model times its load over %.1f (%s)", FM_PLAN_LOAD_IDLE, how);
+        si.load_per_cpu = 0;
         double sw[] = {120, 400, 180};
-        ok(fm_plan_switch_ms(sw, 3, false, 125000000, 1000, how, sizeof(how)) == 680 && strstr(how, "longest of 3"),
-           "its own switches: the longest, even under the model, and their spread (%s)", how);
-        double steady[] = {400, 390};
-        ok(fm_plan_switch_ms(steady, 2, false, 0, 1000, NULL, 0) == 500, "steady switches: a quarter more");
-        ok(fm_plan_switch_ms(sw, 3, true, 125000000, 1000, how, sizeof(how)) == 1875 && strstr(how, "shorter"),
+        si.downtimes_ms = sw;
+        si.n = 3;
+        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 800 && strstr(how, "longest of 3"),
+           "its own switches: twice the longest, even under the model (%s)", how);
+        si.fleet = true;
+        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 1875 && strstr(how, "shorter"),
            "the fleet's shorter than the model: the model (%s)", how);
         double slow[] = {2000};
-        ok(fm_plan_switch_ms(slow, 1, true, 125000000, 1000, how, sizeof(how)) == 2500 && strstr(how, "fleet's"),
+        si.downtimes_ms = slow;
+        si.n = 1;
+        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 4000 && strstr(how, "fleet's"),
            "the fleet's longer than the model: theirs (%s)", how);
+        si.fleet = false;
+        si.downtimes_ms = sw;
+        si.n = 3;
+        si.load_per_cpu = 1.0;
+        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 3750 && strstr(how, "busy"),
+           "a busy host: its own switches no less than the model (%s)", how);
         double quick[] = {40};
-        ok(fm_plan_switch_ms(quick, 1, false, 0, 0, NULL, 0) == 40 + FM_PLAN_SWITCH_GUARD_MS,
-           "the guard is never under %d ms", FM_PLAN_SWITCH_GUARD_MS);
+        fm_switch_in q = {.downtimes_ms = quick, .n = 1};
+        ok(fm_plan_switch_ms(&q, NULL, 0) == 40 + FM_PLAN_SWITCH_GUARD_MS, "the guard is never under %d ms",
+           FM_PLAN_SWITCH_GUARD_MS);
 }
 
 int main(void)
