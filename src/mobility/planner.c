@@ -39,11 +39,11 @@ int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len)
         for (size_t i = 0; i < k; i++)
                 if (isfinite(in->downtimes_ms[i]) && in->downtimes_ms[i] > worst)
                         worst = in->downtimes_ms[i];
-        /* a busy host's CRIU runs slower: measured, under one core of two
-         * kept busy, a blank container's switch from ~200 ms up to ~950 ms */
-        double busy = isfinite(in->load_per_cpu) && in->load_per_cpu > FM_PLAN_LOAD_IDLE
-                              ? in->load_per_cpu / FM_PLAN_LOAD_IDLE
-                              : 1;
+        /* a busy host's CRIU runs slower, more than its share of a CPU
+         * says: measured on 2 cores, one kept busy (load 1.2-1.35 per CPU
+         * against 0.6-0.9 with the testbed alone), a blank container's
+         * switch went from ~200 ms up to ~950 ms */
+        double busy = isfinite(in->load_per_cpu) && in->load_per_cpu > FM_PLAN_LOAD_BUSY ? 2 * in->load_per_cpu : 1;
         busy = busy > 8 ? 8 : busy;
         double model = (FM_PLAN_SWITCH_MS + (double)fm_plan_transfer_ms(in->mem_bytes, in->link_mbit)) * busy;
         /* as much again as the longest seen, or a quarter of the model; on a

@@ -17,7 +17,7 @@
 #define FM_PLAN_ONPATH_MS 3000     /* a user is on its path while in a cell the trace has within this of now */
 #define FM_PLAN_SWITCH_MS 500      /* from the freeze to the service answering at the target, without history */
 #define FM_PLAN_SWITCH_GUARD_MS 50 /* the least margin over the switch expected */
-#define FM_PLAN_LOAD_IDLE 0.5      /* a host's load per CPU under which the model holds as it is */
+#define FM_PLAN_LOAD_BUSY 1.0      /* a host's load per CPU over which the model is doubled and more */
 
 typedef struct fm_estimate_in {
         uint64_t mem_bytes;        /* the container's memory */
@@ -49,8 +49,8 @@ typedef struct fm_switch_in {
  * target running it (or, for a migration that did not hold, its downtime),
  * the service's own, or, when they are other services', if longer than the
  * model. The model: FM_PLAN_SWITCH_MS plus its memory once over the link,
- * times the host's load per CPU over FM_PLAN_LOAD_IDLE (when more), and a
- * quarter of that; on a busy host (that ratio over 1) it is the least. At
+ * times twice the host's load per CPU when that is over FM_PLAN_LOAD_BUSY
+ * (busy), and a quarter of that; on a busy host it is the least. At
  * least FM_PLAN_SWITCH_GUARD_MS over either. */
 int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len);
 

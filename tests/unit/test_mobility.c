@@ -337,11 +337,11 @@ static void test_planner(void)
         fm_switch_in si = {.mem_bytes = 125000000, .link_mbit = 1000};
         ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 1875 && strstr(how, "none known"),
            "switch without history: the model and a quarter (%s)", how);
-        si.load_per_cpu = 0.4;
+        si.load_per_cpu = 0.9;
         ok(fm_plan_switch_ms(&si, NULL, 0) == 1875, "a host not busy: the model as it is");
-        si.load_per_cpu = 1.0;
-        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 3750 && strstr(how, "x2.0"),
-           "a busy host: the model times its load over %.1f (%s)", FM_PLAN_LOAD_IDLE, how);
+        si.load_per_cpu = 1.25;
+        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 4688 && strstr(how, "x2.5"),
+           "a busy host: the model times twice its load per CPU (%s)", how);
         si.load_per_cpu = 0;
         double sw[] = {120, 400, 180};
         si.downtimes_ms = sw;
@@ -359,8 +359,8 @@ static void test_planner(void)
         si.fleet = false;
         si.downtimes_ms = sw;
         si.n = 3;
-        si.load_per_cpu = 1.0;
-        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 3750 && strstr(how, "busy"),
+        si.load_per_cpu = 1.25;
+        ok(fm_plan_switch_ms(&si, how, sizeof(how)) == 4688 && strstr(how, "busy"),
            "a busy host: its own switches no less than the model (%s)", how);
         double quick[] = {40};
         fm_switch_in q = {.downtimes_ms = quick, .n = 1};
