@@ -5,7 +5,9 @@
  * before it runs `criu dump`; freezing here, and not before lxc-checkpoint
  * starts, keeps that out of the service's downtime, and CRIU itself would
  * poll the freezer only every 100 ms. CRIU leaves a cgroup that was frozen
- * before it started frozen after the dump (--leave-running).
+ * before it started frozen after the dump (--leave-running). A known path's
+ * dump starts ahead of its planned moment (FASTMIG_FREEZE_AT): the freeze
+ * waits for it.
  * For a restore started early (FASTMIG_WAIT_COMPLETE set) it waits until the
  * images are complete, so LXC's start-up overlaps the dump and the transfer.
  * For a lazy restore (FASTMIG_LAZY_STATUS set) it starts CRIU's lazy-pages
