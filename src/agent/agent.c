@@ -155,6 +155,11 @@ static int op_info(req_ctx *c)
         json_object_object_add(c->reply, "migratable", json_object_new_boolean(ok));
         if (!ok)
                 json_object_object_add(c->reply, "why_not", json_object_new_string(ce.msg));
+        /* how busy this host is: its run queue (1-min load average) per CPU */
+        double load = 0;
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        if (getloadavg(&load, 1) == 1 && cpus > 0)
+                json_object_object_add(c->reply, "load_per_cpu", json_object_new_double(load / (double)cpus));
         /* asked ("sizes": true): what a migration of it moves, memory, its
          * own tree, its images (an orchestrator's estimate and placement) */
         if (!fm_json_bool(c->req, "sizes", false))
@@ -170,11 +175,6 @@ static int op_info(req_ctx *c)
                 json_object_object_add(c->reply, "own_bytes", json_object_new_int64((int64_t)own));
         if (clone)
                 json_object_object_add(c->reply, "clone", fm_clone_json(&cl));
-        /* how busy this host is: its run queue (1-min load average) per CPU */
-        double load = 0;
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        if (getloadavg(&load, 1) == 1 && cpus > 0)
-                json_object_object_add(c->reply, "load_per_cpu", json_object_new_double(load / (double)cpus));
         return 0;
 }
 

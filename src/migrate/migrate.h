@@ -123,6 +123,7 @@ typedef struct fm_migration {
         double held_ms;        /* how long it held (the agent, then fm-criu-wrap) */
         int64_t freeze_pin_ms;  /* wall clock: fm-criu-wrap freezes then (0: as soon as it runs) */
         int64_t freeze_lead_ms; /* how far ahead of it the dump starts */
+        double ready_ms;        /* fm_now_ms() as the hold ended (or had nothing to hold for) */
         int64_t restored_at_ms; /* wall clock: the target runs it (its traffic goes there) */
         uint64_t dirty_threshold;
         double min_shrink;

@@ -869,45 +869,54 @@ static void startup_note(double ms)
 {
         if (!(ms >= 0) || ms > 60000)
                 return;
-        int old = atomic_load(&startup_seen_ms), decayed = old < 0 ? 0 : old - old / 4;
-        atomic_store(&startup_seen_ms, (int)ms > decayed ? (int)ms : decayed);
+        int old = atomic_load(&startup_seen_ms), now;
+        do {
+                int decayed = old < 0 ? 0 : old - old / 4;
+                now = (int)ms > decayed ? (int)ms : decayed;
+        } while (!atomic_compare_exchange_weak(&startup_seen_ms, &old, now));
 }
 
-/* Until the wall clock says at (or the migration is cancelled). */
-static void wait_until(fm_migration *m, int64_t at)
+/* Until end, in fm_now_ms() terms (or the migration is cancelled); how
+ * long it waited. */
+static double wait_until(fm_migration *m, double end)
 {
-        for (int64_t left = at - fm_wall_ms(); left > 0 && !fm_cancel_fired(m->cancel); left = at - fm_wall_ms()) {
-                struct timespec d = {.tv_sec = 0, .tv_nsec = (long)((left < 50 ? left : 50) * 1000000)};
+        double t0 = fm_now_ms();
+        for (double left = end - t0; left > 0 && !fm_cancel_fired(m->cancel); left = end - fm_now_ms()) {
+                struct timespec d = {.tv_sec = 0, .tv_nsec = (long)((left < 50 ? left : 50) * 1e6)};
                 nanosleep(&d, NULL);
         }
+        return fm_now_ms() - t0;
 }
 
 /* A known path's handover (docs/MOBILITY.md): all is ready, the service
  * runs on here until its planned moment (at most FM_HOLD_MAX_MS away):
  * one more pre-copy round takes what it wrote meanwhile, and the dump
  * starts its start-up's lead ahead (with fm-criu-wrap, which freezes at
- * the moment; without it, the agent freezes as the hold ends). */
+ * the moment; without it, the agent freezes as the hold ends). The
+ * moment is on the wall clock (the orchestrator's), the waits on the
+ * monotonic one: a clock step does not stretch them. */
 static int hold(fm_migration *m, fm_hashset *held, const fm_mig_hooks *h)
 {
         int64_t now = fm_wall_ms();
-        if (m->freeze_at_ms <= 0 || m->freeze_at_ms <= now)
-                return 0;
-        int64_t at = m->freeze_at_ms - now > FM_HOLD_MAX_MS ? now + FM_HOLD_MAX_MS : m->freeze_at_ms;
-        if (m->src->criu_path_env[0]) {
-                m->freeze_pin_ms = at;
-                m->freeze_lead_ms = startup_lead_ms();
-        }
-        bool round = m->precopy && m->nrounds > 0 && m->nrounds < FM_MAX_ROUNDS;
-        /* the last round's time again for the catch-up, twice over */
-        int64_t round_lead = round ? (int64_t)(2 * m->rounds[m->nrounds - 1].ms) + 1 : 0;
-        double t0 = fm_now_ms();
-        wait_until(m, at - m->freeze_lead_ms - round_lead);
         int r = 0;
-        if (round && !fm_cancel_fired(m->cancel) && (r = precopy_round(m, held, &m->rounds[m->nrounds])) == 0)
-                emit_round(m, h, m->nrounds++);
-        if (r == 0)
-                wait_until(m, at - m->freeze_lead_ms);
-        m->held_ms = fm_now_ms() - t0;
+        if (m->freeze_at_ms > now) {
+                int64_t left = m->freeze_at_ms - now > FM_HOLD_MAX_MS ? FM_HOLD_MAX_MS : m->freeze_at_ms - now;
+                double end = fm_now_ms() + (double)left;
+                if (m->src->criu_path_env[0]) {
+                        m->freeze_pin_ms = now + left;
+                        m->freeze_lead_ms = startup_lead_ms();
+                }
+                bool round = m->precopy && m->nrounds > 0 && m->nrounds < FM_MAX_ROUNDS;
+                /* the last round's time again for the catch-up, twice over */
+                double round_lead = round ? 2 * m->rounds[m->nrounds - 1].ms + 1 : 0;
+                m->held_ms = wait_until(m, end - (double)m->freeze_lead_ms - round_lead);
+                if (round && !fm_cancel_fired(m->cancel) && (r = precopy_round(m, held, &m->rounds[m->nrounds])) == 0)
+                        emit_round(m, h, m->nrounds++);
+                if (r == 0)
+                        m->held_ms += wait_until(m, end - (double)m->freeze_lead_ms);
+        }
+        /* the dump's start-up (its lead) counts from here */
+        m->ready_ms = fm_now_ms();
         return r;
 }
 
@@ -1945,7 +1954,8 @@ static double freeze_asked(fm_migration *m, double dump_ms, double seen_ms, doub
                 return seen_ms;
         unsigned long long ns = 0, wait_ns = 0;
         char extra;
-        if (sscanf(txt, "%llu %llu %c", &ns, &wait_ns, &extra) != 2)
+        int got = sscanf(txt, "%llu %llu %c", &ns, &wait_ns, &extra);
+        if (got != 1 && got != 2) /* one field: a wrap that never waits */
                 return seen_ms;
         double at = (double)ns / 1e6, waited = (double)wait_ns / 1e6;
         if (at < dump_ms || at > seen_ms || waited > at - dump_ms)
@@ -2010,7 +2020,7 @@ static int stage_frozen(pipeline *p)
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - fj.frozen_at;
                 if (waited >= 0) {
                         m->held_ms += waited;
-                        startup_note(p->t_freeze - t_dump - waited);
+                        startup_note(p->t_freeze - waited - (m->ready_ms > 0 ? m->ready_ms : t_dump));
                 }
         } else {
                 m->phase_ms[FM_PHASE_DUMP] = t_dumped - t_dump;

@@ -44,11 +44,11 @@ int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len)
          * against 0.6-0.9 with the testbed alone), a blank container's
          * switch went from ~200 ms up to ~950 ms */
         double busy = isfinite(in->load_per_cpu) && in->load_per_cpu > FM_PLAN_LOAD_BUSY ? 2 * in->load_per_cpu : 1;
-        busy = busy > 8 ? 8 : busy;
+        busy = busy > 8 ? 8 : busy; /* a wrong figure does not make it absurd */
         double model = (FM_PLAN_SWITCH_MS + (double)fm_plan_transfer_ms(in->mem_bytes, in->link_mbit)) * busy;
         /* as much again as the longest seen, or a quarter of the model; on a
          * busy host the same migration's switch varies threefold (measured
-         * 248-744 ms), more than a few of them bound: the model there is
+         * 248-950 ms), more than a few of them bound: the model there is
          * the least */
         bool use_hist = worst > 0 && (!in->fleet || worst > model) && (busy == 1 || 2 * worst > 1.25 * model);
         double base = use_hist ? worst : model, guard = use_hist ? worst : model / 4;

@@ -375,8 +375,9 @@ static int plan_insert(fm_orch *o, const char *traj, const char *sid, const char
         "'$.total_ms') - coalesce(json_extract(report, '$.held_ms'), 0) END AS ms"
 
 /* The latest succeeded migrations of container ct (NULL: the fleet's
- * known-path ones, which held for their moment: other strategies' times say
- * little of a memory-mig's): their lead times (past, *n) and their switches
+ * known-path ones, which held for their moment: an unknown path's full- or
+ * partial-migs say little of a known path's memory-mig): their lead times
+ * (past, *n) and their switches
  * (downs, *nd): from the planned moment to the target running it, else the
  * downtime seen. */
 static void history(fm_orch *o, const char *ct, double past[FM_PLAN_HISTORY], size_t *n, double downs[FM_PLAN_HISTORY],
@@ -465,9 +466,10 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
 }
 
 /* How long before a known path's deadline its migration freezes the
- * service, from the history as it is now (the plan's estimate gave the
- * memory and the link): the handovers before it count. */
-static int64_t switch_now(fm_orch *o, const char *ct, json_object *est, char *how, size_t len)
+ * service, from the history as it is now (the handovers before it count)
+ * and the source host's load as it is now (asked of its agent); the
+ * plan's estimate gave the memory and the link. */
+static int64_t switch_now(fm_orch *o, const char *ct, const char *src, json_object *est, char *how, size_t len)
 {
         double past[FM_PLAN_HISTORY], downs[FM_PLAN_HISTORY];
         size_t n = 0, nd = 0;
@@ -477,8 +479,15 @@ static int64_t switch_now(fm_orch *o, const char *ct, json_object *est, char *ho
                 history(o, NULL, past, &n, downs, &nd);
         fm_switch_in si = {.downtimes_ms = downs, .n = nd, .fleet = fleet,
                            .mem_bytes = (uint64_t)fm_json_get_int(est, "memory_bytes"),
-                           .link_mbit = json_object_get_double(fm_json_get(est, "link_mbit")),
-                           .load_per_cpu = json_object_get_double(fm_json_get(est, "load_per_cpu"))};
+                           .link_mbit = json_object_get_double(fm_json_get(est, "link_mbit"))};
+        const fm_host *h = fm_fleet_host(&o->fleet, src);
+        json_object *req = json_object_new_object(), *rep = NULL;
+        json_object_object_add(req, "op", json_object_new_string("info"));
+        json_object_object_add(req, "name", json_object_new_string(ct));
+        if (h && fm_plane_call(h, req, &rep, 5000, NULL) == 0)
+                si.load_per_cpu = json_object_get_double(fm_json_get(rep, "load_per_cpu"));
+        json_object_put(req);
+        json_object_put(rep);
         return fm_plan_switch_ms(&si, how, len);
 }
 
@@ -1396,10 +1405,12 @@ static void start_due(fm_orch *o)
                 char swhow[200] = "";
                 int64_t sw = 0;
                 if (!strcmp(fm_json_get_str(h, "path"), "known")) {
-                        sw = switch_now(o, ct, fm_json_get(h, "estimate"), swhow, sizeof(swhow));
+                        sw = switch_now(o, ct, src, fm_json_get(h, "estimate"), swhow, sizeof(swhow));
                         int64_t at = fm_json_get_int(h, "deadline") - sw;
                         if (at > fm_orch_now_ms())
                                 json_object_object_add(opts, "freeze_at", json_object_new_int64(at));
+                        else
+                                swhow[0] = 0;
                 }
                 if (fm_store_begin(o->store, &e) == 0) {
                         id = fm_orch_migration_queue(o, svc, ct, src, dst, opts, "follower", &busy, &e);
@@ -1414,9 +1425,14 @@ static void start_due(fm_orch *o)
                 json_object_put(opts);
                 if (id == -EPERM)
                         handover_end(o, hid, "failed", e.msg);
-                else if (id > 0)
-                        fm_orch_log(o, "info", NULL, "handover %lld: migration %lld of %s from %s to %s%s%s", (long long)hid,
-                                    (long long)id, ct, src, dst, swhow[0] ? ", frozen before its deadline by " : "", swhow);
+                else if (id > 0) {
+                        char frozen[300] = "";
+                        if (swhow[0])
+                                snprintf(frozen, sizeof(frozen), ", frozen %lld ms before its deadline: %s", (long long)sw,
+                                         swhow);
+                        fm_orch_log(o, "info", NULL, "handover %lld: migration %lld of %s from %s to %s%s", (long long)hid,
+                                    (long long)id, ct, src, dst, frozen);
+                }
                 /* -EBUSY: it waits for the migration under way */
                 json_object_put(svc);
                 if (id > 0)
