@@ -34,34 +34,37 @@ int64_t fm_plan_estimate_ms(const fm_estimate_in *in, char *how, size_t len)
 
 int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len)
 {
-        double worst = 0;
+        double worst = 0, best = INFINITY;
         size_t k = in->n < FM_PLAN_HISTORY ? in->n : FM_PLAN_HISTORY;
-        for (size_t i = 0; i < k; i++)
-                if (isfinite(in->downtimes_ms[i]) && in->downtimes_ms[i] > worst)
-                        worst = in->downtimes_ms[i];
+        for (size_t i = 0; i < k; i++) {
+                if (!isfinite(in->downtimes_ms[i]) || in->downtimes_ms[i] <= 0)
+                        continue;
+                worst = in->downtimes_ms[i] > worst ? in->downtimes_ms[i] : worst;
+                best = in->downtimes_ms[i] < best ? in->downtimes_ms[i] : best;
+        }
         /* a busy host's CRIU runs slower, more than its share of a CPU
          * says: measured on 2 cores, one kept busy (load 1.2-1.35 per CPU
          * against 0.6-0.9 with the testbed alone), a blank container's
-         * switch went from ~200 ms up to ~950 ms */
+         * switch went from 150-230 ms to 248-950 ms, varying threefold
+         * between migrations of one run: more than a few of them bound, so
+         * there the model is the least */
         double busy = isfinite(in->load_per_cpu) && in->load_per_cpu > FM_PLAN_LOAD_BUSY ? 2 * in->load_per_cpu : 1;
         busy = busy > 8 ? 8 : busy; /* a wrong figure does not make it absurd */
         double model = (FM_PLAN_SWITCH_MS + (double)fm_plan_transfer_ms(in->mem_bytes, in->link_mbit)) * busy;
-        /* as much again as the longest seen, or a quarter of the model; on a
-         * busy host the same migration's switch varies threefold (measured
-         * 248-950 ms), more than a few of them bound: the model there is
-         * the least */
-        bool use_hist = worst > 0 && (!in->fleet || worst > model) && (busy == 1 || 2 * worst > 1.25 * model);
-        double base = use_hist ? worst : model, guard = use_hist ? worst : model / 4;
+        bool use_hist = worst > 0 && (!in->fleet || worst > model) && (busy == 1 || worst > model);
+        /* a quarter more, or as much as its own switches differ if more */
+        double base = use_hist ? worst : model, guard = base / 4;
+        if (use_hist && !in->fleet && worst - best > guard)
+                guard = worst - best;
         if (guard < FM_PLAN_SWITCH_GUARD_MS)
                 guard = FM_PLAN_SWITCH_GUARD_MS;
         if (how && use_hist)
-                snprintf(how, len, "the longest of %zu %sswitches, %.0f ms, twice", k, in->fleet ? "of the fleet's " : "",
-                         worst);
+                snprintf(how, len, "the longest of %zu %sswitches, %.0f ms, + %.0f ms", k, in->fleet ? "of the fleet's " : "",
+                         worst, guard);
         else if (how)
                 snprintf(how, len, "%s: %d ms + its %.1f MiB of memory over the link, x%.1f for the host's load, + %.0f ms",
                          worst > 0 ? (busy > 1 ? "the host is busy" : "the fleet's are shorter") : "none known",
-                         FM_PLAN_SWITCH_MS,
-                         (double)in->mem_bytes / (1 << 20), busy, guard);
+                         FM_PLAN_SWITCH_MS, (double)in->mem_bytes / (1 << 20), busy, guard);
         return (int64_t)ceil(base + guard);
 }
 

@@ -45,13 +45,14 @@ typedef struct fm_switch_in {
 
 /* How long before its deadline a known path's migration freezes the
  * service (its planned moment: all else done before, the migration
- * holding): twice the longest of the latest times from such a moment to the
+ * holding): the longest of the latest times from such a moment to the
  * target running it (or, for a migration that did not hold, its downtime),
  * the service's own, or, when they are other services', if longer than the
  * model. The model: FM_PLAN_SWITCH_MS plus its memory once over the link,
  * times twice the host's load per CPU when that is over FM_PLAN_LOAD_BUSY
- * (busy), and a quarter of that; on a busy host it is the least. At
- * least FM_PLAN_SWITCH_GUARD_MS over either. */
+ * (busy; at most 8 times); on a busy host it is the least. Plus a quarter,
+ * or the spread of the service's own times (longest - shortest) if more,
+ * at least FM_PLAN_SWITCH_GUARD_MS. */
 int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len);
 
 /* How long placing an image of bytes takes over the link (ms). */
