@@ -4,7 +4,6 @@
  * real time on the testbed (built for it when none is up) and reports each
  * handover and, per user, what a probe saw over the trip. */
 #include <getopt.h>
-#include <pthread.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +16,7 @@
 #include "proto/proto.h"
 #include "proto/tls.h"
 #include "scenario/scenario.h"
+#include "util/job.h"
 #include "util/spawn.h"
 #include "workload/workload.h"
 #include "workload/stream.h"
@@ -337,42 +337,30 @@ static int services_start(runner *r, user_run *xs, size_t n, fm_error *e)
         return 0;
 }
 
-typedef struct destroy_job {
-        const fm_scn_user *u;
-        fm_error e;
-        int rc;
-        pthread_t t;
-        bool running;
-} destroy_job;
-
-static void *destroy_thread(void *arg)
+static int destroy_one(void *arg, fm_error *e)
 {
-        destroy_job *j = arg;
-        j->rc = service_cmd(j->u, NULL, true, &j->e);
-        return NULL;
+        const user_run *x = arg;
+        return service_cmd(x->u, NULL, true, e);
 }
 
 /* The services the run started, destroyed at once (one on the shared
  * volume takes seconds); what fails is said. */
 static void services_destroy(user_run *xs, size_t n)
 {
-        destroy_job *jobs = calloc(n, sizeof(*jobs));
-        fm_error e = {0};
-        for (size_t i = 0; !jobs && i < n; i++) /* no room for threads: one after the other */
-                if (xs[i].placed && service_cmd(xs[i].u, NULL, true, &e) < 0)
+        fm_job *jobs = calloc(n, sizeof(*jobs));
+        for (size_t i = 0; i < n; i++) {
+                if (!xs[i].placed)
+                        continue;
+                fm_error e = {0};
+                /* no room for a thread: here, before the others */
+                if (jobs && fm_job_start(&jobs[i], "destroying a service", destroy_one, NULL, &xs[i], &e) == 0)
+                        continue;
+                if (destroy_one(&xs[i], &e) < 0)
                         fprintf(stderr, "scenario: %s's service: %s\n", xs[i].u->name, e.msg);
-        for (size_t i = 0; jobs && i < n; i++) {
-                jobs[i].u = xs[i].u;
-                jobs[i].running = xs[i].placed && pthread_create(&jobs[i].t, NULL, destroy_thread, &jobs[i]) == 0;
-                if (xs[i].placed && !jobs[i].running)
-                        destroy_thread(&jobs[i]);
         }
-        for (size_t i = 0; jobs && i < n; i++) {
-                if (jobs[i].running)
-                        pthread_join(jobs[i].t, NULL);
-                if (xs[i].placed && jobs[i].rc < 0)
-                        fprintf(stderr, "scenario: %s's service: %s\n", xs[i].u->name, jobs[i].e.msg);
-        }
+        for (size_t i = 0; jobs && i < n; i++)
+                if (fm_job_running(&jobs[i]) && fm_job_join(&jobs[i]) < 0)
+                        fprintf(stderr, "scenario: %s's service: %s\n", xs[i].u->name, jobs[i].err.msg);
         free(jobs);
 }
 

@@ -51,7 +51,8 @@ int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len)
         double busy = isfinite(in->load_per_cpu) && in->load_per_cpu > FM_PLAN_LOAD_BUSY ? 2 * in->load_per_cpu : 1;
         busy = busy > 8 ? 8 : busy; /* a wrong figure does not make it absurd */
         double model = (FM_PLAN_SWITCH_MS + (double)fm_plan_transfer_ms(in->mem_bytes, in->link_mbit)) * busy;
-        bool use_hist = worst > 0 && (!in->fleet || worst > model) && (busy == 1 || worst > model);
+        /* its own, unless the host is busy; else only if they are longer */
+        bool use_hist = worst > 0 && ((!in->fleet && busy == 1) || worst > model);
         /* a quarter more, or as much as its own switches differ if more */
         double base = use_hist ? worst : model, guard = base / 4;
         if (use_hist && !in->fleet && worst - best > guard)

@@ -403,6 +403,23 @@ static void history(fm_orch *o, const char *ct, double past[FM_PLAN_HISTORY], si
         json_object_put(hist);
 }
 
+/* How long before a known path's deadline its migration freezes the
+ * service (fm_plan_switch_ms): from the service's latest switches, or the
+ * fleet's when it has none; its memory, the link, its host's load. */
+static int64_t switch_of(fm_orch *o, const char *ct, uint64_t mem_bytes, double link_mbit, double load_per_cpu, char *how,
+                         size_t len)
+{
+        double past[FM_PLAN_HISTORY], downs[FM_PLAN_HISTORY];
+        size_t n = 0, nd = 0;
+        history(o, ct, past, &n, downs, &nd);
+        bool fleet = nd == 0;
+        if (fleet)
+                history(o, NULL, past, &n, downs, &nd);
+        fm_switch_in si = {.downtimes_ms = downs, .n = nd, .fleet = fleet, .mem_bytes = mem_bytes,
+                           .link_mbit = link_mbit, .load_per_cpu = load_per_cpu};
+        return fm_plan_switch_ms(&si, how, len);
+}
+
 /* What a migration of the service is expected to take: its memory and own
  * tree (asked of the agent on host), its earlier migrations, the link.
  * est gets the figures and the app image it is a clone of. */
@@ -411,12 +428,9 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         fm_estimate_in in = {.link_mbit = o->link_mbit};
         const fm_host *h = host ? fm_fleet_host(&o->fleet, host) : NULL;
         const char *ct = fm_json_get_str(svc, "container");
-        json_object *req = json_object_new_object(), *rep = NULL;
-        json_object_object_add(req, "op", json_object_new_string("info"));
-        json_object_object_add(req, "name", json_object_new_string(ct));
-        json_object_object_add(req, "sizes", json_object_new_boolean(true));
+        json_object *rep = NULL;
         fm_error e = {0};
-        if (h && fm_plane_call(h, req, &rep, 10000, &e) == 0) {
+        if (h && fm_plane_info(h, ct, true, 10000, &rep, &e) == 0) {
                 in.mem_bytes = (uint64_t)fm_json_get_int(rep, "memory_bytes");
                 if (fm_json_get(rep, "load_per_cpu"))
                         json_object_object_add(est, "load_per_cpu",
@@ -436,13 +450,11 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         } else {
                 json_object_object_add(est, "sizes_unknown", json_object_new_string(h ? e.msg : "where it runs is not known"));
         }
-        json_object_put(req);
         json_object_put(rep);
         double past[FM_PLAN_HISTORY], downs[FM_PLAN_HISTORY];
         size_t n = 0, nd = 0;
         history(o, ct, past, &n, downs, &nd);
-        bool fleet = n == 0;
-        if (fleet) { /* none of its own: the fleet's latest (the model counts too) */
+        if (n == 0) { /* none of its own: the fleet's latest (the model counts too) */
                 history(o, NULL, past, &n, downs, &nd);
                 json_object_object_add(est, "history_of", json_object_new_string(n ? "fleet" : "none"));
         }
@@ -457,38 +469,26 @@ static int64_t estimate(fm_orch *o, json_object *svc, const char *host, json_obj
         json_object_object_add(est, "link_mbit", json_object_new_double(in.link_mbit));
         json_object_object_add(est, "history", json_object_new_int((int)n));
         char swhow[200];
-        fm_switch_in si = {.downtimes_ms = downs, .n = nd, .fleet = fleet, .mem_bytes = in.mem_bytes,
-                           .link_mbit = in.link_mbit,
-                           .load_per_cpu = json_object_get_double(fm_json_get(est, "load_per_cpu"))};
-        json_object_object_add(est, "switch_ms", json_object_new_int64(fm_plan_switch_ms(&si, swhow, sizeof(swhow))));
+        int64_t sw = switch_of(o, ct, in.mem_bytes, in.link_mbit,
+                               json_object_get_double(fm_json_get(est, "load_per_cpu")), swhow, sizeof(swhow));
+        json_object_object_add(est, "switch_ms", json_object_new_int64(sw));
         json_object_object_add(est, "switch_how", json_object_new_string(swhow));
         return ms;
 }
 
-/* How long before a known path's deadline its migration freezes the
- * service, from the history as it is now (the handovers before it count)
- * and the source host's load as it is now (asked of its agent); the
- * plan's estimate gave the memory and the link. */
+/* The freeze's lead as a migration starts: the history as it is now (the
+ * handovers before it count) and its source host's load now (asked of its
+ * agent); the plan's estimate gave the memory and the link. */
 static int64_t switch_now(fm_orch *o, const char *ct, const char *src, json_object *est, char *how, size_t len)
 {
-        double past[FM_PLAN_HISTORY], downs[FM_PLAN_HISTORY];
-        size_t n = 0, nd = 0;
-        history(o, ct, past, &n, downs, &nd);
-        bool fleet = nd == 0;
-        if (fleet)
-                history(o, NULL, past, &n, downs, &nd);
-        fm_switch_in si = {.downtimes_ms = downs, .n = nd, .fleet = fleet,
-                           .mem_bytes = (uint64_t)fm_json_get_int(est, "memory_bytes"),
-                           .link_mbit = json_object_get_double(fm_json_get(est, "link_mbit"))};
         const fm_host *h = fm_fleet_host(&o->fleet, src);
-        json_object *req = json_object_new_object(), *rep = NULL;
-        json_object_object_add(req, "op", json_object_new_string("info"));
-        json_object_object_add(req, "name", json_object_new_string(ct));
-        if (h && fm_plane_call(h, req, &rep, 5000, NULL) == 0)
-                si.load_per_cpu = json_object_get_double(fm_json_get(rep, "load_per_cpu"));
-        json_object_put(req);
+        json_object *rep = NULL;
+        double load = h && fm_plane_info(h, ct, false, 5000, &rep, NULL) == 0
+                              ? json_object_get_double(fm_json_get(rep, "load_per_cpu"))
+                              : 0;
         json_object_put(rep);
-        return fm_plan_switch_ms(&si, how, len);
+        return switch_of(o, ct, (uint64_t)fm_json_get_int(est, "memory_bytes"),
+                         json_object_get_double(fm_json_get(est, "link_mbit")), load, how, len);
 }
 
 /* Where the service runs: its row's host, else asked of the agents. */

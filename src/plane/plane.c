@@ -88,6 +88,16 @@ static int no_host(const fm_fleet *f, const char *name, fm_error *e)
         return fm_err(e, ENOENT, "no host `%s' in fleet %s (it has %s)", name, f->name, names);
 }
 
+int fm_plane_info(const fm_host *h, const char *name, bool sizes, int timeout_ms, json_object **reply, fm_error *e)
+{
+        json_object *req = req_name("info", name);
+        if (sizes)
+                json_object_object_add(req, "sizes", json_object_new_boolean(true));
+        int r = fm_plane_call(h, req, reply, timeout_ms, e);
+        json_object_put(req);
+        return r;
+}
+
 int fm_plane_list(const fm_host *h, fm_ct_entry **out, size_t *n, fm_error *e)
 {
         json_object *req = req_name("list", NULL), *rep = NULL, *arr = NULL;

@@ -64,6 +64,10 @@ int fm_plane_list(const fm_host *h, fm_ct_entry **out, size_t *n, fm_error *e);
 /* Calls one agent. */
 int fm_plane_call(const fm_host *h, json_object *req, json_object **reply, int timeout_ms, fm_error *e);
 
+/* The agent's `info` on container name (sizes: what a migration of it
+ * moves, docs/PROTOCOL.md); *reply its answer. */
+int fm_plane_info(const fm_host *h, const char *name, bool sizes, int timeout_ms, json_object **reply, fm_error *e);
+
 /* Runs the plain-way baseline script (bench/baseline.sh) for one migration,
  * measured by the same probe. The report has the same keys as a migration's
  * where they apply (downtime_ms, frozen_ms, total_ms, state_continuous). */
