@@ -48,11 +48,11 @@ int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len)
          * switch went from 150-230 ms to 248-950 ms, varying threefold
          * between migrations of one run: more than a few of them bound, so
          * there the model is the least */
-        double busy = isfinite(in->load_per_cpu) && in->load_per_cpu > FM_PLAN_LOAD_BUSY ? 2 * in->load_per_cpu : 1;
+        double busy = isfinite(in->load_per_cpu) && 2 * in->load_per_cpu > 1 ? 2 * in->load_per_cpu : 1;
         busy = busy > 8 ? 8 : busy; /* a wrong figure does not make it absurd */
         double model = (FM_PLAN_SWITCH_MS + (double)fm_plan_transfer_ms(in->mem_bytes, in->link_mbit)) * busy;
         /* its own, unless the host is busy; else only if they are longer */
-        bool use_hist = worst > 0 && ((!in->fleet && busy == 1) || worst > model);
+        bool use_hist = worst > 0 && ((!in->fleet && !(in->load_per_cpu > FM_PLAN_LOAD_BUSY)) || worst > model);
         /* a quarter more, or as much as its own switches differ if more */
         double base = use_hist ? worst : model, guard = base / 4;
         if (use_hist && !in->fleet && worst - best > guard)
@@ -64,7 +64,7 @@ int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len)
                          worst, guard);
         else if (how)
                 snprintf(how, len, "%s: %d ms + its %.1f MiB of memory over the link, x%.1f for the host's load, + %.0f ms",
-                         worst > 0 ? (busy > 1 ? "the host is busy" : "the fleet's are shorter") : "none known",
+                         worst > 0 ? (in->load_per_cpu > FM_PLAN_LOAD_BUSY ? "the host is busy" : "the fleet's are shorter") : "none known",
                          FM_PLAN_SWITCH_MS, (double)in->mem_bytes / (1 << 20), busy, guard);
         return (int64_t)ceil(base + guard);
 }

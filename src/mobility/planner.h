@@ -49,8 +49,9 @@ typedef struct fm_switch_in {
  * target running it (or, for a migration that did not hold, its downtime),
  * the service's own, or, when they are other services', if longer than the
  * model. The model: FM_PLAN_SWITCH_MS plus its memory once over the link,
- * times twice the host's load per CPU when that is over FM_PLAN_LOAD_BUSY
- * (busy; at most 8 times); on a busy host it is the least. Plus a quarter,
+ * times twice the host's load per CPU when that is over 0.5 (at most 8
+ * times); on a busy host (load per CPU over FM_PLAN_LOAD_BUSY) it is the
+ * least. Plus a quarter,
  * or the spread of the service's own times (longest - shortest) if more,
  * at least FM_PLAN_SWITCH_GUARD_MS. */
 int64_t fm_plan_switch_ms(const fm_switch_in *in, char *how, size_t len);
